@@ -1,10 +1,80 @@
 """The REST API under /api/v1/ (OpenAPI at /api/v1/docs). Routers are thin over services."""
 
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from kjda.accounts.services import token_authenticate
+from kjda.audit.services import audit_log
+from kjda.errors import DomainError
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        api_token = token_authenticate(raw=token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        request.api_token = api_token  # type: ignore[attr-defined]
+        return api_token.user
+
+
+AUTH = [BearerToken(), django_auth]
 
 api = NinjaAPI(
     title="KJDA 电子会计档案 API",
     version="1",
+    description="电子会计档案管理系统 KJDA 的接口。认证：`POST /api/v1/auth/token` 取得令牌后用 "
+                "`Authorization: Bearer <token>`；浏览器会话亦可。",
     urls_namespace="api",
     docs_url="/docs",
+    auth=AUTH,
 )
+
+
+def error_response(request: HttpRequest, status: int, code: str, zh: str, en: str,
+                   detail: dict | None = None) -> HttpResponse:
+    body = {"code": code, "message": f"{zh} / {en}", "message_zh": zh, "message_en": en}
+    if detail:
+        body["detail"] = detail
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    audit_log(action="access.denied", request=request, outcome="denied",
+              object_type="api", object_id=request.path, detail={"reason": "unauthenticated"})
+    return error_response(request, 401, "unauthenticated", "未认证或令牌无效、已过期",
+                          "not authenticated, or the token is invalid or expired")
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    listing = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg', '')}" for e in exc.errors)
+    return error_response(request, 422, "invalid_request", f"请求不合法：{listing}",
+                          f"invalid request: {listing}", {"errors": exc.errors})
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc), str(exc))
+
+
+def _register_routers() -> None:
+    from kjda.api import auth, records, reference
+
+    api.add_router("/auth", auth.router)
+    api.add_router("", records.router)
+    api.add_router("", reference.router)
+
+
+_register_routers()

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from django.http import FileResponse, HttpRequest, HttpResponse
+from ninja import File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from kjda.archives import selectors
+from kjda.archives.export import record_metadata_xml
+from kjda.archives.models import Record, RecordFile
+from kjda.audit.services import audit_log
+from kjda.ingest.metadata import FileMetaIn, metadata_parse
+from kjda.ingest.pipeline import IncomingFile
+from kjda.ingest.services import record_ingest
+from kjda.storage.services import blob_open
+
+from .schemas import RecordListOut, RecordOut
+
+router = Router(tags=["records"])
+
+_DETAIL_FIELDS = [
+    "class_code", "volume_no", "item_no", "retention_expires_on", "document_no", "voucher_type",
+    "responsible", "security_level", "preparer", "prepared_on", "reviewer", "reviewed_on",
+    "base_currency", "keywords", "abstract", "notes", "filed_at",
+]
+_METADATA_FIELDS = [
+    "catalogue_no", "org_unit", "page_no", "parallel_title", "subtitle", "title_note",
+    "descriptors", "person_names", "classification_no", "genre", "urgency", "main_recipient",
+    "copy_recipient", "secrecy_period", "page_count", "language", "manuscript",
+    "system_description", "digitized_form", "scan_resolution", "scan_color_mode",
+    "image_compression", "offline_carrier_no", "offline_carrier_location", "microform_no",
+    "ip_statement", "authorized_agent", "authorized_action", "control_flag", "asset_disposed_on",
+    "extra",
+]
+
+
+def record_summary(r: Record) -> dict:
+    return {
+        "id": r.pk, "record_no": str(r.record_no), "archive_no": r.archive_no, "status": r.status,
+        "fonds": r.fonds.code, "category": r.rule.name, "category_group": r.category.name,
+        "fiscal_year": r.fiscal_year, "period": r.period, "title": r.title, "date": r.date,
+        "amount": r.amount, "currency": r.currency, "department": r.department,
+        "applicant": r.applicant, "retention": r.retention, "source_system": r.source_system,
+        "external_id": r.external_id, "created_at": r.created_at,
+    }
+
+
+def file_dict(f: RecordFile) -> dict:
+    return {
+        "id": f.pk, "sequence": f.sequence, "role": f.role, "document_type": f.document_type,
+        "filename": f.filename, "size": f.size, "sha256": f.sha256, "sm3": f.sm3,
+        "format": f.format_name, "format_version": f.format_version, "mime": f.mime,
+        "puid": f.puid, "content_url": f"/api/v1/files/{f.pk}/content",
+    }
+
+
+def record_detail(r: Record) -> dict:
+    data = record_summary(r)
+    data.update({k: getattr(r, k) for k in _DETAIL_FIELDS})
+    data["metadata"] = {k: getattr(r, k) for k in _METADATA_FIELDS}
+    data["files"] = [file_dict(f) for f in r.files.all()]
+    data["agents"] = list(r.agents.values("agent_type", "name", "org_code", "position", "role"))
+    data["relations"] = list(r.relations.values("entity_identifier", "relation_type", "relation",
+                                                "description", "target_id"))
+    data["events"] = list(r.business_events.values("status", "action", "occurred_at", "mandate",
+                                                   "description", "agent_name"))
+    data["check_report"] = r.check_report or {}
+    return data
+
+
+@router.post("/records", response={200: RecordOut, 201: RecordOut},
+             summary="File a record (multipart: metadata JSON + files)")
+def record_create(request: HttpRequest, metadata: Form[str | None] = None,
+                  files: File[list[UploadedFile]] = None):  # type: ignore[assignment]
+    """Receive, check (四性检测) and file one record. Returns 201 with the new record, or 200
+    with the existing one when (`source_system`, `external_id`) was filed before."""
+    meta = metadata_parse(metadata)
+    uploads = list(files or [])
+    incoming = [
+        IncomingFile(stream=u, filename=(meta.files[i].filename if i < len(meta.files)
+                                         and meta.files[i].filename else u.name or f"file{i + 1}"),
+                     meta=meta.files[i] if i < len(meta.files) else FileMetaIn())
+        for i, u in enumerate(uploads)
+    ]
+    result = record_ingest(metadata=meta, files=incoming, actor=request.user, request=request)
+    record = selectors.record_get(actor=request.user, record_id=result.record.pk)
+    return Status(201 if result.created else 200, record_detail(record))
+
+
+class RecordQuery(Schema):
+    fonds: str | None = None
+    category: str | None = None
+    fiscal_year: int | None = None
+    status: str | None = None
+    source_system: str | None = None
+    external_id: str | None = None
+    department: str | None = None
+    applicant: str | None = None
+    q: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@router.get("/records", response=RecordListOut, summary="List and search records")
+def record_list(request: HttpRequest, query: Query[RecordQuery]):
+    filters = selectors.RecordFilters(**query.dict(exclude={"limit", "offset"}))
+    qs = selectors.record_list(actor=request.user, filters=filters)
+    limit = max(1, min(query.limit, 200))
+    offset = max(0, query.offset)
+    items = [record_summary(r) for r in qs[offset:offset + limit]]
+    count = qs.count()
+    if query.q:
+        audit_log(action="record.search", request=request, object_type="record",
+                  detail={"q": query.q[:200], "count": count})
+    return {"items": items, "count": count}
+
+
+@router.get("/records/{record_id}", response=RecordOut, summary="One record with its files")
+def record_get(request: HttpRequest, record_id: int):
+    record = _get(request, record_id)
+    audit_log(action="record.view", request=request, object_type="record",
+              object_id=str(record.pk))
+    return record_detail(record)
+
+
+@router.get("/records/{record_id}/metadata.xml", summary="DA/T 94 metadata as XML")
+def record_metadata(request: HttpRequest, record_id: int):
+    record = _get(request, record_id)
+    audit_log(action="record.export_metadata", request=request, object_type="record",
+              object_id=str(record.pk))
+    return HttpResponse(record_metadata_xml(record), content_type="application/xml; charset=utf-8")
+
+
+def _get(request: HttpRequest, record_id: int) -> Record:
+    try:
+        return selectors.record_get(actor=request.user, record_id=record_id)
+    except Exception:
+        audit_log(action="record.view", request=request, outcome="failure", object_type="record",
+                  object_id=str(record_id), detail={"reason": "not found or out of scope"})
+        raise
+
+
+@router.get("/files/{file_id}/content", summary="Download a file's exact bytes")
+def file_content(request: HttpRequest, file_id: int, inline: bool = False):
+    try:
+        rf = selectors.record_file_get(actor=request.user, file_id=file_id)
+    except Exception:
+        audit_log(action="file.download", request=request, outcome="failure", object_type="file",
+                  object_id=str(file_id), detail={"reason": "not found or out of scope"})
+        raise
+    audit_log(action="file.download", request=request, object_type="file", object_id=str(rf.pk),
+              detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
+    response = FileResponse(blob_open(sha256=rf.sha256), as_attachment=not inline,
+                            filename=rf.filename, content_type=rf.mime or "application/octet-stream")
+    response["Content-Length"] = str(rf.size)
+    response["X-Content-SHA256"] = rf.sha256
+    response["X-Content-SM3"] = rf.sm3
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router
+
+from kjda.archives import selectors
+from kjda.archives.models import Category, Retention, Volume
+from kjda.archives.numbering import category_code
+from kjda.archives.services import volume_close
+from kjda.audit.services import audit_log
+from kjda.errors import NotFound
+
+from .schemas import FondsOut, RetentionRuleOut
+
+router = Router(tags=["reference"])
+
+
+@router.get("/retention-rules", response=list[RetentionRuleOut], auth=None,
+            summary="企业和其他组织会计档案保管期限表")
+def retention_rules(request: HttpRequest):
+    return [
+        {"seq": r.seq, "name": r.name, "category": r.category.name,
+         "category_code": r.category.default_code, "retention": r.retention,
+         "retention_label": Retention(r.retention).label, "note": r.note, "aliases": r.aliases}
+        for r in selectors.retention_rule_list()
+    ]
+
+
+@router.get("/fonds", response=list[FondsOut], summary="全宗")
+def fonds_list(request: HttpRequest):
+    categories = list(Category.objects.all())
+    return [
+        {"code": f.code, "name": f.name, "unit_name": f.unit_name, "arrangement": f.arrangement,
+         "category_codes": {c.name: category_code(fonds=f, category=c) for c in categories}}
+        for f in selectors.fonds_list(actor=request.user)
+    ]
+
+
+@router.post("/volumes/{volume_id}/close", summary="封卷：分配案卷号和件号")
+def volume_close_endpoint(request: HttpRequest, volume_id: int):
+    volume = Volume.objects.filter(pk=volume_id).first()
+    if volume is None or not selectors.fonds_list(actor=request.user).filter(
+            pk=volume.fonds_id).exists():
+        raise NotFound("volume_not_found", f"案卷 {volume_id} 不存在", f"volume {volume_id} not found")
+    volume = volume_close(volume=volume)
+    audit_log(action="volume.close", request=request, object_type="volume",
+              object_id=str(volume.pk), detail={"archive_no": volume.archive_no})
+    return {"id": volume.pk, "archive_no": volume.archive_no, "volume_no": volume.volume_no,
+            "items": volume.records.count()}

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from ninja import Schema
+
+
+class CheckItemOut(Schema):
+    code: str
+    name: str
+    property: str
+    result: str
+    blocking: bool
+    reason: str
+
+
+class CheckReportOut(Schema):
+    stage: str = "归档"
+    checked_at: str | None = None
+    passed: bool = False
+    blocking_failures: list[str] = []
+    failures: list[str] = []
+    items: list[CheckItemOut] = []
+
+
+class FileOut(Schema):
+    id: int
+    sequence: int
+    role: str
+    document_type: str
+    filename: str
+    size: int
+    sha256: str
+    sm3: str
+    format: str
+    format_version: str
+    mime: str
+    puid: str
+    content_url: str
+
+
+class AgentOut(Schema):
+    agent_type: str
+    name: str
+    org_code: str
+    position: str
+    role: str
+
+
+class RelationOut(Schema):
+    entity_identifier: str
+    relation_type: str
+    relation: str
+    description: str
+    target_id: int | None
+
+
+class EventOut(Schema):
+    status: str
+    action: str
+    occurred_at: datetime
+    mandate: str
+    description: str
+    agent_name: str
+
+
+class RecordSummaryOut(Schema):
+    id: int
+    record_no: str
+    archive_no: str | None
+    status: str
+    fonds: str
+    category: str
+    category_group: str
+    fiscal_year: int
+    period: int | None
+    title: str
+    date: date
+    amount: Decimal | None
+    currency: str
+    department: str
+    applicant: str
+    retention: str
+    source_system: str
+    external_id: str
+    created_at: datetime
+
+
+class RecordOut(RecordSummaryOut):
+    class_code: str
+    volume_no: int | None
+    item_no: int | None
+    retention_expires_on: date | None
+    document_no: str
+    voucher_type: str
+    responsible: str
+    security_level: str
+    preparer: str
+    prepared_on: date | None
+    reviewer: str
+    reviewed_on: date | None
+    base_currency: str
+    keywords: str
+    abstract: str
+    notes: str
+    filed_at: datetime | None
+    metadata: dict
+    files: list[FileOut]
+    agents: list[AgentOut]
+    relations: list[RelationOut]
+    events: list[EventOut]
+    check_report: CheckReportOut
+
+
+class RecordListOut(Schema):
+    items: list[RecordSummaryOut]
+    count: int
+
+
+class RetentionRuleOut(Schema):
+    seq: int
+    name: str
+    category: str
+    category_code: str
+    retention: str
+    retention_label: str
+    note: str
+    aliases: list[str]
+
+
+class FondsOut(Schema):
+    code: str
+    name: str
+    unit_name: str
+    arrangement: str
+    category_codes: dict[str, str]

@@ -1,0 +1,129 @@
+"""Reads of archive data. Every function takes the acting user and applies that user's scope:
+there is no other way to read records, so scoping can't be forgotten."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.expressions import RawSQL
+
+from kjda.accounts.selectors import record_scope_q
+from kjda.archives.models import (
+    Fonds,
+    Record,
+    RecordFile,
+    RetentionRule,
+)
+from kjda.archives.search import search_match_sql
+from kjda.errors import NotFound
+
+
+@dataclass
+class RecordFilters:
+    fonds: str | None = None
+    category: str | None = None  # item type (retention-table name) or top category name
+    fiscal_year: int | None = None
+    status: str | None = None
+    source_system: str | None = None
+    external_id: str | None = None
+    department: str | None = None
+    applicant: str | None = None
+    q: str | None = None
+
+
+def _scoped(actor) -> QuerySet[Record]:
+    scope = record_scope_q(actor=actor)
+    if scope is None:
+        return Record.objects.none()
+    return Record.objects.filter(scope)
+
+
+def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
+    f = filters or RecordFilters()
+    qs = _scoped(actor).select_related("fonds", "rule", "category")
+    if f.fonds:
+        qs = qs.filter(fonds__code=f.fonds)
+    if f.category:
+        qs = _category_filter(qs, f.category)
+    if f.fiscal_year:
+        qs = qs.filter(fiscal_year=f.fiscal_year)
+    if f.status:
+        qs = qs.filter(status=f.status)
+    if f.source_system:
+        qs = qs.filter(source_system=f.source_system)
+    if f.external_id:
+        qs = qs.filter(external_id=f.external_id)
+    if f.department:
+        qs = qs.filter(department=f.department)
+    if f.applicant:
+        qs = qs.filter(applicant=f.applicant)
+    if f.q and (match := search_match_sql(f.q)):
+        sql, params = match
+        qs = qs.filter(id__in=RawSQL(sql, params))
+    return qs.order_by("-id")
+
+
+def _category_filter(qs: QuerySet[Record], name: str) -> QuerySet[Record]:
+    rule = RetentionRule.objects.filter(name=name).first()
+    if rule is None:
+        rule = next((r for r in RetentionRule.objects.all() if name in r.aliases), None)
+    if rule is not None:
+        return qs.filter(rule=rule)
+    return qs.filter(category__name=name)
+
+
+def record_get(*, actor, record_id: int) -> Record:
+    """One record with its files and entities; outside the actor's scope it does not exist."""
+    record = (
+        _scoped(actor)
+        .select_related("fonds", "rule", "category", "volume", "created_by")
+        .prefetch_related(
+            Prefetch("files", queryset=RecordFile.objects.order_by("sequence")),
+            "agents", "relations", "business_events",
+        )
+        .filter(pk=record_id)
+        .first()
+    )
+    if record is None:
+        raise NotFound("record_not_found", f"档案 {record_id} 不存在", f"record {record_id} not found")
+    return record
+
+
+def record_file_get(*, actor, file_id: int) -> RecordFile:
+    scope = record_scope_q(actor=actor)
+    qs = RecordFile.objects.none() if scope is None else RecordFile.objects.filter(
+        record__in=Record.objects.filter(scope))
+    rf = qs.select_related("record").filter(pk=file_id).first()
+    if rf is None:
+        raise NotFound("file_not_found", f"文件 {file_id} 不存在", f"file {file_id} not found")
+    return rf
+
+
+def record_find_existing(*, source_system: str, external_id: str) -> Record | None:
+    """Idempotency lookup for ingest (not a user read: no scope, returns the row or None)."""
+    if not external_id:
+        return None
+    return Record.objects.filter(source_system=source_system, external_id=external_id).first()
+
+
+def fonds_list(*, actor) -> QuerySet[Fonds]:
+    if record_scope_q(actor=actor) is None:
+        return Fonds.objects.none()
+    return Fonds.objects.all()
+
+
+def retention_rule_list() -> QuerySet[RetentionRule]:
+    return RetentionRule.objects.select_related("category").order_by("seq")
+
+
+def record_counts_by_year_and_category(*, actor) -> list[dict]:
+    return list(
+        _scoped(actor).values("fiscal_year", "category__name")
+        .annotate(count=Count("id")).order_by("-fiscal_year", "category__form_no")
+    )
+
+
+def record_counts_by_status(*, actor) -> dict[str, int]:
+    rows = _scoped(actor).values("status").annotate(count=Count("id"))
+    return {r["status"]: r["count"] for r in rows}

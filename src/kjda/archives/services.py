@@ -1,0 +1,203 @@
+"""Writes to the archive. Callers own the transaction (one per request or task)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kjda.archives import numbering
+from kjda.archives.models import (
+    RETENTION_RANK,
+    Agent,
+    Arrangement,
+    BusinessEvent,
+    Category,
+    Fonds,
+    FondsCategoryCode,
+    Record,
+    RecordFile,
+    RecordStatus,
+    RecordText,
+    Relation,
+    Retention,
+    RetentionRule,
+    Volume,
+    VolumeStatus,
+)
+from kjda.archives.search import search_index_record
+from kjda.errors import Conflict, DomainError
+
+
+def fonds_ensure(*, code: str | None = None, name: str | None = None) -> Fonds:
+    """The fonds `kjda serve` seeds from KJDA_FONDS_CODE (default Z001)."""
+    code = code or settings.KJDA_FONDS_CODE
+    if len(code) != 4 or not code.isalnum():
+        raise DomainError("fonds_code_invalid", f"全宗号必须是4位字母或数字：{code}",
+                          f"a fonds code is 4 letters or digits: {code}")
+    name = name or settings.KJDA_FONDS_NAME
+    fonds, _ = Fonds.objects.get_or_create(code=code.upper(),
+                                           defaults={"name": name, "unit_name": name})
+    return fonds
+
+
+def fonds_set_category_code(*, fonds: Fonds, category: Category, code: str) -> None:
+    if not code.isalnum() or not code.isupper():
+        raise DomainError("category_code_invalid", "门类代码须为大写拼音字母或数字",
+                          "a category code is upper-case letters or digits")
+    FondsCategoryCode.objects.update_or_create(fonds=fonds, category=category,
+                                               defaults={"code": code})
+
+
+def rule_for_category(*, name: str) -> RetentionRule:
+    rule = RetentionRule.objects.select_related("category").filter(name=name).first()
+    if rule is None:
+        for candidate in RetentionRule.objects.select_related("category"):
+            if name in candidate.aliases:
+                return candidate
+        raise DomainError("category_unknown", f"未知的档案类别：{name}（应为保管期限表中的档案名称）",
+                          f"unknown category: {name} (use an item name from the retention table)")
+    return rule
+
+
+def retention_resolve(*, rule: RetentionRule, requested: str | None) -> str:
+    """A record may be kept longer than its rule, never shorter (《会计档案管理办法》 Art. 15)."""
+    if not requested or requested == rule.retention:
+        return rule.retention
+    if rule.retention == Retention.FA5 and requested != Retention.PERMANENT:
+        raise DomainError("retention_too_short",
+                          "固定资产卡片只能改为永久保管", "a fixed-asset card can only be made permanent")
+    if RETENTION_RANK[Retention(requested)] < RETENTION_RANK[Retention(rule.retention)]:
+        raise DomainError(
+            "retention_too_short",
+            f"保管期限 {requested} 短于《保管期限表》规定的 {rule.retention}",
+            f"retention {requested} is shorter than the legal minimum {rule.retention}")
+    return requested
+
+
+@dataclass
+class NewFile:
+    sha256: str
+    sm3: str
+    size: int
+    filename: str
+    role: str
+    document_type: str
+    format_name: str
+    format_version: str
+    mime: str
+    puid: str
+    creating_application: str = ""
+
+
+def record_create(*, fonds: Fonds, rule: RetentionRule, values: dict, files: list[NewFile],
+                  agents: list[dict], relations: list[dict], actor=None,
+                  text: str = "") -> Record:
+    """Create a pending record with its files and entities (inside the caller's transaction)."""
+    retention = values["retention"]
+    record = Record(
+        fonds=fonds, rule=rule, category=rule.category, created_by=actor,
+        class_code=numbering.class_code_build(fonds=fonds, category=rule.category,
+                                              fiscal_year=values["fiscal_year"],
+                                              retention=retention),
+        retention_expires_on=numbering.retention_expiry(
+            fiscal_year=values["fiscal_year"], retention=retention,
+            asset_disposed_on=values.get("asset_disposed_on")),
+        **values,
+    )
+    record.full_clean(exclude=["class_code", "archive_no", "record_no", "created_by"],
+                      validate_unique=False, validate_constraints=False)
+    record.save()
+    RecordFile.objects.bulk_create([
+        RecordFile(record=record, blob_id=f.sha256, sequence=i, sha256=f.sha256, sm3=f.sm3,
+                   size=f.size, filename=f.filename, role=f.role, document_type=f.document_type,
+                   format_name=f.format_name, format_version=f.format_version, mime=f.mime,
+                   puid=f.puid, creating_application=f.creating_application)
+        for i, f in enumerate(files, start=1)
+    ])
+    Agent.objects.bulk_create([Agent(record=record, **a) for a in agents])
+    Relation.objects.bulk_create([Relation(record=record, **r) for r in relations])
+    RecordText.objects.create(record=record, content=text)
+    return record
+
+
+def record_event_add(*, record: Record, action: str, description: str = "", agent_name: str = "",
+                     mandate: str = "") -> None:
+    BusinessEvent.objects.create(record=record, action=action, occurred_at=timezone.now(),
+                                 description=description, agent_name=agent_name, mandate=mandate)
+
+
+def record_file(*, record: Record) -> Record:
+    """File a record that passed its checks: by item it gets its 档号 now; by volume it joins
+    the class's open volume and gets its number when the volume is closed."""
+    fonds = record.fonds
+    record.status = RecordStatus.FILED
+    record.filed_at = timezone.now()
+    if fonds.arrangement == Arrangement.BY_VOLUME:
+        record.volume = _open_volume(record=record)
+        record.save(update_fields=["status", "filed_at", "volume"])
+    else:
+        record.item_no = numbering.counter_next(fonds=fonds, scope=record.class_code, kind="item")
+        record.archive_no = numbering.archive_no_format(fonds=fonds, class_code=record.class_code,
+                                                        item_no=record.item_no)
+        record.save(update_fields=["status", "filed_at", "item_no", "archive_no"])
+    search_index_record(record=record)
+    return record
+
+
+def _open_volume(*, record: Record) -> Volume:
+    period = f"{record.period:02d}月" if record.period else ""
+    title = f"{record.fiscal_year}年{period}{record.rule.name}"
+    volume = (Volume.objects.filter(fonds=record.fonds, class_code=record.class_code,
+                                    status=VolumeStatus.OPEN, title=title).first())
+    if volume is None:
+        volume = Volume.objects.create(fonds=record.fonds, category=record.category,
+                                       class_code=record.class_code,
+                                       fiscal_year=record.fiscal_year,
+                                       retention=record.retention, title=title)
+    return volume
+
+
+@transaction.atomic
+def volume_close(*, volume: Volume) -> Volume:
+    """封卷: the volume takes the next 案卷号 in its class, its items 件号 0001… in the order
+    of DA/T 94 §8.4 (by date, then voucher number), and each item its 档号 — all at once."""
+    volume = Volume.objects.select_for_update().get(pk=volume.pk)
+    if volume.status == VolumeStatus.CLOSED:
+        raise DomainError("volume_closed", "案卷已封卷", "the volume is already closed", status=409)
+    items = list(volume.records.filter(status=RecordStatus.FILED)
+                 .order_by("date", "document_no", "id"))
+    if not items:
+        raise DomainError("volume_empty", "空卷不能封卷", "an empty volume cannot be closed")
+    fonds = volume.fonds
+    volume.volume_no = numbering.counter_next(fonds=fonds, scope=volume.class_code,
+                                              kind="volume")
+    volume.archive_no = "-".join(
+        ([fonds.code] if fonds.archive_no_with_fonds else [])
+        + [volume.class_code, f"{volume.volume_no:04d}"])
+    volume.status, volume.closed_at = VolumeStatus.CLOSED, timezone.now()
+    volume.save()
+    for index, item in enumerate(items, start=1):
+        item.volume_no, item.item_no = volume.volume_no, index
+        item.archive_no = numbering.archive_no_format(
+            fonds=fonds, class_code=volume.class_code, item_no=index, volume_no=volume.volume_no)
+    Record.objects.bulk_update(items, ["volume_no", "item_no", "archive_no"])
+    for item in items:
+        search_index_record(record=item)
+    return volume
+
+
+def record_set_asset_disposed(*, record: Record, disposed_on: date) -> Record:
+    if record.retention != Retention.FA5:
+        raise DomainError("not_fixed_asset_card", "只有固定资产卡片记录报废日期",
+                          "only fixed-asset cards record a disposal date")
+    if record.asset_disposed_on:
+        raise Conflict("already_set", "报废日期已记录", "the disposal date is already recorded")
+    record.asset_disposed_on = disposed_on
+    record.retention_expires_on = numbering.retention_expiry(
+        fiscal_year=record.fiscal_year, retention=record.retention, asset_disposed_on=disposed_on)
+    record.save(update_fields=["asset_disposed_on", "retention_expires_on"])
+    return record

@@ -1,0 +1,154 @@
+"""`kjda` — serve | worker | demo | audit verify | manage.
+
+`kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
+table, creates the `admin` account, starts a production WSGI server (waitress) with an in-process
+task worker, and prints the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import threading
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
+    import django
+
+    django.setup()
+
+
+def _prepare(*, quiet: bool = False) -> str | None:
+    """Migrate, seed, create the admin. Returns the generated admin password, if one was made."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from kjda.archives.services import fonds_ensure
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
+    fonds_ensure()
+    user_model = get_user_model()
+    if user_model.objects.filter(username="admin").exists():
+        return None
+    password = os.environ.get("KJDA_ADMIN_PASSWORD")
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    user_model.objects.create_superuser("admin", "", password)
+    return generated
+
+
+def _start_worker_thread() -> threading.Thread:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(queue_names=["default"], interval=1.0, batch=False, backend_name="default",
+                    startup_delay=False, max_tasks=None, worker_id=f"serve-{os.getpid()}",
+                    excluded_queue_names=[])
+    thread = threading.Thread(target=worker.run, name="kjda-task-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup()
+    from django.conf import settings
+
+    generated = _prepare()
+    if generated:
+        print("=" * 64)
+        print("已创建管理员账号 / admin account created")
+        print("  用户名 username: admin")
+        print(f"  密码   password: {generated}")
+        print("  （仅显示这一次 / shown only this once）")
+        print("=" * 64)
+    if not args.no_worker:
+        _start_worker_thread()
+    from waitress import serve
+
+    from kjda.wsgi import application
+
+    host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    print(f"KJDA 已启动 / running: http://{host}:{args.port}/  (数据目录 data: {settings.DATA_DIR})",
+          flush=True)
+    serve(application, host=args.host, port=args.port, threads=args.threads,
+          max_request_body_size=settings.KJDA_MAX_FILE_BYTES + 10 * 1024 * 1024,
+          ident="kjda", channel_timeout=300, connection_limit=1000)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup()
+    from django.core.management import call_command
+
+    call_command("db_worker", queue_name="default", interval=args.interval)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup()
+    _prepare()
+    from kjda.archives.demo import demo_load
+
+    count = demo_load(year=args.year, records=args.records)
+    print(f"已载入 {count} 件示例档案 / loaded {count} demo records for {args.year}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    _setup()
+    from kjda.audit.services import audit_chain_verify
+
+    result = audit_chain_verify()
+    if result.ok:
+        print(f"审计日志哈希链完整 / audit chain intact: {result.checked} events verified")
+        return 0
+    print(f"审计日志哈希链被破坏 / audit chain BROKEN at event #{result.first_bad_seq}: "
+          f"{result.reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["kjda manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kjda", description="KJDA 电子会计档案管理系统")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate, seed and start the web server + task worker")
+    serve.add_argument("--host", default=os.environ.get("KJDA_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "8")))
+    serve.add_argument("--no-worker", action="store_true", help="don't run the in-process worker")
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run a task worker")
+    worker.add_argument("--interval", type=float, default=1.0)
+    worker.set_defaults(func=cmd_worker)
+    demo = sub.add_parser("demo", help="load a realistic year of sample records")
+    demo.add_argument("--year", type=int, default=None)
+    demo.add_argument("--records", type=int, default=240)
+    demo.set_defaults(func=cmd_demo)
+    audit = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute the audit hash chain")
+    verify.set_defaults(func=cmd_audit)
+    manage = sub.add_parser("manage", help="run a Django management command")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

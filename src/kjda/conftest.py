@@ -1,0 +1,73 @@
+"""Fixtures shared by the apps' tests: a fonds, an archivist with a bearer token, and a client
+that posts real multipart requests to the API."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from kjda.testing.factories import invoice_pdf, metadata_json, voucher_pdf
+
+
+@pytest.fixture
+def fonds(db):
+    from kjda.archives.services import fonds_ensure
+
+    return fonds_ensure(code="Z001", name="测试单位会计档案")
+
+
+@pytest.fixture
+def archivist(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("archivist", password="Archive-Pass-2024")
+
+
+@pytest.fixture
+def token(archivist) -> str:
+    from kjda.accounts.services import token_issue
+
+    return token_issue(user=archivist, name="tests")[1]
+
+
+class ApiClient:
+    def __init__(self, token: str) -> None:
+        self.client = Client()
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **params):
+        return self.client.get(path, params, headers=self.headers)
+
+    def post_record(self, metadata: str | None, files: list[tuple[str, bytes]] | None = None):
+        data: dict = {}
+        if metadata is not None:
+            data["metadata"] = metadata
+        if files:
+            data["files"] = [SimpleUploadedFile(name, content) for name, content in files]
+        return self.client.post("/api/v1/records", data, headers=self.headers)
+
+
+@pytest.fixture
+def api(fonds, token) -> ApiClient:
+    return ApiClient(token)
+
+
+@pytest.fixture
+def voucher_files() -> list[tuple[str, bytes]]:
+    day = date(2024, 3, 15)
+    return [
+        ("记账凭证-0015.pdf", voucher_pdf(number="0015", summary="报销差旅费",
+                                        amount=Decimal("1280.50"), day=day)),
+        ("发票-24310000000012345678.pdf", invoice_pdf(number="24310000000012345678",
+                                                   seller="某某酒店有限公司",
+                                                   amount=Decimal("1280.50"), day=day)),
+    ]
+
+
+@pytest.fixture
+def voucher_metadata() -> str:
+    return metadata_json(files=[{"document_type": "记账凭证"}, {"document_type": "原始凭证"}])

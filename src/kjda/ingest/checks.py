@@ -1,0 +1,284 @@
+"""四性检测 at the archiving stage (DA/T 70-2018 as applied by DA/T 94; standards.md §5.1).
+
+Each check has the item code of the archiving stage (`GD-<property>-<n>`), a name, its property
+(真实性/完整性/可用性/安全性), whether a failure blocks filing, and returns pass/fail/warn with a
+reason. A record that fails a blocking check stays 待处理 (pending) with the reasons.
+Checks that need the archive number (GD-1-7, GD-2-6) run after the number is assigned.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from kjda.ingest.pipeline import IngestContext
+
+AUTHENTICITY, INTEGRITY, USABILITY, SECURITY = "真实性", "完整性", "可用性", "安全性"
+PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
+
+
+@dataclass
+class CheckResult:
+    code: str
+    name: str
+    property: str
+    result: str
+    blocking: bool
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Check:
+    code: str
+    name: str
+    property: str
+    blocking: bool
+    run: Callable[[IngestContext], tuple[str, str]]
+
+
+CHECKS: list[Check] = []
+POST_FILING_CHECKS: list[Check] = []
+
+
+def check(code: str, name: str, prop: str, *, blocking: bool = True, after_filing: bool = False):
+    def wrap(fn: Callable[[IngestContext], tuple[str, str]]):
+        (POST_FILING_CHECKS if after_filing else CHECKS).append(Check(code, name, prop, blocking, fn))
+        return fn
+    return wrap
+
+
+def run_checks(ctx: IngestContext, *, after_filing: bool = False) -> list[CheckResult]:
+    results = []
+    for c in POST_FILING_CHECKS if after_filing else CHECKS:
+        outcome, reason = c.run(ctx)
+        results.append(CheckResult(c.code, c.name, c.property, outcome,
+                                   c.blocking and outcome == FAIL, reason))
+    return results
+
+
+def report(results: list[CheckResult]) -> dict:
+    failed = [r for r in results if r.result == FAIL]
+    return {
+        "stage": "归档",
+        "checked_at": timezone.now().isoformat(),
+        "passed": not any(r.blocking for r in results),
+        "blocking_failures": [r.code for r in results if r.blocking],
+        "failures": [r.code for r in failed],
+        "items": [r.as_dict() for r in results],
+    }
+
+
+# --- 真实性 (authenticity) ---------------------------------------------------------------------
+
+@check("GD-1-1", "固化信息有效性检测（摘要值）", AUTHENTICITY)
+def _digests(ctx: IngestContext) -> tuple[str, str]:
+    bad = []
+    for f in ctx.files:
+        if f.meta.sha256 and f.meta.sha256.lower() != f.sha256:
+            bad.append(f"{f.filename}: 声明的SHA-256与收到的内容不符 / declared SHA-256 differs")
+        if f.stored_sha256 and f.stored_sha256 != f.sha256:
+            bad.append(f"{f.filename}: 存储后校验不符 / stored copy does not verify")
+    if bad:
+        return FAIL, "; ".join(bad)
+    return PASS, f"{len(ctx.files)} 个文件的 SHA-256/SM3 已计算并校验 / digests computed and verified"
+
+
+_LIMITS = {"title": 500, "responsible": 200, "document_no": 100, "department": 200,
+           "applicant": 100, "abstract": 5000, "notes": 5000}
+
+
+@check("GD-1-2", "元数据项数据长度检测", AUTHENTICITY)
+def _lengths(ctx: IngestContext) -> tuple[str, str]:
+    over = [k for k, limit in _LIMITS.items() if len(str(ctx.values.get(k) or "")) > limit]
+    return (FAIL, f"超长 / too long: {', '.join(over)}") if over else (PASS, "")
+
+
+@check("GD-1-3", "元数据项数据类型、格式检测", AUTHENTICITY)
+def _types(ctx: IngestContext) -> tuple[str, str]:
+    v, bad = ctx.values, []
+    if not (isinstance(v.get("fiscal_year"), int) and 1000 <= v["fiscal_year"] <= 9999):
+        bad.append("fiscal_year")
+    if v.get("period") is not None and not 1 <= v["period"] <= 12:
+        bad.append("period")
+    if not re.fullmatch(r"[A-Z]{3}", v.get("currency", "")):
+        bad.append("currency")
+    return (FAIL, f"格式不符 / bad format: {', '.join(bad)}") if bad else (PASS, "")
+
+
+@check("GD-1-4", "设定值域的元数据项值域符合度检测", AUTHENTICITY)
+def _domains(ctx: IngestContext) -> tuple[str, str]:
+    v, bad = ctx.values, []
+    if v["retention"] not in ("Y", "D30", "D10", "FA5"):
+        bad.append("retention")
+    if v.get("security_level") not in ("公开", "限制", "秘密", "机密", "绝密"):
+        bad.append("security_level")
+    if v.get("voucher_type") and v["voucher_type"] not in ("记", "收", "付", "转", "记账", "收款", "付款", "转账"):
+        bad.append("voucher_type")
+    return (FAIL, f"超出值域 / outside value domain: {', '.join(bad)}") if bad else (PASS, "")
+
+
+@check("GD-1-5", "元数据项数据值合理性检测", AUTHENTICITY)
+def _reasonable(ctx: IngestContext) -> tuple[str, str]:
+    v, problems = ctx.values, []
+    today = timezone.localdate()
+    if v["date"] > today:
+        problems.append("日期在未来 / date is in the future")
+    if v["fiscal_year"] > today.year:
+        problems.append("会计年度在未来 / fiscal year is in the future")
+    if abs(v["date"].year - v["fiscal_year"]) > 1:
+        problems.append("日期与会计年度相差超过一年 / date is more than a year from the fiscal year")
+    for k in ("prepared_on", "reviewed_on"):
+        if v.get(k) and v[k] > today:
+            problems.append(f"{k} 在未来 / {k} is in the future")
+    if v.get("amount") is not None and abs(v["amount"]) >= 10**15:
+        problems.append("金额超出合理范围 / amount out of range")
+    return (FAIL, "; ".join(problems)) if problems else (PASS, "")
+
+
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd<>]")
+
+
+@check("GD-1-6", "元数据项数据包含特殊字符检测", AUTHENTICITY)
+def _special_chars(ctx: IngestContext) -> tuple[str, str]:
+    bad = [k for k, val in ctx.values.items()
+           if isinstance(val, str) and (_BAD_CHARS.search(val)
+                                        or any(unicodedata.category(ch) == "Co" for ch in val))]
+    return (FAIL, f"含特殊字符 / special characters in: {', '.join(sorted(bad))}") if bad else (PASS, "")
+
+
+@check("GD-1-8", "元数据项数据重复性检测", AUTHENTICITY)
+def _duplicates(ctx: IngestContext) -> tuple[str, str]:
+    if ctx.duplicate_document_of:
+        return FAIL, (f"凭证/文件编号与已归档档案 {ctx.duplicate_document_of} 重复 / document number "
+                      f"duplicates filed record {ctx.duplicate_document_of}")
+    if ctx.same_content_records:
+        ids = ", ".join(str(i) for i in ctx.same_content_records[:5])
+        return WARN, f"相同内容的文件已在档案 {ids} 中 / identical file already in record(s) {ids}"
+    return PASS, ""
+
+
+@check("GD-1-9", "内容数据的电子属性一致性检测", AUTHENTICITY)
+def _file_properties(ctx: IngestContext) -> tuple[str, str]:
+    bad = []
+    for f in ctx.files:
+        if f.meta.size is not None and f.meta.size != f.size:
+            bad.append(f"{f.filename}: 大小 {f.size} ≠ 声明 {f.meta.size} / size differs")
+        if f.meta.format and f.meta.format.lower() not in (f.format.name, f.format.mime):
+            bad.append(f"{f.filename}: 格式 {f.format.name} ≠ 声明 {f.meta.format} / format differs")
+        if f.extension_mismatch:
+            bad.append(f"{f.filename}: 扩展名与内容（{f.format.name}）不符 / extension does not match content")
+    return (FAIL, "; ".join(bad)) if bad else (PASS, "")
+
+
+@check("GD-1-7", "档号规范性检测", AUTHENTICITY, after_filing=True)
+def _archive_no(ctx: IngestContext) -> tuple[str, str]:
+    from kjda.archives.numbering import archive_no_is_valid
+
+    record = ctx.record
+    if record is None or not record.archive_no:
+        return SKIP, "按卷整理，封卷时编档号 / arranged by volume: numbered when the volume closes"
+    ok = archive_no_is_valid(record.archive_no)
+    return (PASS, record.archive_no) if ok else (FAIL, f"档号格式不符 / malformed: {record.archive_no}")
+
+
+# --- 完整性 (integrity) ------------------------------------------------------------------------
+
+@check("GD-2-1", "总件数相符性检测", INTEGRITY)
+def _count(ctx: IngestContext) -> tuple[str, str]:
+    declared = ctx.metadata.file_count
+    if declared is not None and declared != len(ctx.files):
+        return FAIL, f"声明 {declared} 个文件，收到 {len(ctx.files)} / declared {declared}, got {len(ctx.files)}"
+    return PASS, f"{len(ctx.files)} 个文件 / files"
+
+
+@check("GD-2-2", "总字节数相符性检测", INTEGRITY)
+def _bytes(ctx: IngestContext) -> tuple[str, str]:
+    total = sum(f.size for f in ctx.files)
+    declared = ctx.metadata.total_bytes
+    if declared is not None and declared != total:
+        return FAIL, f"声明 {declared} 字节，收到 {total} / declared {declared} bytes, got {total}"
+    return PASS, f"{total} 字节 / bytes"
+
+
+REQUIRED = {"title": "题名 M22", "responsible": "责任者 M32", "date": "日期 M33",
+            "fiscal_year": "年度 M11", "retention": "保管期限 M12", "security_level": "密级 M38"}
+
+
+@check("GD-2-3", "元数据必填项检测", INTEGRITY)
+def _required(ctx: IngestContext) -> tuple[str, str]:
+    missing = [label for k, label in REQUIRED.items() if ctx.values.get(k) in (None, "")]
+    if not ctx.fonds.unit_name:
+        missing.append("立档单位名称 M6")
+    return (FAIL, f"缺少 / missing: {', '.join(missing)}") if missing else (PASS, "")
+
+
+@check("GD-2-6", "连续性元数据项检测", INTEGRITY, after_filing=True)
+def _continuity(ctx: IngestContext) -> tuple[str, str]:
+    from kjda.archives.models import Record
+
+    record = ctx.record
+    if record is None or record.item_no is None:
+        return SKIP, "尚未编件号 / no item number yet"
+    if record.item_no == 1:
+        return PASS, "件号 0001"
+    prev = Record.objects.filter(fonds=record.fonds, class_code=record.class_code,
+                                 volume_no=record.volume_no, item_no=record.item_no - 1).exists()
+    return (PASS, f"件号 {record.item_no:04d} 接续 / follows") if prev else (
+        FAIL, f"件号 {record.item_no:04d} 前有断号 / gap before item {record.item_no}")
+
+
+@check("GD-2-7", "内容数据完整性检测", INTEGRITY)
+def _content(ctx: IngestContext) -> tuple[str, str]:
+    if not ctx.files:
+        return FAIL, "没有内容文件 / no content files"
+    empty = [f.filename for f in ctx.files if f.size == 0]
+    return (FAIL, f"空文件 / empty: {', '.join(empty)}") if empty else (PASS, "")
+
+
+# --- 可用性 (usability) ------------------------------------------------------------------------
+
+@check("GD-3-2", "内容数据可读性检测", USABILITY)
+def _readable(ctx: IngestContext) -> tuple[str, str]:
+    bad = [f"{f.filename}: {'; '.join(f.probe.problems) or '无法读取 / unreadable'}"
+           for f in ctx.files if not f.probe.readable and not f.probe.encrypted]
+    return (FAIL, "; ".join(bad)) if bad else (PASS, "")
+
+
+@check("GD-3-3", "内容数据格式合规性检测", USABILITY)
+def _allowed_format(ctx: IngestContext) -> tuple[str, str]:
+    bad = [f"{f.filename}: {f.format.name}" for f in ctx.files if not f.format.archival]
+    if bad:
+        return FAIL, "非长期保存格式（应为 OFD/PDF/XML/图像） / not an archival format: " + "; ".join(bad)
+    return PASS, ", ".join(sorted({f.format.name for f in ctx.files}))
+
+
+@check("GD-3-5", "信息包无加密、无专有压缩检测", USABILITY)
+def _no_encryption(ctx: IngestContext) -> tuple[str, str]:
+    bad = [f.filename for f in ctx.files if f.probe.encrypted]
+    return (FAIL, f"已加密 / encrypted: {', '.join(bad)}") if bad else (PASS, "")
+
+
+# --- 安全性 (security) -------------------------------------------------------------------------
+
+@check("GD-4-2", "恶意代码检测", SECURITY)
+def _malicious(ctx: IngestContext) -> tuple[str, str]:
+    bad = [f.filename for f in ctx.files if f.format.name == "executable"]
+    if bad:
+        return FAIL, f"可执行文件 / executable content: {', '.join(bad)}"
+    return PASS, "未发现可执行内容（未配置病毒库扫描） / no executable content (no AV engine configured)"
+
+
+@check("GD-4-7", "归档过程安全性检测", SECURITY)
+def _process(ctx: IngestContext) -> tuple[str, str]:
+    if ctx.actor is None or not ctx.actor.is_authenticated:
+        return FAIL, "归档操作者未认证 / archiving actor not authenticated"
+    return PASS, f"经认证的操作者 {ctx.actor.get_username()}，过程已写入审计日志 / audited"

@@ -1,0 +1,130 @@
+"""Ingest: turn received metadata and files into a filed (or pending) record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from kjda.archives import selectors as archive_selectors
+from kjda.archives import services as archive_services
+from kjda.archives.models import Fonds, Record, RecordFile, RecordStatus
+from kjda.audit.services import audit_log
+from kjda.errors import DomainError
+from kjda.ingest import checks
+from kjda.ingest.metadata import RecordMetadata
+from kjda.ingest.pipeline import STEPS, IncomingFile, IngestContext, ensure_files, order_files
+
+# Metadata keys that are not Record columns.
+_NOT_COLUMNS = {"fonds", "category", "agents", "relations", "files", "file_count", "total_bytes"}
+
+
+@dataclass
+class IngestResult:
+    record: Record
+    created: bool
+
+
+def _values(meta: RecordMetadata, retention: str, fonds: Fonds) -> dict:
+    values = meta.model_dump(exclude=_NOT_COLUMNS)
+    values["retention"] = retention
+    # 责任者 (M32) is mandatory; the preparer or applicant stands in, else the unit itself.
+    values["responsible"] = (meta.responsible or meta.preparer or meta.applicant
+                             or fonds.unit_name)
+    return values
+
+
+def _lookups(ctx: IngestContext) -> None:
+    v = ctx.values
+    if v.get("document_no"):
+        dup = (Record.objects.filter(fonds=ctx.fonds, rule=ctx.rule, fiscal_year=v["fiscal_year"],
+                                     voucher_type=v.get("voucher_type", ""),
+                                     document_no=v["document_no"], status=RecordStatus.FILED)
+               .exclude(archive_no=None).values_list("archive_no", flat=True).first())
+        ctx.duplicate_document_of = dup
+    ctx.same_content_records = list(
+        RecordFile.objects.filter(sha256__in=[f.sha256 for f in ctx.files])
+        .values_list("record_id", flat=True).distinct()[:10])
+
+
+def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
+                  request=None) -> IngestResult:
+    """Receive, identify, extract, check and file one record. Idempotent on
+    (source_system, external_id): a retry returns the record filed the first time."""
+    ensure_files(files)
+    existing = archive_selectors.record_find_existing(
+        source_system=metadata.source_system, external_id=metadata.external_id)
+    if existing is not None:
+        return IngestResult(existing, created=False)
+
+    fonds_code = metadata.fonds or None
+    fonds = Fonds.objects.filter(code=fonds_code).first() if fonds_code else (
+        Fonds.objects.order_by("id").first())
+    if fonds is None:
+        raise DomainError("fonds_unknown", f"全宗 {fonds_code or ''} 不存在",
+                          f"fonds {fonds_code or '(default)'} does not exist", status=400)
+    rule = archive_services.rule_for_category(name=metadata.category)
+    retention = archive_services.retention_resolve(rule=rule, requested=metadata.retention)
+
+    ctx = IngestContext(metadata=metadata, files=order_files(files), actor=actor, fonds=fonds,
+                        rule=rule, values=_values(metadata, retention, fonds))
+    for step in STEPS[:-1]:
+        step.run(ctx)
+    _lookups(ctx)
+    STEPS[-1].run(ctx)
+    try:
+        with transaction.atomic():
+            return IngestResult(_file(ctx, request), created=True)
+    except IntegrityError:
+        # A concurrent delivery of the same (source_system, external_id) won the race.
+        existing = archive_selectors.record_find_existing(
+            source_system=metadata.source_system, external_id=metadata.external_id)
+        if existing is None:
+            raise
+        return IngestResult(existing, created=False)
+
+
+def _file(ctx: IngestContext, request) -> Record:
+    new_files = [
+        archive_services.NewFile(
+            sha256=f.sha256, sm3=f.sm3, size=f.size, filename=f.filename, role=f.meta.role,
+            document_type=f.meta.document_type, format_name=f.format.name,
+            format_version=f.format.version, mime=f.format.mime, puid=f.format.puid,
+            creating_application=f.meta.creating_application)
+        for f in ctx.files
+    ]
+    record = archive_services.record_create(
+        fonds=ctx.fonds, rule=ctx.rule, values=ctx.values, files=new_files,
+        agents=[a.model_dump() for a in ctx.metadata.agents],
+        relations=[r.model_dump() for r in ctx.metadata.relations],
+        actor=ctx.actor, text="\n".join(f.text for f in ctx.files if f.text))
+    ctx.record = record
+    actor_name = ctx.actor.get_username() if ctx.actor else ""
+    passed = not any(r.blocking for r in ctx.results)
+    if passed:
+        archive_services.record_file(record=record)
+        ctx.results += checks.run_checks(ctx, after_filing=True)
+        passed = not any(r.blocking for r in ctx.results)
+        if not passed:  # a numbering fault is ours, not the user's: never keep a bad number
+            raise DomainError("archive_no_fault", "档号分配异常，已回滚",
+                              "archive number allocation failed and was rolled back", status=500)
+    record.check_report = checks.report(ctx.results)
+    record.save(update_fields=["check_report"])
+    archive_services.record_event_add(
+        record=record, action="四性检测", agent_name=actor_name,
+        mandate="DA/T 70-2018; DA/T 94-2022",
+        description="通过 / passed" if passed else "未通过：" + ", ".join(
+            record.check_report["blocking_failures"]))
+    archive_services.record_event_add(
+        record=record, action="归档" if passed else "待处理", agent_name=actor_name,
+        description=record.archive_no or ("已归档，待封卷编号" if passed else "检测未通过，待处理"))
+    if not passed:
+        from kjda.archives.search import search_index_record
+
+        search_index_record(record=record)
+    audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
+              object_id=str(record.pk),
+              detail={"archive_no": record.archive_no, "status": record.status,
+                      "files": [f.sha256 for f in ctx.files],
+                      "source_system": record.source_system, "external_id": record.external_id})
+    return record

@@ -1,0 +1,79 @@
+"""Real files for tests and the demo: PDFs with Chinese text (reportlab's built-in CID font
+STSong-Light, so nothing is downloaded), a small PNG, an XML voucher."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from decimal import Decimal
+
+from reportlab.lib.pagesizes import A4, A5, landscape
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+_FONT = "STSong-Light"
+pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+
+
+def pdf_bytes(lines: list[str], *, title: str = "", pad_to: int = 0, invoice: bool = False) -> bytes:
+    """A PDF whose text layer holds `lines`; `pad_to` adds an uncompressed comment stream so the
+    file reaches about that many bytes (benchmarks want ~100 KB vouchers)."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=landscape(A5) if invoice else A4, invariant=1)
+    c.setTitle(title or (lines[0] if lines else ""))
+    c.setFont(_FONT, 12)
+    width, height = c._pagesize
+    y = height - 50
+    for line in lines:
+        c.drawString(40, y, line)
+        y -= 20
+    if pad_to:
+        # Reach the size with an incompressible image (like a scanned stamp), not junk bytes.
+        import os
+
+        from PIL import Image
+        from reportlab.lib.utils import ImageReader
+
+        side = max(8, int((pad_to / 3 / 1.25) ** 0.5))  # ASCII85 adds a quarter
+        img = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+        c.drawImage(ImageReader(img), 40, 40, width=120, height=120)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def voucher_pdf(*, number: str, summary: str, amount: Decimal, day: date,
+                pad_to: int = 0) -> bytes:
+    return pdf_bytes([
+        "记账凭证", f"凭证号：记-{number}", f"日期：{day.isoformat()}", f"摘要：{summary}",
+        f"金额：{amount} 元", "制单：张会计  审核：李主管  记账：王出纳",
+    ], title=f"记账凭证 记-{number}", pad_to=pad_to)
+
+
+def invoice_pdf(*, number: str, seller: str, amount: Decimal, day: date) -> bytes:
+    return pdf_bytes([
+        "电子发票（普通发票）", f"发票号码：{number}", f"开票日期：{day.isoformat()}",
+        f"销售方：{seller}", f"价税合计：{amount}",
+    ], title=f"电子发票 {number}", invoice=True)
+
+
+def png_bytes(width: int = 64, height: int = 32) -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", (width, height), (250, 250, 250))
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def metadata_json(**overrides) -> str:
+    data = {
+        "category": "记账凭证", "fiscal_year": 2024, "period": 3, "title": "报销差旅费",
+        "date": "2024-03-15", "amount": "1280.50", "currency": "CNY", "department": "财务部",
+        "applicant": "张三", "document_no": "记-0015", "voucher_type": "记",
+        "preparer": "张会计", "reviewer": "李主管",
+    }
+    data.update(overrides)
+    return json.dumps(data, ensure_ascii=False, default=str)
