@@ -32,7 +32,7 @@ def token_create(request: HttpRequest, payload: TokenIn):
                                    name=payload.name, request=request)
     if issued is None:
         audit_log(action="auth.failed", request=request, outcome="failure",
-                  object_type="user", object_id=payload.username[:150])
+                  object_type="user", actor_name=payload.username[:150])
         raise DomainError("invalid_credentials", "用户名或密码错误", "wrong username or password",
                           status=401)
     token, raw = issued

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar
@@ -19,6 +20,8 @@ HEAD_BYTES = 8192
 MAX_TEXT_CHARS = 200_000
 MAX_ZIP_ENTRIES = 10_000
 MAX_XML_BYTES = 64 * 1024 * 1024
+# PDFium is not thread-safe (pypdfium2 docs): the web server runs requests in threads.
+_PDFIUM_LOCK = threading.Lock()
 
 
 @dataclass
@@ -148,10 +151,15 @@ class PdfHandler(FormatHandler):
             return Probe(readable=False, problems=[f"PDF 无法解析 / PDF cannot be parsed: {exc}"])
 
     def extract_text(self, fh: BinaryIO) -> str:
-        import pypdfium2 as pdfium
-
         fh.seek(0)
         data = fh.read()
+        with _PDFIUM_LOCK:
+            return self._pdfium_text(data)
+
+    @staticmethod
+    def _pdfium_text(data: bytes) -> str:
+        import pypdfium2 as pdfium
+
         try:
             doc = pdfium.PdfDocument(data)
         except pdfium.PdfiumError:

@@ -21,8 +21,7 @@ def seed(apps, schema_editor):
 def create_search(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            "CREATE TABLE archives_search (record_id bigint PRIMARY KEY "
-            "REFERENCES archives_record(id) DEFERRABLE INITIALLY DEFERRED, grams tsvector NOT NULL)")
+            "CREATE TABLE archives_search (record_id bigint PRIMARY KEY, grams tsvector NOT NULL)")
         schema_editor.execute(
             "CREATE INDEX archives_search_grams ON archives_search USING gin (grams)")
     else:

@@ -1,0 +1,235 @@
+"""Writing the audit log and verifying its hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from kjda.audit.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    detail_normalise,
+    event_hash,
+    ip_normalise,
+    text_clean,
+)
+from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
+from kjda.errors import DomainError
+
+
+class AuditChainHeadMissing(DomainError):
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__("audit_head_missing", "审计链头缺失而审计事件存在，审计链已被篡改",
+                         "the audit chain head is missing while events exist: tampering")
+
+
+def audit_log(
+    *,
+    action: str,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    request: HttpRequest | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    outcome: str = Outcome.SUCCESS,
+    detail: Mapping[str, Any] | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain and return it.
+
+    `request` supplies the IP (REMOTE_ADDR, or X-Forwarded-For when settings.KJDA_TRUST_PROXY),
+    the user agent and, when `actor` is not given, the authenticated request.user; explicit
+    `ip`/`user_agent` win. `actor_name` names an actor who has no account row (e.g. the
+    username tried in a failed login); with an actor it is ignored in favour of the snapshot.
+
+    Runs in `transaction.atomic()`, so inside a caller's transaction the event commits or rolls
+    back with the audited write. Note: an event logged inside a transaction that then rolls back
+    is gone as well; log failures and denials outside the failing transaction.
+    """
+    if outcome not in Outcome.values:
+        raise ValueError(f"unknown audit outcome: {outcome!r}")
+    if request is not None:
+        if ip is None:
+            ip = _client_ip(request)
+        if user_agent is None:
+            user_agent = request.META.get("HTTP_USER_AGENT", "")
+        if actor is None:
+            actor = getattr(request, "user", None)
+    user = actor if isinstance(actor, AbstractBaseUser) and actor.is_authenticated else None
+
+    row: dict[str, Any] = {
+        "actor_id": user.pk if user is not None else None,
+        "actor_name": text_clean(user.get_username() if user is not None else actor_name, 150),
+        "action": text_clean(action, 64),
+        "object_type": text_clean(object_type, 64),
+        "object_id": text_clean(object_id, 255),
+        "outcome": str(outcome),
+        "ip": ip_normalise(ip),
+        "user_agent": text_clean(user_agent, 512),
+        "detail": detail_normalise(detail),
+    }
+    if not row["action"]:
+        raise ValueError("audit action is required")
+
+    with transaction.atomic():
+        head = _head_for_update()
+        row["seq"] = head.last_seq + 1
+        row["prev_hash"] = head.last_hash
+        # Stamped under the lock, so time never runs backwards along the chain.
+        row["occurred_at"] = timezone.now()
+        digest = event_hash(row)
+        event = AuditEvent(**row, hash=digest)
+        event.save()
+        head.last_seq = row["seq"]
+        head.last_hash = digest
+        head.save(update_fields=["last_seq", "last_hash"])
+    return event
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    trust = getattr(settings, "KJDA_TRUST_PROXY", False)
+    if trust:
+        # Each trusted proxy appends the address it saw, and a client can prepend anything, so
+        # with n proxies the client is the n-th entry from the right (True means one proxy).
+        hops_trusted = int(trust) if str(trust).isdigit() and int(trust) > 0 else 1
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= hops_trusted and (ip := ip_normalise(hops[-hops_trusted])):
+            return ip
+    return ip_normalise(request.META.get("REMOTE_ADDR"))
+
+
+def _head_for_update() -> AuditChainHead:
+    # select_for_update is a no-op on SQLite, where BEGIN IMMEDIATE already holds the write lock.
+    head = AuditChainHead.objects.select_for_update().filter(pk=AuditChainHead.SINGLETON_ID).first()
+    if head is not None:
+        return head
+    # First event ever (or a flushed test database); ON CONFLICT DO NOTHING lets racing first
+    # writers both get past this line, and the lock below then orders them.
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(id=AuditChainHead.SINGLETON_ID, last_seq=0, last_hash=GENESIS_HASH)],
+        ignore_conflicts=True,
+    )
+    head = AuditChainHead.objects.select_for_update().get(pk=AuditChainHead.SINGLETON_ID)
+    if head.last_seq == 0 and AuditEvent.objects.exists():
+        # A deleted head must not restart the chain at #1 over the existing events.
+        raise AuditChainHeadMissing
+    return head
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    reason: str
+
+
+def audit_chain_verify(*, batch_size: int = 5000) -> ChainVerification:
+    """Recompute the whole chain in seq order, `batch_size` events per query, and compare it
+    with the head. Stops at the first fault and names it.
+
+    Safe to run while events are being appended: an event is committed together with the head
+    update that counts it, so reading the head after the events only ever shows it further on.
+    """
+    walker = _ChainWalker()
+    fault = walker.walk(_events_after(0, batch_size))
+    if fault:
+        return fault
+    head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
+    if head is None:
+        if walker.last_seq == 0:
+            return walker.result_ok()
+        return walker.fail(None, "审计链头缺失 / the audit chain head is missing")
+    if head.last_seq < walker.last_seq:
+        return walker.fail(
+            head.last_seq + 1,
+            f"事件 #{head.last_seq + 1} 及其后事件不在链头记录之内（被插入） / event "
+            f"#{head.last_seq + 1} onwards lies beyond the chain head (inserted)",
+        )
+    if head.last_seq > walker.last_seq:
+        # Events appended while we walked; check up to the head, then anything missing is gone.
+        fault = walker.walk(_events_after(walker.last_seq, batch_size, until=head.last_seq))
+        if fault:
+            return fault
+        if walker.last_seq < head.last_seq:
+            return walker.fail(
+                walker.last_seq + 1,
+                f"事件 #{walker.last_seq + 1} 至 #{head.last_seq} 缺失（最新事件被删除） / events "
+                f"#{walker.last_seq + 1}–#{head.last_seq} missing (newest events removed)",
+            )
+    if head.last_hash != walker.prev_hash:
+        return walker.fail(
+            head.last_seq,
+            f"事件 #{head.last_seq} 的哈希与链头记录不符（最新事件被替换） / event "
+            f"#{head.last_seq} hash differs from the chain head (newest event replaced)",
+        )
+    return walker.result_ok()
+
+
+def _events_after(
+    seq: int, batch_size: int, *, until: int | None = None
+) -> Iterator[dict[str, Any]]:
+    # Keyset pagination on the unique seq index: constant memory, no long-lived cursor.
+    while True:
+        qs = AuditEvent.objects.filter(seq__gt=seq).order_by("seq")
+        if until is not None:
+            qs = qs.filter(seq__lte=until)
+        batch = list(qs.values(*HASHED_FIELDS, "hash")[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        seq = batch[-1]["seq"]
+
+
+class _ChainWalker:
+    def __init__(self) -> None:
+        self.last_seq = 0
+        self.prev_hash = GENESIS_HASH
+        self.checked = 0
+
+    def walk(self, rows: Iterator[dict[str, Any]]) -> ChainVerification | None:
+        for row in rows:
+            seq = row["seq"]
+            expected = self.last_seq + 1
+            if seq > expected:
+                return self.fail(expected, f"事件 #{expected} 缺失（被删除） / event #{expected} "
+                                           f"missing (removed)")
+            if seq < expected:
+                return self.fail(seq, f"事件 #{seq} 重复（被插入） / event #{seq} duplicated "
+                                      f"(inserted)")
+            if event_hash(row) != row["hash"]:
+                return self.fail(seq, f"事件 #{seq} 的哈希不符（内容被修改） / event #{seq} hash "
+                                      f"mismatch (altered)")
+            if row["prev_hash"] != self.prev_hash:
+                return self.fail(
+                    seq,
+                    f"事件 #{seq} 的前序哈希与事件 #{seq - 1} 不符（其前有事件被删除、插入或替换） / "
+                    f"event #{seq} prev_hash does not match event #{seq - 1} (an event before it "
+                    f"was removed, inserted or replaced)",
+                )
+            self.last_seq = seq
+            self.prev_hash = row["hash"]
+            self.checked += 1
+        return None
+
+    def fail(self, seq: int | None, reason: str) -> ChainVerification:
+        return ChainVerification(ok=False, checked=self.checked, first_bad_seq=seq, reason=reason)
+
+    def result_ok(self) -> ChainVerification:
+        return ChainVerification(
+            ok=True, checked=self.checked, first_bad_seq=None,
+            reason=f"审计链完整，已校验 {self.checked} 个事件 / audit chain intact, "
+                   f"{self.checked} events verified",
+        )
