@@ -1,0 +1,62 @@
+"""The interface every blob store implements; there is no delete: the store is write-once."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, BinaryIO
+
+from ..digests import DigestHasher, Digests, digest_stream, read_chunks
+from ..errors import file_empty, file_too_large
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digests: Digests
+    created: bool  # False when identical content was already stored
+
+
+class BlobBackend(ABC):
+    @abstractmethod
+    def put(self, source: IO[bytes], *, max_bytes: int) -> PutResult:
+        """Store the stream's bytes from its current position; refuse more than max_bytes."""
+
+    @abstractmethod
+    def open(self, sha256: str) -> BinaryIO:
+        """A streaming reader; raises StorageError('blob_missing')."""
+
+    @abstractmethod
+    def exists(self, sha256: str) -> bool: ...
+
+    def verify(self, sha256: str, *, expected: Digests | None = None) -> bool:
+        """Re-hash the stored object and compare with its name (and `expected` when given)."""
+        with self.open(sha256) as fh:
+            actual = digest_stream(fh)
+        if expected is not None and actual != expected:
+            return False
+        return actual.sha256 == sha256
+
+
+def spool(
+    source: IO[bytes],
+    dest: IO[bytes],
+    *,
+    max_bytes: int,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> Digests:
+    """Copy source to dest chunk by chunk while hashing; never hold more than one chunk."""
+    declared = getattr(source, "size", None)  # Django's UploadedFile knows its size up front
+    if isinstance(declared, int) and declared > max_bytes:
+        raise file_too_large(max_bytes)
+    hasher = DigestHasher()
+    for chunk in read_chunks(source):
+        if hasher.size + len(chunk) > max_bytes:
+            raise file_too_large(max_bytes)
+        hasher.update(chunk)
+        dest.write(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+    if hasher.size == 0:
+        raise file_empty()
+    return hasher.digests()

@@ -1,0 +1,112 @@
+"""Content-addressed, write-once blobs in a local folder: <root>/ab/cd/<sha256>, mode 0o444."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from ..digests import Digests, read_chunks, require_sha256
+from ..errors import blob_corrupt, blob_missing
+from .base import BlobBackend, PutResult, spool
+
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+class LocalBlobBackend(BlobBackend):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # Temp files live under the root so the final link/rename stays on one filesystem.
+        self.tmp_dir = root / ".tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobBackend({str(self.root)!r})"
+
+    def path_for(self, sha256: str) -> Path:
+        require_sha256(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, source: IO[bytes], *, max_bytes: int) -> PutResult:
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                digests = spool(source, fh, max_bytes=max_bytes)
+                target = self.path_for(digests.sha256)
+                already = target.exists()  # a dedup hit needs no fsync of the temp copy
+                if not already:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    # Read-only before it gets its name: no one ever sees a writable blob.
+                    os.fchmod(fh.fileno(), 0o444)
+                    _drop_page_cache(fh.fileno())
+            created = not already and self._place(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._check_placed(target, digests, created=created)
+        return PutResult(digests, created)
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self.path_for(sha256), "rb")  # noqa: SIM115 (the caller closes it)
+        except FileNotFoundError:
+            raise blob_missing(sha256) from None
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def _place(self, tmp: Path, target: Path) -> bool:
+        """Give the temp file its final name unless that name exists; never overwrite."""
+        self._ensure_dir(target.parent)
+        try:
+            os.link(tmp, target)  # atomic and fails if the target exists, unlike rename
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            if target.exists():
+                return False
+            os.replace(tmp, target)  # filesystems without hard links; a race rewrites same bytes
+        _fsync_dir(target.parent)
+        return True
+
+    def _check_placed(self, target: Path, digests: Digests, *, created: bool) -> None:
+        if not created:
+            # Identical content stored before: the fixity audit re-hashes it; here check size.
+            if target.stat().st_size != digests.size:
+                raise blob_corrupt(digests.sha256, "stored size differs")
+            return
+        with open(target, "rb") as fh:
+            sha = hashlib.sha256()
+            for chunk in read_chunks(fh):
+                sha.update(chunk)
+        if sha.hexdigest() != digests.sha256:
+            target.unlink(missing_ok=True)  # ours and just written: do not leave a bad copy
+            raise blob_corrupt(digests.sha256, "re-read after write differs")
+
+    def _ensure_dir(self, path: Path) -> None:
+        for level in (path.parent, path):
+            try:
+                level.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(level.parent)  # make the new directory entry durable
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _drop_page_cache(fd: int) -> None:
+    # After fsync the pages are clean; dropping them makes the verify re-read hit the disk.
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

@@ -1,0 +1,87 @@
+"""The storage app's public API: other apps call only these functions.
+
+Blobs are write-once and content-addressed: storing identical bytes twice keeps one copy.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from django.conf import settings
+
+from . import errors
+from .backends import BlobBackend, backend_from_url
+from .digests import Digests, require_sha256
+from .errors import StorageError
+from .models import Blob
+
+__all__ = [
+    "StorageError",
+    "StoredBlob",
+    "blob_exists",
+    "blob_open",
+    "blob_store",
+    "blob_verify",
+    "get_backend",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    sha256: str
+    sm3: str
+    size: int
+    created: bool  # True when this call added the Blob row (content new to the archive)
+
+
+def get_backend() -> BlobBackend:
+    """The backend for the current STORAGE_URL (re-read on each call, so overrides apply)."""
+    return _backend_for(settings.STORAGE_URL, str(settings.DATA_DIR))
+
+
+@functools.lru_cache(maxsize=8)
+def _backend_for(url: str, data_dir: str) -> BlobBackend:
+    return backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
+
+
+def blob_store(*, source: IO[bytes], max_bytes: int | None = None) -> StoredBlob:
+    """Store a binary stream from its current position, e.g. a Django UploadedFile.
+
+    max_bytes can only lower settings.KJDA_MAX_FILE_BYTES. Safe inside an outer transaction;
+    if that rolls back, the blob stays in the store without a row and the next store adopts it.
+    """
+    limit = settings.KJDA_MAX_FILE_BYTES
+    if max_bytes is not None:
+        limit = min(limit, max_bytes)
+    digests = get_backend().put(source, max_bytes=limit).digests
+    blob, created = Blob.objects.get_or_create(
+        sha256=digests.sha256, defaults={"sm3": digests.sm3, "size": digests.size}
+    )
+    if (blob.sm3, blob.size) != (digests.sm3, digests.size):
+        raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
+    return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
+
+
+def blob_open(*, sha256: str) -> BinaryIO:
+    """A streaming reader the caller must close; StorageError('blob_missing') if absent."""
+    return get_backend().open(require_sha256(sha256))
+
+
+def blob_verify(*, sha256: str) -> bool:
+    """Re-hash the stored bytes: True if they match the name and the recorded SM3 and size.
+
+    Raises StorageError('blob_missing') when the object is not in the store at all.
+    """
+    require_sha256(sha256)
+    row = Blob.objects.filter(pk=sha256).values_list("sm3", "size").first()
+    expected = Digests(sha256, row[0], row[1]) if row else None
+    return get_backend().verify(sha256, expected=expected)
+
+
+def blob_exists(*, sha256: str) -> bool:
+    """True when the Blob row exists and its bytes are in the store."""
+    require_sha256(sha256)
+    return Blob.objects.filter(pk=sha256).exists() and get_backend().exists(sha256)
