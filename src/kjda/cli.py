@@ -11,7 +11,6 @@ import argparse
 import os
 import secrets
 import sys
-import threading
 
 
 def _setup() -> None:
@@ -42,17 +41,6 @@ def _prepare(*, quiet: bool = False) -> str | None:
     return generated
 
 
-def _start_worker_thread() -> threading.Thread:
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(queue_names=["default"], interval=1.0, batch=False, backend_name="default",
-                    startup_delay=False, max_tasks=None, worker_id=f"serve-{os.getpid()}",
-                    excluded_queue_names=[])
-    thread = threading.Thread(target=worker.run, name="kjda-task-worker", daemon=True)
-    thread.start()
-    return thread
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup()
     from django.conf import settings
@@ -65,18 +53,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  密码   password: {generated}")
         print("  （仅显示这一次 / shown only this once）")
         print("=" * 64)
-    if not args.no_worker:
-        _start_worker_thread()
-    from waitress import serve
-
-    from kjda.wsgi import application
-
     host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
     print(f"KJDA 已启动 / running: http://{host}:{args.port}/  (数据目录 data: {settings.DATA_DIR})",
           flush=True)
-    serve(application, host=args.host, port=args.port, threads=args.threads,
-          max_request_body_size=settings.KJDA_MAX_FILE_BYTES + 10 * 1024 * 1024,
-          ident="kjda", channel_timeout=300, connection_limit=1000)
+    from kjda.server import serve
+
+    serve(host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+          task_worker=not args.no_worker)
     return 0
 
 
@@ -125,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate, seed and start the web server + task worker")
     serve.add_argument("--host", default=os.environ.get("KJDA_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "8")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("KJDA_WORKERS", "0")),
+                       help="web worker processes (default: 2 per core)")
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "4")),
+                       help="threads per worker process")
     serve.add_argument("--no-worker", action="store_true", help="don't run the in-process worker")
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="run a task worker")

@@ -53,16 +53,21 @@ def file_dict(f: RecordFile) -> dict:
     }
 
 
+def _pick(obj, *names: str) -> dict:
+    return {n: getattr(obj, n) for n in names}
+
+
 def record_detail(r: Record) -> dict:
     data = record_summary(r)
     data.update({k: getattr(r, k) for k in _DETAIL_FIELDS})
     data["metadata"] = {k: getattr(r, k) for k in _METADATA_FIELDS}
     data["files"] = [file_dict(f) for f in r.files.all()]
-    data["agents"] = list(r.agents.values("agent_type", "name", "org_code", "position", "role"))
-    data["relations"] = list(r.relations.values("entity_identifier", "relation_type", "relation",
-                                                "description", "target_id"))
-    data["events"] = list(r.business_events.values("status", "action", "occurred_at", "mandate",
-                                                   "description", "agent_name"))
+    data["agents"] = [_pick(a, "agent_type", "name", "org_code", "position", "role")
+                      for a in r.agents.all()]
+    data["relations"] = [_pick(x, "entity_identifier", "relation_type", "relation", "description",
+                               "target_id") for x in r.relations.all()]
+    data["events"] = [_pick(e, "status", "action", "occurred_at", "mandate", "description",
+                            "agent_name") for e in r.business_events.all()]
     data["check_report"] = r.check_report or {}
     return data
 
@@ -82,7 +87,9 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
         for i, u in enumerate(uploads)
     ]
     result = record_ingest(metadata=meta, files=incoming, actor=request.user, request=request)
-    record = selectors.record_get(actor=request.user, record_id=result.record.pk)
+    # A new record comes back with what was written; an existing one is read in the caller's scope.
+    record = result.record if result.created else selectors.record_get(
+        actor=request.user, record_id=result.record.pk)
     return Status(201 if result.created else 200, record_detail(record))
 
 

@@ -84,6 +84,9 @@ class FondsCategoryCode(models.Model):
             models.UniqueConstraint(fields=["fonds", "category"], name="uniq_fonds_category_code")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.fonds_id}:{self.code}"
+
 
 class RetentionRule(models.Model):
     """One row of 附表1 企业和其他组织会计档案保管期限表: an item type (档案名称) and its minimum term."""
@@ -152,6 +155,9 @@ class ArchiveNoCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["fonds", "scope", "kind"], name="uniq_counter")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}/{self.kind}={self.last_no}"
 
 
 class RecordStatus(models.TextChoices):
@@ -331,6 +337,9 @@ class Agent(models.Model):
     position = models.CharField("个人职位", max_length=100, blank=True)  # M86
     role = models.CharField("职责", max_length=50, blank=True)  # 制单人/审核人/记账人/审批人…
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class BusinessEvent(models.Model):
     """业务实体 (M87–M91): what was done to the record — 归档, 四性检测, 利用, 移交, 鉴定, 销毁."""
@@ -346,6 +355,9 @@ class BusinessEvent(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.action} {self.occurred_at:%Y-%m-%d %H:%M}"
+
 
 class Relation(models.Model):
     """实体关系 (M92–M95): links between records (记账凭证↔原始凭证, 主件↔附件, …)."""
@@ -359,9 +371,15 @@ class Relation(models.Model):
     relation = models.CharField("关系", max_length=50, blank=True)  # M94
     description = models.CharField("关系描述", max_length=500, blank=True)  # M95
 
+    def __str__(self) -> str:
+        return f"{self.relation_type} → {self.entity_identifier}"
+
 
 class RecordText(models.Model):
     """Text extracted from a record's files, kept for the search index and for display."""
 
     record = models.OneToOneField(Record, on_delete=models.CASCADE, primary_key=True)
     content = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"text of record {self.record_id}"

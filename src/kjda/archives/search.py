@@ -12,6 +12,7 @@ is the record's id, `grams` the token stream.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from django.db import connection
 
@@ -69,33 +70,103 @@ def _pg_tsquery(terms: list[list[str]]) -> str:
     return " & ".join("(" + " <-> ".join(quote(tok) for tok in t) + ")" for t in terms)
 
 
-def record_search_text(record: Record, extracted: str = "") -> str:
+def record_search_text(record: Record, extracted: str = "",
+                       filenames: Iterable[str] | None = None) -> str:
+    """The text indexed for `record`: its metadata, its files' names and the extracted text.
+
+    `filenames` saves a query per record when indexing in bulk; without it the record's files
+    are read (from the prefetch cache when there is one)."""
     fields = [record.archive_no or "", record.title, record.document_no, record.department,
               record.applicant, record.responsible, record.keywords, record.descriptors,
               record.person_names, record.abstract, record.notes, record.rule.name
               if record.rule_id else "", str(record.fiscal_year), str(record.record_no)]
-    fields.extend(f.filename for f in record.files.all())
+    if filenames is None:
+        filenames = [f.filename for f in record.files.all()] if record.pk else []
+    fields.extend(filenames)
     return "\n".join(x for x in fields if x) + "\n" + extracted
 
 
-def search_index_record(*, record: Record, text: str | None = None) -> None:
+def search_index_record(*, record: Record, text: str | None = None, new: bool = False) -> None:
     """(Re)index one record; runs inside the filing transaction so the index never lags."""
     if text is None:
         from kjda.archives.models import RecordText
 
         row = RecordText.objects.filter(record_id=record.pk).first()
         text = row.content if row else ""
-    grams = grams_for_text(record_search_text(record, text))
+    _write_rows([(record.pk, grams_for_text(record_search_text(record, text)))])
+
+
+def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 2000) -> int:
+    """(Re)index many records at once: `items` are (record, extracted text) pairs.
+
+    Records should come with `rule` loaded (select_related) so that no query runs per record;
+    file names are read with one query per batch. Each record's old tokens are replaced.
+    Returns the number of records indexed. The caller owns the transaction."""
+    from kjda.archives.models import RecordFile
+
+    done = 0
+    batch: list[tuple[Record, str]] = []
+
+    def flush() -> None:
+        names: dict[int, list[str]] = {}
+        for record_id, filename in (RecordFile.objects.filter(record_id__in=[r.pk for r, _ in batch])
+                                    .order_by("record_id", "sequence")
+                                    .values_list("record_id", "filename")):
+            names.setdefault(record_id, []).append(filename)
+        _write_rows([(r.pk, grams_for_text(record_search_text(r, text, names.get(r.pk, ()))))
+                     for r, text in batch])
+
+    for item in items:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            flush()
+            done += len(batch)
+            batch = []
+    if batch:
+        flush()
+        done += len(batch)
+    return done
+
+
+def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
+    """Rebuild the index entry of every record (with id > `id_from`), in batches by id.
+
+    What a re-index command runs after the token scheme changes; each batch commits on its own."""
+    from django.db import transaction
+
+    from kjda.archives.models import RecordText
+
+    done, last = 0, id_from
+    while True:
+        with transaction.atomic():
+            records = list(Record.objects.select_related("rule").filter(pk__gt=last)
+                           .order_by("pk")[:batch_size])
+            if not records:
+                return done
+            texts = dict(RecordText.objects.filter(record_id__in=[r.pk for r in records])
+                         .values_list("record_id", "content"))
+            done += search_index_bulk(((r, texts.get(r.pk, "")) for r in records),
+                                      batch_size=batch_size)
+        last = records[-1].pk
+
+
+def _write_rows(rows: list[tuple[int, str]]) -> None:
+    if not rows:
+        return
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute(
-                "INSERT INTO archives_search (record_id, grams) VALUES (%s, to_tsvector('simple', %s)) "
-                "ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
-                [record.pk, grams])
+                "INSERT INTO archives_search (record_id, grams) "
+                "SELECT id, to_tsvector('simple', g) FROM unnest(%s::bigint[], %s::text[]) "
+                "AS t(id, g) ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
+                [[r[0] for r in rows], [r[1] for r in rows]])
         else:
-            cur.execute("DELETE FROM archives_search WHERE rowid = %s", [record.pk])
-            cur.execute("INSERT INTO archives_search (rowid, grams) VALUES (%s, %s)",
-                        [record.pk, grams])
+            if len(rows) == 1:
+                cur.execute("DELETE FROM archives_search WHERE rowid = %s", [rows[0][0]])
+            else:
+                cur.executemany("DELETE FROM archives_search WHERE rowid = %s",
+                                [(r[0],) for r in rows])
+            cur.executemany("INSERT INTO archives_search (rowid, grams) VALUES (%s, %s)", rows)
 
 
 def search_match_sql(query: str) -> tuple[str, list] | None:

@@ -93,12 +93,10 @@ class NewFile:
     creating_application: str = ""
 
 
-def record_create(*, fonds: Fonds, rule: RetentionRule, values: dict, files: list[NewFile],
-                  agents: list[dict], relations: list[dict], actor=None,
-                  text: str = "") -> Record:
-    """Create a pending record with its files and entities (inside the caller's transaction)."""
+def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict, actor=None) -> Record:
+    """An unsaved record with its class code and expiry (values are validated by the caller)."""
     retention = values["retention"]
-    record = Record(
+    return Record(
         fonds=fonds, rule=rule, category=rule.category, created_by=actor,
         class_code=numbering.class_code_build(fonds=fonds, category=rule.category,
                                               fiscal_year=values["fiscal_year"],
@@ -108,19 +106,50 @@ def record_create(*, fonds: Fonds, rule: RetentionRule, values: dict, files: lis
             asset_disposed_on=values.get("asset_disposed_on")),
         **values,
     )
-    record.full_clean(exclude=["class_code", "archive_no", "record_no", "created_by"],
-                      validate_unique=False, validate_constraints=False)
-    record.save()
-    RecordFile.objects.bulk_create([
+
+
+def record_assign_number(*, record: Record) -> None:
+    """File an unsaved record that passed its checks: by item it gets its 档号 now; by volume
+    it joins the class's open volume and gets its number when the volume is closed.
+    Runs inside the filing transaction, so a rollback returns the number (gap-free)."""
+    record.status = RecordStatus.FILED
+    record.filed_at = timezone.now()
+    if record.fonds.arrangement == Arrangement.BY_VOLUME:
+        record.volume = _open_volume(record=record)
+        return
+    record.item_no = numbering.counter_next(fonds=record.fonds, scope=record.class_code,
+                                            kind="item")
+    record.archive_no = numbering.archive_no_format(fonds=record.fonds,
+                                                    class_code=record.class_code,
+                                                    item_no=record.item_no)
+
+
+def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
+                    relations: list[dict], events: list[dict], text: str = "") -> Record:
+    """Insert a built record with its files, entities and business events, and index it:
+    one INSERT per table, so filing stays fast under load."""
+    record.save(force_insert=True)
+    file_rows = RecordFile.objects.bulk_create([
         RecordFile(record=record, blob_id=f.sha256, sequence=i, sha256=f.sha256, sm3=f.sm3,
                    size=f.size, filename=f.filename, role=f.role, document_type=f.document_type,
                    format_name=f.format_name, format_version=f.format_version, mime=f.mime,
                    puid=f.puid, creating_application=f.creating_application)
         for i, f in enumerate(files, start=1)
     ])
-    Agent.objects.bulk_create([Agent(record=record, **a) for a in agents])
-    Relation.objects.bulk_create([Relation(record=record, **r) for r in relations])
-    RecordText.objects.create(record=record, content=text)
+    agent_rows = Agent.objects.bulk_create([Agent(record=record, **a) for a in agents]) \
+        if agents else []
+    relation_rows = Relation.objects.bulk_create(
+        [Relation(record=record, **r) for r in relations]) if relations else []
+    now = timezone.now()
+    event_rows = BusinessEvent.objects.bulk_create(
+        [BusinessEvent(record=record, occurred_at=now, **e) for e in events])
+    if text:
+        RecordText.objects.create(record=record, content=text)
+    # What was just written is what a reader would fetch: keep it on the instance.
+    record._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        "files": file_rows, "agents": agent_rows, "relations": relation_rows,
+        "business_events": event_rows}
+    search_index_record(record=record, text=text, new=True)
     return record
 
 
@@ -128,24 +157,6 @@ def record_event_add(*, record: Record, action: str, description: str = "", agen
                      mandate: str = "") -> None:
     BusinessEvent.objects.create(record=record, action=action, occurred_at=timezone.now(),
                                  description=description, agent_name=agent_name, mandate=mandate)
-
-
-def record_file(*, record: Record) -> Record:
-    """File a record that passed its checks: by item it gets its 档号 now; by volume it joins
-    the class's open volume and gets its number when the volume is closed."""
-    fonds = record.fonds
-    record.status = RecordStatus.FILED
-    record.filed_at = timezone.now()
-    if fonds.arrangement == Arrangement.BY_VOLUME:
-        record.volume = _open_volume(record=record)
-        record.save(update_fields=["status", "filed_at", "volume"])
-    else:
-        record.item_no = numbering.counter_next(fonds=fonds, scope=record.class_code, kind="item")
-        record.archive_no = numbering.archive_no_format(fonds=fonds, class_code=record.class_code,
-                                                        item_no=record.item_no)
-        record.save(update_fields=["status", "filed_at", "item_no", "archive_no"])
-    search_index_record(record=record)
-    return record
 
 
 def _open_volume(*, record: Record) -> Volume:

@@ -61,6 +61,14 @@ class FormatHandler:
 
 
 _REGISTRY: list[FormatHandler] = []
+_CJK_GAP = re.compile(r"(?<=[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef])[ \t\u3000]+"
+                      r"(?=[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef])")
+
+
+def cjk_spacing_removed(text: str) -> str:
+    """PDF text layers often space out CJK glyphs (电 子 发 票); Chinese has no word spaces, so
+    join them back or search for 发票 would never match."""
+    return _CJK_GAP.sub("", text)
 
 
 def register(handler_cls: type[FormatHandler]) -> type[FormatHandler]:
@@ -179,7 +187,7 @@ class PdfHandler(FormatHandler):
                     break
         finally:
             doc.close()
-        return "\n".join(parts)[:MAX_TEXT_CHARS]
+        return cjk_spacing_removed("\n".join(parts))[:MAX_TEXT_CHARS]
 
 
 @register

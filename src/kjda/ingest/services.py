@@ -93,35 +93,32 @@ def _file(ctx: IngestContext, request) -> Record:
             creating_application=f.meta.creating_application)
         for f in ctx.files
     ]
-    record = archive_services.record_create(
-        fonds=ctx.fonds, rule=ctx.rule, values=ctx.values, files=new_files,
-        agents=[a.model_dump() for a in ctx.metadata.agents],
-        relations=[r.model_dump() for r in ctx.metadata.relations],
-        actor=ctx.actor, text="\n".join(f.text for f in ctx.files if f.text))
+    record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
+                                           actor=ctx.actor)
     ctx.record = record
-    actor_name = ctx.actor.get_username() if ctx.actor else ""
     passed = not any(r.blocking for r in ctx.results)
     if passed:
-        archive_services.record_file(record=record)
+        archive_services.record_assign_number(record=record)
         ctx.results += checks.run_checks(ctx, after_filing=True)
-        passed = not any(r.blocking for r in ctx.results)
-        if not passed:  # a numbering fault is ours, not the user's: never keep a bad number
+        if any(r.blocking for r in ctx.results):
+            # A numbering fault is ours, not the user's: never keep a bad number.
             raise DomainError("archive_no_fault", "档号分配异常，已回滚",
                               "archive number allocation failed and was rolled back", status=500)
     record.check_report = checks.report(ctx.results)
-    record.save(update_fields=["check_report"])
-    archive_services.record_event_add(
-        record=record, action="四性检测", agent_name=actor_name,
-        mandate="DA/T 70-2018; DA/T 94-2022",
-        description="通过 / passed" if passed else "未通过：" + ", ".join(
-            record.check_report["blocking_failures"]))
-    archive_services.record_event_add(
-        record=record, action="归档" if passed else "待处理", agent_name=actor_name,
-        description=record.archive_no or ("已归档，待封卷编号" if passed else "检测未通过，待处理"))
-    if not passed:
-        from kjda.archives.search import search_index_record
-
-        search_index_record(record=record)
+    actor_name = ctx.actor.get_username() if ctx.actor else ""
+    events = [
+        {"action": "四性检测", "agent_name": actor_name, "mandate": "DA/T 70-2018; DA/T 94-2022",
+         "description": "通过 / passed" if passed else
+         "未通过 / failed: " + ", ".join(record.check_report["blocking_failures"])},
+        {"action": "归档" if passed else "待处理", "agent_name": actor_name,
+         "description": record.archive_no or ("已归档，待封卷编号 / filed, numbered when the "
+                                              "volume closes" if passed else
+                                              "检测未通过，待处理 / checks failed, pending")},
+    ]
+    archive_services.record_save_new(
+        record=record, files=new_files, agents=[a.model_dump() for a in ctx.metadata.agents],
+        relations=[r.model_dump() for r in ctx.metadata.relations], events=events,
+        text="\n".join(f.text for f in ctx.files if f.text))
     audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"archive_no": record.archive_no, "status": record.status,

@@ -1,0 +1,89 @@
+"""Start a real `kjda serve` in a subprocess on loopback for the benchmarks, and talk to it."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ADMIN_PASSWORD = "Bench-Admin-Pass-2024"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
+                threads: int = 8) -> Iterator[tuple[int, subprocess.Popen]]:
+    data_dir = data_dir or tempfile.mkdtemp(prefix="kjda-bench-")
+    port = free_port()
+    kjda = Path(sys.executable).with_name("kjda")
+    full_env = {**os.environ, "KJDA_DATA_DIR": data_dir, "KJDA_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "KJDA_LOG_LEVEL": "WARNING", **(env or {})}
+    proc = subprocess.Popen([str(kjda), "serve", "--port", str(port), "--threads", str(threads),
+                             "--no-worker"], env=full_env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("kjda serve exited early")
+            time.sleep(0.2)
+        yield port, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def token(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    body = json.dumps({"username": "admin", "password": ADMIN_PASSWORD})
+    conn.request("POST", "/api/v1/auth/token", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    return data["token"]
+
+
+def multipart(metadata: dict, files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n".encode()
+             + json.dumps(metadata, ensure_ascii=False).encode() + b"\r\n"]
+    for name, data in files:
+        parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                     f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                     .encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,106 @@
+"""Ingest throughput through the HTTP API on SQLite: records/s, each with one ~100 KB PDF,
+checks (四性) and indexing included; prints the raw local write+fsync rate as the ceiling.
+
+    python bench/bench_ingest.py [--records 2000] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import kjda_server, multipart, percentile, token  # noqa: E402
+
+
+def raw_fsync_rate(data: bytes, seconds: float = 3.0) -> float:
+    folder = tempfile.mkdtemp(prefix="kjda-fsync-")
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        path = os.path.join(folder, f"f{n}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
+    os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-bench-gen-"))
+    import django
+
+    django.setup()
+    from kjda.testing.factories import voucher_pdf
+
+    # Distinct PDFs (distinct content → distinct blobs), ~100 KB each, made before timing.
+    pdfs = [voucher_pdf(number=f"{i:05d}", summary=f"报销差旅费 第{i}笔", amount=Decimal("1280.50"),
+                        day=date(2024, 3, 15), pad_to=100_000) for i in range(min(args.records, 400))]
+    size = sum(map(len, pdfs)) / len(pdfs)
+    ceiling = raw_fsync_rate(pdfs[0])
+
+    with kjda_server() as (port, _proc):
+        bearer = token(port)
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        counter = iter(range(args.records))
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for i in counter:
+                meta = {"category": "记账凭证", "fiscal_year": 2024, "period": 3,
+                        "title": f"报销差旅费 第{i}笔", "date": "2024-03-15", "amount": "1280.50",
+                        "department": "销售部", "applicant": "张三", "document_no": f"记-{i:06d}",
+                        "source_system": "bench", "external_id": f"bench-{i}"}
+                body, ctype = multipart(meta, [(f"记-{i:06d}.pdf", pdfs[i % len(pdfs)])])
+                t0 = time.perf_counter()
+                conn.request("POST", "/api/v1/records", body,
+                             {"Content-Type": ctype, "Authorization": f"Bearer {bearer}"})
+                resp = conn.getresponse()
+                payload = resp.read()
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed)
+                    if resp.status != 201 or json.loads(payload)["status"] != "filed":
+                        errors.append(f"{resp.status} {payload[:200]!r}")
+            conn.close()
+
+        start = time.perf_counter()
+        pool = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        wall = time.perf_counter() - start
+
+    rate = args.records / wall
+    print(f"ingest benchmark (SQLite, local blob store, {os.cpu_count()} cores, "
+          f"{args.clients} concurrent clients)")
+    print(f"  records            : {args.records} (one {size / 1024:.0f} KB PDF each), errors: {len(errors)}")
+    print(f"  throughput         : {rate:.0f} records/s (target >= 200)")
+    print(f"  latency p50 / p95  : {percentile(latencies, 50) * 1000:.1f} / "
+          f"{percentile(latencies, 95) * 1000:.1f} ms")
+    print(f"  raw write+fsync    : {ceiling:.0f} files/s of the same size (ceiling)")
+    if errors:
+        print("  first error:", errors[0])
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install KJDA with its test extras into .venv and run the whole test suite:
+# lint, then every test on SQLite, then again on PostgreSQL (127.0.0.1:5432 by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+.venv/bin/ruff check src tests bench
+
+echo "== tests on SQLite =="
+.venv/bin/python -m pytest "$@"
+
+PG_URL=${KJDA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/kjda}
+if .venv/bin/python - "$PG_URL" <<'PY'
+import sys, psycopg
+try:
+    psycopg.connect(sys.argv[1].rsplit("/", 1)[0] + "/postgres", connect_timeout=3).close()
+except Exception as exc:
+    print(f"PostgreSQL unreachable: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+then
+    echo "== tests on PostgreSQL =="
+    # Browser tests drive the UI, not the database: once (above) is enough.
+    DATABASE_URL="$PG_URL" .venv/bin/python -m pytest --create-db -m "not e2e" "$@"
+elif [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL is required in CI" >&2
+    exit 1
+else
+    echo "WARNING: PostgreSQL not reachable at $PG_URL: the PostgreSQL run was skipped" >&2
+fi
