@@ -76,8 +76,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _prepare()
     from kjda.archives.demo import demo_load
 
-    count = demo_load(year=args.year, records=args.records)
-    print(f"已载入 {count} 件示例档案 / loaded {count} demo records for {args.year}")
+    from django.utils import timezone
+
+    year = args.year or timezone.localdate().year - 1
+    count = demo_load(year=year, records=args.records)
+    print(f"已载入 {count} 件 {year} 年示例档案 / loaded {count} demo records for {year}")
     return 0
 
 

@@ -281,6 +281,10 @@ class Record(models.Model):
         indexes = [
             models.Index(fields=["fonds", "fiscal_year", "category"]),
             models.Index(fields=["status", "fonds"]),
+            # Idempotency lookups: the partial unique index can't serve `external_id = ?`.
+            models.Index(fields=["source_system", "external_id"], name="record_source_ext_idx"),
+            # Duplicate voucher-number check (GD-1-8).
+            models.Index(fields=["fonds", "document_no"], name="record_document_no_idx"),
         ]
 
     def __str__(self) -> str:

@@ -179,6 +179,16 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
     return (FAIL, "; ".join(bad)) if bad else (PASS, "")
 
 
+@check("GD-1-10", "元数据与内容关联一致性检测", AUTHENTICITY)
+def _content_link(ctx: IngestContext) -> tuple[str, str]:
+    from kjda.storage.services import blob_exists
+
+    missing = [f.filename for f in ctx.files if not f.sha256 or not blob_exists(sha256=f.sha256)]
+    if missing:
+        return FAIL, f"存储中找不到内容 / content missing from the store: {', '.join(missing)}"
+    return PASS, "每个文件的存储位置均可解析 / every file resolves to its stored content"
+
+
 @check("GD-1-7", "档号规范性检测", AUTHENTICITY, after_filing=True)
 def _archive_no(ctx: IngestContext) -> tuple[str, str]:
     from kjda.archives.numbering import archive_no_is_valid

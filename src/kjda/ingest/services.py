@@ -43,7 +43,7 @@ def _lookups(ctx: IngestContext) -> None:
                .exclude(archive_no=None).values_list("archive_no", flat=True).first())
         ctx.duplicate_document_of = dup
     ctx.same_content_records = list(
-        RecordFile.objects.filter(sha256__in=[f.sha256 for f in ctx.files])
+        RecordFile.objects.filter(blob_id__in=[f.sha256 for f in ctx.files])
         .values_list("record_id", flat=True).distinct()[:10])
 
 

@@ -1,5 +1,5 @@
-"""Real files for tests and the demo: PDFs with Chinese text (reportlab's built-in CID font
-STSong-Light, so nothing is downloaded), a small PNG, an XML voucher."""
+"""Real files for tests and the demo: PDFs with Chinese text, a small PNG. Nothing is
+downloaded: fonts come from the machine (see `_register_font`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,30 @@ import io
 import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from reportlab.lib.pagesizes import A4, A5, landscape
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-_FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+# Real e-invoices embed their fonts; do the same with a TrueType CJK font when the machine has
+# one (Debian: fonts-wqy-microhei), else fall back to the non-embedded CID font STSong-Light.
+_TTF_CANDIDATES = [Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+                   Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")]
+
+
+def _register_font() -> str:
+    for path in _TTF_CANDIDATES:
+        if path.exists():
+            pdfmetrics.registerFont(TTFont("KJDA-CJK", str(path), subfontIndex=0))
+            return "KJDA-CJK"
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    return "STSong-Light"
+
+
+_FONT = _register_font()
 
 
 def pdf_bytes(lines: list[str], *, title: str = "", pad_to: int = 0, invoice: bool = False) -> bytes:
