@@ -53,19 +53,32 @@ def archive_no_is_valid(value: str) -> bool:
     return bool(ARCHIVE_NO_RE.match(value))
 
 
+_COUNTER_BUMP = (
+    "UPDATE archives_archivenocounter SET last_no = last_no + %s "
+    "WHERE fonds_id = %s AND scope = %s AND kind = %s RETURNING last_no"
+)
+
+
 def counter_next(*, fonds: Fonds, scope: str, kind: str, count: int = 1) -> int:
     """Reserve `count` numbers in a class and return the first; must run inside the filing
-    transaction so that a rollback gives the numbers back (gap-free)."""
+    transaction so that a rollback gives the numbers back (gap-free).
+
+    The UPDATE takes the counter row's lock (PostgreSQL) or runs under the IMMEDIATE write lock
+    (SQLite) until the filing commits, so concurrent writers queue and never share a number."""
     assert connection.in_atomic_block, "archive numbers are allocated inside the filing transaction"
-    # INSERT … ON CONFLICT DO NOTHING: two writers creating the same counter never collide.
-    ArchiveNoCounter.objects.bulk_create(
-        [ArchiveNoCounter(fonds=fonds, scope=scope, kind=kind, last_no=0)], ignore_conflicts=True
-    )
-    counter = ArchiveNoCounter.objects.select_for_update().get(fonds=fonds, scope=scope, kind=kind)
-    first = counter.last_no + 1
-    counter.last_no += count
-    counter.save(update_fields=["last_no"])
-    return first
+    params = [count, fonds.pk, scope, kind]
+    with connection.cursor() as cur:
+        cur.execute(_COUNTER_BUMP, params)
+        row = cur.fetchone()
+        if row is None:
+            # First number of the class: create the counter (ON CONFLICT DO NOTHING, so two
+            # writers creating it at once don't collide), then bump it.
+            ArchiveNoCounter.objects.bulk_create(
+                [ArchiveNoCounter(fonds=fonds, scope=scope, kind=kind, last_no=0)],
+                ignore_conflicts=True)
+            cur.execute(_COUNTER_BUMP, params)
+            row = cur.fetchone()
+    return row[0] - count + 1
 
 
 def retention_expiry(
