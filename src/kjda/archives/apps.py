@@ -2,13 +2,16 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _clear_orphan_search_rows(sender, using, **kwargs) -> None:
-    """`flush` (tests, `kjda manage flush`) empties the tables Django knows; the search index is
-    raw SQL, so empty it too when there are no records left."""
+def _after_migrate(sender, using, **kwargs) -> None:
+    """Keep seed data and the raw-SQL search index consistent after `migrate` and `flush`:
+    `flush` (tests, `kjda manage flush`) empties every table Django knows, the retention table
+    included, but not the search index."""
     from django.db import connections
 
     from kjda.archives.models import Record
+    from kjda.archives.retention_table import seed_retention_table
 
+    seed_retention_table()
     if Record.objects.using(using).exists():
         return
     with connections[using].cursor() as cur:
@@ -21,4 +24,4 @@ class ArchivesConfig(AppConfig):
     verbose_name = "会计档案"
 
     def ready(self) -> None:
-        post_migrate.connect(_clear_orphan_search_rows, sender=self)
+        post_migrate.connect(_after_migrate, sender=self)

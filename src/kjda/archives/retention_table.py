@@ -31,3 +31,18 @@ RULES: list[tuple[int, str, str, str, str, list[str]]] = [
     (15, "会计档案销毁清册", "其他会计资料", "Y", "", []),
     (16, "会计档案鉴定意见书", "其他会计资料", "Y", "", []),
 ]
+
+
+def seed_retention_table(category_model=None, rule_model=None) -> None:
+    """Create or refresh the four 门类 and the 16 rows (idempotent)."""
+    if category_model is None or rule_model is None:
+        from kjda.archives.models import Category as category_model  # noqa: N813
+        from kjda.archives.models import RetentionRule as rule_model  # noqa: N813
+    by_name = {}
+    for name, code, form_no in CATEGORIES:
+        by_name[name], _ = category_model.objects.update_or_create(
+            name=name, defaults={"default_code": code, "form_no": form_no})
+    for seq, name, category, retention, note, aliases in RULES:
+        rule_model.objects.update_or_create(
+            seq=seq, defaults={"name": name, "category": by_name[category],
+                               "retention": retention, "note": note, "aliases": aliases})

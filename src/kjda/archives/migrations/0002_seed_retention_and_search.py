@@ -4,18 +4,10 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from kjda.archives.retention_table import CATEGORIES, RULES
+    from kjda.archives.retention_table import seed_retention_table
 
-    Category = apps.get_model("archives", "Category")
-    RetentionRule = apps.get_model("archives", "RetentionRule")
-    by_name = {}
-    for name, code, form_no in CATEGORIES:
-        by_name[name], _ = Category.objects.update_or_create(
-            name=name, defaults={"default_code": code, "form_no": form_no})
-    for seq, name, category, retention, note, aliases in RULES:
-        RetentionRule.objects.update_or_create(
-            seq=seq, defaults={"name": name, "category": by_name[category],
-                               "retention": retention, "note": note, "aliases": aliases})
+    seed_retention_table(apps.get_model("archives", "Category"),
+                         apps.get_model("archives", "RetentionRule"))
 
 
 def create_search(apps, schema_editor):

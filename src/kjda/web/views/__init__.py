@@ -1,0 +1,1 @@
+"""Web views: thin over the archives selectors and the ingest service."""

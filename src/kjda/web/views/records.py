@@ -1,0 +1,96 @@
+"""Record list and search, record detail, and file download / inline preview."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+
+from kjda.archives import selectors
+from kjda.archives.models import Record, RecordFile
+from kjda.audit.models import Action, Outcome
+from kjda.audit.services import audit_log
+from kjda.errors import NotFound
+from kjda.storage.services import blob_open
+from kjda.web import presenters
+from kjda.web.forms import RecordFilterForm
+
+PAGE_SIZE = 20
+# Only these are ever shown inline; anything else is sent as an attachment, so an uploaded
+# HTML, SVG or XML file can never run script in our origin.
+INLINE_MIME = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+@login_required
+def record_list(request: HttpRequest) -> HttpResponse:
+    form = RecordFilterForm(request.GET, fonds_list=selectors.fonds_list(actor=request.user),
+                            rules=selectors.retention_rule_list())
+    filters = form.filters()
+    records = selectors.record_list(actor=request.user, filters=filters)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    if form.is_filtered():
+        audit_log(action=Action.RECORD_SEARCH, request=request, object_type="record",
+                  detail={"q": (filters.q or "")[:200], "fonds": filters.fonds,
+                          "category": filters.category, "fiscal_year": filters.fiscal_year,
+                          "status": filters.status, "count": page.paginator.count})
+    template = "web/_record_results.html" if request.htmx else "web/record_list.html"
+    response = render(request, template, {"form": form, "page": page})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _record_or_404(request: HttpRequest, record_id: int) -> Record:
+    try:
+        return selectors.record_get(actor=request.user, record_id=record_id)
+    except NotFound as exc:
+        audit_log(action=Action.RECORD_VIEW, request=request, outcome=Outcome.FAILURE,
+                  object_type="record", object_id=str(record_id),
+                  detail={"reason": "not found or out of scope"})
+        raise Http404(exc.en) from exc
+
+
+@login_required
+def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
+    record = _record_or_404(request, record_id)
+    audit_log(action=Action.RECORD_VIEW, request=request, object_type="record",
+              object_id=str(record.pk))
+    files = list(record.files.all())
+    return render(request, "web/record_detail.html", {
+        "record": record,
+        "files": files,
+        "previews": [f for f in files if f.mime in INLINE_MIME],
+        "report": record.check_report or {},
+        "groups": presenters.metadata_groups(record),
+        "trail": presenters.record_audit_trail(actor=request.user, record=record),
+    })
+
+
+def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
+    try:
+        return selectors.record_file_get(actor=request.user, file_id=file_id)
+    except NotFound as exc:
+        audit_log(action=Action.FILE_DOWNLOAD, request=request, outcome=Outcome.FAILURE,
+                  object_type="file", object_id=str(file_id),
+                  detail={"reason": "not found or out of scope"})
+        raise Http404(exc.en) from exc
+
+
+@login_required
+def file_content(request: HttpRequest, file_id: int) -> FileResponse:
+    """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview."""
+    rf = _file_or_404(request, file_id)
+    inline = request.GET.get("inline") == "1" and rf.mime in INLINE_MIME
+    audit_log(action=Action.FILE_DOWNLOAD, request=request, object_type="file",
+              object_id=str(rf.pk),
+              detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
+    response = FileResponse(blob_open(sha256=rf.sha256), as_attachment=not inline,
+                            filename=rf.filename,
+                            content_type=rf.mime or "application/octet-stream")
+    response["Content-Length"] = str(rf.size)
+    response["X-Content-SHA256"] = rf.sha256
+    response["X-Content-SM3"] = rf.sm3
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
