@@ -74,9 +74,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     _setup()
     _prepare()
-    from kjda.archives.demo import demo_load
-
     from django.utils import timezone
+
+    from kjda.archives.demo import demo_load
 
     year = args.year or timezone.localdate().year - 1
     count = demo_load(year=year, records=args.records)
