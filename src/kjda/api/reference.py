@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Schema
 
 from kjda.archives import selectors
 from kjda.archives.models import Category, Retention, Volume
 from kjda.archives.numbering import category_code
-from kjda.archives.services import volume_close
+from kjda.archives.services import fonds_update, volume_close
 from kjda.audit.services import audit_log
 from kjda.errors import NotFound
 
@@ -29,11 +31,35 @@ def retention_rules(request: HttpRequest):
 @router.get("/fonds", response=list[FondsOut], summary="全宗")
 def fonds_list(request: HttpRequest):
     categories = list(Category.objects.all())
-    return [
-        {"code": f.code, "name": f.name, "unit_name": f.unit_name, "arrangement": f.arrangement,
-         "category_codes": {c.name: category_code(fonds=f, category=c) for c in categories}}
-        for f in selectors.fonds_list(actor=request.user)
-    ]
+    return [_fonds_out(f, categories) for f in selectors.fonds_list(actor=request.user)]
+
+
+def _fonds_out(f, categories: list[Category]) -> dict:
+    return {"code": f.code, "name": f.name, "unit_name": f.unit_name,
+            "arrangement": f.arrangement, "archive_no_with_fonds": f.archive_no_with_fonds,
+            "category_codes": {c.name: category_code(fonds=f, category=c) for c in categories}}
+
+
+class FondsPatch(Schema):
+    name: str | None = None
+    unit_name: str | None = None
+    arrangement: Literal["item", "volume"] | None = None
+    archive_no_with_fonds: bool | None = None
+    category_codes: dict[str, str] | None = None
+
+
+@router.patch("/fonds/{code}", response=FondsOut, summary="配置全宗：整理方式、门类代码")
+def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
+    """Set a fonds' arrangement (by item / by volume), whether archive numbers start with the
+    fonds code, and its category codes (e.g. `{"会计凭证": "KJPZ"}`). Numbers already given
+    never change; new settings apply to records filed from now on."""
+    fonds = selectors.fonds_list(actor=request.user).filter(code=code).first()
+    if fonds is None:
+        raise NotFound("fonds_not_found", f"全宗 {code} 不存在", f"fonds {code} not found")
+    fonds = fonds_update(fonds=fonds, **payload.dict(exclude_none=True))
+    audit_log(action="fonds.update", request=request, object_type="fonds", object_id=fonds.code,
+              detail=payload.dict(exclude_none=True))
+    return _fonds_out(fonds, list(Category.objects.all()))
 
 
 @router.post("/volumes/{volume_id}/close", summary="封卷：分配案卷号和件号")

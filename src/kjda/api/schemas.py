@@ -134,4 +134,5 @@ class FondsOut(Schema):
     name: str
     unit_name: str
     arrangement: str
+    archive_no_with_fonds: bool
     category_codes: dict[str, str]

@@ -52,6 +52,25 @@ def fonds_set_category_code(*, fonds: Fonds, category: Category, code: str) -> N
                                                defaults={"code": code})
 
 
+@transaction.atomic
+def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None = None,
+                 arrangement: str | None = None, archive_no_with_fonds: bool | None = None,
+                 category_codes: dict[str, str] | None = None) -> Fonds:
+    for field, value in (("name", name), ("unit_name", unit_name), ("arrangement", arrangement),
+                         ("archive_no_with_fonds", archive_no_with_fonds)):
+        if value is not None:
+            setattr(fonds, field, value)
+    fonds.full_clean()
+    fonds.save()
+    for category_name, code in (category_codes or {}).items():
+        category = Category.objects.filter(name=category_name).first()
+        if category is None:
+            raise DomainError("category_unknown", f"未知门类：{category_name}",
+                              f"unknown category: {category_name}")
+        fonds_set_category_code(fonds=fonds, category=category, code=code)
+    return fonds
+
+
 def rule_for_category(*, name: str) -> RetentionRule:
     rule = RetentionRule.objects.select_related("category").filter(name=name).first()
     if rule is None:

@@ -180,3 +180,17 @@ def test_metadata_exports_as_dat94_xml(api, voucher_files, voucher_metadata):
     assert root.find("m:文件实体/m:内容描述/m:会计年度", ns).get("M") == "M40"
     assert len(root.findall("m:文件实体/m:电子属性", ns)) == 2
     assert [e.find("m:业务行为", ns).text for e in root.findall("m:业务实体", ns)] == ["四性检测", "归档"]
+
+
+def test_fonds_category_codes_and_arrangement_are_configurable(api, voucher_files):
+    resp = api.client.patch("/api/v1/fonds/Z001",
+                            json.dumps({"category_codes": {"会计凭证": "KJPZ"},
+                                        "archive_no_with_fonds": False}),
+                            content_type="application/json", headers=api.headers)
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["category_codes"]["会计凭证"] == "KJPZ"
+    body = api.post_record(metadata_json(), voucher_files[:1]).json()
+    assert body["archive_no"] == "KJPZ·2024·D30-0001"
+    bad = api.client.patch("/api/v1/fonds/Z001", json.dumps({"category_codes": {"会计凭证": "kj-1"}}),
+                           content_type="application/json", headers=api.headers)
+    assert bad.status_code == 400 and bad.json()["code"] == "category_code_invalid"
