@@ -1,0 +1,208 @@
+"""The one interface every OA platform implements (DingTalk, WeCom, Feishu, Weaver, webhook).
+
+A connector is constructed from its settings (the vendor's own credential names, see
+`settings_spec`) and does five things, exactly as its vendor documents them:
+
+1. `handle_callback`: verify and decrypt an inbound HTTP callback over the exact bytes received,
+   answer URL-verification handshakes, and return the approval events it carries. A bad
+   signature, wrong owner id, stale timestamp or malformed body raises `CallbackRejected` (4xx).
+2. `fetch_instance`: re-fetch the approval instance from the platform's API (never trust the
+   event alone): form fields, approval trail, attachments.
+3. `download_attachment`: stream one attachment into a binary file object.
+4. `notify`: send a work notice or to-do to users in their own OA.
+5. `list_finished`: approvals finished in a time window, for the sweep that catches missed
+   callbacks.
+
+Adding a platform means adding one module that subclasses `OAConnector` and registering it in
+`kjda.connectors.registry`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, BinaryIO, ClassVar, Literal
+
+from kjda.errors import DomainError
+
+EventAction = Literal["approved", "revoked", "ignored"]
+
+
+class CallbackRejected(DomainError):
+    """The callback failed verification; answered with a 4xx and logged, never processed."""
+
+    status = 401
+
+    def __init__(self, code: str, zh: str, en: str, *, status: int = 401) -> None:
+        super().__init__(code, zh, en, status=status)
+
+
+class ConnectorError(DomainError):
+    """The platform's API failed (after retries) or answered with an error code."""
+
+    status = 502
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    method: str
+    path: str
+    query: dict[str, str]  # single values, URL-decoded exactly once ('+' kept where the vendor needs it)
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    remote_addr: str = ""
+    raw_query: str = ""  # the query string as received, for vendors that sign it undecoded
+
+
+@dataclass(frozen=True)
+class CallbackReply:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ApprovalEvent:
+    """What a callback says happened. `event_id` is the dedupe key for the inbox: the vendor's
+    own event id when it has one, else derived from (instance, status, time)."""
+
+    event_id: str
+    instance_id: str
+    action: EventAction
+    process_code: str = ""
+    event_type: str = ""
+    occurred_at: datetime | None = None
+    reason: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    # Weaver Action pushes (and the generic webhook) carry the whole instance in the event.
+    instance: ApprovalInstance | None = None
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    reply: CallbackReply
+    events: list[ApprovalEvent] = field(default_factory=list)
+    replay_key: str = ""  # signature/nonce of this delivery: a byte-identical replay is refused
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One form control. `value` is normalised: str, Decimal for money/number, list for
+    multi-values; `raw` keeps the vendor's own shape."""
+
+    id: str
+    name: str
+    value: Any
+    kind: str = ""  # vendor component type, e.g. DDAttachment, Money, attachmentV2
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    file_id: str
+    filename: str
+    size: int | None = None
+    field_id: str = ""  # the form field it came from ("" for comment/trail attachments)
+    field_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # spaceId, a download URL, …
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One step of the approval record (审批记录)."""
+
+    actor_id: str
+    actor_name: str
+    action: str  # e.g. 发起 / 审批 / 抄送
+    result: str  # e.g. agree / refuse / none
+    time: datetime | None
+    remark: str = ""
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalInstance:
+    instance_id: str
+    process_code: str
+    title: str
+    status: str
+    result: str
+    originator_id: str
+    originator_name: str = ""
+    department: str = ""
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    fields: list[FormField] = field(default_factory=list)
+    attachments: list[AttachmentRef] = field(default_factory=list)
+    trail: list[TrailEntry] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def field_value(self, name_or_id: str) -> Any:
+        for f in self.fields:
+            if name_or_id in (f.id, f.name):
+                return f.value
+        return None
+
+    def amount(self, name_or_id: str) -> Decimal | None:
+        value = self.field_value(name_or_id)
+        if value in (None, ""):
+            return None
+        try:
+            return Decimal(str(value).replace(",", "").replace("¥", "").strip())
+        except ArithmeticError:
+            return None
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    secret: bool = False
+    required: bool = True
+    default: str | None = None
+    help: str = ""
+
+
+class OAConnector(abc.ABC):
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    settings_spec: ClassVar[list[SettingSpec]]
+
+    def __init__(self, settings: dict[str, Any], *, connector_id: str = "") -> None:
+        self.connector_id = connector_id
+        self.settings = {s.name: settings.get(s.name, s.default) for s in self.settings_spec}
+        missing = [s.name for s in self.settings_spec
+                   if s.required and not self.settings.get(s.name)]
+        if missing:
+            raise DomainError("connector_settings_missing",
+                              f"缺少连接器设置：{', '.join(missing)}",
+                              f"missing connector settings: {', '.join(missing)}")
+
+    @classmethod
+    def secret_names(cls) -> set[str]:
+        return {s.name for s in cls.settings_spec if s.secret}
+
+    @abc.abstractmethod
+    def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
+        """Verify, decrypt and parse one callback; raise CallbackRejected when it fails."""
+
+    @abc.abstractmethod
+    def fetch_instance(self, instance_id: str) -> ApprovalInstance:
+        """Re-fetch the approval instance from the platform."""
+
+    @abc.abstractmethod
+    def download_attachment(self, instance: ApprovalInstance, ref: AttachmentRef,
+                            dest: BinaryIO) -> str:
+        """Write the attachment's bytes into `dest`; return its file name."""
+
+    @abc.abstractmethod
+    def notify(self, *, user_ids: list[str], title: str, text: str, url: str,
+               todo: bool = False, key: str = "") -> str:
+        """Send a notice (or a to-do when `todo`) to users; return the platform's message id.
+        `key` is an idempotency key where the platform supports one."""
+
+    def list_finished(self, *, since: datetime, until: datetime,
+                      process_codes: list[str]) -> list[str]:
+        """Instance ids of approvals that finished (approved) in [since, until)."""
+        return []

@@ -1,0 +1,151 @@
+"""Connectors to OA platforms, their mapping rules, the durable inbox of received events, the
+replay guard, and the outbox of notices sent back to OA users."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class ConnectorKind(models.TextChoices):
+    DINGTALK = "dingtalk", "钉钉"
+    WECOM = "wecom", "企业微信"
+    FEISHU = "feishu", "飞书"
+    WEAVER = "weaver", "泛微 e-cology"
+    WEBHOOK = "webhook", "通用签名 Webhook"
+
+
+class Connector(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=ConnectorKind.choices)
+    name = models.CharField(max_length=100)
+    # Non-secret settings in clear; secret ones only as Fernet ciphertext (never shown again).
+    settings = models.JSONField(default=dict, blank=True)
+    secrets_encrypted = models.TextField(blank=True)
+    fonds_code = models.CharField(max_length=4, blank=True)  # "" = the default fonds
+    finance_owner_ids = models.JSONField(default=list, blank=True)  # OA user ids told of problems
+    enabled = models.BooleanField(default=True)
+    last_sweep_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class Scenario(models.TextChoices):
+    REIMBURSEMENT = "reimbursement", "报销"
+    CONTRACT = "contract", "合同"
+    PAYMENT = "payment", "付款"
+
+
+class Mapping(models.Model):
+    """Approval template / process code → business scenario → archive category and fields."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="mappings")
+    process_code = models.CharField(max_length=200)
+    scenario = models.CharField(max_length=20, choices=Scenario.choices)
+    category = models.CharField(max_length=100)  # retention-table item name, e.g. 原始凭证
+    # our field name → the form's field name (or id): amount, applicant, department, date,
+    # title, invoices, attachments, related (the instance id of a linked approval), …
+    fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "process_code"],
+                                               name="uniq_mapping_process_code")]
+
+    def __str__(self) -> str:
+        return f"{self.process_code} → {self.scenario}"
+
+
+class InboxStatus(models.TextChoices):
+    RECEIVED = "received", "已接收"
+    PROCESSING = "processing", "处理中"
+    DONE = "done", "已归档"
+    IGNORED = "ignored", "已忽略"
+    FAILED = "failed", "失败"
+
+
+class InboxEvent(models.Model):
+    """A verified callback event, committed before the OA gets its answer. Processing claims
+    it with a lease; an expired lease (a killed worker) makes it claimable again."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(max_length=200)
+    instance_id = models.CharField(max_length=200, db_index=True)
+    process_code = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=20)  # approved | revoked | ignored
+    event_type = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=12, choices=InboxStatus.choices,
+                              default=InboxStatus.RECEIVED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=10, default="callback")  # callback | sweep | retry
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["connector", "event_id"],
+                                               name="uniq_inbox_event")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.event_id}"
+
+
+class ReplayGuard(models.Model):
+    """Signatures/nonces of accepted deliveries within the freshness window: a byte-identical
+    replay of a signed callback is refused."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "key"], name="uniq_replay")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", "待发送"
+    SENT = "sent", "已发送"
+    FAILED = "failed", "发送失败"
+
+
+class Notice(models.Model):
+    """A notice or to-do for OA users, written in the same transaction as its cause and sent
+    by a task with retries (outbox)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="notices")
+    user_ids = models.JSONField(default=list)
+    title = models.CharField(max_length=200)
+    text = models.TextField()
+    url = models.CharField(max_length=500, blank=True)
+    todo = models.BooleanField(default=False)
+    reason = models.CharField(max_length=50)  # archive_failed | invoice_missing | check_failed | duplicate_claim
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    inbox_event = models.ForeignKey(InboxEvent, on_delete=models.SET_NULL, null=True, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices,
+                              default=NoticeStatus.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    platform_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.reason} → {self.user_ids}"

@@ -1,0 +1,22 @@
+"""A running OA simulator for connector tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from kjda.connectors.sim.core import OASimulator
+
+
+@pytest.fixture
+def make_sim():
+    started: list[OASimulator] = []
+
+    def make(*vendors):
+        sim = OASimulator(list(vendors))
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
