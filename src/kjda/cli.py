@@ -67,6 +67,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup()
     from django.core.management import call_command
 
+    from kjda.connectors.tasks import start_periodic_thread
+
+    start_periodic_thread()
     call_command("db_worker", queue_name="default", interval=args.interval)
     return 0
 

@@ -47,7 +47,10 @@ def serve(*, host: str, port: int, workers: int = 0, threads: int = 4,
 
     def post_fork(server, worker) -> None:
         if task_worker:
+            from kjda.connectors.tasks import start_periodic_thread
+
             _start_task_worker(f"web-{worker.pid}")
+            start_periodic_thread()
 
     _Application({
         "bind": f"{host}:{port}",

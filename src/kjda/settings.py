@@ -158,6 +158,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 KJDA_MAX_FILE_BYTES = int(os.environ.get("KJDA_MAX_FILE_BYTES", str(4 * 1024**3)))
 KJDA_FONDS_CODE = os.environ.get("KJDA_FONDS_CODE", "Z001")
 KJDA_FONDS_NAME = os.environ.get("KJDA_FONDS_NAME", "本单位会计档案全宗")
+# Where users reach this KJDA: links in notices sent to OA users point here.
+KJDA_PUBLIC_URL = os.environ.get("KJDA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 KJDA_TOKEN_TTL_HOURS = int(os.environ.get("KJDA_TOKEN_TTL_HOURS", "720"))
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,8 +1,10 @@
 from django.urls import include, path
 
 from kjda.api.api import api
+from kjda.connectors.views import oa_callback
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("oa/<uuid:connector_id>/callback", oa_callback, name="oa-callback"),
     path("", include("kjda.web.urls")),
 ]

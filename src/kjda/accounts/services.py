@@ -54,3 +54,16 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
 
 def token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def system_user(*, name: str):
+    """The account that OA intake and other automatic steps act as (no password, no login)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=name[:150],
+                                                     defaults={"is_active": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

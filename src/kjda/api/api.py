@@ -70,11 +70,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import auth, records, reference
+    from kjda.api import auth, connectors, records, reference
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)
     api.add_router("", reference.router)
+    api.add_router("", connectors.router)
 
 
 _register_routers()

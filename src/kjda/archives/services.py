@@ -231,3 +231,24 @@ def record_set_asset_disposed(*, record: Record, disposed_on: date) -> Record:
         fiscal_year=record.fiscal_year, retention=record.retention, asset_disposed_on=disposed_on)
     record.save(update_fields=["asset_disposed_on", "retention_expires_on"])
     return record
+
+
+def record_revoke(*, record: Record, reason: str, agent_name: str = "") -> Record:
+    """Mark a record revoked (e.g. an approval withdrawn after it was archived). Never deletes:
+    the record, its files and its archive number stay, with the reason as a business event."""
+    if record.status == RecordStatus.REVOKED:
+        return record
+    record.status = RecordStatus.REVOKED
+    record.save(update_fields=["status"])
+    BusinessEvent.objects.create(record=record, action="撤销", occurred_at=timezone.now(),
+                                 description=reason[:2000], agent_name=agent_name)
+    return record
+
+
+def relations_resolve(*, record: Record) -> int:
+    """Point relations that named this record (by source:external id) at it, now it exists."""
+    if not record.external_id:
+        return 0
+    identifier = f"{record.source_system}:{record.external_id}"
+    return Relation.objects.filter(entity_identifier=identifier, target__isnull=True).update(
+        target=record)

@@ -138,6 +138,10 @@ class ApprovalInstance:
     attachments: list[AttachmentRef] = field(default_factory=list)
     trail: list[TrailEntry] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    # Set when this instance is itself the reversal of another one (DingTalk: an agreed
+    # instance with bizAction REVOKE reverts its mainProcessInstanceId): the pipeline marks
+    # that instance's record revoked instead of archiving this one.
+    reverts_instance_id: str = ""
 
     def field_value(self, name_or_id: str) -> Any:
         for f in self.fields:

@@ -118,6 +118,7 @@ class ReplayGuard(models.Model):
 
 class NoticeStatus(models.TextChoices):
     PENDING = "pending", "待发送"
+    SENDING = "sending", "发送中"
     SENT = "sent", "已发送"
     FAILED = "failed", "发送失败"
 
@@ -140,6 +141,7 @@ class Notice(models.Model):
                               default=NoticeStatus.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     platform_message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

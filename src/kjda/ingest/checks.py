@@ -254,6 +254,14 @@ def _content(ctx: IngestContext) -> tuple[str, str]:
     return (FAIL, f"空文件 / empty: {', '.join(empty)}") if empty else (PASS, "")
 
 
+@check("GD-2-8", "附件完整性检测", INTEGRITY)
+def _attachments_complete(ctx: IngestContext) -> tuple[str, str]:
+    missing = ctx.metadata.extra.get("missing_attachments") or []
+    if missing:
+        return FAIL, "缺少 / missing: " + ", ".join(str(m) for m in missing)
+    return PASS, ""
+
+
 # --- 可用性 (usability) ------------------------------------------------------------------------
 
 @check("GD-3-2", "内容数据可读性检测", USABILITY)

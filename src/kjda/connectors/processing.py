@@ -1,0 +1,213 @@
+"""Processing of inbox events: claim with a lease, re-fetch the instance, build the record of its
+business scenario, file it through the ingest pipeline, and tell OA users about problems.
+
+Every step is idempotent: a record is keyed by (source_system = connector kind, external_id =
+instance id), so a redelivered event, a sweep that finds the same approval, or a worker killed
+between filing and marking the event done never produces a second record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import traceback
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from kjda.archives import selectors as archive_selectors
+from kjda.archives import services as archive_services
+from kjda.connectors.base import (
+    ApprovalInstance,
+    AttachmentRef,
+    ConnectorError,
+    FormField,
+    TrailEntry,
+)
+from kjda.connectors.models import Connector, InboxEvent, InboxStatus, Mapping
+from kjda.connectors.notices import notice_create
+from kjda.connectors.services import connector_build
+from kjda.errors import DomainError
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 6
+BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 7200)]
+
+
+# --- instance ⇄ JSON (events that carry the instance, e.g. Weaver and the generic webhook) ----
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def instance_to_json(instance: ApprovalInstance) -> dict:
+    return _jsonable(dataclasses.asdict(instance))
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def instance_from_json(data: dict) -> ApprovalInstance:
+    return ApprovalInstance(
+        instance_id=data["instance_id"], process_code=data.get("process_code", ""),
+        title=data.get("title", ""), status=data.get("status", ""),
+        result=data.get("result", ""), originator_id=data.get("originator_id", ""),
+        originator_name=data.get("originator_name", ""), department=data.get("department", ""),
+        created_at=_dt(data.get("created_at")), finished_at=_dt(data.get("finished_at")),
+        fields=[FormField(**f) for f in data.get("fields", [])],
+        attachments=[AttachmentRef(**a) for a in data.get("attachments", [])],
+        trail=[TrailEntry(**{**t, "time": _dt(t.get("time"))}) for t in data.get("trail", [])],
+        raw=data.get("raw", {}))
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+def _claimable(now: datetime) -> Q:
+    return ((Q(status=InboxStatus.RECEIVED)
+             & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+            | Q(status=InboxStatus.PROCESSING, lease_until__lt=now))
+
+
+def inbox_claim(*, event_pk: int) -> InboxEvent | None:
+    """Take the event for processing, or None if another worker has it or it is finished.
+    A worker killed mid-way leaves an expired lease, and the event becomes claimable again."""
+    now = timezone.now()
+    claimed = InboxEvent.objects.filter(_claimable(now), pk=event_pk).update(
+        status=InboxStatus.PROCESSING, lease_until=now + LEASE)
+    if not claimed:
+        return None
+    return InboxEvent.objects.select_related("connector").get(pk=event_pk)
+
+
+def inbox_due(*, limit: int = 200) -> list[int]:
+    """Events waiting for (another) attempt: never started, retry due, or lease expired."""
+    return list(InboxEvent.objects.filter(_claimable(timezone.now()))
+                .order_by("received_at").values_list("pk", flat=True)[:limit])
+
+
+# --- processing -----------------------------------------------------------------------------
+
+def inbox_process(*, event_pk: int) -> str:
+    """Process one inbox event; returns its final status (or "skipped")."""
+    event = inbox_claim(event_pk=event_pk)
+    if event is None:
+        return "skipped"
+    try:
+        status, record_id, note = _process(event)
+    except Exception as exc:  # every failure is recorded on the event; nothing is lost
+        return _failed(event, exc)
+    InboxEvent.objects.filter(pk=event.pk).update(
+        status=status, record_id=record_id, last_error=note, lease_until=None,
+        processed_at=timezone.now(), attempts=event.attempts + 1)
+    return status
+
+
+def _failed(event: InboxEvent, exc: BaseException) -> str:
+    attempts = event.attempts + 1
+    transient = not isinstance(exc, DomainError) or isinstance(exc, ConnectorError) or \
+        exc.status >= 500
+    text = (exc.message if isinstance(exc, DomainError) else
+            "".join(traceback.format_exception_only(type(exc), exc)).strip())
+    if transient and attempts < MAX_ATTEMPTS:
+        InboxEvent.objects.filter(pk=event.pk).update(
+            status=InboxStatus.RECEIVED, attempts=attempts, last_error=text[:4000],
+            lease_until=None, next_attempt_at=timezone.now() + BACKOFF[attempts - 1])
+        log.warning("inbox event %s failed (attempt %s), will retry: %s", event.pk, attempts, text)
+        return InboxStatus.RECEIVED
+    with transaction.atomic():
+        InboxEvent.objects.filter(pk=event.pk).update(
+            status=InboxStatus.FAILED, attempts=attempts, last_error=text[:4000],
+            lease_until=None, processed_at=timezone.now())
+        _notify_failure(event, text)
+    log.error("inbox event %s failed for good: %s", event.pk, text)
+    return InboxStatus.FAILED
+
+
+def _notify_failure(event: InboxEvent, text: str) -> None:
+    connector = event.connector
+    users = list(connector.finance_owner_ids)
+    originator = event.payload.get("_originator_id")
+    if originator:
+        users.append(originator)
+    if users:
+        notice_create(connector=connector, user_ids=users, reason="archive_failed",
+                      title="电子会计档案归档失败",
+                      text=f"审批 {event.instance_id} 归档失败：{text[:300]}",
+                      url="/intake/", todo=True, inbox_event=event,
+                      dedupe_key=f"failed:{event.pk}")
+
+
+def _mapping_for(connector: Connector, *codes: str) -> Mapping | None:
+    for code in codes:
+        if code:
+            mapping = Mapping.objects.filter(connector=connector, process_code=code).first()
+            if mapping:
+                return mapping
+    return None
+
+
+def _process(event: InboxEvent) -> tuple[str, int | None, str]:
+    connector = event.connector
+    if event.action == "revoked":
+        return _revoke(event)
+    existing = archive_selectors.record_find_existing(source_system=connector.kind,
+                                                      external_id=event.instance_id)
+    if existing is not None:
+        return InboxStatus.DONE, existing.pk, "已归档（重复事件） / already archived"
+    mapping = _mapping_for(connector, event.process_code)
+    oa = connector_build(connector)
+    if "_instance" in event.payload:
+        instance = instance_from_json(event.payload["_instance"])
+    else:
+        instance = oa.fetch_instance(event.instance_id)  # never trust the event alone
+    if instance.reverts_instance_id:
+        # The approval is itself a reversal (DingTalk REVOKE): revoke what it reverts.
+        payload = {**event.payload, "_reason": f"被审批 {instance.instance_id}「{instance.title}」撤销"}
+        return _revoke(_as_revocation(event, instance.reverts_instance_id, payload))
+    mapping = mapping or _mapping_for(connector, instance.process_code)
+    if mapping is None:
+        return (InboxStatus.IGNORED, None,
+                f"审批模板 {instance.process_code or event.process_code} 未配置归档映射 / "
+                "no mapping for this process code")
+    from kjda.connectors.scenarios import archive_instance
+
+    record = archive_instance(connector=connector, oa=oa, mapping=mapping, instance=instance)
+    return InboxStatus.DONE, record.pk, ""
+
+
+def _as_revocation(event: InboxEvent, instance_id: str, payload: dict) -> InboxEvent:
+    return InboxEvent(pk=event.pk, connector=event.connector, event_id=event.event_id,
+                      instance_id=instance_id, action="revoked", payload=payload)
+
+
+def _revoke(event: InboxEvent) -> tuple[str, int | None, str]:
+    connector = event.connector
+    record = archive_selectors.record_find_existing(source_system=connector.kind,
+                                                    external_id=event.instance_id)
+    if record is None:
+        return InboxStatus.IGNORED, None, "撤销的审批尚未归档 / revoked approval was never archived"
+    reason = event.payload.get("_reason") or "审批通过后被撤销 / approval revoked after approval"
+    with transaction.atomic():
+        archive_services.record_revoke(record=record, reason=f"{connector.get_kind_display()}："
+                                       f"{reason}", agent_name=f"oa:{connector.kind}")
+        from kjda.audit.services import audit_log
+
+        audit_log(action="record.revoke", object_type="record", object_id=str(record.pk),
+                  actor_name=f"oa:{connector.kind}",
+                  detail={"connector": str(connector.pk), "instance": event.instance_id,
+                          "reason": reason})
+    return InboxStatus.DONE, record.pk, ""

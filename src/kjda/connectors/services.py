@@ -1,0 +1,168 @@
+"""Connector configuration and the callback intake: verify, write the inbox row, commit, answer.
+
+The callback handler does the least that is safe before it answers (DingTalk wants an answer
+within 1.5 s): verification and decryption over the exact bytes, a replay check, the inbox rows
+in one transaction; processing happens in a task after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kjda.audit.services import audit_log
+from kjda.connectors.base import CallbackRejected, CallbackReply, CallbackRequest, OAConnector
+from kjda.connectors.models import Connector, InboxEvent, Mapping, ReplayGuard, Scenario
+from kjda.connectors.registry import connector_class
+from kjda.connectors.secrets import secrets_decrypt, secrets_encrypt
+from kjda.errors import DomainError, NotFound
+
+log = logging.getLogger(__name__)
+REPLAY_WINDOW = timedelta(minutes=10)
+
+
+def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = "",
+                     finance_owner_ids: list[str] | None = None) -> Connector:
+    cls = connector_class(kind)
+    values = {k: ("" if v is None else str(v)) for k, v in (settings or {}).items()}
+    known = {s.name for s in cls.settings_spec}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DomainError("connector_settings_unknown", f"未知的设置项：{', '.join(unknown)}",
+                          f"unknown settings: {', '.join(unknown)}", status=422)
+    cls(values)  # validates required settings
+    secret_names = cls.secret_names()
+    connector = Connector.objects.create(
+        kind=kind, name=name[:100] or kind, fonds_code=fonds_code,
+        finance_owner_ids=list(finance_owner_ids or []),
+        settings={k: v for k, v in values.items() if k not in secret_names},
+        secrets_encrypted=secrets_encrypt({k: v for k, v in values.items() if k in secret_names}))
+    return connector
+
+
+def connector_update_settings(*, connector: Connector, settings: dict) -> Connector:
+    """Change some settings; secrets given replace the stored ones, others stay."""
+    cls = connector_class(connector.kind)
+    merged = {**connector.settings, **secrets_decrypt(connector.secrets_encrypted),
+              **{k: str(v) for k, v in settings.items()}}
+    cls(merged)
+    secret_names = cls.secret_names()
+    connector.settings = {k: v for k, v in merged.items() if k not in secret_names}
+    connector.secrets_encrypted = secrets_encrypt(
+        {k: v for k, v in merged.items() if k in secret_names})
+    connector.save(update_fields=["settings", "secrets_encrypted"])
+    return connector
+
+
+def connector_build(connector: Connector) -> OAConnector:
+    cls = connector_class(connector.kind)
+    merged = {**connector.settings, **secrets_decrypt(connector.secrets_encrypted)}
+    return cls(merged, connector_id=str(connector.pk))
+
+
+def connector_public_settings(connector: Connector) -> dict:
+    """Settings as shown after creation: secrets never come back, only that they are set."""
+    cls = connector_class(connector.kind)
+    secrets = secrets_decrypt(connector.secrets_encrypted)
+    shown = dict(connector.settings)
+    for name in cls.secret_names():
+        shown[name] = "******" if secrets.get(name) else ""
+    return shown
+
+
+def mapping_create(*, connector: Connector, process_code: str, scenario: str, category: str,
+                   fields: dict[str, str]) -> Mapping:
+    from kjda.archives.services import rule_for_category
+
+    if scenario not in Scenario.values:
+        raise DomainError("scenario_unknown", f"未知的业务场景：{scenario}",
+                          f"unknown scenario: {scenario}", status=422)
+    rule_for_category(name=category)  # unknown category → 400
+    if not process_code:
+        raise DomainError("process_code_missing", "缺少审批模板编码", "process_code is required",
+                          status=422)
+    try:
+        with transaction.atomic():
+            return Mapping.objects.create(connector=connector, process_code=process_code,
+                                          scenario=scenario, category=category,
+                                          fields=dict(fields or {}))
+    except IntegrityError as exc:
+        raise DomainError("mapping_exists", f"审批模板 {process_code} 已有映射",
+                          f"process code {process_code} already has a mapping",
+                          status=409) from exc
+
+
+def _connector_for_callback(connector_id: str) -> Connector:
+    connector = Connector.objects.filter(pk=connector_id, enabled=True).first()
+    if connector is None:
+        raise NotFound("connector_not_found", "连接器不存在或已停用",
+                       "connector not found or disabled")
+    return connector
+
+
+def callback_receive(*, connector_id: str, request: CallbackRequest) -> CallbackReply:
+    """Verify one callback and commit its events to the inbox; return the vendor's answer.
+    Rejections are audited and raised (4xx); nothing is processed for them."""
+    connector = _connector_for_callback(connector_id)
+    try:
+        outcome = connector_build(connector).handle_callback(request)
+    except CallbackRejected as exc:
+        audit_log(action="oa.callback_rejected", outcome="denied", object_type="connector",
+                  object_id=str(connector.pk), ip=request.remote_addr or None,
+                  user_agent=request.headers.get("user-agent", ""),
+                  detail={"kind": connector.kind, "code": exc.code, "reason": exc.en})
+        raise
+    created: list[int] = []
+    with transaction.atomic():
+        if outcome.replay_key:
+            try:
+                with transaction.atomic():
+                    ReplayGuard.objects.create(connector=connector, key=outcome.replay_key[:200])
+            except IntegrityError:
+                replay = CallbackRejected("replayed", "重复投递的同一签名消息（重放）已拒绝",
+                                          "replayed delivery of an already accepted message",
+                                          status=409)
+                audit_log(action="oa.callback_rejected", outcome="denied",
+                          object_type="connector", object_id=str(connector.pk),
+                          ip=request.remote_addr or None,
+                          detail={"kind": connector.kind, "code": replay.code})
+                raise replay from None
+        for event in outcome.events:
+            payload = dict(event.payload)
+            if event.reason:
+                payload["_reason"] = event.reason
+            if event.instance is not None:
+                from kjda.connectors.processing import instance_to_json
+
+                payload["_instance"] = instance_to_json(event.instance)
+            row, was_created = InboxEvent.objects.get_or_create(
+                connector=connector, event_id=event.event_id[:200],
+                defaults={"instance_id": event.instance_id[:200],
+                          "process_code": event.process_code[:200], "action": event.action,
+                          "event_type": event.event_type[:100], "payload": payload,
+                          "status": "received" if event.action != "ignored" else "ignored"})
+            if was_created and event.action != "ignored":
+                created.append(row.pk)
+        if created:
+            from kjda.connectors.tasks import enqueue_inbox
+
+            transaction.on_commit(lambda: enqueue_inbox(created))
+    return outcome.reply
+
+
+def replay_guard_prune() -> int:
+    cutoff = timezone.now() - REPLAY_WINDOW
+    deleted, _ = ReplayGuard.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+
+def intake_retry(*, event: InboxEvent) -> None:
+    """Queue a failed (or ignored/pending) event again, now."""
+    InboxEvent.objects.filter(pk=event.pk).exclude(status="processing").update(
+        status="received", next_attempt_at=None, lease_until=None)
+    from kjda.connectors.tasks import enqueue_inbox
+
+    transaction.on_commit(lambda: enqueue_inbox([event.pk]))

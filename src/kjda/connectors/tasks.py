@@ -1,0 +1,138 @@
+"""Tasks of the OA intake (django-tasks, run by `kjda serve`'s in-process workers or
+`kjda worker`), and the periodic loop that makes the intake self-healing: events whose task was
+lost, whose worker was killed (expired lease) or whose retry is due are processed again;
+unsent notices are resent; each platform is swept for approvals whose callback was missed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.db import close_old_connections
+from django.utils import timezone
+from django_tasks import task
+
+log = logging.getLogger(__name__)
+SWEEP_EVERY = timedelta(minutes=5)
+SWEEP_OVERLAP = timedelta(minutes=30)
+
+
+@task()
+def inbox_process_task(event_pk: int) -> str:
+    from kjda.connectors.processing import inbox_process
+
+    return inbox_process(event_pk=event_pk)
+
+
+@task()
+def notice_send_task(notice_pk: int) -> str:
+    from kjda.connectors.notices import notice_send
+
+    return notice_send(notice_pk=notice_pk)
+
+
+def enqueue_inbox(event_pks: list[int]) -> None:
+    for pk in event_pks:
+        try:
+            inbox_process_task.enqueue(pk)
+        except Exception:  # the periodic loop picks the event up from the inbox anyway
+            log.warning("could not enqueue inbox event %s", pk, exc_info=True)
+
+
+def enqueue_notice(notice_pk: int) -> None:
+    try:
+        notice_send_task.enqueue(notice_pk)
+    except Exception:
+        log.warning("could not enqueue notice %s", notice_pk, exc_info=True)
+
+
+def sweep_connector(*, connector_pk: str, now=None) -> int:
+    """Ask the platform for approvals finished since the last sweep (with overlap) and put any
+    not yet archived or queued into the inbox. Returns how many were queued."""
+    from kjda.connectors.models import Connector, InboxEvent, Mapping
+    from kjda.connectors.services import connector_build
+
+    now = now or timezone.now()
+    connector = Connector.objects.get(pk=connector_pk)
+    codes = list(Mapping.objects.filter(connector=connector).values_list("process_code",
+                                                                         flat=True))
+    if not codes:
+        return 0
+    since = (connector.last_sweep_at or now - timedelta(days=1)) - SWEEP_OVERLAP
+    instance_ids = connector_build(connector).list_finished(since=since, until=now,
+                                                            process_codes=codes)
+    from kjda.archives.models import Record
+
+    known = set(Record.objects.filter(source_system=connector.kind,
+                                      external_id__in=instance_ids)
+                .values_list("external_id", flat=True))
+    queued = []
+    for instance_id in instance_ids:
+        if instance_id in known:
+            continue
+        row, created = InboxEvent.objects.get_or_create(
+            connector=connector, event_id=f"sweep:{instance_id}",
+            defaults={"instance_id": instance_id, "action": "approved", "source": "sweep",
+                      "event_type": "sweep", "payload": {}})
+        if created:
+            queued.append(row.pk)
+    Connector.objects.filter(pk=connector.pk).update(last_sweep_at=now)
+    enqueue_inbox(queued)
+    return len(queued)
+
+
+def periodic_once() -> None:
+    from kjda.connectors.models import Connector
+    from kjda.connectors.notices import notice_send, notices_due
+    from kjda.connectors.processing import inbox_due, inbox_process
+    from kjda.connectors.services import replay_guard_prune
+
+    for pk in inbox_due():
+        inbox_process(event_pk=pk)
+    for pk in notices_due():
+        notice_send(notice_pk=pk)
+    due = timezone.now() - SWEEP_EVERY
+    for connector in Connector.objects.filter(enabled=True):
+        if connector.last_sweep_at is None or connector.last_sweep_at < due:
+            try:
+                sweep_connector(connector_pk=str(connector.pk))
+            except Exception:  # a platform being down must not stop the loop
+                log.warning("sweep of connector %s failed", connector.pk, exc_info=True)
+    replay_guard_prune()
+
+
+def _leader_lock():
+    """One process of a machine runs the periodic loop: whoever holds the lock file. When that
+    process dies the OS releases the lock and another worker takes over."""
+    import fcntl
+
+    from django.conf import settings
+
+    fh = open(settings.DATA_DIR / "periodic.lock", "a")  # noqa: SIM115 - held for life
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
+def start_periodic_thread(interval: float = 15.0) -> threading.Thread:
+    def loop() -> None:
+        lock = None
+        while True:
+            time.sleep(interval)
+            lock = lock or _leader_lock()
+            if lock is None:
+                continue
+            close_old_connections()
+            try:
+                periodic_once()
+            except Exception:
+                log.exception("periodic intake maintenance failed")
+
+    thread = threading.Thread(target=loop, name="kjda-periodic", daemon=True)
+    thread.start()
+    return thread
