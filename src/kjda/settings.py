@@ -172,5 +172,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("KJDA_LOG_LEVEL", "WARNING")},
-    "loggers": {"kjda": {"level": os.environ.get("KJDA_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "kjda": {"level": os.environ.get("KJDA_LOG_LEVEL", "INFO")},
+        # httpx logs whole request URLs at INFO: some vendors put secrets in query strings.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -45,7 +45,7 @@ def notice_create(*, connector: Connector, user_ids: list[str], reason: str, tit
 
 
 def notice_send(*, notice_pk: int) -> str:
-    from kjda.connectors.services import connector_build
+    from kjda.connectors.services import connector_build, connector_persist_updates
 
     # Claim: only one sender per notice, however many workers saw it.
     claimed = Notice.objects.filter(pk=notice_pk, status=NoticeStatus.PENDING).update(
@@ -53,10 +53,12 @@ def notice_send(*, notice_pk: int) -> str:
     if not claimed:
         return "skipped"
     notice = Notice.objects.select_related("connector").get(pk=notice_pk)
+    oa = connector_build(notice.connector)
     try:
-        message_id = connector_build(notice.connector).notify(
+        message_id = oa.notify(
             user_ids=list(notice.user_ids), title=notice.title, text=notice.text, url=notice.url,
             todo=notice.todo, key=f"kjda-notice-{notice.pk}")
+        connector_persist_updates(connector=notice.connector, oa=oa)
     except Exception as exc:  # noqa: BLE001 - recorded; retried by the periodic sweep
         status = NoticeStatus.FAILED if notice.attempts >= MAX_NOTICE_ATTEMPTS \
             else NoticeStatus.PENDING

@@ -30,7 +30,7 @@ from kjda.connectors.base import (
 )
 from kjda.connectors.models import Connector, InboxEvent, InboxStatus, Mapping
 from kjda.connectors.notices import notice_create
-from kjda.connectors.services import connector_build
+from kjda.connectors.services import connector_build, connector_persist_updates
 from kjda.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,10 @@ def _process(event: InboxEvent) -> tuple[str, int | None, str]:
         instance = instance_from_json(event.payload["_instance"])
     else:
         instance = oa.fetch_instance(event.instance_id)  # never trust the event alone
+        if not instance.reverts_instance_id and instance.status.lower() != "approved":
+            return (InboxStatus.IGNORED, None,
+                    f"平台上的审批状态为 {instance.status}，不是已通过 / the platform says "
+                    f"{instance.status}, not approved")
     if instance.reverts_instance_id:
         # The approval is itself a reversal (DingTalk REVOKE): revoke what it reverts.
         payload = {**event.payload, "_reason": f"被审批 {instance.instance_id}「{instance.title}」撤销"}
@@ -185,7 +189,10 @@ def _process(event: InboxEvent) -> tuple[str, int | None, str]:
                 "no mapping for this process code")
     from kjda.connectors.scenarios import archive_instance
 
-    record = archive_instance(connector=connector, oa=oa, mapping=mapping, instance=instance)
+    try:
+        record = archive_instance(connector=connector, oa=oa, mapping=mapping, instance=instance)
+    finally:
+        connector_persist_updates(connector=connector, oa=oa)
     return InboxStatus.DONE, record.pk, ""
 
 

@@ -166,3 +166,12 @@ def intake_retry(*, event: InboxEvent) -> None:
     from kjda.connectors.tasks import enqueue_inbox
 
     transaction.on_commit(lambda: enqueue_inbox([event.pk]))
+
+
+def connector_persist_updates(*, connector: Connector, oa: OAConnector) -> None:
+    """Keep settings a connector learned while working (e.g. Weaver's RSA key pair and the
+    OA's public key after registration), so every process reuses them."""
+    updates = getattr(oa, "updated_settings", None)
+    if updates:
+        connector_update_settings(connector=connector, settings=dict(updates))
+        updates.clear()

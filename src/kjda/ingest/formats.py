@@ -362,6 +362,58 @@ class XbrlHandler(XmlHandler):
         return False
 
 
+# --- JSON: structured data (the OA form and approval trail as data, beside their PDF/A) ------
+
+@register
+class JsonHandler(FormatHandler):
+    name = "json"
+    mime = "application/json"
+    archival = True  # open, self-describing UTF-8 text (RFC 8259), like XML
+
+    def matches(self, head: bytes, fh: BinaryIO) -> bool:
+        text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+        return text[:1] in (b"{", b"[")
+
+    def info(self, head: bytes, fh: BinaryIO) -> FormatInfo:
+        return FormatInfo(self.name, self.mime, "fmt/817", archival=True)
+
+    def probe(self, fh: BinaryIO) -> Probe:
+        import json
+
+        fh.seek(0)
+        data = fh.read(MAX_XML_BYTES + 1)
+        if len(data) > MAX_XML_BYTES:
+            return Probe(readable=False, problems=["JSON 过大 / JSON too large to check"])
+        try:
+            json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return Probe(readable=False, problems=[f"JSON 无法解析 / JSON cannot be parsed: {exc}"])
+        return Probe(readable=True)
+
+    def extract_text(self, fh: BinaryIO) -> str:
+        import json
+
+        fh.seek(0)
+        try:
+            data = json.loads(fh.read(MAX_XML_BYTES).decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return ""
+        parts: list[str] = []
+
+        def walk(value) -> None:
+            if isinstance(value, dict):
+                for v in value.values():
+                    walk(v)
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v)
+            elif isinstance(value, str) and value.strip():
+                parts.append(value.strip())
+
+        walk(data)
+        return " ".join(parts)[:MAX_TEXT_CHARS]
+
+
 # --- Images ----------------------------------------------------------------------------------
 
 class _ImageHandler(FormatHandler):

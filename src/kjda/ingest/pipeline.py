@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 _EXTENSIONS = {
     "pdf": {".pdf"}, "pdfa": {".pdf"}, "ofd": {".ofd"}, "xml": {".xml"}, "xbrl": {".xml", ".xbrl"},
     "jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "tiff": {".tif", ".tiff"},
-    "txt": {".txt", ".csv", ".json", ".log", ""}, "zip": {".zip"},
+    "txt": {".txt", ".csv", ".log", ""}, "json": {".json"}, "zip": {".zip"},
     "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"},
 }
 # DA/T 94 §8.4.1: in a voucher item the 记账凭证 comes first, then its 原始凭证, then the rest.
-_DOCUMENT_ORDER = {"记账凭证": 0, "原始凭证": 1, "发票": 1, "电子发票": 1, "银行回单": 1}
+_DOCUMENT_ORDER = {"记账凭证": 0, "审批单": 1, "报销单": 1, "原始凭证": 1, "发票": 1, "电子发票": 1,
+                   "银行回单": 1, "合同": 1}
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024
 
 

@@ -193,7 +193,8 @@ class OASimulator:
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         for vendor in self.vendors.values():
             vendor.base_url = self.base_url
-        threading.Thread(target=self._server.serve_forever, name="oa-sim", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="oa-sim", daemon=True).start()
         return self.base_url
 
     def stop(self) -> None:

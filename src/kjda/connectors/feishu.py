@@ -1,0 +1,606 @@
+"""Feishu / Lark (飞书) connector, oa-protocols.md §3.
+
+Callbacks: when an Encrypt Key is set, `X-Lark-Signature` = hex(sha256((timestamp + nonce +
+encrypt_key).utf8 || raw body)) is checked over the exact bytes first, then the body
+`{"encrypt": …}` is decrypted (key = sha256(encrypt_key), iv = first 16 bytes, AES-256-CBC,
+PKCS#7/16); the Verification Token (v2 `header.token`, v1 and url_verification top-level
+`token`) is compared in constant time. URL verification is not signed by Feishu: it is answered
+(plain `{"challenge": …}`) only when it decrypts under our key and carries our token; any other
+unsigned message is refused while a key is configured.
+Archive trigger: v1 `approval_instance` and v2 `approval.instance.status_changed_v4` with status
+APPROVED; REVERTED (undone after approval) → revoked; everything else → ignored.
+API: tenant_access_token (Bearer), approval v4 instance detail (`form` is a JSON string),
+attachment URLs from `attachmentV2`/`image` widgets (time-limited, plain GET), IM messages and
+task v2 to-dos, and the approval-code instance list for the sweep.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import httpx
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from kjda.connectors.base import (
+    ApprovalEvent,
+    ApprovalInstance,
+    AttachmentRef,
+    CallbackOutcome,
+    CallbackRejected,
+    CallbackReply,
+    CallbackRequest,
+    ConnectorError,
+    FormField,
+    OAConnector,
+    SettingSpec,
+    TrailEntry,
+)
+from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 300  # seconds either side of X-Lark-Request-Timestamp
+TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+TOKEN_ERRORS = {99991661, 99991663, 99991668, 99991677}  # missing / invalid / expired token
+NO_SCOPE = {99991672, 99991679, 40004, 41050}  # the app may not read the contact directory
+V1_APPROVAL, V2_APPROVAL = "approval_instance", "approval.instance.status_changed_v4"
+TRIGGERS = {V1_APPROVAL, V2_APPROVAL}  # either key in either envelope
+NUMERIC = {"number", "amount", "formula"}
+FILE_KINDS = {"attachmentV2", "attachment", "image", "imageV2"}
+RESULTS = {"APPROVED": "agree", "REJECTED": "refuse", "REVERTED": "revoked",
+           "CANCELED": "terminated", "DELETED": "deleted"}
+TERMINAL = {"APPROVED", "REJECTED", "CANCELED", "DELETED", "REVERTED"}
+TIMELINE = {  # timeline type → (action, result)
+    "START": ("发起", "none"), "PASS": ("审批", "agree"), "REJECT": ("审批", "refuse"),
+    "AUTO_PASS": ("自动通过", "agree"), "AUTO_REJECT": ("自动拒绝", "refuse"),
+    "REMOVE_REPEAT": ("去重通过", "agree"), "TRANSFER": ("转交", "redirect"),
+    "ADD_APPROVER_BEFORE": ("加签", "none"), "ADD_APPROVER": ("加签", "none"),
+    "ADD_APPROVER_AFTER": ("加签", "none"), "DELETE_APPROVER": ("减签", "none"),
+    "ROLLBACK_SELECTED": ("退回", "rollback"), "ROLLBACK": ("退回", "rollback"),
+    "CANCEL": ("撤回", "cancel"), "DELETE": ("删除", "none"), "CC": ("抄送", "none"),
+}
+_FINISHED: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()  # sweep status memo
+
+
+# --- crypto (oa-protocols.md §3.1) ---------------------------------------------------------
+
+def lark_signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
+    return hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
+
+
+def lark_decrypt(encrypt_key: str, encrypt: str) -> bytes:
+    def bad(why: str) -> CallbackRejected:
+        return CallbackRejected("bad_ciphertext", f"飞书密文无法解密（{why}）",
+                                f"Feishu ciphertext can't be decrypted ({why})", status=400)
+
+    try:
+        raw = base64.b64decode(encrypt, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise bad("base64") from exc
+    if len(raw) < 32 or len(raw) % 16:
+        raise bad("length")
+    key = hashlib.sha256(encrypt_key.encode()).digest()
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(raw[:16])).decryptor()
+    plain = decryptor.update(raw[16:]) + decryptor.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= 16 or plain[-pad:] != bytes([pad]) * pad:
+        raise bad("padding")
+    return plain[:-pad]
+
+
+# --- small parsers ---------------------------------------------------------------------------
+
+def _rejected(code: str, zh: str, en: str, status: int = 400) -> CallbackRejected:
+    return CallbackRejected(code, zh, en, status=status)
+
+
+def _ms(value: Any) -> datetime | None:
+    stamp = _int(value)
+    if stamp <= 0:
+        return None
+    return datetime.fromtimestamp(stamp / (1000 if stamp > 10**11 else 1), tz=UTC)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(Decimal(str(value)))
+    except (InvalidOperation, ValueError, TypeError):
+        return 0
+
+
+def _decimal(value: Any) -> Any:
+    if value in (None, "") or isinstance(value, bool):
+        return value
+    try:
+        return Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        return value
+
+
+def _date(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return parsed.date().isoformat() if parsed.time() == datetime.min.time() else value
+
+
+def _text(comment: Any) -> str:
+    """Timeline and comment text: plain, or a JSON string {"text": …} in some tenants."""
+    if isinstance(comment, str) and comment.startswith("{"):
+        try:
+            return str(json.loads(comment).get("text", comment))
+        except (ValueError, AttributeError):
+            return comment
+    return str(comment or "")
+
+
+def _file_names(ext: Any, count: int) -> list[str]:
+    names: list[str] = []
+    if isinstance(ext, list):
+        names = [str(x) for x in ext]
+    elif isinstance(ext, str) and ext:
+        parts = ext.split(",")
+        names = [ext] if count <= 1 else (parts if len(parts) == count else [])
+    return [names[i] if i < len(names) and names[i] else f"附件{i + 1}" for i in range(count)]
+
+
+def _form(value: Any) -> list[dict]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "[]", parse_float=Decimal)
+        except ValueError as exc:
+            raise ConnectorError("platform_bad_response", "飞书审批表单不是合法的 JSON",
+                                 "Feishu approval form is not valid JSON") from exc
+    return [w for w in value or [] if isinstance(w, dict)]
+
+
+class FeishuConnector(OAConnector):
+    kind = "feishu"
+    label = "飞书"
+    settings_spec = [
+        SettingSpec("app_id", help="应用凭证 App ID（cli_…）"),
+        SettingSpec("app_secret", secret=True, help="应用凭证 App Secret"),
+        SettingSpec("verification_token", secret=True, help="事件订阅 Verification Token"),
+        SettingSpec("encrypt_key", secret=True, required=False, default="",
+                    help="事件订阅 Encrypt Key（可不设置：飞书允许不加密）"),
+        SettingSpec("api_base_url", required=False, default="https://open.feishu.cn",
+                    help="开放平台地址"),
+    ]
+    timeout = 15.0
+    retries = 3
+    backoff = 0.5
+    page_size = 100  # the instance list's maximum
+    sweep_lookback = timedelta(days=30)  # the instance list filters by start time
+
+    def __init__(self, settings: dict[str, Any], *, connector_id: str = "") -> None:
+        super().__init__(settings, connector_id=connector_id)
+        self.base_url = str(self.settings["api_base_url"] or "https://open.feishu.cn").rstrip("/")
+        self._api: ApiClient | None = None
+        self._names: dict[str, str] = {}
+        self._contact_ok = True
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            self._api = ApiClient(base_url=self.base_url, vendor="feishu", timeout=self.timeout,
+                                  retries=self.retries, backoff=self.backoff)
+        return self._api
+
+    # --- callbacks -----------------------------------------------------------------------------
+    def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
+        if request.method.upper() != "POST":
+            raise _rejected("method_not_allowed", "飞书回调只接受 POST", "Feishu callbacks are POST",
+                            405)
+        signature = self._verify_signature(request)  # over the raw bytes, before any parsing
+        payload = self._open(request.body)
+        is_challenge = payload.get("type") == "url_verification"
+        self._check_token(payload)
+        if self.settings["encrypt_key"] and not signature and not is_challenge:
+            raise _rejected("unsigned", "缺少飞书签名（已配置 Encrypt Key）",
+                            "missing X-Lark-Signature while an Encrypt Key is configured", 401)
+        if is_challenge:
+            challenge = payload.get("challenge")
+            if not isinstance(challenge, str):
+                raise _rejected("malformed", "URL 验证缺少 challenge", "url_verification without "
+                                "challenge")
+            body = json.dumps({"challenge": challenge}, ensure_ascii=False, separators=(",", ":"))
+            return CallbackOutcome(reply=CallbackReply(200, body.encode()))
+        events = [self._event(payload)]
+        return CallbackOutcome(reply=CallbackReply(200, b'{"msg":"success"}'), events=events,
+                               replay_key=f"feishu:{signature}" if signature else "")
+
+    def _verify_signature(self, request: CallbackRequest) -> str:
+        key = self.settings["encrypt_key"] or ""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        given = headers.get("x-lark-signature", "")
+        if not key or not given:
+            return ""
+        stamp = headers.get("x-lark-request-timestamp", "")
+        nonce = headers.get("x-lark-request-nonce", "")
+        expected = lark_signature(stamp, nonce, key, request.body)
+        if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+            raise _rejected("bad_signature", "飞书回调签名校验失败", "X-Lark-Signature mismatch", 401)
+        if not stamp.isdigit():
+            raise _rejected("malformed", "缺少或错误的 X-Lark-Request-Timestamp",
+                            "missing or malformed X-Lark-Request-Timestamp")
+        seconds = int(stamp) / (1000 if len(stamp) > 11 else 1)
+        if abs(time.time() - seconds) > TOLERANCE:
+            raise _rejected("stale", "飞书回调时间戳已过期", "stale X-Lark-Request-Timestamp", 401)
+        return given.strip().lower()
+
+    def _open(self, body: bytes) -> dict[str, Any]:
+        try:
+            outer = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _rejected("malformed", "回调正文不是合法的 JSON", "callback body is not JSON") from exc
+        if not isinstance(outer, dict):
+            raise _rejected("malformed", "回调正文不是 JSON 对象", "callback body is not an object")
+        key = self.settings["encrypt_key"] or ""
+        if "encrypt" not in outer:
+            if key:
+                raise _rejected("not_encrypted", "已配置 Encrypt Key，但回调未加密",
+                                "callback not encrypted although an Encrypt Key is configured")
+            return outer
+        if not key:
+            raise _rejected("not_configured", "回调已加密，但未配置 Encrypt Key",
+                            "encrypted callback but no Encrypt Key configured")
+        if not isinstance(outer["encrypt"], str):
+            raise _rejected("malformed", "encrypt 不是字符串", "encrypt is not a string")
+        try:
+            inner = json.loads(lark_decrypt(key, outer["encrypt"]).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _rejected("malformed", "解密后的内容不是合法的 JSON",
+                            "decrypted payload is not JSON") from exc
+        if not isinstance(inner, dict):
+            raise _rejected("malformed", "解密后的内容不是 JSON 对象", "decrypted payload is not an "
+                            "object")
+        return inner
+
+    def _check_token(self, payload: dict[str, Any]) -> None:
+        """The Verification Token is Feishu's only proof of origin besides the signature (there
+        is no owner id in the envelope to check; the SDK checks just these two)."""
+        header = payload.get("header")
+        if payload.get("schema") == "2.0" and isinstance(header, dict):
+            given = header.get("token")
+        else:
+            given = payload.get("token")
+        expected = str(self.settings["verification_token"])
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise _rejected("bad_token", "飞书 Verification Token 不匹配",
+                            "Feishu verification token mismatch", 401)
+
+    def _event(self, payload: dict[str, Any]) -> ApprovalEvent:
+        if payload.get("schema") == "2.0":
+            header = payload.get("header") or {}
+            event, event_type = payload.get("event"), str(header.get("event_type") or "")
+            event_id, trigger = header.get("event_id"), event_type in TRIGGERS
+            fallback_time = header.get("create_time")
+        elif payload.get("type") == "event_callback":
+            event = payload.get("event")
+            event_type = str((event or {}).get("type") or "") if isinstance(event, dict) else ""
+            event_id, trigger = payload.get("uuid"), event_type in TRIGGERS
+            fallback_time = None
+        else:
+            raise _rejected("malformed", "无法识别的飞书事件格式", "unrecognised Feishu event envelope")
+        if not isinstance(event, dict):
+            raise _rejected("malformed", "飞书事件缺少 event", "Feishu event without an event body")
+        instance_id = str(event.get("instance_code") or "")
+        status = str(event.get("status") or "").upper()
+        if trigger and not instance_id:
+            raise _rejected("malformed", "审批事件缺少 instance_code", "approval event without "
+                            "instance_code")
+        operate_time = event.get("operate_time") or event.get("instance_operate_time")
+        action, reason = "ignored", ""
+        if trigger and status == "APPROVED":
+            action = "approved"
+        elif trigger and status == "REVERTED":
+            action, reason = "revoked", "飞书审批通过后被撤销（REVERTED）"
+        event_id = str(event_id or f"{event_type}:{instance_id}:{status}:{operate_time or ''}")
+        return ApprovalEvent(
+            event_id=event_id, instance_id=instance_id, action=action,
+            process_code=str(event.get("approval_code") or ""), event_type=event_type,
+            occurred_at=_ms(operate_time) or _ms(fallback_time), reason=reason,
+            payload=_without_token(payload))
+
+    # --- API -----------------------------------------------------------------------------------
+    @property
+    def _token_key(self) -> str:
+        secret = hashlib.sha256(str(self.settings["app_secret"]).encode()).hexdigest()[:12]
+        return f"feishu:{self.base_url}:{self.settings['app_id']}:{secret}"
+
+    def _fetch_token(self) -> tuple[str, int]:
+        data = self.api.json("POST", TOKEN_PATH, json={"app_id": self.settings["app_id"],
+                                                        "app_secret": self.settings["app_secret"]})
+        if data.get("code") != 0 or not data.get("tenant_access_token"):
+            raise _api_error(TOKEN_PATH, data)
+        return str(data["tenant_access_token"]), int(data.get("expire") or 7200)
+
+    def _call(self, method: str, path: str, *, params: dict | None = None,
+              body: dict | None = None) -> dict[str, Any]:
+        for attempt in (0, 1):
+            token = TokenCache.get(self._token_key, self._fetch_token)
+            data = self.api.json(method, path, params=params, json=body,
+                                 headers={"Authorization": f"Bearer {token}"})
+            if not isinstance(data, dict):
+                raise _api_error(path, {})
+            if data.get("code") in TOKEN_ERRORS and attempt == 0:
+                TokenCache.invalidate(self._token_key)  # expired or revoked: fetch anew, once
+                continue
+            if data.get("code") != 0:
+                raise _api_error(path, data)
+            return data.get("data") or {}
+        raise AssertionError("unreachable")
+
+    def _instance_data(self, instance_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/open-apis/approval/v4/instances/{quote(instance_id, safe='')}",
+                          params={"locale": "zh-CN", "user_id_type": "open_id"})
+
+    def fetch_instance(self, instance_id: str) -> ApprovalInstance:
+        data = self._instance_data(instance_id)
+        attachments: list[AttachmentRef] = []
+        fields = [self._field(w, attachments, "") for w in _form(data.get("form"))]
+        trail = self._trail(data, attachments)
+        originator = str(data.get("open_id") or data.get("user_id") or "")
+        status = str(data.get("status") or "")
+        return ApprovalInstance(
+            instance_id=str(data.get("instance_code") or instance_id),
+            process_code=str(data.get("approval_code") or ""),
+            title=str(data.get("title") or data.get("approval_name") or ""), status=status,
+            result=RESULTS.get(status, ""), originator_id=originator,
+            originator_name=self._user_name(originator),
+            department=self._department_name(str(data.get("department_id") or "")),
+            created_at=_ms(data.get("start_time")), finished_at=_ms(data.get("end_time")),
+            fields=fields, attachments=attachments, trail=trail, raw=data)
+
+    def _field(self, widget: dict, attachments: list[AttachmentRef], where: str) -> FormField:
+        kind, value = str(widget.get("type") or ""), widget.get("value")
+        wid, name = str(widget.get("id") or ""), str(widget.get("name") or "")
+        if kind in NUMERIC:
+            value = _decimal(value)
+        elif kind == "date":
+            value = _date(value)
+        elif kind in FILE_KINDS:
+            urls = [value] if isinstance(value, str) else [u for u in value or []
+                                                           if isinstance(u, str)]
+            names = _file_names(widget.get("ext"), len(urls))
+            for i, (url, filename) in enumerate(zip(urls, names, strict=True)):
+                attachments.append(AttachmentRef(
+                    file_id=f"{where}{wid}#{i}", filename=filename, field_id=wid,
+                    field_name=name, extra={"url": url, "table": where.split("/")[0]}))
+            value = names
+        elif kind == "fieldList":
+            value = [[_cell(self._field(cell, attachments, f"{wid}/{r}/"))
+                      for cell in row if isinstance(cell, dict)]
+                     for r, row in enumerate(value or []) if isinstance(row, list)]
+        return FormField(id=wid, name=name, value=value, kind=kind, raw=_native(widget))
+
+    def _trail(self, data: dict, attachments: list[AttachmentRef]) -> list[TrailEntry]:
+        nodes = {str(t.get("id")): str(t.get("node_name") or "") for t in data.get("task_list") or []
+                 if isinstance(t, dict)}
+        steps: list[tuple[str, str, str, str, Any, str, str, list]] = []
+        for t in data.get("timeline") or []:
+            actor = str(t.get("open_id") or t.get("user_id") or "")
+            if not actor and t.get("cc_user_list"):
+                cc = t["cc_user_list"][0] or {}
+                actor = str(cc.get("open_id") or cc.get("user_id") or "")
+            action, result = TIMELINE.get(str(t.get("type")), (str(t.get("type") or ""), "none"))
+            steps.append((actor, action, result, "timeline", t.get("create_time"),
+                          _text(t.get("comment")), nodes.get(str(t.get("task_id")), ""),
+                          t.get("files") or []))
+        for c in data.get("comment_list") or []:
+            steps.append((str(c.get("open_id") or c.get("user_id") or ""), "评论", "none",
+                          "comment", c.get("create_time"), _text(c.get("comment")), "",
+                          c.get("files") or []))
+        steps.sort(key=lambda s: _int(s[4]))
+        trail = []
+        for n, (actor, action, result, source, when, remark, node, files) in enumerate(steps):
+            trail.append(TrailEntry(actor, self._user_name(actor), action, result, _ms(when),
+                                    remark, node))
+            for j, f in enumerate(f for f in files if isinstance(f, dict) and f.get("url")):
+                attachments.append(AttachmentRef(
+                    file_id=f"{source}/{n}#{j}", filename=str(f.get("title") or f"附件{j + 1}"),
+                    size=int(f["file_size"]) if str(f.get("file_size", "")).isdigit() else None,
+                    extra={"url": f["url"], "source": source, "actor": actor}))
+        return trail
+
+    def _contact(self, path: str, params: dict, key: str) -> str:
+        if not self._contact_ok:
+            return ""
+        try:
+            data = self._call("GET", path, params=params)
+        except ConnectorError as exc:  # names are a courtesy: fall back to the ids
+            log.info("feishu contact lookup %s failed: %s", path, exc)
+            if exc.code == "platform_unavailable" or exc.detail.get("vendor_code") in NO_SCOPE:
+                self._contact_ok = False  # no contact scope, or down: don't ask again
+            return ""
+        return str((data.get(key) or {}).get("name") or "")
+
+    def _user_name(self, open_id: str) -> str:
+        if open_id and open_id not in self._names:
+            self._names[open_id] = self._contact(
+                f"/open-apis/contact/v3/users/{quote(open_id, safe='')}", {"user_id_type": "open_id"},
+                "user")
+        return self._names.get(open_id, "")
+
+    def _department_name(self, dept_id: str) -> str:
+        if not dept_id or dept_id == "0":
+            return ""
+        name = self._contact(f"/open-apis/contact/v3/departments/{quote(dept_id, safe='')}",
+                             {"department_id_type": "open_department_id"}, "department")
+        return name or dept_id
+
+    # --- attachments -----------------------------------------------------------------------------
+    def download_attachment(self, instance: ApprovalInstance, ref: AttachmentRef,
+                            dest: BinaryIO) -> str:
+        url = str(ref.extra.get("url") or "")
+        if not url:
+            raise ConnectorError("attachment_no_url", f"附件 {ref.filename} 没有下载地址",
+                                 f"attachment {ref.filename} has no download URL")
+        try:
+            return self._stream(url, ref, dest)
+        except _LinkExpired:
+            # The URLs carry a time-limited auth code: re-fetch the instance for a fresh one.
+            fresh = next((a for a in self.fetch_instance(instance.instance_id).attachments
+                          if a.file_id == ref.file_id), None)
+            if fresh is None or not fresh.extra.get("url"):
+                raise ConnectorError("attachment_gone", f"附件 {ref.filename} 已不在审批实例中",
+                                     f"attachment {ref.filename} is no longer in the instance"
+                                     ) from None
+            try:
+                return self._stream(str(fresh.extra["url"]), ref, dest)
+            except _LinkExpired as exc:
+                raise ConnectorError("attachment_download_failed", f"附件下载失败：{exc}",
+                                     f"attachment download failed: {exc}") from None
+
+    def _stream(self, url: str, ref: AttachmentRef, dest: BinaryIO) -> str:
+        start = dest.tell() if dest.seekable() else None
+        last, written = "", False
+        for attempt in range(self.retries + 1):
+            try:
+                with self.api.client.stream("GET", url) as response:
+                    if response.status_code in RETRY_STATUS:
+                        last = f"HTTP {response.status_code}"
+                    elif response.status_code >= 400:
+                        raise _LinkExpired(f"HTTP {response.status_code} "
+                                           f"{response.read()[:200].decode(errors='replace')}")
+                    else:
+                        for chunk in response.iter_bytes(64 * 1024):
+                            written = True
+                            dest.write(chunk)
+                        return ref.filename or ref.file_id
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                if written and start is None:
+                    break  # can't take back a partial body: give up rather than corrupt it
+                if start is not None:  # drop a partial body before trying again
+                    dest.seek(start)
+                    dest.truncate()
+            if attempt < self.retries:
+                time.sleep(self.backoff * (2 ** attempt))
+        raise ConnectorError("platform_unavailable", f"feishu 附件下载失败（{last}）",
+                             f"feishu attachment download failed ({last})")
+
+    # --- notices and to-dos ------------------------------------------------------------------------
+    def notify(self, *, user_ids: list[str], title: str, text: str, url: str,
+               todo: bool = False, key: str = "") -> str:
+        key = key or uuid.uuid4().hex
+        if todo:
+            return self._task(user_ids, title, text, url, key)
+        ids = []
+        for user in user_ids:
+            msg_uuid = key if len(user_ids) == 1 and len(key) <= 50 else hashlib.sha256(
+                f"{key}:{user}".encode()).hexdigest()[:40]
+            data = self._call("POST", "/open-apis/im/v1/messages",
+                              params={"receive_id_type": "open_id"},
+                              body={"receive_id": user, "msg_type": "interactive",
+                                    "content": json.dumps(_card(title, text, url),
+                                                          ensure_ascii=False),
+                                    "uuid": msg_uuid})
+            ids.append(str(data.get("message_id") or ""))
+        return ",".join(ids)
+
+    def _task(self, user_ids: list[str], title: str, text: str, url: str, key: str) -> str:
+        body: dict[str, Any] = {
+            "summary": title[:3000], "description": (f"{text}\n{url}" if url else text)[:3000],
+            "members": [{"id": u, "type": "user", "role": "assignee"} for u in user_ids],
+            "client_token": key[:100]}
+        if url:
+            body["origin"] = {"platform_i18n_name": {"zh_cn": "电子会计档案", "en_us": "KJDA"},
+                              "href": {"url": url, "title": title[:512]}}
+        data = self._call("POST", "/open-apis/task/v2/tasks", params={"user_id_type": "open_id"},
+                          body=body)
+        return str((data.get("task") or {}).get("guid") or "")
+
+    # --- sweep -----------------------------------------------------------------------------------
+    def list_finished(self, *, since: datetime, until: datetime,
+                      process_codes: list[str]) -> list[str]:
+        """The list filters by start time: look back `sweep_lookback`, then keep instances that
+        are APPROVED with end_time in [since, until) (terminal states are memoised)."""
+        start = int((since - self.sweep_lookback).timestamp() * 1000)
+        lo, hi = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+        found: list[str] = []
+        for code in process_codes:
+            page = ""
+            while True:
+                params = {"approval_code": code, "start_time": str(start), "end_time": str(hi),
+                          "page_size": self.page_size, **({"page_token": page} if page else {})}
+                data = self._call("GET", "/open-apis/approval/v4/instances", params=params)
+                for instance_id in data.get("instance_code_list") or []:
+                    status, end = self._finish_state(str(instance_id))
+                    if status == "APPROVED" and lo <= end < hi:
+                        found.append(str(instance_id))
+                page = str(data.get("page_token") or "")
+                if not data.get("has_more") or not page:
+                    break
+        return found
+
+    def _finish_state(self, instance_id: str) -> tuple[str, int]:
+        memo_key = (self._token_key, instance_id)
+        if memo_key in _FINISHED:
+            return _FINISHED[memo_key]
+        data = self._instance_data(instance_id)
+        state = (str(data.get("status") or ""), _int(data.get("end_time")))
+        if state[0] in TERMINAL:
+            _FINISHED[memo_key] = state
+            while len(_FINISHED) > 20000:
+                _FINISHED.popitem(last=False)
+        return state
+
+
+class _LinkExpired(Exception):
+    """The download URL was refused (4xx): its auth code expired or is invalid."""
+
+
+def _native(value: Any) -> Any:
+    """The vendor's widget as plain JSON types (the form is parsed with exact Decimals)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    return value
+
+
+def _cell(f: FormField) -> dict[str, Any]:
+    return {"id": f.id, "name": f.name, "kind": f.kind, "type": f.kind, "value": f.value}
+
+
+def _card(title: str, text: str, url: str) -> dict[str, Any]:
+    elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": text}}]
+    if url:
+        elements.append({"tag": "action", "actions": [{
+            "tag": "button", "type": "primary", "url": url,
+            "text": {"tag": "plain_text", "content": "查看档案"}}]})
+    return {"config": {"wide_screen_mode": True},
+            "header": {"title": {"tag": "plain_text", "content": title}}, "elements": elements}
+
+
+def _without_token(payload: dict[str, Any]) -> dict[str, Any]:
+    """The inbox keeps the event, never the Verification Token."""
+    clean = {k: v for k, v in payload.items() if k != "token"}
+    if isinstance(clean.get("header"), dict):
+        clean["header"] = {k: v for k, v in clean["header"].items() if k != "token"}
+    return clean
+
+
+def _api_error(path: str, data: dict[str, Any]) -> ConnectorError:
+    code, msg = data.get("code"), data.get("msg") or data.get("errmsg") or ""
+    return ConnectorError("platform_error", f"飞书接口 {path} 返回错误 {code}：{msg}",
+                          f"Feishu API {path} answered error {code}: {msg}",
+                          detail={"vendor_code": code})

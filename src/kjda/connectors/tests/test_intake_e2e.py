@@ -1,0 +1,153 @@
+"""The whole loop through real HTTP: the simulated platform fires a signed callback at a live
+KJDA, the inbox commits it, processing re-fetches the instance, files one record with the form,
+invoices and approval trail, and problems come back to the applicant as a to-do."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from kjda.archives.models import Record
+from kjda.connectors.models import InboxEvent, Notice
+from kjda.connectors.notices import notice_send
+from kjda.connectors.processing import inbox_due, inbox_process
+from kjda.connectors.sim.dingtalk import DingTalkSim
+from kjda.testing.factories import invoice_pdf
+
+pytestmark = pytest.mark.django_db(transaction=True)
+INVOICE = invoice_pdf(number="24310000000012345678", seller="某某酒店有限公司",
+                      amount=Decimal("1280.50"), day=date(2024, 3, 15))
+
+
+def _spec(*, with_invoice: bool = True, title: str = "差旅费报销-张三") -> dict:
+    files = [{"name": "住宿发票.pdf", "content_b64": base64.b64encode(INVOICE).decode()}]
+    return {
+        "process_code": "PROC-REIMB-001", "title": title,
+        "originator": {"id": "zhangsan", "name": "张三", "department": "销售部"},
+        "create_time": "2024-03-16T09:00:00+08:00", "finish_time": "2024-03-18T17:30:00+08:00",
+        "form": [
+            {"name": "报销事由", "value": "上海出差（客户拜访）"},
+            {"name": "报销金额", "kind": "money", "value": "1280.50"},
+            {"name": "发票", "kind": "attachment", "files": files if with_invoice else []},
+        ],
+        "trail": [{"actor": {"id": "zhangsan", "name": "张三"}, "action": "发起", "result": "none",
+                   "time": "2024-03-16T09:00:00+08:00"},
+                  {"actor": {"id": "lisi", "name": "李四"}, "action": "审批", "result": "agree",
+                   "time": "2024-03-18T17:30:00+08:00", "remark": "同意"}],
+    }
+
+
+@pytest.fixture
+def api_client(fonds, token):
+    client = Client()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def dingtalk(make_sim, api_client, live_server):
+    sim_vendor = DingTalkSim()
+    make_sim(sim_vendor)
+    resp = api_client.post("/api/v1/connectors", json.dumps({
+        "kind": "dingtalk", "name": "钉钉（测试）", "settings": sim_vendor.connector_settings(),
+        "finance_owner_ids": ["finance01"]}), content_type="application/json")
+    assert resp.status_code == 201, resp.content
+    connector = resp.json()
+    assert connector["settings"]["app_secret"] == "******"
+    resp = api_client.post(f"/api/v1/connectors/{connector['id']}/mappings", json.dumps({
+        "process_code": "PROC-REIMB-001", "scenario": "reimbursement", "category": "原始凭证",
+        "fields": {"amount": "报销金额", "summary": "报销事由", "invoices": "发票"}}),
+        content_type="application/json")
+    assert resp.status_code == 201, resp.content
+    return sim_vendor, live_server.url + connector["callback_url"]
+
+
+def _process_all() -> None:
+    for pk in inbox_due():
+        inbox_process(event_pk=pk)
+
+
+def test_approved_reimbursement_is_filed_once_with_form_invoice_and_trail(dingtalk):
+    sim, callback_url = dingtalk
+    instance_id = sim.create_instance(_spec())
+    first = sim.fire(callback_url=callback_url, instance_id=instance_id)
+    assert first["status"] == 200 and first["acknowledged"]
+    again = sim.fire(callback_url=callback_url, instance_id=instance_id)  # the OA retrying
+    assert again["status"] == 200
+    assert InboxEvent.objects.count() == 1
+    _process_all()
+    record = Record.objects.get()
+    assert record.status == "filed", record.check_report
+    assert record.archive_no.startswith("Z001-PZ·2024·D30-")
+    assert (record.source_system, record.external_id) == ("dingtalk", instance_id)
+    assert record.amount == Decimal("1280.50") and record.applicant == "张三"
+    kinds = [f.document_type for f in record.files.order_by("sequence")]
+    assert kinds[0] == "审批单" and "原始凭证" in kinds and "审批记录" in kinds
+    invoice = record.files.get(document_type="原始凭证")
+    from kjda.storage.services import blob_open
+
+    with blob_open(sha256=invoice.sha256) as fh:
+        assert fh.read() == INVOICE
+    # Delivered again after filing: still one record.
+    sim.fire(callback_url=callback_url, instance_id=instance_id)
+    _process_all()
+    assert Record.objects.count() == 1
+
+
+def test_wrongly_signed_and_replayed_callbacks_are_refused(dingtalk):
+    import httpx
+
+    sim, callback_url = dingtalk
+    instance_id = sim.create_instance(_spec())
+    payload = sim.event_for(instance_id)
+    other = DingTalkSim()  # same protocol, other keys: a forged sender
+    forged = other.send(callback_url, payload)
+    assert forged["status"] in (401, 403)
+    # A byte-identical replay of an accepted delivery.
+    request = sim.build_request(callback_url, payload) if hasattr(sim, "build_request") else None
+    if request is not None:
+        assert httpx.post(**request).status_code == 200
+        assert httpx.post(**request).status_code == 409
+    assert not Record.objects.exists()
+    from kjda.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="oa.callback_rejected").exists()
+
+
+def test_missing_invoice_files_pending_record_and_sends_applicant_a_todo(dingtalk):
+    sim, callback_url = dingtalk
+    instance_id = sim.create_instance(_spec(with_invoice=False))
+    sim.fire(callback_url=callback_url, instance_id=instance_id)
+    _process_all()
+    record = Record.objects.get()
+    assert record.status == "pending" and "GD-2-8" in record.check_report["blocking_failures"]
+    notices = list(Notice.objects.order_by("pk"))
+    assert {n.reason for n in notices} == {"invoice_missing"}
+    for notice in notices:
+        assert notice_send(notice_pk=notice.pk) == "sent"
+    todo_users = {n.get("user") or n.get("userid") for n in sim.notices}
+    assert sim.notices, "the applicant got nothing in DingTalk"
+    assert any("zhangsan" in json.dumps(n, ensure_ascii=False) for n in sim.notices), todo_users
+
+
+def test_platform_down_then_back_loses_nothing(dingtalk, make_sim):
+    sim, callback_url = dingtalk
+    instance_id = sim.create_instance(_spec())
+    sim.fire(callback_url=callback_url, instance_id=instance_id)
+    simulator = next(iter(s for s in [sim]))
+    event = InboxEvent.objects.get()
+    # Simulate a worker killed mid-way: the event is claimed, then its process dies.
+    from kjda.connectors.processing import inbox_claim
+
+    assert inbox_claim(event_pk=event.pk) is not None
+    assert inbox_process(event_pk=event.pk) == "skipped"  # leased by the "dead" worker
+    InboxEvent.objects.filter(pk=event.pk).update(lease_until="2000-01-01T00:00:00Z")
+    assert event.pk in inbox_due()
+    assert inbox_process(event_pk=event.pk) == "done"
+    assert Record.objects.count() == 1
+    assert simulator is sim

@@ -1,0 +1,575 @@
+"""Weaver e-cology 8/9 (泛微), oa-protocols.md §4.
+
+Inbound: a workflow-node Action (Java, written by the customer's e-cology admin from our
+published contract, docs/integration/weaver-action.md) POSTs the request as JSON, signed
+Standard-Webhooks style with `signing_secret`. The push carries the whole instance
+(ApprovalEvent.instance); the idempotency key is requestId + nodeId + src.
+
+Outbound: the e-cology REST API with app registration ("异构系统认证"): regist (appid + cpk) →
+spk/secrit; applytoken (secret = base64 RSA-PKCS#1 v1.5(spk, secrit)) → token; business calls
+with the headers appid / token / userid (RSA-encrypted). Attachments by
+/weaver/weaver.file.FileDownload?fileid= with the same headers; to-dos and notices through the
+unified to-do centre (OFS) /rest/ofs/ReceiveRequestInfoByJson. e-cology's REST API has no
+"requests finished in a time window" call, so `list_finished` returns [] (no sweep).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import ipaddress
+import json
+import re
+import threading
+import uuid
+from datetime import datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, BinaryIO, ClassVar
+from urllib.parse import quote
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from kjda.connectors import signing
+from kjda.connectors.base import (
+    ApprovalEvent,
+    ApprovalInstance,
+    AttachmentRef,
+    CallbackOutcome,
+    CallbackRejected,
+    CallbackReply,
+    CallbackRequest,
+    ConnectorError,
+    FormField,
+    OAConnector,
+    SettingSpec,
+    TrailEntry,
+)
+from kjda.connectors.http import ApiClient, TokenCache
+from kjda.connectors.webhook import (
+    CHINA,
+    JsonAnswer,
+    filename_from,
+    load_json,
+    parse_time,
+    rejected,
+    stream_download,
+    to_decimal,
+    write_base64,
+)
+
+SYSCODE = "KJDA"
+TOKEN_TTL = 1800  # seconds asked of applytoken ("time" header)
+ARCHIVE_NODE = "3"  # e-cology node types: 0 创建, 1 批准, 2 提交, 3 归档
+FILE_DOWNLOAD = "/weaver/weaver.file.FileDownload?fileid="
+TEXT_KINDS = {"1": "text", "2": "int", "3": "float", "4": "money", "5": "money"}
+BROWSER_KINDS = {"2": "date", "19": "time", "290": "datetime", "1": "hrm", "17": "hrm",
+                 "4": "department", "57": "department", "164": "subcompany"}
+HTML_KINDS = {"2": "textarea", "4": "check", "5": "select", "6": "attachment", "7": "link"}
+NUMERIC = {"int", "float", "money"}
+LOG_TYPES = {"0": ("批准", "agree"), "1": ("保存", "none"), "2": ("提交", "agree"),
+             "3": ("退回", "refuse"), "4": ("重新打开", "none"), "5": ("删除", "none"),
+             "6": ("激活", "none"), "7": ("转发", "none"), "9": ("批注", "none"),
+             "e": ("强制归档", "agree"), "t": ("抄送", "none")}
+ANCHOR = re.compile(r"""<a\b[^>]*href=["']([^"']*?fileid=(\w+)[^"']*)["'][^>]*>(.*?)</a>""",
+                    re.I | re.S)
+
+
+# --- RSA (Hutool "RSA/ECB/PKCS1Padding", keys as base64 X.509 SubjectPublicKeyInfo) ---------
+
+def _public_key(spk: str) -> rsa.RSAPublicKey:
+    text = spk.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode())
+        else:
+            key = serialization.load_der_public_key(base64.b64decode("".join(text.split())))
+    except ValueError as exc:
+        raise ConnectorError("weaver_bad_spk", "泛微服务端公钥 spk 无法解析",
+                             "cannot parse the e-cology server public key (spk)") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ConnectorError("weaver_bad_spk", "spk 不是 RSA 公钥", "spk is not an RSA key")
+    return key
+
+
+def rsa_encrypt(spk: str, text: str) -> str:
+    """base64(RSA-PKCS#1 v1.5(spk, text)), as e-cology's Hutool RSA expects."""
+    return base64.b64encode(_public_key(spk).encrypt(text.encode(), padding.PKCS1v15())).decode()
+
+
+def _load_private(text: str) -> rsa.RSAPrivateKey:
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+    else:
+        der = base64.b64decode("".join(text.split()))
+        key = serialization.load_der_private_key(der, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConnectorError("weaver_bad_key", "rsa_private_key 不是 RSA 私钥",
+                             "rsa_private_key is not an RSA private key")
+    return key
+
+
+def _private_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def public_spki_b64(key: rsa.RSAPrivateKey) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+# --- field, attachment and trail normalisation (REST shapes and the Action push) ------------
+
+def field_kind(html_type: Any, type_: Any) -> str:
+    html_type, type_ = str(html_type or ""), str(type_ or "")
+    if html_type == "1":
+        return TEXT_KINDS.get(type_, "text")
+    if html_type == "3":
+        return BROWSER_KINDS.get(type_, "browser")
+    return HTML_KINDS.get(html_type, "")
+
+
+def _value(kind: str, value: Any, show: Any = None) -> Any:
+    if kind in NUMERIC:
+        return to_decimal(value)
+    if kind == "attachment":
+        items = value if isinstance(value, list) else str(value or "").split(",")
+        return [str(v).strip() for v in items if str(v).strip()]
+    if kind in {"select", "browser", "hrm", "department", "subcompany"} and show not in (None, ""):
+        return _text(show)
+    return value
+
+
+def _text(value: Any) -> str:
+    """e-cology returns HTML in remarks and show values: strip tags, unescape."""
+    text = re.sub(r"<br\s*/?>", "\n", str(value or ""), flags=re.I)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def _anchors(markup: Any) -> list[tuple[str, str]]:
+    """(imagefileid, file name) of each FileDownload link in an HTML show value."""
+    return [(m.group(2), _text(m.group(3))) for m in ANCHOR.finditer(str(markup or ""))]
+
+
+def _rest_field(item: dict[str, Any]) -> FormField:
+    kind = field_kind(item.get("fieldHtmlType"), item.get("fieldType"))
+    name = str(item.get("fieldName") or "")
+    return FormField(id=name, name=str(item.get("fieldShowName") or name), kind=kind,
+                     value=_value(kind, item.get("fieldValue"), item.get("fieldShowValue")),
+                     raw=item)
+
+
+def _rest_files(item: dict[str, Any], field: FormField) -> list[AttachmentRef]:
+    if field.kind != "attachment":
+        return []
+    links = _anchors(item.get("filedHtmlShow") or item.get("fieldHtmlShow")
+                     or item.get("fieldShowValue"))
+    doc_ids = field.value if isinstance(field.value, list) else []
+    refs = []
+    for i, (file_id, name) in enumerate(links):
+        doc_id = doc_ids[i] if i < len(doc_ids) else ""
+        refs.append(AttachmentRef(file_id=file_id, filename=name or file_id, field_id=field.id,
+                                  field_name=field.name,
+                                  extra={"docId": doc_id, "imageFileId": file_id}))
+    return refs
+
+
+def _cell(field: FormField) -> dict[str, Any]:
+    return {"id": field.id, "name": field.name, "value": field.value, "kind": field.kind}
+
+
+def _log(item: dict[str, Any]) -> tuple[TrailEntry, list[AttachmentRef]]:
+    code = str(item.get("logType") or item.get("operateTypeCode") or "")
+    action, result = LOG_TYPES.get(code, (str(item.get("operateType") or code), "none"))
+    when = " ".join(str(item.get(k) or "") for k in ("operateDate", "operateTime")).strip()
+    entry = TrailEntry(actor_id=str(item.get("operatorId") or ""),
+                       actor_name=str(item.get("operatorName") or ""),
+                       action=str(item.get("operateType") or action), result=result,
+                       time=parse_time(when), remark=_text(item.get("remark")),
+                       node=str(item.get("nodeName") or ""))
+    files = [AttachmentRef(file_id=fid, filename=name or fid,
+                           extra={"imageFileId": fid, "trail": True})
+             for fid, name in _anchors(item.get("annexDocHtmls"))]
+    return entry, files
+
+
+def _status(data: dict[str, Any]) -> tuple[str, str]:
+    node_type = str(data.get("currentNodeType") or "")
+    text = str(data.get("status") or "")
+    if node_type == ARCHIVE_NODE or "归档" in text:
+        return "approved", "agree"
+    if "撤" in text:
+        return "revoked", ""
+    if "退回" in text:
+        return "rejected", "refuse"
+    return "running", ""
+
+
+def instance_from_rest(data: dict[str, Any]) -> ApprovalInstance:
+    """getWorkflowRequest `data` → ApprovalInstance."""
+    fields: list[FormField] = []
+    files: list[AttachmentRef] = []
+    main = (data.get("workflowMainTableInfo") or {}).get("requestRecords") or []
+    for record in main[:1]:
+        for item in record.get("workflowRequestTableFields") or []:
+            fields.append(field := _rest_field(item))
+            files += _rest_files(item, field)
+    for table in data.get("workflowDetailTableInfos") or []:
+        rows = []
+        for record in table.get("workflowRequestTableRecords") or []:
+            row = []
+            for item in record.get("workflowRequestTableFields") or []:
+                row.append(_cell(field := _rest_field(item)))
+                files += _rest_files(item, field)
+            rows.append(row)
+        db_name = str(table.get("tableDBName") or "")
+        fields.append(FormField(id=db_name, name=str(table.get("tableTitle") or db_name),
+                                value=rows, kind="table", raw={"tableDBName": db_name}))
+    trail = []
+    for item in data.get("workflowRequestLogs") or []:
+        entry, annexes = _log(item)
+        trail.append(entry)
+        files += annexes
+    status, result = _status(data)
+    base = data.get("workflowBaseInfo") or {}
+    return ApprovalInstance(
+        instance_id=str(data.get("requestId") or ""),
+        process_code=str(base.get("workflowId") or data.get("workflowId") or ""),
+        title=str(data.get("requestName") or ""), status=status, result=result,
+        originator_id=str(data.get("creatorId") or ""),
+        originator_name=str(data.get("creatorName") or ""),
+        department=str(data.get("creatorDepartmentName") or ""),
+        created_at=parse_time(data.get("createTime")),
+        finished_at=parse_time(data.get("lastOperateTime")) if status == "approved" else None,
+        fields=fields, attachments=files, trail=trail, raw={"workflowBaseInfo": base})
+
+
+def _action_field(name: str, value: Any, info: dict[str, Any]) -> FormField:
+    if isinstance(value, dict):
+        info, value = {**info, **value}, value.get("value")
+    kind = str(info.get("kind") or field_kind(info.get("htmlType"), info.get("type")))
+    return FormField(id=name, name=str(info.get("label") or name), kind=kind,
+                     value=_value(kind, value, info.get("showValue")),
+                     raw={"fieldName": name, "fieldValue": value, **info})
+
+
+def _action_details(details: Any, info: dict[str, Any]) -> list[FormField]:
+    tables = []
+    for i, table in enumerate(details if isinstance(details, list) else []):
+        meta = table if isinstance(table, dict) else {}
+        rows = meta.get("rows", []) if meta else table
+        db_name = str(meta.get("tableDBName") or f"dt{i + 1}")
+        value = [[_cell(_action_field(str(k), v, info.get(str(k)) or {})) for k, v in row.items()]
+                 for row in rows if isinstance(row, dict)]
+        tables.append(FormField(id=db_name, name=str(meta.get("title") or f"明细表{i + 1}"),
+                                value=value, kind="table", raw={"tableDBName": db_name}))
+    return tables
+
+
+def _action_file(item: dict[str, Any], fields: list[FormField]) -> AttachmentRef:
+    doc_id = str(item.get("docId") or "")
+    file_id = str(item.get("imageFileId") or doc_id)
+    if not file_id:
+        raise rejected("附件缺少 imageFileId / docId", "attachment without imageFileId / docId")
+    owner = str(item.get("field") or "")
+    field = next((f for f in fields if owner and owner in (f.id, f.name)), None) or next(
+        (f for f in fields if not owner and f.kind in ("attachment", "")
+         and doc_id in [v.strip() for v in (f.value if isinstance(f.value, list)
+                                            else str(f.value or "").split(","))]), None)
+    extra = {"docId": doc_id, "imageFileId": str(item.get("imageFileId") or "")}
+    for src, dst in (("sha256", "sha256"), ("url", "url"), ("contentBase64", "content_base64")):
+        if item.get(src):
+            extra[dst] = item[src]
+    size = str(item.get("size") or "")
+    return AttachmentRef(file_id=file_id, filename=str(item.get("fileName") or file_id),
+                         size=int(size) if size.isdigit() else None,
+                         field_id=field.id if field else owner,
+                         field_name=field.name if field else owner, extra=extra)
+
+
+def instance_from_action(data: dict[str, Any], *, status: str, result: str) -> ApprovalInstance:
+    """Our Action contract (§4.1 of oa-protocols.md, docs/integration/weaver-action.md)."""
+    info = data.get("fieldInfo") if isinstance(data.get("fieldInfo"), dict) else {}
+    main = data.get("main") if isinstance(data.get("main"), dict) else {}
+    creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+    try:
+        fields = [_action_field(str(k), v, info.get(str(k)) or {}) for k, v in main.items()]
+        fields += _action_details(data.get("details"), info)
+        files = [_action_file(a, fields) for a in data.get("attachments") or []
+                 if isinstance(a, dict)]
+        trail = []
+        for item in data.get("logs") or []:
+            entry, annexes = _log(item)
+            trail.append(entry)
+            files += [a for a in annexes if a.file_id not in {f.file_id for f in files}]
+    except (AttributeError, TypeError) as exc:
+        raise rejected("推送内容不符合约定", "push does not follow the contract") from exc
+    return ApprovalInstance(
+        instance_id=str(data["requestId"]), process_code=str(data.get("workflowId") or ""),
+        title=str(data.get("requestName") or ""), status=status, result=result,
+        originator_id=str(creator.get("id") or ""),
+        originator_name=str(creator.get("lastname") or ""),
+        department=str(creator.get("departmentName") or ""),
+        created_at=parse_time(data.get("createTime")),
+        finished_at=parse_time(data.get("finishTime")) or (
+            datetime.now(CHINA) if status == "approved" else None),
+        fields=fields, attachments=files, trail=trail,
+        raw={"nodeId": data.get("nodeId"), "src": data.get("src"), "creator": creator})
+
+
+def _lean(data: dict[str, Any]) -> dict[str, Any]:
+    files = [{k: v for k, v in a.items() if k != "contentBase64"} if isinstance(a, dict) else a
+             for a in data.get("attachments") or []]
+    return {**data, "attachments": files}
+
+
+def _token_expired(data: Any) -> bool:
+    if not isinstance(data, dict) or data.get("status") not in (False, "false"):
+        return False
+    msg = str(data.get("msg") or "")
+    return "token不存在或者超时" in msg or "登录信息超时" in msg or data.get("errorCode") == "002"
+
+
+def _raise_ec_error(data: Any, what: str) -> None:
+    if isinstance(data, dict) and data.get("status") in (False, "false"):
+        code, msg = data.get("code", data.get("errorCode", "")), data.get("msg", "")
+        raise ConnectorError("weaver_error", f"泛微{what}失败（code {code}）：{msg}",
+                             f"e-cology {what} failed (code {code}): {msg}")
+
+
+class WeaverConnector(OAConnector):
+    kind = "weaver"
+    label = "泛微 e-cology"
+    settings_spec = [
+        SettingSpec("base_url", help="OA 地址，如 http://oa.example.com"),
+        SettingSpec("app_id", help="ECOLOGY_BIZ_EC 中登记的 APPID（许可证号码）"),
+        SettingSpec("signing_secret", secret=True, help="Action 推送签名密钥（whsec_…）"),
+        SettingSpec("spk", required=False, help="OA 服务端 RSA 公钥（注册后自动填入）"),
+        SettingSpec("rsa_private_key", secret=True, required=False,
+                    help="本系统 RSA 私钥（首次使用时生成）"),
+        SettingSpec("user_id", required=False, default="1", help="调用接口所用的 OA 用户 id"),
+        SettingSpec("allowed_ips", required=False,
+                    help="可选：允许推送的 OA 服务器 IP/网段，逗号分隔；留空不限"),
+    ]
+    timeout = 15.0
+    retries = 3
+    backoff = 0.5
+    transport: httpx.BaseTransport | None = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _keys: ClassVar[dict[str, rsa.RSAPrivateKey]] = {}
+    _registrations: ClassVar[dict[str, tuple[str, str]]] = {}  # → (spk, secrit)
+
+    def __init__(self, settings: dict[str, Any], *, connector_id: str = "") -> None:
+        super().__init__(settings, connector_id=connector_id)
+        self.settings["user_id"] = str(self.settings.get("user_id") or "1")
+        # Settings learnt at run time (generated RSA key, spk): the caller persists these.
+        self.updated_settings: dict[str, str] = {}
+        self._api: ApiClient | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return f"weaver:{self.settings['base_url'].rstrip('/')}:{self.settings['app_id']}"
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            self._api = ApiClient(base_url=self.settings["base_url"], vendor="weaver",
+                                  timeout=self.timeout, retries=self.retries,
+                                  backoff=self.backoff, transport=self.transport)
+            # e-cology lets a session cookie override the userid header: never send cookies.
+            self._api.client.cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        return self._api
+
+    # --- inbound: the Action push --------------------------------------------------------
+    def _check_ip(self, remote: str) -> None:
+        allowed = [s for s in re.split(r"[\s,]+", self.settings.get("allowed_ips") or "") if s]
+        if not allowed:
+            return
+        try:
+            addr = ipaddress.ip_address(remote)
+            ok = any(addr in ipaddress.ip_network(net, strict=False) for net in allowed)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise CallbackRejected("ip_not_allowed", "推送来源 IP 不在白名单内",
+                                   "push source IP is not allowed", status=403)
+
+    def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
+        if request.method.upper() != "POST":
+            raise rejected("只接受 POST", "only POST is accepted")
+        self._check_ip(request.remote_addr)
+        msg_id = signing.verify(self.settings["signing_secret"], request.headers, request.body)
+        event = self._event(load_json(request.body))
+        reply = json.dumps({"code": 0, "msg": "ok", "eventId": event.event_id}).encode()
+        return CallbackOutcome(reply=CallbackReply(200, reply), events=[event], replay_key=msg_id)
+
+    def _event(self, data: dict[str, Any]) -> ApprovalEvent:
+        request_id = str(data.get("requestId") or "").strip()
+        if not request_id:
+            raise rejected("缺少 requestId", "missing requestId")
+        src = str(data.get("src") or "").strip().lower()
+        node_types = {str(data[k]) for k in ("nodeType", "nextNodeType")
+                      if data.get(k) not in (None, "")}
+        if str(data.get("action") or "").lower() == "revoke" or src == "revoke":
+            action, src = "revoked", "revoke"
+        elif src == "submit" and (not node_types or ARCHIVE_NODE in node_types):
+            action = "approved"
+        else:  # reject, withdraw, or a submit that does not reach the archive node
+            action = "ignored"
+        instance = (instance_from_action(data, status="approved", result="agree")
+                    if action == "approved" else None)
+        payload = _lean(data)
+        creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+        if creator.get("id"):
+            payload["_originator_id"] = str(creator["id"])
+        return ApprovalEvent(
+            event_id=f"{request_id}:{data.get('nodeId') or ''}:{src}", instance_id=request_id,
+            action=action, process_code=str(data.get("workflowId") or ""),
+            event_type=f"ecology.{src or 'unknown'}",
+            occurred_at=parse_time(data.get("finishTime")),
+            reason=str(data.get("reason") or data.get("remark") or ""),
+            payload=payload, instance=instance)
+
+    # --- outbound: the REST API ----------------------------------------------------------
+    def _client_key(self) -> rsa.RSAPrivateKey:
+        if self.settings.get("rsa_private_key"):
+            try:
+                return _load_private(self.settings["rsa_private_key"])
+            except ValueError as exc:
+                raise ConnectorError("weaver_bad_key", "rsa_private_key 无法解析",
+                                     "cannot parse rsa_private_key") from exc
+        with self._lock:
+            key = self._keys.get(self.cache_key)
+            if key is None:
+                key = self._keys[self.cache_key] = rsa.generate_private_key(65537, 2048)
+        self.settings["rsa_private_key"] = self.updated_settings["rsa_private_key"] = \
+            _private_pem(key)
+        return key
+
+    def _registration(self) -> tuple[str, str]:
+        with self._lock:
+            cached = self._registrations.get(self.cache_key)
+        if cached:
+            return cached
+        data = self.api.json("POST", "/api/ec/dev/auth/regist",
+                             headers={"appid": self.settings["app_id"],
+                                      "cpk": public_spki_b64(self._client_key())})
+        _raise_ec_error(data, "应用注册（regist）")
+        secrit = str(data.get("secrit") or data.get("secret") or "")
+        spk = str(data.get("spk") or "")
+        if not (secrit and spk):
+            raise ConnectorError("weaver_error", "泛微 regist 未返回 secrit/spk",
+                                 "e-cology regist returned no secrit/spk")
+        if spk != self.settings.get("spk"):
+            self.settings["spk"] = self.updated_settings["spk"] = spk
+        with self._lock:
+            self._registrations[self.cache_key] = (spk, secrit)
+        return spk, secrit
+
+    def _fetch_token(self) -> tuple[str, int]:
+        for attempt in (0, 1):
+            spk, secrit = self._registration()
+            data = self.api.json("POST", "/api/ec/dev/auth/applytoken",
+                                 headers={"appid": self.settings["app_id"],
+                                          "secret": rsa_encrypt(spk, secrit),
+                                          "time": str(TOKEN_TTL)})
+            if isinstance(data, dict) and data.get("token"):
+                return str(data["token"]), TOKEN_TTL
+            with self._lock:  # the OA may have been re-set-up: register again, once
+                self._registrations.pop(self.cache_key, None)
+            if attempt == 1:
+                _raise_ec_error(data, "获取 token（applytoken）")
+        raise ConnectorError("weaver_error", "泛微 applytoken 未返回 token",
+                             "e-cology applytoken returned no token")
+
+    def _headers(self) -> dict[str, str]:
+        token = TokenCache.get(self.cache_key, self._fetch_token)
+        spk, _ = self._registration()
+        return {"appid": self.settings["app_id"], "token": token,
+                "userid": rsa_encrypt(spk, self.settings["user_id"])}
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for attempt in (0, 1):
+            data = self.api.json(method, path, headers=self._headers(), **kwargs)
+            if _token_expired(data) and attempt == 0:
+                TokenCache.invalidate(self.cache_key)
+                continue
+            _raise_ec_error(data, "接口调用")
+            return data
+        raise AssertionError("unreachable")
+
+    def fetch_instance(self, instance_id: str) -> ApprovalInstance:
+        data = self._call("GET", "/api/workflow/paService/getWorkflowRequest",
+                          params={"requestId": instance_id})
+        if data.get("code") != "SUCCESS" or not isinstance(data.get("data"), dict):
+            code, msg = data.get("code", ""), json.dumps(data.get("errMsg", ""), ensure_ascii=False)
+            raise ConnectorError(f"weaver_{str(code).lower() or 'error'}",
+                                 f"泛微获取流程失败（{code}）：{msg}",
+                                 f"e-cology getWorkflowRequest failed ({code}): {msg}")
+        return instance_from_rest(data["data"])
+
+    def download_attachment(self, instance: ApprovalInstance, ref: AttachmentRef,
+                            dest: BinaryIO) -> str:
+        sha256 = str(ref.extra.get("sha256") or "")
+        if ref.extra.get("content_base64"):
+            write_base64(str(ref.extra["content_base64"]), dest, sha256=sha256)
+            return ref.filename
+        url = str(ref.extra.get("url") or "")
+        if not url:
+            file_id = str(ref.extra.get("imageFileId") or ref.file_id)
+            url = FILE_DOWNLOAD + quote(file_id)
+        base = self.settings["base_url"].rstrip("/")
+        own = (url.startswith("/") and not url.startswith("//")) or url.startswith(base + "/")
+        if not (own or url.startswith(("http://", "https://"))):
+            raise ConnectorError("attachment_unavailable", f"附件地址不可用：{url}",
+                                 f"attachment URL not usable: {url}")
+        for attempt in (0, 1):
+            try:  # the token headers go to the OA only, never to a foreign host
+                headers = stream_download(self.api.client, url, dest, vendor="weaver",
+                                          headers=self._headers() if own else None,
+                                          sha256=sha256, retries=self.retries,
+                                          backoff=self.backoff, json_is_error=True)
+                return ref.filename or filename_from(headers, ref.file_id)
+            except JsonAnswer as answer:
+                if _token_expired(answer.data) and attempt == 0:
+                    TokenCache.invalidate(self.cache_key)
+                    continue
+                _raise_ec_error(answer.data, "附件下载")
+                raise ConnectorError("weaver_error", "泛微附件下载返回了 JSON 而不是文件",
+                                     "e-cology file download answered JSON, not the file") from None
+        raise AssertionError("unreachable")
+
+    def notify(self, *, user_ids: list[str], title: str, text: str, url: str,
+               todo: bool = False, key: str = "") -> str:
+        """A to-do (isremark 0) or a plain notice (isremark 2) in e-cology's unified to-do
+        centre (OFS); one call per receiver. Returns the flowid."""
+        flowid = key or f"kjda-{uuid.uuid4().hex}"
+        now = datetime.now(CHINA)
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S")
+        for user in user_ids:
+            body = {"syscode": SYSCODE, "flowid": flowid, "requestname": title,
+                    "workflowname": "电子会计档案", "nodename": "待处理" if todo else "通知",
+                    "pcurl": url, "appurl": url, "creator": str(user),
+                    "createdatetime": stamp, "receiver": str(user), "receivedatetime": stamp,
+                    "receivets": str(int(now.timestamp() * 1000)),
+                    "isremark": "0" if todo else "2", "viewtype": "0"}
+            data = self.api.json("POST", "/rest/ofs/ReceiveRequestInfoByJson",
+                                 content=json.dumps(body, ensure_ascii=False).encode(),
+                                 headers={"content-type": "application/json; charset=utf-8"})
+            if str(data.get("operResult")) != "1":
+                msg = data.get("message") or data.get("msg") or ""
+                raise ConnectorError("weaver_ofs_error",
+                                     f"泛微统一待办推送失败（operResult {data.get('operResult')}）：{msg}",
+                                     f"e-cology OFS to-do failed (operResult "
+                                     f"{data.get('operResult')}): {msg}")
+        return flowid
+
+    def list_finished(self, *, since: datetime, until: datetime,
+                      process_codes: list[str]) -> list[str]:
+        """e-cology's REST API has no "finished in a time window" query: no sweep (the Action
+        push is the only intake; it retries and can block the flow, see the Action doc)."""
+        return []

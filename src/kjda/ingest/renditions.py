@@ -1,0 +1,565 @@
+"""Archival renditions of OA data: the approval form, the approval record (审批记录) and the
+payment voucher (付款凭证) as PDF/A-2b with an embedded CJK font, and the approval record as
+canonical JSON beside them. Pure functions: data in, bytes out, no database.
+
+The font is Debian's fonts-wqy-microhei (installed by `.ci/run`); without it we refuse rather
+than fall back to a font that is not embedded. Output is reproducible: the PDF dates come from
+the data (finish time of the approval, date of the voucher), so the same input gives the same
+bytes and the same digest.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4, A5, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+from reportlab.platypus import Flowable, HRFlowable, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus.tables import Table, TableStyle
+
+from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
+from kjda.errors import DomainError
+from kjda.ingest.pdfa import make_pdfa2b
+
+FONT_PACKAGE = "fonts-wqy-microhei"
+FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+FONT_NAME = "KJDA-WQYMicroHei"
+MISSING_GLYPH = "〓"  # the customary mark for a character the font cannot show
+LINE, LABEL_BG = colors.HexColor("#7a8494"), colors.HexColor("#eef1f5")
+
+_RESULT_ZH = {"agree": "同意", "agreed": "同意", "approve": "同意", "approved": "同意",
+              "pass": "同意", "passed": "同意", "auto_pass": "自动通过", "refuse": "拒绝",
+              "refused": "拒绝", "reject": "拒绝", "rejected": "拒绝", "auto_reject": "自动拒绝",
+              "redirect": "转交", "redirected": "转交", "transfer": "转交", "transferred": "转交",
+              "none": "", "pending": "待处理", "new": "新建", "running": "审批中",
+              "processing": "审批中", "completed": "已完成", "finished": "已完成", "done": "已办理",
+              "terminated": "已终止", "canceled": "已撤销", "cancelled": "已撤销",
+              "revoked": "已撤销", "reverted": "已撤销", "rollback": "退回", "returned": "退回",
+              "deleted": "已删除", "cc": "抄送", "start": "发起", "comment": "评论"}
+_ACTION_ZH = {"start_process_instance": "发起", "start": "发起", "execute_task_normal": "审批",
+              "execute_task_agent": "代理审批", "approve": "审批", "approval": "审批",
+              "process_cc": "抄送", "cc": "抄送", "add_remark": "评论", "comment": "评论",
+              "redirect_task": "转交", "transfer": "转交", "add_approver": "加签",
+              "terminate_process_instance": "撤销", "finish_process_instance": "结束"}
+_START = {"发起", "提交", "start", "start_process_instance"}
+
+
+class RenditionError(DomainError):
+    status = 500
+
+
+# --- font, text, styles --------------------------------------------------------------------
+
+@functools.cache
+def cjk_font() -> str:
+    """Register the embedded CJK TrueType font once; its reportlab name."""
+    if not FONT_PATH.exists():
+        raise RenditionError(
+            "rendition_font_missing",
+            f"缺少中文字体 {FONT_PATH}：请安装 Debian 软件包 {FONT_PACKAGE}"
+            f"（apt-get install {FONT_PACKAGE}），归档版式文件必须嵌入字体",
+            f"CJK font {FONT_PATH} missing: install the Debian package {FONT_PACKAGE} "
+            "(archival renditions must embed their font)")
+    pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_PATH), subfontIndex=0))
+    return FONT_NAME
+
+
+def _clean(text: Any) -> str:
+    """Text the font can show: control characters dropped, missing glyphs marked 〓."""
+    glyphs = pdfmetrics.getFont(cjk_font()).face.charToGlyph
+    out = []
+    for ch in str(text).replace("\r\n", "\n").replace("\t", "    "):
+        if ch == "\n" or ord(ch) in glyphs:
+            out.append(ch)
+        elif ord(ch) >= 0x20 and ch != "\x7f":
+            out.append(MISSING_GLYPH)
+    return "".join(out)
+
+
+@functools.cache
+def _styles() -> dict[str, ParagraphStyle]:
+    font = cjk_font()
+    base = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13.5, wordWrap="CJK")
+    return {
+        "body": base,
+        "label": ParagraphStyle("label", parent=base, textColor=colors.HexColor("#2f3a4a")),
+        "money": ParagraphStyle("money", parent=base, alignment=TA_RIGHT),
+        "small": ParagraphStyle("small", parent=base, fontSize=8, leading=11,
+                                textColor=colors.HexColor("#555555")),
+        "title": ParagraphStyle("title", parent=base, fontSize=17, leading=24,
+                                alignment=TA_CENTER, spaceAfter=2),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=9.5, alignment=TA_CENTER,
+                                   textColor=colors.HexColor("#555555"), spaceAfter=8),
+        "h2": ParagraphStyle("h2", parent=base, fontSize=11.5, leading=16, spaceBefore=10,
+                             spaceAfter=4),
+    }
+
+
+def _p(text: Any, style: str = "body") -> Paragraph:
+    return Paragraph(escape(_clean(text)).replace("\n", "<br/>"), _styles()[style])
+
+
+def _display_tz() -> tzinfo:
+    try:
+        from django.conf import settings
+
+        return ZoneInfo(settings.TIME_ZONE or "Asia/Shanghai")
+    except Exception:  # settings not configured (a script): the users' own zone
+        return ZoneInfo("Asia/Shanghai")
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(_display_tz())
+    return f"{value:%Y-%m-%d %H:%M:%S}"
+
+
+def _zh(value: str, table: dict[str, str]) -> str:
+    return table.get(str(value).strip().lower(), str(value)) if value is not None else ""
+
+
+def result_zh(result: str) -> str:
+    """agree → 同意, refuse → 拒绝, …; unknown values are shown as they are."""
+    return _zh(result, _RESULT_ZH)
+
+
+def action_zh(action: str) -> str:
+    return _zh(action, _ACTION_ZH)
+
+
+# --- values --------------------------------------------------------------------------------
+
+def _money(value: Any) -> str | None:
+    try:
+        amount = Decimal(str(value).replace(",", "").replace("¥", "").strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f}" if amount.is_finite() else None
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, datetime):
+        return _when(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        for key in ("text", "fileName", "filename", "name", "label", "value"):
+            if key in value and not isinstance(value[key], dict | list):
+                return _plain(value[key])
+        return "\n".join(f"{k}：{_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        items = [_plain(v) for v in value]
+        return ("\n" if any(isinstance(v, dict) for v in value) else "、").join(items)
+    return str(value)
+
+
+def _cell(item: Any) -> tuple[str, Any, str] | None:
+    """(column, value, kind) of one cell of a vendor's table row, or None."""
+    if not isinstance(item, dict) or "value" not in item:
+        return None
+    for key in ("label", "name", "title", "key", "id"):
+        name = item.get(key)
+        if isinstance(name, list) and name and isinstance(name[0], dict):  # WeCom [{text, lang}]
+            name = name[0].get("text")
+        if name:
+            kind = item.get("componentType") or item.get("type") or item.get("control") or ""
+            return str(name), item["value"], str(kind)
+    return None
+
+
+def table_rows(value: Any) -> list[list[tuple[str, Any, str]]] | None:
+    """Rows of a table / detail-list field (DingTalk rowValue, WeCom children.list, Feishu
+    lists of cells, plain dicts), or None when the value is not a table."""
+    if isinstance(value, str) and value.lstrip().startswith("[{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, list) or not value:
+        return None
+    rows: list[list[tuple[str, Any, str]]] = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("rowValue"), list):
+            item = item["rowValue"]
+        elif isinstance(item, dict) and isinstance(item.get("list"), list):
+            item = item["list"]
+        if isinstance(item, dict):
+            if _cell(item) is not None:
+                return None  # a list of cells is one record, shown as text
+            rows.append([(str(k), v, "") for k, v in item.items()])
+        elif isinstance(item, list):
+            cells = [_cell(c) for c in item]
+            if not cells or any(c is None for c in cells):
+                return None
+            rows.append([c for c in cells if c is not None])
+        else:
+            return None
+    return rows
+
+
+def _is_attachment(f: FormField) -> bool:
+    kind = f.kind.lower()
+    return any(word in kind for word in ("attach", "file", "image", "photo", "picture"))
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return ""
+    return f"{size} B" if size < 1024 else f"{size / 1024:.1f} KB" if size < 1 << 20 \
+        else f"{size / (1 << 20):.1f} MB"
+
+
+def _value_flowable(f: FormField, attachments: Sequence[AttachmentRef]) -> Paragraph:
+    if _is_attachment(f):
+        refs = [a for a in attachments if f.id and a.field_id == f.id
+                or f.name and a.field_name == f.name]
+        names = ([f"{a.filename}（{_size(a.size)}）" if a.size is not None else a.filename
+                  for a in refs] or [_plain(v) for v in
+                                     (f.value if isinstance(f.value, list) else [f.value])])
+        return _p("\n".join(n for n in names if n) or "（无附件）")
+    kind = f.kind.lower()
+    if isinstance(f.value, Decimal | int | float) and not isinstance(f.value, bool) or \
+            "money" in kind or "amount" in kind:
+        text = None if "number" in kind else _money(f.value)
+        return _p(text if text is not None else _plain(f.value), "money")
+    return _p(_plain(f.value))
+
+
+# --- tables --------------------------------------------------------------------------------
+
+def _grid(rows: list[list[Any]], widths: list[float], *, header: bool = False,
+          label_col: bool = False, extra: Iterable[tuple] = ()) -> Table:
+    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0, splitInRow=1)
+    style = [("FONT", (0, 0), (-1, -1), cjk_font(), 9.5),  # never the unembedded Helvetica
+             ("GRID", (0, 0), (-1, -1), 0.5, LINE), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+             ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+             ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 4)]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), LABEL_BG))
+    if label_col:
+        style.append(("BACKGROUND", (0, 0), (0, -1), LABEL_BG))
+    table.setStyle(TableStyle(style + list(extra)))
+    return table
+
+
+def _money_column(name: str, cells: list[tuple[Any, str]]) -> bool:
+    """A column of amounts: its vendor type or its name says money, and every value parses."""
+    hint = any(w in k.lower() for _, k in cells for w in ("money", "amount")) or \
+        any(w in name.lower() for w in ("金额", "价", "费", "amount", "money", "price", "total"))
+    return bool(cells) and hint and all(_money(v) is not None for v, _ in cells)
+
+
+def _sub_table(name: str, rows: list[list[tuple[str, Any, str]]], width: float) -> Table:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c, _, _ in row if c not in columns]
+    money = {c for c in columns if _money_column(c, [(v, k) for r in rows for n, v, k in r
+                                                      if n == c and v not in (None, "")])}
+    body = []
+    for row in rows:
+        cells = {c: (v, kind) for c, v, kind in row}
+        body.append([_p(_money(cells[c][0]), "money") if c in money and c in cells else
+                     _p(_plain(cells[c][0]) if c in cells else "") for c in columns])
+    caption = [_p(f"{name}（共 {len(rows)} 行）", "label")] + [""] * (len(columns) - 1)
+    data = [caption, [_p(c, "label") for c in columns], *body]
+    table = _grid(data, [width / len(columns)] * len(columns), extra=[
+        ("SPAN", (0, 0), (-1, 0)), ("BACKGROUND", (0, 0), (-1, 1), LABEL_BG)])
+    table.repeatRows = 2
+    return table
+
+
+def _pairs_table(pairs: list[tuple[str, Any]], width: float) -> Table:
+    """Label/value pairs two to a row: | label | value | label | value |."""
+    rows = []
+    for i in range(0, len(pairs), 2):
+        row: list[Any] = []
+        for label, value in pairs[i:i + 2]:
+            row += [_p(label, "label"), _p(_plain(value))]
+        rows.append(row + [""] * (4 - len(row)))
+    label_w = 24 * mm
+    return _grid(rows, [label_w, width / 2 - label_w] * 2, extra=[
+        ("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 0), (2, -1), LABEL_BG)])
+
+
+def _trail_table(trail: Sequence[TrailEntry], width: float) -> Table:
+    head = ["序号", "节点", "处理人", "操作", "结果", "时间", "意见"]
+    rows: list[list[Any]] = [[_p(h, "label") for h in head]]
+    for i, t in enumerate(trail, 1):
+        actor = t.actor_name or t.actor_id
+        rows.append([_p(i), _p(t.node), _p(actor), _p(action_zh(t.action)),
+                     _p(result_zh(t.result)), _p(_when(t.time)), _p(t.remark)])
+    if not trail:
+        rows.append([_p("（无审批记录）")] + [""] * 6)
+    fractions = [0.06, 0.15, 0.13, 0.09, 0.08, 0.225, 0.265]
+    return _grid(rows, [width * f for f in fractions], header=True,
+                 extra=[("SPAN", (0, 1), (-1, 1))] if not trail else [])
+
+
+# --- documents -----------------------------------------------------------------------------
+
+class _NumberedCanvas(canvas.Canvas):
+    """Draws "第 N 页 共 M 页" once the page count is known."""
+
+    def __init__(self, *args: Any, footer: str = "", margin: float = 15 * mm,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer, self._margin = footer, margin
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, 1):
+            self.__dict__.update(state)
+            width = self._pagesize[0]
+            self.setFont(cjk_font(), 8)
+            self.setFillColor(colors.HexColor("#555555"))
+            self.drawString(self._margin, 9 * mm, _clean(self._footer))
+            self.drawRightString(width - self._margin, 9 * mm, f"第 {number} 页 共 {total} 页")
+            super().showPage()
+        super().save()
+
+
+def _build(story: list[Flowable], *, pagesize: tuple[float, float], margin: float, title: str,
+           author: str, subject: str, keywords: str, created: datetime | None,
+           footer: str) -> bytes:
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=pagesize, leftMargin=margin, rightMargin=margin,
+                            topMargin=margin, bottomMargin=margin + 6 * mm, invariant=1,
+                            initialFontName=cjk_font(), enforceColorSpace="rgb",
+                            title=title, author=author, subject=subject)
+    doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer,
+                                                     margin=margin))
+    return make_pdfa2b(buf.getvalue(), title=title, author=author, subject=subject,
+                       keywords=keywords, created=created)
+
+
+def _instance_pairs(instance: ApprovalInstance) -> list[tuple[str, Any]]:
+    originator = instance.originator_name or instance.originator_id
+    if instance.originator_name and instance.originator_id:
+        originator = f"{instance.originator_name}（{instance.originator_id}）"
+    return [("流程编码", instance.process_code), ("审批编号", instance.instance_id),
+            ("发起人", originator), ("所在部门", instance.department),
+            ("发起时间", _when(instance.created_at)), ("完成时间", _when(instance.finished_at)),
+            ("审批状态", result_zh(instance.status)), ("审批结果", result_zh(instance.result))]
+
+
+def render_approval_form(instance: ApprovalInstance, *, platform_label: str,
+                         scenario_label: str) -> bytes:
+    """The approval form as a clean A4 PDF/A-2b: header, every field, attachments, trail."""
+    width = A4[0] - 40 * mm
+    title = instance.title or f"{scenario_label}审批单"
+    story: list[Flowable] = [_p(title, "title"), _p(f"{platform_label} · {scenario_label}审批单",
+                                                    "subtitle"),
+                             _pairs_table([("审批平台", platform_label),
+                                           ("业务场景", scenario_label),
+                                           *_instance_pairs(instance)], width),
+                             _p("表单内容", "h2")]
+    pending: list[list[Any]] = []
+
+    def flush() -> None:
+        if pending:
+            story.append(_grid(list(pending), [40 * mm, width - 40 * mm], label_col=True))
+            pending.clear()
+
+    for f in instance.fields:
+        rows = None if _is_attachment(f) else table_rows(f.value)
+        if rows:
+            flush()
+            story.append(_sub_table(f.name or f.id, rows, width))
+        else:
+            pending.append([_p(f.name or f.id, "label"),
+                            _value_flowable(f, instance.attachments)])
+    flush()
+    if not instance.fields:
+        story.append(_p("（表单无字段）"))
+    if instance.attachments:
+        story += [_p("附件", "h2"), _grid(
+            [[_p(h, "label") for h in ("序号", "文件名", "所属字段", "大小")]] +
+            [[_p(i), _p(a.filename), _p(a.field_name or a.field_id or "审批意见"),
+              _p(_size(a.size), "money")] for i, a in enumerate(instance.attachments, 1)],
+            [width * f for f in (0.08, 0.54, 0.24, 0.14)], header=True)]
+    story += [_p("审批记录", "h2"), _trail_table(instance.trail, width), Spacer(1, 6 * mm),
+              _p(f"本文件由 KJDA 电子会计档案系统根据{platform_label}审批数据生成；"
+                 "审批记录另存为 PDF/A 与 JSON。", "small")]
+    return _build(story, pagesize=A4, margin=20 * mm, title=title,
+                  author=instance.originator_name or instance.originator_id,
+                  subject=f"{platform_label} {scenario_label}审批单 {instance.instance_id}",
+                  keywords=f"审批单, {scenario_label}, {instance.process_code}, "
+                           f"{instance.instance_id}",
+                  created=instance.finished_at or instance.created_at,
+                  footer=f"{platform_label} 审批编号 {instance.instance_id}")
+
+
+def render_approval_trail(instance: ApprovalInstance) -> bytes:
+    """The approval record (审批记录) of the instance as an A4 PDF/A-2b table."""
+    width = A4[0] - 40 * mm
+    story: list[Flowable] = [_p("审批记录", "title"), _p(instance.title, "subtitle"),
+                             _pairs_table(_instance_pairs(instance), width), Spacer(1, 5 * mm),
+                             _trail_table(instance.trail, width)]
+    return _build(story, pagesize=A4, margin=20 * mm, title=f"审批记录 {instance.title}".strip(),
+                  author=instance.originator_name or instance.originator_id,
+                  subject=f"审批记录 {instance.instance_id}",
+                  keywords=f"审批记录, {instance.process_code}, {instance.instance_id}",
+                  created=instance.finished_at or instance.created_at,
+                  footer=f"审批记录 审批编号 {instance.instance_id}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def approval_trail_json(instance: ApprovalInstance) -> bytes:
+    """The approval record and the instance's key data as canonical JSON (UTF-8, sorted keys,
+    no insignificant whitespace, ISO 8601 times): same instance, same bytes."""
+    data = {
+        "schema": "kjda.approval_trail/1",
+        "instance": {"instance_id": instance.instance_id, "process_code": instance.process_code,
+                     "title": instance.title, "status": instance.status,
+                     "result": instance.result, "originator_id": instance.originator_id,
+                     "originator_name": instance.originator_name,
+                     "department": instance.department,
+                     "created_at": _iso(instance.created_at),
+                     "finished_at": _iso(instance.finished_at)},
+        "trail": [{"seq": i, "node": t.node, "actor_id": t.actor_id, "actor_name": t.actor_name,
+                   "action": t.action, "action_zh": action_zh(t.action), "result": t.result,
+                   "result_zh": result_zh(t.result), "time": _iso(t.time), "remark": t.remark}
+                  for i, t in enumerate(instance.trail, 1)],
+        "attachments": [{"file_id": a.file_id, "filename": a.filename, "size": a.size,
+                         "field_id": a.field_id, "field_name": a.field_name}
+                        for a in instance.attachments],
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode("utf-8")
+
+
+# --- payment voucher -----------------------------------------------------------------------
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_CURRENCY = {"CNY": "人民币", "RMB": "人民币", "USD": "美元", "EUR": "欧元", "HKD": "港币",
+             "JPY": "日元", "GBP": "英镑"}
+
+
+def _section(n: int) -> str:
+    out, zero = "", False
+    for unit_value, unit in ((1000, "仟"), (100, "佰"), (10, "拾"), (1, "")):
+        digit = n // unit_value % 10
+        if digit == 0:
+            zero = zero or bool(out)
+        else:
+            out += ("零" if zero else "") + _DIGITS[digit] + unit
+            zero = False
+    return out
+
+
+def amount_in_chinese(amount: Decimal) -> str:
+    """人民币大写 per 《支付结算办法》: 1280.50 → 壹仟贰佰捌拾元伍角整, 100000.07 → 壹拾万元零柒分."""
+    value = Decimal(amount).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    sign, value = ("负", -value) if value < 0 else ("", value)
+    fen_total = int(value * 100)
+    yuan, jiao, fen = fen_total // 100, fen_total // 10 % 10, fen_total % 10
+    if yuan >= 10 ** 16:
+        raise ValueError(f"amount too large for 大写: {amount}")
+    sections = [(yuan // 10 ** (4 * i)) % 10000 for i in range(3, -1, -1)]
+    words, gap = "", False
+    for number, unit in zip(sections, ("万亿", "亿", "万", ""), strict=True):
+        if number == 0:
+            gap = gap or bool(words)
+            continue
+        if words and (gap or number < 1000):
+            words += "零"
+        words += _section(number) + unit
+        gap = False
+    if not words and not (jiao or fen):
+        return "零元整"
+    out = words + "元" if words else ""
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    elif fen and words:
+        out += "零"
+    out += _DIGITS[fen] + "分" if fen else "整"
+    return sign + out
+
+
+def _signatories(approvals: Sequence[TrailEntry]) -> dict[str, str]:
+    def started(t: TrailEntry) -> bool:
+        return t.action.strip().lower() in _START or t.result.strip().lower() == "start"
+
+    starters = [t for t in approvals if started(t)]
+    agreed = [t for t in approvals if not started(t) and result_zh(t.result) == "同意"]
+    names = list(dict.fromkeys(t.actor_name or t.actor_id for t in agreed[:-1]))
+    first = starters[0] if starters else (approvals[0] if approvals else None)
+    return {"经办": (first.actor_name or first.actor_id) if first else "",
+            "审核": "、".join(names),
+            "审批": (agreed[-1].actor_name or agreed[-1].actor_id) if agreed else ""}
+
+
+def render_payment_voucher(*, voucher_no: str, date: date, payee: str, payee_account: str,
+                           amount: Decimal, currency: str, summary: str, payer: str,
+                           related: list[str], approvals: list[TrailEntry],
+                           company: str) -> bytes:
+    """A 付款凭证 (A5 landscape, PDF/A-2b) generated from the payment data and its approvals."""
+    page = landscape(A5)
+    width = page[0] - 24 * mm
+    currency_zh = _CURRENCY.get(currency.upper(), currency)
+    small = _money(amount) or str(amount)
+    symbol = "¥" if currency.upper() in ("CNY", "RMB") else f"{currency} "
+    head = Table([[_p(f"单位：{company}"), _p(f"日期：{date:%Y年%m月%d日}"),
+                   _p(f"凭证号：{voucher_no}", "money")]],
+                 colWidths=[width * 0.45, width * 0.27, width * 0.28])
+    head.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), cjk_font(), 9.5),
+                              ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                              ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    lw = 24 * mm
+    body = [
+        [_p("摘要", "label"), _p(summary), "", ""],
+        [_p("收款人", "label"), _p(payee), _p("收款账号", "label"), _p(payee_account)],
+        [_p("付款单位", "label"), _p(payer), _p("币种", "label"),
+         _p(f"{currency_zh}（{currency.upper()}）")],
+        [_p("金额（大写）", "label"), _p(f"{currency_zh}{amount_in_chinese(amount)}"), "", ""],
+        [_p("金额（小写）", "label"), _p(f"{symbol}{small}", "money"), "", ""],
+        [_p("关联单据", "label"), _p("\n".join(related) or "无"), "", ""],
+    ]
+    grid = _grid(body, [lw, width / 2 - lw, lw, width / 2 - lw], extra=[
+        ("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 1), (2, 2), LABEL_BG),
+        *[("SPAN", (1, r), (3, r)) for r in (0, 3, 4, 5)]])
+    who = _signatories(approvals)
+    signs = Table([[_p(f"{role}：{name}") for role, name in
+                    [*who.items(), ("出纳", ""), ("制单", "KJDA")]]],
+                  colWidths=[width / 5] * 5,
+                  style=[("FONT", (0, 0), (-1, -1), cjk_font(), 9.5)])
+    story: list[Flowable] = [
+        _p("付 款 凭 证", "title"),
+        *[HRFlowable(width=42 * mm, thickness=t, color=colors.black, spaceAfter=1.2)
+          for t in (0.9, 0.5)],
+        _p(f"附单据 {len(related)} 张", "subtitle"), head,
+        Spacer(1, 2 * mm), grid, Spacer(1, 4 * mm), signs]
+    return _build(story, pagesize=page, margin=12 * mm, title=f"付款凭证 {voucher_no}",
+                  author=company or payer or "KJDA", subject=summary,
+                  keywords=f"付款凭证, {voucher_no}",
+                  created=datetime.combine(date, time(0, 0), tzinfo=_display_tz()),
+                  footer=f"付款凭证 {voucher_no}")
