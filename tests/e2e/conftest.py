@@ -65,9 +65,13 @@ def browser_page(chromium_browser):
 
 
 @pytest.fixture
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path) -> Path:
+    """Screenshots go to docs/screenshots (the README's) only when KJDA_SCREENSHOTS=1, so a
+    test run leaves the work tree clean."""
+    if os.environ.get("KJDA_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path
 
 
 def login(page, base_url: str, username: str = "archivist", password: str = PASSWORD) -> None:
