@@ -11,6 +11,7 @@ import argparse
 import os
 import secrets
 import sys
+from pathlib import Path
 
 
 def _setup() -> None:
@@ -75,8 +76,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Load a realistic year of records; then (unless --no-oa) run KJDA with the OA simulator
+    beside it, so approvals in simulated DingTalk/WeCom/Feishu/Weaver file themselves."""
     _setup()
-    _prepare()
+    generated = _prepare()
     from django.utils import timezone
 
     from kjda.archives.demo import demo_load
@@ -84,6 +87,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     year = args.year or timezone.localdate().year - 1
     count = demo_load(year=year, records=args.records)
     print(f"已载入 {count} 件 {year} 年示例档案 / loaded {count} demo records for {year}")
+    if args.no_oa:
+        return 0
+    import subprocess
+
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from kjda.accounts.services import token_issue
+
+    admin = get_user_model().objects.get(username="admin")
+    _token, raw = token_issue(user=admin, name="kjda demo: OA simulator", ttl_hours=24)
+    connections.close_all()  # nothing shared across the fork below
+    kjda_url = f"http://127.0.0.1:{args.port}"
+    sim = subprocess.Popen(  # noqa: S603 - our own CLI
+        [str(Path(sys.executable).with_name("kjda")), "oa-sim", "--port",
+         str(args.sim_port), "--kjda", kjda_url],
+        env={**os.environ, "KJDA_OA_SIM_TOKEN": raw})
+    if generated:
+        print(f"管理员 admin 的密码 / admin password: {generated}")
+    try:
+        return cmd_serve(argparse.Namespace(host="127.0.0.1", port=args.port, workers=0,
+                                            threads=4, no_worker=False))
+    finally:
+        sim.terminate()
+
+
+def cmd_oa_sim(args: argparse.Namespace) -> int:
+    _setup()
+    import time
+
+    from kjda.connectors.sim.demo import DemoLoop, build_simulator
+
+    sim = build_simulator(args.host, args.port)
+    print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
+    for name, vendor in sim.vendors.items():
+        print(f"  {name}: {vendor.connector_settings()}")
+    token = os.environ.get("KJDA_OA_SIM_TOKEN", "")
+    if args.kjda and token:
+        loop = DemoLoop(sim, args.kjda, token)
+        loop.wait_for_kjda()
+        loop.configure()
+        print("已在 KJDA 中创建连接器和映射 / connectors and mappings created in KJDA", flush=True)
+        loop.run(rounds=args.rounds, log=lambda line: print(line, flush=True))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sim.stop()
     return 0
 
 
@@ -126,7 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load a realistic year of sample records")
     demo.add_argument("--year", type=int, default=None)
     demo.add_argument("--records", type=int, default=240)
+    demo.add_argument("--no-oa", action="store_true",
+                      help="only load records; don't start KJDA and the OA simulator")
+    demo.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
+    demo.add_argument("--sim-port", type=int, default=9800)
     demo.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("oa-sim", help="run the OA simulator (DingTalk, WeCom, Feishu, Weaver)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9800)
+    sim.add_argument("--kjda", default="", help="KJDA URL: configure it and fire approvals "
+                     "(token from KJDA_OA_SIM_TOKEN)")
+    sim.add_argument("--rounds", type=int, default=1)
+    sim.set_defaults(func=cmd_oa_sim)
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="recompute the audit hash chain")
