@@ -246,9 +246,17 @@ def record_revoke(*, record: Record, reason: str, agent_name: str = "") -> Recor
 
 
 def relations_resolve(*, record: Record) -> int:
-    """Point relations that named this record (by source:external id) at it, now it exists."""
-    if not record.external_id:
-        return 0
-    identifier = f"{record.source_system}:{record.external_id}"
-    return Relation.objects.filter(entity_identifier=identifier, target__isnull=True).update(
-        target=record)
+    """Link relations given as `source_system:external_id` to the records they name, both ways:
+    this record's own relations to records filed earlier, and earlier records' relations that
+    named this one before it existed."""
+    linked = 0
+    for rel in Relation.objects.filter(record=record, target__isnull=True):
+        source, _, external = rel.entity_identifier.partition(":")
+        target = Record.objects.filter(source_system=source, external_id=external).first()
+        if target is not None:
+            linked += Relation.objects.filter(pk=rel.pk).update(target=target)
+    if record.external_id:
+        identifier = f"{record.source_system}:{record.external_id}"
+        linked += Relation.objects.filter(entity_identifier=identifier,
+                                          target__isnull=True).update(target=record)
+    return linked

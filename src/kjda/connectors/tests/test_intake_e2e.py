@@ -151,3 +151,29 @@ def test_platform_down_then_back_loses_nothing(dingtalk, make_sim):
     assert inbox_process(event_pk=event.pk) == "done"
     assert Record.objects.count() == 1
     assert simulator is sim
+
+
+def test_payment_is_linked_to_its_reimbursement_whichever_is_filed_first(dingtalk, api_client):
+    sim, callback_url = dingtalk
+    resp = api_client.get("/api/v1/connectors")
+    connector_id = resp.json()[0]["id"]
+    api_client.post(f"/api/v1/connectors/{connector_id}/mappings", json.dumps({
+        "process_code": "PROC-PAY-001", "scenario": "payment", "category": "记账凭证",
+        "fields": {"amount": "付款金额", "payee": "收款单位", "related": "关联报销单"}}),
+        content_type="application/json")
+    reimbursement = sim.create_instance(_spec())
+    payment = sim.create_instance({
+        "process_code": "PROC-PAY-001", "title": "付款申请-差旅费",
+        "originator": {"id": "zhangsan", "name": "张三", "department": "销售部"},
+        "form": [{"name": "付款金额", "kind": "money", "value": "1280.50"},
+                 {"name": "收款单位", "value": "张三"}, {"name": "关联报销单", "value": reimbursement}],
+        "trail": _spec()["trail"]})
+    sim.fire(callback_url=callback_url, instance_id=payment)  # the payment arrives first
+    _process_all()
+    sim.fire(callback_url=callback_url, instance_id=reimbursement)
+    _process_all()
+    pay = Record.objects.get(external_id=payment)
+    reimb = Record.objects.get(external_id=reimbursement)
+    assert pay.files.filter(document_type="记账凭证").exists()  # the generated 付款凭证
+    assert pay.voucher_type == "付" and pay.status == "filed"
+    assert pay.relations.get().target == reimb
