@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from kjda.connectors.models import Connector, InboxEvent
+from kjda.connectors.models import Connector, InboxEvent, Mapping, Notice
 
 
 def _allowed(actor) -> bool:
@@ -35,3 +35,27 @@ def intake_list(*, actor, status: str | None = None,
 
 def intake_get(*, actor, event_pk: int) -> InboxEvent | None:
     return intake_list(actor=actor).filter(pk=event_pk).first()
+
+
+def connector_list_with_counts(*, actor) -> QuerySet[Connector]:
+    """Connectors with the number of their inbox events waiting (received), archived (done)
+    and failed, as `n_received`, `n_done`, `n_failed` (for the web UI's connector list)."""
+    from django.db.models import Count, Q
+
+    def count(status: str) -> Count:
+        return Count("events", filter=Q(events__status=status))
+
+    return connector_list(actor=actor).annotate(
+        n_received=count("received"), n_done=count("done"), n_failed=count("failed"))
+
+
+def mapping_list(*, actor, connector: Connector) -> QuerySet[Mapping]:
+    qs = Mapping.objects.filter(connector=connector) if _allowed(actor) else \
+        Mapping.objects.none()
+    return qs.order_by("process_code")
+
+
+def notice_list(*, actor, limit: int = 20) -> QuerySet[Notice]:
+    """The latest notices and to-dos sent (or being sent) back to OA users, newest first."""
+    qs = Notice.objects.select_related("connector") if _allowed(actor) else Notice.objects.none()
+    return qs.order_by("-created_at")[:limit]

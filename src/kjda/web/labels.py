@@ -33,4 +33,29 @@ DATA_STRINGS = [
     # 业务实体 actions, audit outcomes, agent types
     _("四性检测"), _("历史行为"), _("成功"), _("失败"), _("拒绝"),
     _("单位"), _("内设机构"), _("个人"),
+    # OA integration: ConnectorKind, Scenario, InboxStatus, NoticeStatus (已归档, 失败 above)
+    _("钉钉"), _("企业微信"), _("飞书"), _("泛微 e-cology"), _("通用签名 Webhook"),
+    _("报销"), _("合同"), _("付款"),
+    _("已接收"), _("处理中"), _("已忽略"),
+    _("待发送"), _("发送中"), _("已发送"), _("发送失败"),
+    # connector settings help (settings_spec; DingTalk's are bilingual already)
+    _("企业ID（CorpID），也是回调密文里的 receiveid"), _("自建应用的 Secret"),
+    _("自建应用的 AgentId（发送应用消息需要）"), _("接收事件服务器的 Token"),
+    _("EncodingAESKey（43 位）"), _("企业微信 API 地址；测试时指向模拟器"),
+    _("应用凭证 App ID（cli_…）"), _("应用凭证 App Secret"), _("事件订阅 Verification Token"),
+    _("事件订阅 Encrypt Key（可不设置：飞书允许不加密）"), _("开放平台地址"),
+    _("OA 地址，如 http://oa.example.com"), _("ECOLOGY_BIZ_EC 中登记的 APPID（许可证号码）"),
+    _("Action 推送签名密钥（whsec_…）"), _("OA 服务端 RSA 公钥（注册后自动填入）"),
+    _("本系统 RSA 私钥（首次使用时生成）"), _("调用接口所用的 OA 用户 id"),
+    _("可选：允许推送的 OA 服务器 IP/网段，逗号分隔；留空不限"),
+    _("whsec_ + base64(key)（或原始密钥）；轮换期间可填两个，以空格或逗号分隔"),
+    _("可选：通知/待办推送地址，按同样方式签名（Standard Webhooks）"),
 ]
+
+# Codes stored in English (event actions, notice reasons) → their Chinese label; shown with `tr`.
+EVENT_ACTIONS = {"approved": _("审批通过"), "revoked": _("审批撤销"), "ignored": _("忽略")}
+NOTICE_REASONS = {
+    "archive_failed": _("归档失败"), "invoice_missing": _("缺少发票"),
+    "check_failed": _("检测未通过"), "duplicate_claim": _("疑似重复报销"),
+}
+EVENT_SOURCES = {"callback": _("回调"), "sweep": _("同步"), "retry": _("重试")}

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, dashboard, records, upload
+from kjda.web.views import auth, connectors, dashboard, intake, records, upload
 
 app_name = "web"
 
@@ -13,5 +13,15 @@ urlpatterns = [
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),
     path("files/<int:file_id>/content", records.file_content, name="file_content"),
     path("retention/", dashboard.retention_table, name="retention_table"),
+    path("connectors/", connectors.connector_list, name="connector_list"),
+    path("connectors/new/", connectors.connector_new, name="connector_new"),
+    path("connectors/<uuid:connector_id>/", connectors.connector_detail,
+         name="connector_detail"),
+    path("connectors/<uuid:connector_id>/mappings/", connectors.mapping_new,
+         name="mapping_new"),
+    path("connectors/<uuid:connector_id>/sweep/", connectors.connector_sweep,
+         name="connector_sweep"),
+    path("intake/", intake.intake_list, name="intake_list"),
+    path("intake/<int:event_pk>/retry/", intake.intake_retry_view, name="intake_retry"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -9,6 +9,7 @@ from django import template
 from django.utils.translation import get_language, gettext
 
 from kjda.errors import DomainError
+from kjda.web.labels import EVENT_ACTIONS, EVENT_SOURCES, NOTICE_REASONS
 
 register = template.Library()
 _NUMBER = re.compile(r"\d+")
@@ -69,3 +70,25 @@ def iso_datetime(value: str | None):
 @register.filter
 def result_class(result: str) -> str:
     return {"pass": "ok", "fail": "bad", "warn": "warn", "skip": "muted"}.get(result, "")
+
+
+def _coded(labels: dict, value) -> str:
+    """A code stored in English (`approved`, `invoice_missing`) as its label in the page's
+    language; an unknown code is shown as it is."""
+    label = labels.get(value)
+    return gettext(label) if label else ("" if value is None else str(value))
+
+
+@register.filter
+def event_action(value) -> str:
+    return _coded(EVENT_ACTIONS, value)
+
+
+@register.filter
+def event_source(value) -> str:
+    return _coded(EVENT_SOURCES, value)
+
+
+@register.filter
+def notice_reason(value) -> str:
+    return _coded(NOTICE_REASONS, value)
