@@ -1,12 +1,25 @@
 """Full-text search that works for Chinese on SQLite (FTS5) and PostgreSQL (tsvector + GIN).
 
-Trigram indexes can't serve two-character words (差旅, 发票), so CJK text is indexed as
-overlapping bigrams, plus each distinct character once as a `u`-prefixed unigram for
-one-character queries. Latin words and digits are indexed as they are. A query for `差旅费`
-becomes the phrase `差旅 旅费`: adjacent bigrams, i.e. the exact substring.
+Trigram indexes can't serve two-character words (差旅, 发票), so CJK text is cut into n-grams
+here, in Python, and the database only indexes the tokens. Latin words and numbers are indexed
+whole and lower-cased; each distinct CJK character is also indexed once as a `u`-prefixed
+unigram, for one-character queries. A query is the AND of its runs (`差旅 北京`, `2024年报销`
+→ `2024`, `年报销`); a CJK run must occur as a contiguous substring.
 
-The index is one row per record in `archives_search` (created by migration): rowid/record_id
-is the record's id, `grams` the token stream.
+The two databases get the token layout that their engine answers fastest (measured with
+bench/bench_search.py over 1,000,000 records):
+
+- SQLite, FTS5 table `archives_search(grams)`, rowid = record id: overlapping bigrams with
+  positions (detail=full). A run of n ≥ 2 characters is the phrase of its n-1 bigrams, which FTS5
+  matches in its index (`差旅费` → `"差旅 旅费"`).
+- PostgreSQL, table `archives_search(record_id, grams tsvector)` with a GIN index: one token per
+  character position, the (up to) four characters that start there ("edge 4-grams"). A run of 2–4
+  characters is then a prefix query on one token (`差旅` → `'差旅':*`, `办公用品` → `'办公用品'`),
+  which GIN answers exactly, without rechecking the stored tsvector. (Bigram phrases would make
+  PostgreSQL re-read and re-check every candidate's tsvector: hundreds of ms for a common
+  four-character word.) Longer runs are phrases of 4-grams (`报销差旅费` → `'报销差旅' <-> '销差旅费'`),
+  the only queries that recheck (slow when the phrase is common: every candidate's tsvector is
+  fetched from TOAST). The n-gram tokens carry positions; unigrams and Latin words don't.
 """
 
 from __future__ import annotations
@@ -14,7 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import connection, connections, transaction
+from django.db.models import QuerySet
 
 from kjda.archives.models import Record
 
@@ -22,6 +36,11 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z\u00c0-\u024f]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 UNIGRAM_MARK = "u"
+PG_GRAM = 4  # PostgreSQL: characters per token
+_PG_MAX_POS = 16383  # tsvector positions stop there
+_PG_MAX_POSITIONS = 256  # and keep at most this many per lexeme
+_PG_SMALL = 2600  # bytes of tsvector text below which the value would stay in the table row
+_PG_PAD = "'" + "_" * 2040 + "'"
 
 
 def _runs(text: str) -> list[str]:
@@ -29,45 +48,93 @@ def _runs(text: str) -> list[str]:
 
 
 def grams_for_text(text: str) -> str:
-    """The token stream stored in the index for `text`."""
+    """The FTS5 token stream for `text`: bigrams of each CJK run, Latin words, then unigrams.
+
+    When a run starts with the character the previous one ended with (`报销，销售`), that
+    character's unigram is put between them, so that no bigram phrase matches across the
+    punctuation (`报销售` must not match)."""
     out: list[str] = []
     unigrams: dict[str, None] = {}
+    last = ""
     for run in _runs(text):
         if _IS_CJK.match(run):
             for ch in run:
                 unigrams[ch] = None
             if len(run) == 1:
+                last = ""
                 continue
+            if last and run[0] == last:
+                out.append(UNIGRAM_MARK + last)
             out.extend(run[i:i + 2] for i in range(len(run) - 1))
+            last = run[-1]
         else:
             out.append(run.lower())
+            last = ""
     out.extend(UNIGRAM_MARK + ch for ch in unigrams)
     return " ".join(out)
 
 
-def _query_terms(query: str) -> list[list[str]]:
-    """Each term is a list of tokens that must appear as a phrase; all terms must match."""
-    terms: list[list[str]] = []
-    for run in _runs(query):
+def pg_tsvector_for_text(text: str) -> str:
+    """The PostgreSQL tsvector (as its text form) for `text`: edge 4-grams with positions,
+    Latin words and unigrams without. A gap in the positions separates runs."""
+    grams: dict[str, list[int]] = {}
+    plain: dict[str, None] = {}
+    pos = 0
+    for run in _runs(text):
         if _IS_CJK.match(run):
-            if len(run) == 1:
-                terms.append([UNIGRAM_MARK + run])
-            else:
-                terms.append([run[i:i + 2] for i in range(len(run) - 1)])
+            for ch in run:
+                plain[UNIGRAM_MARK + ch] = None
+            for i in range(len(run) - 1):
+                pos += 1
+                positions = grams.setdefault(run[i:i + PG_GRAM], [])
+                if len(positions) < _PG_MAX_POSITIONS and pos <= _PG_MAX_POS:
+                    positions.append(pos)
+            pos += 1
         else:
-            terms.append([run.lower()])
-    return terms
+            plain[run.lower()] = None
+    parts = [_pg_quote(g) + (":" + ",".join(map(str, p)) if p else "") for g, p in grams.items()]
+    parts.extend(_pg_quote(t) for t in plain)
+    out = " ".join(parts)
+    if len(out.encode()) < _PG_SMALL:
+        # PostgreSQL moves a value out of line only when the row exceeds ~2 KB, and the GIN
+        # bitmap visits every row it matches: a record with little text would keep its whole
+        # tsvector in the table and fatten it. The pad (one constant lexeme no query can
+        # produce; it compresses to nothing) tips such rows over the limit.
+        out += " " + _PG_PAD
+    return out
 
 
-def _fts5_expr(terms: list[list[str]]) -> str:
-    return " AND ".join('"' + " ".join(t) + '"' for t in terms)
+def _pg_quote(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _pg_tsquery(terms: list[list[str]]) -> str:
-    def quote(token: str) -> str:
-        return "'" + token.replace("'", "''").replace("\\", "\\\\") + "'"
+def _fts5_expr(query: str) -> str | None:
+    terms = []
+    for run in _runs(query):
+        if not _IS_CJK.match(run):
+            terms.append(run.lower())
+        elif len(run) == 1:
+            terms.append(UNIGRAM_MARK + run)
+        else:
+            terms.append(" ".join(run[i:i + 2] for i in range(len(run) - 1)))
+    return " AND ".join('"' + t + '"' for t in terms) or None
 
-    return " & ".join("(" + " <-> ".join(quote(tok) for tok in t) + ")" for t in terms)
+
+def _pg_tsquery(query: str) -> str | None:
+    terms = []
+    for run in _runs(query):
+        if not _IS_CJK.match(run):
+            terms.append(_pg_quote(run.lower()))
+        elif len(run) == 1:
+            terms.append(_pg_quote(UNIGRAM_MARK + run))
+        elif len(run) < PG_GRAM:
+            terms.append(_pg_quote(run) + ":*")
+        elif len(run) == PG_GRAM:
+            terms.append(_pg_quote(run))
+        else:
+            terms.append("(" + " <-> ".join(_pg_quote(run[i:i + PG_GRAM])
+                                            for i in range(len(run) - PG_GRAM + 1)) + ")")
+    return " & ".join(terms) or None
 
 
 def record_search_text(record: Record, extracted: str = "",
@@ -87,13 +154,14 @@ def record_search_text(record: Record, extracted: str = "",
 
 
 def search_index_record(*, record: Record, text: str | None = None, new: bool = False) -> None:
-    """(Re)index one record; runs inside the filing transaction so the index never lags."""
+    """(Re)index one record; runs inside the filing transaction so the index never lags.
+    `new`: the record was just inserted, so it has no entry to replace."""
     if text is None:
         from kjda.archives.models import RecordText
 
         row = RecordText.objects.filter(record_id=record.pk).first()
         text = row.content if row else ""
-    _write_rows([(record.pk, grams_for_text(record_search_text(record, text)))])
+    _write_rows([(record.pk, record_search_text(record, text))], new=new)
 
 
 def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 2000) -> int:
@@ -113,7 +181,7 @@ def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 
                                     .order_by("record_id", "sequence")
                                     .values_list("record_id", "filename")):
             names.setdefault(record_id, []).append(filename)
-        _write_rows([(r.pk, grams_for_text(record_search_text(r, text, names.get(r.pk, ()))))
+        _write_rows([(r.pk, record_search_text(r, text, names.get(r.pk, ())))
                      for r, text in batch])
 
     for item in items:
@@ -132,8 +200,6 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
     """Rebuild the index entry of every record (with id > `id_from`), in batches by id.
 
     What a re-index command runs after the token scheme changes; each batch commits on its own."""
-    from django.db import transaction
-
     from kjda.archives.models import RecordText
 
     done, last = 0, id_from
@@ -150,32 +216,126 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
         last = records[-1].pk
 
 
-def _write_rows(rows: list[tuple[int, str]]) -> None:
+def _write_rows(rows: list[tuple[int, str]], *, new: bool = False) -> None:
+    """Store the index entries for (record id, text to index) pairs, replacing old ones."""
     if not rows:
         return
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute(
                 "INSERT INTO archives_search (record_id, grams) "
-                "SELECT id, to_tsvector('simple', g) FROM unnest(%s::bigint[], %s::text[]) "
-                "AS t(id, g) ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
-                [[r[0] for r in rows], [r[1] for r in rows]])
-        else:
-            if len(rows) == 1:
-                cur.execute("DELETE FROM archives_search WHERE rowid = %s", [rows[0][0]])
-            else:
-                cur.executemany("DELETE FROM archives_search WHERE rowid = %s",
-                                [(r[0],) for r in rows])
-            cur.executemany("INSERT INTO archives_search (rowid, grams) VALUES (%s, %s)", rows)
+                "SELECT id, g::tsvector FROM unnest(%s::bigint[], %s::text[]) AS t(id, g) "
+                "ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
+                [[r[0] for r in rows], [pg_tsvector_for_text(r[1]) for r in rows]])
+            return
+        if not new:
+            cur.executemany("DELETE FROM archives_search WHERE rowid = %s", [(r[0],) for r in rows])
+        cur.executemany("INSERT INTO archives_search (rowid, grams) VALUES (%s, %s)",
+                        [(r[0], grams_for_text(r[1])) for r in rows])
 
 
 def search_match_sql(query: str) -> tuple[str, list] | None:
     """SQL selecting the ids of records matching `query`, or None for an empty query."""
-    terms = _query_terms(query)
-    if not terms:
+    if connection.vendor == "postgresql":
+        tsquery = _pg_tsquery(query)
+        return None if tsquery is None else (
+            "SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery", [tsquery])
+    expr = _fts5_expr(query)
+    return None if expr is None else (
+        "SELECT rowid FROM archives_search WHERE archives_search MATCH %s", [expr])
+
+
+def search_count_sql(query: str) -> tuple[str, list] | None:
+    """SQL counting the index entries matching `query` (no join to the records)."""
+    match = search_match_sql(query)
+    if match is None:
+        return None
+    sql, params = match
+    return "SELECT count(*) FROM (" + sql + ") AS m", params  # noqa: S608 - fixed SQL
+
+
+def search_filter(qs: QuerySet[Record], query: str) -> QuerySet[Record] | None:
+    """`qs` narrowed to the records matching `query`, newest first; None for an empty query.
+
+    The plan is driven by the index: the records are joined to the index rows matching the
+    query, read in descending id order straight from the index (FTS5 returns its rowids in
+    order, PostgreSQL walks the primary key or sorts the bitmap result, whichever is cheaper),
+    and each row is checked against `qs`'s filters (the user's scope and the list filters)
+    until the page is full. An `id IN (matches)` filter instead makes SQLite materialise every
+    match (or scan the records by id) before the first row comes out.
+
+    When `qs` has no filter at all (the whole archive is in scope and nothing else is asked),
+    `count()` on the result counts the index entries alone, without joining the records."""
+    match = search_match_sql(query)
+    if match is None:
         return None
     if connection.vendor == "postgresql":
-        return ("SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery",
-                [_pg_tsquery(terms)])
-    return ("SELECT rowid FROM archives_search WHERE archives_search MATCH %s",
-            [_fts5_expr(terms)])
+        where = ["archives_search.record_id = archives_record.id",
+                 "archives_search.grams @@ %s::tsquery"]
+        order = "-archives_search.record_id"
+    else:
+        where = ["archives_search.rowid = archives_record.id", "archives_search MATCH %s"]
+        order = "-archives_search.rowid"
+    params = match[1]
+    unfiltered = not qs.query.where
+    out = qs.extra(tables=["archives_search"], where=where, params=params, order_by=[order])  # noqa: S610 - fixed SQL, the query is a parameter
+    return _as_search_queryset(out, search_count_sql(query) if unfiltered else None)
+
+
+class _SearchQuerySet:
+    """Mixed into the QuerySet class of what `search_filter` returns (clones keep it).
+
+    `count()` of an unfiltered search runs `_index_count`, a count over the index alone, instead
+    of the join; any chaining (filter, exclude, order_by, slicing …) makes a clone without it, so
+    a narrowed queryset always counts through the join.
+
+    On PostgreSQL the count runs with sequential scans disabled: the planner prices `grams @@ q`
+    on a row as cheap, not knowing that it must fetch the tsvector from TOAST (~5 µs a row), and
+    would scan the whole table for a word in a third of the records (seconds) instead of
+    counting the GIN bitmap (tens of ms)."""
+
+    _index_count: tuple[str, list] | None = None
+
+    def count(self) -> int:
+        if self._result_cache is not None:
+            return len(self._result_cache)
+        conn = connections[self.db]
+        if self._index_count is not None:
+            sql, params = self._index_count
+            with conn.cursor() as cur:
+                if conn.vendor != "postgresql":
+                    cur.execute(sql, params)
+                    return cur.fetchone()[0]
+                # One round trip: the SET LOCAL lasts for this statement's implicit transaction,
+                # or, inside a caller's transaction, until the trailing reset.
+                cur.execute(f"SET LOCAL enable_seqscan = off; {sql}"
+                            + ("; SET LOCAL enable_seqscan TO DEFAULT"
+                               if conn.in_atomic_block else ""), params)
+                cur.nextset()
+                return cur.fetchone()[0]
+        if conn.vendor != "postgresql":
+            return super().count()
+        with transaction.atomic(using=self.db), conn.cursor() as cur:
+            cur.execute("SELECT current_setting('enable_seqscan'), "
+                        "set_config('enable_seqscan', 'off', true)")
+            before = cur.fetchone()[0]
+            try:
+                return super().count()
+            finally:  # inside a caller's transaction: put it back
+                cur.execute("SELECT set_config('enable_seqscan', %s, true)", [before])
+
+
+_SEARCH_CLASSES: dict[type, type] = {}
+
+
+def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | None) -> QuerySet:
+    base = type(qs)
+    if not issubclass(base, _SearchQuerySet):
+        cls = _SEARCH_CLASSES.get(base)
+        if cls is None:
+            cls = _SEARCH_CLASSES[base] = type(f"Search{base.__name__}", (_SearchQuerySet, base),
+                                               {})
+        qs = qs.all()
+        qs.__class__ = cls
+    qs._index_count = index_count
+    return qs

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet
-from django.db.models.expressions import RawSQL
 
 from kjda.accounts.selectors import record_scope_q
 from kjda.archives.models import (
@@ -15,7 +14,7 @@ from kjda.archives.models import (
     RecordFile,
     RetentionRule,
 )
-from kjda.archives.search import search_match_sql
+from kjda.archives.search import search_filter
 from kjda.errors import NotFound
 
 
@@ -58,9 +57,8 @@ def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Reco
         qs = qs.filter(department=f.department)
     if f.applicant:
         qs = qs.filter(applicant=f.applicant)
-    if f.q and (match := search_match_sql(f.q)):
-        sql, params = match
-        qs = qs.filter(id__in=RawSQL(sql, params))  # noqa: S611 - parameters are bound
+    if f.q and (searched := search_filter(qs, f.q)) is not None:
+        return searched  # newest first, the plan driven by the index: see search_filter
     return qs.order_by("-id")
 
 
