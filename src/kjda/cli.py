@@ -151,6 +151,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the full-text index from the records (after a restore, or a tokenizer change)."""
+    _setup()
+    from kjda.archives.search import search_reindex
+
+    count = search_reindex()
+    print(f"已重建 {count} 件档案的全文索引 / re-indexed {count} records")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     from django.core.management import execute_from_command_line
@@ -193,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="recompute the audit hash chain")
     verify.set_defaults(func=cmd_audit)
+    reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
+    reindex.set_defaults(func=cmd_reindex)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
