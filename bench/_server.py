@@ -26,14 +26,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
-                threads: int = 8) -> Iterator[tuple[int, subprocess.Popen]]:
+                threads: int = 8, task_worker: bool = False
+                ) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`task_worker=True` keeps `kjda serve`'s in-process task workers (one per web worker
+    process) on, so queued work (e.g. OA intake archiving) runs; KJDA_PUBLIC_URL defaults to
+    the loopback URL of the server."""
     data_dir = data_dir or tempfile.mkdtemp(prefix="kjda-bench-")
     port = free_port()
     kjda = Path(sys.executable).with_name("kjda")
     full_env = {**os.environ, "KJDA_DATA_DIR": data_dir, "KJDA_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "KJDA_LOG_LEVEL": "WARNING", **(env or {})}
-    proc = subprocess.Popen([str(kjda), "serve", "--port", str(port), "--threads", str(threads),
-                             "--no-worker"], env=full_env, stdout=subprocess.DEVNULL)
+                "KJDA_LOG_LEVEL": "WARNING", "KJDA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                **(env or {})}
+    cmd = [str(kjda), "serve", "--port", str(port), "--threads", str(threads)]
+    proc = subprocess.Popen(cmd + ([] if task_worker else ["--no-worker"]), env=full_env,
+                            stdout=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -68,6 +68,9 @@ def sweep_connector(*, connector_pk: str, now=None) -> int:
     known = set(Record.objects.filter(source_system=connector.kind,
                                       external_id__in=instance_ids)
                 .values_list("external_id", flat=True))
+    # An approval whose callback is already in the inbox (perhaps still queued) isn't missed.
+    known |= set(InboxEvent.objects.filter(connector=connector, instance_id__in=instance_ids)
+                 .exclude(action="ignored").values_list("instance_id", flat=True))
     queued = []
     for instance_id in instance_ids:
         if instance_id in known:
