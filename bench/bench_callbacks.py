@@ -13,7 +13,9 @@ workers on) runs in a subprocess. A DingTalk connector and a reimbursement mappi
 through the HTTP API. Every delivery is a correctly encrypted and signed callback built before
 timing, and is fired by a separate client process (asyncio, raw HTTP/1.1, one connection per
 delivery as the platform does), so neither the client's crypto nor the simulator's threads are
-measured. Each reply must decrypt to `success`. Records are counted through the API
+measured. Each reply must decrypt to `success`. Before timing, 2 × 64 `check_url` handshakes
+warm every server thread, as a registered callback URL is. Accepted callbacks/s = deliveries
+answered `success` / (last answer − first send). Records are counted through the API
 (`GET /api/v1/records?source_system=dingtalk`), inbox statuses through `GET /api/v1/intake`.
 The process exits non-zero when a delivery was lost or duplicated, never for a missed target.
 Everything is bounded in count and time and stops by itself.
@@ -327,6 +329,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     ding = DingTalkSim()
     sim = OASimulator([ding])
     sim.start()
+    quiet = sim._server.handle_error  # a server's workers stopping reset their keep-alive
+    sim._server.handle_error = lambda request, address: (  # connections: not worth a traceback
+        None if isinstance(sys.exc_info()[1], ConnectionError) else quiet(request, address))
     crypt = ding.crypt
     workers = args.workers or 2 * (os.cpu_count() or 1)
     env = {"KJDA_WORKERS": str(workers),
@@ -355,9 +360,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 
             # Warm-up, as a registered callback URL is: DingTalk's check_url handshakes (verified
             # and answered like any delivery, no inbox rows), enough to reach every thread.
+            fig["warm_ok"] = 0
             for _ in range(2):
                 warm = [build_delivery(ding, crypt, port, path, None) for _ in range(64)]
-                fig["warm_ok"], _ = acked(ding, client.submit(fire, port, warm, 0, 64).result()[0])
+                fig["warm_ok"] += acked(ding, client.submit(fire, port, warm, 0, 64).result()[0])[0]
 
             # 1. acknowledgement latency: N concurrent deliveries at once -------------------
             print(f"[1/3] {len(lat_ids)} concurrent deliveries …", flush=True)
@@ -460,7 +466,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         ("  p99 (ms)", "<= 100", ms(lat, 99)),
         ("  max (ms)", "", ms(lat, 100)),
         ("  acknowledged (decrypts to success)", str(len(lat)), str(fig["lat_ok"])),
-        ("  server CPU per callback (ms)", "", f"{fig['lat_cpu'] / len(lat) * 1000:.1f}"),
+        ("  server CPU over the burst, per callback (ms)", "",
+         f"{fig['lat_cpu'] / len(lat) * 1000:.1f}"),
         ("  batch archived in (s)", "", f"{fig['lat_archive_s']:.1f}"),
         ("sustained: offered rate (callbacks/s)", "", f"{args.rate:.0f}"),
         ("  accepted (callbacks/s)", ">= 300", f"{accept_rate:.0f}"),
@@ -484,6 +491,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     ]
     for name, target, measured in rows:
         print(f"  {name:<52} {target:>10} {measured:>12}")
+    print(f"  warm-up: {fig['warm_ok']}/128 check_url handshakes acknowledged")
     print(f"  record status: {dict(fig['record_status'])}; inbox (source, status): "
           f"{dict(sorted(fig['intake'].items()))}; OA notices sent: {fig['notices']}")
     if not fig["drained"]:
