@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -344,7 +345,17 @@ class _NumberedCanvas(canvas.Canvas):
         super().save()
 
 
-def _build(story: list[Flowable], *, pagesize: tuple[float, float], margin: float, title: str,
+# reportlab's TrueType subsetting keeps per-font state that breaks when two documents are built
+# at once in one process (KeyError in makeSubset): the task worker and the periodic thread do.
+_BUILD_LOCK = threading.Lock()
+
+
+def _build(story: list[Flowable], **kwargs: Any) -> bytes:
+    with _BUILD_LOCK:
+        return _build_unlocked(story, **kwargs)
+
+
+def _build_unlocked(story: list[Flowable], *, pagesize: tuple[float, float], margin: float, title: str,
            author: str, subject: str, keywords: str, created: datetime | None,
            footer: str) -> bytes:
     buf = io.BytesIO()
