@@ -62,10 +62,17 @@ def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Reco
     return qs.order_by("-id")
 
 
-def _category_filter(qs: QuerySet[Record], name: str) -> QuerySet[Record]:
-    rule = RetentionRule.objects.filter(name=name).first()
+def retention_rule_find(*, name: str) -> RetentionRule | None:
+    """The retention-table row for an item name or one of its aliases (e.g. 月度财务会计报告)."""
+    rule = RetentionRule.objects.select_related("category").filter(name=name).first()
     if rule is None:
-        rule = next((r for r in RetentionRule.objects.all() if name in r.aliases), None)
+        rule = next((r for r in RetentionRule.objects.select_related("category")
+                     if name in r.aliases), None)
+    return rule
+
+
+def _category_filter(qs: QuerySet[Record], name: str) -> QuerySet[Record]:
+    rule = retention_rule_find(name=name)
     if rule is not None:
         return qs.filter(rule=rule)
     return qs.filter(category__name=name)

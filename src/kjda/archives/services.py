@@ -72,11 +72,10 @@ def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None
 
 
 def rule_for_category(*, name: str) -> RetentionRule:
-    rule = RetentionRule.objects.select_related("category").filter(name=name).first()
+    from kjda.archives.selectors import retention_rule_find
+
+    rule = retention_rule_find(name=name)
     if rule is None:
-        for candidate in RetentionRule.objects.select_related("category"):
-            if name in candidate.aliases:
-                return candidate
         raise DomainError("category_unknown", f"未知的档案类别：{name}（应为保管期限表中的档案名称）",
                           f"unknown category: {name} (use an item name from the retention table)")
     return rule
