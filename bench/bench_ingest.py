@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import kjda_server, multipart, percentile, token  # noqa: E402
+from _server import kjda_server, multipart, percentile, process_tree_cpu_seconds, token  # noqa: E402
 
 
 def raw_fsync_rate(data: bytes, seconds: float = 3.0) -> float:
@@ -54,7 +54,7 @@ def main() -> None:
     size = sum(map(len, pdfs)) / len(pdfs)
     ceiling = raw_fsync_rate(pdfs[0])
 
-    with kjda_server() as (port, _proc):
+    with kjda_server() as (port, proc):
         bearer = token(port)
         latencies: list[float] = []
         errors: list[str] = []
@@ -81,6 +81,7 @@ def main() -> None:
                         errors.append(f"{resp.status} {payload[:200]!r}")
             conn.close()
 
+        cpu0, client_cpu0 = process_tree_cpu_seconds(proc.pid, split=True), time.process_time()
         start = time.perf_counter()
         pool = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in pool:
@@ -88,6 +89,9 @@ def main() -> None:
         for t in pool:
             t.join()
         wall = time.perf_counter() - start
+        user, system = (b - a for a, b in zip(cpu0, process_tree_cpu_seconds(proc.pid, split=True),
+                                                    strict=True))
+        client_cpu = time.process_time() - client_cpu0
 
     rate = args.records / wall
     print(f"ingest benchmark (SQLite, local blob store, {os.cpu_count()} cores, "
@@ -96,6 +100,10 @@ def main() -> None:
     print(f"  throughput         : {rate:.0f} records/s (target >= 200)")
     print(f"  latency p50 / p95  : {percentile(latencies, 50) * 1000:.1f} / "
           f"{percentile(latencies, 95) * 1000:.1f} ms")
+    print(f"  CPU per record     : server {(user + system) / args.records * 1000:.1f} ms "
+          f"(user {user / args.records * 1000:.1f}, system {system / args.records * 1000:.1f}), "
+          f"this client {client_cpu / args.records * 1000:.1f} ms "
+          f"(load average at the end {os.getloadavg()[0]:.1f})")
     print(f"  raw write+fsync    : {ceiling:.0f} files/s of the same size (ceiling)")
     if errors:
         print("  first error:", errors[0])

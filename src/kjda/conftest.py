@@ -71,3 +71,13 @@ def voucher_files() -> list[tuple[str, bytes]]:
 @pytest.fixture
 def voucher_metadata() -> str:
     return metadata_json(files=[{"document_type": "记账凭证"}, {"document_type": "原始凭证"}])
+
+
+@pytest.fixture(autouse=True)
+def _reference_cache_per_test():
+    """A test's rolled-back fonds or rules must not be served to the next test from the cache."""
+    from kjda.archives.reference import reference_cache_clear
+
+    reference_cache_clear()
+    yield
+    reference_cache_clear()

@@ -98,8 +98,11 @@ def _database() -> dict:
             db.setdefault("TEST", {})["NAME"] = os.environ.get("KJDA_TEST_DB_NAME", "kjda_test")
         return db
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "kjda.db_sqlite",
         "NAME": str(DATA_DIR / "kjda.sqlite3"),
+        # Kept open between requests: opening one (and its PRAGMAs, and a cold page cache)
+        # cost more than a small request itself.
+        "CONN_MAX_AGE": 600,
         "OPTIONS": {
             # Writers queue on the lock instead of failing with "database is locked", and
             # archive numbers are allocated inside IMMEDIATE transactions (gap-free, no races).

@@ -17,7 +17,6 @@ from kjda.archives.models import (
     ArchiveNoCounter,
     Category,
     Fonds,
-    FondsCategoryCode,
     Retention,
 )
 
@@ -30,8 +29,9 @@ ARCHIVE_NO_RE = re.compile(
 
 
 def category_code(*, fonds: Fonds, category: Category) -> str:
-    row = FondsCategoryCode.objects.filter(fonds=fonds, category=category).first()
-    return row.code if row else category.default_code
+    from kjda.archives.reference import category_code_for
+
+    return category_code_for(fonds, category)
 
 
 def class_code_build(*, fonds: Fonds, category: Category, fiscal_year: int, retention: str) -> str:

@@ -72,9 +72,9 @@ def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None
 
 
 def rule_for_category(*, name: str) -> RetentionRule:
-    from kjda.archives.selectors import retention_rule_find
+    from kjda.archives.reference import rule_by_name
 
-    rule = retention_rule_find(name=name)
+    rule = rule_by_name(name)
     if rule is None:
         raise DomainError("category_unknown", f"未知的档案类别：{name}（应为保管期限表中的档案名称）",
                           f"unknown category: {name} (use an item name from the retention table)")

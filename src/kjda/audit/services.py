@@ -82,18 +82,20 @@ def audit_log(
     if not row["action"]:
         raise ValueError("audit action is required")
 
-    with transaction.atomic():
-        head = _head_for_update()
-        row["seq"] = head.last_seq + 1
-        row["prev_hash"] = head.last_hash
+    # Inside a caller's transaction no savepoint: a failure here fails the audited write too.
+    conn = transaction.get_connection()
+    with transaction.atomic(savepoint=not conn.in_atomic_block):
+        last_seq, last_hash = _head_for_update()
+        row["seq"] = last_seq + 1
+        row["prev_hash"] = last_hash
         # Stamped under the lock, so time never runs backwards along the chain.
         row["occurred_at"] = timezone.now()
         digest = event_hash(row)
         event = AuditEvent(**row, hash=digest)
         event.save()
-        head.last_seq = row["seq"]
-        head.last_hash = digest
-        head.save(update_fields=["last_seq", "last_hash"])
+        with conn.cursor() as cur:
+            cur.execute("UPDATE audit_auditchainhead SET last_seq = %s, last_hash = %s "
+                        "WHERE id = %s", [row["seq"], digest, AuditChainHead.SINGLETON_ID])
     return event
 
 
@@ -110,11 +112,17 @@ def _client_ip(request: HttpRequest) -> str | None:
     return ip_normalise(request.META.get("REMOTE_ADDR"))
 
 
-def _head_for_update() -> AuditChainHead:
-    # select_for_update is a no-op on SQLite, where BEGIN IMMEDIATE already holds the write lock.
-    head = AuditChainHead.objects.select_for_update().filter(pk=AuditChainHead.SINGLETON_ID).first()
-    if head is not None:
-        return head
+def _head_for_update() -> tuple[int, str]:
+    """(last seq, last hash), locked until the transaction ends. Plain SQL: every request that
+    writes also writes an audit event. On SQLite, BEGIN IMMEDIATE already holds the lock."""
+    conn = transaction.get_connection()
+    lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
+    with conn.cursor() as cur:
+        cur.execute("SELECT last_seq, last_hash FROM audit_auditchainhead WHERE id = %s" + lock,  # noqa: S608 - fixed SQL
+                    [AuditChainHead.SINGLETON_ID])
+        found = cur.fetchone()
+    if found is not None:
+        return found[0], found[1]
     # First event ever (or a flushed test database); ON CONFLICT DO NOTHING lets racing first
     # writers both get past this line, and the lock below then orders them.
     AuditChainHead.objects.bulk_create(
@@ -125,7 +133,7 @@ def _head_for_update() -> AuditChainHead:
     if head.last_seq == 0 and AuditEvent.objects.exists():
         # A deleted head must not restart the chain at #1 over the existing events.
         raise AuditChainHeadMissing
-    return head
+    return head.last_seq, head.last_hash
 
 
 @dataclass(frozen=True)

@@ -233,15 +233,15 @@ def _required(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-2-6", "连续性元数据项检测", INTEGRITY, after_filing=True)
 def _continuity(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.archives.models import Record
+    from kjda.archives.selectors import item_no_taken
 
     record = ctx.record
     if record is None or record.item_no is None:
         return SKIP, "尚未编件号 / no item number yet"
     if record.item_no == 1:
         return PASS, "件号 0001"
-    prev = Record.objects.filter(fonds=record.fonds, class_code=record.class_code,
-                                 volume_no=record.volume_no, item_no=record.item_no - 1).exists()
+    prev = item_no_taken(fonds_id=record.fonds_id, class_code=record.class_code,
+                         volume_no=record.volume_no, item_no=record.item_no - 1)
     return (PASS, f"件号 {record.item_no:04d} 接续 / follows") if prev else (
         FAIL, f"件号 {record.item_no:04d} 前有断号 / gap before item {record.item_no}")
 

@@ -8,7 +8,8 @@ from django.db import IntegrityError, transaction
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
-from kjda.archives.models import Fonds, Record, RecordFile, RecordStatus
+from kjda.archives.models import Fonds, Record
+from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 from kjda.ingest import checks
@@ -37,14 +38,11 @@ def _values(meta: RecordMetadata, retention: str, fonds: Fonds) -> dict:
 def _lookups(ctx: IngestContext) -> None:
     v = ctx.values
     if v.get("document_no"):
-        dup = (Record.objects.filter(fonds=ctx.fonds, rule=ctx.rule, fiscal_year=v["fiscal_year"],
-                                     voucher_type=v.get("voucher_type", ""),
-                                     document_no=v["document_no"], status=RecordStatus.FILED)
-               .exclude(archive_no=None).values_list("archive_no", flat=True).first())
-        ctx.duplicate_document_of = dup
-    ctx.same_content_records = list(
-        RecordFile.objects.filter(blob_id__in=[f.sha256 for f in ctx.files])
-        .values_list("record_id", flat=True).distinct()[:10])
+        ctx.duplicate_document_of = archive_selectors.record_filed_with_document_no(
+            fonds_id=ctx.fonds.pk, rule_id=ctx.rule.pk, fiscal_year=v["fiscal_year"],
+            voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
+    ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
+        sha256s=[f.sha256 for f in ctx.files])
 
 
 def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
@@ -58,8 +56,7 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
         return IngestResult(existing, created=False)
 
     fonds_code = metadata.fonds or None
-    fonds = Fonds.objects.filter(code=fonds_code).first() if fonds_code else (
-        Fonds.objects.order_by("id").first())
+    fonds = fonds_for_ingest(fonds_code)
     if fonds is None:
         raise DomainError("fonds_unknown", f"全宗 {fonds_code or ''} 不存在",
                           f"fonds {fonds_code or '(default)'} does not exist", status=400)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 
 from . import errors
 from .backends import BlobBackend, backend_from_url
@@ -57,11 +59,18 @@ def blob_store(*, source: IO[bytes], max_bytes: int | None = None) -> StoredBlob
     if max_bytes is not None:
         limit = min(limit, max_bytes)
     digests = get_backend().put(source, max_bytes=limit).digests
-    blob, created = Blob.objects.get_or_create(
-        sha256=digests.sha256, defaults={"sm3": digests.sm3, "size": digests.size}
-    )
-    if (blob.sm3, blob.size) != (digests.sm3, digests.size):
-        raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
+    # One INSERT … ON CONFLICT DO NOTHING instead of get_or_create's SELECT + transaction +
+    # INSERT: on SQLite every write transaction queues for the single writer lock.
+    with connection.cursor() as cur:
+        cur.execute("INSERT INTO storage_blob (sha256, sm3, size, created_at) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
+                    [digests.sha256, digests.sm3, digests.size,
+                     connection.ops.adapt_datetimefield_value(timezone.now())])
+        created = cur.rowcount == 1
+    if not created:
+        row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size").first()
+        if row != (digests.sm3, digests.size):
+            raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
     return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
 
 
@@ -84,4 +93,7 @@ def blob_verify(*, sha256: str) -> bool:
 def blob_exists(*, sha256: str) -> bool:
     """True when the Blob row exists and its bytes are in the store."""
     require_sha256(sha256)
-    return Blob.objects.filter(pk=sha256).exists() and get_backend().exists(sha256)
+    with connection.cursor() as cur:  # the ingest checks call this for every file
+        cur.execute("SELECT 1 FROM storage_blob WHERE sha256 = %s", [sha256])
+        row = cur.fetchone()
+    return row is not None and get_backend().exists(sha256)

@@ -1,0 +1,127 @@
+"""The SQLite writer queue: writers from many threads and processes all get through, in order,
+and a failed or abandoned transaction never leaves the lock held."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+
+from kjda.audit.services import audit_chain_verify, audit_log
+
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's lock")
+
+
+def _write_events(tag: str, n: int) -> None:
+    for i in range(n):
+        with transaction.atomic():
+            audit_log(action="test.write", object_type="writer", object_id=f"{tag}-{i}")
+        # and one that opens its own transaction
+        audit_log(action="test.own_transaction", object_type="writer", object_id=f"{tag}-{i}")
+
+
+def _child(tag: str, n: int, failures) -> None:  # runs in a forked process
+    try:
+        threads = [threading.Thread(target=_thread_body, args=(f"{tag}.{t}", n, failures))
+                   for t in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        connections.close_all()
+
+
+def _thread_body(tag: str, n: int, failures) -> None:
+    try:
+        _write_events(tag, n)
+    except BaseException as exc:  # noqa: BLE001 - counted by the parent
+        failures.put(f"{tag}: {exc!r}")
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_in_several_processes_and_threads_all_commit_in_one_unbroken_chain():
+    from kjda.audit.models import AuditEvent
+
+    connections.close_all()  # no SQLite handle may cross the fork
+    ctx = multiprocessing.get_context("fork")
+    failures = ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(f"p{p}", 15, failures)) for p in range(3)]
+    for p in procs:
+        p.start()
+    _thread_body("parent", 15, failures)
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    errors = []
+    while not failures.empty():
+        errors.append(failures.get())
+    assert errors == []
+    # 4 writers × 15 × 2 events, each chained to the one before: none lost, none forked
+    assert AuditEvent.objects.filter(action__startswith="test.").count() == 7 * 15 * 2
+    result = audit_chain_verify()
+    assert result.ok, result.reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_transaction_releases_the_lock_for_the_next_writer():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_log(action="test.rolled_back")
+        raise RuntimeError("boom")
+    assert connection._holds_writer_lock is False
+
+    done = threading.Event()
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic():
+                audit_log(action="test.after_failure")
+            done.set()
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=other_writer)
+    t.start()
+    t.join(timeout=10)
+    assert done.is_set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_a_connection_mid_transaction_releases_the_lock():
+    got_it = threading.Event()
+
+    def abandon() -> None:
+        transaction.atomic().__enter__()  # BEGIN IMMEDIATE, never committed
+        audit_log(action="test.abandoned")
+        connection.close()
+
+    t = threading.Thread(target=abandon)
+    t.start()
+    t.join(timeout=10)
+    with transaction.atomic():
+        audit_log(action="test.next")
+        got_it.set()
+    assert got_it.is_set()
+    assert connection._holds_writer_lock is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_outside_a_transaction_takes_and_returns_the_lock(monkeypatch):
+    from kjda.db_sqlite import base
+
+    calls: list[str] = []
+    lock = base._writer_lock(str(connection.settings_dict["NAME"]))
+    acquire, release = lock.acquire, lock.release
+    monkeypatch.setattr(lock, "acquire", lambda timeout: (calls.append("acquire"), acquire(timeout)))
+    monkeypatch.setattr(lock, "release", lambda: (calls.append("release"), release()))
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM audit_auditevent")
+        assert calls == []  # reads never queue
+        cur.execute("UPDATE audit_auditchainhead SET last_seq = last_seq WHERE id = 0")
+    assert calls == ["acquire", "release"]
+    assert os.path.exists(str(connection.settings_dict["NAME"]) + "-writer.lock")
