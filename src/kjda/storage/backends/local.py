@@ -22,6 +22,7 @@ class LocalBlobBackend(BlobBackend):
         # Temp files live under the root so the final link/rename stays on one filesystem.
         self.tmp_dir = root / ".tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._known_dirs: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"LocalBlobBackend({str(self.root)!r})"
@@ -63,7 +64,12 @@ class LocalBlobBackend(BlobBackend):
         """Give the temp file its final name unless that name exists; never overwrite."""
         self._ensure_dir(target.parent)
         try:
-            os.link(tmp, target)  # atomic and fails if the target exists, unlike rename
+            try:
+                os.link(tmp, target)  # atomic and fails if the target exists, unlike rename
+            except FileNotFoundError:  # a remembered folder was removed under us
+                self._known_dirs.discard(target.parent)
+                self._ensure_dir(target.parent)
+                os.link(tmp, target)
         except FileExistsError:
             return False
         except OSError as exc:
@@ -90,12 +96,16 @@ class LocalBlobBackend(BlobBackend):
             raise blob_corrupt(digests.sha256, "re-read after write differs")
 
     def _ensure_dir(self, path: Path) -> None:
+        if path in self._known_dirs:  # 65,536 fan-out folders: remember, don't mkdir each time
+            return
         for level in (path.parent, path):
             try:
                 level.mkdir()
             except FileExistsError:
                 continue
             _fsync_dir(level.parent)  # make the new directory entry durable
+        if len(self._known_dirs) < 70_000:
+            self._known_dirs.add(path)
 
 
 def _fsync_dir(path: Path) -> None:
