@@ -38,7 +38,9 @@ def _prepare(*, quiet: bool = False) -> str | None:
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(12)
-    user_model.objects.create_superuser("admin", "", password)
+    from kjda.accounts.services import user_grant_bootstrap_roles
+
+    user_grant_bootstrap_roles(user=user_model.objects.create_user("admin", "", password))
     return generated
 
 

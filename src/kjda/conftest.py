@@ -24,7 +24,11 @@ def fonds(db):
 def archivist(db):
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user("archivist", password="Archive-Pass-2024")
+    from kjda.accounts.models import Profile
+
+    user = get_user_model().objects.create_user("archivist", password="Archive-Pass-2024")
+    Profile.objects.create(user=user, roles=["archivist"])
+    return user
 
 
 @pytest.fixture

@@ -34,3 +34,7 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class Forbidden(DomainError):
+    status = 403

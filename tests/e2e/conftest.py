@@ -33,7 +33,11 @@ def fonds(transactional_db):
 def archivist(transactional_db):
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user("archivist", password=PASSWORD)
+    from kjda.accounts.models import Profile
+
+    user = get_user_model().objects.create_user("archivist", password=PASSWORD)
+    Profile.objects.create(user=user, roles=["archivist"])
+    return user
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Accounts: API tokens for integrations. Roles, scopes and SSO arrive with issue #4."""
+"""Accounts: API tokens, and each user's roles and data scope (issue #4)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,23 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Profile(models.Model):
+    """What KJDA knows about a user beyond Django's account: roles and data scope.
+
+    `fonds` and `departments` limit the content roles; empty means every fonds / department.
+    `person_name` is the name OA forms carry as the applicant (张三), for the employee role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="kjda_profile")
+    roles = models.JSONField(default=list)
+    fonds = models.JSONField(default=list)  # fonds codes
+    departments = models.JSONField(default=list)
+    person_name = models.CharField(max_length=100, blank=True)
+    department = models.CharField(max_length=200, blank=True)  # the user's own, from the OA
+    must_change_password = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.roles}"

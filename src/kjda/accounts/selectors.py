@@ -1,14 +1,63 @@
-"""Data scopes. Until roles and scopes arrive (issue #4) every active user reads the whole
-archive; every read already goes through `record_scope_q`, so scoping lands in one place."""
+"""Who may do what, and which records a user may read (roles and data scopes, issue #4).
+
+Every read of records goes through `record_scope_q`; every action at the API and web layers
+through `actor_can`. The profile is read once per request and kept on the user object, so a
+change of roles applies from the next request on.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
+from kjda.accounts.models import Profile
+from kjda.accounts.roles import PERMISSIONS, Role
+
+_EMPTY = Profile(roles=[], fonds=[], departments=[])
+
+
+def actor_profile(actor: AbstractBaseUser | AnonymousUser | None) -> Profile:
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return _EMPTY
+    cached = getattr(actor, "_kjda_profile_cache", None)
+    if cached is None:
+        cached = Profile.objects.filter(user_id=actor.pk).first() or _EMPTY
+        actor._kjda_profile_cache = cached  # type: ignore[union-attr]
+    return cached
+
+
+def actor_roles(actor) -> frozenset[str]:
+    return frozenset(actor_profile(actor).roles)
+
+
+def actor_can(actor, perm: str) -> bool:
+    return bool(actor_roles(actor) & PERMISSIONS[perm])
+
 
 def record_scope_q(*, actor: AbstractBaseUser | AnonymousUser | None) -> Q | None:
-    """A filter on `archives.Record` for what `actor` may read; None means nothing."""
-    if actor is None or not actor.is_authenticated or not actor.is_active:
+    """A filter on `archives.Record` for what `actor` may read; None means nothing.
+
+    The content roles' scopes are OR-ed: archivists and accountants read their fonds and
+    departments, auditors their fonds (every department), employees what they applied for."""
+    profile = actor_profile(actor)
+    roles = set(profile.roles)
+    parts: list[Q] = []
+    fonds_q = Q(fonds__code__in=profile.fonds) if profile.fonds else Q()
+    if roles & {Role.ARCHIVIST, Role.ACCOUNTANT}:
+        parts.append(fonds_q & (Q(department__in=profile.departments) if profile.departments
+                                else Q()))
+    if Role.AUDITOR in roles:
+        parts.append(fonds_q)
+    if Role.EMPLOYEE in roles:
+        names = {n for n in (profile.person_name, actor.get_full_name()
+                             if hasattr(actor, "get_full_name") else "", actor.get_username())
+                 if n}
+        parts.append(Q(applicant__in=sorted(names)))
+    if not parts:
         return None
-    return Q()
+    if any(not p for p in parts):  # one unrestricted part: the whole archive
+        return Q()
+    scope = parts[0]
+    for p in parts[1:]:
+        scope |= p
+    return scope

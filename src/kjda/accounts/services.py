@@ -7,9 +7,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
+from kjda.audit.services import audit_log
+from kjda.errors import Conflict, DomainError
 
 TOKEN_PREFIX = "kjda_"
 ALL_SCOPES = ("read", "ingest", "admin")
@@ -74,3 +77,107 @@ def system_user(*, name: str):
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+# --- users, roles and scopes (managed by the security administrator) -------------------------
+
+def _roles_validate(roles: list[str]) -> list[str]:
+    from kjda.accounts.roles import ADMIN_TRIO, Role
+
+    unknown = [r for r in roles if r not in Role.values]
+    if unknown:
+        raise DomainError("role_unknown", f"未知角色：{', '.join(unknown)}",
+                          f"unknown role: {', '.join(unknown)} (use {', '.join(Role.values)})")
+    trio = sorted(set(roles) & ADMIN_TRIO)
+    if len(trio) > 1:
+        raise DomainError("roles_separation", "三员分立：系统管理员、安全保密管理员、安全审计员不得由同一人兼任",
+                          "separation of duties: one person may hold only one of sysadmin, "
+                          f"secadmin and auditadmin (asked for {', '.join(trio)})")
+    return sorted(set(roles))
+
+
+def _fonds_validate(codes: list[str]) -> list[str]:
+    from kjda.archives.models import Fonds
+
+    codes = sorted({c.upper() for c in codes})
+    known = set(Fonds.objects.filter(code__in=codes).values_list("code", flat=True))
+    missing = [c for c in codes if c not in known]
+    if missing:
+        raise DomainError("fonds_unknown", f"全宗不存在：{', '.join(missing)}",
+                          f"unknown fonds: {', '.join(missing)}")
+    return codes
+
+
+@transaction.atomic
+def user_create(*, actor, username: str, password: str, roles: list[str],
+                departments: list[str] | None = None, fonds: list[str] | None = None,
+                person_name: str = "", department: str = "", request=None):
+    """A local account with its roles and scope; it must change its password at first login."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from kjda.accounts.models import Profile
+
+    user_model = get_user_model()
+    username = username.strip()
+    if not username or len(username) > 150:
+        raise DomainError("username_invalid", "用户名不能为空且不超过150字符",
+                          "a username is 1–150 characters")
+    if user_model.objects.filter(username=username).exists():
+        raise Conflict("username_taken", f"用户名已存在：{username}", f"username taken: {username}")
+    roles = _roles_validate(roles)
+    user = user_model(username=username)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise DomainError("password_weak", "密码不符合要求：" + "；".join(exc.messages),
+                          "password rejected: " + "; ".join(exc.messages)) from None
+    user.set_password(password)
+    user.save()
+    profile = Profile.objects.create(user=user, roles=roles, fonds=_fonds_validate(fonds or []),
+                                     departments=sorted(set(departments or [])),
+                                     person_name=person_name, department=department,
+                                     must_change_password=True)
+    audit_log(action="user.create", actor=actor, request=request, object_type="user",
+              object_id=username, detail={"roles": roles, "fonds": profile.fonds,
+                                          "departments": profile.departments})
+    return user
+
+
+@transaction.atomic
+def user_update(*, actor, user, roles: list[str] | None = None,
+                departments: list[str] | None = None, fonds: list[str] | None = None,
+                is_active: bool | None = None, person_name: str | None = None, request=None):
+    """Change roles, scope or the active flag; takes effect on the user's next request."""
+    from kjda.accounts.models import Profile
+
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    before = {"roles": profile.roles, "fonds": profile.fonds,
+              "departments": profile.departments, "is_active": user.is_active}
+    if roles is not None:
+        profile.roles = _roles_validate(roles)
+    if fonds is not None:
+        profile.fonds = _fonds_validate(fonds)
+    if departments is not None:
+        profile.departments = sorted(set(departments))
+    if person_name is not None:
+        profile.person_name = person_name
+    profile.save()
+    if is_active is not None and is_active != user.is_active:
+        user.is_active = is_active
+        user.save(update_fields=["is_active"])
+    after = {"roles": profile.roles, "fonds": profile.fonds,
+             "departments": profile.departments, "is_active": user.is_active}
+    audit_log(action="user.update", actor=actor, request=request, object_type="user",
+              object_id=user.get_username(), detail={"before": before, "after": after})
+    return user
+
+
+def user_grant_bootstrap_roles(*, user) -> None:
+    """The account `kjda serve` creates: usable at once (archivist) and able to create the
+    three separated administrators (security administrator)."""
+    from kjda.accounts.models import Profile
+    from kjda.accounts.roles import Role
+
+    Profile.objects.update_or_create(user=user, defaults={
+        "roles": [Role.ARCHIVIST.value, Role.SECADMIN.value]})

@@ -24,6 +24,7 @@ class BearerToken(HttpBearer):
 
 AUTH = [BearerToken(), django_auth]
 
+
 api = NinjaAPI(
     title="KJDA 电子会计档案 API",
     version="1",
@@ -70,12 +71,14 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import auth, connectors, records, reference
+    from kjda.api import audit, auth, connectors, records, reference, users
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)
     api.add_router("", reference.router)
     api.add_router("", connectors.router)
+    api.add_router("", users.router)
+    api.add_router("", audit.router)
 
 
 _register_routers()

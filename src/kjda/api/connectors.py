@@ -8,6 +8,8 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
+from kjda.accounts.roles import Perm
+from kjda.api.permissions import require
 from kjda.audit.services import audit_log
 from kjda.connectors import selectors
 from kjda.connectors.models import Connector
@@ -99,6 +101,7 @@ def _connector(request: HttpRequest, connector_id: UUID) -> Connector:
 def connectors_create(request: HttpRequest, payload: ConnectorIn):
     """`settings` use the vendor's own credential names (see the README); secrets are stored
     encrypted and never returned. The answer carries the callback URL to give the platform."""
+    require(request, Perm.CONNECTOR_MANAGE)
     connector = connector_create(kind=payload.kind, name=payload.name,
                                  settings={k: v for k, v in payload.settings.items()
                                            if v is not None},
@@ -112,17 +115,20 @@ def connectors_create(request: HttpRequest, payload: ConnectorIn):
 
 @router.get("/connectors", response=list[ConnectorOut], summary="List OA connectors")
 def connectors_list(request: HttpRequest):
+    require(request, Perm.CONNECTOR_MANAGE)
     return [_out(c) for c in selectors.connector_list(actor=request.user)]
 
 
 @router.get("/connectors/{connector_id}", response=ConnectorOut)
 def connectors_get(request: HttpRequest, connector_id: UUID):
+    require(request, Perm.CONNECTOR_MANAGE)
     return _out(_connector(request, connector_id))
 
 
 @router.post("/connectors/{connector_id}/mappings", response={201: MappingOut},
              summary="Map an approval template to a scenario and an archive category")
 def mappings_create(request: HttpRequest, connector_id: UUID, payload: MappingIn):
+    require(request, Perm.CONNECTOR_MANAGE)
     connector = _connector(request, connector_id)
     mapping = mapping_create(connector=connector, process_code=payload.process_code,
                              scenario=payload.scenario, category=payload.category,
@@ -136,6 +142,7 @@ def mappings_create(request: HttpRequest, connector_id: UUID, payload: MappingIn
 
 @router.get("/connectors/{connector_id}/mappings", response=list[MappingOut])
 def mappings_list(request: HttpRequest, connector_id: UUID):
+    require(request, Perm.CONNECTOR_MANAGE)
     connector = _connector(request, connector_id)
     return list(connector.mappings.values("id", "process_code", "scenario", "category",
                                           "fields"))
@@ -143,6 +150,7 @@ def mappings_list(request: HttpRequest, connector_id: UUID):
 
 @router.get("/intake", response=list[IntakeOut], summary="Received OA events and their status")
 def intake_list(request: HttpRequest, query: Query[IntakeQuery]):
+    require(request, Perm.CONNECTOR_MANAGE)
     rows = selectors.intake_list(actor=request.user, status=query.status,
                                  connector_id=query.connector)
     limit = max(1, min(query.limit, 200))
@@ -153,6 +161,7 @@ def intake_list(request: HttpRequest, query: Query[IntakeQuery]):
 
 @router.post("/intake/{event_pk}/retry", summary="Process a failed or pending event again")
 def intake_retry_endpoint(request: HttpRequest, event_pk: int):
+    require(request, Perm.CONNECTOR_MANAGE)
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)
     if event is None:
         raise NotFound("intake_not_found", "事件不存在", "event not found")

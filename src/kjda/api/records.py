@@ -4,6 +4,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.export import record_metadata_xml
 from kjda.archives.models import Record, RecordFile
@@ -13,6 +14,7 @@ from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
 from kjda.storage.services import blob_open
 
+from .permissions import require
 from .schemas import RecordListOut, RecordOut
 
 router = Router(tags=["records"])
@@ -78,6 +80,7 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
                   files: File[list[UploadedFile]] = None):  # type: ignore[assignment]
     """Receive, check (四性检测) and file one record. Returns 201 with the new record, or 200
     with the existing one when (`source_system`, `external_id`) was filed before."""
+    require(request, Perm.RECORD_INGEST)
     meta = metadata_parse(metadata)
     uploads = list(files or [])
     incoming = [
@@ -109,6 +112,7 @@ class RecordQuery(Schema):
 
 @router.get("/records", response=RecordListOut, summary="List and search records")
 def record_list(request: HttpRequest, query: Query[RecordQuery]):
+    require(request, Perm.RECORD_READ)
     filters = selectors.RecordFilters(**query.dict(exclude={"limit", "offset"}))
     qs = selectors.record_list(actor=request.user, filters=filters)
     limit = max(1, min(query.limit, 200))
@@ -141,7 +145,7 @@ def _get(request: HttpRequest, record_id: int) -> Record:
     try:
         return selectors.record_get(actor=request.user, record_id=record_id)
     except Exception:
-        audit_log(action="record.view", request=request, outcome="failure", object_type="record",
+        audit_log(action="record.view", request=request, outcome="denied", object_type="record",
                   object_id=str(record_id), detail={"reason": "not found or out of scope"})
         raise
 
@@ -151,7 +155,7 @@ def file_content(request: HttpRequest, file_id: int, inline: bool = False):
     try:
         rf = selectors.record_file_get(actor=request.user, file_id=file_id)
     except Exception:
-        audit_log(action="file.download", request=request, outcome="failure", object_type="file",
+        audit_log(action="file.download", request=request, outcome="denied", object_type="file",
                   object_id=str(file_id), detail={"reason": "not found or out of scope"})
         raise
     audit_log(action="file.download", request=request, object_type="file", object_id=str(rf.pk),

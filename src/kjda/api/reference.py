@@ -5,13 +5,15 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.models import Category, Retention, Volume
+from kjda.archives.models import Category, Retention
 from kjda.archives.numbering import category_code
 from kjda.archives.services import fonds_update, volume_close
 from kjda.audit.services import audit_log
 from kjda.errors import NotFound
 
+from .permissions import require
 from .schemas import FondsOut, RetentionRuleOut
 
 router = Router(tags=["reference"])
@@ -53,6 +55,7 @@ def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
     """Set a fonds' arrangement (by item / by volume), whether archive numbers start with the
     fonds code, and its category codes (e.g. `{"会计凭证": "KJPZ"}`). Numbers already given
     never change; new settings apply to records filed from now on."""
+    require(request, Perm.FONDS_CONFIGURE)
     fonds = selectors.fonds_list(actor=request.user).filter(code=code).first()
     if fonds is None:
         raise NotFound("fonds_not_found", f"全宗 {code} 不存在", f"fonds {code} not found")
@@ -64,9 +67,9 @@ def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
 
 @router.post("/volumes/{volume_id}/close", summary="封卷：分配案卷号和件号")
 def volume_close_endpoint(request: HttpRequest, volume_id: int):
-    volume = Volume.objects.filter(pk=volume_id).first()
-    if volume is None or not selectors.fonds_list(actor=request.user).filter(
-            pk=volume.fonds_id).exists():
+    require(request, Perm.VOLUME_CLOSE)
+    volume = selectors.volume_get(actor=request.user, volume_id=volume_id)
+    if volume is None:
         raise NotFound("volume_not_found", f"案卷 {volume_id} 不存在", f"volume {volume_id} not found")
     volume = volume_close(volume=volume)
     audit_log(action="volume.close", request=request, object_type="volume",

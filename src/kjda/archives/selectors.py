@@ -15,6 +15,7 @@ from kjda.archives.models import (
     RecordFile,
     RecordStatus,
     RetentionRule,
+    Volume,
 )
 from kjda.archives.search import search_filter
 from kjda.errors import NotFound
@@ -120,9 +121,20 @@ def record_find_existing(*, source_system: str, external_id: str) -> Record | No
 
 
 def fonds_list(*, actor) -> QuerySet[Fonds]:
-    if record_scope_q(actor=actor) is None:
+    """The fonds the actor works in: those their scope names (all when it names none), for
+    anyone who reads records or configures fonds."""
+    from kjda.accounts.roles import Perm
+    from kjda.accounts.selectors import actor_can, actor_profile
+
+    if not (actor_can(actor, Perm.RECORD_READ) or actor_can(actor, Perm.FONDS_CONFIGURE)):
         return Fonds.objects.none()
-    return Fonds.objects.all()
+    codes = actor_profile(actor).fonds
+    return Fonds.objects.filter(code__in=codes) if codes else Fonds.objects.all()
+
+
+def volume_get(*, actor, volume_id: int) -> Volume | None:
+    """A volume in one of the actor's fonds, or None."""
+    return Volume.objects.filter(pk=volume_id, fonds__in=fonds_list(actor=actor)).first()
 
 
 def retention_rule_list() -> QuerySet[RetentionRule]:

@@ -25,12 +25,16 @@ def audit_event_list(
     """Events newest first, filtered by who did it (`user`, an account or its pk), action,
     outcome, object and time (`since` inclusive, `until` exclusive).
 
-    `actor_user` is the person reading the log. Who may read which events (the audit
-    administrator of 三员分立 sees all, others at most their own) is applied here in the
-    permissions issue; until then this returns every matching event, so callers must already
-    pass the acting user.
+    `actor_user` is the person reading the log: the security auditor (安全审计员) sees every
+    event, anyone else at most their own.
     """
+    from kjda.accounts.roles import Perm
+    from kjda.accounts.selectors import actor_can
+
     qs = AuditEvent.objects.select_related("actor")
+    if not actor_can(actor_user, Perm.AUDIT_READ):
+        # Anyone else sees at most their own events.
+        qs = qs.filter(actor_id=getattr(actor_user, "pk", None) or -1)
     if user is not None:
         qs = qs.filter(actor_id=user if isinstance(user, int) else user.pk)
     if action:

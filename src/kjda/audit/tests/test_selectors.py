@@ -13,7 +13,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_events_are_listed_newest_first_and_filtered(django_user_model):
+    from kjda.accounts.models import Profile
+
     alice = django_user_model.objects.create_user(username="alice", password="x-long-password")
+    Profile.objects.create(user=alice, roles=["auditadmin"])  # the security auditor reads all
     bob = django_user_model.objects.create_user(username="bob", password="x-long-password")
     audit_log(action="record.view", actor=alice, object_type="record", object_id="1")
     audit_log(action="file.download", actor=bob, object_type="file", object_id="9")
@@ -33,3 +36,15 @@ def test_events_are_listed_newest_first_and_filtered(django_user_model):
     assert seqs(since=second) == [3, 2]
     assert seqs(until=second) == [1]
     assert seqs(since=timezone.now() + timedelta(minutes=1)) == []
+
+
+def test_anyone_but_the_security_auditor_sees_only_their_own_events(django_user_model):
+    from kjda.accounts.models import Profile
+
+    carol = django_user_model.objects.create_user(username="carol", password="x-long-password")
+    Profile.objects.create(user=carol, roles=["archivist"])
+    dave = django_user_model.objects.create_user(username="dave", password="x-long-password")
+    audit_log(action="record.view", actor=carol, object_type="record", object_id="1")
+    audit_log(action="record.view", actor=dave, object_type="record", object_id="2")
+    assert [e.actor_name for e in audit_event_list(actor_user=carol)] == ["carol"]
+    assert list(audit_event_list(actor_user=carol, user=dave)) == []

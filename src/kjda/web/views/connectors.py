@@ -7,7 +7,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from kjda.accounts.roles import Perm
 from kjda.archives import selectors as archive_selectors
 from kjda.audit.models import Outcome
 from kjda.audit.services import audit_log
@@ -26,6 +26,7 @@ from kjda.connectors.services import connector_create, connector_public_settings
 from kjda.connectors.tasks import sweep_connector
 from kjda.errors import DomainError
 from kjda.web.connector_forms import ConnectorForm, MappingForm, kind_choices
+from kjda.web.permissions import perm_required
 from kjda.web.templatetags.kjda_web import error_message
 
 
@@ -42,14 +43,14 @@ def _connector_or_404(request: HttpRequest, connector_id: UUID) -> Connector:
     return connector
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 def connector_list(request: HttpRequest) -> HttpResponse:
     rows = [{"connector": c, "callback_url": callback_url(request, c)}
             for c in selectors.connector_list_with_counts(actor=request.user)]
     return render(request, "web/connector_list.html", {"rows": rows})
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 def connector_new(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
     if kind not in ConnectorKind.values:
@@ -93,14 +94,14 @@ def _render_detail(request: HttpRequest, connector: Connector, mapping_form: Map
     }, status=status)
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 def connector_detail(request: HttpRequest, connector_id: UUID) -> HttpResponse:
     connector = _connector_or_404(request, connector_id)
     form = MappingForm(rules=archive_selectors.retention_rule_list())
     return _render_detail(request, connector, form)
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
 def mapping_new(request: HttpRequest, connector_id: UUID) -> HttpResponse:
     connector = _connector_or_404(request, connector_id)
@@ -124,7 +125,7 @@ def mapping_new(request: HttpRequest, connector_id: UUID) -> HttpResponse:
     return _render_detail(request, connector, form, error=error, status=400)
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
 def connector_sweep(request: HttpRequest, connector_id: UUID) -> HttpResponse:
     """Ask the platform now for approvals finished since the last sweep (the periodic loop

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,11 +17,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from kjda.accounts.roles import Perm
 from kjda.audit.services import audit_log
 from kjda.connectors import selectors
 from kjda.connectors.models import InboxEvent, InboxStatus
 from kjda.connectors.services import intake_retry
 from kjda.web.connector_forms import IntakeFilterForm
+from kjda.web.permissions import perm_required
 
 PAGE_SIZE = 50
 # A received event normally starts within seconds; one still waiting after this (its task lost,
@@ -38,7 +39,7 @@ def offers_retry(event: InboxEvent, now: datetime) -> bool:
         event.attempts > 0 or event.received_at < now - STUCK_AFTER)
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 def intake_list(request: HttpRequest) -> HttpResponse:
     form = IntakeFilterForm(request.GET,
                             connectors=selectors.connector_list(actor=request.user))
@@ -65,7 +66,7 @@ def _back(request: HttpRequest) -> str:
     return reverse("web:intake_list")
 
 
-@login_required
+@perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
 def intake_retry_view(request: HttpRequest, event_pk: int) -> HttpResponse:
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)

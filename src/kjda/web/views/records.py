@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.models import Record, RecordFile
 from kjda.audit.models import Action, Outcome
@@ -16,6 +17,7 @@ from kjda.errors import NotFound
 from kjda.storage.services import blob_open
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
+from kjda.web.permissions import perm_required
 
 PAGE_SIZE = 20
 # Only these are ever shown inline; anything else is sent as an attachment, so an uploaded
@@ -23,7 +25,7 @@ PAGE_SIZE = 20
 INLINE_MIME = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
-@login_required
+@perm_required(Perm.RECORD_READ)
 def record_list(request: HttpRequest) -> HttpResponse:
     form = RecordFilterForm(request.GET, fonds_list=selectors.fonds_list(actor=request.user),
                             rules=selectors.retention_rule_list())

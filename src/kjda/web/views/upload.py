@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
 from kjda.errors import DomainError
 from kjda.ingest.metadata import metadata_parse
 from kjda.ingest.services import record_ingest
 from kjda.web.forms import RecordUploadForm
+from kjda.web.permissions import perm_required
 
 
-@login_required
+@perm_required(Perm.RECORD_INGEST)
 def record_upload(request: HttpRequest) -> HttpResponse:
     rules = selectors.retention_rule_list()
     if request.method != "POST":

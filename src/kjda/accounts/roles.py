@@ -1,0 +1,49 @@
+"""Roles and what each may do (issue #4; standards.md §10 三员分立).
+
+The three separated administrators (三员) manage the system, never its content: the system
+administrator configures, the security administrator grants roles and scopes, the security
+auditor reads the audit log. No person holds two of the three. Content roles read archives
+within their data scope (fonds and departments); the employee reads what they applied for.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    SYSADMIN = "sysadmin", "系统管理员"
+    SECADMIN = "secadmin", "安全保密管理员"
+    AUDITADMIN = "auditadmin", "安全审计员"
+    ARCHIVIST = "archivist", "档案管理员"
+    ACCOUNTANT = "accountant", "会计"
+    AUDITOR = "auditor", "审计"
+    EMPLOYEE = "employee", "员工"
+
+
+ADMIN_TRIO = frozenset({Role.SYSADMIN, Role.SECADMIN, Role.AUDITADMIN})
+CONTENT_ROLES = frozenset({Role.ARCHIVIST, Role.ACCOUNTANT, Role.AUDITOR, Role.EMPLOYEE})
+
+
+class Perm:
+    """Actions checked at the API and web layers (reads of records are also scoped)."""
+
+    RECORD_READ = "record.read"
+    RECORD_INGEST = "record.ingest"
+    VOLUME_CLOSE = "volume.close"
+    FONDS_CONFIGURE = "fonds.configure"
+    CONNECTOR_MANAGE = "connector.manage"
+    USER_MANAGE = "user.manage"
+    AUDIT_READ = "audit.read"
+
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    Perm.RECORD_READ: CONTENT_ROLES,
+    Perm.RECORD_INGEST: frozenset({Role.ARCHIVIST, Role.ACCOUNTANT}),
+    Perm.VOLUME_CLOSE: frozenset({Role.ARCHIVIST}),
+    # How the archive is arranged is the archivist's call; the system administrator configures.
+    Perm.FONDS_CONFIGURE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.CONNECTOR_MANAGE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.USER_MANAGE: frozenset({Role.SECADMIN}),
+    Perm.AUDIT_READ: frozenset({Role.AUDITADMIN}),
+}
