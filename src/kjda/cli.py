@@ -40,7 +40,8 @@ def _prepare(*, quiet: bool = False) -> str | None:
         generated = password = secrets.token_urlsafe(12)
     from kjda.accounts.services import user_grant_bootstrap_roles
 
-    user_grant_bootstrap_roles(user=user_model.objects.create_user("admin", "", password))
+    user_grant_bootstrap_roles(user=user_model.objects.create_user("admin", "", password),
+                               generated_password=generated is not None)
     return generated
 
 

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kjda.web.middleware.ForcePasswordChangeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -84,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "kjda.web.context.kjda_access",
             ],
         },
     },
@@ -166,7 +168,9 @@ KJDA_PUBLIC_URL = os.environ.get("KJDA_PUBLIC_URL", "http://127.0.0.1:8000").rst
 KJDA_TOKEN_TTL_HOURS = int(os.environ.get("KJDA_TOKEN_TTL_HOURS", "720"))
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = int(os.environ.get("KJDA_SESSION_SECONDS", "28800"))
+# Idle timeout: the session expires this long after the last request (each request renews it).
+SESSION_COOKIE_AGE = int(os.environ.get("KJDA_SESSION_IDLE_SECONDS", "1800"))
+SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "SAMEORIGIN"
 

@@ -173,11 +173,13 @@ def user_update(*, actor, user, roles: list[str] | None = None,
     return user
 
 
-def user_grant_bootstrap_roles(*, user) -> None:
+def user_grant_bootstrap_roles(*, user, generated_password: bool = False) -> None:
     """The account `kjda serve` creates: usable at once (archivist) and able to create the
-    three separated administrators (security administrator)."""
+    three separated administrators (security administrator). A generated password must be
+    replaced at the first login."""
     from kjda.accounts.models import Profile
     from kjda.accounts.roles import Role
 
     Profile.objects.update_or_create(user=user, defaults={
-        "roles": [Role.ARCHIVIST.value, Role.SECADMIN.value]})
+        "roles": [Role.ARCHIVIST.value, Role.SECADMIN.value],
+        "must_change_password": generated_password})

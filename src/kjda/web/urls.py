@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, upload
+from kjda.web.views import auth, connectors, dashboard, intake, records, upload, users
 
 app_name = "web"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
+    path("users/", users.user_list, name="user_list"),
     path("records/", records.record_list, name="record_list"),
     path("records/new/", upload.record_upload, name="record_upload"),
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),

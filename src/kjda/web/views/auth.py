@@ -33,3 +33,23 @@ class LogoutView(auth_views.LogoutView):
             audit_log(action=Action.AUTH_LOGOUT, request=request, object_type="user",
                       object_id=str(request.user.pk))
         return super().post(request, *args, **kwargs)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Also where a generated account is sent at its first login (must_change_password)."""
+
+    template_name = "web/password_change.html"
+
+    def get_success_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("web:dashboard")
+
+    def form_valid(self, form):
+        from kjda.accounts.models import Profile
+
+        response = super().form_valid(form)
+        Profile.objects.filter(user=self.request.user).update(must_change_password=False)
+        audit_log(action="auth.password_change", request=self.request, object_type="user",
+                  object_id=str(self.request.user.pk))
+        return response
