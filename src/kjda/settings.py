@@ -54,7 +54,12 @@ INSTALLED_APPS = [
     "kjda.ingest",
     "kjda.connectors",
     "kjda.api",
-    "kjda.web",
+    "kjda.web",  # before allauth: our templates override its layout
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 
 MIDDLEWARE = [
@@ -65,7 +70,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "kjda.web.middleware.ForcePasswordChangeMiddleware",
+    "kjda.web.middleware.RequireMfaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -121,6 +128,10 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# Shared by every worker process (the login lockout counts failures here), in the database so
+# the embedded default needs no other service.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                      "LOCATION": "kjda_cache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STORAGE_URL = os.environ.get("STORAGE_URL", (DATA_DIR / "blobs").as_uri())
@@ -140,6 +151,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# django-allauth: local accounts only by username, no self sign-up (the security
+# administrator creates accounts), lockout after repeated failures, TOTP second factor.
+ACCOUNT_ADAPTER = "kjda.accounts.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False
+KJDA_LOGIN_FAILURES = int(os.environ.get("KJDA_LOGIN_FAILURES", "5"))
+KJDA_LOCKOUT_MINUTES = int(os.environ.get("KJDA_LOCKOUT_MINUTES", "15"))
+ACCOUNT_RATE_LIMITS = {
+    # per username ("key") and per address: the account is locked for the window
+    "login_failed": f"{KJDA_LOGIN_FAILURES}/{KJDA_LOCKOUT_MINUTES}m/key,"
+                    f"{KJDA_LOGIN_FAILURES * 4}/{KJDA_LOCKOUT_MINUTES}m/ip",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "KJDA"
+# Roles that must log in with a second factor (comma-separated role codes).
+KJDA_MFA_REQUIRED_ROLES = [r for r in os.environ.get(
+    "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",") if r]
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:login"
 

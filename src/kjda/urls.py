@@ -6,5 +6,6 @@ from kjda.connectors.views import oa_callback
 urlpatterns = [
     path("api/v1/", api.urls),
     path("oa/<uuid:connector_id>/callback", oa_callback, name="oa-callback"),
+    path("accounts/", include("allauth.urls")),
     path("", include("kjda.web.urls")),
 ]

@@ -81,7 +81,7 @@ def screenshots(tmp_path) -> Path:
 def login(page, base_url: str, username: str = "archivist", password: str = PASSWORD) -> None:
     page.goto(base_url + "/")
     page.wait_for_url("**/login/**")
-    page.fill("input[name=username]", username)
+    page.fill("input[name=login]", username)
     page.fill("input[name=password]", password)
     page.click("form.stack button[type=submit]")
     page.wait_for_url(base_url + "/")

@@ -36,10 +36,33 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
 
 def token_for_credentials(*, username: str, password: str, name: str = "api",
                           request=None) -> tuple[ApiToken, str] | None:
-    user = authenticate(request, username=username, password=password)
+    user = _authenticate_counted(request, username=username, password=password)
     if user is None or not user.is_active:
         return None
+    from allauth.mfa.models import Authenticator
+
+    if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        # A password alone must not stand in for the second factor.
+        raise DomainError("mfa_required", "该账号启用了双因素认证，不能仅凭密码换取令牌",
+                          "this account uses two-factor authentication: a password alone "
+                          "cannot obtain a token", status=403)
     return token_issue(user=user, name=name)
+
+
+def _authenticate_counted(request, *, username: str, password: str):
+    """Password check through django-allauth, so failures here count toward the same lockout
+    as failed web logins (and a locked account is refused with 429)."""
+    from allauth.account.adapter import get_adapter
+    from django.core.exceptions import ValidationError
+
+    if request is None:
+        return authenticate(None, username=username, password=password)
+    try:
+        return get_adapter(request).authenticate(request, username=username, password=password)
+    except ValidationError:
+        raise DomainError("account_locked", "登录失败次数过多，账号已临时锁定，请稍后再试",
+                          "too many failed logins: the account is locked for a while",
+                          status=429) from None
 
 
 def token_authenticate(*, raw: str) -> ApiToken | None:

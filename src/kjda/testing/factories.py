@@ -93,3 +93,23 @@ def metadata_json(**overrides) -> str:
     }
     data.update(overrides)
     return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def totp_activate(user) -> str:
+    """Give `user` a TOTP authenticator (django-allauth's own); returns its secret."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def totp_code(secret: str) -> str:
+    """The current 6-digit code for `secret`, as an authenticator app shows it."""
+    from allauth.mfa.totp.internal.auth import (
+        format_hotp_value,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
+
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))

@@ -29,7 +29,7 @@ def test_login_page_renders_in_chinese():
 
 def test_successful_login_is_audited_and_lands_on_the_dashboard(archivist):
     client = Client()
-    response = client.post("/login/", {"username": "archivist", "password": "Archive-Pass-2024"})
+    response = client.post("/login/", {"login": "archivist", "password": "Archive-Pass-2024"})
     assert response.status_code == 302 and response["Location"] == "/"
     event = AuditEvent.objects.get(action="auth.login")
     assert event.actor_id == archivist.pk and event.outcome == "success"
@@ -38,7 +38,7 @@ def test_successful_login_is_audited_and_lands_on_the_dashboard(archivist):
 
 
 def test_failed_login_is_audited_with_the_username_tried(archivist):
-    response = Client().post("/login/", {"username": "archivist", "password": "wrong"})
+    response = Client().post("/login/", {"login": "archivist", "password": "wrong"})
     assert response.status_code == 200
     assert "用户名或密码错误" in response.content.decode()
     event = AuditEvent.objects.get(action="auth.failed")
@@ -48,7 +48,7 @@ def test_failed_login_is_audited_with_the_username_tried(archivist):
 
 def test_login_redirects_to_next(archivist):
     response = Client().post("/login/?next=/retention/",
-                             {"username": "archivist", "password": "Archive-Pass-2024",
+                             {"login": "archivist", "password": "Archive-Pass-2024",
                               "next": "/retention/"})
     assert response["Location"] == "/retention/"
 

@@ -1,29 +1,27 @@
-"""Log in and out with Django's auth views and our template; both are audited."""
+"""Log in (django-allauth) and out, change the password: in our templates, audited."""
 
 from __future__ import annotations
 
+from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib.auth import views as auth_views
 
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 
 
-class LoginView(auth_views.LoginView):
-    template_name = "web/login.html"
-    redirect_authenticated_user = True
+class LoginView(AllauthLoginView):
+    """django-allauth's login (lockout after repeated failures, TOTP second step) in our page.
+    Successful logins are audited by the `user_logged_in` signal (accounts app), whichever way
+    the user came in; failures and lockouts here."""
 
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        user = form.get_user()
-        audit_log(action=Action.AUTH_LOGIN, actor=user, request=self.request,
-                  object_type="user", object_id=str(user.pk))
-        return response
+    template_name = "web/login.html"
 
     def form_invalid(self, form):
-        username = (form.data.get("username") or "")[:150]
+        username = (form.data.get("login") or "")[:150]
+        errors = " ".join(str(e) for e in form.non_field_errors())
         audit_log(action=Action.AUTH_FAILED, request=self.request, outcome=Outcome.FAILURE,
                   object_type="user", object_id=username, actor_name=username,
-                  detail={"channel": "web"})
+                  detail={"channel": "web", "reason": errors[:200]})
         return super().form_invalid(form)
 
 
