@@ -47,3 +47,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.USER_MANAGE: frozenset({Role.SECADMIN}),
     Perm.AUDIT_READ: frozenset({Role.AUDITADMIN}),
 }
+
+
+# What an API token's scopes let it do: a token acts as its user, narrowed to these.
+TOKEN_SCOPES = ("read", "ingest", "admin")
+TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
+    Perm.RECORD_READ: "read",
+    Perm.AUDIT_READ: "read",
+    Perm.RECORD_INGEST: "ingest",
+    Perm.VOLUME_CLOSE: "admin",
+    Perm.FONDS_CONFIGURE: "admin",
+    Perm.CONNECTOR_MANAGE: "admin",
+    Perm.USER_MANAGE: "admin",
+}

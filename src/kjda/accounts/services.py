@@ -15,7 +15,6 @@ from kjda.audit.services import audit_log
 from kjda.errors import Conflict, DomainError
 
 TOKEN_PREFIX = "kjda_"
-ALL_SCOPES = ("read", "ingest", "admin")
 
 
 def _hash(raw: str) -> str:
@@ -28,13 +27,32 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
     hours = ttl_hours if ttl_hours is not None else settings.KJDA_TOKEN_TTL_HOURS
     token = ApiToken.objects.create(
         user=user, name=name, key_hash=_hash(raw), prefix=raw[:12],
-        scopes=list(scopes or ["read", "ingest"]),
+        scopes=_scopes_validate(scopes),
         expires_at=timezone.now() + timedelta(hours=hours),
     )
     return token, raw
 
 
+def _scopes_validate(scopes: list[str] | None) -> list[str]:
+    """A token acts as its user; without scopes it may do all the user's roles allow."""
+    from kjda.accounts.roles import TOKEN_SCOPES
+
+    if not scopes:
+        return list(TOKEN_SCOPES)
+    unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
+    if unknown:
+        raise DomainError("token_scope_unknown", f"未知的令牌权限：{', '.join(unknown)}",
+                          f"unknown token scope: {', '.join(unknown)} "
+                          f"(use {', '.join(TOKEN_SCOPES)})")
+    return [s for s in TOKEN_SCOPES if s in scopes]
+
+
+def token_list(*, user) -> list[ApiToken]:
+    return list(ApiToken.objects.filter(user=user).order_by("-created_at"))
+
+
 def token_for_credentials(*, username: str, password: str, name: str = "api",
+                          scopes: list[str] | None = None, ttl_hours: int | None = None,
                           request=None) -> tuple[ApiToken, str] | None:
     user = _authenticate_counted(request, username=username, password=password)
     if user is None or not user.is_active:
@@ -46,7 +64,7 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
         raise DomainError("mfa_required", "该账号启用了双因素认证，不能仅凭密码换取令牌",
                           "this account uses two-factor authentication: a password alone "
                           "cannot obtain a token", status=403)
-    return token_issue(user=user, name=name)
+    return token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours)
 
 
 def _authenticate_counted(request, *, username: str, password: str):

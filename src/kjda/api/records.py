@@ -14,7 +14,7 @@ from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
 from kjda.storage.services import blob_open
 
-from .permissions import require
+from .permissions import require, require_token_scope
 from .schemas import RecordListOut, RecordOut
 
 router = Router(tags=["records"])
@@ -142,6 +142,7 @@ def record_metadata(request: HttpRequest, record_id: int):
 
 
 def _get(request: HttpRequest, record_id: int) -> Record:
+    require_token_scope(request, "read")
     try:
         return selectors.record_get(actor=request.user, record_id=record_id)
     except Exception:
@@ -152,6 +153,7 @@ def _get(request: HttpRequest, record_id: int) -> Record:
 
 @router.get("/files/{file_id}/content", summary="Download a file's exact bytes")
 def file_content(request: HttpRequest, file_id: int, inline: bool = False):
+    require_token_scope(request, "read")
     try:
         rf = selectors.record_file_get(actor=request.user, file_id=file_id)
     except Exception:
