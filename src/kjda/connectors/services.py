@@ -16,7 +16,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kjda.audit.services import audit_log
-from kjda.connectors.base import CallbackRejected, CallbackReply, CallbackRequest, OAConnector
+from kjda.connectors.base import (
+    ApprovalEvent,
+    CallbackRejected,
+    CallbackReply,
+    CallbackRequest,
+    OAConnector,
+)
 from kjda.connectors.models import Connector, InboxEvent, Mapping, ReplayGuard, Scenario
 from kjda.connectors.registry import connector_class
 from kjda.connectors.secrets import secrets_decrypt, secrets_encrypt
@@ -68,7 +74,7 @@ def connector_build(connector: Connector) -> OAConnector:
 _callback_connectors = threading.local()
 
 
-def _connector_for_callbacks(connector: Connector) -> OAConnector:
+def connector_for_callbacks(connector: Connector) -> OAConnector:
     """`connector_build` for the callback path, reused per thread while the row's settings and
     secrets stay the same (the row is read on every callback, so a change applies at once).
     Building is costly (DingTalk makes two HTTP clients, each loading the CA bundle: ~45 ms of
@@ -127,54 +133,64 @@ def _connector_for_callback(connector_id: str) -> Connector:
     return connector
 
 
+def callback_replayed() -> CallbackRejected:
+    return CallbackRejected("replayed", "重复投递的同一签名消息（重放）已拒绝",
+                            "replayed delivery of an already accepted message", status=409)
+
+
+def _replay_guard_add(connector: Connector, key: str) -> bool:
+    """Remember an accepted delivery's signature; False when it was accepted before."""
+    try:
+        with transaction.atomic():
+            ReplayGuard.objects.create(connector=connector, key=key[:200])
+    except IntegrityError:
+        return False
+    return True
+
+
+def callback_refusal_audit(*, connector: Connector, request: CallbackRequest,
+                           exc: CallbackRejected) -> None:
+    audit_log(action="oa.callback_rejected", outcome="denied", object_type="connector",
+              object_id=str(connector.pk), ip=request.remote_addr or None,
+              user_agent=request.headers.get("user-agent", ""),
+              detail={"kind": connector.kind, "code": exc.code, "reason": exc.en})
+
+
 def callback_receive(*, connector_id: str, request: CallbackRequest) -> CallbackReply:
     """Verify one callback and commit its events to the inbox; return the vendor's answer.
     Rejections are audited and raised (4xx); nothing is processed for them."""
     connector = _connector_for_callback(connector_id)
     try:
-        outcome = _connector_for_callbacks(connector).handle_callback(request)
+        outcome = connector_for_callbacks(connector).handle_callback(request)
     except CallbackRejected as exc:
-        audit_log(action="oa.callback_rejected", outcome="denied", object_type="connector",
-                  object_id=str(connector.pk), ip=request.remote_addr or None,
-                  user_agent=request.headers.get("user-agent", ""),
-                  detail={"kind": connector.kind, "code": exc.code, "reason": exc.en})
+        callback_refusal_audit(connector=connector, request=request, exc=exc)
         raise
-    created: list[int] = []
     with transaction.atomic():
-        if outcome.replay_key:
-            try:
-                with transaction.atomic():
-                    ReplayGuard.objects.create(connector=connector, key=outcome.replay_key[:200])
-            except IntegrityError:
-                replay = CallbackRejected("replayed", "重复投递的同一签名消息（重放）已拒绝",
-                                          "replayed delivery of an already accepted message",
-                                          status=409)
-                audit_log(action="oa.callback_rejected", outcome="denied",
-                          object_type="connector", object_id=str(connector.pk),
-                          ip=request.remote_addr or None,
-                          detail={"kind": connector.kind, "code": replay.code})
-                raise replay from None
-        for event in outcome.events:
-            payload = dict(event.payload)
-            if event.reason:
-                payload["_reason"] = event.reason
-            if event.instance is not None:
-                from kjda.connectors.processing import instance_to_json
-
-                payload["_instance"] = instance_to_json(event.instance)
-            row, was_created = InboxEvent.objects.get_or_create(
-                connector=connector, event_id=event.event_id[:200],
-                defaults={"instance_id": event.instance_id[:200],
-                          "process_code": event.process_code[:200], "action": event.action,
-                          "event_type": event.event_type[:100], "payload": payload,
-                          "status": "received" if event.action != "ignored" else "ignored"})
-            if was_created and event.action != "ignored":
-                created.append(row.pk)
-        if created:
-            from kjda.connectors.tasks import enqueue_inbox
-
-            transaction.on_commit(lambda: enqueue_inbox(created))
+        replayed = bool(outcome.replay_key) and not _replay_guard_add(connector,
+                                                                      outcome.replay_key)
+        for event in [] if replayed else outcome.events:
+            InboxEvent.objects.get_or_create(connector=connector, event_id=event.event_id[:200],
+                                             defaults=inbox_event_values(event))
+    if replayed:  # audited after the (empty) transaction, so the audit row stays
+        replay = callback_replayed()
+        callback_refusal_audit(connector=connector, request=request, exc=replay)
+        raise replay
+    # No task per event: every task worker's intake loop claims received inbox rows.
     return outcome.reply
+
+
+def inbox_event_values(event: ApprovalEvent) -> dict:
+    """The inbox row of one verified event (both callback paths write exactly this)."""
+    payload = dict(event.payload)
+    if event.reason:
+        payload["_reason"] = event.reason
+    if event.instance is not None:
+        from kjda.connectors.processing import instance_to_json
+
+        payload["_instance"] = instance_to_json(event.instance)
+    return {"instance_id": event.instance_id[:200], "process_code": event.process_code[:200],
+            "action": event.action, "event_type": event.event_type[:100], "payload": payload,
+            "status": "received" if event.action != "ignored" else "ignored"}
 
 
 def replay_guard_prune() -> int:

@@ -12,7 +12,7 @@ from kjda.connectors.services import callback_receive
 from kjda.errors import DomainError
 
 
-def _query(raw: str) -> dict[str, str]:
+def callback_query(raw: str) -> dict[str, str]:
     """Percent-decode once and keep '+' as '+': WeCom's echostr is base64 (oa-protocols §2.1)."""
     out: dict[str, str] = {}
     for part in raw.split("&"):
@@ -27,7 +27,7 @@ def _query(raw: str) -> dict[str, str]:
 def oa_callback(request: HttpRequest, connector_id: str) -> HttpResponse:
     raw_query = request.META.get("QUERY_STRING", "")
     callback = CallbackRequest(
-        method=request.method or "POST", path=request.path, query=_query(raw_query),
+        method=request.method or "POST", path=request.path, query=callback_query(raw_query),
         headers={k.lower(): v for k, v in request.headers.items()}, body=request.body,
         remote_addr=request.META.get("REMOTE_ADDR", ""), raw_query=raw_query)
     try:

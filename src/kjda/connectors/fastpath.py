@@ -1,0 +1,265 @@
+"""The lean callback path: `/oa/<connector id>/callback` answered before Django's middleware and
+URL stack, with the inbox rows of concurrent callbacks committed together (group commit).
+
+The semantics are those of `services.callback_receive`, which stays the reference: the
+connector row is read on every callback (a changed or disabled connector applies at once), the
+callback is verified and decrypted over the exact bytes by the connector's own class, and its
+replay-guard and inbox rows are committed before the vendor's answer is sent. Only the accepted
+case is handled here. Everything else — a refusal (bad signature, stale, wrong owner: audited
+4xx), a byte-identical replay (409, audited), an unknown or disabled connector, an oversized or
+unusual request, a database error — is handed to the Django view with the body it had, which
+does it all again the slow way.
+
+Group commit: request threads put their rows on one queue per process; a writer thread takes
+whatever is queued, writes it in one transaction (`INSERT … ON CONFLICT DO NOTHING` on the
+replay key and on (connector, event id)) and commits, then wakes each request, which only then
+answers. One commit serves every callback that arrived while the previous one was running.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from kjda.connectors.base import CallbackReply, CallbackRequest
+from kjda.connectors.models import Connector, InboxEvent, ReplayGuard
+from kjda.connectors.services import connector_for_callbacks, inbox_event_values
+from kjda.connectors.views import callback_query
+from kjda.errors import DomainError
+
+log = logging.getLogger(__name__)
+CALLBACK_PATH = re.compile(r"/oa/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                           r"/callback")
+MAX_BODY = 256 * 1024  # larger deliveries (a Weaver push with big forms) take the Django view
+MAX_BATCH = 256
+COMMIT_WAIT = 30.0  # seconds a request waits for its commit before answering 503
+STATUS_TEXT = {200: "200 OK", 503: "503 Service Unavailable"}
+
+
+@dataclass
+class _Pending:
+    connector_pk: uuid.UUID
+    replay_key: str
+    rows: list[tuple[str, dict]]  # (event id, inbox_event_values)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: str = ""  # committed | replayed | error
+
+
+class InboxWriter:
+    """One per process: commits the queued callbacks of all request threads together."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._pid = 0
+
+    def commit(self, item: _Pending, *, timeout: float | None = None) -> str:
+        with self._cond:
+            if self._pid != os.getpid():  # first use in this process (or after a fork)
+                self._pid = os.getpid()
+                self._queue = []
+                threading.Thread(target=self._run, name="kjda-inbox-writer", daemon=True).start()
+            self._queue.append(item)
+            self._cond.notify()
+        if not item.done.wait(COMMIT_WAIT if timeout is None else timeout):
+            return "timeout"
+        return item.result
+
+    def release(self) -> None:
+        """Close the writer thread's database connection now (it reconnects when needed)."""
+        with self._cond:
+            running = self._pid == os.getpid()
+        if running:
+            self.commit(_Pending(connector_pk=uuid.UUID(int=0), replay_key="", rows=[],
+                                 result="release"))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if not self._cond.wait(timeout=2.0) and not self._queue:
+                        connections.close_all()  # idle: don't hold a connection
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            releases = [item for item in batch if item.result == "release"]
+            batch = [item for item in batch if item.result != "release"]
+            if batch:
+                self._commit(batch)
+            if releases:
+                connections.close_all()
+                for item in releases:
+                    item.done.set()
+
+    @staticmethod
+    def _commit(batch: list[_Pending]) -> None:
+        try:
+            results = _write(batch)
+        except Exception:
+            log.exception("inbox group commit of %s callbacks failed", len(batch))
+            connections.close_all()
+            results = ["error"] * len(batch)
+        for item, result in zip(batch, results, strict=True):
+            item.result = result
+            item.done.set()
+
+
+def _write(batch: list[_Pending]) -> list[str]:
+    """Write one batch in one transaction. Returns each item's result; an item whose replay key
+    is already known (now or earlier in the batch) writes nothing."""
+    connection = connections["default"]
+    now = timezone.now()
+    keyed = [(i, str(item.connector_pk), item.replay_key[:200])
+             for i, item in enumerate(batch) if item.replay_key]
+    results = ["committed"] * len(batch)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if keyed:
+            fresh = _insert_replay_keys(cursor, connection, keyed, now)
+            seen: set[tuple[str, str]] = set()
+            for i, pk, key in keyed:
+                if (pk, key) not in fresh or (pk, key) in seen:
+                    results[i] = "replayed"
+                seen.add((pk, key))
+        rows = [(item.connector_pk, event_id, values)
+                for item, result in zip(batch, results, strict=True)
+                if result == "committed" for event_id, values in item.rows]
+        if rows:
+            _insert_inbox_rows(cursor, connection, rows, now)
+    return results
+
+
+def _prep(model, name: str, value, connection):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _insert_replay_keys(cursor, connection, keyed, now) -> set[tuple[str, str]]:
+    table = connection.ops.quote_name(ReplayGuard._meta.db_table)
+    values, params = [], []
+    seen_at = _prep(ReplayGuard, "seen_at", now, connection)
+    for _i, pk, key in keyed:
+        values.append("(%s, %s, %s)")
+        params += [_prep(ReplayGuard, "connector", uuid.UUID(pk), connection), key, seen_at]
+    cursor.execute(f"INSERT INTO {table} (connector_id, key, seen_at) VALUES "  # noqa: S608 - our table
+                   f"{', '.join(values)} ON CONFLICT (connector_id, key) DO NOTHING "
+                   "RETURNING connector_id, key", params)
+    return {(str(uuid.UUID(str(pk))), key) for pk, key in cursor.fetchall()}
+
+
+INBOX_COLUMNS = ("connector_id", "event_id", "instance_id", "process_code", "action",
+                 "event_type", "payload", "status", "attempts", "last_error", "source",
+                 "received_at")
+
+
+def _insert_inbox_rows(cursor, connection, rows, now) -> None:
+    table = connection.ops.quote_name(InboxEvent._meta.db_table)
+    received_at = _prep(InboxEvent, "received_at", now, connection)
+    placeholders = "(" + ", ".join(["%s"] * len(INBOX_COLUMNS)) + ")"
+    params: list = []
+    for connector_pk, event_id, v in rows:
+        params += [_prep(InboxEvent, "connector", connector_pk, connection), event_id[:200],
+                   v["instance_id"], v["process_code"], v["action"], v["event_type"],
+                   _prep(InboxEvent, "payload", v["payload"], connection), v["status"], 0, "",
+                   "callback", received_at]
+    cursor.execute(f"INSERT INTO {table} ({', '.join(INBOX_COLUMNS)}) VALUES "  # noqa: S608 - our table
+                   f"{', '.join([placeholders] * len(rows))} "
+                   "ON CONFLICT (connector_id, event_id) DO NOTHING", params)
+
+
+WRITER = InboxWriter()
+
+
+# --- the request side -------------------------------------------------------------------------
+
+def _connector(connector_pk: uuid.UUID) -> Connector | None:
+    """The enabled connector's row, read on every callback (one indexed SELECT)."""
+    connection = connections["default"]
+    table = connection.ops.quote_name(Connector._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT kind, settings, secrets_encrypted FROM {table} "  # noqa: S608 - our table
+                       "WHERE id = %s AND enabled", [_prep(Connector, "id", connector_pk,
+                                                           connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    kind, settings, secrets = row
+    if isinstance(settings, str):
+        settings = json.loads(settings)
+    return Connector(pk=connector_pk, kind=kind, settings=settings or {},
+                     secrets_encrypted=secrets or "")
+
+
+def _headers(environ: dict) -> dict[str, str]:
+    """Lower-case header names, as `HttpRequest.headers` gives them to the Django view."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+               if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
+def callback_fast(environ: dict, connector_pk: uuid.UUID, body: bytes) -> CallbackReply | None:
+    """The accepted case of a callback, or None: let the Django view answer it."""
+    try:
+        connector = _connector(connector_pk)
+    except DatabaseError:
+        connections["default"].close()
+        return None
+    if connector is None:
+        return None
+    raw_query = environ.get("QUERY_STRING", "")
+    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            ).encode("iso-8859-1").decode("utf-8", "replace")
+    request = CallbackRequest(
+        method=environ.get("REQUEST_METHOD", "POST"), path=path, query=callback_query(raw_query),
+        headers=_headers(environ), body=body, remote_addr=environ.get("REMOTE_ADDR", ""),
+        raw_query=raw_query)
+    try:
+        outcome = connector_for_callbacks(connector).handle_callback(request)
+    except DomainError:  # refused: the view refuses it again, audits it and answers 4xx
+        return None
+    if not outcome.replay_key and not outcome.events:
+        return outcome.reply  # a handshake: nothing to commit
+    item = _Pending(connector_pk=connector_pk, replay_key=outcome.replay_key,
+                    rows=[(e.event_id, inbox_event_values(e)) for e in outcome.events])
+    result = WRITER.commit(item)
+    if result == "committed":
+        return outcome.reply
+    if result == "timeout":  # perhaps committed later: the OA retries, the inbox dedupes
+        return CallbackReply(503, b'{"code":"busy","message":"try again"}')
+    return None  # replayed (the view answers 409 and audits it) or the batch failed
+
+
+class CallbackApp:
+    """WSGI middleware in front of the Django application: callbacks take the lean path."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response):
+        match = CALLBACK_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or environ.get("REQUEST_METHOD") not in ("POST", "GET"):
+            return self.app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(length) if length else b""
+        reply = callback_fast(environ, uuid.UUID(match.group(1)), body)
+        if reply is None:
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            return self.app(environ, start_response)
+        start_response(STATUS_TEXT.get(reply.status, f"{reply.status} OK"),
+                       [("Content-Type", reply.content_type),
+                        ("Content-Length", str(len(reply.body)))])
+        return [reply.body]
