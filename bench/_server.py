@@ -28,8 +28,8 @@ def free_port() -> int:
 def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
                 threads: int = 8, task_worker: bool = False
                 ) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`task_worker=True` keeps `kjda serve`'s in-process task workers (one per web worker
-    process) on, so queued work (e.g. OA intake archiving) runs; KJDA_PUBLIC_URL defaults to
+    """`task_worker=True` keeps `kjda serve`'s task worker processes (one per core) on, so
+    queued work (e.g. OA intake archiving) runs; KJDA_PUBLIC_URL defaults to
     the loopback URL of the server."""
     data_dir = data_dir or tempfile.mkdtemp(prefix="kjda-bench-")
     port = free_port()

@@ -1,8 +1,8 @@
 """`kjda` — serve | worker | demo | audit verify | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
-table, creates the `admin` account, starts a production WSGI server (waitress) with an in-process
-task worker, and prints the URL.
+table, creates the `admin` account, starts the production web server with its task worker
+processes beside it, and prints the URL.
 """
 
 from __future__ import annotations
@@ -63,18 +63,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kjda.server import serve
 
     serve(host=args.host, port=args.port, workers=args.workers, threads=args.threads,
-          task_worker=not args.no_worker)
+          task_workers=-1 if args.no_worker else args.task_workers,
+          worker_nice=args.worker_nice, server=args.server)
     return 0
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker started by `kjda serve` ends when the server is gone, even if it was killed."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="kjda-parent-watch", daemon=True).start()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.nice:
+        os.nice(args.nice)
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
     _setup()
+    import threading
+
     from django.core.management import call_command
 
-    from kjda.connectors.tasks import start_periodic_thread
+    from kjda.connectors.tasks import start_intake_threads, start_periodic_thread
 
     start_periodic_thread()
-    call_command("db_worker", queue_name="default", interval=args.interval)
+    stop = threading.Event()
+    intake = start_intake_threads(threads=args.intake_threads, index=args.index,
+                                  count=args.count, stop=stop)
+    try:  # db_worker returns on SIGTERM/SIGINT after its current task
+        call_command("db_worker", queue_name="default", interval=args.interval, verbosity=0)
+    finally:
+        stop.set()  # let the intake threads finish the event they hold
+        for thread in intake:
+            thread.join(timeout=20)
     return 0
 
 
@@ -110,8 +138,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if generated:
         print(f"管理员 admin 的密码 / admin password: {generated}")
     try:
-        return cmd_serve(argparse.Namespace(host="127.0.0.1", port=args.port, workers=0,
-                                            threads=4, no_worker=False))
+        return cmd_serve(build_parser().parse_args(["serve", "--host", "127.0.0.1",
+                                                    "--port", str(args.port)]))
     finally:
         sim.terminate()
 
@@ -179,13 +207,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("KJDA_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("KJDA_WORKERS", "0")),
-                       help="web worker processes (default: 2 per core)")
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "4")),
-                       help="threads per worker process")
-    serve.add_argument("--no-worker", action="store_true", help="don't run the in-process worker")
+                       help="web worker processes (default: one per core)")
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "8")),
+                       help="threads per web worker process")
+    serve.add_argument("--task-workers", type=int,
+                       default=int(os.environ.get("KJDA_TASK_WORKERS", "0")),
+                       help="task worker processes started beside the server (default: one "
+                            "per core)")
+    serve.add_argument("--worker-nice", type=int,
+                       default=int(os.environ.get("KJDA_WORKER_NICE", "10")),
+                       help="CPU priority of the task workers (nice increment, default 10)")
+    serve.add_argument("--server", choices=["granian", "gunicorn"],
+                       default=os.environ.get("KJDA_SERVER", "granian"))
+    serve.add_argument("--no-worker", action="store_true",
+                       help="start no task workers (run `kjda worker` elsewhere)")
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="run a task worker")
     worker.add_argument("--interval", type=float, default=1.0)
+    worker.add_argument("--intake-threads", type=int,
+                        default=int(os.environ.get("KJDA_INTAKE_THREADS", "2")),
+                        help="threads archiving received OA events")
+    worker.add_argument("--nice", type=int, default=0, help="lower this worker's CPU priority")
+    worker.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)
+    worker.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    worker.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
     demo = sub.add_parser("demo", help="load a realistic year of sample records")
     demo.add_argument("--year", type=int, default=None)

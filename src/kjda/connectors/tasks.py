@@ -1,5 +1,5 @@
-"""Tasks of the OA intake (django-tasks, run by `kjda serve`'s in-process workers or
-`kjda worker`), and the periodic loop that makes the intake self-healing: events whose task was
+"""Tasks of the OA intake (django-tasks, run by the `kjda worker` processes that `kjda serve`
+starts), the intake loop that archives received inbox events, and the periodic loop that makes the intake self-healing: events whose task was
 lost, whose worker was killed (expired lease) or whose retry is due are processed again;
 unsent notices are resent; each platform is swept for approvals whose callback was missed."""
 
@@ -120,6 +120,47 @@ def _leader_lock():
         fh.close()
         return None
     return fh
+
+
+def intake_loop(*, index: int = 0, count: int = 1, idle: float = 0.5,
+                stop: threading.Event | None = None) -> None:
+    """Claim and process received inbox events until `stop` is set. Callbacks only commit
+    their inbox rows; this is what archives them. Workers start at different points of the
+    due list, so they rarely race for the same event (a lost race costs one failed claim)."""
+    from kjda.connectors.processing import inbox_due, inbox_process
+
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            due = inbox_due(limit=100)
+        except Exception:
+            log.exception("intake loop: reading the inbox failed")
+            stop.wait(5.0)
+            continue
+        if not due:
+            stop.wait(idle)
+            continue
+        start = index * len(due) // max(1, count)
+        for pk in due[start:] + due[:start]:
+            if stop.is_set():
+                return
+            try:
+                inbox_process(event_pk=pk)
+            except Exception:  # inbox_process records failures itself; this is the DB failing
+                log.exception("intake loop: processing inbox event %s failed", pk)
+
+
+def start_intake_threads(*, threads: int, index: int = 0, count: int = 1,
+                         stop: threading.Event) -> list[threading.Thread]:
+    started = []
+    for n in range(threads):
+        thread = threading.Thread(target=intake_loop, name=f"kjda-intake-{n}", daemon=True,
+                                  kwargs={"index": index * threads + n, "count": count * threads,
+                                          "stop": stop})
+        thread.start()
+        started.append(thread)
+    return started
 
 
 def start_periodic_thread(interval: float = 15.0) -> threading.Thread:
