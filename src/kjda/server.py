@@ -83,7 +83,7 @@ def _granian(*, host: str, port: int, workers: int, threads: int) -> None:
         blocking_threads_idle_timeout=600,  # keep warm threads (connections, built connectors)
         http=HTTPModes.http1, websockets=False, backlog=2048,
         log_level=LogLevels.warning, log_access=False, respawn_failed_workers=True,
-        workers_kill_timeout=30,
+        workers_kill_timeout=10,
     ).serve()
 
 

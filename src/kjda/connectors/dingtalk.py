@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import secrets
-import string
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -324,7 +323,7 @@ class DingTalkConnector(OAConnector):
     def success_reply(self) -> CallbackReply:
         """The encrypted literal `success` DingTalk expects within 1.5 s, for every delivery."""
         ts = str(int(self.clock() * 1000))
-        nonce = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
+        nonce = secrets.token_hex(8)  # 16 alphanumerics
         encrypt, sig = self.crypt.encrypt_and_sign(b"success", timestamp=ts, nonce=nonce)
         body = {"msg_signature": sig, "timeStamp": ts, "nonce": nonce, "encrypt": encrypt}
         return CallbackReply(200, json.dumps(body, separators=(",", ":")).encode())

@@ -224,3 +224,24 @@ def test_a_commit_that_takes_too_long_is_answered_503(ding, view_calls, monkeypa
     assert resp.status_code in (200, 503)
     time.sleep(1.5)
     assert InboxEvent.objects.count() == 1
+
+
+def test_on_sqlite_a_writer_in_another_process_is_waited_for(ding, view_calls):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's single writer lock")
+    import sqlite3
+
+    sim, _connector, url = ding
+    other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. a task worker filing a record
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_post, url, _delivery(sim, _approved(sim)))
+        time.sleep(0.5)
+        assert not pending.done()  # not answered while its row can't be committed
+        other.execute("COMMIT")
+        resp = pending.result(timeout=30)
+    other.close()
+    assert resp.status_code == 200 and sim.acknowledged(resp.content)
+    assert InboxEvent.objects.count() == 1 and view_calls == []
