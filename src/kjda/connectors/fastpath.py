@@ -18,18 +18,17 @@ answers. One commit serves every callback that arrived while the previous one wa
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import logging
 import os
+import queue
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, OperationalError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from kjda.connectors.base import CallbackReply, CallbackRequest, OAConnector
@@ -44,9 +43,13 @@ CALLBACK_PATH = re.compile(r"/oa/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 MAX_BODY = 256 * 1024  # larger deliveries (a Weaver push with big forms) take the Django view
 MAX_BATCH = 256
 COMMIT_WAIT = 30.0  # seconds a request waits for its commit before answering 503
-LOCK_POLL = 0.0005  # SQLite: seconds between tries for the write lock another process holds
-LOCK_WAIT = 20.0
 STATUS_TEXT = {200: "200 OK", 503: "503 Service Unavailable"}
+
+
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 @dataclass
@@ -54,7 +57,8 @@ class _Pending:
     connector_pk: uuid.UUID
     replay_key: str
     rows: list[tuple[str, dict]]  # (event id, inbox_event_values)
-    done: threading.Event = field(default_factory=threading.Event)
+    # Released by the writer once `result` is set (a bare lock: cheaper than an Event).
+    done: threading.Lock = field(default_factory=_held_lock)
     result: str = ""  # committed | replayed | error
 
 
@@ -62,37 +66,44 @@ class InboxWriter:
     """One per process: commits the queued callbacks of all request threads together."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[_Pending] = []
+        self._start_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._pid = 0
 
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():
+            with self._start_lock:
+                if self._pid != os.getpid():  # first use in this process (or after a fork)
+                    self._queue = queue.SimpleQueue()
+                    threading.Thread(target=self._run, name="kjda-inbox-writer",
+                                     daemon=True).start()
+                    self._pid = os.getpid()
+
     def commit(self, item: _Pending, *, timeout: float | None = None) -> str:
-        with self._cond:
-            if self._pid != os.getpid():  # first use in this process (or after a fork)
-                self._pid = os.getpid()
-                self._queue = []
-                threading.Thread(target=self._run, name="kjda-inbox-writer", daemon=True).start()
-            self._queue.append(item)
-            self._cond.notify()
-        if not item.done.wait(COMMIT_WAIT if timeout is None else timeout):
+        self._ensure_thread()
+        self._queue.put(item)
+        if not item.done.acquire(timeout=COMMIT_WAIT if timeout is None else timeout):
             return "timeout"
         return item.result
 
     def release(self) -> None:
         """Close the writer thread's database connection now (it reconnects when needed)."""
-        with self._cond:
-            running = self._pid == os.getpid()
-        if running:
+        if self._pid == os.getpid():
             self.commit(_Pending(connector_pk=uuid.UUID(int=0), replay_key="", rows=[],
                                  result="release"))
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while not self._queue:
-                    if not self._cond.wait(timeout=2.0) and not self._queue:
-                        connections.close_all()  # idle: don't hold a connection
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                batch = [self._queue.get(timeout=2.0)]
+            except queue.Empty:
+                connections.close_all()  # idle: don't hold a connection
+                continue
+            while len(batch) < MAX_BATCH:  # everything that queued meanwhile: one commit
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             releases = [item for item in batch if item.result == "release"]
             batch = [item for item in batch if item.result != "release"]
             if batch:
@@ -100,7 +111,7 @@ class InboxWriter:
             if releases:
                 connections.close_all()
                 for item in releases:
-                    item.done.set()
+                    item.done.release()
 
     @staticmethod
     def _commit(batch: list[_Pending]) -> None:
@@ -112,62 +123,13 @@ class InboxWriter:
             results = ["error"] * len(batch)
         for item, result in zip(batch, results, strict=True):
             item.result = result
-            item.done.set()
-
-
-class _ProcessQueue:
-    """On SQLite, the writers of all web processes queue on an `flock` (which wakes the next one
-    the moment it is released) instead of waiting in SQLite's busy handler, which sleeps 1, 2,
-    5, 10 … ms between tries: a lock held for half a millisecond would cost the others ~20 ms.
-    Other writers (task workers) are waited for by polling every `LOCK_POLL` seconds."""
-
-    def __init__(self) -> None:
-        self.fd = -1
-        self.pid = 0
-        self.polling = None  # the writer's SQLite connection, once set to poll
-
-    def __enter__(self) -> None:
-        if connections["default"].vendor != "sqlite":
-            return
-        if self.pid != os.getpid():
-            from django.conf import settings
-
-            self.pid = os.getpid()
-            self.fd = os.open(os.path.join(settings.DATA_DIR, "inbox-writer.lock"),
-                              os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc) -> None:
-        if connections["default"].vendor == "sqlite":
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-
-_process_queue = _ProcessQueue()
+            item.done.release()
 
 
 def _write(batch: list[_Pending]) -> list[str]:
     """Write one batch in one transaction. Returns each item's result; an item whose replay key
-    is already known (now or earlier in the batch) writes nothing."""
-    with _process_queue:
-        connection = connections["default"]
-        if connection.vendor != "sqlite":
-            return _write_batch(batch)
-        connection.ensure_connection()
-        if _process_queue.polling is not connection.connection:  # a new connection
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA busy_timeout = 0")
-            _process_queue.polling = connection.connection
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                return _write_batch(batch)
-            except OperationalError as exc:  # BEGIN IMMEDIATE found another writer: poll
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(LOCK_POLL)
-
-
-def _write_batch(batch: list[_Pending]) -> list[str]:
+    is already known (now or earlier in the batch) writes nothing. (On SQLite, writers of all
+    processes queue on the backend's writer lock: `kjda.db_sqlite`.)"""
     connection = connections["default"]
     now = timezone.now()
     keyed = [(i, str(item.connector_pk), item.replay_key[:200])
