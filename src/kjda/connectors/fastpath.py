@@ -2,10 +2,11 @@
 URL stack, with the inbox rows of concurrent callbacks committed together (group commit).
 
 The semantics are those of `services.callback_receive`, which stays the reference: the
-connector row is read on every callback (a changed or disabled connector applies at once), the
-callback is verified and decrypted over the exact bytes by the connector's own class, and its
-replay-guard and inbox rows are committed before the vendor's answer is sent. Only the accepted
-case is handled here. Everything else — a refusal (bad signature, stale, wrong owner: audited
+callback is verified and decrypted over the exact bytes by the connector's own class (built once
+per thread), its replay-guard and inbox rows are committed before the vendor's answer is sent,
+and inside that commit the connector's row is compared with the one the callback was verified
+with, so a changed or disabled connector applies at once. Only the accepted case is handled
+here. Everything else — a refusal (bad signature, stale, wrong owner: audited
 4xx), a byte-identical replay (409, audited), an unknown or disabled connector, an oversized or
 unusual request, a database error — is handed to the Django view with the body it had, which
 does it all again the slow way.
@@ -57,6 +58,7 @@ class _Pending:
     connector_pk: uuid.UUID
     replay_key: str
     rows: list[tuple[str, dict]]  # (event id, inbox_event_values)
+    connector_key: tuple = ()  # the connector row the callback was verified with
     # Released by the writer once `result` is set (a bare lock: cheaper than an Event).
     done: threading.Lock = field(default_factory=_held_lock)
     result: str = ""  # committed | replayed | error
@@ -132,10 +134,16 @@ def _write(batch: list[_Pending]) -> list[str]:
     processes queue on the backend's writer lock: `kjda.db_sqlite`.)"""
     connection = connections["default"]
     now = timezone.now()
-    keyed = [(i, str(item.connector_pk), item.replay_key[:200])
-             for i, item in enumerate(batch) if item.replay_key]
     results = ["committed"] * len(batch)
     with transaction.atomic(), connection.cursor() as cursor:
+        # Verified with the connector as it is now? (Changed or disabled since: the view
+        # handles the callback again with the new row.)
+        current = _connector_rows(cursor, connection, {item.connector_pk for item in batch})
+        for i, item in enumerate(batch):
+            if current.get(item.connector_pk) != item.connector_key:
+                results[i] = "stale"
+        keyed = [(i, str(item.connector_pk), item.replay_key[:200])
+                 for i, item in enumerate(batch) if item.replay_key and results[i] == "committed"]
         if keyed:
             fresh = _insert_replay_keys(cursor, connection, keyed, now)
             seen: set[tuple[str, str]] = set()
@@ -193,36 +201,45 @@ WRITER = InboxWriter()
 
 # --- the request side -------------------------------------------------------------------------
 
-_built = threading.local()
-
-
-def _connector(connector_pk: uuid.UUID) -> OAConnector | None:
-    """The enabled connector, read on every callback (one indexed SELECT), built once per
-    thread while its row stays the same: a changed or disabled connector applies at once."""
-    connection = connections["default"]
+def _connector_rows(cursor, connection, pks) -> dict[uuid.UUID, tuple]:
+    """(kind, settings, secrets) of the enabled connectors among `pks`."""
     table = connection.ops.quote_name(Connector._meta.db_table)
+    pks = list(pks)
+    cursor.execute(f"SELECT id, kind, settings, secrets_encrypted FROM {table} "  # noqa: S608 - our table
+                   f"WHERE enabled AND id IN ({', '.join(['%s'] * len(pks))})",
+                   [_prep(Connector, "id", pk, connection) for pk in pks])
+    return {uuid.UUID(str(pk)): (kind, settings if isinstance(settings, str) else
+                                 json.dumps(settings, sort_keys=True), secrets or "")
+            for pk, kind, settings, secrets in cursor.fetchall()}
+
+
+_built = threading.local()  # per thread: connector pk → (row, built connector)
+
+
+def _connector_cached(connector_pk: uuid.UUID) -> tuple[OAConnector, tuple] | None:
+    return getattr(_built, "connectors", {}).get(connector_pk)
+
+
+def _connector_read(connector_pk: uuid.UUID) -> tuple[OAConnector, tuple] | None:
+    """The enabled connector as its row is now, built once per thread per row."""
+    connection = connections["default"]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT kind, settings, secrets_encrypted FROM {table} "  # noqa: S608 - our table
-                       "WHERE id = %s AND enabled", [_prep(Connector, "id", connector_pk,
-                                                           connection)])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        row = _connector_rows(cursor, connection, [connector_pk]).get(connector_pk)
     cache = getattr(_built, "connectors", None)
     if cache is None:
         cache = _built.connectors = {}
-    key = (connector_pk, row[0], str(row[1]), row[2])
-    oa = cache.get(key)
-    if oa is None:
+    if row is None:
+        cache.pop(connector_pk, None)
+        return None
+    found = cache.get(connector_pk)
+    if found is None or found[1] != row:
         kind, settings, secrets = row
-        if isinstance(settings, str):
-            settings = json.loads(settings)
         if len(cache) >= 16:
             cache.clear()
-        oa = cache[key] = connector_build(Connector(pk=connector_pk, kind=kind,
-                                                    settings=settings or {},
-                                                    secrets_encrypted=secrets or ""))
-    return oa
+        found = cache[connector_pk] = (connector_build(Connector(
+            pk=connector_pk, kind=kind, settings=json.loads(settings) if settings else {},
+            secrets_encrypted=secrets)), row)
+    return found
 
 
 def _headers(environ: dict) -> dict[str, str]:
@@ -237,13 +254,18 @@ def _headers(environ: dict) -> dict[str, str]:
 
 def callback_fast(environ: dict, connector_pk: uuid.UUID, body: bytes) -> CallbackReply | None:
     """The accepted case of a callback, or None: let the Django view answer it."""
-    try:
-        found = _connector(connector_pk)
-    except DatabaseError:
-        connections["default"].close()
-        return None
+    # The connector as this thread last read it; its row is compared again inside the commit.
+    found = _connector_cached(connector_pk)
+    fresh = found is None
     if found is None:
-        return None
+        try:
+            found = _connector_read(connector_pk)
+        except DatabaseError:
+            connections["default"].close()
+            return None
+        if found is None:
+            return None
+    oa, row = found
     raw_query = environ.get("QUERY_STRING", "")
     path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
             ).encode("iso-8859-1").decode("utf-8", "replace")
@@ -252,19 +274,27 @@ def callback_fast(environ: dict, connector_pk: uuid.UUID, body: bytes) -> Callba
         headers=_headers(environ), body=body, remote_addr=environ.get("REMOTE_ADDR", ""),
         raw_query=raw_query)
     try:
-        outcome = found.handle_callback(request)
+        outcome = oa.handle_callback(request)
     except DomainError:  # refused: the view refuses it again, audits it and answers 4xx
         return None
-    if not outcome.replay_key and not outcome.events:
-        return outcome.reply  # a handshake: nothing to commit
+    if not outcome.replay_key and not outcome.events:  # a handshake: nothing to commit
+        try:
+            if fresh or _connector_read(connector_pk) == found:
+                return outcome.reply
+        except DatabaseError:
+            connections["default"].close()
+        return None
     item = _Pending(connector_pk=connector_pk, replay_key=outcome.replay_key,
-                    rows=[(e.event_id, inbox_event_values(e)) for e in outcome.events])
+                    rows=[(e.event_id, inbox_event_values(e)) for e in outcome.events],
+                    connector_key=row)
     result = WRITER.commit(item)
     if result == "committed":
         return outcome.reply
     if result == "timeout":  # perhaps committed later: the OA retries, the inbox dedupes
         return CallbackReply(503, b'{"code":"busy","message":"try again"}')
-    return None  # replayed (the view answers 409 and audits it) or the batch failed
+    # stale (the connector changed: the view uses the new row), replayed (the view answers 409
+    # and audits it) or the batch failed (the view does it all again)
+    return None
 
 
 class CallbackApp:

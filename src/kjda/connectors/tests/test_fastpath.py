@@ -245,3 +245,41 @@ def test_on_sqlite_a_writer_in_another_process_is_waited_for(ding, view_calls):
     other.close()
     assert resp.status_code == 200 and sim.acknowledged(resp.content)
     assert InboxEvent.objects.count() == 1 and view_calls == []
+
+
+def _wsgi(url_path: str, delivery: dict) -> tuple[str, bytes]:
+    """Call the WSGI application in this thread (so its per-thread connector cache is used)."""
+    import io
+
+    from kjda.wsgi import application
+
+    body = delivery["content"].encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": url_path, "SCRIPT_NAME": "",
+               "QUERY_STRING": urllib.parse.urlencode(delivery["params"]),
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "t",
+               "SERVER_PORT": "80", "HTTP_HOST": "t", "wsgi.url_scheme": "http",
+               "wsgi.errors": io.StringIO()}
+    status: list[str] = []
+    out = b"".join(application(environ, lambda s, h: status.append(s)))
+    return status[0], out
+
+
+def test_a_connector_changed_after_a_thread_cached_it_is_caught_in_the_commit(ding, view_calls):
+    sim, connector, _url = ding
+    path = f"/oa/{connector.pk}/callback"
+    status, body = _wsgi(path, _delivery(sim, _approved(sim, 1)))
+    assert status.startswith("200") and sim.acknowledged(body) and view_calls == []
+    old = _delivery(sim, _approved(sim, 2))  # signed with the token the thread has cached
+    connector_update_settings(connector=connector, settings={"token": "rotated-token"})
+    status, _body = _wsgi(path, old)
+    assert status.startswith("401")  # the view, with the new token, refused it
+    assert view_calls == [connector.pk]
+    sim.token = "rotated-token"
+    status, body = _wsgi(path, _delivery(sim, _approved(sim, 3)))
+    assert status.startswith("200") and sim.acknowledged(body)
+    Connector.objects.filter(pk=connector.pk).update(enabled=False)
+    status, _body = _wsgi(path, _delivery(sim, _approved(sim, 4)))
+    assert status.startswith("404")
+    assert set(InboxEvent.objects.values_list("instance_id", flat=True)) == {"PI-1", "PI-3"}
+    assert AuditEvent.objects.filter(action="oa.callback_rejected").count() == 1
