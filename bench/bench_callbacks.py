@@ -310,7 +310,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                         help="stop sending after this (DingTalk timestamps live 5 minutes)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("KJDA_WORKERS", "0")),
                         help="web worker processes (0: kjda serve's default, one per core)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "8")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "32")))
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for `kjda serve` (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")

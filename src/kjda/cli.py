@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("KJDA_WORKERS", "0")),
                        help="web worker processes (default: one per core)")
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "8")),
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("KJDA_THREADS", "32")),
                        help="threads per web worker process")
     serve.add_argument("--task-workers", type=int,
                        default=int(os.environ.get("KJDA_TASK_WORKERS", "0")),

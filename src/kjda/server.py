@@ -110,7 +110,7 @@ def _gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
     Application().run()
 
 
-def serve(*, host: str, port: int, workers: int = 0, threads: int = 8,
+def serve(*, host: str, port: int, workers: int = 0, threads: int = 32,
           task_workers: int = 0, worker_nice: int = 10, server: str = "granian") -> None:
     """Run the web server in the foreground with `task_workers` worker processes beside it
     (0: one per core; -1: none)."""
