@@ -19,6 +19,7 @@ answers. One commit serves every callback that arrived while the previous one wa
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -26,8 +27,10 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
@@ -126,6 +129,34 @@ class InboxWriter:
         for item, result in zip(batch, results, strict=True):
             item.result = result
             item.done.release()
+        if "committed" in results:
+            callbacks_mark_busy()
+
+
+_last_mark = 0.0
+
+
+def callbacks_mark_busy() -> None:
+    """Tell this machine's task workers that callbacks are arriving (the marker file's mtime,
+    touched at most every 0.1 s): their intake loops hold back meanwhile."""
+    global _last_mark
+    now = time.monotonic()
+    if now - _last_mark < 0.1:
+        return
+    _last_mark = now
+    try:
+        os.utime(callbacks_marker(), None)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            callbacks_marker().touch()
+    except OSError:
+        pass
+
+
+def callbacks_marker() -> Path:
+    from django.conf import settings
+
+    return Path(settings.DATA_DIR) / "callbacks.busy"
 
 
 def _write(batch: list[_Pending]) -> list[str]:

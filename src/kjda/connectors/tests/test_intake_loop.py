@@ -49,3 +49,29 @@ def test_loops_process_every_received_event_once(monkeypatch):
     assert sorted(done) == sorted(InboxEvent.objects.filter(action="approved")
                                   .values_list("pk", flat=True))
     assert InboxEvent.objects.get(event_id="ign").status == "ignored"
+
+
+def test_archiving_holds_back_while_callbacks_arrive(settings, tmp_path):
+    import os
+    import time
+
+    from kjda.connectors.fastpath import callbacks_marker
+    from kjda.connectors.tasks import _hold_back_while_callbacks_arrive
+
+    settings.DATA_DIR = tmp_path
+    stop = threading.Event()
+    started = time.monotonic()
+    _hold_back_while_callbacks_arrive(stop)  # no marker: no callbacks yet
+    assert time.monotonic() - started < 0.05
+    callbacks_marker().touch()  # a callback was just committed
+    started = time.monotonic()
+    _hold_back_while_callbacks_arrive(stop, quiet=0.3)
+    assert 0.25 <= time.monotonic() - started < 1.0
+    os.utime(callbacks_marker(), (time.time() - 10, time.time() - 10))
+    started = time.monotonic()
+    _hold_back_while_callbacks_arrive(stop)
+    assert time.monotonic() - started < 0.05
+    callbacks_marker().touch()  # a storm that goes on: archiving waits at most `longest`
+    started = time.monotonic()
+    _hold_back_while_callbacks_arrive(stop, quiet=5.0, longest=0.3)
+    assert 0.25 <= time.monotonic() - started < 1.0
