@@ -61,3 +61,12 @@ def record_scope_q(*, actor: AbstractBaseUser | AnonymousUser | None) -> Q | Non
     for p in parts[1:]:
         scope |= p
     return scope
+
+
+def actor_may_file(actor, *, fonds_code: str, department: str) -> bool:
+    """Whether a record of this fonds and department is inside the actor's data scope for
+    filing (a scope that names no fonds / departments covers all of them)."""
+    profile = actor_profile(actor)
+    if profile.fonds and fonds_code not in profile.fonds:
+        return False
+    return not profile.departments or department in profile.departments

@@ -11,7 +11,7 @@ from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
-from kjda.errors import DomainError
+from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
 from kjda.ingest.pipeline import STEPS, IncomingFile, IngestContext, ensure_files, order_files
@@ -60,6 +60,12 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
     if fonds is None:
         raise DomainError("fonds_unknown", f"全宗 {fonds_code or ''} 不存在",
                           f"fonds {fonds_code or '(default)'} does not exist", status=400)
+    from kjda.accounts.selectors import actor_may_file
+
+    if not actor_may_file(actor, fonds_code=fonds.code, department=metadata.department):
+        raise Forbidden("out_of_scope", f"无权向全宗 {fonds.code} 的“{metadata.department or '（无部门）'}”归档",
+                        f"filing into fonds {fonds.code}, department "
+                        f"'{metadata.department}' is outside your scope")
     rule = archive_services.rule_for_category(name=metadata.category)
     retention = archive_services.retention_resolve(rule=rule, requested=metadata.retention)
 

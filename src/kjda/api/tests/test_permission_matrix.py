@@ -116,7 +116,7 @@ def test_filing_needs_the_ingest_role(world):
 
     got = {}
     for who in WHO:
-        meta = metadata_json(document_no=f"记-new-{who}")
+        meta = metadata_json(document_no=f"记-new-{who}", department="销售部")
         resp = _client(tokens, who).post("/api/v1/records", {
             "metadata": meta, "files": [SimpleUploadedFile("v.pdf", _pdf(who))]})
         got[who] = resp.status_code
@@ -247,3 +247,19 @@ def test_record_pages_outside_the_scope_are_not_found(world, django_user_model):
     assert c.get(f"/records/{ids['sales'][0]}/").status_code == 200
     assert c.get(f"/records/{ids['purchase'][0]}/").status_code == 404
     assert c.get(f"/files/{ids['purchase'][1]}/content").status_code == 404
+
+
+def test_a_scoped_accountant_files_only_into_its_own_departments(world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    tokens, _ = world
+    acct = _client(tokens, "acct")
+
+    def post(dept: str, n: str):
+        return acct.post("/api/v1/records", {
+            "metadata": metadata_json(department=dept, document_no=f"记-scope-{n}"),
+            "files": [SimpleUploadedFile("v.pdf", _pdf(f"scope-{n}"))]})
+
+    refused = post("采购部", "1")
+    assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
+    assert post("销售部", "2").status_code == 201
