@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
-from kjda.accounts.models import Profile
+from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import PERMISSIONS, Role
 
 _EMPTY = Profile(roles=[], fonds=[], departments=[])
@@ -70,3 +70,28 @@ def actor_may_file(actor, *, fonds_code: str, department: str) -> bool:
     if profile.fonds and fonds_code not in profile.fonds:
         return False
     return not profile.departments or department in profile.departments
+
+
+def token_list(*, user) -> list[ApiToken]:
+    """The user's own tokens, newest first."""
+    return list(ApiToken.objects.filter(user=user).order_by("-created_at"))
+
+
+def token_get_own(*, user, token_id: int) -> ApiToken | None:
+    return ApiToken.objects.filter(user=user, pk=token_id).first()
+
+
+def user_list_with_profiles() -> list[tuple]:
+    """People's accounts (not the OA intake system accounts) with their profiles, by name."""
+    from django.contrib.auth import get_user_model
+
+    profiles = {p.user_id: p for p in Profile.objects.all()}
+    return [(u, profiles.get(u.pk)) for u in get_user_model().objects.order_by("username")
+            if u.has_usable_password() or u.pk in profiles]
+
+
+def admin_trio_missing() -> list[str]:
+    """Which of the three separated administrators no one is named as yet (the bootstrap
+    `admin`'s security-administrator role, held to get started, doesn't count)."""
+    held = {r for p in Profile.objects.exclude(user__username="admin") for r in p.roles}
+    return [r for r in (Role.SYSADMIN, Role.SECADMIN, Role.AUDITADMIN) if r not in held]

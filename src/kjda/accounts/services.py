@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
 from kjda.audit.services import audit_log
-from kjda.errors import Conflict, DomainError
+from kjda.errors import Conflict, DomainError, Forbidden
 
 TOKEN_PREFIX = "kjda_"
 
@@ -22,11 +22,22 @@ def _hash(raw: str) -> str:
 
 
 def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None = None,
-                ttl_hours: int | None = None) -> tuple[ApiToken, str]:
+                ttl_hours: int | None = None,
+                parent: ApiToken | None = None) -> tuple[ApiToken, str]:
+    """A new token (the raw value is returned once). Issued by another token (`parent`), it
+    takes the parent's scopes by default and can never have wider ones."""
+    if parent is not None:
+        scopes = list(parent.scopes) if scopes is None else scopes
+        if not set(scopes) <= set(parent.scopes):
+            raise Forbidden("token_scope", "不能签发比当前令牌权限更大的令牌",
+                            "a token cannot issue a token with wider scopes")
+    if ttl_hours is not None and not 1 <= ttl_hours <= 24 * 366:
+        raise DomainError("token_ttl_invalid", "有效期须在 1 小时到 366 天之间",
+                          "ttl_hours must be between 1 and 8784")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     hours = ttl_hours if ttl_hours is not None else settings.KJDA_TOKEN_TTL_HOURS
     token = ApiToken.objects.create(
-        user=user, name=name, key_hash=_hash(raw), prefix=raw[:12],
+        user=user, name=name[:100], key_hash=_hash(raw), prefix=raw[:12],
         scopes=_scopes_validate(scopes),
         expires_at=timezone.now() + timedelta(hours=hours),
     )
@@ -45,10 +56,6 @@ def _scopes_validate(scopes: list[str] | None) -> list[str]:
                           f"unknown token scope: {', '.join(unknown)} "
                           f"(use {', '.join(TOKEN_SCOPES)})")
     return [s for s in TOKEN_SCOPES if s in scopes]
-
-
-def token_list(*, user) -> list[ApiToken]:
-    return list(ApiToken.objects.filter(user=user).order_by("-created_at"))
 
 
 def token_for_credentials(*, username: str, password: str, name: str = "api",

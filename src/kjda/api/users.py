@@ -8,7 +8,7 @@ from ninja import Router, Schema, Status
 
 from kjda.accounts.models import Profile
 from kjda.accounts.roles import Perm, Role
-from kjda.accounts.selectors import actor_profile
+from kjda.accounts.selectors import actor_profile, user_list_with_profiles
 from kjda.accounts.services import user_create, user_update
 from kjda.errors import NotFound
 
@@ -74,10 +74,7 @@ def users_create(request: HttpRequest, payload: UserIn):
 @router.get("/users", response=list[UserOut], summary="Users with their roles and scopes")
 def users_list(request: HttpRequest):
     require(request, Perm.USER_MANAGE)
-    users = get_user_model().objects.order_by("username")
-    profiles = {p.user_id: p for p in Profile.objects.all()}
-    return [_out(u, profiles.get(u.pk)) for u in users if u.has_usable_password()
-            or u.pk in profiles]
+    return [_out(u, p or Profile(roles=[])) for u, p in user_list_with_profiles()]
 
 
 @router.patch("/users/{username}", response=UserOut, summary="Change roles, scope, active flag")

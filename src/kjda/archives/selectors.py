@@ -122,11 +122,12 @@ def record_find_existing(*, source_system: str, external_id: str) -> Record | No
 
 def fonds_list(*, actor) -> QuerySet[Fonds]:
     """The fonds the actor works in: those their scope names (all when it names none), for
-    anyone who reads records or configures fonds."""
+    anyone who reads records, configures fonds or grants scopes."""
     from kjda.accounts.roles import Perm
     from kjda.accounts.selectors import actor_can, actor_profile
 
-    if not (actor_can(actor, Perm.RECORD_READ) or actor_can(actor, Perm.FONDS_CONFIGURE)):
+    if not any(actor_can(actor, p) for p in (Perm.RECORD_READ, Perm.FONDS_CONFIGURE,
+                                            Perm.USER_MANAGE)):
         return Fonds.objects.none()
     codes = actor_profile(actor).fonds
     return Fonds.objects.filter(code__in=codes) if codes else Fonds.objects.all()

@@ -81,3 +81,15 @@ def test_someone_elses_token_cannot_be_revoked(archivist, fonds, django_user_mod
     web.force_login(archivist)
     assert web.delete(f"/api/v1/auth/tokens/{theirs.pk}").status_code == 404
     assert ApiToken.objects.get(pk=theirs.pk).revoked_at is None
+
+
+def test_a_lifetime_outside_one_hour_to_a_year_is_refused_on_both_ways_in(archivist, fonds):
+    web = Client()
+    web.force_login(archivist)
+    resp = web.post("/api/v1/auth/tokens", json.dumps({"name": "x", "ttl_hours": 0}),
+                    content_type="application/json")
+    assert resp.status_code == 400 and resp.json()["code"] == "token_ttl_invalid"
+    resp = Client().post("/api/v1/auth/token", json.dumps(
+        {"username": "archivist", "password": "Archive-Pass-2024", "ttl_hours": -5}),
+        content_type="application/json")
+    assert resp.status_code == 400 and resp.json()["code"] == "token_ttl_invalid"

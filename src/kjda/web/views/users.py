@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from kjda.accounts.models import Profile
-from kjda.accounts.roles import ADMIN_TRIO, Perm, Role
+from kjda.accounts.roles import Perm, Role
+from kjda.accounts.selectors import admin_trio_missing, user_list_with_profiles
 from kjda.accounts.services import user_create, user_update
-from kjda.archives.models import Fonds
+from kjda.archives.selectors import fonds_list
 from kjda.errors import DomainError
 from kjda.web.permissions import perm_required
 
@@ -40,20 +40,10 @@ def user_list(request: HttpRequest) -> HttpResponse:
             return redirect("web:user_list")
         except DomainError as exc:
             error = exc.message
-    profiles = {p.user_id: p for p in Profile.objects.all()}
-    users = [(u, profiles.get(u.pk)) for u in get_user_model().objects.order_by("username")
-             if u.has_usable_password() or u.pk in profiles]
-    held = {r for p in profiles.values() for r in p.roles}
-    missing_trio = [Role(r).label for r in (Role.SYSADMIN, Role.SECADMIN, Role.AUDITADMIN)
-                    if r not in held or (r == Role.SECADMIN and _only_bootstrap_holds(profiles))]
     return render(request, "web/user_list.html", {
-        "users": users, "roles": Role.choices, "trio": sorted(ADMIN_TRIO),
-        "fonds_list": Fonds.objects.order_by("code"), "error": error,
-        "missing_trio": missing_trio, "post": request.POST if error else None,
+        "users": user_list_with_profiles(), "roles": Role.choices,
+        "fonds_list": fonds_list(actor=request.user).order_by("code"), "error": error,
+        "missing_trio": [Role(r).label for r in admin_trio_missing()],
+        "post": request.POST if error else None,
     })
 
-
-def _only_bootstrap_holds(profiles: dict) -> bool:
-    """The bootstrap admin holds secadmin to get started; a real one should be named."""
-    holders = [p for p in profiles.values() if Role.SECADMIN in p.roles]
-    return all(p.user.get_username() == "admin" for p in holders)
