@@ -487,6 +487,35 @@ class OFDDocument:
             out.setdefault(r["name"], []).append(r["text"])
         return out
 
+    @cached_property
+    def _annotations(self) -> dict[str, list[etree._Element]]:
+        ref = _text(_child(self.root, "Annotations"))
+        path = self.package.find(ref, self.dir) if ref else None
+        out: dict[str, list[etree._Element]] = {}
+        if path is None:
+            return out
+        try:
+            index = self.package.xml(path)
+        except OFDError as exc:
+            self.problems.append(exc.en)
+            return out
+        for page in index.iter("Page"):
+            loc = _text(_child(page, "FileLoc"))
+            file = self.package.find(loc, _dir(path))
+            if file is None:
+                continue
+            try:
+                annots = list(self.package.xml(file).iter("Annot"))
+            except OFDError as exc:
+                self.problems.append(exc.en)
+                continue
+            out.setdefault(page.get("PageID", ""), []).extend(annots)
+        return out
+
+    def annotations(self, page: OFDPage) -> list[etree._Element]:
+        """The page's Annot elements (GB/T 33190 §15): watermarks, stamps, links, …"""
+        return self._annotations.get(page.id, [])
+
     def signatures(self) -> list[SignatureRef]:
         """Signatures.xml entries (GB/T 33190 §18.1); verified by `kjda.ingest.ofd.signatures`."""
         ref = _text(_child(self.body, "Signatures"))

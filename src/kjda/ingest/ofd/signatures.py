@@ -450,3 +450,25 @@ def verify_document(doc: OFDDocument) -> list[SignatureResult]:
 
 def verify_package(pkg: OFDPackage) -> list[SignatureResult]:
     return [r for doc in pkg.documents() for r in verify_document(doc)]
+
+
+def seal_picture(pkg: OFDPackage, sig_path: str, root) -> bytes | None:
+    """The seal's picture (SES_ESPictrueInfo.data) when it is a raster image or an OFD, for the preview.
+    SESeal → SES_SealInfo → picture is at the same place in v1 and v4."""
+    value_path = pkg.find(_text(_child(root, "SignedValue")), posixpath.dirname(sig_path))
+    if value_path is None:
+        return None
+    try:
+        top = _items(pkg.read(value_path))[0].children
+        if top[0].is_(6):  # CMS: no picture inside
+            return None
+        eseal = top[0].children[1]
+        picture = eseal.children[0].children[3].children
+        data = picture[1].contents
+    except (ValueError, IndexError, TypeError):
+        return None
+    # Raster pictures (PNG/JPEG/GIF/BMP) and OFD pictures (a zip), told apart by content.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff" or data[:4] in (b"GIF8", b"PK\x03\x04") \
+            or data[:2] == b"BM":
+        return data
+    return None
