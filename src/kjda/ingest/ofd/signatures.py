@@ -348,11 +348,17 @@ def _seal_name(eseal: _Node) -> str:
         return ""
 
 
+def cms_signed_data(der: bytes) -> cms.SignedData:
+    """SignedData out of a ContentInfo, whatever its content-type OID (asn1crypto only maps the
+    PKCS#7 one; GB/T 35275 SM2 uses 1.2.156.10197.6.1.4.2.2)."""
+    top = _items(der)[0].children
+    return cms.SignedData.load(top[1].children[0].raw)
+
+
 def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
     """CMS/PKCS#7 SignedData (GB/T 35275 for SM2), detached over Signature.xml."""
     result.format = "CMS"
-    top = _items(der)[0].children
-    signed = cms.SignedData.load(top[1].children[0].raw)
+    signed = cms_signed_data(der)
     infos = signed["signer_infos"]
     if len(infos) == 0:
         raise _Invalid("CMS 中没有签名者 / CMS has no signer")
