@@ -64,7 +64,7 @@ def test_invoice_png_is_legible_size_and_shows_the_red_seal():
     # (90, 8, 30×20 mm); nothing on the page itself is that red there.
     k = 144 / 25.4
     region = img.crop((int(90 * k), int(8 * k), int(120 * k), int(28 * k)))
-    red = sum(1 for r, g, b in region.getdata() if r > 180 and g < 90 and b < 90)
+    red = sum(1 for r, g, b in region.get_flattened_data() if r > 180 and g < 90 and b < 90)
     assert red > 200
 
 
