@@ -426,7 +426,8 @@ class _Painter:
         c = self.c
         c.saveState()
         self._place(obj)
-        self.block(_child(unit, "Content") or unit, style)
+        content = _child(unit, "Content")
+        self.block(content if content is not None else unit, style)
         c.restoreState()
 
     def stamp(self, boundary: list[float], picture: bytes, depth: int = 0) -> None:
