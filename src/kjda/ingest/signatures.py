@@ -18,6 +18,7 @@ A file with no signatures gives an empty list.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import os
@@ -88,7 +89,25 @@ def _cn(cert) -> str:
     return str(name.get("common_name") or name.get("organization_name") or "")
 
 
+@functools.cache
+def pyhanko_ready() -> None:
+    """pyHanko registers extra OIDs into asn1crypto's maps when imported; asn1crypto caches a
+    reverse map on first use, so if SignedData was parsed before (OFD signatures do) the new
+    names are missing ("invalid literal for int(): 'signing_certificate_v2'"). Rebuild the built
+    reverse maps once after pyHanko's import so they hold its names."""
+    import pyhanko.sign.general  # noqa: F401 - registers the OIDs
+    import pyhanko.sign.validation  # noqa: F401
+    from asn1crypto import algos, cms, core, x509
+
+    for module in (algos, cms, x509, core):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, core.ObjectIdentifier) and obj._map is not None \
+                    and obj._reverse_map is not None:
+                obj._reverse_map = {name: oid for oid, name in obj._map.items()}
+
+
 def pdf_signatures(source: Source) -> list[dict]:
+    pyhanko_ready()
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.general import UnacceptableSignerError
     from pyhanko.sign.validation import validate_pdf_signature

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 
 from asn1crypto import cms, x509
@@ -152,7 +154,9 @@ def _string(node: _Node) -> str:
 
 # --- signature value ------------------------------------------------------------------------------
 
-_SM2_N = int(sm2.default_ecc_table["n"], 16)
+_SM2 = {k: int(v, 16) for k, v in sm2.default_ecc_table.items()}  # GB/T 32918.5 curve parameters
+_SM2_N = _SM2["n"]
+_DEFAULT_ID = b"1234567812345678"  # GM/T 0009 §10: the default user id when none is agreed
 
 
 def _rs(sig: bytes) -> tuple[int, int] | None:
@@ -167,9 +171,30 @@ def _rs(sig: bytes) -> tuple[int, int] | None:
         return None
 
 
-def sm2_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """SM3withSM2 (GM/T 0003.2 + GM/T 0009): e = SM3(Z ‖ M), Z over the default user id
-    "1234567812345678" and the curve and key coordinates. `public_key` is 04‖X‖Y or X‖Y."""
+@functools.cache
+def _sm2_curve():
+    from ecdsa.ellipticcurve import CurveFp, PointJacobi
+
+    curve = CurveFp(_SM2["p"], _SM2["a"], _SM2["b"], 1)
+    g = _SM2["g"]
+    gx, gy = g >> 256, g & ((1 << 256) - 1)
+    return curve, PointJacobi(curve, gx, gy, 1, _SM2_N, generator=True)
+
+
+def sm2_za(x: int, y: int, user_id: bytes = _DEFAULT_ID) -> bytes:
+    """Z_A = SM3(ENTL_A ‖ ID_A ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A) (GB/T 32918.2 §5.5)."""
+    g = _SM2["g"]
+    parts = [(len(user_id) * 8).to_bytes(2, "big"), user_id]
+    parts += [v.to_bytes(32, "big") for v in (_SM2["a"], _SM2["b"], g >> 256, g & ((1 << 256) - 1), x, y)]
+    return sm3_digest(b"".join(parts))
+
+
+def sm2_verify(public_key: bytes, message: bytes, signature: bytes, user_id: bytes = _DEFAULT_ID) -> bool:
+    """SM3withSM2 verification (GB/T 32918.2 §7): e = SM3(Z_A ‖ M); (x1, y1) = s·G + t·P_A with
+    t = r + s; valid iff r = e + x1 (mod n). Point arithmetic by python-ecdsa (gmssl's own fails
+    on some valid inputs). `public_key` is 04‖X‖Y or X‖Y."""
+    from ecdsa.ellipticcurve import PointJacobi
+
     if len(public_key) == 65 and public_key[0] == 4:
         public_key = public_key[1:]
     if len(public_key) != 64:
@@ -178,10 +203,20 @@ def sm2_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if rs is None:
         return False
     r, s = rs
-    if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):  # gmssl itself does not check the range
+    if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):
         return False
-    crypt = sm2.CryptSM2(private_key="", public_key=public_key.hex(), asn1=False)
-    return bool(crypt.verify_with_sm3(f"{r:064x}{s:064x}", message))
+    t = (r + s) % _SM2_N
+    if t == 0:
+        return False
+    curve, g = _sm2_curve()
+    x, y = int.from_bytes(public_key[:32], "big"), int.from_bytes(public_key[32:], "big")
+    if not curve.contains_point(x, y):
+        return False
+    e = int.from_bytes(sm3_digest(sm2_za(x, y, user_id) + message), "big")
+    point = g.mul_add(s, PointJacobi(curve, x, y, 1, _SM2_N), t)
+    if point == 0 or point.x() is None:  # the point at infinity
+        return False
+    return (e + point.x()) % _SM2_N == r
 
 
 @dataclass
@@ -224,6 +259,23 @@ class _Cert:
         except (ValueError, TypeError):
             return ""
         return f"证书有效期 / certificate valid {start:%Y-%m-%d} – {end:%Y-%m-%d}" + (f"; 签署于 / signed {when}" if when else "")
+
+
+def _check_within(self: _Cert, signed_at: str) -> None:
+    """GB/T 38540 verification: the signing time must fall inside the signer certificate's validity."""
+    when = _stamp(signed_at)
+    try:
+        validity = self.cert["tbs_certificate"]["validity"]
+        start = validity["not_before"].native.strftime("%Y%m%d%H%M%S")
+        end = validity["not_after"].native.strftime("%Y%m%d%H%M%S")
+    except (ValueError, TypeError, AttributeError):
+        return
+    if when and not start <= when <= end:
+        raise _Invalid(f"签章时签名证书不在有效期内（{start[:8]}–{end[:8]}） / signer certificate not valid at "
+                       f"signing time ({start[:8]}–{end[:8]})")
+
+
+_Cert.check_signed_within = _check_within  # type: ignore[attr-defined]
 
 
 def _load_cert(der: bytes) -> _Cert:
@@ -337,6 +389,60 @@ def _ses(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
     note = cert.validity_note(result.signed_at)
     if note:
         result.notes.append(note)
+    cert.check_signed_within(result.signed_at)
+    _check_seal(fields[1], result)
+
+
+def _stamp(text: str) -> str:
+    """YYYYMMDDHHMMSS from GeneralizedTime, UTCTime or the free-form times v1 seals carry."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 12 or (len(digits) < 14 and len(digits) % 2 == 0 and not digits.startswith(("19", "20"))):
+        digits = "20" + digits  # UTCTime YYMMDD…
+    return (digits + "000000")[:14] if len(digits) >= 8 else ""
+
+
+def _check_seal(eseal: _Node, result: SignatureResult) -> None:
+    """The seal itself (SESeal) must be signed by its maker (制章人), and the signature made
+    within the seal's validity period. v4: SESeal{eSealInfo, cert, signAlgID, signedValue},
+    signed over eSealInfo; v1–v3: SESeal{esealInfo, signInfo{cert, alg, signData}}, signed over
+    SEQUENCE{esealInfo, cert, alg}. Both encodings are tried, since producers differ."""
+    parts = eseal.children
+    info = parts[0]
+    if len(parts) >= 4 and parts[1].is_(4):
+        cert_node, alg_node, value = parts[1], parts[2], parts[3].bits()
+    elif len(parts) >= 2 and len(parts[1].children) >= 3:
+        cert_node, alg_node, sig_node = parts[1].children[:3]
+        value = sig_node.bits()
+    else:
+        result.notes.append("印章结构无法识别，未校验制章签名 / seal layout not recognised: maker signature not checked")
+        return
+    maker = _load_cert(cert_node.contents)
+    alg = _oid(alg_node)
+    body = info.raw + cert_node.raw + alg_node.raw
+    wrapped = b"\x30" + _der_length(len(body)) + body
+    outcomes = [verify_value(maker, alg, m, value) for m in (info.raw, wrapped)]
+    if any(ok is True for ok, _ in outcomes):
+        result.notes.append(f"制章签名有效（{maker.subject_cn}） / seal signed by its maker ({maker.subject_cn})")
+    elif all(ok is None for ok, _ in outcomes):
+        result.notes.append(f"制章签名未校验 / seal maker signature not checked: {outcomes[0][1]}")
+    else:
+        raise _Invalid("印章本身的制章签名无效 / the seal is not validly signed by its maker")
+    try:
+        prop = info.children[2].children
+        start, end = (_stamp(_string(n)) for n in prop[-2:])
+    except (IndexError, ValueError, TypeError):
+        return
+    when = _stamp(result.signed_at)
+    if when and start and end and not start <= when <= end:
+        raise _Invalid(f"签章时印章不在有效期内（{start[:8]}–{end[:8]}） / seal used outside its validity "
+                       f"period ({start[:8]}–{end[:8]})")
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
 
 
 def _seal_name(eseal: _Node) -> str:

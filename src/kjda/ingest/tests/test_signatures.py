@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from reportlab.pdfgen import canvas
 
-from kjda.ingest.signatures import file_signatures
+from kjda.ingest.signatures import file_signatures, pyhanko_ready
 from kjda.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
@@ -37,6 +37,7 @@ def signer_key():
 
 
 def _signed_pdf(key, cert) -> bytes:
+    pyhanko_ready()  # asn1crypto maps may have been used (OFD CMS) before pyHanko's import
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 

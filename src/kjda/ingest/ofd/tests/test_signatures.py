@@ -35,7 +35,8 @@ EXPECTED = {
     INV / "ofdrw_converter_SignScaleError.ofd": [(VALID, "SES v4")],
     # Document.xml was rewritten after signing (the v4signed copy of the same invoice verifies).
     INV / "ofdrw_converter_发票示例.ofd": [(INVALID, "SES v4")],
-    GEN / "ofdrw_reader_SESV4SignDoc.ofd": [(VALID, "SES v4")],
+    # Signed in 2026 with a test certificate (and seal) valid 2020-04-21 – 2022-04-21.
+    GEN / "ofdrw_reader_SESV4SignDoc.ofd": [(INVALID, "SES v4")],
     GEN / "ofdrw_converter_金格信创自动盖章.ofd": [(VALID, "SES v2")],
     # OFD.xml, Document.xml and the page were changed after both signatures were made.
     GEN / "ofdrw_layout_keyword_property_cert_signed.ofd": [(INVALID, "SES v4"), (INVALID, "CMS")],
@@ -58,6 +59,8 @@ def test_signed_samples(path):
             assert r.seal_name
         if r.status == VALID:
             assert r.reason == "" and r.references > 0
+            if r.format.startswith("SES"):  # the seal itself verified against its maker
+                assert any("seal signed by its maker" in n for n in r.notes)
         else:
             assert r.reason
 
@@ -70,6 +73,9 @@ def test_reasons_name_the_changed_file():
     with OFDPackage.open(GEN / "ofdrw_converter_n_official_doc_signed.ofd") as pkg:
         (r,) = verify_package(pkg)
     assert "1.2.156.10197.1.401.2" in r.reason
+    with OFDPackage.open(GEN / "ofdrw_reader_SESV4SignDoc.ofd") as pkg:
+        (r,) = verify_package(pkg)
+    assert "signer certificate not valid at signing time" in r.reason and r.signed_at.startswith("2026")
 
 
 def _rewrite(src, dst, member: str, change) -> None:
