@@ -8,8 +8,8 @@ Pillow reads; CTM maps the unit square), and seal pictures (PNG/JPEG/GIF/BMP ins
 seal) at their StampAnnot boundary. Text uses the embedded TrueType font when reportlab can load
 it and it has every glyph the page needs, otherwise the system CJK font (fonts-wqy-microhei,
 installed by .ci/run). Missing resources are skipped and listed in `problems`; a page always
-renders. Not drawn: shadings/patterns (filled with their first colour), clips, JBIG2 images
-(Pillow has no decoder; a light frame marks where they sit).
+renders. JBIG2 images (invoice QR codes) go into the PDF as they are (JBIG2Decode). Not drawn:
+shadings/patterns (filled with their first colour), clips.
 """
 
 from __future__ import annotations
@@ -259,10 +259,11 @@ class _Fonts:
 
 class _Painter:
     def __init__(self, c: canvas.Canvas, doc: OFDDocument, page: OFDPage, fonts: _Fonts,
-                 problems: list[str]) -> None:
+                 problems: list[str], jbig2: list | None = None) -> None:
         self.c, self.doc, self.page, self.fonts, self.problems = c, doc, page, fonts, problems
         self.res = page.resources
         self.images: dict[str, ImageReader | None] = {}
+        self.jbig2 = jbig2 if jbig2 is not None else []  # (stream, width, height) to splice in
 
     def run(self, box: tuple[float, float, float, float]) -> None:
         px, py, w, h = box
@@ -398,7 +399,15 @@ class _Painter:
         if media is None or media.path is None:
             self.problems.append(f"page {self.page.index + 1}: image {resource_id} missing")
         else:
-            reader = _image_reader(self.doc.package.read(media.path), self.problems, media.path)
+            data = self.doc.package.read(media.path)
+            jb2 = _jbig2_embedded(data)
+            if jb2 is not None:
+                # Pillow can't decode JBIG2 but PDF can carry it (JBIG2Decode): draw a uniquely
+                # sized placeholder now and splice the JBIG2 stream in after the PDF is built.
+                self.jbig2.append(jb2)
+                reader = ImageReader(Image.new("L", (_JB2_MARK + len(self.jbig2) - 1, 1), 0x5A))
+            else:
+                reader = _image_reader(data, self.problems, media.path)
         self.images[resource_id] = reader
         return reader
 
@@ -467,6 +476,64 @@ class _Painter:
         c.restoreState()
 
 
+_JBIG2_MAGIC = b"\x97JB2\r\n\x1a\n"
+_JB2_MARK = 7919  # placeholder width base: 1-pixel-high images this wide are ours
+
+
+def _jbig2_embedded(data: bytes) -> tuple[bytes, int, int] | None:
+    """A JBIG2 file (ITU T.88 Annex D, sequential organisation) as the embedded stream PDF's
+    JBIG2Decode takes, with the page size from its page-information segment."""
+    if not data.startswith(_JBIG2_MAGIC) or len(data) < 13:
+        return None
+    flags, pos = data[8], 9
+    if not flags & 0x01:  # random-access organisation: not a plain segment sequence
+        return None
+    if not flags & 0x02:
+        pos += 4  # number of pages
+    stream, p = data[pos:], 0
+    while p + 11 <= len(stream):
+        number = int.from_bytes(stream[p:p + 4], "big")
+        seg_flags = stream[p + 4]
+        p += 5
+        count = stream[p] >> 5
+        if count == 7:
+            count = int.from_bytes(stream[p:p + 4], "big") & 0x1FFFFFFF
+            p += 4 + (count + 8) // 8
+        else:
+            p += 1
+        p += count * (1 if number <= 256 else 2 if number <= 65536 else 4)
+        p += 4 if seg_flags & 0x40 else 1
+        length = int.from_bytes(stream[p:p + 4], "big")
+        p += 4
+        if seg_flags & 0x3F == 48 and p + 8 <= len(stream):  # page information
+            return stream, int.from_bytes(stream[p:p + 4], "big"), int.from_bytes(stream[p + 4:p + 8], "big")
+        if length == 0xFFFFFFFF:
+            return None
+        p += length
+    return None
+
+
+def _splice_jbig2(pdf: bytes, streams: list[tuple[bytes, int, int]]) -> bytes:
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        for page in doc.pages:
+            for _, xobj in page.get_images().items():
+                index = int(xobj.get("/Width", 0)) - _JB2_MARK
+                if int(xobj.get("/Height", 0)) != 1 or not 0 <= index < len(streams):
+                    continue
+                data, width, height = streams[index]
+                xobj.write(data, filter=pikepdf.Name.JBIG2Decode)
+                xobj.Width, xobj.Height, xobj.BitsPerComponent = width, height, 1
+                xobj.ColorSpace = pikepdf.Name.DeviceGray
+                for key in ("/SMask", "/Decode", "/DecodeParms", "/Mask"):
+                    if key in xobj:
+                        del xobj[key]
+        out = io.BytesIO()
+        doc.save(out)
+    return out.getvalue()
+
+
 def _image_reader(data: bytes, problems: list[str], name: str) -> ImageReader | None:
     if data[:3] == b"\xff\xd8\xff":
         return ImageReader(io.BytesIO(data))  # JPEG goes in as it is (DCTDecode), not re-encoded
@@ -515,8 +582,9 @@ def render_pdf(doc: OFDDocument) -> RenderResult:
         fonts = _Fonts(doc, problems)
         stamps = _seal_pictures(doc)
         pages = doc.pages or []
+        jbig2: list[tuple[bytes, int, int]] = []
         for page in pages:
-            painter = _Painter(c, doc, page, fonts, problems)
+            painter = _Painter(c, doc, page, fonts, problems, jbig2)
             box = page.box
             painter.run(box)
             if stamps.get(page.id):
@@ -533,7 +601,8 @@ def render_pdf(doc: OFDDocument) -> RenderResult:
             c.drawString(20 * MM, 270 * MM, "（此 OFD 文档没有页面 / this OFD document has no pages）")
             c.showPage()
         c.save()
-    return RenderResult(buf.getvalue(), max(1, len(pages)), problems + doc.problems)
+    pdf = _splice_jbig2(buf.getvalue(), jbig2) if jbig2 else buf.getvalue()
+    return RenderResult(pdf, max(1, len(pages)), problems + doc.problems)
 
 
 def render_png(doc: OFDDocument, *, page: int = 0, dpi: int = 144, pdf: bytes | None = None) -> bytes:

@@ -104,3 +104,21 @@ def test_delta_shorthand_and_arcs():
     segs = _arc_to_beziers(0, 0, 1, 1, 0, 0, 1, 2, 0)
     assert segs[-1][4:] == pytest.approx((2, 0), abs=1e-9)
     assert max(abs(s[5]) for s in segs) == pytest.approx(1, abs=1e-6)
+
+
+@needs_samples
+def test_jbig2_qr_code_is_carried_into_the_pdf_and_drawn():
+    with OFDPackage.open(SAMPLES / "ofd_invoices" / "ofdrw_converter_1.ofd") as pkg:
+        doc = pkg.documents()[0]
+        result = render_pdfa(doc)
+        png = render_png(doc, dpi=144, pdf=result.pdf)
+    assert not any("jb2" in p for p in result.problems)
+    with pikepdf.open(io.BytesIO(result.pdf)) as pdf:
+        filters = [str(x.get("/Filter")) for x in pdf.pages[0].get_images().values()]
+    assert "/JBIG2Decode" in filters
+    # The QR code sits in the top-left corner: about half its modules are dark.
+    img = Image.open(io.BytesIO(png)).convert("L")
+    k = 144 / 25.4
+    region = img.crop((int(4 * k), int(3 * k), int(22 * k), int(21 * k)))
+    dark = sum(1 for v in region.get_flattened_data() if v < 100) / (region.width * region.height)
+    assert 0.25 < dark < 0.75
