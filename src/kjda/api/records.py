@@ -52,6 +52,7 @@ def file_dict(f: RecordFile) -> dict:
         "filename": f.filename, "size": f.size, "sha256": f.sha256, "sm3": f.sm3,
         "format": f.format_name, "format_version": f.format_version, "mime": f.mime,
         "puid": f.puid, "content_url": f"/api/v1/files/{f.pk}/content",
+        "signatures": f.signatures, "derived_from": f.derived_from_id,
     }
 
 

@@ -22,6 +22,7 @@ class CheckReportOut(Schema):
     blocking_failures: list[str] = []
     failures: list[str] = []
     items: list[CheckItemOut] = []
+    files: list[dict] = []  # per file: signatures, OFD pages/attachments (kjda.ingest.content)
 
 
 class FileOut(Schema):
@@ -38,6 +39,8 @@ class FileOut(Schema):
     mime: str
     puid: str
     content_url: str
+    signatures: list[dict] = []  # each: status valid|invalid|unsupported, reason, signer, kind
+    derived_from: int | None = None  # a rendition's original file
 
 
 class AgentOut(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
@@ -109,6 +110,8 @@ class NewFile:
     mime: str
     puid: str
     creating_application: str = ""
+    signatures: list = dataclasses.field(default_factory=list)  # M64–M71, kjda.ingest.signatures
+    derived_from_index: int | None = None  # a rendition: index of its original in `files`
 
 
 def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict, actor=None) -> Record:
@@ -151,9 +154,16 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
         RecordFile(record=record, blob_id=f.sha256, sequence=i, sha256=f.sha256, sm3=f.sm3,
                    size=f.size, filename=f.filename, role=f.role, document_type=f.document_type,
                    format_name=f.format_name, format_version=f.format_version, mime=f.mime,
-                   puid=f.puid, creating_application=f.creating_application)
+                   puid=f.puid, creating_application=f.creating_application,
+                   signatures=f.signatures)
         for i, f in enumerate(files, start=1)
     ])
+    derived = [(row, f.derived_from_index) for row, f in zip(file_rows, files, strict=True)
+               if f.derived_from_index is not None]
+    if derived:
+        for row, index in derived:
+            row.derived_from = file_rows[index]
+        RecordFile.objects.bulk_update([row for row, _ in derived], ["derived_from"])
     agent_rows = Agent.objects.bulk_create([Agent(record=record, **a) for a in agents]) \
         if agents else []
     relation_rows = Relation.objects.bulk_create(

@@ -94,6 +94,15 @@ def _digests(ctx: IngestContext) -> tuple[str, str]:
     return PASS, f"{len(ctx.files)} 个文件的 SHA-256/SM3 已计算并校验 / digests computed and verified"
 
 
+@check("GD-1-1-2", "固化信息有效性检测（电子签名、电子印章）", AUTHENTICITY, blocking=False)
+def _signatures(ctx: IngestContext) -> tuple[str, str]:
+    # Reported per signature; an invalid one fails the item without holding the record back,
+    # so the evidence is archived with the finding (财会〔2020〕6号: detect, keep the original).
+    from kjda.ingest.content import signature_summary
+
+    return signature_summary(ctx.files)
+
+
 _LIMITS = {"title": 500, "responsible": 200, "document_no": 100, "department": 200,
            "applicant": 100, "abstract": 5000, "notes": 5000}
 

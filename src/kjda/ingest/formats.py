@@ -217,6 +217,13 @@ def _zip_probe(fh: BinaryIO, required: str | None = None) -> Probe:
                 problems.append("压缩包含越界路径 / ZIP has path-traversal entries")
             if required and required not in {i.filename.lstrip("/") for i in infos}:
                 problems.append(f"缺少 {required} / {required} missing")
+            from kjda.ingest.ofd.package import OFDError, OFDPackage
+
+            try:  # declared sizes, ratio, count and paths, before testzip inflates anything
+                OFDPackage(zf)
+            except OFDError as exc:
+                if exc.code != "ofd_encrypted":
+                    return Probe(readable=False, problems=[exc.message])
             bad = zf.testzip() if not encrypted and len(infos) < 2000 else None
             if bad:
                 problems.append(f"压缩包条目损坏 / corrupt ZIP entry: {bad}")

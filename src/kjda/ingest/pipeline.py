@@ -47,6 +47,9 @@ class IncomingFile:
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
+    signatures: list[dict] = field(default_factory=list)  # see kjda.ingest.signatures
+    details: dict = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
+    renditions: list = field(default_factory=list)  # content.Rendition, stored beside the original
 
     @property
     def extension_mismatch(self) -> bool:
@@ -105,12 +108,23 @@ class Extract(Step):
                     log.warning("text extraction failed for %s", f.filename, exc_info=True)
 
 
+class Inspect(Step):
+    """Signatures (固化信息) of every file; pages, text and a PDF/A rendition of an OFD."""
+
+    def run(self, ctx: IngestContext) -> None:
+        from kjda.ingest.content import inspect_file
+
+        for f in ctx.files:
+            if f.size <= MAX_EXTRACT_BYTES:
+                inspect_file(f)
+
+
 class Check(Step):
     def run(self, ctx: IngestContext) -> None:
         ctx.results = checks.run_checks(ctx)
 
 
-STEPS: list[Step] = [Receive(), Identify(), Extract(), Check()]
+STEPS: list[Step] = [Receive(), Identify(), Extract(), Inspect(), Check()]
 
 
 def order_files(files: list[IncomingFile]) -> list[IncomingFile]:

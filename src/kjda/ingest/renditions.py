@@ -369,6 +369,16 @@ def _build_unlocked(story: list[Flowable], *, pagesize: tuple[float, float], mar
                        keywords=keywords, created=created)
 
 
+def ofd_rendition(source: Any) -> bytes:
+    """PDF/A-2b of an OFD's pages for viewing in the browser; the OFD itself stays the original.
+    `source` is a path, bytes or a binary stream (see `kjda.ingest.ofd`)."""
+    from kjda.ingest.ofd import OFDPackage
+    from kjda.ingest.ofd.render import render_pdfa
+
+    with OFDPackage.open(source) as pkg:
+        return render_pdfa(pkg.documents()[0]).pdf
+
+
 def _instance_pairs(instance: ApprovalInstance) -> list[tuple[str, Any]]:
     originator = instance.originator_name or instance.originator_id
     if instance.originator_name and instance.originator_id:

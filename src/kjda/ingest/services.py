@@ -93,8 +93,17 @@ def _file(ctx: IngestContext, request) -> Record:
             sha256=f.sha256, sm3=f.sm3, size=f.size, filename=f.filename, role=f.meta.role,
             document_type=f.meta.document_type, format_name=f.format.name,
             format_version=f.format.version, mime=f.format.mime, puid=f.format.puid,
-            creating_application=f.meta.creating_application)
+            creating_application=f.meta.creating_application, signatures=f.signatures)
         for f in ctx.files
+    ]
+    # Renditions (an OFD's PDF/A for viewing) follow the originals, each linked to its source.
+    new_files += [
+        archive_services.NewFile(
+            sha256=r.sha256, sm3=r.sm3, size=r.size, filename=r.filename, role="rendition",
+            document_type=f.meta.document_type, format_name=r.format_name,
+            format_version=r.format_version, mime=r.mime, puid=r.puid,
+            creating_application="KJDA", derived_from_index=i)
+        for i, f in enumerate(ctx.files) for r in f.renditions
     ]
     record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
                                            actor=ctx.actor)
@@ -108,6 +117,9 @@ def _file(ctx: IngestContext, request) -> Record:
             raise DomainError("archive_no_fault", "档号分配异常，已回滚",
                               "archive number allocation failed and was rolled back", status=500)
     record.check_report = checks.report(ctx.results)
+    record.check_report["files"] = [
+        {"filename": f.filename, "format": f.format.name, "signatures": f.signatures, **f.details}
+        for f in ctx.files if f.signatures or f.details]
     actor_name = ctx.actor.get_username() if ctx.actor else ""
     events = [
         {"action": "四性检测", "agent_name": actor_name, "mandate": "DA/T 70-2018; DA/T 94-2022",

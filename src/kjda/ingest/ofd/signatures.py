@@ -1,0 +1,586 @@
+"""Verifying OFD electronic seals and signatures (GB/T 33190 §18, GB/T 38540, GM/T 0031).
+
+For each entry of Signatures.xml:
+
+1. every `Reference` of Signature.xml: the digest (CheckMethod: SM3, SHA-256, …) of the file it
+   names must equal its `CheckValue` — this is what catches a changed page, attachment or image;
+2. the `SignedValue` must bind Signature.xml: a GM/T 0031 `SES_Signature` (v1–v3 or v4) carries
+   `dataHash` = hash(Signature.xml) in its `TBS_Sign`, a CMS SignedData (Type="Sign") carries it as
+   its messageDigest;
+3. the signature value over the DER `TBS_Sign` (or the CMS signed attributes) must verify against
+   the signer certificate embedded in it: SM2 with SM3 (Z value over the default user id
+   "1234567812345678", GM/T 0009), or RSA/ECDSA via `cryptography`.
+
+The result says `valid`, `invalid` with the first reason found, or `unsupported` with why. A valid
+result means the file is unchanged since it was signed by the key in the embedded certificate;
+whether that certificate chains to a trusted CA (the tax bureau's, a seal platform's) is a
+separate question this offline check does not answer, and the report says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import posixpath
+import re
+from dataclasses import asdict, dataclass, field
+
+from asn1crypto import cms, x509
+from asn1crypto.parser import parse as asn1_parse
+from gmssl import sm2, sm3
+
+from kjda.ingest.ofd.document import OFDDocument, SignatureRef, _child, _children, _text
+from kjda.ingest.ofd.package import OFDError, OFDPackage
+
+VALID, INVALID, UNSUPPORTED = "valid", "invalid", "unsupported"
+TRUST_NOTE = "未校验证书链（离线）/ certificate chain not checked (offline)"
+
+OID_SM3 = "1.2.156.10197.1.401"
+OID_SM2_SM3 = "1.2.156.10197.1.501"
+OID_SM2_CURVE = "1.2.156.10197.1.301"
+_CMS_SIGNED_DATA = {"1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2"}
+
+
+def _sm3_openssl(data: bytes) -> bytes:
+    return hashlib.new("sm3", data).digest()
+
+
+def _sm3_gmssl(data: bytes) -> bytes:
+    return bytes.fromhex(sm3.sm3_hash(list(data)))
+
+
+# OpenSSL's SM3 is ~1000× faster than gmssl's pure-Python one (seconds for a scanned page);
+# gmssl stays as the fallback for an OpenSSL built without SM3.
+sm3_digest = _sm3_openssl if "sm3" in hashlib.algorithms_available else _sm3_gmssl
+
+
+# CheckMethod / digest algorithm names and OIDs seen in OFDs, mapped to a digest function.
+_DIGESTS = {
+    "sm3": sm3_digest, OID_SM3: sm3_digest,
+    "sha1": lambda d: hashlib.sha1(d, usedforsecurity=False).digest(), "1.3.14.3.2.26": None,
+    "sha256": lambda d: hashlib.sha256(d).digest(), "2.16.840.1.101.3.4.2.1": None,
+    "sha384": lambda d: hashlib.sha384(d).digest(), "2.16.840.1.101.3.4.2.2": None,
+    "sha512": lambda d: hashlib.sha512(d).digest(), "2.16.840.1.101.3.4.2.3": None,
+    "md5": lambda d: hashlib.md5(d, usedforsecurity=False).digest(), "1.2.840.113549.2.5": None,
+}
+for _oid, _name in (("1.3.14.3.2.26", "sha1"), ("2.16.840.1.101.3.4.2.1", "sha256"),
+                    ("2.16.840.1.101.3.4.2.2", "sha384"), ("2.16.840.1.101.3.4.2.3", "sha512"),
+                    ("1.2.840.113549.2.5", "md5")):
+    _DIGESTS[_oid] = _DIGESTS[_name]
+
+
+def digest_function(method: str):
+    m = (method or "").strip()
+    key = m.lower().replace("-", "").replace("_", "")
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    if m in _DIGESTS:
+        return _DIGESTS[m]
+    # Anything else (iOFD writes the non-standard 1.2.156.10197.1.401.2, which is not plain
+    # SM3 over the file) is reported unsupported, never guessed at.
+    return None
+
+
+@dataclass
+class SignatureResult:
+    id: str
+    type: str
+    status: str
+    reason: str = ""
+    signer: str = ""
+    seal_name: str = ""
+    format: str = ""  # SES v4, SES v1, CMS
+    signed_at: str = ""
+    references: int = 0
+    notes: list[str] = field(default_factory=list)
+    kind: str = "ofd-seal"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- DER helpers (positional, so every SES version and vendor variant parses) ----------------------
+
+@dataclass
+class _Node:
+    cls: int
+    constructed: bool
+    tag: int
+    raw: bytes
+    contents: bytes
+
+    @property
+    def children(self) -> list[_Node]:
+        return _items(self.contents)
+
+    def is_(self, tag: int, cls: int = 0) -> bool:
+        return self.tag == tag and self.cls == cls
+
+    def bits(self) -> bytes:  # BIT STRING payload without the unused-bits octet
+        return self.contents[1:]
+
+
+def _items(data: bytes) -> list[_Node]:
+    out, pos = [], 0
+    while pos < len(data):
+        cls, method, tag, header, contents, trailer = asn1_parse(data[pos:])
+        n = len(header) + len(contents) + len(trailer)
+        out.append(_Node(cls, bool(method), tag, data[pos:pos + n], contents))
+        pos += n
+    return out
+
+
+def _der_int(node: _Node) -> int:
+    return int.from_bytes(node.contents, "big", signed=True)
+
+
+def _oid(node: _Node) -> str:
+    from asn1crypto.core import ObjectIdentifier
+
+    return ObjectIdentifier.load(node.raw).dotted
+
+
+def _string(node: _Node) -> str:
+    for enc in ("utf-8", "gb18030", "latin-1"):
+        try:
+            return node.contents.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return ""
+
+
+# --- signature value ------------------------------------------------------------------------------
+
+_SM2 = {k: int(v, 16) for k, v in sm2.default_ecc_table.items()}  # GB/T 32918.5 curve parameters
+_SM2_N = _SM2["n"]
+_DEFAULT_ID = b"1234567812345678"  # GM/T 0009 §10: the default user id when none is agreed
+
+
+def _rs(sig: bytes) -> tuple[int, int] | None:
+    """(r, s) from a DER SEQUENCE{INTEGER, INTEGER} or a raw 64-byte r‖s (both occur)."""
+    if len(sig) == 64:
+        return int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    try:
+        (seq,) = _items(sig)
+        r, s = seq.children
+        return _der_int(r), _der_int(s)
+    except (ValueError, TypeError):
+        return None
+
+
+@functools.cache
+def _sm2_curve():
+    from ecdsa.ellipticcurve import CurveFp, PointJacobi
+
+    curve = CurveFp(_SM2["p"], _SM2["a"], _SM2["b"], 1)
+    g = _SM2["g"]
+    gx, gy = g >> 256, g & ((1 << 256) - 1)
+    return curve, PointJacobi(curve, gx, gy, 1, _SM2_N, generator=True)
+
+
+def sm2_za(x: int, y: int, user_id: bytes = _DEFAULT_ID) -> bytes:
+    """Z_A = SM3(ENTL_A ‖ ID_A ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A) (GB/T 32918.2 §5.5)."""
+    g = _SM2["g"]
+    parts = [(len(user_id) * 8).to_bytes(2, "big"), user_id]
+    parts += [v.to_bytes(32, "big") for v in (_SM2["a"], _SM2["b"], g >> 256, g & ((1 << 256) - 1), x, y)]
+    return sm3_digest(b"".join(parts))
+
+
+def sm2_verify(public_key: bytes, message: bytes, signature: bytes, user_id: bytes = _DEFAULT_ID) -> bool:
+    """SM3withSM2 verification (GB/T 32918.2 §7): e = SM3(Z_A ‖ M); (x1, y1) = s·G + t·P_A with
+    t = r + s; valid iff r = e + x1 (mod n). Point arithmetic by python-ecdsa (gmssl's own fails
+    on some valid inputs). `public_key` is 04‖X‖Y or X‖Y."""
+    from ecdsa.ellipticcurve import PointJacobi
+
+    if len(public_key) == 65 and public_key[0] == 4:
+        public_key = public_key[1:]
+    if len(public_key) != 64:
+        return False
+    rs = _rs(signature)
+    if rs is None:
+        return False
+    r, s = rs
+    if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):
+        return False
+    t = (r + s) % _SM2_N
+    if t == 0:
+        return False
+    curve, g = _sm2_curve()
+    x, y = int.from_bytes(public_key[:32], "big"), int.from_bytes(public_key[32:], "big")
+    if not curve.contains_point(x, y):
+        return False
+    e = int.from_bytes(sm3_digest(sm2_za(x, y, user_id) + message), "big")
+    point = g.mul_add(s, PointJacobi(curve, x, y, 1, _SM2_N), t)
+    if point == 0 or point.x() is None:  # the point at infinity
+        return False
+    return (e + point.x()) % _SM2_N == r
+
+
+@dataclass
+class _Cert:
+    cert: x509.Certificate
+
+    @property
+    def subject_cn(self) -> str:
+        try:
+            name = self.cert.subject.native
+        except (ValueError, TypeError):
+            return ""
+        return str(name.get("common_name") or name.get("organization_name") or "")
+
+    @property
+    def spki(self):
+        return self.cert["tbs_certificate"]["subject_public_key_info"]
+
+    @property
+    def is_sm2(self) -> bool:
+        alg = self.spki["algorithm"]
+        params = alg["parameters"]
+        try:
+            curve = params.chosen.dotted if hasattr(params, "chosen") and params.chosen is not None else ""
+        except (AttributeError, ValueError):
+            curve = ""
+        if not curve:
+            raw = params.dump() if params is not None else b""
+            curve = OID_SM2_CURVE if bytes.fromhex("06082a811ccf5501822d") in raw else ""
+        return alg["algorithm"].dotted == OID_SM2_CURVE or curve == OID_SM2_CURVE
+
+    @property
+    def public_point(self) -> bytes:
+        return self.spki["public_key"].contents[1:]
+
+    def validity_note(self, when: str) -> str:
+        try:
+            start = self.cert["tbs_certificate"]["validity"]["not_before"].native
+            end = self.cert["tbs_certificate"]["validity"]["not_after"].native
+        except (ValueError, TypeError):
+            return ""
+        return f"证书有效期 / certificate valid {start:%Y-%m-%d} – {end:%Y-%m-%d}" + (f"; 签署于 / signed {when}" if when else "")
+
+
+def _check_within(self: _Cert, signed_at: str) -> None:
+    """GB/T 38540 verification: the signing time must fall inside the signer certificate's validity."""
+    when = _stamp(signed_at)
+    try:
+        validity = self.cert["tbs_certificate"]["validity"]
+        start = validity["not_before"].native.strftime("%Y%m%d%H%M%S")
+        end = validity["not_after"].native.strftime("%Y%m%d%H%M%S")
+    except (ValueError, TypeError, AttributeError):
+        return
+    if when and not start <= when <= end:
+        raise _Invalid(f"签章时签名证书不在有效期内（{start[:8]}–{end[:8]}） / signer certificate not valid at "
+                       f"signing time ({start[:8]}–{end[:8]})")
+
+
+_Cert.check_signed_within = _check_within  # type: ignore[attr-defined]
+
+
+def _load_cert(der: bytes) -> _Cert:
+    cert = x509.Certificate.load(der)
+    cert["tbs_certificate"]["subject_public_key_info"]  # noqa: B018 - parse now, fail here
+    return _Cert(cert)
+
+
+_HASH_OF_SIGALG = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.11": "sha256",
+                   "1.2.840.113549.1.1.12": "sha384", "1.2.840.113549.1.1.13": "sha512",
+                   "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.2": "sha256",
+                   "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512"}
+
+
+def verify_value(cert: _Cert, alg_oid: str, message: bytes, signature: bytes) -> tuple[bool | None, str]:
+    """(True/False, "") when checked, (None, why) when the algorithm is not supported."""
+    if cert.is_sm2 or alg_oid == OID_SM2_SM3:
+        return sm2_verify(cert.public_point, message, signature), ""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.x509 import load_der_x509_certificate
+
+    name = _HASH_OF_SIGALG.get(alg_oid)
+    # SHA-1 only to verify signatures made with it years ago, never to make new ones.
+    algo = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(),  # noqa: S303
+            "sha512": hashes.SHA512()}.get(name or "")
+    if algo is None:
+        return None, f"不支持的签名算法 / unsupported signature algorithm {alg_oid}"
+    try:
+        key = load_der_x509_certificate(cert.cert.dump()).public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, message, padding.PKCS1v15(), algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(algo))
+        else:
+            return None, "不支持的公钥类型 / unsupported public key type"
+    except InvalidSignature:
+        return False, ""
+    except ValueError as exc:
+        return None, f"证书无法解析 / certificate unreadable: {exc}"
+    return True, ""
+
+
+# --- one signature --------------------------------------------------------------------------------
+
+class _Invalid(Exception):
+    pass
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _check_references(pkg: OFDPackage, sig_root, result: SignatureResult) -> None:
+    refs = _child(_child(sig_root, "SignedInfo"), "References")
+    if refs is None:
+        raise _Invalid("Signature.xml 无 References（未保护任何文件） / no References: nothing is protected")
+    method = refs.get("CheckMethod") or OID_SM3
+    digest = digest_function(method)
+    if digest is None:
+        raise _Unsupported(f"不支持的摘要算法 / unsupported digest algorithm {method}")
+    entries = _children(refs, "Reference")
+    if not entries:
+        raise _Invalid("References 为空 / References is empty")
+    for ref in entries:
+        file_ref = ref.get("FileRef", "")
+        path = pkg.find(file_ref)
+        if path is None:
+            raise _Invalid(f"受保护的文件缺失 / protected file missing: {file_ref}")
+        try:
+            expected = base64.b64decode(_text(_child(ref, "CheckValue")), validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise _Invalid(f"{file_ref} 的 CheckValue 无法解码 / undecodable CheckValue") from exc
+        if not hmac.compare_digest(digest(pkg.read(path)), expected):
+            raise _Invalid(f"文件摘要不符（签署后被修改） / digest mismatch, changed after signing: {file_ref}")
+    result.references = len(entries)
+
+
+def _ses(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
+    """GM/T 0031 SES_Signature. v4: SEQUENCE{TBS_Sign, cert OCTET STRING, signatureAlgID, signature
+    BIT STRING, [0] timeStamp}. v1–v3: SEQUENCE{TBS_Sign{…, propertyInfo, cert, signatureAlgorithm},
+    signature BIT STRING}."""
+    top = _items(der)[0].children
+    tbs = top[0]
+    fields = tbs.children
+    version = _der_int(fields[0])
+    if len(top) >= 4 and top[1].is_(4):
+        result.format = f"SES v{version}"
+        cert_der, alg, value = top[1].contents, _oid(top[2]), top[3].bits()
+        time_node, data_hash = fields[2], fields[3].bits()
+    elif len(top) >= 2 and top[1].is_(3) and len(fields) >= 7:
+        result.format = f"SES v{version}"
+        cert_der, alg, value = fields[5].contents, _oid(fields[6]), top[1].bits()
+        time_node, data_hash = fields[2], fields[3].bits()
+    else:
+        raise _Unsupported("无法识别的 SES_Signature 结构 / unrecognised SES_Signature layout")
+    result.signed_at = (time_node.bits() if time_node.is_(3) else time_node.contents).decode("ascii", "replace")
+    result.seal_name = _seal_name(fields[1])
+    cert = _load_cert(cert_der)
+    result.signer = cert.subject_cn
+    # dataHash uses the hash of the signature algorithm: SM3 for SM2, SHA-x for RSA/ECDSA.
+    digest = digest_function(OID_SM3 if alg == OID_SM2_SM3 or cert.is_sm2 else _HASH_OF_SIGALG.get(alg, "sha256"))
+    if not hmac.compare_digest(digest(sig_xml), data_hash):
+        raise _Invalid("Signature.xml 与签章中的 dataHash 不符 / Signature.xml does not match the seal's dataHash")
+    ok, why = verify_value(cert, alg, tbs.raw, value)
+    if ok is None:
+        raise _Unsupported(why)
+    if not ok:
+        raise _Invalid("签名值验证失败 / signature value does not verify against the signer certificate")
+    note = cert.validity_note(result.signed_at)
+    if note:
+        result.notes.append(note)
+    cert.check_signed_within(result.signed_at)
+    _check_seal(fields[1], result)
+
+
+def _stamp(text: str) -> str:
+    """YYYYMMDDHHMMSS from GeneralizedTime, UTCTime or the free-form times v1 seals carry."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 12 or (len(digits) < 14 and len(digits) % 2 == 0 and not digits.startswith(("19", "20"))):
+        digits = "20" + digits  # UTCTime YYMMDD…
+    return (digits + "000000")[:14] if len(digits) >= 8 else ""
+
+
+def _check_seal(eseal: _Node, result: SignatureResult) -> None:
+    """The seal itself (SESeal) must be signed by its maker (制章人), and the signature made
+    within the seal's validity period. v4: SESeal{eSealInfo, cert, signAlgID, signedValue},
+    signed over eSealInfo; v1–v3: SESeal{esealInfo, signInfo{cert, alg, signData}}, signed over
+    SEQUENCE{esealInfo, cert, alg}. Both encodings are tried, since producers differ."""
+    parts = eseal.children
+    info = parts[0]
+    if len(parts) >= 4 and parts[1].is_(4):
+        cert_node, alg_node, value = parts[1], parts[2], parts[3].bits()
+    elif len(parts) >= 2 and len(parts[1].children) >= 3:
+        cert_node, alg_node, sig_node = parts[1].children[:3]
+        value = sig_node.bits()
+    else:
+        result.notes.append("印章结构无法识别，未校验制章签名 / seal layout not recognised: maker signature not checked")
+        return
+    maker = _load_cert(cert_node.contents)
+    alg = _oid(alg_node)
+    body = info.raw + cert_node.raw + alg_node.raw
+    wrapped = b"\x30" + _der_length(len(body)) + body
+    outcomes = [verify_value(maker, alg, m, value) for m in (info.raw, wrapped)]
+    if any(ok is True for ok, _ in outcomes):
+        result.notes.append(f"制章签名有效（{maker.subject_cn}） / seal signed by its maker ({maker.subject_cn})")
+    elif all(ok is None for ok, _ in outcomes):
+        result.notes.append(f"制章签名未校验 / seal maker signature not checked: {outcomes[0][1]}")
+    else:
+        raise _Invalid("印章本身的制章签名无效 / the seal is not validly signed by its maker")
+    try:
+        prop = info.children[2].children
+        start, end = (_stamp(_string(n)) for n in prop[-2:])
+    except (IndexError, ValueError, TypeError):
+        return
+    when = _stamp(result.signed_at)
+    if when and start and end and not start <= when <= end:
+        raise _Invalid(f"签章时印章不在有效期内（{start[:8]}–{end[:8]}） / seal used outside its validity "
+                       f"period ({start[:8]}–{end[:8]})")
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _seal_name(eseal: _Node) -> str:
+    """SESeal → SES_SealInfo → SES_ESPropertyInfo → name (the same path in v1 and v4)."""
+    try:
+        prop = eseal.children[0].children[2].children
+        return _string(prop[1])
+    except (IndexError, ValueError, TypeError):
+        return ""
+
+
+def cms_signed_data(der: bytes) -> cms.SignedData:
+    """SignedData out of a ContentInfo, whatever its content-type OID (asn1crypto only maps the
+    PKCS#7 one; GB/T 35275 SM2 uses 1.2.156.10197.6.1.4.2.2)."""
+    top = _items(der)[0].children
+    return cms.SignedData.load(top[1].children[0].raw)
+
+
+def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
+    """CMS/PKCS#7 SignedData (GB/T 35275 for SM2), detached over Signature.xml."""
+    result.format = "CMS"
+    signed = cms_signed_data(der)
+    infos = signed["signer_infos"]
+    if len(infos) == 0:
+        raise _Invalid("CMS 中没有签名者 / CMS has no signer")
+    si = infos[0]
+    certs = [c.chosen for c in signed["certificates"] if c.name == "certificate"] if signed["certificates"] else []
+    if not certs:
+        raise _Unsupported("CMS 中没有签名证书 / CMS carries no signer certificate")
+    sid = si["sid"].chosen
+    serial = sid["serial_number"].native if isinstance(sid, cms.IssuerAndSerialNumber) else None
+    cert = _Cert(next((c for c in certs if c.serial_number == serial), certs[0]))
+    result.signer = cert.subject_cn
+    digest_oid = si["digest_algorithm"]["algorithm"].dotted
+    digest = digest_function(digest_oid)
+    if digest is None:
+        raise _Unsupported(f"不支持的摘要算法 / unsupported digest algorithm {digest_oid}")
+    content = signed["encap_content_info"]["content"]
+    signed_content = content.native if content.native is not None else sig_xml
+    if content.native is not None and signed_content != sig_xml and signed_content != digest(sig_xml):
+        raise _Invalid("CMS 封装内容与 Signature.xml 不符 / CMS content does not match Signature.xml")
+    attrs = si["signed_attrs"]
+    alg = si["signature_algorithm"]["algorithm"].dotted
+    if attrs and len(attrs):
+        md = next((a["values"][0].native for a in attrs if a["type"].dotted == "1.2.840.113549.1.9.4"), None)
+        if md is None or not hmac.compare_digest(md, digest(sig_xml)):
+            raise _Invalid("Signature.xml 与 CMS 的 messageDigest 不符 / Signature.xml does not match the CMS messageDigest")
+        message = b"\x31" + attrs.dump()[1:]  # signed over the attributes as a SET, not [0]
+        for a in attrs:
+            if a["type"].dotted == "1.2.840.113549.1.9.5":
+                result.signed_at = str(a["values"][0].native)
+    else:
+        message = sig_xml
+    ok, why = verify_value(cert, alg, message, si["signature"].native)
+    if ok is None:
+        raise _Unsupported(why)
+    if not ok:
+        raise _Invalid("签名值验证失败 / signature value does not verify against the signer certificate")
+
+
+def verify_signature(pkg: OFDPackage, ref: SignatureRef) -> SignatureResult:
+    result = SignatureResult(id=ref.id, type=ref.type, status=UNSUPPORTED,
+                             kind="ofd-seal" if ref.type.lower() == "seal" else "ofd-signature")
+    try:
+        if ref.path is None:
+            raise _Invalid(f"Signature.xml 缺失 / signature file missing: {ref.ref}")
+        sig_xml = pkg.read(ref.path)
+        root = pkg.xml(ref.path)
+        # The file digests are checked first and win as the reason: "which file changed" is what
+        # an archivist needs. The signed value is still parsed, for the signer and seal name.
+        ref_error: Exception | None = None
+        try:
+            _check_references(pkg, root, result)
+        except (_Invalid, _Unsupported) as exc:
+            ref_error = exc
+        value_error: Exception | None = None
+        try:
+            _check_value(pkg, ref.path, root, sig_xml, result)
+        except (_Invalid, _Unsupported) as exc:
+            value_error = exc
+        if isinstance(ref_error, _Unsupported) and value_error is None:
+            result.notes.append("签名值有效，但文件摘要未能校验 / the signature value verifies, the file "
+                                "digests could not be checked")
+        if ref_error or value_error:
+            raise ref_error or value_error  # type: ignore[misc]
+        result.status, result.reason = VALID, ""
+        result.notes.append(TRUST_NOTE)
+    except _Invalid as exc:
+        result.status, result.reason = INVALID, str(exc)
+    except _Unsupported as exc:
+        result.status, result.reason = UNSUPPORTED, str(exc)
+    except OFDError as exc:
+        result.status, result.reason = INVALID, exc.message
+    return result
+
+
+def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: SignatureResult) -> None:
+    value_ref = _text(_child(root, "SignedValue"))
+    value_path = pkg.find(value_ref, posixpath.dirname(sig_path))
+    if value_path is None:
+        raise _Invalid(f"签名值文件缺失 / SignedValue file missing: {value_ref}")
+    der = pkg.read(value_path)
+    try:
+        first = _items(der)[0]
+        is_cms = first.children[0].is_(6) and _oid(first.children[0]) in _CMS_SIGNED_DATA
+        (_cms if is_cms else _ses)(der, sig_xml, result)
+    except (_Invalid, _Unsupported):
+        raise
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise _Unsupported("签名值结构无法解析（非 GM/T 0031 / CMS 的厂商格式） / SignedValue structure not "
+                           f"understood (not GM/T 0031 or CMS): {type(exc).__name__}") from exc
+
+
+def verify_document(doc: OFDDocument) -> list[SignatureResult]:
+    return [verify_signature(doc.package, ref) for ref in doc.signatures()]
+
+
+def verify_package(pkg: OFDPackage) -> list[SignatureResult]:
+    return [r for doc in pkg.documents() for r in verify_document(doc)]
+
+
+def seal_picture(pkg: OFDPackage, sig_path: str, root) -> bytes | None:
+    """The seal's picture (SES_ESPictrueInfo.data) when it is a raster image or an OFD, for the preview.
+    SESeal → SES_SealInfo → picture is at the same place in v1 and v4."""
+    value_path = pkg.find(_text(_child(root, "SignedValue")), posixpath.dirname(sig_path))
+    if value_path is None:
+        return None
+    try:
+        top = _items(pkg.read(value_path))[0].children
+        if top[0].is_(6):  # CMS: no picture inside
+            return None
+        eseal = top[0].children[1]
+        picture = eseal.children[0].children[3].children
+        data = picture[1].contents
+    except (ValueError, IndexError, TypeError):
+        return None
+    # Raster pictures (PNG/JPEG/GIF/BMP) and OFD pictures (a zip), told apart by content.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff" or data[:4] in (b"GIF8", b"PK\x03\x04") \
+            or data[:2] == b"BM":
+        return data
+    return None
