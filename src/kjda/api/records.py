@@ -86,7 +86,8 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
     incoming = [
         IncomingFile(stream=u, filename=(meta.files[i].filename if i < len(meta.files)
                                          and meta.files[i].filename else u.name or f"file{i + 1}"),
-                     meta=meta.files[i] if i < len(meta.files) else FileMetaIn())
+                     meta=meta.files[i] if i < len(meta.files) else FileMetaIn(),
+                     declared_mime=u.content_type or "")
         for i, u in enumerate(uploads)
     ]
     result = record_ingest(metadata=meta, files=incoming, actor=request.user, request=request)

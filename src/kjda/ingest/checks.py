@@ -178,6 +178,9 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
             bad.append(f"{f.filename}: 格式 {f.format.name} ≠ 声明 {f.meta.format} / format differs")
         if f.extension_mismatch:
             bad.append(f"{f.filename}: 扩展名与内容（{f.format.name}）不符 / extension does not match content")
+        if f.mime_mismatch:
+            bad.append(f"{f.filename}: 声明的类型 {f.declared_mime} 与内容（{f.format.mime}）不符 / "
+                       "declared content type does not match content")
     return (FAIL, "; ".join(bad)) if bad else (PASS, "")
 
 
@@ -279,6 +282,29 @@ def _allowed_format(ctx: IngestContext) -> tuple[str, str]:
     if bad:
         return FAIL, "非长期保存格式（应为 OFD/PDF/XML/图像） / not an archival format: " + "; ".join(bad)
     return PASS, ", ".join(sorted({f.format.name for f in ctx.files}))
+
+
+@check("GD-3-3.1", "长期保存格式（PDF/A）符合性检测", USABILITY, blocking=False)
+def _long_term_format(ctx: IngestContext) -> tuple[str, str]:
+    """Part of GD-3-3 (format compliance). A PDF is filed either way (DA/T 94 allows PDF); the
+    PDF/A it claims and the clauses it breaks are recorded, and a false claim is a warning."""
+    notes, broken = [], []
+    for f in ctx.files:
+        verdict = f.probe.properties.get("pdfa")
+        if not verdict:
+            continue
+        clauses = ", ".join(sorted({v["clause"] for v in verdict["violations"]}))
+        if verdict["compliant"]:
+            notes.append(f"{f.filename}: PDF/A-{verdict['claimed']} 符合 / compliant")
+        elif verdict["claimed"]:
+            broken.append(f"{f.filename}: 声称 PDF/A-{verdict['claimed']} 但不符合条款 {clauses} / "
+                          f"claims PDF/A-{verdict['claimed']} but breaks clauses {clauses}")
+        else:
+            notes.append(f"{f.filename}: 非 PDF/A（对照 PDF/A-{verdict['checked_as']}："
+                         f"{clauses}） / not PDF/A (against PDF/A-{verdict['checked_as']}: {clauses})")
+    if broken:
+        return WARN, "; ".join(broken + notes)
+    return (PASS, "; ".join(notes)) if notes else (SKIP, "无 PDF 文件 / no PDF files")
 
 
 @check("GD-3-5", "信息包无加密、无专有压缩检测", USABILITY)

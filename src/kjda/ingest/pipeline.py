@@ -27,12 +27,35 @@ _EXTENSIONS = {
     "pdf": {".pdf"}, "pdfa": {".pdf"}, "ofd": {".ofd"}, "xml": {".xml"}, "xbrl": {".xml", ".xbrl"},
     "jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "tiff": {".tif", ".tiff"},
     "txt": {".txt", ".csv", ".log", ""}, "json": {".json"}, "zip": {".zip"},
-    "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"},
+    "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"}, "odt": {".odt"}, "ods": {".ods"},
+    "odp": {".odp"}, "doc": {".doc"}, "xls": {".xls"}, "ppt": {".ppt"},
 }
 # DA/T 94 §8.4.1: in a voucher item the 记账凭证 comes first, then its 原始凭证, then the rest.
 _DOCUMENT_ORDER = {"记账凭证": 0, "审批单": 1, "报销单": 1, "原始凭证": 1, "发票": 1, "电子发票": 1,
                    "银行回单": 1, "合同": 1}
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024
+# Content types that say nothing about the format (text/plain is many HTTP clients' default for
+# any file), and the aliases senders use.
+_VAGUE_MIMES = {"", "application/octet-stream", "binary/octet-stream", "application/x-download",
+                "application/force-download", "application/unknown", "text/plain"}
+_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
+                 "application/x-pdf": "application/pdf", "text/xml": "application/xml",
+                 "image/tif": "image/tiff", "application/x-zip-compressed": "application/zip",
+                 "application/x-ofd": "application/ofd", "text/json": "application/json"}
+
+
+def mime_agrees(declared: str, fmt: FormatInfo) -> bool:
+    """Whether a sender's Content-Type fits the content: vague types always do, a ZIP type fits
+    any ZIP-based format (OFD, Office), XML types fit XML dialects."""
+    mime = declared.split(";")[0].strip().lower()
+    mime = _MIME_ALIASES.get(mime, mime)
+    if mime in _VAGUE_MIMES or mime == fmt.mime:
+        return True
+    if mime == "application/zip":
+        return fmt.name in {"zip", "ofd", "docx", "xlsx", "pptx", "odt", "ods", "odp"}
+    if mime in {"application/xml", "application/xbrl+xml"} or mime.endswith("+xml"):
+        return fmt.name in {"xml", "xbrl"}
+    return False
 
 
 @dataclass
@@ -47,6 +70,12 @@ class IncomingFile:
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
+    declared_mime: str = ""  # the Content-Type the sender gave the file, if any
+    derived_from: int | None = None  # a rendition: index of its original in the record's files
+
+    @property
+    def mime_mismatch(self) -> bool:
+        return bool(self.declared_mime) and not mime_agrees(self.declared_mime, self.format)
 
     @property
     def extension_mismatch(self) -> bool:
@@ -92,6 +121,8 @@ class Identify(Step):
             handler = handler_for(f.format.name)
             f.probe = handler.probe(f.stream) if handler else Probe(
                 readable=False, problems=["无法识别的格式 / unidentified format"])
+            if f.probe.format is not None:  # opening the file told more (PDF/A claim, version)
+                f.format = f.probe.format
 
 
 class Extract(Step):

@@ -93,7 +93,8 @@ def _file(ctx: IngestContext, request) -> Record:
             sha256=f.sha256, sm3=f.sm3, size=f.size, filename=f.filename, role=f.meta.role,
             document_type=f.meta.document_type, format_name=f.format.name,
             format_version=f.format.version, mime=f.format.mime, puid=f.format.puid,
-            creating_application=f.meta.creating_application)
+            creating_application=f.meta.creating_application, format_profile=f.format.profile,
+            pdfa=f.probe.properties.get("pdfa"), derived_from=f.derived_from)
         for f in ctx.files
     ]
     record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
