@@ -51,7 +51,8 @@ def file_dict(f: RecordFile) -> dict:
         "id": f.pk, "sequence": f.sequence, "role": f.role, "document_type": f.document_type,
         "filename": f.filename, "size": f.size, "sha256": f.sha256, "sm3": f.sm3,
         "format": f.format_name, "format_version": f.format_version, "mime": f.mime,
-        "puid": f.puid, "content_url": f"/api/v1/files/{f.pk}/content",
+        "puid": f.puid, "profile": f.format_profile, "pdfa": f.pdfa,
+        "derived_from": f.derived_from_id, "content_url": f"/api/v1/files/{f.pk}/content",
     }
 
 

@@ -209,15 +209,16 @@ def _archive_no(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-2-1", "总件数相符性检测", INTEGRITY)
 def _count(ctx: IngestContext) -> tuple[str, str]:
+    received = [f for f in ctx.files if f.derived_from is None]  # not our renditions
     declared = ctx.metadata.file_count
-    if declared is not None and declared != len(ctx.files):
-        return FAIL, f"声明 {declared} 个文件，收到 {len(ctx.files)} / declared {declared}, got {len(ctx.files)}"
-    return PASS, f"{len(ctx.files)} 个文件 / files"
+    if declared is not None and declared != len(received):
+        return FAIL, f"声明 {declared} 个文件，收到 {len(received)} / declared {declared}, got {len(received)}"
+    return PASS, f"{len(received)} 个文件 / files"
 
 
 @check("GD-2-2", "总字节数相符性检测", INTEGRITY)
 def _bytes(ctx: IngestContext) -> tuple[str, str]:
-    total = sum(f.size for f in ctx.files)
+    total = sum(f.size for f in ctx.files if f.derived_from is None)
     declared = ctx.metadata.total_bytes
     if declared is not None and declared != total:
         return FAIL, f"声明 {declared} 字节，收到 {total} / declared {declared} bytes, got {total}"
@@ -290,6 +291,11 @@ def _long_term_format(ctx: IngestContext) -> tuple[str, str]:
     PDF/A it claims and the clauses it breaks are recorded, and a false claim is a warning."""
     notes, broken = [], []
     for f in ctx.files:
+        if f.rendition_note:
+            notes.append(f"{f.filename}: {f.rendition_note}")
+        if f.derived_from is not None:
+            original = ctx.files[f.derived_from].filename
+            notes.append(f"{f.filename}: {original} 的 PDF/A 转换件 / PDF/A rendition of {original}")
         verdict = f.probe.properties.get("pdfa")
         if not verdict:
             continue

@@ -6,6 +6,7 @@ the web upload and (issue #3) OA callbacks all build an `IngestContext` and run 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class IncomingFile:
     text: str = ""
     declared_mime: str = ""  # the Content-Type the sender gave the file, if any
     derived_from: int | None = None  # a rendition: index of its original in the record's files
+    rendition_note: str = ""  # why a long-term rendition was not made, when one was needed
 
     @property
     def mime_mismatch(self) -> bool:
@@ -125,9 +127,60 @@ class Identify(Step):
                 f.format = f.probe.format
 
 
+class Convert(Step):
+    """Long-term renditions: images and PDFs that are not PDF/A become PDF/A-2b, stored beside
+    the unchanged original and filed as its rendition. A file that can't be converted keeps a
+    note of why (shown in the GD-3-3.1 check)."""
+
+    def run(self, ctx: IngestContext) -> None:
+        from kjda.ingest import longterm
+
+        for index, f in enumerate(list(ctx.files)):
+            pdfa = f.probe.properties.get("pdfa")
+            if (f.meta.role != "original" or f.derived_from is not None or not f.probe.readable
+                    or f.probe.encrypted or not longterm.rendition_needed(f.format.name, pdfa)):
+                continue
+            if f.size > MAX_EXTRACT_BYTES:
+                f.rendition_note = "文件过大，未生成 PDF/A 转换件 / too large for a PDF/A rendition"
+                continue
+            if pdfa and (obstacle := longterm.rendition_obstacle(pdfa)):
+                f.rendition_note = obstacle  # known from the check: no need to try
+                continue
+            f.stream.seek(0)
+            convert = (longterm.image_to_pdfa if f.format.name in longterm.IMAGE_FORMATS
+                       else longterm.pdf_to_pdfa)
+            try:
+                data = convert(f.stream.read(), title=ctx.values["title"],
+                               author=ctx.values.get("responsible") or "")
+            except longterm.RenditionRefused as exc:
+                f.rendition_note = exc.message
+                continue
+            finally:
+                f.stream.seek(0)
+            ctx.files.append(self._rendition(f, index, data))
+
+    @staticmethod
+    def _rendition(original: IncomingFile, index: int, data: bytes) -> IncomingFile:
+        stem = os.path.splitext(original.filename)[0] or "file"
+        rendition = IncomingFile(
+            stream=io.BytesIO(data), filename=f"{stem}.pdfa.pdf",
+            meta=FileMetaIn(role="rendition", document_type=original.meta.document_type,
+                            creating_application="KJDA (img2pdf, pikepdf)"),
+            derived_from=index)
+        stored = blob_store(source=rendition.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
+        rendition.sha256, rendition.sm3, rendition.size = stored.sha256, stored.sm3, stored.size
+        rendition.stored_sha256 = stored.sha256
+        rendition.format = identify(rendition.stream)
+        rendition.probe = handler_for(rendition.format.name).probe(rendition.stream)
+        rendition.format = rendition.probe.format or rendition.format
+        return rendition
+
+
 class Extract(Step):
     def run(self, ctx: IngestContext) -> None:
         for f in ctx.files:
+            if f.derived_from is not None:
+                continue  # a rendition holds the original's text: index it once
             handler = handler_for(f.format.name)
             if handler and f.probe.readable and not f.probe.encrypted and f.size <= MAX_EXTRACT_BYTES:
                 try:
@@ -141,7 +194,7 @@ class Check(Step):
         ctx.results = checks.run_checks(ctx)
 
 
-STEPS: list[Step] = [Receive(), Identify(), Extract(), Check()]
+STEPS: list[Step] = [Receive(), Identify(), Convert(), Extract(), Check()]
 
 
 def order_files(files: list[IncomingFile]) -> list[IncomingFile]:
