@@ -339,11 +339,11 @@ def _icc_problem(profile: pikepdf.Stream, part: int) -> tuple[str, str | None]:
 
 
 _STRINGS = re.compile(rb"\((?:\\.|[^\\()])*\)", re.S)
-_COLOUR_OPS = {
-    "RGB": re.compile(rb"(?:[-+]?[\d.]+\s+){3}(?:rg|RG)(?![\w])|/DeviceRGB\b"),
-    "CMYK": re.compile(rb"(?:[-+]?[\d.]+\s+){4}[kK](?![\w])|/DeviceCMYK\b"),
-    "Gray": re.compile(rb"(?<![\w.])[-+]?[\d.]+\s+[gG](?![\w])|/DeviceGray\b"),
-}
+# Colour operators as whole tokens (strings are removed first, names start with "/"): one pass,
+# no backtracking over the operands.
+_COLOUR_OP = re.compile(rb"(?:(?<=\s)|^)(rg|RG|k|K|g|G)(?=[\s\[/(<%]|$)")
+_OP_SPACE = {b"rg": "RGB", b"RG": "RGB", b"k": "CMYK", b"K": "CMYK", b"g": "Gray", b"G": "Gray"}
+_NAMED_SPACES = {b"/DeviceRGB": "RGB", b"/DeviceCMYK": "CMYK", b"/DeviceGray": "Gray"}
 _IMAGE_SPACES = {"/DeviceRGB": "RGB", "/DeviceCMYK": "CMYK", "/DeviceGray": "Gray"}
 
 
@@ -383,8 +383,9 @@ def _device_colours(pdf: pikepdf.Pdf) -> set[str]:
         except pikepdf.PdfError:
             continue
         budget -= len(data)
-        text = _STRINGS.sub(b"()", data)
-        used.update(kind for kind, pattern in _COLOUR_OPS.items() if pattern.search(text))
+        text = _STRINGS.sub(b"()", data) if b"(" in data else data
+        used.update(_OP_SPACE[op] for op in set(_COLOUR_OP.findall(text)))
+        used.update(kind for name, kind in _NAMED_SPACES.items() if name in text)
     return used
 
 
