@@ -99,3 +99,14 @@ def test_bad_input_gets_a_4xx_with_code_and_message(reader):
     assert resp.status_code == 422 and {"code", "message"} <= set(resp.json())
     resp = _post(reader, "empty.pdf", b"")
     assert resp.status_code == 400 and resp.json()["code"] == "file_empty"
+
+
+@needs_samples
+def test_inspect_an_ofd_and_a_truncated_pdf(reader):
+    ofd = next((SAMPLES / "ofd_invoices").glob("*.ofd"))
+    body = _post(reader, "invoice.ofd", ofd.read_bytes()).json()
+    assert (body["format"], body["mime"], body["puid"], body["pdfa"]) == (
+        "ofd", "application/ofd", None, None)  # PRONOM has no OFD entry
+    data = _CORPUS[0].read_bytes()
+    body = _post(reader, "cut.pdf", data[: len(data) // 2]).json()
+    assert not body["readable"] and any("truncated" in p for p in body["problems"])

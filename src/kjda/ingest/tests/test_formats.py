@@ -235,3 +235,19 @@ def test_declared_mime_is_compared_with_the_content():
     assert mime_agrees("application/pdf", pdf) and mime_agrees("application/octet-stream", pdf)
     assert mime_agrees("application/x-pdf", pdf) and mime_agrees("application/zip", ofd)
     assert not mime_agrees("image/jpeg", pdf) and not mime_agrees("application/pdf", ofd)
+
+
+def test_xlsx_and_a_password_protected_xlsx():
+    openpyxl = pytest.importorskip("openpyxl")
+    ooxml = pytest.importorskip("msoffcrypto.format.ooxml")
+    book = openpyxl.Workbook()
+    book.active["A1"] = "报销明细"
+    plain = io.BytesIO()
+    book.save(plain)
+    info, probe = probe_bytes(plain.getvalue())
+    assert (info.name, info.puid) == ("xlsx", "fmt/214") and probe.readable
+    encrypted = io.BytesIO()
+    ooxml.OOXMLFile(io.BytesIO(plain.getvalue())).encrypt("secret", encrypted)
+    info, probe = probe_bytes(encrypted.getvalue())
+    assert info.name == "ooxml-encrypted" and probe.encrypted and not probe.readable
+    assert "password" in probe.problems[0]
