@@ -82,7 +82,7 @@ class Violation:
 @dataclass
 class PdfAReport:
     claimed: str | None  # "1B", "2B", "3A", … as the XMP says; None when it claims no level
-    checked_as: str  # the flavour whose clauses were applied
+    checked_as: str  # the part and level whose clauses were applied ("2B" for a 2A/2U claim too)
     violations: list[Violation] = field(default_factory=list)
 
     @property
@@ -566,7 +566,8 @@ def pdfa_check_pdf(pdf: pikepdf.Pdf, *, head: bytes, tail: bytes) -> PdfAReport:
         return PdfAReport(claim, "", [Violation(
             "—", f"本检查器不检查 PDF/A-{claim[0]}", f"PDF/A-{claim[0]} is not checked here")])
     if claim:
-        part, flavour = int(claim[0]), claim
+        part = int(claim[0])
+        flavour = f"{part}B"  # level B clauses are what is checked, whatever level is claimed
     else:
         part = int(hint) if hint in ("1", "2", "3") else int(DEFAULT_FLAVOUR[0])
         flavour = f"{part}B"

@@ -56,6 +56,8 @@ def mime_agrees(declared: str, fmt: FormatInfo) -> bool:
         return fmt.name in {"zip", "ofd", "docx", "xlsx", "pptx", "odt", "ods", "odp"}
     if mime in {"application/xml", "application/xbrl+xml"} or mime.endswith("+xml"):
         return fmt.name in {"xml", "xbrl"}
+    if fmt.name == "txt":  # text/csv, text/markdown…; Windows browsers call CSV an Excel file
+        return mime.startswith("text/") or mime == "application/vnd.ms-excel"
     return False
 
 

@@ -235,6 +235,9 @@ def test_declared_mime_is_compared_with_the_content():
     assert mime_agrees("application/pdf", pdf) and mime_agrees("application/octet-stream", pdf)
     assert mime_agrees("application/x-pdf", pdf) and mime_agrees("application/zip", ofd)
     assert not mime_agrees("image/jpeg", pdf) and not mime_agrees("application/pdf", ofd)
+    csv = FormatInfo("txt", "text/plain")
+    assert mime_agrees("text/csv", csv) and mime_agrees("application/vnd.ms-excel", csv)
+    assert not mime_agrees("application/vnd.ms-excel", pdf)
 
 
 def test_xlsx_and_a_password_protected_xlsx():
