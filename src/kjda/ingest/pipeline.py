@@ -29,8 +29,8 @@ _EXTENSIONS = {
     "jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "tiff": {".tif", ".tiff"},
     "txt": {".txt", ".csv", ".log", ""}, "json": {".json"}, "zip": {".zip"},
     "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"}, "odt": {".odt"}, "ods": {".ods"},
-    "odp": {".odp"}, "doc": {".doc"}, "xls": {".xls"}, "ppt": {".ppt"},
-}
+    "odp": {".odp"}, "doc": {".doc", ".wps"}, "xls": {".xls", ".et"}, "ppt": {".ppt", ".dps"},
+}  # (.wps/.et/.dps: WPS Office writes the same OLE2 streams as Word, Excel and PowerPoint)
 # DA/T 94 §8.4.1: in a voucher item the 记账凭证 comes first, then its 原始凭证, then the rest.
 _DOCUMENT_ORDER = {"记账凭证": 0, "审批单": 1, "报销单": 1, "原始凭证": 1, "发票": 1, "电子发票": 1,
                    "银行回单": 1, "合同": 1}
