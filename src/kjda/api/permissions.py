@@ -35,3 +35,16 @@ def require_token_scope(request: HttpRequest, scope: str) -> None:
 def _token_allows(request: HttpRequest, scope: str) -> bool:
     token = getattr(request, "api_token", None)
     return token is None or scope in (token.scopes or [])
+
+
+def require_any(request: HttpRequest, perms: list[str]) -> None:
+    """403 (audited) unless one of `perms` is allowed by the roles and, with an API token, by
+    the token's scopes."""
+    if any(actor_can(request.user, p) and _token_allows(request, TOKEN_SCOPE_FOR_PERM[p])
+           for p in perms):
+        return
+    audit_log(action="access.denied", request=request, outcome="denied", object_type="api",
+              object_id=request.path, detail={"reason": "forbidden", "permission": perms,
+                                              "method": request.method})
+    raise Forbidden("forbidden", "当前角色无权执行此操作",
+                    f"your roles do not allow this ({' or '.join(perms)})")

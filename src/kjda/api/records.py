@@ -51,8 +51,9 @@ def file_dict(f: RecordFile) -> dict:
         "id": f.pk, "sequence": f.sequence, "role": f.role, "document_type": f.document_type,
         "filename": f.filename, "size": f.size, "sha256": f.sha256, "sm3": f.sm3,
         "format": f.format_name, "format_version": f.format_version, "mime": f.mime,
-        "puid": f.puid, "content_url": f"/api/v1/files/{f.pk}/content",
+        "puid": f.puid, "profile": f.format_profile, "pdfa": f.pdfa,
         "signatures": f.signatures, "derived_from": f.derived_from_id,
+        "content_url": f"/api/v1/files/{f.pk}/content",
     }
 
 
@@ -87,7 +88,8 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
     incoming = [
         IncomingFile(stream=u, filename=(meta.files[i].filename if i < len(meta.files)
                                          and meta.files[i].filename else u.name or f"file{i + 1}"),
-                     meta=meta.files[i] if i < len(meta.files) else FileMetaIn())
+                     meta=meta.files[i] if i < len(meta.files) else FileMetaIn(),
+                     declared_mime=u.content_type or "")
         for i, u in enumerate(uploads)
     ]
     result = record_ingest(metadata=meta, files=incoming, actor=request.user, request=request)

@@ -38,6 +38,9 @@ class FileOut(Schema):
     format_version: str
     mime: str
     puid: str
+    profile: str = ""
+    pdfa: dict | None = None  # {claimed, checked_as, compliant, violations[{clause, message}]}
+    derived_from: int | None = None  # a rendition: the id of the original it was made from
     content_url: str
     signatures: list[dict] = []  # each: status valid|invalid|unsupported, reason, signer, kind
     derived_from: int | None = None  # a rendition's original file

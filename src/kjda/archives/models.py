@@ -316,6 +316,9 @@ class RecordFile(models.Model):
     format_version = models.CharField("格式版本", max_length=20, blank=True)
     mime = models.CharField(max_length=100, blank=True)
     puid = models.CharField("PRONOM", max_length=20, blank=True)
+    format_profile = models.CharField("格式细类", max_length=50, blank=True)  # einvoice-2019, PDF/A-2b…
+    # The PDF/A checker's verdict: {claimed, checked_as, compliant, violations[{clause, message}]}.
+    pdfa = models.JSONField("PDF/A 检测", null=True, blank=True)
     creating_application = models.CharField("文档创建程序", max_length=200, blank=True)  # M57
     derived_from = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="derivatives"

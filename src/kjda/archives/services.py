@@ -110,8 +110,10 @@ class NewFile:
     mime: str
     puid: str
     creating_application: str = ""
+    format_profile: str = ""
+    pdfa: dict | None = None
     signatures: list = dataclasses.field(default_factory=list)  # M64–M71, kjda.ingest.signatures
-    derived_from_index: int | None = None  # a rendition: index of its original in `files`
+    derived_from: int | None = None  # position (0-based) in the list of the file it renders
 
 
 def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict, actor=None) -> Record:
@@ -155,14 +157,14 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
                    size=f.size, filename=f.filename, role=f.role, document_type=f.document_type,
                    format_name=f.format_name, format_version=f.format_version, mime=f.mime,
                    puid=f.puid, creating_application=f.creating_application,
-                   signatures=f.signatures)
+                   format_profile=f.format_profile, pdfa=f.pdfa, signatures=f.signatures)
         for i, f in enumerate(files, start=1)
     ])
-    derived = [(row, f.derived_from_index) for row, f in zip(file_rows, files, strict=True)
-               if f.derived_from_index is not None]
-    if derived:
-        for row, index in derived:
-            row.derived_from = file_rows[index]
+    derived = [(row, file_rows[f.derived_from]) for row, f in zip(file_rows, files, strict=True)
+               if f.derived_from is not None]
+    if derived:  # a rendition points at the original it was made from (kept unchanged)
+        for row, original in derived:
+            row.derived_from = original
         RecordFile.objects.bulk_update([row for row, _ in derived], ["derived_from"])
     agent_rows = Agent.objects.bulk_create([Agent(record=record, **a) for a in agents]) \
         if agents else []

@@ -187,6 +187,9 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
             bad.append(f"{f.filename}: 格式 {f.format.name} ≠ 声明 {f.meta.format} / format differs")
         if f.extension_mismatch:
             bad.append(f"{f.filename}: 扩展名与内容（{f.format.name}）不符 / extension does not match content")
+        if f.mime_mismatch:
+            bad.append(f"{f.filename}: 声明的类型 {f.declared_mime} 与内容（{f.format.mime}）不符 / "
+                       "declared content type does not match content")
     return (FAIL, "; ".join(bad)) if bad else (PASS, "")
 
 
@@ -215,15 +218,16 @@ def _archive_no(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-2-1", "总件数相符性检测", INTEGRITY)
 def _count(ctx: IngestContext) -> tuple[str, str]:
+    received = [f for f in ctx.files if f.derived_from is None]  # not our renditions
     declared = ctx.metadata.file_count
-    if declared is not None and declared != len(ctx.files):
-        return FAIL, f"声明 {declared} 个文件，收到 {len(ctx.files)} / declared {declared}, got {len(ctx.files)}"
-    return PASS, f"{len(ctx.files)} 个文件 / files"
+    if declared is not None and declared != len(received):
+        return FAIL, f"声明 {declared} 个文件，收到 {len(received)} / declared {declared}, got {len(received)}"
+    return PASS, f"{len(received)} 个文件 / files"
 
 
 @check("GD-2-2", "总字节数相符性检测", INTEGRITY)
 def _bytes(ctx: IngestContext) -> tuple[str, str]:
-    total = sum(f.size for f in ctx.files)
+    total = sum(f.size for f in ctx.files if f.derived_from is None)
     declared = ctx.metadata.total_bytes
     if declared is not None and declared != total:
         return FAIL, f"声明 {declared} 字节，收到 {total} / declared {declared} bytes, got {total}"
@@ -288,6 +292,34 @@ def _allowed_format(ctx: IngestContext) -> tuple[str, str]:
     if bad:
         return FAIL, "非长期保存格式（应为 OFD/PDF/XML/图像） / not an archival format: " + "; ".join(bad)
     return PASS, ", ".join(sorted({f.format.name for f in ctx.files}))
+
+
+@check("GD-3-3.1", "长期保存格式（PDF/A）符合性检测", USABILITY, blocking=False)
+def _long_term_format(ctx: IngestContext) -> tuple[str, str]:
+    """Part of GD-3-3 (format compliance). A PDF is filed either way (DA/T 94 allows PDF); the
+    PDF/A it claims and the clauses it breaks are recorded, and a false claim is a warning."""
+    notes, broken = [], []
+    for f in ctx.files:
+        if f.rendition_note:
+            notes.append(f"{f.filename}: {f.rendition_note}")
+        if f.derived_from is not None:
+            original = ctx.files[f.derived_from].filename
+            notes.append(f"{f.filename}: {original} 的 PDF/A 转换件 / PDF/A rendition of {original}")
+        verdict = f.probe.properties.get("pdfa")
+        if not verdict:
+            continue
+        clauses = ", ".join(sorted({v["clause"] for v in verdict["violations"]}))
+        if verdict["compliant"]:
+            notes.append(f"{f.filename}: PDF/A-{verdict['claimed']} 符合 / compliant")
+        elif verdict["claimed"]:
+            broken.append(f"{f.filename}: 声称 PDF/A-{verdict['claimed']} 但不符合条款 {clauses} / "
+                          f"claims PDF/A-{verdict['claimed']} but breaks clauses {clauses}")
+        else:
+            notes.append(f"{f.filename}: 非 PDF/A（对照 PDF/A-{verdict['checked_as']}："
+                         f"{clauses}） / not PDF/A (against PDF/A-{verdict['checked_as']}: {clauses})")
+    if broken:
+        return WARN, "; ".join(broken + notes)
+    return (PASS, "; ".join(notes)) if notes else (SKIP, "无 PDF 文件 / no PDF files")
 
 
 @check("GD-3-5", "信息包无加密、无专有压缩检测", USABILITY)

@@ -6,6 +6,7 @@ the web upload and (issue #3) OA callbacks all build an `IngestContext` and run 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -27,12 +28,37 @@ _EXTENSIONS = {
     "pdf": {".pdf"}, "pdfa": {".pdf"}, "ofd": {".ofd"}, "xml": {".xml"}, "xbrl": {".xml", ".xbrl"},
     "jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "tiff": {".tif", ".tiff"},
     "txt": {".txt", ".csv", ".log", ""}, "json": {".json"}, "zip": {".zip"},
-    "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"},
-}
+    "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"}, "odt": {".odt"}, "ods": {".ods"},
+    "odp": {".odp"}, "doc": {".doc", ".wps"}, "xls": {".xls", ".et"}, "ppt": {".ppt", ".dps"},
+}  # (.wps/.et/.dps: WPS Office writes the same OLE2 streams as Word, Excel and PowerPoint)
 # DA/T 94 §8.4.1: in a voucher item the 记账凭证 comes first, then its 原始凭证, then the rest.
 _DOCUMENT_ORDER = {"记账凭证": 0, "审批单": 1, "报销单": 1, "原始凭证": 1, "发票": 1, "电子发票": 1,
                    "银行回单": 1, "合同": 1}
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024
+# Content types that say nothing about the format (text/plain is many HTTP clients' default for
+# any file), and the aliases senders use.
+_VAGUE_MIMES = {"", "application/octet-stream", "binary/octet-stream", "application/x-download",
+                "application/force-download", "application/unknown", "text/plain"}
+_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
+                 "application/x-pdf": "application/pdf", "text/xml": "application/xml",
+                 "image/tif": "image/tiff", "application/x-zip-compressed": "application/zip",
+                 "application/x-ofd": "application/ofd", "text/json": "application/json"}
+
+
+def mime_agrees(declared: str, fmt: FormatInfo) -> bool:
+    """Whether a sender's Content-Type fits the content: vague types always do, a ZIP type fits
+    any ZIP-based format (OFD, Office), XML types fit XML dialects."""
+    mime = declared.split(";")[0].strip().lower()
+    mime = _MIME_ALIASES.get(mime, mime)
+    if mime in _VAGUE_MIMES or mime == fmt.mime:
+        return True
+    if mime == "application/zip":
+        return fmt.name in {"zip", "ofd", "docx", "xlsx", "pptx", "odt", "ods", "odp"}
+    if mime in {"application/xml", "application/xbrl+xml"} or mime.endswith("+xml"):
+        return fmt.name in {"xml", "xbrl"}
+    if fmt.name == "txt":  # text/csv, text/markdown…; Windows browsers call CSV an Excel file
+        return mime.startswith("text/") or mime == "application/vnd.ms-excel"
+    return False
 
 
 @dataclass
@@ -47,9 +73,15 @@ class IncomingFile:
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
+    declared_mime: str = ""  # the Content-Type the sender gave the file, if any
+    derived_from: int | None = None  # a rendition: index of its original in the record's files
+    rendition_note: str = ""  # why a long-term rendition was not made, when one was needed
     signatures: list[dict] = field(default_factory=list)  # see kjda.ingest.signatures
     details: dict = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
-    renditions: list = field(default_factory=list)  # content.Rendition, stored beside the original
+
+    @property
+    def mime_mismatch(self) -> bool:
+        return bool(self.declared_mime) and not mime_agrees(self.declared_mime, self.format)
 
     @property
     def extension_mismatch(self) -> bool:
@@ -95,11 +127,63 @@ class Identify(Step):
             handler = handler_for(f.format.name)
             f.probe = handler.probe(f.stream) if handler else Probe(
                 readable=False, problems=["无法识别的格式 / unidentified format"])
+            if f.probe.format is not None:  # opening the file told more (PDF/A claim, version)
+                f.format = f.probe.format
+
+
+class Convert(Step):
+    """Long-term renditions: images and PDFs that are not PDF/A become PDF/A-2b, stored beside
+    the unchanged original and filed as its rendition. A file that can't be converted keeps a
+    note of why (shown in the GD-3-3.1 check)."""
+
+    def run(self, ctx: IngestContext) -> None:
+        from kjda.ingest import longterm
+
+        for index, f in enumerate(list(ctx.files)):
+            pdfa = f.probe.properties.get("pdfa")
+            if (f.meta.role != "original" or f.derived_from is not None or not f.probe.readable
+                    or f.probe.encrypted or not longterm.rendition_needed(f.format.name, pdfa)):
+                continue
+            if f.size > MAX_EXTRACT_BYTES:
+                f.rendition_note = "文件过大，未生成 PDF/A 转换件 / too large for a PDF/A rendition"
+                continue
+            if pdfa and (obstacle := longterm.rendition_obstacle(pdfa)):
+                f.rendition_note = obstacle  # known from the check: no need to try
+                continue
+            f.stream.seek(0)
+            convert = longterm.converter_for(f.format.name)
+            try:
+                data = convert(f.stream.read(), title=ctx.values["title"],
+                               author=ctx.values.get("responsible") or "")
+            except longterm.RenditionRefused as exc:
+                f.rendition_note = exc.message
+                continue
+            finally:
+                f.stream.seek(0)
+            ctx.files.append(self._rendition(f, index, data))
+
+    @staticmethod
+    def _rendition(original: IncomingFile, index: int, data: bytes) -> IncomingFile:
+        stem = os.path.splitext(original.filename)[0] or "file"
+        rendition = IncomingFile(
+            stream=io.BytesIO(data), filename=f"{stem}.pdfa.pdf",
+            meta=FileMetaIn(role="rendition", document_type=original.meta.document_type,
+                            creating_application="KJDA (img2pdf, pikepdf)"),
+            derived_from=index)
+        stored = blob_store(source=rendition.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
+        rendition.sha256, rendition.sm3, rendition.size = stored.sha256, stored.sm3, stored.size
+        rendition.stored_sha256 = stored.sha256
+        rendition.format = identify(rendition.stream)
+        rendition.probe = handler_for(rendition.format.name).probe(rendition.stream)
+        rendition.format = rendition.probe.format or rendition.format
+        return rendition
 
 
 class Extract(Step):
     def run(self, ctx: IngestContext) -> None:
         for f in ctx.files:
+            if f.derived_from is not None:
+                continue  # a rendition holds the original's text: index it once
             handler = handler_for(f.format.name)
             if handler and f.probe.readable and not f.probe.encrypted and f.size <= MAX_EXTRACT_BYTES:
                 try:
@@ -109,7 +193,7 @@ class Extract(Step):
 
 
 class Inspect(Step):
-    """Signatures (固化信息) of every file; pages, text and a PDF/A rendition of an OFD."""
+    """Signatures (固化信息) of every file; an OFD's pages, text and attachments."""
 
     def run(self, ctx: IngestContext) -> None:
         from kjda.ingest.content import inspect_file
@@ -124,7 +208,9 @@ class Check(Step):
         ctx.results = checks.run_checks(ctx)
 
 
-STEPS: list[Step] = [Receive(), Identify(), Extract(), Inspect(), Check()]
+# Convert comes last: renditions are made from what the earlier steps read, and are not
+# themselves extracted or inspected again (they hold the original's text and no signatures).
+STEPS: list[Step] = [Receive(), Identify(), Extract(), Inspect(), Convert(), Check()]
 
 
 def order_files(files: list[IncomingFile]) -> list[IncomingFile]:

@@ -93,17 +93,10 @@ def _file(ctx: IngestContext, request) -> Record:
             sha256=f.sha256, sm3=f.sm3, size=f.size, filename=f.filename, role=f.meta.role,
             document_type=f.meta.document_type, format_name=f.format.name,
             format_version=f.format.version, mime=f.format.mime, puid=f.format.puid,
-            creating_application=f.meta.creating_application, signatures=f.signatures)
+            creating_application=f.meta.creating_application, format_profile=f.format.profile,
+            pdfa=f.probe.properties.get("pdfa"), derived_from=f.derived_from,
+            signatures=f.signatures)
         for f in ctx.files
-    ]
-    # Renditions (an OFD's PDF/A for viewing) follow the originals, each linked to its source.
-    new_files += [
-        archive_services.NewFile(
-            sha256=r.sha256, sm3=r.sm3, size=r.size, filename=r.filename, role="rendition",
-            document_type=f.meta.document_type, format_name=r.format_name,
-            format_version=r.format_version, mime=r.mime, puid=r.puid,
-            creating_application="KJDA", derived_from_index=i)
-        for i, f in enumerate(ctx.files) for r in f.renditions
     ]
     record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
                                            actor=ctx.actor)

@@ -120,7 +120,8 @@ class RecordUploadForm(forms.Form):
     def incoming_files(self) -> list[IncomingFile]:
         return [
             IncomingFile(stream=upload, filename=upload.name,
-                         meta=FileMetaIn(document_type=document_type, role=role))
+                         meta=FileMetaIn(document_type=document_type, role=role),
+                         declared_mime=upload.content_type or "")
             for field, document_type, role in DOCUMENT_ROWS
             for upload in self.cleaned_data.get(field) or []
         ]

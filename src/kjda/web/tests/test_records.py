@@ -141,3 +141,18 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200
+
+
+def test_detail_shows_format_puid_and_pdfa_verdict(web, fonds, voucher_files):
+    (voucher_name, voucher), _ = voucher_files
+    web.post("/records/new/", upload_data(
+        [(voucher_name, voucher), ("发票扫描.png", png_bytes(200, 100))]))
+    scan = RecordFile.objects.get(filename="发票扫描.png")
+    rendition = RecordFile.objects.get(derived_from=scan)
+    detail = web.get(f"/records/{scan.record_id}/").content.decode()
+    assert '<span class="puid">fmt/11</span>' in detail  # the PNG original
+    assert '<span class="puid">fmt/477</span>' in detail  # its PDF/A-2b rendition
+    assert "PDF/A-2B ✓" in detail and f"← {scan.sequence}" in detail
+    assert rendition.pdfa["compliant"]
+    # The voucher PDF's fonts are not embedded: not PDF/A, with the clauses it breaks.
+    assert "PDF/A ✗ 6.2.11.4.1" in detail
