@@ -1,0 +1,516 @@
+"""One OFD document (a DocBody of OFD.xml, GB/T 33190 §7.4–7.5): its DocInfo, pages, text,
+resources, attachments, custom data, custom tags and the list of its signatures.
+
+Paths are resolved by `OFDPackage.find`, which tolerates the relative/absolute/case mix real
+producers write; a part that is referenced but missing is recorded in `problems`, never fatal,
+so a damaged OFD still yields what can be read of it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from kjda.ingest.ofd.package import OFDError
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from kjda.ingest.ofd.package import OFDPackage
+
+
+def _dir(path: str) -> str:
+    return posixpath.dirname(path)
+
+
+def _text(el: etree._Element | None) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
+    if el is None:
+        return None
+    for c in el:
+        if isinstance(c.tag, str) and c.tag == tag:
+            return c
+    return None
+
+
+def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
+    return [c for c in el if isinstance(c.tag, str) and c.tag == tag] if el is not None else []
+
+
+def floats(value: str | None) -> list[float]:
+    out = []
+    for tok in (value or "").replace(",", " ").split():
+        try:
+            out.append(float(tok))
+        except ValueError:
+            continue
+    return out
+
+
+_PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:([Zz+\-])(\d{2})?'?(\d{2})?'?)?")
+_CJK_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?(Z)?$")
+
+
+def parse_ofd_date(value: str | None) -> date | datetime | None:
+    """DocInfo/attachment/signature dates. The standard says xs:date or xs:dateTime; real files also
+    carry `2020/04/23 16:02:18`, `2025年01月06日`, ASN.1 `20210331075023Z` and PDF-style
+    `D:20220708103442+02'34'` (WPS). None when nothing date-like is there (never a guess)."""
+    s = (value or "").strip()
+    if not s:
+        return None
+    m = _PDF_DATE.match(s)
+    if m:
+        y, mo, d, h, mi, sec = (int(g) if g else dflt for g, dflt in zip(m.groups()[:6], (0, 1, 1, 0, 0, 0), strict=True))
+        tz = None
+        if m.group(7):
+            sign = -1 if m.group(7) == "-" else 1
+            off = timedelta(hours=int(m.group(8) or 0), minutes=int(m.group(9) or 0))
+            if abs(off) < timedelta(hours=24):
+                tz = timezone(sign * off)
+        try:
+            return datetime(y, mo, d, h, mi, sec, tzinfo=tz)
+        except ValueError:
+            return None
+    m = _CJK_DATE.match(s)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    m = _COMPACT.match(s)
+    if m:
+        try:
+            return datetime(*(int(g) for g in m.groups()[:6]), tzinfo=UTC if m[7] else None)
+        except ValueError:
+            return None
+    iso = s.replace("/", "-").replace("Z", "+00:00")
+    for parse in (datetime.fromisoformat, date.fromisoformat):
+        try:
+            value = parse(iso)
+        except ValueError:
+            continue
+        if parse == datetime.fromisoformat and len(iso) <= 10:
+            return value.date()
+        return value
+    return None
+
+
+@dataclass
+class DocInfo:
+    doc_id: str = ""
+    title: str = ""
+    author: str = ""
+    subject: str = ""
+    abstract: str = ""
+    creator: str = ""
+    creator_version: str = ""
+    creation_date_raw: str = ""
+    mod_date_raw: str = ""
+    keywords: list[str] = field(default_factory=list)
+
+    @property
+    def creation_date(self) -> date | datetime | None:
+        return parse_ofd_date(self.creation_date_raw)
+
+    @property
+    def mod_date(self) -> date | datetime | None:
+        return parse_ofd_date(self.mod_date_raw)
+
+
+@dataclass
+class Font:
+    id: str
+    name: str
+    family: str = ""
+    bold: bool = False
+    italic: bool = False
+    path: str | None = None  # member holding the embedded font file, if any
+
+
+@dataclass
+class Media:
+    id: str
+    type: str
+    format: str
+    ref: str
+    path: str | None  # None: referenced but missing from the package
+
+
+@dataclass
+class Attachment:
+    id: str
+    name: str
+    format: str
+    path: str | None
+    data: bytes | None
+    creation_date: str = ""
+    usage: str = ""
+    visible: bool = True
+
+    @property
+    def filename(self) -> str:
+        return posixpath.basename(self.path) if self.path else self.name
+
+
+@dataclass
+class SignatureRef:
+    id: str
+    type: str  # "Seal" (电子签章) or "Sign" (电子签名), GB/T 33190 §18
+    path: str | None
+    ref: str
+
+
+@dataclass
+class Resources:
+    fonts: dict[str, Font] = field(default_factory=dict)
+    media: dict[str, Media] = field(default_factory=dict)
+    draw_params: dict[str, etree._Element] = field(default_factory=dict)
+    composite_units: dict[str, etree._Element] = field(default_factory=dict)
+    color_spaces: dict[str, etree._Element] = field(default_factory=dict)
+
+
+@dataclass
+class TextItem:
+    object_id: str
+    text: str
+    x: float
+    y: float
+    size: float
+
+
+class OFDPage:
+    def __init__(self, doc: OFDDocument, *, index: int, page_id: str, ref: str, path: str | None) -> None:
+        self.doc = doc
+        self.index = index
+        self.id = page_id
+        self.ref = ref
+        self.path = path
+
+    @cached_property
+    def root(self) -> etree._Element | None:
+        if self.path is None:
+            return None
+        try:
+            return self.doc.package.xml(self.path)
+        except OFDError as exc:
+            self.doc.problems.append(exc.en)
+            return None
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """PhysicalBox (x, y, w, h) in millimetres: the page's own Area, else the document's."""
+        area = _child(self.root, "Area")
+        box = floats(_text(_child(area, "PhysicalBox"))) if area is not None else []
+        return tuple(box) if len(box) == 4 else self.doc.page_box  # type: ignore[return-value]
+
+    def templates(self) -> list[tuple[etree._Element, str]]:
+        """(template root, ZOrder) for each template the page uses; Background ones first."""
+        out = []
+        for t in _children(self.root, "Template"):
+            root = self.doc.template(t.get("TemplateID", ""))
+            if root is not None:
+                out.append((root, t.get("ZOrder") or self.doc.template_zorder.get(t.get("TemplateID", ""), "Background")))
+        return sorted(out, key=lambda x: x[1] != "Background")
+
+    @cached_property
+    def resources(self) -> Resources:
+        """Document resources plus the page's own PageRes."""
+        res = self.doc.resources
+        own = _children(self.root, "PageRes")
+        if not own or self.path is None:
+            return res
+        merged = Resources(dict(res.fonts), dict(res.media), dict(res.draw_params),
+                           dict(res.composite_units), dict(res.color_spaces))
+        for el in own:
+            self.doc._load_res(_text(el), _dir(self.path), merged)
+        return merged
+
+    def text_items(self, *, with_templates: bool = True) -> list[TextItem]:
+        roots = [r for r, _ in self.templates()] if with_templates else []
+        if self.root is not None:
+            roots.append(self.root)
+        items: list[TextItem] = []
+        for root in roots:
+            for obj in root.iter("TextObject"):
+                bx = floats(obj.get("Boundary"))
+                ox, oy = (bx[0], bx[1]) if len(bx) >= 2 else (0.0, 0.0)
+                size = (floats(obj.get("Size")) or [3.5])[0]
+                for code in _children(obj, "TextCode"):
+                    if code.text and code.text.strip():
+                        x = (floats(code.get("X")) or [0.0])[0]
+                        y = (floats(code.get("Y")) or [0.0])[0]
+                        items.append(TextItem(obj.get("ID", ""), code.text, ox + x, oy + y, size))
+        return items
+
+    def text(self) -> str:
+        """The page's text in reading order: lines top to bottom (baselines within half a glyph
+        height are one line), left to right within a line."""
+        items = sorted(self.text_items(), key=lambda i: (i.y, i.x))
+        lines: list[list[TextItem]] = []
+        for it in items:
+            if lines and abs(lines[-1][0].y - it.y) <= max(lines[-1][0].size, it.size) * 0.5:
+                lines[-1].append(it)
+            else:
+                lines.append([it])
+        return "\n".join(" ".join(i.text.strip() for i in sorted(line, key=lambda i: i.x)) for line in lines)
+
+    def object_texts(self) -> dict[str, str]:
+        """TextObject ID → its text, for resolving custom-tag ObjectRefs."""
+        out: dict[str, str] = {}
+        for it in self.text_items():
+            out[it.object_id] = out.get(it.object_id, "") + it.text
+        return out
+
+
+class OFDDocument:
+    """One DocBody: read lazily, each part at most once."""
+
+    def __init__(self, package: OFDPackage, body: etree._Element, *, index: int = 0) -> None:
+        self.package = package
+        self.body = body
+        self.index = index
+        self.problems: list[str] = []
+        root_ref = _text(_child(body, "DocRoot"))
+        self.path = package.find(root_ref) if root_ref else None
+        if self.path is None:
+            raise OFDError("ofd_no_document_root", f"找不到文档根节点 {root_ref or '（未声明）'}",
+                           f"document root {root_ref or '(not declared)'} not found in the package",
+                           detail={"doc_root": root_ref})
+        self.dir = _dir(self.path)
+        self.root = package.xml(self.path)
+
+    # --- DocInfo and custom data -------------------------------------------------------------
+
+    @cached_property
+    def info(self) -> DocInfo:
+        el = _child(self.body, "DocInfo")
+        kw = [_text(k) for k in _children(_child(el, "Keywords"), "Keyword") if _text(k)]
+        return DocInfo(doc_id=_text(_child(el, "DocID")), title=_text(_child(el, "Title")),
+                       author=_text(_child(el, "Author")), subject=_text(_child(el, "Subject")),
+                       abstract=_text(_child(el, "Abstract")), creator=_text(_child(el, "Creator")),
+                       creator_version=_text(_child(el, "CreatorVersion")),
+                       creation_date_raw=_text(_child(el, "CreationDate")),
+                       mod_date_raw=_text(_child(el, "ModDate")), keywords=kw)
+
+    def custom_data(self) -> dict[str, str]:
+        """OFD.xml DocInfo/CustomDatas: Name → value (empty string for empty or self-closing)."""
+        out: dict[str, str] = {}
+        for cd in _children(_child(_child(self.body, "DocInfo"), "CustomDatas"), "CustomData"):
+            name = (cd.get("Name") or "").strip()
+            if name:
+                out.setdefault(name, _text(cd))
+        return out
+
+    # --- common data, resources, templates ----------------------------------------------------
+
+    @cached_property
+    def _common(self) -> etree._Element | None:
+        return _child(self.root, "CommonData")
+
+    @property
+    def page_box(self) -> tuple[float, float, float, float]:
+        box = floats(_text(_child(_child(self._common, "PageArea"), "PhysicalBox")))
+        return tuple(box) if len(box) == 4 else (0.0, 0.0, 210.0, 297.0)  # type: ignore[return-value]
+
+    @cached_property
+    def resources(self) -> Resources:
+        res = Resources()
+        for tag in ("PublicRes", "DocumentRes"):
+            for el in _children(self._common, tag):
+                self._load_res(_text(el), self.dir, res)
+        return res
+
+    def _load_res(self, ref: str, base: str, res: Resources) -> None:
+        path = self.package.find(ref, base)
+        if path is None:
+            if ref:
+                self.problems.append(f"resource file {ref} is missing")
+            return
+        try:
+            root = self.package.xml(path)
+        except OFDError as exc:
+            self.problems.append(exc.en)
+            return
+        # §7.9: Res/@BaseLoc is the directory the resource files are relative to.
+        res_base = posixpath.normpath(posixpath.join(_dir(path), root.get("BaseLoc") or "."))
+        if (root.get("BaseLoc") or "").startswith("/"):
+            res_base = root.get("BaseLoc").strip("/")
+        res_base = "" if res_base == "." else res_base
+
+        def locate(ref: str) -> str | None:
+            return self.package.find(ref, res_base) or self.package.find(ref, _dir(path))
+
+        for font in root.iter("Font"):
+            file_ref = _text(_child(font, "FontFile"))
+            res.fonts[font.get("ID", "")] = Font(
+                font.get("ID", ""), font.get("FontName", ""), font.get("FamilyName", ""),
+                font.get("Bold") == "true", font.get("Italic") == "true",
+                locate(file_ref) if file_ref else None)
+        for mm in root.iter("MultiMedia"):
+            ref_file = _text(_child(mm, "MediaFile"))
+            res.media[mm.get("ID", "")] = Media(mm.get("ID", ""), mm.get("Type", ""), mm.get("Format", ""),
+                                                ref_file, locate(ref_file) if ref_file else None)
+        for dp in root.iter("DrawParam"):
+            res.draw_params[dp.get("ID", "")] = dp
+        for cu in root.iter("CompositeGraphicUnit"):
+            res.composite_units[cu.get("ID", "")] = cu
+        for cs in root.iter("ColorSpace"):
+            res.color_spaces[cs.get("ID", "")] = cs
+
+    @cached_property
+    def _templates(self) -> dict[str, str | None]:
+        return {t.get("ID", ""): self.package.find(t.get("BaseLoc", ""), self.dir)
+                for t in _children(self._common, "TemplatePage")}
+
+    @cached_property
+    def template_zorder(self) -> dict[str, str]:
+        return {t.get("ID", ""): t.get("ZOrder", "Background") for t in _children(self._common, "TemplatePage")}
+
+    def template(self, template_id: str) -> etree._Element | None:
+        path = self._templates.get(template_id)
+        if path is None:
+            return None
+        try:
+            return self.package.xml(path)
+        except OFDError as exc:
+            self.problems.append(exc.en)
+            return None
+
+    # --- pages and text ------------------------------------------------------------------------
+
+    @cached_property
+    def pages(self) -> list[OFDPage]:
+        pages = []
+        for i, el in enumerate(_children(_child(self.root, "Pages"), "Page")):
+            ref = el.get("BaseLoc", "")
+            path = self.package.find(ref, self.dir)
+            if path is None:
+                self.problems.append(f"page {i + 1} ({ref}) is missing")
+            pages.append(OFDPage(self, index=i, page_id=el.get("ID", ""), ref=ref, path=path))
+        return pages
+
+    def page_texts(self) -> list[str]:
+        return [p.text() for p in self.pages]
+
+    def text(self) -> str:
+        return "\n\n".join(t for t in self.page_texts() if t)
+
+    def images(self) -> list[Media]:
+        """Image resources (MultiMedia Type=Image); `path` None when the file is missing."""
+        return [m for m in self.resources.media.values() if m.type.lower() == "image"]
+
+    def image_bytes(self, resource_id: str) -> bytes | None:
+        m = self.resources.media.get(resource_id)
+        return self.package.read(m.path) if m and m.path else None
+
+    # --- attachments, custom tags, signatures --------------------------------------------------
+
+    def attachments(self) -> list[Attachment]:
+        ref = _text(_child(self.root, "Attachments"))
+        path = self.package.find(ref, self.dir) if ref else None
+        if path is None:
+            if ref:
+                self.problems.append(f"attachment list {ref} is missing")
+            return []
+        out = []
+        for a in self.package.xml(path).iter("Attachment"):
+            loc = _text(_child(a, "FileLoc"))
+            file = self.package.find(loc, _dir(path)) or self.package.find(loc, self.dir)
+            if file is None:
+                self.problems.append(f"attachment {a.get('Name', '')} ({loc}) is missing")
+            out.append(Attachment(id=a.get("ID", ""), name=a.get("Name", ""), format=a.get("Format", ""),
+                                  path=file, data=self.package.read(file) if file else None,
+                                  creation_date=a.get("CreationDate", ""), usage=a.get("Usage", ""),
+                                  visible=a.get("Visible", "true") != "false"))
+        return out
+
+    def custom_tag_refs(self) -> list[dict]:
+        """Every element of the custom-tag files that points at page objects: its name, its path in
+        the tag file, the page and object ids, and the text of those objects."""
+        ref = _text(_child(self.root, "CustomTags"))
+        path = self.package.find(ref, self.dir) if ref else None
+        if path is None:
+            return []
+        by_page = {p.id: p for p in self.pages}
+        cache: dict[str, dict[str, str]] = {}
+
+        def texts(page_id: str) -> dict[str, str]:
+            if page_id not in cache:
+                page = by_page.get(page_id)
+                cache[page_id] = page.object_texts() if page else {}
+            return cache[page_id]
+
+        out = []
+        for tag in self.package.xml(path).iter("CustomTag"):
+            loc = _text(_child(tag, "FileLoc"))
+            file = self.package.find(loc, _dir(path))
+            if file is None:
+                if loc:
+                    self.problems.append(f"custom tag file {loc} is missing")
+                continue
+            try:
+                troot = self.package.xml(file)
+            except OFDError as exc:
+                self.problems.append(exc.en)
+                continue
+            for el in troot.iter():
+                refs = _children(el, "ObjectRef")
+                if not refs:
+                    continue
+                ids, parts = [], []
+                for r in refs:
+                    page_id, obj_id = r.get("PageRef", ""), _text(r)
+                    ids.append((page_id, obj_id))
+                    found = texts(page_id).get(obj_id)
+                    if found is None:  # PageRef wrong or absent: look on every page
+                        found = next((t for p in self.pages if (t := texts(p.id).get(obj_id))), None)
+                    if found is not None:
+                        parts.append(found)
+                chain = [a.tag for a in reversed(list(el.iterancestors())) if isinstance(a.tag, str)]
+                out.append({"name": el.tag, "path": "/".join([*chain, el.tag]), "type_id": tag.get("TypeID", ""),
+                            "refs": ids, "text": "".join(parts)})
+        return out
+
+    def custom_tags(self) -> dict[str, list[str]]:
+        """Tag name → the page text each occurrence points at (one entry per occurrence, so a
+        repeated tag such as an invoice's `Item` keeps every line)."""
+        out: dict[str, list[str]] = {}
+        for r in self.custom_tag_refs():
+            out.setdefault(r["name"], []).append(r["text"])
+        return out
+
+    def signatures(self) -> list[SignatureRef]:
+        """Signatures.xml entries (GB/T 33190 §18.1); verified by `kjda.ingest.ofd.signatures`."""
+        ref = _text(_child(self.body, "Signatures"))
+        if not ref:
+            return []
+        path = self.package.find(ref) or self.package.find(ref, self.dir)
+        if path is None:
+            self.problems.append(f"signature list {ref} is missing")
+            return []
+        out = []
+        for s in self.package.xml(path).iter("Signature"):
+            loc = s.get("BaseLoc", "")
+            out.append(SignatureRef(id=s.get("ID", ""), type=s.get("Type", "Seal") or "Seal",
+                                    path=self.package.find(loc, _dir(path)), ref=loc))
+        return out
+
+    def summary(self) -> dict:
+        """What ingest records in a file's metadata."""
+        atts = self.attachments()
+        info = self.info
+        created = info.creation_date
+        return {"title": info.title, "author": info.author, "creator": info.creator,
+                "creation_date": created.isoformat() if created else None,
+                "pages": len(self.pages), "attachments": len(atts),
+                "attachment_names": [a.filename for a in atts],
+                "images": len(self.images()), "missing_images": sum(1 for m in self.images() if m.path is None),
+                "signatures": len(self.signatures()), "problems": list(dict.fromkeys(self.problems))}
