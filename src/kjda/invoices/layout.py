@@ -33,26 +33,31 @@ class Glyph:
         return max(self.y1 - self.y0, 1.0)
 
 
-@dataclass
-class Line:
-    glyphs: list[Glyph]
+GAP = 3.0  # a horizontal gap wider than this many glyph heights separates two values
 
-    @property
-    def text(self) -> str:
-        return "".join(g.text for g in self.glyphs)
+
+class Line:
+    """One row of text. `text` has the glyphs in x order with a tab wherever the gap between
+    two glyphs is wide: labels are matched across tabs, values end at one."""
+
+    def __init__(self, glyphs: list[Glyph]) -> None:
+        self.glyphs = glyphs
+        parts: list[str] = []
+        self._xs: list[float] = []
+        prev: Glyph | None = None
+        for g in glyphs:
+            if prev is not None and g.x0 - prev.x1 > GAP * max(g.h, prev.h):
+                parts.append("\t")
+                self._xs.append(prev.x1)
+            parts.append(g.text)
+            self._xs.extend([g.x0] * len(g.text))
+            prev = g
+        self.text = "".join(parts)
+        self.cy = sum(g.cy for g in glyphs) / len(glyphs) if glyphs else 0.0
 
     def x_at(self, index: int) -> float:
-        """x of the glyph that holds character `index` of `text`."""
-        pos = 0
-        for g in self.glyphs:
-            pos += len(g.text)
-            if index < pos:
-                return g.x0
-        return self.glyphs[-1].x1 if self.glyphs else 0.0
-
-    @property
-    def cy(self) -> float:
-        return sum(g.cy for g in self.glyphs) / len(self.glyphs)
+        """x of character `index` of `text`."""
+        return self._xs[min(index, len(self._xs) - 1)] if self._xs else 0.0
 
 
 def glyphs_from_boxes(boxes: list[tuple[str, float, float, float, float]]) -> list[Glyph]:
@@ -70,27 +75,37 @@ def glyphs_from_boxes(boxes: list[tuple[str, float, float, float, float]]) -> li
 
 def lines_from_glyphs(glyphs: list[Glyph]) -> list[Line]:
     """Group glyphs whose vertical centres lie within half a glyph height of a line's."""
-    lines: list[list[Glyph]] = []
+    lines: list[tuple[float, float, list[Glyph]]] = []  # (top, bottom, glyphs)
     for g in sorted((g for g in glyphs if g.text.strip()), key=lambda g: g.cy):
         if lines:
-            last = lines[-1]
-            ref = sum(x.cy for x in last) / len(last)
-            if abs(g.cy - ref) <= 0.5 * max(g.h, max(x.h for x in last)):
-                last.append(g)
+            top, bottom, members = lines[-1]
+            overlap = min(bottom, g.y1) - max(top, g.y0)
+            # Labels and values share a row but not always a baseline (¥ is taller than digits).
+            if overlap > 0.3 * min(g.h, bottom - top) and g.cy < bottom + 0.2 * g.h:
+                members.append(g)
+                lines[-1] = (min(top, g.y0), max(bottom, g.y1), members) \
+                    if g.h < 2 * (bottom - top) else (top, bottom, members)
                 continue
-        lines.append([g])
-    return [Line(sorted(ln, key=lambda g: g.x0)) for ln in lines]
+        lines.append((g.y0, g.y1, [g]))
+    return [Line(sorted(members, key=lambda g: g.x0)) for _, _, members in lines]
 
 
-_NUMBER = re.compile(r"发票号码[:：]?(\d{20}|\d{8})(?!\d)")
-_CODE = re.compile(r"发票代码[:：]?(\d{12}|\d{10})(?!\d)")
-_DATE = re.compile(r"(?:开票日期|填开日期)[:：]?(\d{4}年\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2})")
-_CHECK = re.compile(r"校验码[:：]?(\d{20})(?!\d)")
-_NAME_LABEL = re.compile(r"名称[:：]")
-_TAXID_LABEL = re.compile(r"(?:统一社会信用代码/)?纳税人识别号[:：]")
-_TAXID = re.compile(r"[0-9A-Z]{15,20}")
-_MONEY = re.compile(r"[¥￥](-?\d+\.\d{2})")
-_INCL = re.compile(r"[(（]?小写[)）]?[¥￥]?(-?\d+\.\d{2})")
+def _label(word: str) -> str:
+    """A label whose characters may be spaced out (名        称)."""
+    return "\t?".join(re.escape(ch) for ch in word)
+
+
+_T = "\t?"
+_NUMBER = re.compile(_label("发票号码") + rf"{_T}[:：]?{_T}(\d{{20}}|\d{{8}})(?!\d)")
+_CODE = re.compile(_label("发票代码") + rf"{_T}[:：]?{_T}(\d{{12}}|\d{{10}})(?!\d)")
+_DATE = re.compile(rf"(?:{_label('开票日期')}|{_label('填开日期')}){_T}[:：]?{_T}"
+                   r"(\d{4}年\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2})")
+_CHECK = re.compile(_label("校验码") + rf"{_T}[:：]?{_T}(\d{{20}})(?!\d)")
+_NAME_LABEL = re.compile(_label("名称") + rf"{_T}[:：]{_T}")
+_TAXID_LABEL = re.compile(rf"(?:统一社会信用代码/)?{_label('纳税人识别号')}{_T}[:：]{_T}")
+_TAXID = re.compile(r"[0-9A-Z]{15,20}(?![0-9A-Z])")
+_MONEY = re.compile(r"[¥￥]\t?(-?\d+\.\d{2})")
+_INCL = re.compile(rf"[(（]?小写[)）]?{_T}[¥￥]?{_T}(-?\d+\.\d{{2}})")
 _TITLE = re.compile(r"电子发票[(（](?:增值税专用发票|普通发票|铁路电子客票|航空运输电子客票行程单)[)）]"
                     r"|[\u4e00-\u9fff]{0,6}增值税电子(?:普通|专用)发票(?:[(（]通行费[)）])?"
                     r"|[\u4e00-\u9fff]{0,6}增值税(?:普通|专用)发票")
@@ -98,8 +113,7 @@ _TITLE = re.compile(r"电子发票[(（](?:增值税专用发票|普通发票|�
 
 def kind_from_text(text: str) -> str:
     """The invoice kind from its printed title (电子发票（普通发票）, 湖北增值税电子普通发票 …)."""
-    flat = re.sub(r"\s+", "", text)
-    m = _TITLE.search(flat)
+    m = _TITLE.search(re.sub(r"\s+", "", text))
     if not m:
         return ""
     title = m.group(0).replace("(", "（").replace(")", "）")
@@ -137,7 +151,7 @@ def _party_values(line: Line, label: re.Pattern) -> list[tuple[float, float, str
     out = []
     for i, m in enumerate(hits):
         end = hits[i + 1].start() if i + 1 < len(hits) else len(text)
-        out.append((line.x_at(m.start()), line.cy, text[m.end():end]))
+        out.append((line.x_at(m.start()), line.cy, text[m.end():end].split("\t")[0]))
     return out
 
 
@@ -154,15 +168,15 @@ def parse_lines(lines: list[Line], source: str, b: InvoiceBuilder | None = None)
         for x, y, value in _party_values(ln, _NAME_LABEL):
             party = _nearest((x, y), buyer, seller)
             if party and value:
-                b.put(f"{party}_name", re.split(r"[:：]|地址|纳税人|统一社会", value)[0], source)
+                b.put(f"{party}_name", re.split(r"[:：]|地址|纳税人|统一社会|密码区", value)[0], source)
         for x, y, value in _party_values(ln, _TAXID_LABEL):
             party = _nearest((x, y), buyer, seller)
             if party and (m := _TAXID.match(value)):
                 b.put(f"{party}_tax_id", m.group(0), source)
-        if "价税合计" in text:
+        if re.search(_label("价税合计"), text):
             if m := _INCL.search(text):
                 b.put("total_incl_tax", m.group(1), source)
-        elif re.search(r"^合计|[^价税]合计", text) and len(money := _MONEY.findall(text)) == 2:
+        elif re.search("^" + _label("合计"), text) and len(money := _MONEY.findall(text)) == 2:
             b.put("total_excl_tax", money[0], source)
             b.put("total_tax", money[1], source)
     return b

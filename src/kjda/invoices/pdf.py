@@ -25,15 +25,16 @@ def pdf_pages(data: bytes, *, render: bool) -> list[tuple[list[Glyph], Image.Ima
         try:
             for index in range(min(len(doc), MAX_PAGES)):
                 page = doc[index]
-                height = page.get_height()
+                rotation = page.get_rotation()
+                x_min, y_min, x_max, y_max = page.get_mediabox()
                 tp = page.get_textpage()
                 glyphs = []
                 for i in range(tp.count_chars()):
                     ch = tp.get_text_range(i, 1)
                     if not ch.strip():
                         continue
-                    left, bottom, right, top = tp.get_charbox(i)
-                    glyphs.append(Glyph(ch, left, height - top, right, height - bottom))
+                    box = _display_box(tp.get_charbox(i), rotation, x_min, y_min, x_max, y_max)
+                    glyphs.append(Glyph(ch, *box))
                 tp.close()
                 image = page.render(scale=RENDER_SCALE).to_pil() if render else None
                 page.close()
@@ -41,3 +42,16 @@ def pdf_pages(data: bytes, *, render: bool) -> list[tuple[list[Glyph], Image.Ima
         finally:
             doc.close()
     return out
+
+
+def _display_box(box: tuple[float, float, float, float], rotation: int, x_min: float,
+                 y_min: float, x_max: float, y_max: float) -> tuple[float, float, float, float]:
+    """A char box (PDF user space, y up) as the page is shown: /Rotate applied, y down."""
+    left, bottom, right, top = box
+    if rotation == 90:
+        return bottom - y_min, left - x_min, top - y_min, right - x_min
+    if rotation == 180:
+        return x_max - right, bottom - y_min, x_max - left, top - y_min
+    if rotation == 270:
+        return y_max - top, x_max - right, y_max - bottom, x_max - left
+    return left - x_min, y_max - top, right - x_min, y_max - bottom
