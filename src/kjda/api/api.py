@@ -71,7 +71,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import audit, auth, connectors, records, reference, users
+    from kjda.api import audit, auth, connectors, invoices, records, reference, users
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)
@@ -79,6 +79,7 @@ def _register_routers() -> None:
     api.add_router("", connectors.router)
     api.add_router("", users.router)
     api.add_router("", audit.router)
+    api.add_router("", invoices.router)
 
 
 _register_routers()

@@ -47,6 +47,7 @@ class IncomingFile:
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
+    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
 
     @property
     def extension_mismatch(self) -> bool:
@@ -66,6 +67,7 @@ class IngestContext:
     results: list[checks.CheckResult] = field(default_factory=list)
     duplicate_document_of: str | None = None
     same_content_records: list[int] = field(default_factory=list)
+    duplicate_claims: dict = field(default_factory=dict)  # invoice identity → first record
     record: Record | None = None
 
 
@@ -105,12 +107,25 @@ class Extract(Step):
                     log.warning("text extraction failed for %s", f.filename, exc_info=True)
 
 
+class InvoiceExtract(Step):
+    """Invoice data (kjda.invoices) of files that may hold an invoice; its text is indexed."""
+
+    def run(self, ctx: IngestContext) -> None:
+        from kjda.invoices.services import invoice_for_incoming, invoice_search_text
+
+        for f in ctx.files:
+            if f.size <= MAX_EXTRACT_BYTES:
+                f.invoice = invoice_for_incoming(f)
+                if f.invoice:
+                    f.text = "\n".join(t for t in (f.text, invoice_search_text(f.invoice)) if t)
+
+
 class Check(Step):
     def run(self, ctx: IngestContext) -> None:
         ctx.results = checks.run_checks(ctx)
 
 
-STEPS: list[Step] = [Receive(), Identify(), Extract(), Check()]
+STEPS: list[Step] = [Receive(), Identify(), Extract(), InvoiceExtract(), Check()]
 
 
 def order_files(files: list[IncomingFile]) -> list[IncomingFile]:

@@ -43,6 +43,11 @@ def _lookups(ctx: IngestContext) -> None:
             voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
     ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
         sha256s=[f.sha256 for f in ctx.files])
+    identities = [f.invoice["identity"] for f in ctx.files if f.invoice and f.invoice["identity"]]
+    if identities:
+        from kjda.invoices.selectors import invoice_first_claims
+
+        ctx.duplicate_claims = invoice_first_claims(identities=identities)
 
 
 def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
@@ -122,6 +127,10 @@ def _file(ctx: IngestContext, request) -> Record:
         record=record, files=new_files, agents=[a.model_dump() for a in ctx.metadata.agents],
         relations=[r.model_dump() for r in ctx.metadata.relations], events=events,
         text="\n".join(f.text for f in ctx.files if f.text))
+    if any(f.invoice for f in ctx.files):
+        from kjda.invoices.services import invoices_save
+
+        invoices_save(record=record, files=ctx.files, first_claims=ctx.duplicate_claims)
     audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"archive_no": record.archive_no, "status": record.status,
