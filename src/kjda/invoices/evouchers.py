@@ -94,12 +94,13 @@ def _bank(texts: list[str], source: str, b: InvoiceBuilder) -> None:
     for t in texts:
         if (m := _RECEIPT_NO.search(t)) and "receipt_number" not in b.details:
             b.details["receipt_number"] = m.group(1)
-        if (m := _TX_DATE.search(t)) and "transaction_date" not in b.details:
-            if d := codes.date_parse(re.sub(r"[/年月]", "-", m.group(1)).rstrip("日")):
-                b.details["transaction_date"] = d.isoformat()
-        if (m := _TX_AMOUNT.search(t)) and "amount" not in b.details:
-            if (amount := codes.amount_parse(m.group(1))) is not None:
-                b.details["amount"] = str(amount)
+        day = (codes.date_parse(re.sub(r"[/年月]", "-", m.group(1)).rstrip("日"))
+               if (m := _TX_DATE.search(t)) else None)
+        if day and "transaction_date" not in b.details:
+            b.details["transaction_date"] = day.isoformat()
+        amount = codes.amount_parse(m.group(1)) if (m := _TX_AMOUNT.search(t)) else None
+        if amount is not None and "amount" not in b.details:
+            b.details["amount"] = str(amount)
         for m in _PARTY.finditer(t):
             key = "payer_name" if m.group(1) == "付款人" else "payee_name"
             b.details.setdefault(key, m.group(2).strip())

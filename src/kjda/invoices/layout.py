@@ -74,20 +74,26 @@ def glyphs_from_boxes(boxes: list[tuple[str, float, float, float, float]]) -> li
 
 
 def lines_from_glyphs(glyphs: list[Glyph]) -> list[Line]:
-    """Group glyphs whose vertical centres lie within half a glyph height of a line's."""
-    lines: list[tuple[float, float, list[Glyph]]] = []  # (top, bottom, glyphs)
+    """Rows of text: a glyph joins the row whose band (the union of its glyphs of ordinary
+    height) holds its centre or overlaps it enough. Labels and values of
+    one row don't always share a baseline (¥ is taller than digits)."""
+    rows: list[list[Glyph]] = []
+    bands: list[tuple[float, float]] = []
     for g in sorted((g for g in glyphs if g.text.strip()), key=lambda g: g.cy):
-        if lines:
-            top, bottom, members = lines[-1]
+        if bands:
+            top, bottom = bands[-1]
             overlap = min(bottom, g.y1) - max(top, g.y0)
-            # Labels and values share a row but not always a baseline (¥ is taller than digits).
-            if overlap > 0.3 * min(g.h, bottom - top) and g.cy < bottom + 0.2 * g.h:
-                members.append(g)
-                lines[-1] = (min(top, g.y0), max(bottom, g.y1), members) \
-                    if g.h < 2 * (bottom - top) else (top, bottom, members)
+            if top <= g.cy <= bottom or overlap > 0.25 * min(g.h, bottom - top):
+                rows[-1].append(g)
+                heights = sorted(x.h for x in rows[-1])
+                median = heights[len(heights) // 2]
+                # Dots, dashes and tall boxes (vertical 购买方 columns, OCR) don't set the band.
+                full = [x for x in rows[-1] if 0.5 * median <= x.h <= 2 * median] or rows[-1]
+                bands[-1] = (min(x.y0 for x in full), max(x.y1 for x in full))
                 continue
-        lines.append((g.y0, g.y1, [g]))
-    return [Line(sorted(members, key=lambda g: g.x0)) for _, _, members in lines]
+        rows.append([g])
+        bands.append((g.y0, g.y1))
+    return [Line(sorted(row, key=lambda g: g.x0)) for row in rows]
 
 
 def _label(word: str) -> str:
@@ -168,7 +174,7 @@ def parse_lines(lines: list[Line], source: str, b: InvoiceBuilder | None = None)
         for x, y, value in _party_values(ln, _NAME_LABEL):
             party = _nearest((x, y), buyer, seller)
             if party and value:
-                b.put(f"{party}_name", re.split(r"[:：]|地址|纳税人|统一社会|密码区", value)[0], source)
+                b.put(f"{party}_name", re.split(r"[:：]|地址|纳税人|统一社会|密码区|名称|销售方|购买方", value)[0], source)
         for x, y, value in _party_values(ln, _TAXID_LABEL):
             party = _nearest((x, y), buyer, seller)
             if party and (m := _TAXID.match(value)):
