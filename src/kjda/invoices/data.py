@@ -50,6 +50,7 @@ class InvoiceBuilder:
         self.items: list[dict] = []
         self.details: dict[str, str] = {}
         self.item_source = ""
+        self.confirmed: dict[str, list[str]] = {}  # field → later sources that said the same
 
     def put(self, field: str, value: Any, source: str) -> bool:
         """Offer a value for `field` read from `source`; returns whether it was valid."""
@@ -61,6 +62,10 @@ class InvoiceBuilder:
             self.sources[field] = source
         elif self.values[field] != clean and field != "kind":
             self.conflict(field, self.sources[field], self.values[field], source, clean)
+        elif source != self.sources[field] and field != "kind":
+            seen = self.confirmed.setdefault(field, [])
+            if source not in seen:
+                seen.append(source)
         return True
 
     def put_all(self, values: dict[str, Any], source: str) -> None:
@@ -116,6 +121,7 @@ class InvoiceBuilder:
         out["items"] = self.items
         out["sources"] = dict(self.sources, **({"items": self.item_source} if self.items else {}))
         out["conflicts"] = self.conflicts
+        out["confirmed_by"] = self.confirmed
         out["identity"] = codes.identity_key(invoice_code=out["invoice_code"],
                                              invoice_number=out["invoice_number"])
         if self.details:

@@ -86,23 +86,22 @@ def _from_glyphs(glyphs: list[Glyph], source: str, b: InvoiceBuilder) -> str:
 
 
 def pdf_invoice(data: bytes) -> dict | None:
-    from kjda.invoices.pdf import pdf_pages
+    from kjda.invoices.pdf import OCR_SCALE, pdf_first_page_image, pdf_pages
 
-    pages = pdf_pages(data, render=False)
-    text = "".join(g.text for glyphs, _ in pages for g in glyphs)
+    pages = pdf_pages(data)
+    text = "".join(g.text for glyphs in pages for g in glyphs)
     scanned = bool(pages) and not text.strip()
     if not pages or not (scanned or _INVOICE_WORDS.search(text)):
         return None
     b = InvoiceBuilder()
-    _from_glyphs([g for g in pages[0][0]], "pdf:text", b)
+    _from_glyphs(pages[0], "pdf:text", b)
     if qr := qr_in_text(text):
         b.qr_check(qr, "pdf:text")
-    rendered = pdf_pages(data, render=True)[:1]
-    image = rendered[0][1] if rendered else None
+    image = pdf_first_page_image(data, **({"scale": OCR_SCALE} if scanned else {}))
     if image is not None:
         if qr := barcodes.qr_from_image(image):
             b.qr_check(qr, "qr")
-        if scanned:
+        if scanned:  # a scan in a PDF: no text layer, so OCR the page
             _from_glyphs(ocr.ocr_glyphs(image), "ocr", b)
     return None if b.empty and not b.values.get("kind") else b.as_dict()
 

@@ -9,14 +9,34 @@ from kjda.ingest.formats import _PDFIUM_LOCK  # PDFium is not thread-safe: one l
 from kjda.invoices.layout import Glyph
 
 MAX_PAGES = 3
-RENDER_SCALE = 2.0  # 144 dpi: QR modules and small print stay readable
+QR_SCALE = 1.5  # 108 dpi: enough for the QR's modules, cheap to render
+OCR_SCALE = 2.5  # 180 dpi for a scanned page's small print
 
 
-def pdf_pages(data: bytes, *, render: bool) -> list[tuple[list[Glyph], Image.Image | None]]:
-    """Per page (at most MAX_PAGES): its glyphs (y down, points) and, if asked, its picture."""
+def pdf_first_page_image(data: bytes, *, scale: float = QR_SCALE) -> Image.Image | None:
     import pypdfium2 as pdfium
 
-    out: list[tuple[list[Glyph], Image.Image | None]] = []
+    with _PDFIUM_LOCK:
+        try:
+            doc = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            if not len(doc):
+                return None
+            page = doc[0]
+            image = page.render(scale=scale).to_pil()
+            page.close()
+            return image
+        finally:
+            doc.close()
+
+
+def pdf_pages(data: bytes) -> list[list[Glyph]]:
+    """Per page (at most MAX_PAGES): its glyphs, as the page is shown (y down, points)."""
+    import pypdfium2 as pdfium
+
+    out: list[list[Glyph]] = []
     with _PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(data)
@@ -36,9 +56,8 @@ def pdf_pages(data: bytes, *, render: bool) -> list[tuple[list[Glyph], Image.Ima
                     box = _display_box(tp.get_charbox(i), rotation, x_min, y_min, x_max, y_max)
                     glyphs.append(Glyph(ch, *box))
                 tp.close()
-                image = page.render(scale=RENDER_SCALE).to_pil() if render else None
                 page.close()
-                out.append((glyphs, image))
+                out.append(glyphs)
         finally:
             doc.close()
     return out

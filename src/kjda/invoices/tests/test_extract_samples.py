@@ -73,6 +73,8 @@ def test_ofd_invoice_yields_the_fields_of_its_xml(samples, name):
     _assert_matches(inv, _xml_values(samples / "invoice_xml" / WITH_XML[name]))
     assert inv["sources"]["invoice_number"].startswith("xml:")
     assert inv["identity"]
+    # The other sources of the package say the same (custom data, tags, QR picture, page text).
+    assert inv["conflicts"] == []
 
 
 def test_unsigned_template_variant_reads_from_custom_data(samples):
@@ -127,8 +129,10 @@ def test_text_pdf_of_a_digital_invoice(samples):
     has_names = bool(inv["seller_name"]) and bool(inv["buyer_name"])
     valid_ids = codes.uscc_valid(inv["seller_tax_id"]) and codes.uscc_valid(inv["buyer_tax_id"])
     assert has_names and valid_ids
-    assert inv["conflicts"] == []  # the QR on the page agrees with the text layer
-    assert "qr" not in inv["sources"].values() or inv["sources"].get("kind") == "qr"
+    assert inv["conflicts"] == []
+    # The QR on the rendered page agrees with the text layer (§9.4: 数电票 QR amount = 价税合计).
+    for field in ("invoice_number", "issue_date", "total_incl_tax"):
+        assert inv["confirmed_by"][field] == ["qr"], field
 
 
 def test_airline_itinerary_is_identified_with_its_key_fields(samples):
