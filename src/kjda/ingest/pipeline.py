@@ -44,10 +44,10 @@ class IncomingFile:
     sm3: str = ""
     size: int = 0
     stored_sha256: str = ""
+    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
-    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
 
     @property
     def extension_mismatch(self) -> bool:

@@ -43,6 +43,10 @@ def _lookups(ctx: IngestContext) -> None:
             voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
     ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
         sha256s=[f.sha256 for f in ctx.files])
+
+
+def _invoice_lookups(ctx: IngestContext) -> None:
+    """Records that already claimed one of these invoices (财会〔2020〕6号)."""
     identities = [f.invoice["identity"] for f in ctx.files if f.invoice and f.invoice["identity"]]
     if identities:
         from kjda.invoices.selectors import invoice_first_claims
@@ -79,6 +83,7 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
     for step in STEPS[:-1]:
         step.run(ctx)
     _lookups(ctx)
+    _invoice_lookups(ctx)
     STEPS[-1].run(ctx)
     try:
         with transaction.atomic():
