@@ -42,9 +42,9 @@ class IncomingFile:
     meta: FileMetaIn
     sha256: str = ""
     sm3: str = ""
+    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     size: int = 0
     stored_sha256: str = ""
-    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
