@@ -107,6 +107,11 @@ class Extract(Step):
                     log.warning("text extraction failed for %s", f.filename, exc_info=True)
 
 
+class Check(Step):
+    def run(self, ctx: IngestContext) -> None:
+        ctx.results = checks.run_checks(ctx)
+
+
 class InvoiceExtract(Step):
     """Invoice data (kjda.invoices) of files that may hold an invoice; its text is indexed."""
 
@@ -118,11 +123,6 @@ class InvoiceExtract(Step):
                 f.invoice = invoice_for_incoming(f)
                 if f.invoice:
                     f.text = "\n".join(t for t in (f.text, invoice_search_text(f.invoice)) if t)
-
-
-class Check(Step):
-    def run(self, ctx: IngestContext) -> None:
-        ctx.results = checks.run_checks(ctx)
 
 
 STEPS: list[Step] = [Receive(), Identify(), Extract(), InvoiceExtract(), Check()]
