@@ -34,24 +34,46 @@ def parse_voucher(lines: list[Line], kind: str, source: str, b: InvoiceBuilder) 
     b.put("kind", kind, source)
     texts = [ln.text for ln in lines]
     if kind == codes.KIND_AIRLINE:
-        _airline(texts, source, b)
+        _airline(lines, texts, source, b)
     elif kind == codes.KIND_RAILWAY:
         _railway(texts, source, b)
     elif kind == codes.KIND_BANK_RECEIPT:
         _bank(texts, source, b)
 
 
-def _after_label(texts: list[str], label: str) -> str:
-    """The amount on the label's line, else on the next line (itineraries print them below)."""
-    for i, t in enumerate(texts):
-        if t.startswith(label) or t == label:
-            for candidate in (t, texts[i + 1] if i + 1 < len(texts) else ""):
-                if m := _CNY.search(candidate):
-                    return m.group(1)
-    return ""
+def _segments(line: Line) -> list[tuple[float, float, int, str]]:
+    """(left x, right x, offset in the text, text) of each tab-separated piece of a line."""
+    out, start = [], 0
+    for piece in line.text.split("\t"):
+        end = start + max(len(piece) - 1, 0)
+        out.append((line.x_at(start), line.x_at(end), start, piece))
+        start += len(piece) + 1
+    return out
 
 
-def _airline(texts: list[str], source: str, b: InvoiceBuilder) -> None:
+# The itinerary's column heads, left to right (电子发票（航空运输电子客票行程单）).
+AIRLINE_COLUMNS = ("票价", "燃油附加费", "增值税税率", "增值税税额", "民航发展基金", "其他税费", "合计")
+
+
+def _columns(lines: list[Line], heads: tuple[str, ...]) -> dict[str, str]:
+    """Head → the value printed under it: the row that holds the heads is followed by a row of
+    as many values, matched by rank (the values are not aligned under their heads)."""
+    for i, ln in enumerate(lines[:-1]):
+        found = sorted((ln.x_at(at), h) for h in heads if (at := ln.text.find(h)) >= 0)
+        if len(found) < 3:
+            continue
+        values = [p for _x0, _x1, _o, p in _segments(lines[i + 1]) if p]
+        if len(values) == len(found):
+            return {h: v for (_x, h), v in zip(found, values, strict=True)}
+    return {}
+
+
+def _amount(value: str) -> str:
+    m = _CNY.search(value or "")
+    return m.group(1) if m else ""
+
+
+def _airline(lines: list[Line], texts: list[str], source: str, b: InvoiceBuilder) -> None:
     flat = "\n".join(texts)
     if m := _AIRLINE_TICKET.search(flat):
         b.details["ticket_number"] = m.group(1)
@@ -59,14 +81,18 @@ def _airline(texts: list[str], source: str, b: InvoiceBuilder) -> None:
                       if re.search(r"[A-Z]", m.group(1)[:2])})
     if flights:
         b.details["flights"] = ",".join(flights)
-    b.put("total_incl_tax", _after_label(texts, "合计"), source)
-    b.put("total_tax", _after_label(texts, "增值税税额"), source)
-    if fare := _after_label(texts, "票价"):
-        b.details["fare"] = fare
+    columns = _columns(lines, AIRLINE_COLUMNS)
+    b.put("total_incl_tax", _amount(columns.get("合计", "")), source)
+    b.put("total_tax", _amount(columns.get("增值税税额", "")), source)
+    for head, key in (("票价", "fare"), ("燃油附加费", "fuel_surcharge"),
+                      ("民航发展基金", "civil_aviation_fund"), ("增值税税率", "vat_rate")):
+        if value := (_amount(columns.get(head, "")) if head != "增值税税率"
+                     else columns.get(head, "")):
+            b.details[key] = value
     for t in texts:
-        if m := re.search(r"购买方名称[:：](.+)", t):
+        if m := re.search(r"购买方名称[:：]([^\t]+)", t):
             b.put("buyer_name", m.group(1), source)
-        if m := re.search(r"填开日期[:：]?(\d{4}-\d{2}-\d{2})", t):
+        if m := re.search(r"填开日期[:：]?\t?(\d{4}-\d{2}-\d{2})", t):
             b.put("issue_date", m.group(1), source)
         if m := re.search(r"发票号码[:：]?(\d+)", t):
             b.put("invoice_number", m.group(1), source)

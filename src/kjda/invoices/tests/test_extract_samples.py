@@ -141,6 +141,12 @@ def test_airline_itinerary_is_identified_with_its_key_fields(samples):
     assert inv["kind"] == codes.KIND_AIRLINE
     assert inv["details"]["ticket_number"] == "7841234567890"
     assert "CZ8866" in inv["details"]["flights"]
+    assert inv["issue_date"] == "2021-07-28"
+    # Amounts printed under their column labels: total, VAT, fare, fuel surcharge, CAAC fund.
+    assert (inv["total_incl_tax"], inv["total_tax"]) == ("620.00", "47.07")
+    assert (inv["details"]["fare"], inv["details"]["fuel_surcharge"],
+            inv["details"]["civil_aviation_fund"]) == ("477.06", "45.87", "50.00")
+    assert inv["buyer_name"] == ""  # printed masked (北京XXX公司)
     # The preview's invoice number is a placeholder of 19 digits: not a number, left empty.
     assert inv["invoice_number"] == "" and inv["identity"] == ""
     assert inv["buyer_tax_id"] == ""  # printed masked (XXXX)
