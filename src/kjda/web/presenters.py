@@ -220,6 +220,13 @@ _INVOICE_ROWS = [("kind", "票种"), ("invoice_code", "发票代码"), ("invoice
                  ("buyer_name", "购买方名称"), ("buyer_tax_id", "购买方纳税人识别号")]
 
 
+_DETAIL_LABELS = {"ticket_number": "电子客票号码", "flights": "航班", "fare": "票价",
+                  "fuel_surcharge": "燃油附加费", "civil_aviation_fund": "民航发展基金",
+                  "vat_rate": "增值税税率", "train": "车次", "receipt_number": "回单编号",
+                  "transaction_date": "交易日期", "amount": "金额", "payer_name": "付款人",
+                  "payee_name": "收款人"}
+
+
 def invoice_panels(invoices) -> list[dict]:
     """What the record page shows of each invoice beside the preview: the fields with where
     each was read, conflicts between sources, and the first claim of a duplicate."""
@@ -230,7 +237,8 @@ def invoice_panels(invoices) -> list[dict]:
         rows = [{"label": label, "value": data.get(key) or "", "source": sources.get(key, "")}
                 for key, label in _INVOICE_ROWS]
         panels.append({"file_id": inv.file_id, "rows": rows, "items": data.get("items") or [],
-                       "details": data.get("details") or {},
+                       "details": {_DETAIL_LABELS.get(k, k): v
+                                   for k, v in (data.get("details") or {}).items()},
                        "conflicts": data.get("conflicts") or [],
                        "duplicate_of": inv.duplicate_of})
     return panels
