@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import File, Router
+from ninja import File, Router, Schema
 from ninja.files import UploadedFile
 
 from kjda.accounts.roles import Perm
@@ -16,7 +16,15 @@ from .permissions import require
 router = Router(tags=["invoices"])
 
 
-@router.post("/invoices/check", summary="The invoice in a file and the record that claimed it")
+class InvoiceCheckOut(Schema):
+    format: str  # the file's format, identified by content
+    invoice: dict | None  # kind, invoice_code, invoice_number, issue_date, totals, parties, …
+    duplicate: bool
+    duplicate_of: dict | None  # {visible, record_id, archive_no, title, status} | {visible: false}
+
+
+@router.post("/invoices/check", response=InvoiceCheckOut,
+             summary="The invoice in a file and the record that claimed it")
 def invoices_check(request: HttpRequest, file: File[UploadedFile] = None):  # type: ignore[assignment]
     """Multipart `file`: returns `invoice` (or null) and `duplicate_of`: the record that
     already claimed the same invoice (its id and 档号 when it is in your scope, else only

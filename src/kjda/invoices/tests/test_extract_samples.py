@@ -157,3 +157,12 @@ def test_a_pdf_that_is_no_invoice_yields_none():
 
     assert invoice_extract(pdf_bytes(["会议纪要", "第三季度预算讨论"]), "pdf") is None
     assert invoice_extract(b"<root><a>1</a></root>", "xml") is None
+
+
+def test_damaged_or_foreign_files_yield_none_without_raising(samples):
+    ofd = (samples / "ofd_invoices" / "ofdrw_converter_1.ofd").read_bytes()
+    assert invoice_extract(ofd[: len(ofd) // 2], "ofd") is None  # truncated package
+    assert invoice_extract(b"%PDF-1.7\n garbage", "pdf") is None
+    assert invoice_extract(b"\x89PNG\r\n\x1a\n broken", "png") is None
+    assert invoice_extract(samples / "ofd_edge_cases" / "ofdrw_reader_zip_boom.zip", "ofd") is None
+    assert invoice_extract(samples / "ofd_general" / "ofdrw_converter_helloworld.ofd", "ofd") is None
