@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "kjda.storage",
     "kjda.archives",
     "kjda.ingest",
+    "kjda.invoices",
     "kjda.connectors",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout

@@ -71,7 +71,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import audit, auth, connectors, inspect, records, reference, users
+    from kjda.api import audit, auth, connectors, inspect, invoices, records, reference, users
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)
@@ -80,6 +80,7 @@ def _register_routers() -> None:
     api.add_router("", users.router)
     api.add_router("", audit.router)
     api.add_router("", inspect.router)
+    api.add_router("", invoices.router)
 
 
 _register_routers()

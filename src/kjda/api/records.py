@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
@@ -12,6 +15,8 @@ from kjda.audit.services import audit_log
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
+from kjda.invoices.selectors import InvoiceFilters, invoices_of_record
+from kjda.invoices.services import invoice_public
 from kjda.storage.services import blob_open
 
 from .permissions import require, require_token_scope
@@ -73,6 +78,9 @@ def record_detail(r: Record) -> dict:
     data["events"] = [_pick(e, "status", "action", "occurred_at", "mandate", "description",
                             "agent_name") for e in r.business_events.all()]
     data["check_report"] = r.check_report or {}
+    data["invoices"] = [dict(invoice_public(i.data), file_id=i.file_id,
+                             duplicate_of=i.duplicate_of_id) for i in invoices_of_record(record=r)]
+    data["invoice"] = data["invoices"][0] if data["invoices"] else None
     return data
 
 
@@ -99,6 +107,10 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
     return Status(201 if result.created else 200, record_detail(record))
 
 
+_INVOICE_FILTERS = ("invoice_number", "seller", "buyer", "tax_id", "amount_min", "amount_max",
+                    "issue_date_from", "issue_date_to")
+
+
 class RecordQuery(Schema):
     fonds: str | None = None
     category: str | None = None
@@ -109,6 +121,14 @@ class RecordQuery(Schema):
     department: str | None = None
     applicant: str | None = None
     q: str | None = None
+    invoice_number: str | None = None
+    seller: str | None = None
+    buyer: str | None = None
+    tax_id: str | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    issue_date_from: date | None = None
+    issue_date_to: date | None = None
     limit: int = 20
     offset: int = 0
 
@@ -116,7 +136,9 @@ class RecordQuery(Schema):
 @router.get("/records", response=RecordListOut, summary="List and search records")
 def record_list(request: HttpRequest, query: Query[RecordQuery]):
     require(request, Perm.RECORD_READ)
-    filters = selectors.RecordFilters(**query.dict(exclude={"limit", "offset"}))
+    params = query.dict(exclude={"limit", "offset"})
+    invoice = InvoiceFilters(**{k: params.pop(k) for k in _INVOICE_FILTERS})
+    filters = selectors.RecordFilters(**params, invoice=invoice)
     qs = selectors.record_list(actor=request.user, filters=filters)
     limit = max(1, min(query.limit, 200))
     offset = max(0, query.offset)

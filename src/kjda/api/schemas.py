@@ -117,6 +117,8 @@ class RecordOut(RecordSummaryOut):
     relations: list[RelationOut]
     events: list[EventOut]
     check_report: CheckReportOut
+    invoice: dict | None = None  # the first file's invoice object (kjda.invoices)
+    invoices: list[dict] = []  # one per file that holds an invoice
 
 
 class RecordListOut(Schema):

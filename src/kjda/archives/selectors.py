@@ -4,6 +4,7 @@ there is no other way to read records, so scoping can't be forgotten."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
@@ -32,6 +33,7 @@ class RecordFilters:
     department: str | None = None
     applicant: str | None = None
     q: str | None = None
+    invoice: Any = None  # kjda.invoices.selectors.InvoiceFilters: records holding such an invoice
 
 
 def _scoped(actor) -> QuerySet[Record]:
@@ -60,6 +62,10 @@ def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Reco
         qs = qs.filter(department=f.department)
     if f.applicant:
         qs = qs.filter(applicant=f.applicant)
+    if f.invoice is not None and f.invoice.any():
+        from kjda.invoices.selectors import records_with_invoice
+
+        qs = records_with_invoice(qs, f.invoice)
     if f.q and (searched := search_filter(qs, f.q)) is not None:
         return searched  # newest first, the plan driven by the index: see search_filter
     return qs.order_by("-id")

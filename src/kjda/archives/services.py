@@ -183,6 +183,14 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
     return record
 
 
+def record_relation_add(*, record: Record, target: Record | None, relation_type: str,
+                        entity_identifier: str, relation: str = "", description: str = "") -> None:
+    """One 实体关系 (M92–M95) row from `record` to `target`."""
+    Relation.objects.create(record=record, target=target, relation_type=relation_type[:50],
+                            entity_identifier=entity_identifier[:200], relation=relation[:50],
+                            description=description[:500])
+
+
 def record_event_add(*, record: Record, action: str, description: str = "", agent_name: str = "",
                      mandate: str = "") -> None:
     BusinessEvent.objects.create(record=record, action=action, occurred_at=timezone.now(),

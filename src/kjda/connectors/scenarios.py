@@ -229,6 +229,10 @@ def _notify_pending(connector: Connector, instance: ApprovalInstance, record: Re
     elif "GD-1-8" in failures:
         reason, title = "duplicate_claim", "疑似重复报销"
         text = f"审批「{instance.title}」与已归档档案重复，请核实。"
+        found = next((i["reason"] for i in record.check_report.get("items", [])
+                      if i.get("code") == "GD-1-8"), "")
+        if "重复报销" in found:  # an invoice already claimed: say which, and by which record
+            text = f"审批「{instance.title}」中的发票已报销：{found.split(':', 1)[-1].strip()}。请核实。"
     else:
         reason, title = "check_failed", "归档检测未通过"
         text = f"审批「{instance.title}」四性检测未通过：{', '.join(sorted(failures))}。"

@@ -168,6 +168,9 @@ def _special_chars(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-8", "元数据项数据重复性检测", AUTHENTICITY)
 def _duplicates(ctx: IngestContext) -> tuple[str, str]:
+    if ctx.duplicate_claims:  # 财会〔2020〕6号: the same invoice must not be claimed twice
+        first = ", ".join(f"{key} → {r.archive_no or r.pk}" for key, r in ctx.duplicate_claims.items())
+        return FAIL, f"发票已报销（重复报销）/ invoice already claimed (duplicate claim): {first}"
     if ctx.duplicate_document_of:
         return FAIL, (f"凭证/文件编号与已归档档案 {ctx.duplicate_document_of} 重复 / document number "
                       f"duplicates filed record {ctx.duplicate_document_of}")

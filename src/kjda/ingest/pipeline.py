@@ -68,6 +68,7 @@ class IncomingFile:
     meta: FileMetaIn
     sha256: str = ""
     sm3: str = ""
+    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     size: int = 0
     stored_sha256: str = ""
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
@@ -101,6 +102,7 @@ class IngestContext:
     results: list[checks.CheckResult] = field(default_factory=list)
     duplicate_document_of: str | None = None
     same_content_records: list[int] = field(default_factory=list)
+    duplicate_claims: dict = field(default_factory=dict)  # invoice identity → first record
     record: Record | None = None
 
 
@@ -208,9 +210,24 @@ class Check(Step):
         ctx.results = checks.run_checks(ctx)
 
 
+class InvoiceExtract(Step):
+    """Invoice data (kjda.invoices) of files that may hold an invoice; its text is indexed."""
+
+    def run(self, ctx: IngestContext) -> None:
+        from kjda.invoices.services import invoice_for_incoming, invoice_search_text
+
+        for f in ctx.files:
+            if f.size <= MAX_EXTRACT_BYTES and f.derived_from is None:
+                f.invoice = invoice_for_incoming(f)
+                if f.invoice:
+                    f.text = "\n".join(t for t in (f.text, invoice_search_text(f.invoice)) if t)
+
+
 # Convert comes last: renditions are made from what the earlier steps read, and are not
-# themselves extracted or inspected again (they hold the original's text and no signatures).
-STEPS: list[Step] = [Receive(), Identify(), Extract(), Inspect(), Convert(), Check()]
+# themselves extracted, inspected or read for invoices again (they hold the original's text,
+# no signatures, and the original's invoice).
+STEPS: list[Step] = [Receive(), Identify(), Extract(), Inspect(), InvoiceExtract(), Convert(),
+                     Check()]
 
 
 def order_files(files: list[IncomingFile]) -> list[IncomingFile]:

@@ -45,6 +45,15 @@ def _lookups(ctx: IngestContext) -> None:
         sha256s=[f.sha256 for f in ctx.files])
 
 
+def _invoice_lookups(ctx: IngestContext) -> None:
+    """Records that already claimed one of these invoices (财会〔2020〕6号)."""
+    identities = [f.invoice["identity"] for f in ctx.files if f.invoice and f.invoice["identity"]]
+    if identities:
+        from kjda.invoices.selectors import invoice_first_claims
+
+        ctx.duplicate_claims = invoice_first_claims(identities=identities)
+
+
 def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
                   request=None) -> IngestResult:
     """Receive, identify, extract, check and file one record. Idempotent on
@@ -74,6 +83,7 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
     for step in STEPS[:-1]:
         step.run(ctx)
     _lookups(ctx)
+    _invoice_lookups(ctx)
     STEPS[-1].run(ctx)
     try:
         with transaction.atomic():
@@ -127,6 +137,10 @@ def _file(ctx: IngestContext, request) -> Record:
         record=record, files=new_files, agents=[a.model_dump() for a in ctx.metadata.agents],
         relations=[r.model_dump() for r in ctx.metadata.relations], events=events,
         text="\n".join(f.text for f in ctx.files if f.text))
+    if any(f.invoice for f in ctx.files):
+        from kjda.invoices.services import invoices_save
+
+        invoices_save(record=record, files=ctx.files, first_claims=ctx.duplicate_claims)
     audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"archive_no": record.archive_no, "status": record.status,

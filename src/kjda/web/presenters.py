@@ -211,3 +211,34 @@ def year_category_table(rows: list[dict], categories: list[str]) -> dict:
               "total": sum(cell.get((y, c), 0) for c in categories)} for y in years]
     totals = [sum(cell.get((y, c), 0) for y in years) for c in categories]
     return {"rows": table, "totals": totals, "grand_total": sum(totals)}
+
+
+_INVOICE_ROWS = [("kind", "票种"), ("invoice_code", "发票代码"), ("invoice_number", "发票号码"),
+                 ("issue_date", "开票日期"), ("total_excl_tax", "合计金额"), ("total_tax", "合计税额"),
+                 ("total_incl_tax", "价税合计"), ("check_code", "校验码"),
+                 ("seller_name", "销售方名称"), ("seller_tax_id", "销售方纳税人识别号"),
+                 ("buyer_name", "购买方名称"), ("buyer_tax_id", "购买方纳税人识别号")]
+
+
+_DETAIL_LABELS = {"ticket_number": "电子客票号码", "flights": "航班", "fare": "票价",
+                  "fuel_surcharge": "燃油附加费", "civil_aviation_fund": "民航发展基金",
+                  "vat_rate": "增值税税率", "train": "车次", "receipt_number": "回单编号",
+                  "transaction_date": "交易日期", "amount": "金额", "payer_name": "付款人",
+                  "payee_name": "收款人"}
+
+
+def invoice_panels(invoices) -> list[dict]:
+    """What the record page shows of each invoice beside the preview: the fields with where
+    each was read, conflicts between sources, and the first claim of a duplicate."""
+    panels = []
+    for inv in invoices:
+        data = inv.data or {}
+        sources = data.get("sources") or {}
+        rows = [{"label": label, "value": data.get(key) or "", "source": sources.get(key, "")}
+                for key, label in _INVOICE_ROWS]
+        panels.append({"file_id": inv.file_id, "rows": rows, "items": data.get("items") or [],
+                       "details": {_DETAIL_LABELS.get(k, k): v
+                                   for k, v in (data.get("details") or {}).items()},
+                       "conflicts": data.get("conflicts") or [],
+                       "duplicate_of": inv.duplicate_of})
+    return panels

@@ -14,6 +14,7 @@ from kjda.archives.models import Record, RecordFile
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 from kjda.errors import NotFound
+from kjda.invoices.selectors import invoices_of_record
 from kjda.storage.services import blob_open
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
@@ -65,6 +66,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         "previews": [f for f in files if f.mime in INLINE_MIME],
         "report": record.check_report or {},
         "groups": presenters.metadata_groups(record),
+        "invoices": presenters.invoice_panels(invoices_of_record(record=record)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
     })
 

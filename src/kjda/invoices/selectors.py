@@ -1,0 +1,87 @@
+"""Reads of invoice data. Record reads go through the archives selectors (the actor's scope);
+the duplicate-claim lookup of ingest is not a user read and sees every record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from kjda.archives.models import Record, RecordStatus
+from kjda.invoices.models import Invoice
+
+
+@dataclass
+class InvoiceFilters:
+    invoice_number: str | None = None
+    seller: str | None = None
+    buyer: str | None = None
+    tax_id: str | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    issue_date_from: date | None = None
+    issue_date_to: date | None = None
+
+    def any(self) -> bool:
+        return any(v not in (None, "") for v in vars(self).values())
+
+
+def records_with_invoice(qs: QuerySet[Record], f: InvoiceFilters) -> QuerySet[Record]:
+    """`qs` narrowed to records holding an invoice that matches every given filter."""
+    inv = Invoice.objects.all()
+    if f.invoice_number:
+        inv = inv.filter(invoice_number=f.invoice_number.strip())
+    if f.seller:
+        inv = inv.filter(seller_name__contains=f.seller.strip())
+    if f.buyer:
+        inv = inv.filter(buyer_name__contains=f.buyer.strip())
+    if f.tax_id:
+        tax_id = f.tax_id.strip().upper()
+        inv = inv.filter(Q(seller_tax_id=tax_id) | Q(buyer_tax_id=tax_id))
+    if f.amount_min is not None:
+        inv = inv.filter(total_incl_tax__gte=f.amount_min)
+    if f.amount_max is not None:
+        inv = inv.filter(total_incl_tax__lte=f.amount_max)
+    if f.issue_date_from:
+        inv = inv.filter(issue_date__gte=f.issue_date_from)
+    if f.issue_date_to:
+        inv = inv.filter(issue_date__lte=f.issue_date_to)
+    return qs.filter(pk__in=inv.values("record_id"))
+
+
+def invoice_first_claims(*, identities: list[str]) -> dict[str, Record]:
+    """For each invoice identity, the earliest record (not revoked) that already holds it."""
+    keys = [k for k in dict.fromkeys(identities) if k]
+    if not keys:
+        return {}
+    out: dict[str, Record] = {}
+    rows = (Invoice.objects.filter(identity__in=keys)
+            .exclude(record__status=RecordStatus.REVOKED)
+            .select_related("record").order_by("record_id"))
+    for inv in rows:
+        out.setdefault(inv.identity, inv.record)
+    return out
+
+
+def invoices_of_record(*, record: Record) -> list[Invoice]:
+    """A record's invoices (the record was read through a scoped selector)."""
+    return list(Invoice.objects.filter(record=record).order_by("file__sequence"))
+
+
+def invoice_claim_for_actor(*, actor, identity: str) -> dict | None:
+    """The record that already claimed `identity`: its id and number when the actor may see
+    it, else only that it exists (no detail leaks across scopes); None when unclaimed."""
+    from kjda.archives import selectors as archive_selectors
+    from kjda.errors import NotFound
+
+    first = invoice_first_claims(identities=[identity]).get(identity)
+    if first is None:
+        return None
+    try:
+        visible = archive_selectors.record_get(actor=actor, record_id=first.pk)
+    except NotFound:
+        return {"visible": False}
+    return {"visible": True, "record_id": visible.pk, "archive_no": visible.archive_no,
+            "title": visible.title, "status": visible.status}
