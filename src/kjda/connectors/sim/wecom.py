@@ -420,4 +420,5 @@ class WeComSim(WeComLoginSim, VendorSim):
         if user is None:
             return _err(60111, "userid not found")
         return _ok(userid=user_id, name=user["name"], department=[int(user["department"])],
-                   main_department=int(user["department"]), status=1)
+                   main_department=int(user["department"]), status=1,
+                   mobile=user.get("mobile", ""), email=user.get("email", ""))
