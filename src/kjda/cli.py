@@ -192,6 +192,27 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directory_sync(args: argparse.Namespace) -> int:
+    """Sync departments and leavers from the DingTalk / WeCom / Feishu directories now."""
+    _setup()
+    from kjda.accounts.directory import DIRECTORY_KINDS, directory_sync
+    from kjda.connectors.models import Connector
+
+    connectors = Connector.objects.filter(enabled=True, kind__in=DIRECTORY_KINDS)
+    if args.connector:
+        connectors = connectors.filter(pk=args.connector)
+    failed = 0
+    for connector in connectors:
+        try:
+            counts = directory_sync(connector=connector)
+        except Exception as exc:  # noqa: BLE001 - reported, and the others still run
+            print(f"{connector.kind} {connector.name}: failed: {exc}")
+            failed += 1
+            continue
+        print(f"{connector.kind} {connector.name}: {counts}")
+    return 1 if failed else 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     from django.core.management import execute_from_command_line
@@ -253,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_audit)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
+    dsync = sub.add_parser("directory-sync",
+                           help="sync departments and leavers from the OA directories")
+    dsync.add_argument("--connector", help="only this connector (its id)")
+    dsync.set_defaults(func=cmd_directory_sync)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
