@@ -24,7 +24,6 @@ from django.db import models
 
 from kjda.errors import DomainError
 
-
 RETENTION_MIN_DAYS = 183  # at least six months; in practice: forever (append-only, no pruning)
 
 
