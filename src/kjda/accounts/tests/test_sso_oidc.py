@@ -72,6 +72,7 @@ def test_oidc_login_with_pkce_and_nonce_provisions_the_user(op, idp_app):
     assert not user.has_usable_password()
     profile = Profile.objects.get(user=user)
     assert profile.roles == ["employee"] and profile.person_name == "王芳"
+    assert profile.department == "财务部"  # from the `department_claim` claim
     assert SocialAccount.objects.get(user=user).uid == "u-1001"
     assert AuditEvent.objects.filter(action="user.provision", object_id="wangfang").exists()
     sso = AuditEvent.objects.get(action="auth.sso", actor=user)
