@@ -154,6 +154,8 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
     print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
     for name, vendor in sim.vendors.items():
         print(f"  {name}: {vendor.connector_settings()}")
+        if hasattr(vendor, "sso_settings"):  # SocialApp values for SSO against the simulator
+            print(f"  {name} SSO: {vendor.sso_settings()}")
     token = os.environ.get("KJDA_OA_SIM_TOKEN", "")
     if args.kjda and token:
         loop = DemoLoop(sim, args.kjda, token)

@@ -156,3 +156,17 @@ def test_oidc_refuses_a_deactivated_user(op, idp_app):
 def test_login_page_shows_the_configured_provider(idp_app):
     page = Client().get("/login/").content.decode()
     assert 'action="/accounts/oidc/idp/login/' in page and "统一认证" in page
+
+
+def test_an_sso_user_with_totp_still_gives_the_second_factor(op, idp_app):
+    from kjda.testing.factories import totp_activate
+
+    _, first = sso_login(Client(), "/accounts/oidc/idp/login/")
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="wangfang")
+    totp_activate(user)
+    client = Client()
+    _, done = sso_login(client, "/accounts/oidc/idp/login/")
+    assert done.status_code == 302 and "/2fa/authenticate/" in done["Location"]
+    assert logged_in_user(client) is None  # not in until the code is given
