@@ -149,3 +149,20 @@ def test_employee_logged_in_through_dingtalk_sees_only_their_own_claims(
     assert "差旅报销 1" not in web_list and "差旅报销 3" not in web_list
     user = _user(employee)
     assert AuditEvent.objects.filter(actor=user, outcome="denied").count() >= 2
+
+
+def test_a_callback_without_our_state_is_refused_and_audited(oa_sim, sso_apps):
+    """A code injected into someone else's browser (login CSRF): no state of this session."""
+    import httpx
+
+    from kjda.audit.models import AuditEvent
+
+    attacker = Client()
+    start = attacker.post("/accounts/dingtalk/login/")
+    answer = httpx.get(start["Location"] + "&sim_user=lisi", follow_redirects=False)
+    back = urlsplit(answer.headers["location"])
+    victim = Client()
+    done = victim.get(back.path + "?" + back.query)
+    assert done.status_code == 401 and _user(victim) is None
+    assert AuditEvent.objects.filter(action="auth.failed", detail__channel="sso",
+                                     detail__provider="dingtalk").exists()
