@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kjda.accounts.models import DirectoryDepartment
-from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, user_access_end
+from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, users_access_end
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 
@@ -52,20 +52,21 @@ def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
         DirectoryDepartment.objects.filter(source=source).exclude(
             external_id__in=listed).update(active=False, synced_at=timezone.now())
         accounts = SocialAccount.objects.filter(provider=source).select_related("user")
+        left, disabled = [], []
         for account in accounts:
             person = directory.people.get(account.uid)
             user = account.user
             if person is None or not person.active:
                 if user.is_active:
-                    user_access_end(user=user, actor=actor, request=request,
-                                    reason=f"{source}: " + ("left the organisation"
-                                                            if person is None else "disabled"))
-                    counts["deactivated"] += 1
+                    (left if person is None else disabled).append(user)
                 continue
             sso_profile_refresh(user, OAIdentity(
                 provider=source, user_id=person.user_id, name=person.name,
                 mobile=person.mobile, email=person.email, department=person.department))
             counts["updated"] += 1
+        for users, why in ((left, "left the organisation"), (disabled, "disabled")):
+            users_access_end(users=users, actor=actor, request=request, reason=f"{source}: {why}")
+        counts["deactivated"] = len(left) + len(disabled)
     audit_log(action="directory.sync", actor=actor, request=request, object_type="connector",
               object_id=str(connector.pk), detail={"kind": source, **counts})
     return counts

@@ -166,3 +166,14 @@ def test_a_callback_without_our_state_is_refused_and_audited(oa_sim, sso_apps):
     assert done.status_code == 401 and _user(victim) is None
     assert AuditEvent.objects.filter(action="auth.failed", detail__channel="sso",
                                      detail__provider="dingtalk").exists()
+
+
+def test_a_system_account_of_the_same_name_is_never_matched(oa_sim, sso_apps):
+    from kjda.accounts.services import system_user
+
+    system = system_user(name="zhangsan")  # an account automatic steps act as (no profile)
+    client = Client()
+    _, done = oa_login(client, "dingtalk", "zhangsan")
+    assert done.status_code == 302
+    me = _user(client)
+    assert me != system and me.username == "dingtalk-zhangsan"
