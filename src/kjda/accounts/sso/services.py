@@ -138,3 +138,33 @@ def users_access_end(*, users: list, reason: str, actor=None, request=None) -> d
                   detail={"reason": reason, "tokens_revoked": tokens[str(user.pk)],
                           "sessions_ended": sessions[str(user.pk)]})
     return {"tokens_revoked": sum(tokens.values()), "sessions_ended": sum(sessions.values())}
+
+
+SSO_PROVIDERS = ("oidc", "dingtalk", "wecom", "feishu")
+
+
+@transaction.atomic
+def sso_app_save(*, provider: str, client_id: str, secret: str, name: str = "",
+                 provider_id: str = "", settings: dict | None = None, actor=None):
+    """Add or change an SSO provider (an allauth SocialApp row): takes effect at the next
+    login, no restart. OIDC needs a `provider_id` (the URL segment) and `server_url`."""
+    from allauth.socialaccount.models import SocialApp
+
+    if provider not in SSO_PROVIDERS:
+        raise DomainError("sso_provider_unknown", f"未知的单点登录类型：{provider}",
+                          f"unknown SSO provider {provider!r} (use {', '.join(SSO_PROVIDERS)})")
+    settings = dict(settings or {})
+    if provider == "oidc" and (not provider_id or not settings.get("server_url")):
+        raise DomainError("sso_oidc_incomplete", "OIDC 需要 provider_id 和 server_url",
+                          "OIDC needs a provider_id and a server_url setting")
+    if not client_id or not secret:
+        raise DomainError("sso_credentials_missing", "缺少 client_id 或 secret",
+                          "client_id and secret are required")
+    app, created = SocialApp.objects.update_or_create(
+        provider=provider, provider_id=provider_id,
+        defaults={"client_id": client_id, "secret": secret, "settings": settings,
+                  "name": name or provider})
+    audit_log(action="sso.configure", actor=actor, object_type="sso_provider",
+              object_id=provider_id or provider,
+              detail={"provider": provider, "created": created, "settings": sorted(settings)})
+    return app

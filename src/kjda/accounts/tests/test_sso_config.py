@@ -41,3 +41,24 @@ def test_env_configured_provider_is_on_the_login_page_and_uses_its_endpoint(sett
     assert urlsplit(start["Location"]).netloc == "login.sim.example"
     wecom = Client().post("/accounts/wecom/login/")
     assert wecom["Location"].startswith("https://login.work.weixin.qq.com/wwlogin/sso/login?")
+
+
+@pytest.mark.django_db
+def test_provider_configured_in_the_database_by_command(monkeypatch, capsys):
+    from allauth.socialaccount.models import SocialApp
+    from django.core.management import CommandError, call_command
+
+    from kjda.audit.models import AuditEvent
+
+    monkeypatch.setenv("KJDA_SSO_SECRET", "top-secret")
+    call_command("sso_provider", "set", "dingtalk", "--client-id", "dingxyz", "--name", "钉钉",
+                 "--setting", "api_base_url=https://dt.internal")
+    app = SocialApp.objects.get(provider="dingtalk")
+    assert (app.client_id, app.secret, app.settings) == \
+        ("dingxyz", "top-secret", {"api_base_url": "https://dt.internal"})
+    assert "钉钉" in Client().get("/login/").content.decode()
+    assert AuditEvent.objects.filter(action="sso.configure", object_id="dingtalk").exists()
+    call_command("sso_provider", "list")
+    assert "top-secret" not in capsys.readouterr().out
+    with pytest.raises(CommandError, match="server_url"):
+        call_command("sso_provider", "set", "oidc", "--client-id", "x", "--provider-id", "idp")
