@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from kjda.accounts.models import DirectoryDepartment
+from kjda.accounts.models import DirectoryDepartment, Profile
 from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, users_access_end
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
@@ -51,8 +51,10 @@ def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
                           "active": True})
         DirectoryDepartment.objects.filter(source=source).exclude(
             external_id__in=listed).update(active=False, synced_at=timezone.now())
-        accounts = SocialAccount.objects.filter(provider=source).select_related("user")
-        left, disabled = [], []
+        accounts = list(SocialAccount.objects.filter(provider=source).select_related("user"))
+        profiles = {p.user_id: p for p in Profile.objects.filter(
+            user_id__in=[a.user_id for a in accounts])}
+        left, disabled, changed = [], [], []
         for account in accounts:
             person = directory.people.get(account.uid)
             user = account.user
@@ -60,16 +62,36 @@ def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
                 if user.is_active:
                     (left if person is None else disabled).append(user)
                 continue
-            sso_profile_refresh(user, OAIdentity(
-                provider=source, user_id=person.user_id, name=person.name,
-                mobile=person.mobile, email=person.email, department=person.department))
+            profile = profiles.get(user.pk)
+            if profile is None:
+                sso_profile_refresh(user, OAIdentity(
+                    provider=source, user_id=person.user_id, name=person.name,
+                    mobile=person.mobile, department=person.department))
+            elif _apply(profile, person):
+                changed.append(profile)
             counts["updated"] += 1
+        Profile.objects.bulk_update(changed, ["person_name", "department", "mobile",
+                                              "updated_at"], batch_size=500)
+        counts["changed"] = len(changed)
         for users, why in ((left, "left the organisation"), (disabled, "disabled")):
             users_access_end(users=users, actor=actor, request=request, reason=f"{source}: {why}")
         counts["deactivated"] = len(left) + len(disabled)
     audit_log(action="directory.sync", actor=actor, request=request, object_type="connector",
               object_id=str(connector.pk), detail={"kind": source, **counts})
     return counts
+
+
+def _apply(profile, person) -> bool:
+    """The directory's name, department and mobile onto the profile; whether any changed."""
+    changed = False
+    for target, value in (("person_name", person.name), ("department", person.department),
+                          ("mobile", person.mobile)):
+        if value and getattr(profile, target) != value:
+            setattr(profile, target, value)
+            changed = True
+    if changed:
+        profile.updated_at = timezone.now()
+    return changed
 
 
 def directory_sync_due() -> list[dict]:
