@@ -154,6 +154,8 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
     print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
     for name, vendor in sim.vendors.items():
         print(f"  {name}: {vendor.connector_settings()}")
+        if hasattr(vendor, "sso_settings"):  # SocialApp values for SSO against the simulator
+            print(f"  {name} SSO: {vendor.sso_settings()}")
     token = os.environ.get("KJDA_OA_SIM_TOKEN", "")
     if args.kjda and token:
         loop = DemoLoop(sim, args.kjda, token)
@@ -190,6 +192,27 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     count = search_reindex()
     print(f"已重建 {count} 件档案的全文索引 / re-indexed {count} records")
     return 0
+
+
+def cmd_directory_sync(args: argparse.Namespace) -> int:
+    """Sync departments and leavers from the DingTalk / WeCom / Feishu directories now."""
+    _setup()
+    from kjda.accounts.directory import DIRECTORY_KINDS, directory_sync
+    from kjda.connectors.models import Connector
+
+    connectors = Connector.objects.filter(enabled=True, kind__in=DIRECTORY_KINDS)
+    if args.connector:
+        connectors = connectors.filter(pk=args.connector)
+    failed = 0
+    for connector in connectors:
+        try:
+            counts = directory_sync(connector=connector)
+        except Exception as exc:  # noqa: BLE001 - reported, and the others still run
+            print(f"{connector.kind} {connector.name}: failed: {exc}")
+            failed += 1
+            continue
+        print(f"{connector.kind} {connector.name}: {counts}")
+    return 1 if failed else 0
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -253,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_audit)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
+    dsync = sub.add_parser("directory-sync",
+                           help="sync departments and leavers from the OA directories")
+    dsync.add_argument("--connector", help="only this connector (its id)")
+    dsync.set_defaults(func=cmd_directory_sync)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from kjda.accounts.sso.config import sso_providers_from_env
+
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("KJDA_DATA_DIR", "./kjda-data")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,11 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.socialaccount",
-    "allauth.socialaccount.providers.openid_connect",
+    # SSO providers (ours: OIDC with nonce, DingTalk/Feishu on current endpoints, WeCom)
+    "kjda.accounts.sso.oidc",
+    "kjda.accounts.sso.dingtalk",
+    "kjda.accounts.sso.wecom",
+    "kjda.accounts.sso.feishu",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +181,17 @@ MFA_TOTP_ISSUER = "KJDA"
 # Roles that must log in with a second factor (comma-separated role codes).
 KJDA_MFA_REQUIRED_ROLES = [r for r in os.environ.get(
     "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",") if r]
+# Single sign-on (django-allauth socialaccount): providers from KJDA_OIDC_*, KJDA_DINGTALK_*,
+# KJDA_WECOM_*, KJDA_FEISHU_* (accounts/sso/config.py) or SocialApp rows in the database.
+SOCIALACCOUNT_ADAPTER = "kjda.accounts.sso.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = sso_providers_from_env(os.environ)
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # matching is ours (accounts/sso/services.py)
+# Whether an unknown SSO user gets an account at the first login, and with which roles.
+KJDA_SSO_PROVISION = os.environ.get("KJDA_SSO_PROVISION", "1") == "1"
+KJDA_SSO_DEFAULT_ROLES = [r for r in os.environ.get(
+    "KJDA_SSO_DEFAULT_ROLES", "employee").split(",") if r]
+# Directory sync (departments, leavers) of the enabled DingTalk/WeCom/Feishu connectors.
+KJDA_DIRECTORY_SYNC_MINUTES = int(os.environ.get("KJDA_DIRECTORY_SYNC_MINUTES", "60"))
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:login"
 

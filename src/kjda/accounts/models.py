@@ -40,8 +40,29 @@ class Profile(models.Model):
     departments = models.JSONField(default=list)
     person_name = models.CharField(max_length=100, blank=True)
     department = models.CharField(max_length=200, blank=True)  # the user's own, from the OA
+    mobile = models.CharField(max_length=32, blank=True)  # from the OA directory, for SSO matching
     must_change_password = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.user} {self.roles}"
+
+
+class DirectoryDepartment(models.Model):
+    """A department as an OA directory (DingTalk, WeCom, Feishu) lists it, kept current by the
+    directory sync; a user's `Profile.department` is the name of one of these."""
+
+    source = models.CharField(max_length=40)  # the connector's kind: dingtalk | wecom | feishu
+    external_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    parent_external_id = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "external_id"],
+                                               name="uniq_directory_department")]
+        ordering = ["source", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.name}"

@@ -8,6 +8,11 @@ remembers the newest event, so that removing the newest events is caught as well
 Events can only be added, through `services.audit_log`. The ORM refuses to update or delete them
 (`save` on an existing row, `delete`, `QuerySet.update/delete/bulk_update` all raise), and the
 actor foreign key is PROTECT so deleting a user cannot cascade into the log.
+
+Retention (等保: logs kept at least 6 months): the log is kept for good. Nothing prunes, rotates
+or archives it away, and no interface (API, web page, CLI) deletes or edits events; export
+(CSV/Excel) copies, never moves. `RETENTION_MIN_DAYS` states the floor that any future pruning
+would have to respect (tests check no interface deletes).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from django.conf import settings
 from django.db import models
 
 from kjda.errors import DomainError
+
+RETENTION_MIN_DAYS = 183  # at least six months; in practice: forever (append-only, no pruning)
 
 
 class AuditLogImmutable(DomainError):

@@ -104,6 +104,9 @@ def periodic_once() -> None:
             except Exception:  # a platform being down must not stop the loop
                 log.warning("sweep of connector %s failed", connector.pk, exc_info=True)
     replay_guard_prune()
+    from kjda.accounts.directory import directory_sync_due
+
+    directory_sync_due()  # departments and leavers, every KJDA_DIRECTORY_SYNC_MINUTES
 
 
 def _leader_lock():

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, upload, users
+from kjda.web.views import auth, connectors, dashboard, intake, records, tokens, upload, users
 
 app_name = "web"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path("users/", users.user_list, name="user_list"),
+    path("tokens/", tokens.token_page, name="tokens"),
     path("records/", records.record_list, name="record_list"),
     path("records/new/", upload.record_upload, name="record_upload"),
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),

@@ -220,6 +220,7 @@ PAGES = [  # web pages: who may open them (others: 403; anonymous: to the login 
     ("/connectors/", {"sys", "arch"}),
     ("/intake/", {"sys", "arch"}),
     ("/retention/", set(ROLES)),
+    ("/tokens/", set(ROLES)),  # each user's own tokens
 ]
 
 

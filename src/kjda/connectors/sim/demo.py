@@ -37,6 +37,11 @@ PEOPLE = [("zhangsan", "张三", "销售部"), ("wangfang", "王芳", "采购部
 def build_simulator(host: str = "127.0.0.1", port: int = 0) -> OASimulator:
     sim = OASimulator([sim_class(kind)() for kind in SIMS])
     sim.start(host, port)
+    for vendor in sim.vendors.values():  # the demo people can log in (SSO) and be synced
+        if hasattr(vendor, "directory_add"):
+            for n, (uid, name, dept) in enumerate(PEOPLE):
+                vendor.directory_add(uid, name=name, department=dept,
+                                     mobile=f"1380000{n:04d}", email=f"{uid}@demo.example")
     return sim
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from kjda.connectors.sim.core import SimRequest, SimResponse, VendorSim
+from kjda.connectors.sim.sso import DingTalkLoginSim
 from kjda.connectors.wxcrypto import WXBizMsgCrypt, signature
 
 ALNUM = string.ascii_letters + string.digits
@@ -66,12 +67,13 @@ def _oapi_error(errcode: int, errmsg: str) -> SimResponse:
     return SimResponse.of_json({"errcode": errcode, "errmsg": errmsg, "request_id": _rand(12)})
 
 
-class DingTalkSim(VendorSim):
+class DingTalkSim(DingTalkLoginSim, VendorSim):
     name = "dingtalk"
     prefix = "/dingtalk"
 
     def __init__(self) -> None:
         super().__init__()
+        self._login_init()
         self.corp_id = "ding" + _rand(16, "0123456789abcdef")
         self.app_key = "ding" + _rand(16).lower()
         self.app_secret = _rand(64)
@@ -103,6 +105,7 @@ class DingTalkSim(VendorSim):
 
     def routes(self):
         return [
+            *self.sso_routes(),
             ("POST", r"/api/v1\.0/oauth2/accessToken", self._access_token),
             ("GET", r"/oapi/gettoken", self._gettoken),
             ("GET", r"/api/v1\.0/workflow/processInstances", self._get_instance),

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kjda.connectors.sim.core import SimRequest, SimResponse, VendorSim
+from kjda.connectors.sim.sso import FeishuLoginSim
 
 STATUS = {"approved": "APPROVED", "running": "PENDING", "rejected": "REJECTED",
           "revoked": "REVERTED", "canceled": "CANCELED", "deleted": "DELETED"}
@@ -84,12 +85,13 @@ def _ok(data: dict[str, Any]) -> SimResponse:
     return SimResponse.of_json({"code": 0, "msg": "success", "data": data})
 
 
-class FeishuSim(VendorSim):
+class FeishuSim(FeishuLoginSim, VendorSim):
     name = "feishu"
     prefix = "/feishu"
 
     def __init__(self, *, encrypt_key: str | None = None, schema: str = "2.0") -> None:
         super().__init__()
+        self._login_init()
         # Each simulated tenant has its own credentials, so a second sim is a forged sender.
         self.app_id = "cli_" + secrets.token_hex(8)
         self.app_secret = secrets.token_urlsafe(24)
@@ -111,6 +113,7 @@ class FeishuSim(VendorSim):
 
     def routes(self):
         return [
+            *self.sso_routes(),
             ("POST", "/open-apis/auth/v3/tenant_access_token/internal", self._token),
             ("GET", "/open-apis/approval/v4/instances", self._list),
             ("GET", r"/open-apis/approval/v4/instances/(?P<id>[^/]+)", self._get),

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from kjda.connectors.sim.core import SimRequest, SimResponse, VendorSim
+from kjda.connectors.sim.sso import WeComLoginSim
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 
 CHINA = timezone(timedelta(hours=8))
@@ -63,13 +64,14 @@ def _cdata(text: Any) -> str:
     return "<![CDATA[" + str(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-class WeComSim(VendorSim):
+class WeComSim(WeComLoginSim, VendorSim):
     name = "wecom"
     prefix = "/wecom"
 
     def __init__(self, *, corp_id: str = "", corp_secret: str = "", agent_id: str = "1000002",
                  token: str = "", encoding_aes_key: str = "") -> None:
         super().__init__()
+        self._login_init()
         alnum = string.ascii_letters + string.digits
         self.corp_id = corp_id or "ww" + secrets.token_hex(8)
         self.corp_secret = corp_secret or secrets.token_urlsafe(32)
@@ -95,7 +97,7 @@ class WeComSim(VendorSim):
                 "api_base_url": self.base_url + self.prefix}
 
     def routes(self) -> list[tuple[str, str, Any]]:
-        return [("GET", "/cgi-bin/gettoken", self._gettoken),
+        return [*self.sso_routes(), ("GET", "/cgi-bin/gettoken", self._gettoken),
                 ("POST", "/cgi-bin/oa/getapprovaldetail", self._detail),
                 ("POST", "/cgi-bin/oa/getapprovalinfo", self._approval_info),
                 ("GET", "/cgi-bin/media/get", self._media),
@@ -418,4 +420,5 @@ class WeComSim(VendorSim):
         if user is None:
             return _err(60111, "userid not found")
         return _ok(userid=user_id, name=user["name"], department=[int(user["department"])],
-                   main_department=int(user["department"]), status=1)
+                   main_department=int(user["department"]), status=1,
+                   mobile=user.get("mobile", ""), email=user.get("email", ""))

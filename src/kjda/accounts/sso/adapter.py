@@ -1,0 +1,77 @@
+"""django-allauth socialaccount adapter: SSO users are matched or provisioned by our rule
+(sso/services.py) before allauth logs them in; every SSO login and every refusal is audited."""
+
+from __future__ import annotations
+
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.shortcuts import render
+
+from kjda.accounts.sso.services import (
+    OAIdentity,
+    sso_match,
+    sso_profile_refresh,
+    sso_provision,
+)
+from kjda.audit.models import Action, Outcome
+from kjda.audit.services import audit_log
+from kjda.errors import DomainError
+
+
+def identity_of(sociallogin) -> OAIdentity:
+    provider = sociallogin.provider
+    data = sociallogin.account.extra_data
+    if hasattr(provider, "oa_identity"):
+        return provider.oa_identity(data, uid=sociallogin.account.uid)
+    common = provider.extract_common_fields(data) or {}
+    return OAIdentity(provider=sociallogin.account.provider, user_id=sociallogin.account.uid,
+                      name=common.get("name") or "", username=common.get("username") or "",
+                      email=common.get("email") or "")
+
+
+def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str):
+    audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
+              object_type="user", object_id=uid[:150], actor_name=f"{provider}:{uid}"[:150],
+              detail={"channel": "sso", "provider": provider, "reason": code})
+    response = render(request, "web/sso_error.html", {"code": code, "zh": zh, "en": en},
+                      status=403)
+    raise ImmediateHttpResponse(response)
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def pre_social_login(self, request, sociallogin) -> None:
+        identity = identity_of(sociallogin)
+        matched_by = "linked"
+        if sociallogin.is_existing:
+            user = sociallogin.user
+        else:
+            user, matched_by = sso_match(identity)
+            if user is None:
+                try:
+                    user = sso_provision(identity, request=request)
+                except DomainError as exc:
+                    _refuse(request, provider=identity.provider, uid=identity.user_id,
+                            code=exc.code, zh=exc.zh, en=exc.en)
+                matched_by = "provisioned"
+            sociallogin.connect(request, user)
+        if not user.is_active:
+            _refuse(request, provider=identity.provider, uid=identity.user_id,
+                    code="account_inactive", zh="该账号已停用（离职或被停用）",
+                    en="this account is deactivated (left the organisation or disabled)")
+        sso_profile_refresh(user, identity)
+        audit_log(action="auth.sso", actor=user, request=request, object_type="user",
+                  object_id=str(user.pk),
+                  detail={"provider": identity.provider, "oa_user_id": identity.user_id,
+                          "matched_by": matched_by})
+
+    def on_authentication_error(self, request, provider, error=None, exception=None,
+                                extra_context=None) -> None:
+        audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
+                  object_type="sso", object_id=getattr(provider, "sub_id", "")[:150],
+                  detail={"channel": "sso", "provider": getattr(provider, "sub_id", ""),
+                          "error": str(error or ""), "reason": str(exception or "")[:300]})
+        super().on_authentication_error(request, provider, error=error, exception=exception,
+                                        extra_context=extra_context)
+
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        return False  # accounts come from pre_social_login (matched or provisioned), not a form

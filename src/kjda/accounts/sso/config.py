@@ -1,0 +1,59 @@
+"""SSO providers configured from the environment (read by settings.py; no Django imports).
+
+Each provider is on when its client id and secret are set. Providers can also be configured
+as allauth `SocialApp` rows in the database (same `settings` keys) — see README.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def _app(env: Mapping[str, str], prefix: str, *, id_var: str, key_var: str, name: str,
+         settings: dict[str, str], provider_id: str = "") -> dict[str, Any] | None:
+    cid, key = env.get(prefix + id_var, ""), env.get(prefix + key_var, "")
+    if not cid or not key:
+        return None
+    app: dict[str, Any] = {"client_id": cid, "secret": key,
+                           "name": env.get(prefix + "NAME", name),
+                           "settings": {k: env[prefix + v] for k, v in settings.items()
+                                        if env.get(prefix + v)}}
+    if provider_id:
+        app["provider_id"] = provider_id
+    return app
+
+
+def sso_providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """`SOCIALACCOUNT_PROVIDERS` entries for the providers whose credentials are set."""
+    providers: dict[str, dict[str, Any]] = {}
+    oidc = _app(env, "KJDA_OIDC_", id_var="CLIENT_ID", key_var="CLIENT_SECRET",
+                name="统一身份认证", provider_id=env.get("KJDA_OIDC_ID", "idp"),
+                settings={"server_url": "SERVER_URL", "department_claim": "DEPARTMENT_CLAIM",
+                          "token_auth_method": "TOKEN_AUTH_METHOD"})
+    if oidc and oidc["settings"].get("server_url"):
+        if scope := env.get("KJDA_OIDC_SCOPE"):
+            oidc["settings"]["scope"] = scope.split()
+        providers["oidc"] = {"APPS": [oidc]}
+    dingtalk = _app(env, "KJDA_DINGTALK_", id_var="CLIENT_ID", key_var="CLIENT_SECRET",
+                    name="钉钉", settings={"login_base_url": "LOGIN_BASE_URL",
+                                         "api_base_url": "API_BASE_URL",
+                                         "oapi_base_url": "OAPI_BASE_URL"})
+    if dingtalk:
+        providers["dingtalk"] = {"APPS": [dingtalk]}
+    wecom = _app(env, "KJDA_WECOM_", id_var="CORP_ID", key_var="SECRET", name="企业微信",
+                 settings={"agent_id": "AGENT_ID", "mode": "MODE",
+                           "api_base_url": "API_BASE_URL", "login_base_url": "LOGIN_BASE_URL",
+                           "open_base_url": "OPEN_BASE_URL"})
+    if wecom:
+        providers["wecom"] = {"APPS": [wecom]}
+    feishu = _app(env, "KJDA_FEISHU_", id_var="APP_ID", key_var="APP_SECRET", name="飞书",
+                  settings={"accounts_base_url": "ACCOUNTS_BASE_URL",
+                            "api_base_url": "API_BASE_URL"})
+    if feishu:
+        providers["feishu"] = {"APPS": [feishu]}
+    if extra := env.get("KJDA_SSO_PROVIDERS_JSON"):  # several OIDC providers, or anything else
+        for key, value in json.loads(extra).items():
+            providers.setdefault(key, {}).setdefault("APPS", []).extend(value.get("APPS", []))
+    return providers

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SSOConfig(AppConfig):
+    name = "kjda.accounts.sso.dingtalk"
+    label = "sso_dingtalk"

@@ -1,0 +1,70 @@
+"""DingTalk login (oa-protocols.md §1.7): `login.dingtalk.com/oauth2/auth` → callback with
+`authCode` → `POST /v1.0/oauth2/userAccessToken` → `GET /v1.0/contact/users/me`; then, with the
+app's own token, the enterprise userid (`topapi/user/getbyunionid`) and the directory entry
+(`topapi/v2/user/get`, `topapi/v2/department/get`) so the person's department is known. A
+DingTalk user who is not a member of the organisation is refused.
+
+allauth's DingTalk adapter has the endpoints fixed; here they come from the app's settings
+(`login_base_url`, `api_base_url`, `oapi_base_url`)."""
+
+from __future__ import annotations
+
+from allauth.socialaccount.providers.dingtalk.views import DingTalkOAuth2Adapter
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
+
+from kjda.accounts.sso.http import base_url, call
+
+LOGIN = "https://login.dingtalk.com"
+API = "https://api.dingtalk.com"
+OAPI = "https://oapi.dingtalk.com"
+
+
+def _ok(data) -> bool:
+    return str(data.get("errcode", "0")) == "0"
+
+
+class DingTalkAdapter(DingTalkOAuth2Adapter):
+    provider_id = "dingtalk"
+
+    @property
+    def _app(self):
+        return self.get_provider().app
+
+    @property
+    def authorize_url(self) -> str:  # type: ignore[override]
+        return base_url(self._app, "login_base_url", LOGIN) + "/oauth2/auth"
+
+    @property
+    def access_token_url(self) -> str:  # type: ignore[override]
+        return base_url(self._app, "api_base_url", API) + "/v1.0/oauth2/userAccessToken"
+
+    @property
+    def profile_url(self) -> str:  # type: ignore[override]
+        return base_url(self._app, "api_base_url", API) + "/v1.0/contact/users/me"
+
+    def complete_login(self, request, app, token, **kwargs):
+        me = call("GET", self.profile_url, what="DingTalk users/me",
+                  headers={"x-acs-dingtalk-access-token": token.token})
+        oapi = base_url(app, "oapi_base_url", OAPI)
+        app_token = call("GET", oapi + "/gettoken", what="DingTalk gettoken", ok=_ok,
+                         params={"appkey": app.client_id, "appsecret": app.secret})
+        auth = {"access_token": app_token["access_token"]}
+        found = call("POST", oapi + "/topapi/user/getbyunionid", params=auth, ok=_ok,
+                     json={"unionid": me.get("unionId")},
+                     what="DingTalk getbyunionid (not a member of the organisation?)")
+        userid = str((found.get("result") or {}).get("userid") or "")
+        entry = call("POST", oapi + "/topapi/v2/user/get", params=auth, ok=_ok,
+                     json={"userid": userid, "language": "zh_CN"},
+                     what="DingTalk user/get").get("result") or {}
+        dept_name = ""
+        if depts := entry.get("dept_id_list"):
+            dept = call("POST", oapi + "/topapi/v2/department/get", params=auth, ok=_ok,
+                        json={"dept_id": depts[0], "language": "zh_CN"},
+                        what="DingTalk department/get").get("result") or {}
+            dept_name = str(dept.get("name") or "")
+        extra = {**me, "userid": userid, "directory": entry, "department_name": dept_name}
+        return self.get_provider().sociallogin_from_response(request, extra)
+
+
+oauth2_login = OAuth2LoginView.adapter_view(DingTalkAdapter)
+oauth2_callback = OAuth2CallbackView.adapter_view(DingTalkAdapter)

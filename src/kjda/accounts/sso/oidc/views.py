@@ -1,0 +1,78 @@
+"""Standard OpenID Connect login (authorization code + PKCE) on django-allauth, with the
+id_token checks allauth's generic provider leaves out (65.x): the signature is verified by the
+JWKS even though the token came straight from the token endpoint (allauth skips it then), the
+algorithm must be an asymmetric one the provider announced, `nonce` must equal the one sent
+with this login, and `azp` must be us when the token names several audiences."""
+
+from __future__ import annotations
+
+import time
+
+from allauth.account.internal.decorators import login_not_required
+from allauth.core.internal.deferred import jwt
+from allauth.socialaccount.internal import jwtkit
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
+from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from allauth.utils import build_absolute_uri
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+
+# Never "none" and never HMAC (a client secret known to both sides proves nothing).
+ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                "ES256", "ES384", "ES512", "EdDSA"})
+MAX_SKEW = 120  # seconds an `iat` may lie in the future
+
+
+class OIDCAdapter(OpenIDConnectOAuth2Adapter):
+    state: dict | None = None  # set by the callback view before complete_login
+
+    def _decode_id_token(self, app: SocialApp, id_token: str) -> dict:
+        try:
+            alg = jwt.get_unverified_header(id_token).get("alg")
+        except jwt.PyJWTError as exc:
+            raise OAuth2Error("id_token is not a JWS") from exc
+        announced = self.openid_config.get("id_token_signing_alg_values_supported") or ["RS256"]
+        if alg not in ALLOWED_ALGORITHMS or alg not in announced:
+            raise OAuth2Error(f"id_token algorithm {alg!r} refused")
+        claims = jwtkit.verify_and_decode(
+            credential=id_token, keys_url=self.openid_config["jwks_uri"],
+            issuer=self.openid_config["issuer"], audience=app.client_id,
+            lookup_kid=jwtkit.lookup_kid_jwk, verify_signature=True)
+        expected = (self.state or {}).get("nonce")
+        if not expected or claims.get("nonce") != expected:
+            raise OAuth2Error("id_token nonce does not match this login")
+        audiences = claims.get("aud")
+        if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != app.client_id:
+            raise OAuth2Error("id_token azp is not this client")
+        if "iat" in claims and float(claims["iat"]) > time.time() + MAX_SKEW:
+            raise OAuth2Error("id_token issued in the future")
+        return claims
+
+    def get_callback_url(self, request: HttpRequest, app) -> str:
+        url = reverse("oidc_callback", kwargs={"provider_id": self.provider_id})
+        return build_absolute_uri(request, url, self.redirect_uri_protocol)
+
+
+class OIDCCallbackView(OAuth2CallbackView):
+    def _get_state(self, request: HttpRequest, provider):
+        state, resp = super()._get_state(request, provider)
+        self.adapter.state = state  # the nonce sent with this login travels in the state
+        return state, resp
+
+
+@login_not_required
+def login(request: HttpRequest, provider_id: str):
+    try:
+        return OAuth2LoginView.adapter_view(OIDCAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None
+
+
+@login_not_required
+def callback(request: HttpRequest, provider_id: str):
+    try:
+        return OIDCCallbackView.adapter_view(OIDCAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None

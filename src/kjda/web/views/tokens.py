@@ -1,0 +1,49 @@
+"""API tokens of the logged-in user: named, scoped, expiring, revocable; the value is shown
+once, right after it is made (only its hash is stored)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from kjda.accounts.roles import TOKEN_SCOPES
+from kjda.accounts.selectors import token_get_own, token_list
+from kjda.accounts.services import token_issue, token_revoke
+from kjda.audit.services import audit_log
+from kjda.errors import DomainError
+
+
+@login_required
+def token_page(request: HttpRequest) -> HttpResponse:
+    error, created, raw, status = "", None, "", 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "revoke":
+                token = token_get_own(user=request.user,
+                                      token_id=int(request.POST.get("token_id") or 0))
+                if token is None:
+                    raise DomainError("token_not_found", "令牌不存在", "token not found",
+                                      status=404)
+                token_revoke(token=token)
+                audit_log(action="auth.token_revoke", request=request, object_type="api_token",
+                          object_id=str(token.pk), detail={"name": token.name})
+            else:
+                name = request.POST.get("name", "").strip()
+                if not name:
+                    raise DomainError("token_name_required", "请填写令牌名称",
+                                      "a token needs a name")
+                days = request.POST.get("ttl_days", "").strip()
+                created, raw = token_issue(
+                    user=request.user, name=name, scopes=request.POST.getlist("scopes"),
+                    ttl_hours=int(days) * 24 if days.isdigit() else None)
+                audit_log(action="auth.token", request=request, object_type="api_token",
+                          object_id=str(created.pk),
+                          detail={"name": created.name, "scopes": created.scopes})
+        except DomainError as exc:
+            error, status = exc.message, exc.status
+    return render(request, "web/tokens.html", {
+        "tokens": token_list(user=request.user), "scopes": TOKEN_SCOPES, "error": error,
+        "created": created, "raw": raw, "now": timezone.now(),
+    }, status=status)
