@@ -309,14 +309,19 @@ class _Checker:
                       "the XMP metadata is not well-formed XML/RDF")
 
     def run(self, xmp_state: str) -> list[Violation]:
-        self.header()
-        self.trailer()
-        if self.part > 1:
-            self.permissions()
-        self.output_intent()
-        self.fonts()
-        self.embedded_files()
-        self.annotations_and_actions()
+        checks = [("header", self.header), ("trailer", self.trailer), ("perms", self.permissions),
+                  ("output_intent", self.output_intent), ("font_embedded", self.fonts),
+                  ("embedded_files", self.embedded_files),
+                  ("actions", self.annotations_and_actions)]
+        for key, check in checks:
+            if key == "perms" and self.part == 1:
+                continue
+            try:
+                check()
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError,
+                    pikepdf.PdfError) as exc:
+                # A malformed structure the clause is about: not compliant, and never a crash.
+                self.fail(key, f"结构异常，无法检查：{exc}", f"malformed structure, not checkable: {exc}")
         self.metadata(xmp_state)
         return self.out
 

@@ -254,3 +254,14 @@ def test_xlsx_and_a_password_protected_xlsx():
     info, probe = probe_bytes(encrypted.getvalue())
     assert info.name == "ooxml-encrypted" and probe.encrypted and not probe.readable
     assert "password" in probe.problems[0]
+
+
+def test_pdf_with_a_broken_xref_is_held():
+    import re
+
+    data = pdf_bytes(["记账凭证"])
+    broken = re.sub(rb"startxref\s+(\d+)",
+                    lambda m: b"startxref\n" + str(int(m.group(1)) + 7).encode(), data)
+    _, probe = probe_bytes(broken)
+    assert not probe.readable and "cross-reference" in probe.problems[0]
+    assert probe_bytes(data)[1].readable

@@ -114,3 +114,11 @@ def test_messages_are_in_chinese_and_english():
     report = pdfa_check(_converted() + b"garbage")
     message = report.violations[0].as_dict()["message"]
     assert " / " in message and re.search(r"[\u4e00-\u9fff]", message)
+
+
+def test_a_malformed_font_is_a_violation_not_a_crash():
+    def broken_type0(pdf):
+        pdf.pages[0].obj.Resources.Font.Bad = Dictionary(Type=Name.Font, Subtype=Name.Type0,
+                                                         BaseFont=Name("/ABCDEF+Broken"))
+    report = pdfa_check(_edited(broken_type0))
+    assert not report.compliant and "6.2.11.4.1" in [v.clause for v in report.violations]
