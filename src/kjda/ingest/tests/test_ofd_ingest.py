@@ -34,7 +34,7 @@ def test_signed_ofd_invoice_is_filed_with_rendition_text_and_a_valid_seal(api):
     assert [s["status"] for s in original["signatures"]] == ["valid"]
     assert original["signatures"][0]["signer"] and original["signatures"][0]["seal_name"]
     assert rendition["role"] == "rendition" and rendition["derived_from"] == original["id"]
-    assert rendition["format"] == "pdfa" and rendition["puid"] == "fmt/476"
+    assert rendition["format"] == "pdfa" and rendition["puid"] == "fmt/477"  # PRONOM PDF/A-2b
     assert rendition["filename"] == "invoice.pdfa.pdf"
     pdf = api.client.get(rendition["content_url"], headers=api.headers)
     pdf_bytes = b"".join(pdf.streaming_content) if hasattr(pdf, "streaming_content") else pdf.content
