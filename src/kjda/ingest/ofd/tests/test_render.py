@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from kjda.ingest.ofd import OFDPackage
-from kjda.ingest.ofd.render import _arc_to_beziers, _deltas, render_pdf, render_pdfa, render_png
+from kjda.ingest.ofd.graphics import _arc_to_beziers, _deltas
+from kjda.ingest.ofd.render import render_pdf, render_pdfa, render_png
 from kjda.ingest.pdfa import fonts_not_embedded, pdfa_claim
 from kjda.ingest.renditions import ofd_rendition
 from kjda.testing import SAMPLES
