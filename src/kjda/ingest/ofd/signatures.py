@@ -225,7 +225,7 @@ def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
     content = signed["encap_content_info"]["content"]
     signed_content = content.native if content.native is not None else sig_xml
     if content.native is not None and signed_content != sig_xml and signed_content != digest(sig_xml):
-        raise _Invalid("CMS 封装内容与 Signature.xml 不符 / CMS content does not match Signature.xml")
+        raise _Invalid("CMS 封装内容与被签文件不符 / CMS content does not match the signed file")
     attrs = si["signed_attrs"]
     alg = si["signature_algorithm"]["algorithm"].dotted
     if attrs and len(attrs):
@@ -237,7 +237,9 @@ def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
             if a["type"].dotted == "1.2.840.113549.1.9.5":
                 result.signed_at = str(a["values"][0].native)
     else:
-        message = sig_xml
+        # Without signed attributes the signature covers the encapsulated content itself (GM/T
+        # 0099 signs SM3(OFDEntries.xml) this way), or the detached Signature.xml.
+        message = signed_content
     ok, why = verify_value(cert, alg, message, si["signature"].native)
     if ok is None:
         raise _Unsupported(why)
@@ -303,7 +305,50 @@ def verify_document(doc: OFDDocument) -> list[SignatureResult]:
 
 
 def verify_package(pkg: OFDPackage) -> list[SignatureResult]:
-    return [r for doc in pkg.documents() for r in verify_document(doc)]
+    results = [r for doc in pkg.documents() for r in verify_document(doc)]
+    integrity = verify_integrity(pkg)
+    return results + ([integrity] if integrity else [])
+
+
+def verify_integrity(pkg: OFDPackage) -> SignatureResult | None:
+    """GM/T 0099-2020 §7.4 integrity protection (防夹带): OFDEntries.xml lists every content
+    file of the package and is signed (GB/T 35275 SignedData over its SM3 digest). Valid when
+    the signature verifies and the package holds no file outside the list; None when absent."""
+    entries_path = pkg.find("OFDEntries.xml")
+    if entries_path is None:
+        return None
+    result = SignatureResult(id="OFDEntries", type="Integrity", status=UNSUPPORTED, kind="ofd-integrity")
+    try:
+        entries = pkg.read(entries_path)
+        root = pkg.xml(entries_path)
+        value_ref = _text(_child(root, "SignedValueLoc"))
+        value_path = pkg.find(value_ref, posixpath.dirname(entries_path))
+        if value_path is None:
+            raise _Invalid(f"完整性保护签名值缺失 / integrity signed value missing: {value_ref}")
+        listed: set[str] = set()
+        for f in root.iter("File"):
+            path = pkg.find(f.get("FileLoc", ""))
+            if path is None:
+                raise _Invalid(f"清单中的文件缺失 / listed file missing: {f.get('FileLoc', '')}")
+            listed.add(path)
+        try:
+            _cms(pkg.read(value_path), entries, result)
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise _Unsupported("完整性保护签名值无法解析 / integrity signed value not understood: "
+                               f"{type(exc).__name__}") from exc
+        extra = sorted(set(pkg.names()) - listed - {entries_path, value_path})
+        if extra:
+            shown = ", ".join(extra[:5]) + (" …" if len(extra) > 5 else "")
+            raise _Invalid(f"包内有清单之外的文件（夹带） / files outside the integrity list (smuggled): {shown}")
+        result.status, result.reason = VALID, ""
+        result.notes.append(TRUST_NOTE)
+    except _Invalid as exc:
+        result.status, result.reason = INVALID, str(exc)
+    except _Unsupported as exc:
+        result.status, result.reason = UNSUPPORTED, str(exc)
+    except OFDError as exc:
+        result.status, result.reason = INVALID, exc.message
+    return result
 
 
 def seal_picture(pkg: OFDPackage, sig_path: str, root) -> bytes | None:
