@@ -289,6 +289,10 @@ def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: S
     if value_path is None:
         raise _Invalid(f"签名值文件缺失 / SignedValue file missing: {value_ref}")
     der = pkg.read(value_path)
+    if len(der) == 64 or _is_bare_sm2(der):
+        # GB/T 38540 allows a bare SM2 value for Type="Sign": no certificate travels with it.
+        raise _Unsupported("签名值为裸 SM2 签名，未附签名证书，无法校验 / bare SM2 signature value without a "
+                           "certificate: can't be verified from the file alone")
     try:
         first = _items(der)[0]
         is_cms = first.children[0].is_(6) and _oid(first.children[0]) in _CMS_SIGNED_DATA
@@ -298,6 +302,15 @@ def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: S
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise _Unsupported("签名值结构无法解析（非 GM/T 0031 / CMS 的厂商格式） / SignedValue structure not "
                            f"understood (not GM/T 0031 or CMS): {type(exc).__name__}") from exc
+
+
+def _is_bare_sm2(der: bytes) -> bool:
+    try:
+        (seq,) = _items(der)
+        kids = seq.children
+    except (ValueError, TypeError, IndexError):
+        return False
+    return seq.is_(16) and len(kids) == 2 and all(k.is_(2) for k in kids)
 
 
 def verify_document(doc: OFDDocument) -> list[SignatureResult]:

@@ -166,3 +166,13 @@ def test_gmt0099_integrity_list_verifies_and_catches_smuggled_or_changed_entries
     with OFDPackage.open(changed) as pkg:
         (r,) = verify_package(pkg)
     assert r.status == INVALID and "does not match" in r.reason
+
+
+@needs_samples
+def test_bare_sm2_signature_value_is_unsupported_with_the_reason(tmp_path):
+    dst = tmp_path / "bare.ofd"
+    _rewrite(INV / "ofdrw_sign_v4signed.ofd", dst, "Doc_0/Signs/Sign_0/SignedValue.dat",
+             lambda d: bytes(range(64)))
+    with OFDPackage.open(dst) as pkg:
+        (r,) = verify_package(pkg)
+    assert r.status == UNSUPPORTED and "bare SM2" in r.reason
