@@ -123,9 +123,46 @@ def _arc_to_beziers(x0, y0, rx, ry, phi_deg, large, sweep, x, y):
     return out
 
 
-def _path(c: canvas.Canvas, data: str):
+Matrix = tuple[float, float, float, float, float, float]
+IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def matrix_then(m: Matrix, n: Matrix) -> Matrix:
+    """The matrix applying `m` first, then `n` (row-vector convention, as OFD and PDF write it)."""
+    a, b, c, d, e, f = m
+    A, B, C, D, E, F = n  # noqa: N806
+    return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
+
+
+class _Mapped:
+    """A reportlab path whose points pass through an affine matrix first (clip areas combine
+    several transforms into one path)."""
+
+    def __init__(self, path, m: Matrix) -> None:
+        self.path, self.m = path, m
+
+    def _t(self, x: float, y: float) -> tuple[float, float]:
+        a, b, c, d, e, f = self.m
+        return a * x + c * y + e, b * x + d * y + f
+
+    def moveTo(self, x, y):  # noqa: N802 - reportlab's names
+        self.path.moveTo(*self._t(x, y))
+
+    def lineTo(self, x, y):  # noqa: N802
+        self.path.lineTo(*self._t(x, y))
+
+    def curveTo(self, x1, y1, x2, y2, x3, y3):  # noqa: N802
+        self.path.curveTo(*self._t(x1, y1), *self._t(x2, y2), *self._t(x3, y3))
+
+    def close(self):
+        self.path.close()
+
+
+def _path(c: canvas.Canvas, data: str, *, into=None, matrix: Matrix | None = None):
+    """Build AbbreviatedData as a reportlab path (or append it to `into`, mapped by `matrix`)."""
     toks = _TOKEN.findall(data or "")
-    p = c.beginPath()
+    base = into if into is not None else c.beginPath()
+    p = _Mapped(base, matrix) if matrix is not None else base
     i, cur, start, op, drew = 0, (0.0, 0.0), (0.0, 0.0), "", False
 
     def num():
@@ -169,7 +206,7 @@ def _path(c: canvas.Canvas, data: str):
                 i += 1  # unknown operator's operand: skip it
     except (IndexError, ValueError):
         pass  # truncated data: draw what was read
-    return p, drew
+    return base, drew
 
 
 def _deltas(value: str | None) -> list[float]:

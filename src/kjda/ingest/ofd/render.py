@@ -29,6 +29,7 @@ from reportlab.pdfgen import canvas
 from kjda.ingest.ofd.document import OFDDocument, OFDPage, _child, _children, _text, floats
 from kjda.ingest.ofd.graphics import (
     _JB2_MARK,
+    IDENTITY,
     _color,
     _deltas,
     _image_reader,
@@ -37,6 +38,7 @@ from kjda.ingest.ofd.graphics import (
     _path,
     _splice_jbig2,
     _Style,
+    matrix_then,
 )
 
 if TYPE_CHECKING:
@@ -170,8 +172,40 @@ class _Painter:
         if len(bx) >= 2:
             self.c.translate(bx[0], bx[1])
         ctm = floats(obj.get("CTM"))
+        self._clip(obj, tuple(ctm) if len(ctm) == 6 else IDENTITY)
         if len(ctm) == 6:
             self.c.transform(*ctm)
+
+    def _clip(self, obj: etree._Element, ctm) -> None:
+        """GB/T 33190 §8.4: each Clip intersects; its Areas (paths, each with its own CTM and
+        boundary, under the Area's CTM, and under the object's CTM when TransFlag is true) unite.
+        A Clip with an area we can't build (text clips) is skipped rather than hiding content."""
+        clips = _child(obj, "Clips")
+        if clips is None:
+            return
+        outer = ctm if clips.get("TransFlag") == "true" else IDENTITY
+        for clip in _children(clips, "Clip"):
+            areas = _children(clip, "Area")
+            shapes = [_child(a, "Path") for a in areas]
+            if not areas or any(sh is None for sh in shapes):
+                continue
+            p = self.c.beginPath()
+            even_odd = False
+            for area, shape in zip(areas, shapes, strict=True):
+                m = IDENTITY
+                own = floats(shape.get("CTM"))
+                if len(own) == 6:
+                    m = matrix_then(m, tuple(own))
+                pb = floats(shape.get("Boundary"))
+                if len(pb) >= 2:
+                    m = matrix_then(m, (1, 0, 0, 1, pb[0], pb[1]))
+                actm = floats(area.get("CTM"))
+                if len(actm) == 6:
+                    m = matrix_then(m, tuple(actm))
+                m = matrix_then(m, outer)
+                _path(self.c, _text(_child(shape, "AbbreviatedData")), into=p, matrix=m)
+                even_odd = even_odd or shape.get("Rule") == "Even-Odd"
+            self.c.clipPath(p, stroke=0, fill=0, fillMode=0 if even_odd else 1)
 
     def _set_colors(self, stroke, fill) -> None:
         if stroke:
@@ -313,14 +347,30 @@ class _Painter:
             _Painter(c, doc, page, _Fonts(doc, self.problems), self.problems).paint()
             c.restoreState()
             return
-        reader = _image_reader(picture, self.problems, "seal picture")
+        reader = _seal_reader(picture)
         if reader is None:
+            self.problems.append("seal picture can't be decoded")
             return
         c.saveState()
         c.translate(x, y + h)
         c.scale(1, -1)
         c.drawImage(reader, 0, 0, w, h, mask="auto", preserveAspectRatio=True)
         c.restoreState()
+
+
+def _seal_reader(data: bytes) -> ImageReader | None:
+    """A seal picture with its paper-white made transparent: viewers lay seals over the text
+    (multiply), and an opaque white square would hide what the seal was stamped on."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:
+        return None
+    rgba = img.convert("RGBA")
+    white = rgba.convert("L").point(lambda v: 0 if v > 235 else 255)
+    alpha = Image.composite(rgba.getchannel("A"), white, white)  # keep existing transparency
+    rgba.putalpha(alpha)
+    return ImageReader(rgba)
 
 
 def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]]]:
