@@ -4,12 +4,13 @@ pypdfium2). Pure Python; no network, no fonts fetched.
 What is drawn (GB/T 33190 §8–§13): templates (background first), layers and page blocks in order,
 PathObject (AbbreviatedData: M/S/L/Q/B/A/C, stroke and fill with DrawParam inheritance),
 TextObject (TextCode with DeltaX/DeltaY and the `g n v` shorthand, CTM), ImageObject (any format
-Pillow reads; CTM maps the unit square), and seal pictures (PNG/JPEG/GIF/BMP inside the GM/T 0031
-seal) at their StampAnnot boundary. Text uses the embedded TrueType font when reportlab can load
-it and it has every glyph the page needs, otherwise the system CJK font (fonts-wqy-microhei,
-installed by .ci/run). Missing resources are skipped and listed in `problems`; a page always
-renders. JBIG2 images (invoice QR codes) go into the PDF as they are (JBIG2Decode). Not drawn:
-shadings/patterns (filled with their first colour), clips.
+Pillow reads; CTM maps the unit square), clip areas, annotations (watermarks, stamps), and seal
+pictures (raster or OFD inside the GM/T 0031 seal) at their StampAnnot boundary. Text uses the
+embedded TrueType font when reportlab can load it and it has every glyph the page needs,
+otherwise the system CJK font (fonts-wqy-microhei, installed by .ci/run). Missing resources are
+skipped and listed in `problems`; a page always renders. JBIG2 images (invoice QR codes) go into
+the PDF as they are (JBIG2Decode). Not drawn: shadings/patterns (filled with their first colour),
+text clips, blend modes.
 """
 
 from __future__ import annotations
