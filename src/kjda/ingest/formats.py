@@ -260,10 +260,14 @@ def _zip_probe(fh: BinaryIO, required: str | None = None) -> Probe:
                 problems.append("压缩包含越界路径 / ZIP has path-traversal entries")
             if required and required not in {i.filename.lstrip("/") for i in infos}:
                 problems.append(f"缺少 {required} / {required} missing")
-            from kjda.ingest.ofd.package import OFDError, OFDPackage
+            from kjda.ingest.ofd.package import DEFAULT_LIMITS, OFDError, OFDLimits, OFDPackage
 
-            try:  # declared sizes, ratio, count and paths, before testzip inflates anything
-                OFDPackage(zf)
+            # Declared sizes, ratio, count and paths, before testzip inflates anything. Plain
+            # ZIPs and Office files may be bigger than an OFD, not more compressed.
+            limits = DEFAULT_LIMITS if required == "OFD.xml" else OFDLimits(
+                max_entries=MAX_ZIP_ENTRIES, max_entry_bytes=4 * 1024**3, max_total_bytes=16 * 1024**3)
+            try:
+                OFDPackage(zf, limits=limits)
             except OFDError as exc:
                 if exc.code != "ofd_encrypted":
                     return Probe(readable=False, problems=[exc.message])

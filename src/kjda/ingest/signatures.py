@@ -44,6 +44,27 @@ def _bytes(source: Source) -> bytes:
     return data
 
 
+def _contains(source: Source, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the bytes hold `needle`, read in chunks: most files carry no signature, and
+    ingest should not load each one whole just to find that out."""
+    if isinstance(source, bytes | bytearray):
+        return needle in source
+    fh = open(source, "rb") if isinstance(source, str | os.PathLike) else source  # noqa: SIM115
+    try:
+        fh.seek(0)
+        tail = b""
+        while block := fh.read(chunk):
+            if needle in tail + block:
+                return True
+            tail = block[-len(needle):]
+        return False
+    finally:
+        if fh is not source:
+            fh.close()
+        else:
+            fh.seek(0)
+
+
 def _result(status: str, reason: str, *, kind: str, signer: str = "", **extra) -> dict:
     out = {"status": status, "reason": reason, "signer": signer, "kind": kind}
     out.update(extra)
@@ -115,9 +136,9 @@ def pdf_signatures(source: Source) -> list[dict]:
     from pyhanko.sign.validation.status import ModificationLevel, SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
-    data = _bytes(source)
-    if b"/ByteRange" not in data:  # cheap pre-check: no signature dictionary at all
+    if not _contains(source, b"/ByteRange"):  # no signature dictionary at all
         return []
+    data = _bytes(source)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -167,9 +188,11 @@ _FP_SIGNATURE = re.compile(rb"<(?:\w+:)?Signature>\s*([A-Za-z0-9+/=\s]{64,})\s*<
 def xml_signatures(source: Source) -> list[dict]:
     from lxml import etree
 
-    data = _bytes(source)
-    if len(data) > MAX_XML_BYTES or b"Signature" not in data:
+    if not _contains(source, b"Signature"):
         return []
+    data = _bytes(source)
+    if len(data) > MAX_XML_BYTES:
+        return [_result(UNSUPPORTED, "XML 过大，未校验签名 / XML too large: signatures not checked", kind="xml-dsig")]
     if re.search(rb"<!DOCTYPE|<!ENTITY", data, re.IGNORECASE):
         return [_result(UNSUPPORTED, "XML 含 DTD/实体声明，未解析 / XML declares a DTD: not parsed", kind="xml-dsig")]
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)

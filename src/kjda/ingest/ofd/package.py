@@ -40,9 +40,10 @@ class OFDLimits:
     max_entries: int = 10_000
     max_entry_bytes: int = 256 * 1024 * 1024
     max_total_bytes: int = 512 * 1024 * 1024
-    # DEFLATE tops out near 1032:1; legitimate XML rarely passes 100:1. Tiny entries are
-    # exempt, since a 2 KB run of spaces can compress far better than that without harm.
-    max_ratio: float = 200.0
+    # DEFLATE tops out near 1032:1 (a single-layer bomb sits right there); legitimate XML and
+    # spreadsheets stay well under 500:1. Entries under 1 MiB are exempt: a small run of
+    # spaces compresses far better than that without harm.
+    max_ratio: float = 500.0
     ratio_floor_bytes: int = 1024 * 1024
     max_xml_bytes: int = 64 * 1024 * 1024
 

@@ -4,20 +4,19 @@ pypdfium2). Pure Python; no network, no fonts fetched.
 What is drawn (GB/T 33190 §8–§13): templates (background first), layers and page blocks in order,
 PathObject (AbbreviatedData: M/S/L/Q/B/A/C, stroke and fill with DrawParam inheritance),
 TextObject (TextCode with DeltaX/DeltaY and the `g n v` shorthand, CTM), ImageObject (any format
-Pillow reads; CTM maps the unit square), and seal pictures (PNG/JPEG/GIF/BMP inside the GM/T 0031
-seal) at their StampAnnot boundary. Text uses the embedded TrueType font when reportlab can load
-it and it has every glyph the page needs, otherwise the system CJK font (fonts-wqy-microhei,
-installed by .ci/run). Missing resources are skipped and listed in `problems`; a page always
-renders. JBIG2 images (invoice QR codes) go into the PDF as they are (JBIG2Decode). Not drawn:
-shadings/patterns (filled with their first colour), clips.
+Pillow reads; CTM maps the unit square), clip areas, annotations (watermarks, stamps), and seal
+pictures (raster or OFD inside the GM/T 0031 seal) at their StampAnnot boundary. Text uses the
+embedded TrueType font when reportlab can load it and it has every glyph the page needs,
+otherwise the system CJK font (fonts-wqy-microhei, installed by .ci/run). Missing resources are
+skipped and listed in `problems`; a page always renders. JBIG2 images (invoice QR codes) go into
+the PDF as they are (JBIG2Decode). Not drawn: shadings/patterns (filled with their first colour),
+text clips, blend modes.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import io
-import math
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,12 +28,27 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from kjda.ingest.ofd.document import OFDDocument, OFDPage, _child, _children, _text, floats
+from kjda.ingest.ofd.graphics import (
+    _JB2_MARK,
+    IDENTITY,
+    _color,
+    _deltas,
+    _image_reader,
+    _jbig2_embedded,
+    _param_style,
+    _path,
+    _splice_jbig2,
+    _Style,
+    matrix_then,
+)
 
 if TYPE_CHECKING:
     from lxml import etree
 
 MM = 72 / 25.4
 _LOCK = threading.Lock()  # reportlab's font subsetting state is per process, not per document
+_MAX_EMBEDDED_FONTS = 500  # then the system font: bounds what a long-running worker keeps
+_registered = 0
 _FALLBACK_FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 _FALLBACK_FONT = "KJDA-WQYMicroHei"  # the same registration name renditions.py uses
 
@@ -52,176 +66,6 @@ class RenderResult:
     pdf: bytes
     pages: int
     problems: list[str] = field(default_factory=list)
-
-
-# --- colours and draw parameters -----------------------------------------------------------------
-
-def _color(el: etree._Element | None, spaces: dict) -> tuple[float, float, float, float] | None:
-    if el is None:
-        return None
-    raw = (el.get("Value") or "").strip()
-    alpha = (floats(el.get("Alpha")) or [255.0])[0] / 255.0
-    if not raw:
-        # Axial/radial shading or pattern: use its first segment's colour.
-        seg = next((s for s in el.iter("Segment")), None)
-        inner = _child(seg, "Color") if seg is not None else None
-        return _color(inner, spaces) if inner is not None else None
-    if raw.startswith("#") or re.fullmatch(r"(#?[0-9A-Fa-f]{2}\s*)+", raw) and "#" in raw:
-        vals = [int(t.lstrip("#"), 16) for t in raw.split()]
-    else:
-        vals = [int(v) for v in floats(raw)]
-    space = spaces.get(el.get("ColorSpace", ""))
-    kind = (space.get("Type") if space is not None else "RGB") or "RGB"
-    bits = int((space.get("BitsPerComponent") if space is not None else "8") or 8)
-    top = float((1 << bits) - 1) or 255.0
-    if len(vals) == 1 or kind.upper() == "GRAY":
-        g = vals[0] / top
-        return (g, g, g, alpha)
-    if len(vals) >= 4 or kind.upper() == "CMYK":
-        c, m, y, k = ([v / top for v in vals] + [0, 0, 0, 0])[:4]
-        return ((1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k), alpha)
-    r, g, b = ([v / top for v in vals] + [0, 0, 0])[:3]
-    return (r, g, b, alpha)
-
-
-@dataclass
-class _Style:
-    line_width: float = 0.353
-    stroke: tuple | None = (0.0, 0.0, 0.0, 1.0)
-    fill: tuple | None = (0.0, 0.0, 0.0, 1.0)
-
-
-def _param_style(param_id: str, res, base: _Style, depth: int = 0) -> _Style:
-    dp = res.draw_params.get(param_id)
-    if dp is None or depth > 8:
-        return base
-    if dp.get("Relative"):
-        base = _param_style(dp.get("Relative"), res, base, depth + 1)
-    lw = floats(dp.get("LineWidth"))
-    return _Style(line_width=lw[0] if lw else base.line_width,
-                  stroke=_color(_child(dp, "StrokeColor"), res.color_spaces) or base.stroke,
-                  fill=_color(_child(dp, "FillColor"), res.color_spaces) or base.fill)
-
-
-# --- AbbreviatedData ------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"[A-Za-z]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def _arc_to_beziers(x0, y0, rx, ry, phi_deg, large, sweep, x, y):
-    """SVG-style elliptical arc (the OFD `A` operator has the same parameters) as cubic Béziers."""
-    if rx == 0 or ry == 0 or (x0 == x and y0 == y):
-        return [(x, y, x, y, x, y)]
-    phi = math.radians(phi_deg)
-    cp, sp = math.cos(phi), math.sin(phi)
-    dx, dy = (x0 - x) / 2, (y0 - y) / 2
-    x1p, y1p = cp * dx + sp * dy, -sp * dx + cp * dy
-    rx, ry = abs(rx), abs(ry)
-    lam = (x1p ** 2) / (rx ** 2) + (y1p ** 2) / (ry ** 2)
-    if lam > 1:
-        rx, ry = rx * math.sqrt(lam), ry * math.sqrt(lam)
-    num = rx ** 2 * ry ** 2 - rx ** 2 * y1p ** 2 - ry ** 2 * x1p ** 2
-    den = rx ** 2 * y1p ** 2 + ry ** 2 * x1p ** 2
-    coef = math.sqrt(max(0.0, num / den)) if den else 0.0
-    if bool(large) == bool(sweep):
-        coef = -coef
-    cxp, cyp = coef * rx * y1p / ry, -coef * ry * x1p / rx
-    cx, cy = cp * cxp - sp * cyp + (x0 + x) / 2, sp * cxp + cp * cyp + (y0 + y) / 2
-
-    def ang(ux, uy, vx, vy):
-        a = math.atan2(ux * vy - uy * vx, ux * vx + uy * vy)
-        return a
-
-    t1 = ang(1, 0, (x1p - cxp) / rx, (y1p - cyp) / ry)
-    dt = ang((x1p - cxp) / rx, (y1p - cyp) / ry, (-x1p - cxp) / rx, (-y1p - cyp) / ry)
-    if not sweep and dt > 0:
-        dt -= 2 * math.pi
-    elif sweep and dt < 0:
-        dt += 2 * math.pi
-    n = max(1, math.ceil(abs(dt) / (math.pi / 2)))
-    step = dt / n
-    k = 4 / 3 * math.tan(step / 4)
-    out = []
-    for i in range(n):
-        a1, a2 = t1 + i * step, t1 + (i + 1) * step
-        c1, s1, c2, s2 = math.cos(a1), math.sin(a1), math.cos(a2), math.sin(a2)
-        p1 = (c1 - k * s1, s1 + k * c1)
-        p2 = (c2 + k * s2, s2 - k * c2)
-        p3 = (c2, s2)
-
-        def tr(p):
-            px, py = p[0] * rx, p[1] * ry
-            return cp * px - sp * py + cx, sp * px + cp * py + cy
-
-        out.append((*tr(p1), *tr(p2), *tr(p3)))
-    return out
-
-
-def _path(c: canvas.Canvas, data: str):
-    toks = _TOKEN.findall(data or "")
-    p = c.beginPath()
-    i, cur, start, op, drew = 0, (0.0, 0.0), (0.0, 0.0), "", False
-
-    def num():
-        nonlocal i
-        v = float(toks[i])
-        i += 1
-        return v
-
-    try:
-        while i < len(toks):
-            if toks[i].isalpha():
-                op = toks[i]
-                i += 1
-                if op == "C":
-                    p.close()
-                    cur = start
-                    continue
-            if op in ("M", "S"):
-                cur = start = (num(), num())
-                p.moveTo(*cur)
-            elif op == "L":
-                cur = (num(), num())
-                p.lineTo(*cur)
-                drew = True
-            elif op == "Q":
-                x1, y1, x, y = num(), num(), num(), num()
-                x0, y0 = cur
-                p.curveTo(x0 + 2 / 3 * (x1 - x0), y0 + 2 / 3 * (y1 - y0),
-                          x + 2 / 3 * (x1 - x), y + 2 / 3 * (y1 - y), x, y)
-                cur, drew = (x, y), True
-            elif op == "B":
-                x1, y1, x2, y2, x, y = (num() for _ in range(6))
-                p.curveTo(x1, y1, x2, y2, x, y)
-                cur, drew = (x, y), True
-            elif op == "A":
-                rx, ry, phi, large, sweep, x, y = (num() for _ in range(7))
-                for seg in _arc_to_beziers(*cur, rx, ry, phi, large, sweep, x, y):
-                    p.curveTo(*seg)
-                cur, drew = (x, y), True
-            else:
-                i += 1  # unknown operator's operand: skip it
-    except (IndexError, ValueError):
-        pass  # truncated data: draw what was read
-    return p, drew
-
-
-# --- text -------------------------------------------------------------------------------------------
-
-def _deltas(value: str | None) -> list[float]:
-    """DeltaX/DeltaY with the `g count value` run-length form (GB/T 33190 §11.3)."""
-    toks = (value or "").split()
-    out, i = [], 0
-    while i < len(toks):
-        if toks[i] == "g" and i + 2 < len(toks):
-            with contextlib.suppress(ValueError):
-                out += [float(toks[i + 2])] * int(float(toks[i + 1]))
-            i += 3
-            continue
-        with contextlib.suppress(ValueError):
-            out.append(float(toks[i]))
-        i += 1
-    return out
 
 
 class _Fonts:
@@ -245,13 +89,19 @@ class _Fonts:
         return _fallback_font()
 
     def _embedded(self, font) -> str:
-        name = f"KJDA-OFD-{abs(hash((font.path, len(self.doc.package.read(font.path))))):x}"
+        data = self.doc.package.read(font.path)
+        # Named by content: two OFDs' subsets at the same path are different fonts.
+        name = f"KJDA-OFD-{hashlib.sha256(data).hexdigest()[:24]}"
         if name in pdfmetrics.getRegisteredFontNames():
             return name
+        global _registered
+        if _registered >= _MAX_EMBEDDED_FONTS:  # reportlab's registry lives as long as the process
+            return ""
         try:
-            pdfmetrics.registerFont(TTFont(name, io.BytesIO(self.doc.package.read(font.path))))
+            pdfmetrics.registerFont(TTFont(name, io.BytesIO(data)))
         except Exception:  # CFF/OpenType, Type1, subset without cmap: reportlab can't use it
             return ""
+        _registered += 1
         return name
 
 
@@ -323,8 +173,40 @@ class _Painter:
         if len(bx) >= 2:
             self.c.translate(bx[0], bx[1])
         ctm = floats(obj.get("CTM"))
+        self._clip(obj, tuple(ctm) if len(ctm) == 6 else IDENTITY)
         if len(ctm) == 6:
             self.c.transform(*ctm)
+
+    def _clip(self, obj: etree._Element, ctm) -> None:
+        """GB/T 33190 §8.4: each Clip intersects; its Areas (paths, each with its own CTM and
+        boundary, under the Area's CTM, and under the object's CTM when TransFlag is true) unite.
+        A Clip with an area we can't build (text clips) is skipped rather than hiding content."""
+        clips = _child(obj, "Clips")
+        if clips is None:
+            return
+        outer = ctm if clips.get("TransFlag") == "true" else IDENTITY
+        for clip in _children(clips, "Clip"):
+            areas = _children(clip, "Area")
+            shapes = [_child(a, "Path") for a in areas]
+            if not areas or any(sh is None for sh in shapes):
+                continue
+            p = self.c.beginPath()
+            even_odd = False
+            for area, shape in zip(areas, shapes, strict=True):
+                m = IDENTITY
+                own = floats(shape.get("CTM"))
+                if len(own) == 6:
+                    m = matrix_then(m, tuple(own))
+                pb = floats(shape.get("Boundary"))
+                if len(pb) >= 2:
+                    m = matrix_then(m, (1, 0, 0, 1, pb[0], pb[1]))
+                actm = floats(area.get("CTM"))
+                if len(actm) == 6:
+                    m = matrix_then(m, tuple(actm))
+                m = matrix_then(m, outer)
+                _path(self.c, _text(_child(shape, "AbbreviatedData")), into=p, matrix=m)
+                even_odd = even_odd or shape.get("Rule") == "Even-Odd"
+            self.c.clipPath(p, stroke=0, fill=0, fillMode=0 if even_odd else 1)
 
     def _set_colors(self, stroke, fill) -> None:
         if stroke:
@@ -466,8 +348,9 @@ class _Painter:
             _Painter(c, doc, page, _Fonts(doc, self.problems), self.problems).paint()
             c.restoreState()
             return
-        reader = _image_reader(picture, self.problems, "seal picture")
+        reader = _seal_reader(picture)
         if reader is None:
+            self.problems.append("seal picture can't be decoded")
             return
         c.saveState()
         c.translate(x, y + h)
@@ -476,76 +359,19 @@ class _Painter:
         c.restoreState()
 
 
-_JBIG2_MAGIC = b"\x97JB2\r\n\x1a\n"
-_JB2_MARK = 7919  # placeholder width base: 1-pixel-high images this wide are ours
-
-
-def _jbig2_embedded(data: bytes) -> tuple[bytes, int, int] | None:
-    """A JBIG2 file (ITU T.88 Annex D, sequential organisation) as the embedded stream PDF's
-    JBIG2Decode takes, with the page size from its page-information segment."""
-    if not data.startswith(_JBIG2_MAGIC) or len(data) < 13:
-        return None
-    flags, pos = data[8], 9
-    if not flags & 0x01:  # random-access organisation: not a plain segment sequence
-        return None
-    if not flags & 0x02:
-        pos += 4  # number of pages
-    stream, p = data[pos:], 0
-    while p + 11 <= len(stream):
-        number = int.from_bytes(stream[p:p + 4], "big")
-        seg_flags = stream[p + 4]
-        p += 5
-        count = stream[p] >> 5
-        if count == 7:
-            count = int.from_bytes(stream[p:p + 4], "big") & 0x1FFFFFFF
-            p += 4 + (count + 8) // 8
-        else:
-            p += 1
-        p += count * (1 if number <= 256 else 2 if number <= 65536 else 4)
-        p += 4 if seg_flags & 0x40 else 1
-        length = int.from_bytes(stream[p:p + 4], "big")
-        p += 4
-        if seg_flags & 0x3F == 48 and p + 8 <= len(stream):  # page information
-            return stream, int.from_bytes(stream[p:p + 4], "big"), int.from_bytes(stream[p + 4:p + 8], "big")
-        if length == 0xFFFFFFFF:
-            return None
-        p += length
-    return None
-
-
-def _splice_jbig2(pdf: bytes, streams: list[tuple[bytes, int, int]]) -> bytes:
-    import pikepdf
-
-    with pikepdf.open(io.BytesIO(pdf)) as doc:
-        for page in doc.pages:
-            for _, xobj in page.get_images().items():
-                index = int(xobj.get("/Width", 0)) - _JB2_MARK
-                if int(xobj.get("/Height", 0)) != 1 or not 0 <= index < len(streams):
-                    continue
-                data, width, height = streams[index]
-                xobj.write(data, filter=pikepdf.Name.JBIG2Decode)
-                xobj.Width, xobj.Height, xobj.BitsPerComponent = width, height, 1
-                xobj.ColorSpace = pikepdf.Name.DeviceGray
-                for key in ("/SMask", "/Decode", "/DecodeParms", "/Mask"):
-                    if key in xobj:
-                        del xobj[key]
-        out = io.BytesIO()
-        doc.save(out)
-    return out.getvalue()
-
-
-def _image_reader(data: bytes, problems: list[str], name: str) -> ImageReader | None:
-    if data[:3] == b"\xff\xd8\xff":
-        return ImageReader(io.BytesIO(data))  # JPEG goes in as it is (DCTDecode), not re-encoded
+def _seal_reader(data: bytes) -> ImageReader | None:
+    """A seal picture with its paper-white made transparent: viewers lay seals over the text
+    (multiply), and an opaque white square would hide what the seal was stamped on."""
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
     except Exception:
-        problems.append(f"image {name} can't be decoded (format not supported)")
         return None
-    if img.mode not in ("RGB", "RGBA", "L", "LA"):
-        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
-    return ImageReader(img)
+    rgba = img.convert("RGBA")
+    white = rgba.convert("L").point(lambda v: 0 if v > 235 else 255)
+    alpha = Image.composite(rgba.getchannel("A"), white, white)  # keep existing transparency
+    rgba.putalpha(alpha)
+    return ImageReader(rgba)
 
 
 def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]]]:

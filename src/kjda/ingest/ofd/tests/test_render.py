@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from kjda.ingest.ofd import OFDPackage
-from kjda.ingest.ofd.render import _arc_to_beziers, _deltas, render_pdf, render_pdfa, render_png
+from kjda.ingest.ofd.graphics import _arc_to_beziers, _deltas
+from kjda.ingest.ofd.render import render_pdf, render_pdfa, render_png
 from kjda.ingest.pdfa import fonts_not_embedded, pdfa_claim
 from kjda.ingest.renditions import ofd_rendition
 from kjda.testing import SAMPLES
@@ -122,3 +123,19 @@ def test_jbig2_qr_code_is_carried_into_the_pdf_and_drawn():
     region = img.crop((int(4 * k), int(3 * k), int(22 * k), int(21 * k)))
     dark = sum(1 for v in region.get_flattened_data() if v < 100) / (region.width * region.height)
     assert 0.25 < dark < 0.75
+
+
+@needs_samples
+def test_clip_areas_cut_converter_made_bars_down_to_table_lines():
+    # This OFD draws each table border as a 3.8 mm wide bar clipped to a 0.25 mm line.
+    with OFDPackage.open(SAMPLES / "ofd_invoices" / "ofdrw_converter_csfapiao1_masked.ofd") as pkg:
+        png = render_png(pkg.documents()[0], dpi=144)
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    k = 144 / 25.4
+
+    def brown(x0, x1, y0=40, y1=90):
+        px = list(img.crop((int(x0 * k), int(y0 * k), int(x1 * k), int(y1 * k))).get_flattened_data())
+        return sum(1 for r, g, b in px if r > 120 and g < 110 and b < 80) / len(px)
+
+    assert brown(2.6, 3.8) < 0.05  # left of the line: clipped away
+    assert brown(3.9, 4.6) > 0.2  # the line itself is drawn

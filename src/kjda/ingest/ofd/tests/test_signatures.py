@@ -8,14 +8,8 @@ import pytest
 from gmssl import sm2
 
 from kjda.ingest.ofd import OFDPackage
-from kjda.ingest.ofd.signatures import (
-    INVALID,
-    UNSUPPORTED,
-    VALID,
-    sm2_verify,
-    sm3_digest,
-    verify_package,
-)
+from kjda.ingest.ofd.crypto import sm2_verify, sm3_digest
+from kjda.ingest.ofd.signatures import INVALID, UNSUPPORTED, VALID, verify_package
 from kjda.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
@@ -151,3 +145,34 @@ def test_sm2_verify_uses_the_default_user_id_z_value():
 def test_sm3_matches_the_standard_vector():
     # GB/T 32905-2016 Appendix A.1
     assert sm3_digest(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+@needs_samples
+def test_gmt0099_integrity_list_verifies_and_catches_smuggled_or_changed_entries(tmp_path):
+    src = GEN / "ofdrw_crypto_hello-integrity.ofd"
+    with OFDPackage.open(src) as pkg:
+        (r,) = verify_package(pkg)
+    assert (r.kind, r.status, r.format) == ("ofd-integrity", VALID, "CMS") and r.signer
+    smuggled = tmp_path / "smuggled.ofd"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(smuggled, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        zout.writestr("Doc_0/Res/extra.bin", b"not referenced by anything")
+    with OFDPackage.open(smuggled) as pkg:
+        (r,) = verify_package(pkg)
+    assert r.status == INVALID and "Doc_0/Res/extra.bin" in r.reason
+    changed = tmp_path / "changed.ofd"
+    _rewrite(src, changed, "OFDEntries.xml", lambda d: d.replace(b'ID="1"', b'ID="9"', 1))
+    with OFDPackage.open(changed) as pkg:
+        (r,) = verify_package(pkg)
+    assert r.status == INVALID and "does not match" in r.reason
+
+
+@needs_samples
+def test_bare_sm2_signature_value_is_unsupported_with_the_reason(tmp_path):
+    dst = tmp_path / "bare.ofd"
+    _rewrite(INV / "ofdrw_sign_v4signed.ofd", dst, "Doc_0/Signs/Sign_0/SignedValue.dat",
+             lambda d: bytes(range(64)))
+    with OFDPackage.open(dst) as pkg:
+        (r,) = verify_package(pkg)
+    assert r.status == UNSUPPORTED and "bare SM2" in r.reason
