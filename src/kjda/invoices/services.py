@@ -25,10 +25,11 @@ _INVOICE_WORDS = re.compile(r"发票|行程单|客票|回单|纳税人识别号|
 _OCR_DOCUMENT_TYPES = re.compile(r"发票|回单|票|原始凭证")
 
 
-def invoice_extract(path, fmt: str) -> dict | None:
-    """The `invoice` object of a file (path, bytes or stream) of format `fmt`, or None."""
+def invoice_extract(path, fmt: str, *, ocr_images: bool = True) -> dict | None:
+    """The `invoice` object of a file (path, bytes or stream) of format `fmt`, or None.
+    `ocr_images=False`: a picture is read only if it carries an invoice QR code."""
     try:
-        return _extract(path, fmt)
+        return _extract(path, fmt, ocr_images=ocr_images)
     except Exception:  # noqa: BLE001 - a file we can't read an invoice from is just no invoice
         log.warning("invoice extraction failed", exc_info=True)
         return None
@@ -41,14 +42,8 @@ def invoice_for_incoming(f: IncomingFile) -> dict | None:
         return None
     if fmt in ("pdf", "pdfa") and f.text.strip() and not _INVOICE_WORDS.search(f.text):
         return None  # a text PDF that says nothing of invoices
-    if fmt in IMAGE_FORMATS:
-        ocr = bool(_OCR_DOCUMENT_TYPES.search(f.meta.document_type or ""))
-        try:
-            return _extract(f.stream, fmt, ocr_images=ocr)
-        except Exception:  # noqa: BLE001
-            log.warning("invoice extraction failed for %s", f.filename, exc_info=True)
-            return None
-    return invoice_extract(f.stream, fmt)
+    ocr = bool(_OCR_DOCUMENT_TYPES.search(f.meta.document_type or ""))
+    return invoice_extract(f.stream, fmt, ocr_images=ocr)
 
 
 def invoice_search_text(invoice: dict) -> str:
