@@ -49,7 +49,9 @@ def test_an_administrator_sets_up_totp_and_then_logs_in_with_a_code(live_server,
     page.wait_for_url("**/accounts/2fa/totp/activate/**")
     secret = page.input_value("#authenticator_secret")
     page.fill("input[name=code]", totp_code(secret))
-    page.click("main button[type=submit]")
+    # wait for the POST's answer: a goto right after the click would cancel the submission
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
     page.goto(live_server.url + "/users/")
     expect(page.locator("h1")).to_contain_text("用户与权限")
 
@@ -58,6 +60,8 @@ def test_an_administrator_sets_up_totp_and_then_logs_in_with_a_code(live_server,
     _submit_login(page, live_server.url, "sec", PASSWORD)
     page.wait_for_url("**/accounts/2fa/authenticate/**")
     page.fill("input[name=code]", totp_code(secret))
-    page.click("main button[type=submit]")
+    # wait for the POST's answer: a goto right after the click would cancel the submission
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
     page.goto(live_server.url + "/users/")
     expect(page.locator("h1")).to_contain_text("用户与权限")

@@ -7,7 +7,7 @@ per thread), its replay-guard and inbox rows are committed before the vendor's a
 and inside that commit the connector's row is compared with the one the callback was verified
 with, so a changed or disabled connector applies at once. Only the accepted case is handled
 here. Everything else — a refusal (bad signature, stale, wrong owner: audited
-4xx), a byte-identical replay (409, audited), an unknown or disabled connector, an oversized or
+4xx), a byte-identical replay (answered as delivered, audited, not archived again), an unknown or disabled connector, an oversized or
 unusual request, a database error — is handed to the Django view with the body it had, which
 does it all again the slow way.
 
@@ -323,8 +323,8 @@ def callback_fast(environ: dict, connector_pk: uuid.UUID, body: bytes) -> Callba
         return outcome.reply
     if result == "timeout":  # perhaps committed later: the OA retries, the inbox dedupes
         return CallbackReply(503, b'{"code":"busy","message":"try again"}')
-    # stale (the connector changed: the view uses the new row), replayed (the view answers 409
-    # and audits it) or the batch failed (the view does it all again)
+    # stale (the connector changed: the view uses the new row), replayed (the view answers it as
+    # delivered and audits it) or the batch failed (the view does it all again)
     return None
 
 

@@ -133,11 +133,6 @@ def _connector_for_callback(connector_id: str) -> Connector:
     return connector
 
 
-def callback_replayed() -> CallbackRejected:
-    return CallbackRejected("replayed", "重复投递的同一签名消息（重放）已拒绝",
-                            "replayed delivery of an already accepted message", status=409)
-
-
 def _replay_guard_add(connector: Connector, key: str) -> bool:
     """Remember an accepted delivery's signature; False when it was accepted before."""
     try:
@@ -171,10 +166,14 @@ def callback_receive(*, connector_id: str, request: CallbackRequest) -> Callback
         for event in [] if replayed else outcome.events:
             InboxEvent.objects.get_or_create(connector=connector, event_id=event.event_id[:200],
                                              defaults=inbox_event_values(event))
-    if replayed:  # audited after the (empty) transaction, so the audit row stays
-        replay = callback_replayed()
-        callback_refusal_audit(connector=connector, request=request, exc=replay)
-        raise replay
+    if replayed:
+        # A byte-identical redelivery (a platform retrying because our first answer was lost, or
+        # someone replaying a captured message): nothing is archived again, and it is answered
+        # as delivered, or the platform would keep retrying and may disable the endpoint.
+        audit_log(action="oa.callback_replayed", outcome="success", object_type="connector",
+                  object_id=str(connector.pk), ip=request.remote_addr or None,
+                  user_agent=request.headers.get("user-agent", ""),
+                  detail={"kind": connector.kind, "reason": "already accepted; not archived again"})
     # No task per event: every task worker's intake loop claims received inbox rows.
     return outcome.reply
 

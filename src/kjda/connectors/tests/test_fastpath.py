@@ -100,8 +100,11 @@ def _approved(sim: DingTalkSim, n: int = 1) -> dict:
             "finishTime": 1700000000000 + n, "title": f"报销-{n}"}
 
 
-def test_accepted_callback_is_committed_before_the_answer_without_django(ding, view_calls):
+def test_accepted_callback_is_committed_before_the_answer_without_django(ding, view_calls,
+                                                                         monkeypatch):
     sim, connector, url = ding
+    monkeypatch.setattr(fastpath, "_last_mark", 0.0)  # an earlier test's mark may be < 0.1 s old
+    fastpath.callbacks_marker().unlink(missing_ok=True)
     resp = _post(url, _delivery(sim, _approved(sim)))
     assert resp.status_code == 200 and sim.acknowledged(resp.content)
     # Visible from this thread's own connection: committed, not merely written.
@@ -131,22 +134,26 @@ def test_concurrent_callbacks_share_commits_and_all_land(ding, view_calls):
     with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
         replies = list(pool.map(lambda d: _post(url, d), deliveries))
     statuses = sorted(r.status_code for r in replies)
-    assert statuses == [200] * 40 + [409] * 5
+    assert statuses == [200] * 45
+    assert all(sim.acknowledged(r.content) for r in replies)
     assert InboxEvent.objects.count() == 40
     assert set(InboxEvent.objects.values_list("instance_id", flat=True)) == {
         f"PI-{n}" for n in range(40)}
-    assert AuditEvent.objects.filter(action="oa.callback_rejected").count() == 5
+    assert AuditEvent.objects.filter(action="oa.callback_replayed").count() == 5
 
 
-def test_a_byte_identical_replay_is_refused_409_and_audited(ding, view_calls):
+def test_a_byte_identical_redelivery_is_acknowledged_audited_and_not_archived_again(
+        ding, view_calls):
     sim, connector, url = ding
     delivery = _delivery(sim, _approved(sim))
     assert _post(url, delivery).status_code == 200
     replay = _post(url, delivery)
-    assert replay.status_code == 409 and replay.json()["code"] == "replayed"
+    # the platform's retry gets its success answer, or it would retry until it gives up
+    assert replay.status_code == 200 and sim.acknowledged(replay.content)
     assert InboxEvent.objects.count() == 1
-    audit = AuditEvent.objects.get(action="oa.callback_rejected")
-    assert audit.object_id == str(connector.pk) and audit.detail["code"] == "replayed"
+    audit = AuditEvent.objects.get(action="oa.callback_replayed")
+    assert audit.object_id == str(connector.pk) and audit.outcome == "success"
+    assert not AuditEvent.objects.filter(action="oa.callback_rejected").exists()
 
 
 @pytest.mark.parametrize("case", ["forged", "stale", "wrong_owner"])

@@ -99,7 +99,7 @@ def test_approved_reimbursement_is_filed_once_with_form_invoice_and_trail(dingta
     assert Record.objects.count() == 1
 
 
-def test_wrongly_signed_and_replayed_callbacks_are_refused(dingtalk):
+def test_wrongly_signed_callbacks_are_refused_and_replays_not_archived_twice(dingtalk):
     import httpx
 
     sim, callback_url = dingtalk
@@ -112,7 +112,10 @@ def test_wrongly_signed_and_replayed_callbacks_are_refused(dingtalk):
     request = sim.build_request(callback_url, payload) if hasattr(sim, "build_request") else None
     if request is not None:
         assert httpx.post(**request).status_code == 200
-        assert httpx.post(**request).status_code == 409
+        assert httpx.post(**request).status_code == 200  # acknowledged, not queued again
+        from kjda.connectors.models import InboxEvent
+
+        assert InboxEvent.objects.count() == 1
     assert not Record.objects.exists()
     from kjda.audit.models import AuditEvent
 
