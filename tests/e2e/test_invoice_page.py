@@ -43,3 +43,10 @@ def test_record_page_shows_the_invoice_beside_the_preview(live_server, browser_p
     assert right["x"] >= left["x"] + left["width"] - 1  # beside it, not under it
     assert right["y"] < left["y"] + left["height"]
     page.locator("#files").screenshot(path=str(screenshots / "invoice-panel.png"))
+    page.goto(f"{base}/records/")
+    page.click("details.invoice-filters summary")
+    page.fill("input[name=issue_date_from]", "2021-07-01")
+    page.fill("input[name=amount_min]", "600")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#results")).to_contain_text("差旅费报销（机票）")
+    page.locator("form.filters").screenshot(path=str(screenshots / "invoice-filters.png"))

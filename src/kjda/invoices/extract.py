@@ -4,7 +4,7 @@
 tiff). Cheap tests come first so that files which are not invoices cost next to nothing: an XML
 is parsed only when its root names an invoice schema, a PDF is rendered (for the QR) only when
 its text layer looks like an invoice or it has no text at all, an image is OCR'd only when it
-carries an invoice QR code or `ocr=True` is asked for.
+carries an invoice QR code or `ocr_images=True` is asked for (the same for a scanned PDF).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def invoice_extract(source: str | os.PathLike | BinaryIO | bytes, fmt: str, *,
         b = xml_invoice(data, "xml:" + _name(source))
         return None if b is None or b.empty else b.as_dict()
     if fmt in ("pdf", "pdfa"):
-        return pdf_invoice(data)
+        return pdf_invoice(data, ocr_scans=ocr_images)
     if fmt in IMAGE_FORMATS:
         return image_invoice(data, ocr_images=ocr_images)
     return None
@@ -85,7 +85,7 @@ def _from_glyphs(glyphs: list[Glyph], source: str, b: InvoiceBuilder) -> str:
     return text
 
 
-def pdf_invoice(data: bytes) -> dict | None:
+def pdf_invoice(data: bytes, *, ocr_scans: bool = True) -> dict | None:
     from kjda.invoices.pdf import OCR_SCALE, pdf_first_page_image, pdf_pages
 
     pages = pdf_pages(data)
@@ -101,7 +101,7 @@ def pdf_invoice(data: bytes) -> dict | None:
     if image is not None:
         if qr := barcodes.qr_from_image(image):
             b.qr_check(qr, "qr")
-        if scanned:  # a scan in a PDF: no text layer, so OCR the page
+        if scanned and ocr_scans:  # a scan in a PDF: no text layer, so OCR the page
             _from_glyphs(ocr.ocr_glyphs(image), "ocr", b)
     return None if b.empty and not b.values.get("kind") else b.as_dict()
 

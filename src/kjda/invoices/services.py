@@ -25,10 +25,11 @@ _INVOICE_WORDS = re.compile(r"发票|行程单|客票|回单|纳税人识别号|
 _OCR_DOCUMENT_TYPES = re.compile(r"发票|回单|票|原始凭证")
 
 
-def invoice_extract(path, fmt: str) -> dict | None:
-    """The `invoice` object of a file (path, bytes or stream) of format `fmt`, or None."""
+def invoice_extract(path, fmt: str, *, ocr_images: bool = True) -> dict | None:
+    """The `invoice` object of a file (path, bytes or stream) of format `fmt`, or None.
+    `ocr_images=False`: a picture is read only if it carries an invoice QR code."""
     try:
-        return _extract(path, fmt)
+        return _extract(path, fmt, ocr_images=ocr_images)
     except Exception:  # noqa: BLE001 - a file we can't read an invoice from is just no invoice
         log.warning("invoice extraction failed", exc_info=True)
         return None
@@ -41,14 +42,8 @@ def invoice_for_incoming(f: IncomingFile) -> dict | None:
         return None
     if fmt in ("pdf", "pdfa") and f.text.strip() and not _INVOICE_WORDS.search(f.text):
         return None  # a text PDF that says nothing of invoices
-    if fmt in IMAGE_FORMATS:
-        ocr = bool(_OCR_DOCUMENT_TYPES.search(f.meta.document_type or ""))
-        try:
-            return _extract(f.stream, fmt, ocr_images=ocr)
-        except Exception:  # noqa: BLE001
-            log.warning("invoice extraction failed for %s", f.filename, exc_info=True)
-            return None
-    return invoice_extract(f.stream, fmt)
+    ocr = bool(_OCR_DOCUMENT_TYPES.search(f.meta.document_type or ""))
+    return invoice_extract(f.stream, fmt, ocr_images=ocr)
 
 
 def invoice_search_text(invoice: dict) -> str:
@@ -71,6 +66,7 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
     claimed the same invoice first (if any), plus a 实体关系 row for each such link."""
     from kjda.archives.services import record_relation_add
 
+    _claims_recheck(files=files, first_claims=first_claims)
     rows = []
     stored = {rf.sequence: rf for rf in record.files.all()}
     for seq, f in enumerate(files, start=1):
@@ -97,6 +93,29 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
             description=f"发票 {'、'.join(numbers)} 已由档案 {first.archive_no or first.pk} "
                         f"报销 / invoice already claimed by record {first.pk}")
     return rows
+
+
+def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record]) -> None:
+    """Inside the filing transaction: an invoice that had no claim when the checks ran must
+    still have none, or two concurrent claims of one invoice would both be filed. On
+    PostgreSQL a transaction-scoped advisory lock per invoice makes the second claim wait for
+    the first to commit; SQLite's IMMEDIATE transactions already run one at a time."""
+    from django.db import connection
+
+    from kjda.errors import Conflict
+    from kjda.invoices.selectors import invoice_first_claims
+
+    unclaimed = sorted({f.invoice["identity"] for f in files
+                        if getattr(f, "invoice", None) and f.invoice["identity"]} - set(first_claims))
+    if not unclaimed:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            for key in unclaimed:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kjda-invoice:{key}"])
+    if invoice_first_claims(identities=unclaimed):
+        raise Conflict("invoice_claim_race", "同一发票正由另一请求归档，请重试",
+                       "the same invoice is being filed by another request: retry")
 
 
 def _stored_data(invoice: dict) -> dict:

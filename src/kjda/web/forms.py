@@ -14,6 +14,7 @@ from kjda.archives.models import RecordStatus
 from kjda.archives.selectors import RecordFilters
 from kjda.ingest.metadata import FileMetaIn
 from kjda.ingest.pipeline import IncomingFile
+from kjda.invoices.selectors import InvoiceFilters
 
 # (form field, document type, file role); DA/T 94 §8.4.1 puts them in this order in the item.
 DOCUMENT_ROWS = [
@@ -38,6 +39,10 @@ def category_choices(rules, *, whole: bool = False) -> list:
     return out
 
 
+INVOICE_FIELDS = ("invoice_number", "seller", "buyer", "tax_id", "amount_min", "amount_max",
+                  "issue_date_from", "issue_date_to")
+
+
 class RecordFilterForm(forms.Form):
     q = forms.CharField(label=_("搜索"), required=False, max_length=200)
     fonds = forms.ChoiceField(label=_("全宗"), required=False)
@@ -45,6 +50,15 @@ class RecordFilterForm(forms.Form):
     fiscal_year = forms.IntegerField(label=_("年度"), required=False, min_value=1900,
                                      max_value=9999)
     status = forms.ChoiceField(label=_("状态"), required=False)
+    # Invoice fields (kjda.invoices): records holding a matching invoice.
+    invoice_number = forms.CharField(label=_("发票号码"), required=False, max_length=20)
+    seller = forms.CharField(label=_("销售方"), required=False, max_length=100)
+    buyer = forms.CharField(label=_("购买方"), required=False, max_length=100)
+    tax_id = forms.CharField(label=_("纳税人识别号"), required=False, max_length=20)
+    amount_min = forms.DecimalField(label=_("价税合计 ≥"), required=False, decimal_places=2)
+    amount_max = forms.DecimalField(label=_("价税合计 ≤"), required=False, decimal_places=2)
+    issue_date_from = forms.DateField(label=_("开票日期自"), required=False)
+    issue_date_to = forms.DateField(label=_("开票日期至"), required=False)
 
     def __init__(self, *args, fonds_list=(), rules=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -57,14 +71,15 @@ class RecordFilterForm(forms.Form):
     def filters(self) -> RecordFilters:
         self.is_valid()  # invalid fields drop out of cleaned_data; the valid ones still filter
         data = self.cleaned_data
+        invoice = InvoiceFilters(**{k: data.get(k) or None for k in INVOICE_FIELDS})
         return RecordFilters(
             q=(data.get("q") or "").strip() or None, fonds=data.get("fonds") or None,
             category=data.get("category") or None, fiscal_year=data.get("fiscal_year"),
-            status=data.get("status") or None)
+            status=data.get("status") or None, invoice=invoice)
 
     def is_filtered(self) -> bool:
         f = self.filters()
-        return any((f.q, f.fonds, f.category, f.fiscal_year, f.status))
+        return any((f.q, f.fonds, f.category, f.fiscal_year, f.status, f.invoice.any()))
 
 
 class MultipleFileInput(forms.ClearableFileInput):

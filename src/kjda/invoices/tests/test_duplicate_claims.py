@@ -132,3 +132,31 @@ def test_records_are_found_by_invoice_fields(api, samples):
     # Extracted invoice text is in the search index too.
     assert ids(q=inv_b.seller_name[:4]) == {b["id"]}
     assert ids(q="99999951") == {a["id"]}
+
+
+def test_a_claim_filed_meanwhile_is_caught_inside_the_filing_transaction(api, samples,
+                                                                           monkeypatch):
+    """The checks ran before a concurrent claim of the same invoice was filed: the filing
+    transaction sees it and refuses (409) instead of filing the invoice twice."""
+    from kjda.invoices import selectors
+
+    real = selectors.invoice_first_claims
+    calls = {"n": 0}
+
+    def stale_then_real(*, identities):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the checks' lookup, before the other claim was filed
+            _file(api, samples, "ofdrw_converter_发票示例.ofd", "G-1")
+            return {}
+        return real(identities=identities)
+
+    monkeypatch.setattr(selectors, "invoice_first_claims", stale_then_real)
+    content = (samples / "ofd_invoices" / "ofdrw_sign_v4signed.ofd").read_bytes()
+    resp = api.post_record(metadata_json(category="原始凭证", document_no="", source_system="test",
+                                         external_id="G-2"), [("b.ofd", content)])
+    assert resp.status_code == 409 and resp.json()["code"] == "invoice_claim_race"
+    assert not Record.objects.filter(external_id="G-2").exists()
+    monkeypatch.setattr(selectors, "invoice_first_claims", real)
+    again = api.post_record(metadata_json(category="原始凭证", document_no="", source_system="test",
+                                          external_id="G-2"), [("b.ofd", content)]).json()
+    assert again["status"] == "pending"  # the retry is caught as the duplicate it is

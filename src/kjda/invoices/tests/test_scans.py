@@ -9,6 +9,8 @@ from kjda.invoices.services import invoice_extract
 
 from .scan import invoice_scan
 
+pytestmark = pytest.mark.django_db
+
 FIELDS = ("kind", "invoice_number", "issue_date", "total_excl_tax", "total_tax",
           "total_incl_tax", "seller_name", "seller_tax_id", "buyer_name", "buyer_tax_id")
 
@@ -50,3 +52,33 @@ def test_a_picture_without_an_invoice_yields_none_without_ocr():
     from kjda.testing.factories import png_bytes
 
     assert invoice_extract(png_bytes(400, 300), "png") is None
+
+
+def test_scanned_pdf_without_text_layer_is_read_by_qr_and_ocr(real):
+    import io
+
+    from PIL import Image
+
+    page = Image.open(io.BytesIO(invoice_scan(real, qr=_qr(real))))
+    out = io.BytesIO()
+    page.save(out, format="PDF", resolution=150)
+    inv = invoice_extract(out.getvalue(), "pdf")
+    assert [f for f in FIELDS if inv[f] != real[f]] == []
+    assert inv["sources"]["invoice_number"] == "qr" and inv["sources"]["total_tax"] == "ocr"
+    qr_only = invoice_extract(out.getvalue(), "pdf", ocr_images=False)
+    assert qr_only["invoice_number"] == real["invoice_number"]
+    assert qr_only["seller_name"] == "" and "ocr" not in qr_only["sources"].values()
+
+
+def test_ocr_text_of_an_uploaded_photo_is_searchable(api, real):
+    from kjda.testing.factories import metadata_json
+
+    photo = invoice_scan(real, fmt="JPEG")
+    meta = metadata_json(category="原始凭证", document_no="", external_id="OCR-1",
+                         source_system="t", title="报销", files=[{"document_type": "发票"}])
+    body = api.post_record(meta, [("发票照片.jpg", photo)]).json()
+    assert body["invoice"]["sources"]["invoice_number"] == "ocr"
+    found = api.get("/api/v1/records", q="价税合计").json()["items"]
+    assert [r["id"] for r in found] == [body["id"]]
+    by_number = api.get("/api/v1/records", invoice_number=real["invoice_number"]).json()
+    assert [r["id"] for r in by_number["items"]] == [body["id"]]
