@@ -11,52 +11,18 @@ its invoice data. Behind `POST /api/v1/files/inspect`, for checks before an appr
         "invoice": {...the invoice object of issue #5...} | null,
     }
 
-`pdfa` is null for a file that is not a PDF. `signatures` and `invoice` come from parts that
-other modules add with `inspect_part`:
-
-    @inspect_part("signatures")
-    def ofd_signatures(fh: BinaryIO, fmt: FormatInfo) -> list[dict]: ...
-
-    @inspect_part("invoice")
-    def invoice_data(fh: BinaryIO, fmt: FormatInfo) -> dict | None: ...
-
-Every "signatures" part's list is added to the answer (OFD seals, PDF and XML signatures);
-for "invoice" the first part that returns an object wins. A part sees the stream at offset 0
-and the identified format, and must not keep the stream.
+`pdfa` is null for a file that is not a PDF; `signatures` are those of
+`kjda.ingest.signatures.file_signatures` (OFD seals, PDF and XML signatures); `invoice` is
+`kjda.invoices.services.invoice_extract` (OCR included for pictures and scans).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
-
-InspectPart = Callable[[BinaryIO, FormatInfo], Any]
-_PARTS: dict[str, list[InspectPart]] = {"signatures": [], "invoice": []}
-
-
-def inspect_part(name: str) -> Callable[[InspectPart], InspectPart]:
-    """Register a function that fills the answer's `signatures` or `invoice`."""
-    if name not in _PARTS:
-        raise ValueError(f"unknown inspection part {name!r}; one of {sorted(_PARTS)}")
-
-    def wrap(fn: InspectPart) -> InspectPart:
-        if fn not in _PARTS[name]:
-            _PARTS[name].append(fn)
-        return fn
-    return wrap
-
-
-def _parts(name: str, fh: BinaryIO, fmt: FormatInfo) -> list[Any]:
-    values = []
-    for part in _PARTS[name]:
-        fh.seek(0)
-        values.append(part(fh, fmt))
-    fh.seek(0)
-    return values
+from kjda.ingest.formats import Probe, handler_for, identify
 
 
 def file_inspect(source: str | Path | BinaryIO) -> dict:
@@ -76,9 +42,14 @@ def _inspect(fh: BinaryIO) -> dict:
     signatures: list[dict] = []
     invoice = None
     if probe.readable and not probe.encrypted:
-        for value in _parts("signatures", fh, fmt):
-            signatures.extend(value or [])
-        invoice = next((v for v in _parts("invoice", fh, fmt) if v is not None), None)
+        from kjda.ingest.signatures import file_signatures
+        from kjda.invoices.services import invoice_extract
+
+        fh.seek(0)
+        signatures = file_signatures(fh, fmt.name)
+        fh.seek(0)
+        invoice = invoice_extract(fh, fmt.name)
+        fh.seek(0)
     return {
         "format": fmt.name, "format_version": fmt.version, "profile": fmt.profile,
         "mime": fmt.mime, "puid": fmt.puid or None, "archival": fmt.archival,

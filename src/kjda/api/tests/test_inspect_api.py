@@ -110,3 +110,30 @@ def test_inspect_an_ofd_and_a_truncated_pdf(reader):
     data = _CORPUS[0].read_bytes()
     body = _post(reader, "cut.pdf", data[: len(data) // 2]).json()
     assert not body["readable"] and any("truncated" in p for p in body["problems"])
+
+
+@needs_samples
+def test_inspect_reports_an_ofd_invoices_seal_and_invoice_data(reader):
+    import io
+    import zipfile
+
+    data = (SAMPLES / "ofd_invoices" / "ofdrw_sign_v4signed.ofd").read_bytes()
+    body = _post(reader, "invoice.ofd", data).json()
+    assert [s["status"] for s in body["signatures"]] == ["valid"]
+    assert body["signatures"][0]["signer"]
+    invoice = body["invoice"]
+    assert invoice["invoice_number"] and len(invoice["invoice_number"]) in (8, 20)
+    assert invoice["issue_date"] and invoice["total_incl_tax"]
+    assert invoice["sources"]["invoice_number"]
+
+    # one byte changed in a signed page after signing: the seal no longer verifies
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for info in zin.infolist():
+            part = zin.read(info)
+            if info.filename.endswith("Page_0/Content.xml"):
+                part = part.replace(b"<", b" <", 1)
+            zout.writestr(info, part)
+    body = _post(reader, "changed.ofd", buf.getvalue()).json()
+    assert [s["status"] for s in body["signatures"]] == ["invalid"]
+    assert "Content.xml" in body["signatures"][0]["reason"]
