@@ -4,9 +4,16 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Schema
+from pydantic import BaseModel
 
 
-class CheckItemOut(Schema):
+class DictOut(BaseModel):
+    """A response schema filled from plain dicts (what the views build), validated by pydantic
+    alone: ninja's `Schema` wraps every nested object in a `DjangoGetter` (Python attribute
+    lookups per field), which cost more than the rest of a record's response."""
+
+
+class CheckItemOut(DictOut):
     code: str
     name: str
     property: str
@@ -15,7 +22,7 @@ class CheckItemOut(Schema):
     reason: str
 
 
-class CheckReportOut(Schema):
+class CheckReportOut(DictOut):
     stage: str = "归档"
     checked_at: str | None = None
     passed: bool = False
@@ -24,7 +31,7 @@ class CheckReportOut(Schema):
     items: list[CheckItemOut] = []
 
 
-class FileOut(Schema):
+class FileOut(DictOut):
     id: int
     sequence: int
     role: str
@@ -40,7 +47,7 @@ class FileOut(Schema):
     content_url: str
 
 
-class AgentOut(Schema):
+class AgentOut(DictOut):
     agent_type: str
     name: str
     org_code: str
@@ -48,7 +55,7 @@ class AgentOut(Schema):
     role: str
 
 
-class RelationOut(Schema):
+class RelationOut(DictOut):
     entity_identifier: str
     relation_type: str
     relation: str
@@ -56,7 +63,7 @@ class RelationOut(Schema):
     target_id: int | None
 
 
-class EventOut(Schema):
+class EventOut(DictOut):
     status: str
     action: str
     occurred_at: datetime
@@ -65,7 +72,7 @@ class EventOut(Schema):
     agent_name: str
 
 
-class RecordSummaryOut(Schema):
+class RecordSummaryOut(DictOut):
     id: int
     record_no: str
     archive_no: str | None
@@ -113,7 +120,7 @@ class RecordOut(RecordSummaryOut):
     check_report: CheckReportOut
 
 
-class RecordListOut(Schema):
+class RecordListOut(DictOut):
     items: list[RecordSummaryOut]
     count: int
 
