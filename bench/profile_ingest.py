@@ -57,6 +57,7 @@ _TIMED = [
     ("kjda.archives.services", "record_build"),
     ("kjda.archives.services", "record_assign_number"),
     ("kjda.archives.services", "record_save_new"),
+    ("kjda.db_insert", "rows_insert"),
     ("kjda.archives.search", "search_index_record"),
     ("kjda.audit.services", "audit_log"),
     ("django.db.backends.base.base", "BaseDatabaseWrapper.commit"),
