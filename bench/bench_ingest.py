@@ -48,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8, help="threads per web worker process")
+    parser.add_argument("--workers", type=int, default=0, help="web worker processes (0: one per core)")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
@@ -67,7 +69,7 @@ def main() -> None:
     size = sum(map(len, pdfs)) / len(pdfs)
     ceiling = raw_fsync_rate(pdfs[0])
 
-    with kjda_server() as (port, proc):
+    with kjda_server(threads=args.threads, workers=args.workers) as (port, proc):
         bearer = token(port)
         latencies: list[float] = []
         errors: list[str] = []
@@ -108,7 +110,8 @@ def main() -> None:
 
     rate = args.records / wall
     print(f"ingest benchmark (SQLite, local blob store, {os.cpu_count()} cores, "
-          f"{args.clients} concurrent clients)")
+          f"{args.clients} concurrent clients, {args.workers or 'one per core'} web processes × "
+          f"{args.threads} threads)")
     print(f"  records            : {args.records} (one {size / 1024:.0f} KB PDF each, all distinct), "
           f"errors: {len(errors)}")
     print(f"  throughput         : {rate:.0f} records/s (target >= 200)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import ADMIN_PASSWORD, multipart  # noqa: E402
+from bench_ingest import with_file_id  # noqa: E402
 
 
 def _environ(method: str, path: str, body: bytes, ctype: str, bearer: str = "") -> dict:
@@ -41,12 +42,17 @@ _TIMED = [
     ("ninja.operation", "Operation._get_values"),
     ("ninja.operation", "Operation._result_to_response"),
     ("kjda.api.records", "record_create"),
+    ("kjda.accounts.services", "token_authenticate"),
+    ("django.http.multipartparser", "MultiPartParser.parse"),
     ("kjda.api.permissions", "require"),
     ("kjda.ingest.metadata", "metadata_parse"),
     ("kjda.ingest.services", "record_ingest"),
     ("kjda.archives.selectors", "record_find_existing"),
     ("kjda.ingest.pipeline", "Receive.run"),
+    ("kjda.storage.services", "blob_store"),
     ("kjda.storage.backends.local", "LocalBlobBackend.put"),
+    ("kjda.storage.backends.base", "spool"),
+    ("kjda.storage.backends.local", "LocalBlobBackend._place"),
     ("kjda.storage.backends.local", "LocalBlobBackend._check_placed"),
     ("kjda.ingest.pipeline", "Identify.run"),
     ("kjda.ingest.formats", "PdfHandler.probe"),
@@ -60,6 +66,8 @@ _TIMED = [
     ("kjda.db_insert", "rows_insert"),
     ("kjda.archives.search", "search_index_record"),
     ("kjda.audit.services", "audit_log"),
+    ("kjda.api.records", "record_detail"),
+    ("ninja.renderers", "JSONRenderer.render"),
     ("django.db.backends.base.base", "BaseDatabaseWrapper.commit"),
 ]
 
@@ -116,6 +124,7 @@ def main() -> None:
     parser.add_argument("--profile", default="pyinstrument", choices=["pyinstrument", "cprofile", "timers", "none"])
     parser.add_argument("--out", default="")
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--sql", action="store_true", help="print the SQL of one request")
     parser.add_argument("--lines", type=int, default=80)
     args = parser.parse_args()
 
@@ -138,15 +147,16 @@ def main() -> None:
                             json.dumps({"username": "admin", "password": ADMIN_PASSWORD}).encode(),
                             "application/json"))
     bearer = json.loads(body)["token"]
-    pdfs = [voucher_pdf(number=f"{i:05d}", summary=f"报销差旅费 第{i}笔", amount=Decimal("1280.50"),
-                        day=date(2024, 3, 15), pad_to=100_000) for i in range(min(args.records, 200))]
+    bases = [voucher_pdf(number=f"{i:05d}", summary=f"报销差旅费 第{i}笔", amount=Decimal("1280.50"),
+                         day=date(2024, 3, 15), pad_to=100_000) for i in range(20)]
+    pdfs = [with_file_id(bases[i % len(bases)], i) for i in range(args.records + 50)]  # distinct
     bodies = []
     for i in range(args.records + 50):
         meta = {"category": "记账凭证", "fiscal_year": 2024, "period": 3,
                 "title": f"报销差旅费 第{i}笔", "date": "2024-03-15", "amount": "1280.50",
                 "department": "销售部", "applicant": "张三", "document_no": f"记-{i:06d}",
                 "source_system": "prof", "external_id": f"prof-{i}"}
-        bodies.append(multipart(meta, [(f"记-{i:06d}.pdf", pdfs[i % len(pdfs)])]))
+        bodies.append(multipart(meta, [(f"记-{i:06d}.pdf", pdfs[i])]))
 
     def run(batch: list[tuple[bytes, str]]) -> None:
         for b, ctype in batch:
@@ -154,7 +164,17 @@ def main() -> None:
             if not status.startswith("201"):
                 raise SystemExit(f"{status} {out[:300]!r}")
 
-    run(bodies[:50])  # warm up: caches, first counter row, imports
+    run(bodies[:49])  # warm up: caches, first counter row, imports
+    if args.sql:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            run(bodies[49:50])
+        for q in queries.captured_queries:
+            print(f"  SQL {q['time']}s {q['sql'][:160]}")
+    else:
+        run(bodies[49:50])
     timed = bodies[50:]
     profiler = None
     if args.profile == "pyinstrument":
@@ -169,8 +189,20 @@ def main() -> None:
         profiler.enable()
     elif args.profile == "timers":
         profiler = _Timers()
+    import gc
+
+    gc_time = [0.0, 0]
+
+    def gc_timer(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_time.append(time.thread_time())
+        else:
+            gc_time[0] += time.thread_time() - gc_time.pop()
+            gc_time[1] += info["generation"] == 2
+    gc.callbacks.append(gc_timer)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     run(timed)
+    gc.callbacks.remove(gc_timer)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     if args.profile == "pyinstrument":
         profiler.stop()
@@ -185,6 +217,7 @@ def main() -> None:
             profiler.dump_stats(args.out)
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
     n = len(timed)
+    print(f"garbage collector: {gc_time[0] / n * 1000:.3f} ms/record, {gc_time[1]} full collections")
     if args.profile == "timers":
         profiler.print(n)
     print(f"in-process: {n} records, CPU {cpu / n * 1000:.2f} ms/record, wall {wall / n * 1000:.2f} "
