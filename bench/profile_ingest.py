@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--out", default="")
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one request")
+    parser.add_argument("--threads", type=int, default=1, help="concurrent requests")
     parser.add_argument("--lines", type=int, default=80)
     args = parser.parse_args()
 
@@ -201,7 +202,24 @@ def main() -> None:
             gc_time[1] += info["generation"] == 2
     gc.callbacks.append(gc_timer)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run(timed)
+    if args.threads > 1:  # as in a web worker process: concurrent requests share the GIL
+        import threading
+
+        from django.db import connections
+
+        def worker(batch: list) -> None:
+            try:
+                run(batch)
+            finally:
+                connections.close_all()
+        pool = [threading.Thread(target=worker, args=(timed[k::args.threads],))
+                for k in range(args.threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    else:
+        run(timed)
     gc.callbacks.remove(gc_timer)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     if args.profile == "pyinstrument":
