@@ -26,7 +26,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
-                threads: int = 8, task_worker: bool = False
+                threads: int = 8, workers: int = 0, task_worker: bool = False
                 ) -> Iterator[tuple[int, subprocess.Popen]]:
     """`task_worker=True` keeps `kjda serve`'s task worker processes (one per core) on, so
     queued work (e.g. OA intake archiving) runs; KJDA_PUBLIC_URL defaults to
@@ -38,6 +38,8 @@ def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
                 "KJDA_LOG_LEVEL": "WARNING", "KJDA_PUBLIC_URL": f"http://127.0.0.1:{port}",
                 **(env or {})}
     cmd = [str(kjda), "serve", "--port", str(port), "--threads", str(threads)]
+    if workers:
+        cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd + ([] if task_worker else ["--no-worker"]), env=full_env,
                             stdout=subprocess.DEVNULL)
     try:

@@ -4,9 +4,16 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Schema
+from pydantic import BaseModel
 
 
-class CheckItemOut(Schema):
+class DictOut(BaseModel):
+    """A response schema filled from plain dicts (what the views build), validated by pydantic
+    alone: ninja's `Schema` wraps every nested object in a `DjangoGetter` (Python attribute
+    lookups per field), which cost more than the rest of a record's response."""
+
+
+class CheckItemOut(DictOut):
     code: str
     name: str
     property: str
@@ -15,7 +22,7 @@ class CheckItemOut(Schema):
     reason: str
 
 
-class CheckReportOut(Schema):
+class CheckReportOut(DictOut):
     stage: str = "归档"
     checked_at: str | None = None
     passed: bool = False
@@ -25,7 +32,7 @@ class CheckReportOut(Schema):
     files: list[dict] = []  # per file: signatures, OFD pages/attachments (kjda.ingest.content)
 
 
-class FileOut(Schema):
+class FileOut(DictOut):
     id: int
     sequence: int
     role: str
@@ -46,7 +53,7 @@ class FileOut(Schema):
     derived_from: int | None = None  # a rendition's original file
 
 
-class AgentOut(Schema):
+class AgentOut(DictOut):
     agent_type: str
     name: str
     org_code: str
@@ -54,7 +61,7 @@ class AgentOut(Schema):
     role: str
 
 
-class RelationOut(Schema):
+class RelationOut(DictOut):
     entity_identifier: str
     relation_type: str
     relation: str
@@ -62,7 +69,7 @@ class RelationOut(Schema):
     target_id: int | None
 
 
-class EventOut(Schema):
+class EventOut(DictOut):
     status: str
     action: str
     occurred_at: datetime
@@ -71,7 +78,7 @@ class EventOut(Schema):
     agent_name: str
 
 
-class RecordSummaryOut(Schema):
+class RecordSummaryOut(DictOut):
     id: int
     record_no: str
     archive_no: str | None
@@ -121,7 +128,7 @@ class RecordOut(RecordSummaryOut):
     invoices: list[dict] = []  # one per file that holds an invoice
 
 
-class RecordListOut(Schema):
+class RecordListOut(DictOut):
     items: list[RecordSummaryOut]
     count: int
 

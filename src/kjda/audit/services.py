@@ -22,6 +22,7 @@ from kjda.audit.chain import (
     text_clean,
 )
 from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
+from kjda.db_insert import rows_insert
 from kjda.errors import DomainError
 
 
@@ -92,7 +93,7 @@ def audit_log(
         row["occurred_at"] = timezone.now()
         digest = event_hash(row)
         event = AuditEvent(**row, hash=digest)
-        event.save()
+        rows_insert([event], using=conn.alias)  # insert-only, its SQL built once
         with conn.cursor() as cur:
             cur.execute("UPDATE audit_auditchainhead SET last_seq = %s, last_hash = %s "
                         "WHERE id = %s", [row["seq"], digest, AuditChainHead.SINGLETON_ID])

@@ -71,6 +71,7 @@ class IncomingFile:
     invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     size: int = 0
     stored_sha256: str = ""
+    blob_created: bool = False  # the store had no such content before this file
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
@@ -119,7 +120,7 @@ class Receive(Step):
         for f in ctx.files:
             stored = blob_store(source=f.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
             f.sha256, f.sm3, f.size = stored.sha256, stored.sm3, stored.size
-            f.stored_sha256 = stored.sha256
+            f.stored_sha256, f.blob_created = stored.sha256, stored.created
 
 
 class Identify(Step):

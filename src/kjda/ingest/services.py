@@ -41,8 +41,10 @@ def _lookups(ctx: IngestContext) -> None:
         ctx.duplicate_document_of = archive_selectors.record_filed_with_document_no(
             fonds_id=ctx.fonds.pk, rule_id=ctx.rule.pk, fiscal_year=v["fiscal_year"],
             voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
-    ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
-        sha256s=[f.sha256 for f in ctx.files])
+    # Content new to the store can't be in a record yet (a file row needs its blob row).
+    seen_before = [f.sha256 for f in ctx.files if not f.blob_created]
+    if seen_before:
+        ctx.same_content_records = archive_selectors.record_ids_holding_blobs(sha256s=seen_before)
 
 
 def _invoice_lookups(ctx: IngestContext) -> None:

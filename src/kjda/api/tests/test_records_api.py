@@ -136,6 +136,30 @@ def test_duplicate_voucher_number_is_caught(api, voucher_files):
     assert "GD-1-8" in dup["check_report"]["blocking_failures"]
 
 
+def test_content_already_in_a_record_is_reported_not_blocked(api, voucher_files):
+    def gd_1_8(body: dict) -> dict:
+        return next(i for i in body["check_report"]["items"] if i["code"] == "GD-1-8")
+
+    first = api.post_record(metadata_json(document_no="记-0001"), voucher_files[:1]).json()
+    assert gd_1_8(first)["result"] == "pass"
+    again = api.post_record(metadata_json(document_no="记-0002"), voucher_files[:1]).json()
+    assert again["status"] == "filed"
+    assert gd_1_8(again)["result"] == "warn" and str(first["id"]) in gd_1_8(again)["reason"]
+
+
+@pytest.mark.parametrize("title", ["报销\ue000差旅费", "报销\U000f0001差旅费", "报销<b>差旅费",
+                                   "报销\x07差旅费"])
+def test_special_characters_in_metadata_keep_the_record_pending(api, voucher_files, title):
+    body = api.post_record(metadata_json(title=title), voucher_files[:1]).json()
+    assert body["status"] == "pending"
+    assert "GD-1-6" in body["check_report"]["blocking_failures"]
+
+
+def test_ordinary_chinese_text_passes_the_special_character_check(api, voucher_files):
+    body = api.post_record(metadata_json(title="报销差旅费（北京—上海）·第1笔"), voucher_files[:1]).json()
+    assert body["status"] == "filed", body["check_report"]["blocking_failures"]
+
+
 def test_requests_without_a_valid_token_get_401(db, fonds):
     from django.test import Client
 
