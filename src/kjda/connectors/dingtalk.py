@@ -36,6 +36,7 @@ from kjda.connectors.base import (
     ConnectorError,
     OAConnector,
     SettingSpec,
+    epoch_seconds,
 )
 from kjda.connectors.dingtalk_api import DingTalkApi
 from kjda.connectors.dingtalk_parse import (
@@ -133,7 +134,7 @@ class DingTalkConnector(DingTalkApi, OAConnector):
 
     def _check_fresh(self, ts: str) -> None:
         value = int(ts)
-        sent = value / 1000 if value > 10**11 else value  # DingTalk ms; the Python sample s
+        sent = epoch_seconds(value)  # DingTalk ms; the Python sample s
         if abs(self.clock() - sent) > self.max_skew:
             raise CallbackRejected("stale", "回调时间戳超出 5 分钟有效期",
                                    "callback timestamp outside the 5-minute window")

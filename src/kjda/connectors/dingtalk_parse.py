@@ -14,6 +14,7 @@ from kjda.connectors.base import (
     AttachmentRef,
     FormField,
     TrailEntry,
+    epoch_seconds,
 )
 
 CST = timezone(timedelta(hours=8))  # legacy "2022-06-19 23:21:17" times are Beijing time
@@ -58,7 +59,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         number = int(value)
-        return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, UTC)
+        return datetime.fromtimestamp(epoch_seconds(number), UTC)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:

@@ -17,6 +17,7 @@ from kjda.connectors.base import (
     ConnectorError,
     FormField,
     TrailEntry,
+    epoch_seconds,
 )
 
 V1_APPROVAL, V2_APPROVAL = "approval_instance", "approval.instance.status_changed_v4"
@@ -44,7 +45,7 @@ def _ms(value: Any) -> datetime | None:
     stamp = _int(value)
     if stamp <= 0:
         return None
-    return datetime.fromtimestamp(stamp / (1000 if stamp > 10**11 else 1), tz=UTC)
+    return datetime.fromtimestamp(epoch_seconds(stamp), tz=UTC)
 
 
 def _int(value: Any) -> int:

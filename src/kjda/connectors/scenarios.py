@@ -26,7 +26,7 @@ from django.utils import timezone
 from kjda.accounts.services import system_user
 from kjda.archives.models import Record, RecordStatus
 from kjda.archives.services import relations_resolve
-from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector
+from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector, epoch_seconds
 from kjda.connectors.models import Connector, Mapping, Scenario
 from kjda.connectors.notices import notice_create, record_url
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
@@ -62,7 +62,7 @@ def _as_date(value: Any, fallback: date) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        stamp = int(value) / (1000 if int(value) > 10**11 else 1)
+        stamp = epoch_seconds(int(value))
         return timezone.localtime(datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())).date()
     if isinstance(value, str) and value:
         try:
