@@ -58,19 +58,19 @@ class FeishuApi:
 
     def _call(self, method: str, path: str, *, params: dict | None = None,
               body: dict | None = None) -> dict[str, Any]:
-        for attempt in (0, 1):
+        def send() -> Any:
             token = TokenCache.get(self._token_key, self._fetch_token)
-            data = self.api.json(method, path, params=params, json=body,
+            return self.api.json(method, path, params=params, json=body,
                                  headers={"Authorization": f"Bearer {token}"})
-            if not isinstance(data, dict):
-                raise _api_error(path, {})
-            if data.get("code") in TOKEN_ERRORS and attempt == 0:
-                TokenCache.invalidate(self._token_key)  # expired or revoked: fetch anew, once
-                continue
-            if data.get("code") != 0:
-                raise _api_error(path, data)
-            return data.get("data") or {}
-        raise AssertionError("unreachable")
+
+        data = TokenCache.send_refreshing(  # expired or revoked: fetch anew, once
+            self._token_key, send,
+            refused=lambda d: isinstance(d, dict) and d.get("code") in TOKEN_ERRORS)
+        if not isinstance(data, dict):
+            raise _api_error(path, {})
+        if data.get("code") != 0:
+            raise _api_error(path, data)
+        return data.get("data") or {}
 
     def _instance_data(self, instance_id: str) -> dict[str, Any]:
         return self._call("GET", f"/open-apis/approval/v4/instances/{quote(instance_id, safe='')}",

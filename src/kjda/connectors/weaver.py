@@ -278,14 +278,11 @@ class WeaverConnector(OAConnector):
                 "userid": rsa_encrypt(spk, self.settings["user_id"])}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        for attempt in (0, 1):
-            data = self.api.json(method, path, headers=self._headers(), **kwargs)
-            if _token_expired(data) and attempt == 0:
-                TokenCache.invalidate(self.cache_key)
-                continue
-            _raise_ec_error(data, "接口调用")
-            return data
-        raise AssertionError("unreachable")
+        data = TokenCache.send_refreshing(
+            self.cache_key, lambda: self.api.json(method, path, headers=self._headers(), **kwargs),
+            refused=_token_expired)
+        _raise_ec_error(data, "接口调用")
+        return data
 
     def fetch_instance(self, instance_id: str) -> ApprovalInstance:
         data = self._call("GET", "/api/workflow/paService/getWorkflowRequest",
@@ -312,21 +309,23 @@ class WeaverConnector(OAConnector):
         if not (own or url.startswith(("http://", "https://"))):
             raise ConnectorError("attachment_unavailable", f"附件地址不可用：{url}",
                                  f"attachment URL not usable: {url}")
-        for attempt in (0, 1):
+        def send() -> httpx.Headers | JsonAnswer:
             try:  # the token headers go to the OA only, never to a foreign host
-                headers = stream_download(self.api.client, url, dest, vendor="weaver",
-                                          headers=self._headers() if own else None,
-                                          sha256=sha256, retries=self.retries,
-                                          backoff=self.backoff, json_is_error=True)
-                return ref.filename or filename_from(headers, ref.file_id)
-            except JsonAnswer as answer:
-                if _token_expired(answer.data) and attempt == 0:
-                    TokenCache.invalidate(self.cache_key)
-                    continue
-                _raise_ec_error(answer.data, "附件下载")
-                raise ConnectorError("weaver_error", "泛微附件下载返回了 JSON 而不是文件",
-                                     "e-cology file download answered JSON, not the file") from None
-        raise AssertionError("unreachable")
+                return stream_download(self.api.client, url, dest, vendor="weaver",
+                                       headers=self._headers() if own else None,
+                                       sha256=sha256, retries=self.retries,
+                                       backoff=self.backoff, json_is_error=True)
+            except JsonAnswer as answer:  # raised before any byte is written
+                return answer
+
+        result = TokenCache.send_refreshing(
+            self.cache_key, send,
+            refused=lambda r: isinstance(r, JsonAnswer) and _token_expired(r.data))
+        if isinstance(result, JsonAnswer):
+            _raise_ec_error(result.data, "附件下载")
+            raise ConnectorError("weaver_error", "泛微附件下载返回了 JSON 而不是文件",
+                                 "e-cology file download answered JSON, not the file")
+        return ref.filename or filename_from(result, ref.file_id)
 
     def notify(self, *, user_ids: list[str], title: str, text: str, url: str,
                todo: bool = False, key: str = "") -> str:
