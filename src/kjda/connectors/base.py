@@ -30,6 +30,13 @@ from kjda.errors import DomainError
 EventAction = Literal["approved", "revoked", "ignored"]
 
 
+def epoch_seconds(stamp: int) -> int | float:
+    """Seconds since the epoch of a vendor timestamp given in seconds or in milliseconds: the
+    vendors mix both (DingTalk ms, WeCom s, Feishu either), and a number above 10**11 (the year
+    5138 in seconds, 1973 in ms) can only be milliseconds."""
+    return stamp / 1000 if stamp > 10**11 else stamp
+
+
 class CallbackRejected(DomainError):
     """The callback failed verification; answered with a 4xx and logged, never processed."""
 

@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
 
 from kjda.connectors.base import (
-    ApprovalEvent,
     ApprovalInstance,
     AttachmentRef,
     CallbackOutcome,
@@ -37,207 +34,29 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
-    FormField,
     OAConnector,
     SettingSpec,
-    TrailEntry,
+    epoch_seconds,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache
+from kjda.connectors.dingtalk_api import DingTalkApi
+from kjda.connectors.dingtalk_parse import (
+    instance_status,
+    parse_event,
+    parse_form,
+    parse_time,
+    parse_trail,
+)
+from kjda.connectors.http import RETRY_STATUS, ApiClient
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 from kjda.errors import DomainError
 
-log = logging.getLogger(__name__)
-
-TOKEN_HEADER = "x-acs-dingtalk-access-token"
-CST = timezone(timedelta(hours=8))  # legacy "2022-06-19 23:21:17" times are Beijing time
-NO_EVENT_TYPES = frozenset({"check_url", "check_create_suite_url", "check_update_suite_url",
-                            "check_suite_license_code", "suite_ticket", "tmp_auth_code"})
-LEGACY_TOKEN_ERRORS = frozenset({"40014", "41001", "42001"})
-NUMERIC_TYPES = frozenset({"MoneyField", "NumberField", "CalculateField"})
-JSON_LIST_TYPES = frozenset({"DDMultiSelectField", "DDDateRangeField", "DDPhotoField"})
-TRAIL_ACTIONS = {
-    "START_PROCESS_INSTANCE": "发起", "EXECUTE_TASK_NORMAL": "审批", "EXECUTE_TASK_AGENT": "代理审批",
-    "EXECUTE_TASK_AUTO": "自动审批", "PROCESS_CC": "抄送", "ADD_REMARK": "评论",
-    "REDIRECT_TASK": "转交", "REDIRECT_PROCESS": "退回", "APPEND_TASK_BEFORE": "前加签",
-    "APPEND_TASK_AFTER": "后加签", "TERMINATE_PROCESS_INSTANCE": "撤销",
-    "FINISH_PROCESS_INSTANCE": "结束",
-}
 MAX_WINDOW = timedelta(days=120)  # instanceIds/query refuses longer windows
 CHUNK = 64 * 1024
 
 
-# --- small parsers ---------------------------------------------------------------------------
-
-def _json_list(value: Any) -> list:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str) and value.strip().startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return []
-        return parsed if isinstance(parsed, list) else []
-    return []
-
-
-def _decimal(value: Any) -> Decimal | None:
-    text = str(value if value is not None else "").replace(",", "").replace("¥", "").strip()
-    if not text or text == "null":
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ms epoch (int or digits), ISO-8601 ("2022-08-31T11:52Z") or legacy Beijing time."""
-    if value in (None, "", "null"):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        number = int(value)
-        return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CST)
-
-
-def _event_id(etype: str, payload: dict[str, Any], plain: bytes) -> str:
-    pid = str(payload.get("processInstanceId") or "")
-    when = payload.get("finishTime") or payload.get("createTime") or ""
-    parts = [pid, str(payload.get("type") or ""), str(payload.get("result") or "-"), str(when)]
-    if etype == "bpms_task_change":
-        parts = ["task", pid, str(payload.get("taskId") or payload.get("staffId") or "")] + parts[1:]
-    elif etype != "bpms_instance_change" or not pid:
-        parts = [etype, hashlib.sha256(plain).hexdigest()[:32]]
-    event_id = ":".join(parts)
-    return event_id if len(event_id) <= 200 else hashlib.sha256(event_id.encode()).hexdigest()
-
-
-def parse_event(payload: dict[str, Any], plain: bytes) -> ApprovalEvent | None:
-    """The approval event a decrypted callback carries (None for handshakes and ISV plumbing)."""
-    etype = str(payload.get("EventType") or payload.get("eventType") or "")
-    if etype in NO_EVENT_TYPES:
-        return None
-    typ, result = str(payload.get("type") or ""), str(payload.get("result") or "")
-    trigger = etype == "bpms_instance_change" and typ == "finish" and result == "agree"
-    return ApprovalEvent(
-        event_id=_event_id(etype, payload, plain),
-        instance_id=str(payload.get("processInstanceId") or ""),
-        action="approved" if trigger else "ignored",
-        process_code=str(payload.get("processCode") or ""),
-        event_type=etype,
-        occurred_at=parse_time(payload.get("finishTime") or payload.get("createTime")
-                               or payload.get("EventTime")),
-        reason="" if trigger else f"not an archive trigger: {etype} type={typ} result={result}",
-        payload=payload)
-
-
-def _file_refs(value: Any, *, field_id: str, field_name: str, **extra: Any) -> list[AttachmentRef]:
-    refs = []
-    for item in _json_list(value):
-        if isinstance(item, dict) and item.get("fileId"):
-            size = item.get("fileSize")
-            refs.append(AttachmentRef(
-                file_id=str(item["fileId"]), filename=str(item.get("fileName") or item["fileId"]),
-                size=int(size) if str(size or "").isdigit() else None, field_id=field_id,
-                field_name=field_name,
-                extra={"spaceId": str(item.get("spaceId") or ""),
-                       "fileType": str(item.get("fileType") or ""), **extra}))
-    return refs
-
-
-def _photo_refs(value: Any, *, field_id: str, field_name: str) -> list[AttachmentRef]:
-    refs = []
-    for n, url in enumerate(_json_list(value), 1):
-        if isinstance(url, str) and url.startswith("http"):
-            name = url.split("?")[0].rsplit("/", 1)[-1] or f"{field_name}-{n}.jpg"
-            refs.append(AttachmentRef(file_id=hashlib.sha1(url.encode()).hexdigest()[:16],  # noqa: S324 - an id, not security
-                                      filename=name, field_id=field_id, field_name=field_name,
-                                      extra={"url": url}))
-    return refs
-
-
-def _normalise(ctype: str, value: Any, *, field_id: str, name: str
-               ) -> tuple[Any, list[AttachmentRef]]:
-    if ctype == "DDAttachment":
-        refs = _file_refs(value, field_id=field_id, field_name=name)
-        return [r.filename for r in refs], refs
-    if ctype == "TableField":
-        return _parse_table(value, table_name=name)
-    if ctype == "DDPhotoField":
-        return _json_list(value), _photo_refs(value, field_id=field_id, field_name=name)
-    if ctype in NUMERIC_TYPES:
-        number = _decimal(value)
-        return (number if number is not None else (value or "")), []
-    if ctype in JSON_LIST_TYPES:
-        return _json_list(value), []
-    return ("" if value in (None, "null") else value), []
-
-
-def _parse_table(value: Any, *, table_name: str) -> tuple[list[dict[str, Any]], list[AttachmentRef]]:
-    """TableField rows → [{column label: normalised value}], plus the files in its cells."""
-    rows: list[dict[str, Any]] = []
-    refs: list[AttachmentRef] = []
-    for n, row in enumerate(_json_list(value), 1):
-        cells = row.get("rowValue", []) if isinstance(row, dict) else []
-        out: dict[str, Any] = {}
-        for cell in cells if isinstance(cells, list) else []:
-            label = str(cell.get("label") or cell.get("key") or "")
-            ctype = str(cell.get("componentType") or "")
-            if not ctype and _json_list(cell.get("value")) and "fileId" in str(cell.get("value")):
-                ctype = "DDAttachment"
-            norm, cell_refs = _normalise(ctype, cell.get("value"),
-                                         field_id=str(cell.get("key") or ""), name=label)
-            out[label] = norm
-            refs += [AttachmentRef(r.file_id, r.filename, r.size, r.field_id, r.field_name,
-                                   {**r.extra, "table": table_name, "row": n}) for r in cell_refs]
-        rows.append(out)
-    return rows, refs
-
-
-def parse_form(values: list[dict[str, Any]]) -> tuple[list[FormField], list[AttachmentRef]]:
-    fields, refs = [], []
-    for comp in values or []:
-        ctype = str(comp.get("componentType") or comp.get("component_type") or "")
-        fid, name = str(comp.get("id") or ""), str(comp.get("name") or "")
-        value, comp_refs = _normalise(ctype, comp.get("value"), field_id=fid, name=name)
-        fields.append(FormField(id=fid, name=name, value=value, kind=ctype, raw=comp))
-        refs += comp_refs
-    return fields, refs
-
-
-def parse_trail(records: list[dict[str, Any]], names: dict[str, str]
-                ) -> tuple[list[TrailEntry], list[AttachmentRef]]:
-    trail, refs = [], []
-    for rec in records or []:
-        user = str(rec.get("userId") or "")
-        kind = str(rec.get("type") or "")
-        trail.append(TrailEntry(
-            actor_id=user, actor_name=names.get(user, ""), action=TRAIL_ACTIONS.get(kind, kind),
-            result=str(rec.get("result") or "NONE").lower(), time=parse_time(rec.get("date")),
-            remark=str(rec.get("remark") or ""), node=str(rec.get("showName") or "")))
-        refs += _file_refs(rec.get("attachments"), field_id="", field_name="", comment=True,
-                           actor_id=user)
-    return trail, refs
-
-
-def instance_status(raw: dict[str, Any]) -> str:
-    status, result = str(raw.get("status") or ""), str(raw.get("result") or "").lower()
-    if status == "COMPLETED":
-        if str(raw.get("bizAction") or "") == "REVOKE" and result == "agree":
-            return "revoked"
-        return "approved" if result == "agree" else "rejected"
-    if status in ("TERMINATED", "CANCELED"):
-        return "revoked"
-    return "running"
-
-
 # --- the connector ---------------------------------------------------------------------------
 
-class DingTalkConnector(OAConnector):
+class DingTalkConnector(DingTalkApi, OAConnector):
     kind = "dingtalk"
     label = "钉钉"
     settings_spec = [
@@ -315,7 +134,7 @@ class DingTalkConnector(OAConnector):
 
     def _check_fresh(self, ts: str) -> None:
         value = int(ts)
-        sent = value / 1000 if value > 10**11 else value  # DingTalk ms; the Python sample s
+        sent = epoch_seconds(value)  # DingTalk ms; the Python sample s
         if abs(self.clock() - sent) > self.max_skew:
             raise CallbackRejected("stale", "回调时间戳超出 5 分钟有效期",
                                    "callback timestamp outside the 5-minute window")
@@ -327,92 +146,6 @@ class DingTalkConnector(OAConnector):
         encrypt, sig = self.crypt.encrypt_and_sign(b"success", timestamp=ts, nonce=nonce)
         body = {"msg_signature": sig, "timeStamp": ts, "nonce": nonce, "encrypt": encrypt}
         return CallbackReply(200, json.dumps(body, separators=(",", ":")).encode())
-
-    # --- API plumbing ------------------------------------------------------------------------
-    def _fetch_token(self) -> tuple[str, int]:
-        s = self.settings
-        resp = self.api.request("POST", "/v1.0/oauth2/accessToken",
-                                json={"appKey": s["app_key"], "appSecret": s["app_secret"]})
-        data = _body(resp)
-        if resp.status_code >= 400 or not data.get("accessToken"):
-            raise _vendor_error(data.get("code") or f"HTTP {resp.status_code}", data.get("message"))
-        return str(data["accessToken"]), int(data.get("expireIn") or 7200)
-
-    def _fetch_legacy_token(self) -> tuple[str, int]:
-        s = self.settings
-        resp = self.oapi.request("GET", "/gettoken",
-                                 params={"appkey": s["app_key"], "appsecret": s["app_secret"]})
-        data = _body(resp)
-        if str(data.get("errcode", "")) != "0" or not data.get("access_token"):
-            raise _vendor_error(data.get("errcode", f"HTTP {resp.status_code}"), data.get("errmsg"))
-        return str(data["access_token"]), int(data.get("expires_in") or 7200)
-
-    def _api(self, method: str, path: str, *, params: dict | None = None,
-             body: dict | None = None) -> dict[str, Any]:
-        """api.dingtalk.com call: `{code, message}` errors; an invalid or expired token is
-        fetched again once; QPS limits are retried with backoff."""
-        refreshed, throttled = False, 0
-        while True:
-            token = TokenCache.get(self._token_key, self._fetch_token)
-            resp = self.api.request(method, path, params=params, json=body,
-                                    headers={TOKEN_HEADER: token})
-            data = _body(resp)
-            if resp.status_code < 400 and data.get("success", True) is not False:
-                return data
-            code = str(data.get("code") or f"HTTP {resp.status_code}")
-            lowered = code.lower()
-            if not refreshed and (lowered == "invalidauthentication" or (
-                    "token" in lowered and ("invalid" in lowered or "expire" in lowered))):
-                TokenCache.invalidate(self._token_key)
-                refreshed = True
-                continue
-            if ("qpslimit" in lowered or lowered.startswith("throttling")) and \
-                    throttled < self.retries:
-                time.sleep(self.backoff * 2 ** throttled)
-                throttled += 1
-                continue
-            raise _vendor_error(code, data.get("message"))
-
-    def _oapi(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """oapi.dingtalk.com call: `{errcode, errmsg}` errors, `?access_token=`."""
-        refreshed = False
-        while True:
-            token = TokenCache.get(self._legacy_key, self._fetch_legacy_token)
-            resp = self.oapi.request("POST", path, params={"access_token": token}, json=body)
-            data = _body(resp)
-            errcode = str(data.get("errcode", "0" if resp.status_code < 400 else resp.status_code))
-            if errcode == "0" and resp.status_code < 400:
-                return data
-            if not refreshed and (errcode in LEGACY_TOKEN_ERRORS
-                                  or str(data.get("sub_code", "")) in LEGACY_TOKEN_ERRORS):
-                TokenCache.invalidate(self._legacy_key)
-                refreshed = True
-                continue
-            raise _vendor_error(errcode, data.get("errmsg") or data.get("sub_msg"))
-
-    def user(self, user_id: str) -> dict[str, Any]:
-        """`topapi/v2/user/get` (name, unionid), cached for an hour."""
-        key = f"{self._legacy_key}:{user_id}"
-        with self._cache_lock:
-            hit = self._users.get(key)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        data = self._oapi("/topapi/v2/user/get", {"userid": user_id, "language": "zh_CN"})
-        result = data.get("result") if isinstance(data.get("result"), dict) else {}
-        with self._cache_lock:
-            if len(self._users) > 10000:
-                self._users.clear()
-            self._users[key] = (time.monotonic() + 3600, result)
-        return result
-
-    def _names(self, user_ids: set[str]) -> dict[str, str]:
-        names = {}
-        for uid in sorted(u for u in user_ids if u):
-            try:
-                names[uid] = str(self.user(uid).get("name") or "")
-            except ConnectorError as exc:  # a name is nice to have; the approval is not lost
-                log.info("DingTalk user %s not resolved: %s", uid, exc.en)
-        return names
 
     # --- instances ---------------------------------------------------------------------------
     def fetch_raw(self, instance_id: str) -> dict[str, Any]:
@@ -614,20 +347,5 @@ def _encrypt_of(body: bytes) -> str:
     return encrypt
 
 
-def _body(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        return data
-    if resp.status_code >= 400:
-        return {}
-    raise ConnectorError("platform_bad_response", f"钉钉接口返回的不是 JSON（HTTP {resp.status_code}）",
-                         f"DingTalk API answered non-JSON (HTTP {resp.status_code})")
 
 
-def _vendor_error(code: Any, message: Any) -> ConnectorError:
-    return ConnectorError("dingtalk_error", f"钉钉接口错误 {code}：{message or ''}",
-                          f"DingTalk API error {code}: {message or ''}",
-                          detail={"vendor_code": str(code)})

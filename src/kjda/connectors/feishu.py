@@ -21,20 +21,16 @@ import binascii
 import hashlib
 import hmac
 import json
-import logging
 import time
 import uuid
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
-from urllib.parse import quote
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kjda.connectors.base import (
-    ApprovalEvent,
     ApprovalInstance,
     AttachmentRef,
     CallbackOutcome,
@@ -42,35 +38,24 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
-    FormField,
     OAConnector,
     SettingSpec,
-    TrailEntry,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache
-
-log = logging.getLogger(__name__)
+from kjda.connectors.feishu_api import FeishuApi
+from kjda.connectors.feishu_parse import (
+    RESULTS,
+    _form,
+    _int,
+    _ms,
+    _rejected,
+    parse_event,
+    parse_trail,
+    parse_widget,
+)
+from kjda.connectors.http import RETRY_STATUS, ApiClient
 
 TOLERANCE = 300  # seconds either side of X-Lark-Request-Timestamp
-TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
-TOKEN_ERRORS = {99991661, 99991663, 99991668, 99991677}  # missing / invalid / expired token
-NO_SCOPE = {99991672, 99991679, 40004, 41050}  # the app may not read the contact directory
-V1_APPROVAL, V2_APPROVAL = "approval_instance", "approval.instance.status_changed_v4"
-TRIGGERS = {V1_APPROVAL, V2_APPROVAL}  # either key in either envelope
-NUMERIC = {"number", "amount", "formula"}
-FILE_KINDS = {"attachmentV2", "attachment", "image", "imageV2"}
-RESULTS = {"APPROVED": "agree", "REJECTED": "refuse", "REVERTED": "revoked",
-           "CANCELED": "terminated", "DELETED": "deleted"}
 TERMINAL = {"APPROVED", "REJECTED", "CANCELED", "DELETED", "REVERTED"}
-TIMELINE = {  # timeline type → (action, result)
-    "START": ("发起", "none"), "PASS": ("审批", "agree"), "REJECT": ("审批", "refuse"),
-    "AUTO_PASS": ("自动通过", "agree"), "AUTO_REJECT": ("自动拒绝", "refuse"),
-    "REMOVE_REPEAT": ("去重通过", "agree"), "TRANSFER": ("转交", "redirect"),
-    "ADD_APPROVER_BEFORE": ("加签", "none"), "ADD_APPROVER": ("加签", "none"),
-    "ADD_APPROVER_AFTER": ("加签", "none"), "DELETE_APPROVER": ("减签", "none"),
-    "ROLLBACK_SELECTED": ("退回", "rollback"), "ROLLBACK": ("退回", "rollback"),
-    "CANCEL": ("撤回", "cancel"), "DELETE": ("删除", "none"), "CC": ("抄送", "none"),
-}
 _FINISHED: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()  # sweep status memo
 
 
@@ -100,76 +85,7 @@ def lark_decrypt(encrypt_key: str, encrypt: str) -> bytes:
     return plain[:-pad]
 
 
-# --- small parsers ---------------------------------------------------------------------------
-
-def _rejected(code: str, zh: str, en: str, status: int = 400) -> CallbackRejected:
-    return CallbackRejected(code, zh, en, status=status)
-
-
-def _ms(value: Any) -> datetime | None:
-    stamp = _int(value)
-    if stamp <= 0:
-        return None
-    return datetime.fromtimestamp(stamp / (1000 if stamp > 10**11 else 1), tz=UTC)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(Decimal(str(value)))
-    except (InvalidOperation, ValueError, TypeError):
-        return 0
-
-
-def _decimal(value: Any) -> Any:
-    if value in (None, "") or isinstance(value, bool):
-        return value
-    try:
-        return Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        return value
-
-
-def _date(value: Any) -> Any:
-    if not isinstance(value, str) or not value:
-        return value
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return parsed.date().isoformat() if parsed.time() == datetime.min.time() else value
-
-
-def _text(comment: Any) -> str:
-    """Timeline and comment text: plain, or a JSON string {"text": …} in some tenants."""
-    if isinstance(comment, str) and comment.startswith("{"):
-        try:
-            return str(json.loads(comment).get("text", comment))
-        except (ValueError, AttributeError):
-            return comment
-    return str(comment or "")
-
-
-def _file_names(ext: Any, count: int) -> list[str]:
-    names: list[str] = []
-    if isinstance(ext, list):
-        names = [str(x) for x in ext]
-    elif isinstance(ext, str) and ext:
-        parts = ext.split(",")
-        names = [ext] if count <= 1 else (parts if len(parts) == count else [])
-    return [names[i] if i < len(names) and names[i] else f"附件{i + 1}" for i in range(count)]
-
-
-def _form(value: Any) -> list[dict]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value or "[]", parse_float=Decimal)
-        except ValueError as exc:
-            raise ConnectorError("platform_bad_response", "飞书审批表单不是合法的 JSON",
-                                 "Feishu approval form is not valid JSON") from exc
-    return [w for w in value or [] if isinstance(w, dict)]
-
-
-class FeishuConnector(OAConnector):
+class FeishuConnector(FeishuApi, OAConnector):
     kind = "feishu"
     label = "飞书"
     settings_spec = [
@@ -194,13 +110,6 @@ class FeishuConnector(OAConnector):
         self._names: dict[str, str] = {}
         self._contact_ok = True
 
-    @property
-    def api(self) -> ApiClient:
-        if self._api is None:
-            self._api = ApiClient(base_url=self.base_url, vendor="feishu", timeout=self.timeout,
-                                  retries=self.retries, backoff=self.backoff)
-        return self._api
-
     # --- callbacks -----------------------------------------------------------------------------
     def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
         if request.method.upper() != "POST":
@@ -220,7 +129,7 @@ class FeishuConnector(OAConnector):
                                 "challenge")
             body = json.dumps({"challenge": challenge}, ensure_ascii=False, separators=(",", ":"))
             return CallbackOutcome(reply=CallbackReply(200, body.encode()))
-        events = [self._event(payload)]
+        events = [parse_event(payload)]
         return CallbackOutcome(reply=CallbackReply(200, b'{"msg":"success"}'), events=events,
                                replay_key=f"feishu:{signature}" if signature else "")
 
@@ -284,77 +193,12 @@ class FeishuConnector(OAConnector):
             raise _rejected("bad_token", "飞书 Verification Token 不匹配",
                             "Feishu verification token mismatch", 401)
 
-    def _event(self, payload: dict[str, Any]) -> ApprovalEvent:
-        if payload.get("schema") == "2.0":
-            header = payload.get("header") or {}
-            event, event_type = payload.get("event"), str(header.get("event_type") or "")
-            event_id, trigger = header.get("event_id"), event_type in TRIGGERS
-            fallback_time = header.get("create_time")
-        elif payload.get("type") == "event_callback":
-            event = payload.get("event")
-            event_type = str((event or {}).get("type") or "") if isinstance(event, dict) else ""
-            event_id, trigger = payload.get("uuid"), event_type in TRIGGERS
-            fallback_time = None
-        else:
-            raise _rejected("malformed", "无法识别的飞书事件格式", "unrecognised Feishu event envelope")
-        if not isinstance(event, dict):
-            raise _rejected("malformed", "飞书事件缺少 event", "Feishu event without an event body")
-        instance_id = str(event.get("instance_code") or "")
-        status = str(event.get("status") or "").upper()
-        if trigger and not instance_id:
-            raise _rejected("malformed", "审批事件缺少 instance_code", "approval event without "
-                            "instance_code")
-        operate_time = event.get("operate_time") or event.get("instance_operate_time")
-        action, reason = "ignored", ""
-        if trigger and status == "APPROVED":
-            action = "approved"
-        elif trigger and status == "REVERTED":
-            action, reason = "revoked", "飞书审批通过后被撤销（REVERTED）"
-        event_id = str(event_id or f"{event_type}:{instance_id}:{status}:{operate_time or ''}")
-        return ApprovalEvent(
-            event_id=event_id, instance_id=instance_id, action=action,
-            process_code=str(event.get("approval_code") or ""), event_type=event_type,
-            occurred_at=_ms(operate_time) or _ms(fallback_time), reason=reason,
-            payload=_without_token(payload))
-
-    # --- API -----------------------------------------------------------------------------------
-    @property
-    def _token_key(self) -> str:
-        secret = hashlib.sha256(str(self.settings["app_secret"]).encode()).hexdigest()[:12]
-        return f"feishu:{self.base_url}:{self.settings['app_id']}:{secret}"
-
-    def _fetch_token(self) -> tuple[str, int]:
-        data = self.api.json("POST", TOKEN_PATH, json={"app_id": self.settings["app_id"],
-                                                        "app_secret": self.settings["app_secret"]})
-        if data.get("code") != 0 or not data.get("tenant_access_token"):
-            raise _api_error(TOKEN_PATH, data)
-        return str(data["tenant_access_token"]), int(data.get("expire") or 7200)
-
-    def _call(self, method: str, path: str, *, params: dict | None = None,
-              body: dict | None = None) -> dict[str, Any]:
-        for attempt in (0, 1):
-            token = TokenCache.get(self._token_key, self._fetch_token)
-            data = self.api.json(method, path, params=params, json=body,
-                                 headers={"Authorization": f"Bearer {token}"})
-            if not isinstance(data, dict):
-                raise _api_error(path, {})
-            if data.get("code") in TOKEN_ERRORS and attempt == 0:
-                TokenCache.invalidate(self._token_key)  # expired or revoked: fetch anew, once
-                continue
-            if data.get("code") != 0:
-                raise _api_error(path, data)
-            return data.get("data") or {}
-        raise AssertionError("unreachable")
-
-    def _instance_data(self, instance_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/open-apis/approval/v4/instances/{quote(instance_id, safe='')}",
-                          params={"locale": "zh-CN", "user_id_type": "open_id"})
-
+    # --- instances -----------------------------------------------------------------------------
     def fetch_instance(self, instance_id: str) -> ApprovalInstance:
         data = self._instance_data(instance_id)
         attachments: list[AttachmentRef] = []
-        fields = [self._field(w, attachments, "") for w in _form(data.get("form"))]
-        trail = self._trail(data, attachments)
+        fields = [parse_widget(w, attachments, "") for w in _form(data.get("form"))]
+        trail = parse_trail(data, attachments, self._user_name)
         originator = str(data.get("open_id") or data.get("user_id") or "")
         status = str(data.get("status") or "")
         return ApprovalInstance(
@@ -366,83 +210,6 @@ class FeishuConnector(OAConnector):
             department=self._department_name(str(data.get("department_id") or "")),
             created_at=_ms(data.get("start_time")), finished_at=_ms(data.get("end_time")),
             fields=fields, attachments=attachments, trail=trail, raw=data)
-
-    def _field(self, widget: dict, attachments: list[AttachmentRef], where: str) -> FormField:
-        kind, value = str(widget.get("type") or ""), widget.get("value")
-        wid, name = str(widget.get("id") or ""), str(widget.get("name") or "")
-        if kind in NUMERIC:
-            value = _decimal(value)
-        elif kind == "date":
-            value = _date(value)
-        elif kind in FILE_KINDS:
-            urls = [value] if isinstance(value, str) else [u for u in value or []
-                                                           if isinstance(u, str)]
-            names = _file_names(widget.get("ext"), len(urls))
-            for i, (url, filename) in enumerate(zip(urls, names, strict=True)):
-                attachments.append(AttachmentRef(
-                    file_id=f"{where}{wid}#{i}", filename=filename, field_id=wid,
-                    field_name=name, extra={"url": url, "table": where.split("/")[0]}))
-            value = names
-        elif kind == "fieldList":
-            value = [[_cell(self._field(cell, attachments, f"{wid}/{r}/"))
-                      for cell in row if isinstance(cell, dict)]
-                     for r, row in enumerate(value or []) if isinstance(row, list)]
-        return FormField(id=wid, name=name, value=value, kind=kind, raw=_native(widget))
-
-    def _trail(self, data: dict, attachments: list[AttachmentRef]) -> list[TrailEntry]:
-        nodes = {str(t.get("id")): str(t.get("node_name") or "") for t in data.get("task_list") or []
-                 if isinstance(t, dict)}
-        steps: list[tuple[str, str, str, str, Any, str, str, list]] = []
-        for t in data.get("timeline") or []:
-            actor = str(t.get("open_id") or t.get("user_id") or "")
-            if not actor and t.get("cc_user_list"):
-                cc = t["cc_user_list"][0] or {}
-                actor = str(cc.get("open_id") or cc.get("user_id") or "")
-            action, result = TIMELINE.get(str(t.get("type")), (str(t.get("type") or ""), "none"))
-            steps.append((actor, action, result, "timeline", t.get("create_time"),
-                          _text(t.get("comment")), nodes.get(str(t.get("task_id")), ""),
-                          t.get("files") or []))
-        for c in data.get("comment_list") or []:
-            steps.append((str(c.get("open_id") or c.get("user_id") or ""), "评论", "none",
-                          "comment", c.get("create_time"), _text(c.get("comment")), "",
-                          c.get("files") or []))
-        steps.sort(key=lambda s: _int(s[4]))
-        trail = []
-        for n, (actor, action, result, source, when, remark, node, files) in enumerate(steps):
-            trail.append(TrailEntry(actor, self._user_name(actor), action, result, _ms(when),
-                                    remark, node))
-            for j, f in enumerate(f for f in files if isinstance(f, dict) and f.get("url")):
-                attachments.append(AttachmentRef(
-                    file_id=f"{source}/{n}#{j}", filename=str(f.get("title") or f"附件{j + 1}"),
-                    size=int(f["file_size"]) if str(f.get("file_size", "")).isdigit() else None,
-                    extra={"url": f["url"], "source": source, "actor": actor}))
-        return trail
-
-    def _contact(self, path: str, params: dict, key: str) -> str:
-        if not self._contact_ok:
-            return ""
-        try:
-            data = self._call("GET", path, params=params)
-        except ConnectorError as exc:  # names are a courtesy: fall back to the ids
-            log.info("feishu contact lookup %s failed: %s", path, exc)
-            if exc.code == "platform_unavailable" or exc.detail.get("vendor_code") in NO_SCOPE:
-                self._contact_ok = False  # no contact scope, or down: don't ask again
-            return ""
-        return str((data.get(key) or {}).get("name") or "")
-
-    def _user_name(self, open_id: str) -> str:
-        if open_id and open_id not in self._names:
-            self._names[open_id] = self._contact(
-                f"/open-apis/contact/v3/users/{quote(open_id, safe='')}", {"user_id_type": "open_id"},
-                "user")
-        return self._names.get(open_id, "")
-
-    def _department_name(self, dept_id: str) -> str:
-        if not dept_id or dept_id == "0":
-            return ""
-        name = self._contact(f"/open-apis/contact/v3/departments/{quote(dept_id, safe='')}",
-                             {"department_id_type": "open_department_id"}, "department")
-        return name or dept_id
 
     # --- attachments -----------------------------------------------------------------------------
     def download_attachment(self, instance: ApprovalInstance, ref: AttachmentRef,
@@ -566,21 +333,6 @@ class _LinkExpired(Exception):
     """The download URL was refused (4xx): its auth code expired or is invalid."""
 
 
-def _native(value: Any) -> Any:
-    """The vendor's widget as plain JSON types (the form is parsed with exact Decimals)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _native(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_native(v) for v in value]
-    return value
-
-
-def _cell(f: FormField) -> dict[str, Any]:
-    return {"id": f.id, "name": f.name, "kind": f.kind, "type": f.kind, "value": f.value}
-
-
 def _card(title: str, text: str, url: str) -> dict[str, Any]:
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": text}}]
     if url:
@@ -591,16 +343,5 @@ def _card(title: str, text: str, url: str) -> dict[str, Any]:
             "header": {"title": {"tag": "plain_text", "content": title}}, "elements": elements}
 
 
-def _without_token(payload: dict[str, Any]) -> dict[str, Any]:
-    """The inbox keeps the event, never the Verification Token."""
-    clean = {k: v for k, v in payload.items() if k != "token"}
-    if isinstance(clean.get("header"), dict):
-        clean["header"] = {k: v for k, v in clean["header"].items() if k != "token"}
-    return clean
 
 
-def _api_error(path: str, data: dict[str, Any]) -> ConnectorError:
-    code, msg = data.get("code"), data.get("msg") or data.get("errmsg") or ""
-    return ConnectorError("platform_error", f"飞书接口 {path} 返回错误 {code}：{msg}",
-                          f"Feishu API {path} answered error {code}: {msg}",
-                          detail={"vendor_code": code})

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +19,7 @@ from kjda.connectors.base import ConnectorError
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,6 +57,18 @@ class TokenCache:
     def invalidate(cls, key: str) -> None:
         with cls._lock:
             cls._tokens.pop(key, None)
+
+    @classmethod
+    def send_refreshing(cls, key: str, send: Callable[[], T], *,
+                        refused: Callable[[T], bool]) -> T:
+        """`send()` (which takes the token of `key` from this cache); when its answer says the
+        token was refused (expired or revoked before its time), drop the token and send once
+        more: that second answer stands, whatever it is."""
+        answer = send()
+        if refused(answer):
+            cls.invalidate(key)
+            answer = send()
+        return answer
 
 
 class ApiClient:

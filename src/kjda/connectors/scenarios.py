@@ -26,7 +26,7 @@ from django.utils import timezone
 from kjda.accounts.services import system_user
 from kjda.archives.models import Record, RecordStatus
 from kjda.archives.services import relations_resolve
-from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector
+from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector, epoch_seconds
 from kjda.connectors.models import Connector, Mapping, Scenario
 from kjda.connectors.notices import notice_create, record_url
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
@@ -62,7 +62,7 @@ def _as_date(value: Any, fallback: date) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        stamp = int(value) / (1000 if int(value) > 10**11 else 1)
+        stamp = epoch_seconds(int(value))
         return timezone.localtime(datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())).date()
     if isinstance(value, str) and value:
         try:
@@ -126,11 +126,8 @@ def _base_metadata(connector: Connector, mapping: Mapping, instance: ApprovalIns
 
 def _common_files(connector: Connector, mapping: Mapping, instance: ApprovalInstance) -> tuple[
         IncomingFile, list[IncomingFile]]:
-    from kjda.ingest.renditions import (
-        approval_trail_json,
-        render_approval_form,
-        render_approval_trail,
-    )
+    from kjda.ingest.approval_record import approval_trail_json
+    from kjda.ingest.renditions import render_approval_form, render_approval_trail
 
     form = _file(f"{SCENARIO_LABEL[mapping.scenario]}审批单-{instance.instance_id}.pdf",
                  render_approval_form(instance, platform_label=connector.get_kind_display(),
@@ -187,7 +184,7 @@ def build_material(*, connector: Connector, oa: OAConnector, mapping: Mapping,
 def _payment_voucher(connector: Connector, instance: ApprovalInstance, fields: dict[str, str],
                      meta: dict[str, Any]) -> IncomingFile:
     from kjda.archives.models import Fonds
-    from kjda.ingest.renditions import render_payment_voucher
+    from kjda.ingest.payment_voucher import render_payment_voucher
 
     def get(name: str) -> str:
         value = instance.field_value(fields[name]) if fields.get(name) else None

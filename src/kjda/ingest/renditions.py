@@ -1,6 +1,7 @@
-"""Archival renditions of OA data: the approval form, the approval record (审批记录) and the
-payment voucher (付款凭证) as PDF/A-2b with an embedded CJK font, and the approval record as
-canonical JSON beside them. Pure functions: data in, bytes out, no database.
+"""Archival renditions of OA data: the approval form and the approval record (审批记录) as
+PDF/A-2b with an embedded CJK font, and the page layout they share with the payment voucher
+(付款凭证, `kjda.ingest.payment_voucher`); the record's canonical JSON is in
+`kjda.ingest.approval_record`. Pure functions: data in, bytes out, no database.
 
 The font is Debian's fonts-wqy-microhei (installed by `.ci/run`); without it we refuse rather
 than fall back to a font that is not embedded. Output is reproducible: the PDF dates come from
@@ -15,7 +16,7 @@ import io
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,18 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
-from reportlab.lib.pagesizes import A4, A5, landscape
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
-from reportlab.platypus import Flowable, HRFlowable, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
 from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
 from kjda.errors import DomainError
+from kjda.ingest.approval_record import action_zh, result_zh
 from kjda.ingest.pdfa import make_pdfa2b
 
 FONT_PACKAGE = "fonts-wqy-microhei"
@@ -42,22 +44,6 @@ FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FONT_NAME = "KJDA-WQYMicroHei"
 MISSING_GLYPH = "〓"  # the customary mark for a character the font cannot show
 LINE, LABEL_BG = colors.HexColor("#7a8494"), colors.HexColor("#eef1f5")
-
-_RESULT_ZH = {"agree": "同意", "agreed": "同意", "approve": "同意", "approved": "同意",
-              "pass": "同意", "passed": "同意", "auto_pass": "自动通过", "refuse": "拒绝",
-              "refused": "拒绝", "reject": "拒绝", "rejected": "拒绝", "auto_reject": "自动拒绝",
-              "redirect": "转交", "redirected": "转交", "transfer": "转交", "transferred": "转交",
-              "none": "", "pending": "待处理", "new": "新建", "running": "审批中",
-              "processing": "审批中", "completed": "已完成", "finished": "已完成", "done": "已办理",
-              "terminated": "已终止", "canceled": "已撤销", "cancelled": "已撤销",
-              "revoked": "已撤销", "reverted": "已撤销", "rollback": "退回", "returned": "退回",
-              "deleted": "已删除", "cc": "抄送", "start": "发起", "comment": "评论"}
-_ACTION_ZH = {"start_process_instance": "发起", "start": "发起", "execute_task_normal": "审批",
-              "execute_task_agent": "代理审批", "approve": "审批", "approval": "审批",
-              "process_cc": "抄送", "cc": "抄送", "add_remark": "评论", "comment": "评论",
-              "redirect_task": "转交", "transfer": "转交", "add_approver": "加签",
-              "terminate_process_instance": "撤销", "finish_process_instance": "结束"}
-_START = {"发起", "提交", "start", "start_process_instance"}
 
 
 class RenditionError(DomainError):
@@ -130,19 +116,6 @@ def _when(value: datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(_display_tz())
     return f"{value:%Y-%m-%d %H:%M:%S}"
-
-
-def _zh(value: str, table: dict[str, str]) -> str:
-    return table.get(str(value).strip().lower(), str(value)) if value is not None else ""
-
-
-def result_zh(result: str) -> str:
-    """agree → 同意, refuse → 拒绝, …; unknown values are shown as they are."""
-    return _zh(result, _RESULT_ZH)
-
-
-def action_zh(action: str) -> str:
-    return _zh(action, _ACTION_ZH)
 
 
 # --- values --------------------------------------------------------------------------------
@@ -448,139 +421,3 @@ def render_approval_trail(instance: ApprovalInstance) -> bytes:
                   keywords=f"审批记录, {instance.process_code}, {instance.instance_id}",
                   created=instance.finished_at or instance.created_at,
                   footer=f"审批记录 审批编号 {instance.instance_id}")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def approval_trail_json(instance: ApprovalInstance) -> bytes:
-    """The approval record and the instance's key data as canonical JSON (UTF-8, sorted keys,
-    no insignificant whitespace, ISO 8601 times): same instance, same bytes."""
-    data = {
-        "schema": "kjda.approval_trail/1",
-        "instance": {"instance_id": instance.instance_id, "process_code": instance.process_code,
-                     "title": instance.title, "status": instance.status,
-                     "result": instance.result, "originator_id": instance.originator_id,
-                     "originator_name": instance.originator_name,
-                     "department": instance.department,
-                     "created_at": _iso(instance.created_at),
-                     "finished_at": _iso(instance.finished_at)},
-        "trail": [{"seq": i, "node": t.node, "actor_id": t.actor_id, "actor_name": t.actor_name,
-                   "action": t.action, "action_zh": action_zh(t.action), "result": t.result,
-                   "result_zh": result_zh(t.result), "time": _iso(t.time), "remark": t.remark}
-                  for i, t in enumerate(instance.trail, 1)],
-        "attachments": [{"file_id": a.file_id, "filename": a.filename, "size": a.size,
-                         "field_id": a.field_id, "field_name": a.field_name}
-                        for a in instance.attachments],
-    }
-    return json.dumps(data, ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")
-
-
-# --- payment voucher -----------------------------------------------------------------------
-
-_DIGITS = "零壹贰叁肆伍陆柒捌玖"
-_CURRENCY = {"CNY": "人民币", "RMB": "人民币", "USD": "美元", "EUR": "欧元", "HKD": "港币",
-             "JPY": "日元", "GBP": "英镑"}
-
-
-def _section(n: int) -> str:
-    out, zero = "", False
-    for unit_value, unit in ((1000, "仟"), (100, "佰"), (10, "拾"), (1, "")):
-        digit = n // unit_value % 10
-        if digit == 0:
-            zero = zero or bool(out)
-        else:
-            out += ("零" if zero else "") + _DIGITS[digit] + unit
-            zero = False
-    return out
-
-
-def amount_in_chinese(amount: Decimal) -> str:
-    """人民币大写 per 《支付结算办法》: 1280.50 → 壹仟贰佰捌拾元伍角整, 100000.07 → 壹拾万元零柒分."""
-    value = Decimal(amount).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    sign, value = ("负", -value) if value < 0 else ("", value)
-    fen_total = int(value * 100)
-    yuan, jiao, fen = fen_total // 100, fen_total // 10 % 10, fen_total % 10
-    if yuan >= 10 ** 16:
-        raise ValueError(f"amount too large for 大写: {amount}")
-    sections = [(yuan // 10 ** (4 * i)) % 10000 for i in range(3, -1, -1)]
-    words, gap = "", False
-    for number, unit in zip(sections, ("万亿", "亿", "万", ""), strict=True):
-        if number == 0:
-            gap = gap or bool(words)
-            continue
-        if words and (gap or number < 1000):
-            words += "零"
-        words += _section(number) + unit
-        gap = False
-    if not words and not (jiao or fen):
-        return "零元整"
-    out = words + "元" if words else ""
-    if jiao:
-        out += _DIGITS[jiao] + "角"
-    elif fen and words:
-        out += "零"
-    out += _DIGITS[fen] + "分" if fen else "整"
-    return sign + out
-
-
-def _signatories(approvals: Sequence[TrailEntry]) -> dict[str, str]:
-    def started(t: TrailEntry) -> bool:
-        return t.action.strip().lower() in _START or t.result.strip().lower() == "start"
-
-    starters = [t for t in approvals if started(t)]
-    agreed = [t for t in approvals if not started(t) and result_zh(t.result) == "同意"]
-    names = list(dict.fromkeys(t.actor_name or t.actor_id for t in agreed[:-1]))
-    first = starters[0] if starters else (approvals[0] if approvals else None)
-    return {"经办": (first.actor_name or first.actor_id) if first else "",
-            "审核": "、".join(names),
-            "审批": (agreed[-1].actor_name or agreed[-1].actor_id) if agreed else ""}
-
-
-def render_payment_voucher(*, voucher_no: str, date: date, payee: str, payee_account: str,
-                           amount: Decimal, currency: str, summary: str, payer: str,
-                           related: list[str], approvals: list[TrailEntry],
-                           company: str) -> bytes:
-    """A 付款凭证 (A5 landscape, PDF/A-2b) generated from the payment data and its approvals."""
-    page = landscape(A5)
-    width = page[0] - 24 * mm
-    currency_zh = _CURRENCY.get(currency.upper(), currency)
-    small = _money(amount) or str(amount)
-    symbol = "¥" if currency.upper() in ("CNY", "RMB") else f"{currency} "
-    head = Table([[_p(f"单位：{company}"), _p(f"日期：{date:%Y年%m月%d日}"),
-                   _p(f"凭证号：{voucher_no}", "money")]],
-                 colWidths=[width * 0.45, width * 0.27, width * 0.28])
-    head.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), cjk_font(), 9.5),
-                              ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                              ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-    lw = 24 * mm
-    body = [
-        [_p("摘要", "label"), _p(summary), "", ""],
-        [_p("收款人", "label"), _p(payee), _p("收款账号", "label"), _p(payee_account)],
-        [_p("付款单位", "label"), _p(payer), _p("币种", "label"),
-         _p(f"{currency_zh}（{currency.upper()}）")],
-        [_p("金额（大写）", "label"), _p(f"{currency_zh}{amount_in_chinese(amount)}"), "", ""],
-        [_p("金额（小写）", "label"), _p(f"{symbol}{small}", "money"), "", ""],
-        [_p("关联单据", "label"), _p("\n".join(related) or "无"), "", ""],
-    ]
-    grid = _grid(body, [lw, width / 2 - lw, lw, width / 2 - lw], extra=[
-        ("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 1), (2, 2), LABEL_BG),
-        *[("SPAN", (1, r), (3, r)) for r in (0, 3, 4, 5)]])
-    who = _signatories(approvals)
-    signs = Table([[_p(f"{role}：{name}") for role, name in
-                    [*who.items(), ("出纳", ""), ("制单", "KJDA")]]],
-                  colWidths=[width / 5] * 5,
-                  style=[("FONT", (0, 0), (-1, -1), cjk_font(), 9.5)])
-    story: list[Flowable] = [
-        _p("付 款 凭 证", "title"),
-        *[HRFlowable(width=42 * mm, thickness=t, color=colors.black, spaceAfter=1.2)
-          for t in (0.9, 0.5)],
-        _p(f"附单据 {len(related)} 张", "subtitle"), head,
-        Spacer(1, 2 * mm), grid, Spacer(1, 4 * mm), signs]
-    return _build(story, pagesize=page, margin=12 * mm, title=f"付款凭证 {voucher_no}",
-                  author=company or payer or "KJDA", subject=summary,
-                  keywords=f"付款凭证, {voucher_no}",
-                  created=datetime.combine(date, time(0, 0), tzinfo=_display_tz()),
-                  footer=f"付款凭证 {voucher_no}")

@@ -21,7 +21,8 @@ from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorErr
 from kjda.connectors.http import TokenCache
 from kjda.connectors.registry import connector_class, sim_class
 from kjda.connectors.sim.wecom import WeComSim
-from kjda.connectors.wecom import WeComConnector, _filename
+from kjda.connectors.wecom import WeComConnector
+from kjda.connectors.wecom_api import _filename
 from kjda.connectors.wxcrypto import signature
 from kjda.errors import DomainError
 

@@ -14,14 +14,13 @@ import pytest
 
 from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
 from kjda.ingest import renditions
+from kjda.ingest.approval_record import approval_trail_json
+from kjda.ingest.payment_voucher import amount_in_chinese, render_payment_voucher
 from kjda.ingest.pdfa import pdfa_claim
 from kjda.ingest.renditions import (
     RenditionError,
-    amount_in_chinese,
-    approval_trail_json,
     render_approval_form,
     render_approval_trail,
-    render_payment_voucher,
     table_rows,
 )
 from kjda.ingest.tests.test_pdfa import assert_fonts_embedded, assert_pdfa2b_structure
