@@ -126,11 +126,11 @@ class InboxWriter:
             log.exception("inbox group commit of %s callbacks failed", len(batch))
             connections.close_all()
             results = ["error"] * len(batch)
+        if "committed" in results:  # before the answers: a worker must hold back already
+            callbacks_mark_busy()
         for item, result in zip(batch, results, strict=True):
             item.result = result
             item.done.release()
-        if "committed" in results:
-            callbacks_mark_busy()
 
 
 _last_mark = 0.0

@@ -113,10 +113,14 @@ def stream_download(client: httpx.Client, url: str, dest: BinaryIO, *, vendor: s
                     headers: dict[str, str] | None = None, sha256: str = "",
                     retries: int = 3, backoff: float = 0.5,
                     json_is_error: bool = False) -> httpx.Headers:
-    """GET `url` into `dest` in chunks. 5xx/429/network errors before the first byte are
-    retried with backoff; a JSON answer raises `JsonAnswer` when `json_is_error`."""
+    """GET `url` into `dest` (seekable) in chunks. 5xx/429 and network errors, also in the
+    middle of the body, are retried with backoff, each attempt writing from where `dest` was
+    at the start; a JSON answer raises `JsonAnswer` when `json_is_error`."""
     last = ""
+    start = dest.tell()
     for attempt in range(retries + 1):
+        dest.seek(start)
+        dest.truncate()  # a retry must not keep the bytes of a broken attempt
         try:
             with client.stream("GET", url, headers=headers) as response:
                 if response.status_code in RETRY_STATUS:

@@ -253,6 +253,31 @@ def test_download_by_url_with_retry_after_500():
     assert dest.getvalue() == PDF and calls == ["https://erp.example.com/files/f2"] * 2
 
 
+def test_a_download_broken_mid_body_is_retried_without_the_broken_bytes():
+    from kjda.connectors.webhook import CHUNK
+
+    class BrokenStream(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b"%" * CHUNK  # a whole chunk arrives and is written, then the line drops
+            raise httpx.ReadError("connection reset by peer")
+
+    calls = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls.append(str(req.url))
+        if len(calls) == 1:
+            return httpx.Response(200, stream=BrokenStream())
+        return httpx.Response(200, content=PDF)
+
+    oa = connector()
+    oa.transport = httpx.MockTransport(handler)
+    inst = deliver(oa, approved_body()).events[0].instance
+    dest = io.BytesIO(b"kept")  # what was there before the download stays
+    dest.seek(0, io.SEEK_END)
+    oa.download_attachment(inst, inst.attachments[1], dest)
+    assert dest.getvalue() == b"kept" + PDF and len(calls) == 2
+
+
 def test_download_refuses_other_schemes():
     body = approved_body()
     body = body.replace(b"https://erp.example.com/files/f2", b"file:///etc/passwd")

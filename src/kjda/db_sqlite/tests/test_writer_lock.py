@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import threading
 
 import pytest
@@ -59,8 +60,11 @@ def test_writers_in_several_processes_and_threads_all_commit_in_one_unbroken_cha
         p.join(timeout=120)
         assert p.exitcode == 0
     errors = []
-    while not failures.empty():
-        errors.append(failures.get())
+    while True:  # Queue.empty() may say True before a child's put has arrived
+        try:
+            errors.append(failures.get(timeout=0.5))
+        except queue.Empty:
+            break
     assert errors == []
     # 4 writers × 15 × 2 events, each chained to the one before: none lost, none forked
     assert AuditEvent.objects.filter(action__startswith="test.").count() == 7 * 15 * 2
