@@ -124,8 +124,10 @@ def _database() -> dict:
             # archive numbers are allocated inside IMMEDIATE transactions (gap-free, no races).
             "transaction_mode": "IMMEDIATE",
             "timeout": 60,
+            # synchronous=FULL: a commit is on disk before the answer (a filed record, an OA
+            # callback acknowledged); NORMAL could lose the last commits on a power cut.
             "init_command": (
-                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;"
                 "PRAGMA busy_timeout=60000;PRAGMA cache_size=-65536;PRAGMA mmap_size=268435456"
             ),
         },
