@@ -82,21 +82,27 @@ class OfdHandler(FormatHandler):
     def probe(self, fh: BinaryIO) -> Probe:
         return _zip_probe(fh, required="OFD.xml")
 
-    def extract_text(self, fh: BinaryIO) -> str:
-        fh.seek(0)
-        parts: list[str] = []
-        try:
-            with zipfile.ZipFile(fh) as zf:
-                for info in zf.infolist():
-                    if not info.filename.endswith(".xml") or info.file_size > MAX_XML_BYTES:
-                        continue
-                    if "/Pages/" not in info.filename and "Attachs/" not in info.filename:
-                        continue
-                    with zf.open(info) as member:
-                        parts.append(_xml_text(member.read(MAX_XML_BYTES)))
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return ""
-        return "\n".join(p for p in parts if p)[:MAX_TEXT_CHARS]
+    # No `extract_text`: the Inspect step (`kjda.ingest.content`) reads an OFD's text once,
+    # through the OFD reader (pages in reading order, templates included).
+
+
+def ofd_xml_text(fh: BinaryIO) -> str:
+    """The text of an OFD's page and attachment XML parts, read as plain XML: for an OFD the OFD
+    reader can't open as a document (no or broken DocBody), whose pages still hold text."""
+    fh.seek(0)
+    parts: list[str] = []
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".xml") or info.file_size > MAX_XML_BYTES:
+                    continue
+                if "/Pages/" not in info.filename and "Attachs/" not in info.filename:
+                    continue
+                with zf.open(info) as member:
+                    parts.append(_xml_text(member.read(MAX_XML_BYTES)))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return ""
+    return "\n".join(p for p in parts if p)[:MAX_TEXT_CHARS]
 
 
 _OOXML = {"word/": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "fmt/412"),
