@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def inspect_file(f: IncomingFile) -> None:
-    """Fill `f.signatures`, `f.details` and (OFD) `f.text`."""
+    """Fill `f.signatures`, `f.details` and (OFD) `f.text`: the Extract step leaves an OFD's
+    text to this step, which reads it once with the OFD reader."""
     fmt = f.format.name
     if fmt not in ("ofd", "pdf", "pdfa", "xml", "xbrl") or not f.probe.readable or f.probe.encrypted:
         return
@@ -38,19 +39,23 @@ def inspect_file(f: IncomingFile) -> None:
 
 
 def _inspect_ofd(f: IncomingFile) -> None:
+    from kjda.ingest.formats.containers import ofd_xml_text
     from kjda.ingest.ofd import OFDError, OFDPackage
 
     f.stream.seek(0)
+    text = None
     try:
         with OFDPackage.open(f.stream) as pkg:
             docs = pkg.documents()
             doc = docs[0]
-            f.text = "\n\n".join(d.text() for d in docs)
+            f.text = text = "\n\n".join(d.text() for d in docs)
             summary = doc.summary()
             summary["documents"] = len(docs)
             f.details["ofd"] = summary
     except OFDError as exc:
         f.details["ofd"] = {"error": exc.code, "message": exc.message}
+        if text is None:  # not readable as a document: its pages may still hold text
+            f.text = ofd_xml_text(f.stream)
     finally:
         f.stream.seek(0)
 

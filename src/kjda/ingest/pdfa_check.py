@@ -28,16 +28,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pikepdf
-from defusedxml import ElementTree
 from pikepdf import Array, Dictionary, Name
 
-from kjda.ingest.pdfa import _font_embedded, _resource_dicts
+from kjda.ingest.pdfa import _font_embedded
+from kjda.ingest.pdfa_claim import NS_PDFAID, read_claim
+from kjda.ingest.pdfa_objects import (
+    _action_chain,
+    _af_objgens,
+    _device_colours,
+    _file_specs,
+    _fonts,
+    _icc_problem,
+    _is_pdfa_1_or_2,
+    _outline_actions,
+)
 
-NS_PDFAID = "http://www.aiim.org/pdfa/ns/id/"
-_NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 DEFAULT_FLAVOUR = "2B"
-MAX_CONTENT_SCAN = 4 * 1024 * 1024  # bytes of content streams scanned for device colour
-MAX_EMBEDDED_PEEK = 8 * 1024 * 1024
 
 # The clause of each requirement in each part (ISO 19005-1:2005, -2:2011, -3:2012).
 _CLAUSE = {
@@ -325,224 +331,6 @@ class _Checker:
         self.metadata(xmp_state)
         return self.out
 
-
-# --- helpers ---------------------------------------------------------------------------------
-
-def _icc_problem(profile: pikepdf.Stream, part: int) -> tuple[str, str | None]:
-    try:
-        data = profile.read_bytes()
-    except pikepdf.PdfError as exc:
-        return f"unreadable ({exc})", None
-    if len(data) < 128 or data[36:40] != b"acsp":
-        return "not an ICC profile", None
-    device, space, major = data[12:16], data[16:20].decode("latin-1"), data[8]
-    if device not in (b"prtr", b"mntr") or space not in ("RGB ", "CMYK", "GRAY"):
-        return f"class {device.decode('latin-1')}/{space.strip()}", space
-    if major >= (3 if part == 1 else 5):
-        return f"ICC version {major}", space
-    return "", space
-
-
-_STRINGS = re.compile(rb"\((?:\\.|[^\\()])*\)", re.S)
-# Colour operators as whole tokens (strings are removed first, names start with "/"): one pass,
-# no backtracking over the operands.
-_COLOUR_OP = re.compile(rb"(?:(?<=\s)|^)(rg|RG|k|K|g|G)(?=[\s\[/(<%]|$)")
-_OP_SPACE = {b"rg": "RGB", b"RG": "RGB", b"k": "CMYK", b"K": "CMYK", b"g": "Gray", b"G": "Gray"}
-_NAMED_SPACES = {b"/DeviceRGB": "RGB", b"/DeviceCMYK": "CMYK", b"/DeviceGray": "Gray"}
-_IMAGE_SPACES = {"/DeviceRGB": "RGB", "/DeviceCMYK": "CMYK", "/DeviceGray": "Gray"}
-
-
-def _device_colours(pdf: pikepdf.Pdf) -> set[str]:
-    """The device colour spaces the pages paint with: colour operators and colour-space names
-    in content streams, and the colour spaces of image XObjects (bounded scan)."""
-    used: set[str] = set()
-    budget = MAX_CONTENT_SCAN
-    streams: list[pikepdf.Object] = []
-    for page in pdf.pages:
-        contents = page.obj.get("/Contents")
-        streams.extend(contents if isinstance(contents, Array) else [contents])
-    for res in _resource_dicts(pdf):
-        defaults = res.get("/ColorSpace", Dictionary())
-        for xobj in res.get("/XObject", Dictionary()).values():
-            if not isinstance(xobj, pikepdf.Stream):
-                continue
-            if xobj.get("/Subtype") == Name.Form:
-                streams.append(xobj)
-            elif xobj.get("/Subtype") == Name.Image and not xobj.get("/ImageMask", False):
-                space = xobj.get("/ColorSpace")
-                if isinstance(space, Array) and len(space) > 1 and space[0] == Name.Indexed:
-                    space = space[1]
-                kind = _IMAGE_SPACES.get(str(space)) if isinstance(space, Name) else None
-                if kind and f"/Default{kind}" not in defaults:
-                    used.add(kind)
-    seen: set[tuple[int, int]] = set()
-    for stream in streams:
-        if not isinstance(stream, pikepdf.Stream) or budget <= 0:
-            continue
-        if stream.is_indirect:
-            if stream.objgen in seen:
-                continue
-            seen.add(stream.objgen)
-        try:
-            data = stream.read_bytes()[:budget]
-        except pikepdf.PdfError:
-            continue
-        budget -= len(data)
-        text = _STRINGS.sub(b"()", data) if b"(" in data else data
-        used.update(_OP_SPACE[op] for op in set(_COLOUR_OP.findall(text)))
-        used.update(kind for name, kind in _NAMED_SPACES.items() if name in text)
-    return used
-
-
-def _fonts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
-    seen: set[tuple[int, int]] = set()
-    for res in _resource_dicts(pdf):
-        for font in res.get("/Font", Dictionary()).values():
-            if not isinstance(font, Dictionary):
-                continue
-            if font.is_indirect:
-                if font.objgen in seen:
-                    continue
-                seen.add(font.objgen)
-            yield font
-
-
-def _name_tree_values(node: pikepdf.Object, depth: int = 0) -> Iterator[pikepdf.Object]:
-    if not isinstance(node, Dictionary) or depth > 32:
-        return
-    pairs = node.get("/Names", Array())
-    for i in range(1, len(pairs), 2):
-        yield pairs[i]
-    for kid in node.get("/Kids", Array()):
-        yield from _name_tree_values(kid, depth + 1)
-
-
-def _file_specs(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
-    """File specification dictionaries that embed a file (EF): from the EmbeddedFiles name
-    tree, file attachment annotations and AF arrays, each once."""
-    seen: set[tuple[int, int]] = set()
-    candidates: list[pikepdf.Object] = []
-    names = pdf.Root.get("/Names")
-    if isinstance(names, Dictionary):
-        candidates.extend(_name_tree_values(names.get("/EmbeddedFiles")))
-    candidates.extend(pdf.Root.get("/AF", Array()))
-    for page in pdf.pages:
-        candidates.extend(page.obj.get("/AF", Array()))
-        for annot in page.obj.get("/Annots", Array()):
-            if isinstance(annot, Dictionary) and "/FS" in annot:
-                candidates.append(annot.FS)
-    for spec in candidates:
-        if not isinstance(spec, Dictionary) or "/EF" not in spec:
-            continue
-        if spec.is_indirect:
-            if spec.objgen in seen:
-                continue
-            seen.add(spec.objgen)
-        yield spec
-
-
-def _af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
-    holders: list[Dictionary] = [pdf.Root]
-    for page in pdf.pages:
-        holders.append(page.obj)
-        holders.extend(a for a in page.obj.get("/Annots", Array()) if isinstance(a, Dictionary))
-    return {spec.objgen for holder in holders for spec in holder.get("/AF", Array())
-            if isinstance(spec, Dictionary) and spec.is_indirect}
-
-
-def _is_pdfa_1_or_2(stream: pikepdf.Object) -> bool:
-    if not isinstance(stream, pikepdf.Stream):
-        return False
-    try:
-        data = stream.read_bytes()[:MAX_EMBEDDED_PEEK]
-    except pikepdf.PdfError:
-        return False
-    if not data.startswith(b"%PDF-"):
-        return False
-    try:
-        with pikepdf.open(io.BytesIO(data)) as inner:
-            claim, _hint, _state = read_claim(inner)
-    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError):
-        return False
-    return bool(claim) and claim[0] in "12"
-
-
-def _outline_actions(root: Dictionary) -> Iterator[Dictionary]:
-    outlines = root.get("/Outlines")
-    stack = [outlines.get("/First")] if isinstance(outlines, Dictionary) else []
-    seen: set[tuple[int, int]] = set()
-    while stack and len(seen) < 10_000:
-        item = stack.pop()
-        if not isinstance(item, Dictionary) or (item.is_indirect and item.objgen in seen):
-            continue
-        if item.is_indirect:
-            seen.add(item.objgen)
-        if isinstance(item.get("/A"), Dictionary):
-            yield item.A
-        stack.extend([item.get("/Next"), item.get("/First")])
-
-
-def _action_chain(actions: list[Dictionary]) -> Iterator[Dictionary]:
-    """Each action and the ones it chains through /Next, once."""
-    seen: set[tuple[int, int]] = set()
-    stack: list[pikepdf.Object] = list(actions)
-    while stack:
-        action = stack.pop()
-        if isinstance(action, Array):
-            stack.extend(action)
-            continue
-        if not isinstance(action, Dictionary):
-            continue
-        if action.is_indirect:
-            if action.objgen in seen:
-                continue
-            seen.add(action.objgen)
-        yield action
-        if "/Next" in action:
-            stack.append(action.Next)
-
-
-# --- the claim -------------------------------------------------------------------------------
-
-def _xmp_values(xmp: bytes) -> tuple[dict[str, str], str | None, str]:
-    """pdfaid properties in the right namespace, a part number found under a wrong one (a hint
-    of the part meant), and whether the packet is "ok" or "malformed"."""
-    try:
-        tree = ElementTree.fromstring(xmp)
-    except Exception:  # malformed or hostile XML (defusedxml refuses entities)
-        return {}, None, "malformed"
-    values: dict[str, str] = {}
-    hint = None
-    for desc in tree.iter(f"{{{_NS_RDF}}}Description"):
-        items = [(k, v) for k, v in desc.attrib.items()]
-        items += [(child.tag, child.text or "") for child in desc]
-        for key, value in items:
-            ns, _, local = key[1:].partition("}") if key.startswith("{") else ("", "", key)
-            value = value.strip()
-            if ns == NS_PDFAID and value and local not in values:
-                values[local] = value
-            elif "pdfa" in ns and local == "part" and value.isdigit():
-                hint = value
-    return values, hint, "ok"
-
-
-def read_claim(pdf: pikepdf.Pdf) -> tuple[str | None, str | None, str]:
-    """(claim such as "2B", part hint, XMP state: ok / missing / malformed)."""
-    stream = pdf.Root.get("/Metadata")
-    if not isinstance(stream, pikepdf.Stream):
-        return None, None, "missing"
-    try:
-        xmp = stream.read_bytes()
-    except pikepdf.PdfError:
-        return None, None, "malformed"
-    values, hint, state = _xmp_values(xmp)
-    part = values.get("part", "")
-    if not part.isdigit():
-        # Conformance without a part is an attempt at a claim; its header tells the part.
-        if "conformance" in values and not hint:
-            hint = "1" if pdf.pdf_version <= "1.4" else "2"
-        return None, hint, state
-    return part + values.get("conformance", "").upper(), hint, state
 
 
 def _identification(claim: str | None, hint: str | None, state: str,

@@ -15,7 +15,6 @@ text clips, blend modes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 from dataclasses import dataclass, field
@@ -24,10 +23,10 @@ from typing import TYPE_CHECKING
 from PIL import Image
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from kjda.ingest.ofd.document import OFDDocument, OFDPage, _child, _children, _text, floats
+from kjda.ingest.ofd.fonts import _fallback_font, _Fonts
 from kjda.ingest.ofd.graphics import (
     _JB2_MARK,
     IDENTITY,
@@ -41,24 +40,13 @@ from kjda.ingest.ofd.graphics import (
     _Style,
     matrix_then,
 )
+from kjda.ingest.ofd.stamps import _seal_pictures, _seal_reader
 
 if TYPE_CHECKING:
     from lxml import etree
 
 MM = 72 / 25.4
 _LOCK = threading.Lock()  # reportlab's font subsetting state is per process, not per document
-_MAX_EMBEDDED_FONTS = 500  # then the system font: bounds what a long-running worker keeps
-_registered = 0
-_FALLBACK_FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-_FALLBACK_FONT = "KJDA-WQYMicroHei"  # the same registration name renditions.py uses
-
-
-def _fallback_font() -> str:
-    if _FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():
-        from kjda.ingest.renditions import cjk_font
-
-        return cjk_font()  # raises the clear "install fonts-wqy-microhei" error if missing
-    return _FALLBACK_FONT
 
 
 @dataclass
@@ -66,43 +54,6 @@ class RenderResult:
     pdf: bytes
     pages: int
     problems: list[str] = field(default_factory=list)
-
-
-class _Fonts:
-    """reportlab font names for OFD font ids: the embedded TrueType when usable, else fallback."""
-
-    def __init__(self, doc: OFDDocument, problems: list[str]) -> None:
-        self.doc = doc
-        self.problems = problems
-        self.cache: dict[tuple[str, str], str] = {}
-
-    def name(self, font_id: str, text: str, res) -> str:
-        font = res.fonts.get(font_id)
-        key = (font_id, font.path if font else "")
-        if font and font.path and key not in self.cache:
-            self.cache[key] = self._embedded(font)
-        name = self.cache.get(key) or ""
-        if name:
-            face = pdfmetrics.getFont(name).face
-            if all(ord(ch) in face.charToGlyph for ch in text if not ch.isspace()):
-                return name
-        return _fallback_font()
-
-    def _embedded(self, font) -> str:
-        data = self.doc.package.read(font.path)
-        # Named by content: two OFDs' subsets at the same path are different fonts.
-        name = f"KJDA-OFD-{hashlib.sha256(data).hexdigest()[:24]}"
-        if name in pdfmetrics.getRegisteredFontNames():
-            return name
-        global _registered
-        if _registered >= _MAX_EMBEDDED_FONTS:  # reportlab's registry lives as long as the process
-            return ""
-        try:
-            pdfmetrics.registerFont(TTFont(name, io.BytesIO(data)))
-        except Exception:  # CFF/OpenType, Type1, subset without cmap: reportlab can't use it
-            return ""
-        _registered += 1
-        return name
 
 
 # --- the page painter ----------------------------------------------------------------------------
@@ -357,41 +308,6 @@ class _Painter:
         c.scale(1, -1)
         c.drawImage(reader, 0, 0, w, h, mask="auto", preserveAspectRatio=True)
         c.restoreState()
-
-
-def _seal_reader(data: bytes) -> ImageReader | None:
-    """A seal picture with its paper-white made transparent: viewers lay seals over the text
-    (multiply), and an opaque white square would hide what the seal was stamped on."""
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except Exception:
-        return None
-    rgba = img.convert("RGBA")
-    white = rgba.convert("L").point(lambda v: 0 if v > 235 else 255)
-    alpha = Image.composite(rgba.getchannel("A"), white, white)  # keep existing transparency
-    rgba.putalpha(alpha)
-    return ImageReader(rgba)
-
-
-def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]]]:
-    """Page ID → (StampAnnot boundary, picture bytes) of each seal whose picture we can draw."""
-    from kjda.ingest.ofd.signatures import seal_picture
-
-    out: dict[str, list[tuple[list[float], bytes]]] = {}
-    for ref in doc.signatures():
-        if ref.path is None:
-            continue
-        try:
-            root = doc.package.xml(ref.path)
-            picture = seal_picture(doc.package, ref.path, root)
-        except Exception:  # noqa: S112 - a seal we can't read is reported by verification, not here
-            continue
-        if picture is None:
-            continue
-        for sa in _child(root, "SignedInfo").iter("StampAnnot"):
-            out.setdefault(sa.get("PageRef", ""), []).append((floats(sa.get("Boundary")), picture))
-    return out
 
 
 def render_pdf(doc: OFDDocument) -> RenderResult:

@@ -83,3 +83,51 @@ def test_zip_bomb_is_kept_but_held_back_by_the_size_guard_not_unpacked(api):
     items = {i["code"]: i for i in body["check_report"]["items"]}
     # As a plain ZIP it may be bigger than an OFD, but not 1028:1 compressed.
     assert items["GD-3-2"]["result"] == "fail" and "zip bomb" in items["GD-3-2"]["reason"]
+
+
+def _ofd_reader_text(data: bytes) -> str:
+    from kjda.ingest.ofd import OFDPackage
+
+    with OFDPackage.open(io.BytesIO(data)) as pkg:
+        return "\n\n".join(d.text() for d in pkg.documents())
+
+
+def test_an_ofds_page_text_is_read_once_by_the_ofd_reader_and_searchable(api):
+    from kjda.archives.models import RecordText
+    from kjda.ingest.formats import handler_for
+
+    data = (SAMPLES / "ofd_general" / "ofdrw_crypto_hello-integrity.ofd").read_bytes()
+    # The Extract step reads no OFD text: the Inspect step's OFD reader is the one reading.
+    assert handler_for("ofd").extract_text(io.BytesIO(data)) == ""
+    resp = _post(api, "essay.ofd", data, document_no="记-0101")
+    assert resp.status_code == 201, resp.content
+    record_id = resp.json()["id"]
+    reader_text = _ofd_reader_text(data)
+    assert "闭关主义" in reader_text
+    # Stored as the reader gives it (lines in reading order), once.
+    content = RecordText.objects.get(record_id=record_id).content
+    assert content.count(reader_text) == 1
+    found = api.client.get("/api/v1/records", {"q": "闭关主义"}, headers=api.headers).json()
+    assert [r["id"] for r in found["items"]] == [record_id]
+
+
+def test_an_ofd_the_reader_cant_open_as_a_document_keeps_its_page_text_searchable(api):
+    from kjda.archives.models import RecordText
+
+    src = SAMPLES / "ofd_general" / "ofdrw_crypto_hello-integrity.ofd"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            part = zin.read(info)
+            if info.filename == "OFD.xml":  # DocRoot pointing at no part of the package
+                part = part.replace(b"<ofd:DocRoot>Doc_0/Document.xml<", b"<ofd:DocRoot>Doc_9/Document.xml<")
+            zout.writestr(info, part)
+    data = buf.getvalue()
+    resp = _post(api, "no-docroot.ofd", data, document_no="记-0102")
+    assert resp.status_code == 201, resp.content
+    body = resp.json()
+    (info,) = body["check_report"]["files"]
+    assert info["ofd"]["error"]  # the OFD reader could not open the document
+    assert "闭关主义" in RecordText.objects.get(record_id=body["id"]).content
+    found = api.client.get("/api/v1/records", {"q": "闭关主义"}, headers=api.headers).json()
+    assert [r["id"] for r in found["items"]] == [body["id"]]
