@@ -342,7 +342,7 @@ def _explain(kind: str, queries: list[str], runs: int) -> None:
                     if kind == "postgres":
                         if label == "count":
                             cur.execute("SET LOCAL enable_seqscan = off")
-                        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                        cur.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + sql, params)
                         plan = "\n".join(r[0] for r in cur.fetchall())
                         ms = sum(float(x) for x in re.findall(
                             r"(?:Planning|Execution) Time: ([\d.]+)", plan))
@@ -604,7 +604,7 @@ def _run(kind: str, args: argparse.Namespace) -> list[tuple]:
         print(f"[{kind}] server-side statement times (median of {args.explain} runs each):",
               flush=True)
         subprocess.run([sys.executable, __file__, "_explain", kind, "--runs", str(args.explain),  # noqa: S603
-                        "--", *sorted({q for _, qq in USED_CLASSES for q in qq if q})],
+                        "--queries", *sorted({q for _, qq in USED_CLASSES for q in qq if q})],
                        env=_env(kind), cwd=ROOT, check=False)
     return rows
 
@@ -632,7 +632,7 @@ def main() -> None:
         parser.add_argument("_cmd")
         parser.add_argument("kind")
         parser.add_argument("--runs", type=int, default=5)
-        parser.add_argument("queries", nargs="*")
+        parser.add_argument("--queries", nargs="*", default=[])
         args = parser.parse_args()
         sys.path.insert(0, str(ROOT / "src"))
         _explain(args.kind, args.queries, args.runs)
