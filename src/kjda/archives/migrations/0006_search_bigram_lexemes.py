@@ -29,5 +29,7 @@ class Migration(migrations.Migration):
     dependencies = [("archives", "0005_document_no_year_index")]
 
     # Going back keeps the entries: the older query layout still finds every 2-4 character word
-    # in them (its prefix queries match the bigram lexemes too).
+    # in them (its prefix queries match the bigram lexemes too), but the planner over-estimates
+    # such a prefix (it sums the bigram's and its 4-grams' frequencies) and a rare word can take
+    # ~1 s over a million records: re-index (`kjda reindex`) after going back.
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
