@@ -26,7 +26,7 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("archives", "0005_document_no_year_index")]
+    dependencies = [("archives", "0006_recordfile_pdfa")]
 
     # Going back keeps the entries: the older query layout still finds every 2-4 character word
     # in them (its prefix queries match the bigram lexemes too), but the planner over-estimates
