@@ -12,7 +12,11 @@ is filled with `search_index_bulk`, the same code a re-index uses. Then it start
 client: p50/p95/max per query class. Everything stops by itself.
 
 Options: --rebuild (new corpus), --reindex (keep the records, rebuild the index),
---pg-url (default postgres://postgres@127.0.0.1:5432/kjda_bench).
+--pg-url (default postgres://postgres@127.0.0.1:5432/kjda_bench), --explain RUNS (default 5:
+after the timing, each query's two statements, first page and count, are run RUNS times under
+EXPLAIN ANALYZE and their median server-side time printed: on a shared machine these show what
+the database itself takes, apart from waiting for a core). PostgreSQL's settings that matter
+here (shared_buffers, work_mem, parallel workers, JIT …) are printed with the figures.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ QUERY_CLASSES: list[tuple[str, list[str]]] = [
     ("2-char rare", ["钢琴", "骆驼", "滑雪", "古筝", "琥珀", "潜水", "雕塑", "鲸鱼"]),
     ("4-char", ["报销差旅", "办公用品"]),
 ]
+SERVER_NOTES: list[str] = []  # the database server's settings, printed with the figures
 USED_CLASSES: list[tuple[str, list[str]]] = []  # as timed (with the corpus' invoice numbers)
 EXTRA_CLASSES: list[tuple[str, list[str]]] = [  # --extra: for information
     ("1-char", ["税", "租"]),
@@ -301,6 +306,59 @@ def _build(args: argparse.Namespace, kind: str) -> None:
     print(f"[{kind}] built in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+PG_SETTINGS = ["server_version", "shared_buffers", "effective_cache_size", "work_mem",
+               "max_parallel_workers_per_gather", "jit", "effective_io_concurrency",
+               "random_page_cost"]
+
+
+def _explain(kind: str, queries: list[str], runs: int) -> None:
+    """Runs in a child process: the server-side times of the two statements a search request
+    makes (the first page and the count), as the API builds them, with EXPLAIN (ANALYZE,
+    BUFFERS): median planning + execution time of `runs` runs, and the pages they touched."""
+    import re
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from kjda.archives.selectors import RecordFilters, record_list
+
+    admin = get_user_model().objects.get(username="admin")
+    for q in queries:
+        qs = record_list(actor=admin, filters=RecordFilters(q=q))
+        page_sql, page_params = qs[:20].query.sql_with_params()
+        if qs._index_count is not None:  # the index-only count the API runs (see search.py)
+            count_sql, count_params = qs._index_count
+        else:
+            count_sql, count_params = qs.query.get_count_sql_with_params()  # pragma: no cover
+        out = []
+        for label, sql, params in (("page", page_sql, page_params),
+                                   ("count", count_sql, count_params)):
+            times, pages = [], ""
+            for _ in range(runs):
+                with transaction.atomic(), connection.cursor() as cur:
+                    if kind == "postgres":
+                        if label == "count":
+                            cur.execute("SET LOCAL enable_seqscan = off")
+                        cur.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) " + sql, params)
+                        plan = "\n".join(r[0] for r in cur.fetchall())
+                        ms = sum(float(x) for x in re.findall(
+                            r"(?:Planning|Execution) Time: ([\d.]+)", plan))
+                        m = re.search(r"Buffers: shared(?: hit=(\d+))?(?: read=(\d+))?", plan)
+                        if m:
+                            pages = f", pages hit {m.group(1) or 0} read {m.group(2) or 0}"
+                    else:
+                        t = time.perf_counter()
+                        cur.execute(sql, params)
+                        cur.fetchall()
+                        ms = (time.perf_counter() - t) * 1000
+                times.append(ms)
+            out.append(f"{label} {statistics.median(times):.1f} ms{pages}")
+        print(f"[{kind}]   server side, {q}: " + "; ".join(out), flush=True)
+
+
 def _invoice_numbers(RecordText) -> list[str]:  # noqa: N803
     import re
 
@@ -398,6 +456,15 @@ def _ensure_pg_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _pg_settings() -> str:
+    import psycopg
+
+    with psycopg.connect(PG_URL_CURRENT) as conn:
+        values = conn.execute("SELECT " + ", ".join(f"current_setting('{s}')" for s in PG_SETTINGS)
+                              ).fetchone()
+    return ", ".join(f"{k}={v}" for k, v in zip(PG_SETTINGS, values, strict=True))
 
 
 def _free_port() -> int:
@@ -501,6 +568,9 @@ def _run(kind: str, args: argparse.Namespace) -> list[tuple]:
     state = json.loads(_marker_path(kind).read_text())
     print(f"[{kind}] corpus ready ({time.perf_counter() - t:.0f} s this run; "
           f"first build {state.get('build_s', '?')} s); size {_db_size(kind)}", flush=True)
+    if kind == "postgres":
+        SERVER_NOTES.append("PostgreSQL " + _pg_settings())
+        print(f"[postgres] server: {SERVER_NOTES[-1]}", flush=True)
     if args.build_only:
         return []
     proc, port, log = _serve(kind)
@@ -530,6 +600,12 @@ def _run(kind: str, args: argparse.Namespace) -> list[tuple]:
                   flush=True)
     finally:
         _stop(proc, log)
+    if args.explain:
+        print(f"[{kind}] server-side statement times (median of {args.explain} runs each):",
+              flush=True)
+        subprocess.run([sys.executable, __file__, "_explain", kind, "--runs", str(args.explain),  # noqa: S603
+                        "--queries", *sorted({q for _, qq in USED_CLASSES for q in qq if q})],
+                       env=_env(kind), cwd=ROOT, check=False)
     return rows
 
 
@@ -551,6 +627,16 @@ def main() -> None:
         sys.path.insert(0, str(ROOT / "src"))
         _build(args, args.kind)
         return
+    if len(sys.argv) > 2 and sys.argv[1] == "_explain":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("_cmd")
+        parser.add_argument("kind")
+        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--queries", nargs="*", default=[])
+        args = parser.parse_args()
+        sys.path.insert(0, str(ROOT / "src"))
+        _explain(args.kind, args.queries, args.runs)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -560,6 +646,9 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="also time 1/3/5-char, AND, no-q")
     parser.add_argument("--build-only", action="store_true", help="build or check, don't time")
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--explain", type=int, default=5, metavar="RUNS",
+                        help="after timing, EXPLAIN ANALYZE each query's page and count "
+                             "statements RUNS times (0: don't)")
     args = parser.parse_args()
     PG_URL_CURRENT = args.pg_url
     if urllib.parse.urlparse(PG_URL_CURRENT).hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -575,6 +664,8 @@ def main() -> None:
           f"{'max hits':>10}")
     for kind, name, n, p50, p95, mx, hits in rows:
         print(f"{kind:<9}{name:<18}{n:>5}{p50:>9.1f}{p95:>9.1f}{mx:>9.1f}{hits:>10,}")
+    for note in SERVER_NOTES:
+        print(note)
     print("queries: " + "; ".join(f"{name}: {' / '.join(q or '-' for q in queries)}"
                                   for name, queries in USED_CLASSES))
 

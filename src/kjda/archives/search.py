@@ -12,14 +12,19 @@ bench/bench_search.py over 1,000,000 records):
 - SQLite, FTS5 table `archives_search(grams)`, rowid = record id: overlapping bigrams with
   positions (detail=full). A run of n ≥ 2 characters is the phrase of its n-1 bigrams, which FTS5
   matches in its index (`差旅费` → `"差旅 旅费"`).
-- PostgreSQL, table `archives_search(record_id, grams tsvector)` with a GIN index: one token per
-  character position, the (up to) four characters that start there ("edge 4-grams"). A run of 2–4
-  characters is then a prefix query on one token (`差旅` → `'差旅':*`, `办公用品` → `'办公用品'`),
-  which GIN answers exactly, without rechecking the stored tsvector. (Bigram phrases would make
-  PostgreSQL re-read and re-check every candidate's tsvector: hundreds of ms for a common
-  four-character word.) Longer runs are phrases of 4-grams (`报销差旅费` → `'报销差旅' <-> '销差旅费'`),
-  the only queries that recheck (slow when the phrase is common: every candidate's tsvector is
-  fetched from TOAST). The n-gram tokens carry positions; unigrams and Latin words don't.
+- PostgreSQL, table `archives_search(record_id, grams tsvector)` with a GIN index: each
+  two-character substring (bigram) once, as a lexeme of its own, and one token per character
+  position, the (up to) four characters that start there ("edge 4-grams"). A two-character run is
+  then one exact lexeme (`差旅` → `'差旅'`), three or four characters a prefix or exact query on
+  one 4-gram token (`差旅费` → `'差旅费':*`, `办公用品` → `'办公用品'`), which GIN answers exactly,
+  without rechecking the stored tsvector. (Bigram phrases would make PostgreSQL re-read and
+  re-check every candidate's tsvector: hundreds of ms for a common four-character word; a prefix
+  query for a two-character word merges the posting lists of every 4-gram that starts with it, a
+  third of the count's time for a common word, which the exact bigram lexeme saves.) Longer runs
+  are phrases of 4-grams (`报销差旅费` → `'报销差旅' <-> '销差旅费'`), the only queries that recheck
+  (slow when the phrase is common: every candidate's tsvector is fetched from TOAST). Only the
+  4-character tokens carry positions (phrases are made of them alone); bigrams, the shorter
+  tokens at the end of a run, unigrams and Latin words don't.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def grams_for_text(text: str) -> str:
 
 def pg_tsvector_for_text(text: str) -> str:
     """The PostgreSQL tsvector (as its text form) for `text`: edge 4-grams with positions,
-    Latin words and unigrams without. A gap in the positions separates runs."""
+    bigrams, Latin words and unigrams without. A gap in the positions separates runs."""
     grams: dict[str, list[int]] = {}
     plain: dict[str, None] = {}
     pos = 0
@@ -86,14 +91,19 @@ def pg_tsvector_for_text(text: str) -> str:
                 plain[UNIGRAM_MARK + ch] = None
             for i in range(len(run) - 1):
                 pos += 1
-                positions = grams.setdefault(run[i:i + PG_GRAM], [])
+                plain[run[i:i + 2]] = None
+                gram = run[i:i + PG_GRAM]
+                if len(gram) < PG_GRAM:  # the end of the run: no phrase is made of it
+                    plain[gram] = None
+                    continue
+                positions = grams.setdefault(gram, [])
                 if len(positions) < _PG_MAX_POSITIONS and pos <= _PG_MAX_POS:
                     positions.append(pos)
             pos += 1
         else:
             plain[run.lower()] = None
     parts = [_pg_quote(g) + (":" + ",".join(map(str, p)) if p else "") for g, p in grams.items()]
-    parts.extend(_pg_quote(t) for t in plain)
+    parts.extend(_pg_quote(t) for t in plain if t not in grams)
     out = " ".join(parts)
     if len(out.encode()) < _PG_SMALL:
         # PostgreSQL moves a value out of line only when the row exceeds ~2 KB, and the GIN
@@ -127,6 +137,8 @@ def _pg_tsquery(query: str) -> str | None:
             terms.append(_pg_quote(run.lower()))
         elif len(run) == 1:
             terms.append(_pg_quote(UNIGRAM_MARK + run))
+        elif len(run) == 2:
+            terms.append(_pg_quote(run))  # the bigram lexeme
         elif len(run) < PG_GRAM:
             terms.append(_pg_quote(run) + ":*")
         elif len(run) == PG_GRAM:

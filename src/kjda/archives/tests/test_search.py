@@ -13,7 +13,9 @@ from django.db.models import Q
 from kjda.archives import selectors
 from kjda.archives.models import Record, RecordText, RetentionRule
 from kjda.archives.search import (
+    _pg_tsquery,
     grams_for_text,
+    pg_tsvector_for_text,
     search_filter,
     search_index_bulk,
     search_index_record,
@@ -51,6 +53,36 @@ def _count(actor, q: str, **filters) -> int:
 def test_grams_are_bigrams_plus_unigrams_and_latin_words():
     assert grams_for_text("报销差旅费 Hilton 2024") == (
         "报销 销差 差旅 旅费 hilton 2024 u报 u销 u差 u旅 u费")
+
+
+def test_postgresql_tokens_bigrams_exact_and_4_grams_with_positions():
+    vector = pg_tsvector_for_text("报销差旅费，差旅")
+    lexemes = dict(t.split(":") if ":" in t else (t, "") for t in vector.split())
+    # 4-grams carry positions (phrases are made of them); every bigram is a lexeme, once
+    assert lexemes["'报销差旅'"] == "1" and lexemes["'销差旅费'"] == "2"
+    assert lexemes["'差旅'"] == "" and lexemes["'旅费'"] == "" and lexemes["'报销'"] == ""
+    assert lexemes["'差旅费'"] == ""  # the run's end: for three-character prefix queries
+    assert "'费差'" not in lexemes  # nothing across the punctuation
+    # two characters: the bigram lexeme itself, no prefix query over the 4-grams
+    assert _pg_tsquery("差旅") == "'差旅'"
+    assert _pg_tsquery("差旅费") == "'差旅费':*"
+    assert _pg_tsquery("报销差旅") == "'报销差旅'"
+    assert _pg_tsquery("报销差旅费") == "('报销差旅' <-> '销差旅费')"
+
+
+@pytest.mark.django_db
+def test_every_two_character_word_of_a_run_is_found_and_none_across_punctuation(make, archivist):
+    text = "甲乙丙丁戊己庚辛，壬癸"
+    make("长串", text)
+    make("别的", "乙甲 丁丙")
+    run = text.split("，")[0]
+    for i in range(len(run) - 1):
+        assert _search(archivist, run[i:i + 2]) == ["长串"], run[i:i + 2]
+        assert _count(archivist, run[i:i + 2]) == 1
+    assert _search(archivist, "壬癸") == ["长串"]
+    assert _search(archivist, "辛壬") == []
+    assert _search(archivist, "乙甲") == ["别的"]
+    assert _count(archivist, "丙丁 乙甲") == 0
 
 
 @pytest.mark.django_db
