@@ -247,6 +247,20 @@ def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
         raise _Invalid("签名值验证失败 / signature value does not verify against the signer certificate")
 
 
+def _valid(result: SignatureResult) -> None:
+    result.status, result.reason = VALID, ""
+    result.notes.append(TRUST_NOTE)
+
+
+def _not_valid(result: SignatureResult, exc: Exception) -> None:
+    """The verdict of a verification that stopped: unsupported, or invalid with the reason."""
+    if isinstance(exc, _Unsupported):
+        result.status, result.reason = UNSUPPORTED, str(exc)
+    else:
+        result.status = INVALID
+        result.reason = exc.message if isinstance(exc, OFDError) else str(exc)
+
+
 def verify_signature(pkg: OFDPackage, ref: SignatureRef) -> SignatureResult:
     result = SignatureResult(id=ref.id, type=ref.type, status=UNSUPPORTED,
                              kind="ofd-seal" if ref.type.lower() == "seal" else "ofd-signature")
@@ -272,14 +286,9 @@ def verify_signature(pkg: OFDPackage, ref: SignatureRef) -> SignatureResult:
                                 "digests could not be checked")
         if ref_error or value_error:
             raise ref_error or value_error  # type: ignore[misc]
-        result.status, result.reason = VALID, ""
-        result.notes.append(TRUST_NOTE)
-    except _Invalid as exc:
-        result.status, result.reason = INVALID, str(exc)
-    except _Unsupported as exc:
-        result.status, result.reason = UNSUPPORTED, str(exc)
-    except OFDError as exc:
-        result.status, result.reason = INVALID, exc.message
+        _valid(result)
+    except (_Invalid, _Unsupported, OFDError) as exc:
+        _not_valid(result, exc)
     return result
 
 
@@ -353,14 +362,9 @@ def verify_integrity(pkg: OFDPackage) -> SignatureResult | None:
         if extra:
             shown = ", ".join(extra[:5]) + (" …" if len(extra) > 5 else "")
             raise _Invalid(f"包内有清单之外的文件（夹带） / files outside the integrity list (smuggled): {shown}")
-        result.status, result.reason = VALID, ""
-        result.notes.append(TRUST_NOTE)
-    except _Invalid as exc:
-        result.status, result.reason = INVALID, str(exc)
-    except _Unsupported as exc:
-        result.status, result.reason = UNSUPPORTED, str(exc)
-    except OFDError as exc:
-        result.status, result.reason = INVALID, exc.message
+        _valid(result)
+    except (_Invalid, _Unsupported, OFDError) as exc:
+        _not_valid(result, exc)
     return result
 
 
