@@ -139,10 +139,14 @@ def _file(ctx: IngestContext, request) -> Record:
         record=record, files=new_files, agents=[a.model_dump() for a in ctx.metadata.agents],
         relations=[r.model_dump() for r in ctx.metadata.relations], events=events,
         text="\n".join(f.text for f in ctx.files if f.text))
+    invoice_rows = []
     if any(f.invoice for f in ctx.files):
         from kjda.invoices.services import invoices_save
 
-        invoices_save(record=record, files=ctx.files, first_claims=ctx.duplicate_claims)
+        invoice_rows = invoices_save(record=record, files=ctx.files,
+                                     first_claims=ctx.duplicate_claims)
+    # what was just written is what the answer shows: no query for it (file order, as read)
+    record._prefetched_objects_cache["invoices"] = invoice_rows  # type: ignore[attr-defined]
     audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"archive_no": record.archive_no, "status": record.status,

@@ -66,7 +66,11 @@ def invoice_first_claims(*, identities: list[str]) -> dict[str, Record]:
 
 
 def invoices_of_record(*, record: Record) -> list[Invoice]:
-    """A record's invoices (the record was read through a scoped selector)."""
+    """A record's invoices in file order (the record was read through a scoped selector; a
+    record just filed carries the rows it was filed with)."""
+    filed = getattr(record, "_prefetched_objects_cache", {}).get("invoices")
+    if filed is not None:
+        return list(filed)
     return list(Invoice.objects.filter(record=record).order_by("file__sequence"))
 
 
