@@ -7,6 +7,8 @@ change of roles applies from the next request on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
@@ -36,32 +38,67 @@ def actor_can(actor, perm: str) -> bool:
     return bool(actor_roles(actor) & PERMISSIONS[perm])
 
 
-def record_scope_q(*, actor: AbstractBaseUser | AnonymousUser | None) -> Q | None:
-    """A filter on `archives.Record` for what `actor` may read; None means nothing.
+@dataclass(frozen=True)
+class ScopePart:
+    """One part of a data scope: records whose fonds code is in `fonds` and department in
+    `departments`, or (an employee's part) whose applicant is in `applicants`; None means any."""
+
+    fonds: tuple[str, ...] | None = None
+    departments: tuple[str, ...] | None = None
+    applicants: tuple[str, ...] | None = None
+
+    def q(self) -> Q:
+        out = Q()
+        if self.fonds is not None:
+            out &= Q(fonds__code__in=self.fonds)
+        if self.departments is not None:
+            out &= Q(department__in=self.departments)
+        if self.applicants is not None:
+            out &= Q(applicant__in=self.applicants)
+        return out
+
+
+def record_scope_parts(*, actor: AbstractBaseUser | AnonymousUser | None
+                       ) -> list[ScopePart] | None:
+    """What `actor` may read, as an OR of parts (structured, for the search index: see
+    kjda.archives.search.Facets); None means nothing, a part with no condition everything.
 
     The content roles' scopes are OR-ed: archivists and accountants read their fonds and
     departments, auditors their fonds (every department), employees what they applied for."""
     profile = actor_profile(actor)
     roles = set(profile.roles)
-    parts: list[Q] = []
-    fonds_q = Q(fonds__code__in=profile.fonds) if profile.fonds else Q()
+    parts: list[ScopePart] = []
+    fonds = tuple(profile.fonds) if profile.fonds else None
     if roles & {Role.ARCHIVIST, Role.ACCOUNTANT}:
-        parts.append(fonds_q & (Q(department__in=profile.departments) if profile.departments
-                                else Q()))
+        parts.append(ScopePart(fonds=fonds, departments=tuple(profile.departments)
+                               if profile.departments else None))
     if Role.AUDITOR in roles:
-        parts.append(fonds_q)
+        parts.append(ScopePart(fonds=fonds))
     if Role.EMPLOYEE in roles:
         names = {n for n in (profile.person_name, actor.get_full_name()
                              if hasattr(actor, "get_full_name") else "", actor.get_username())
                  if n}
-        parts.append(Q(applicant__in=sorted(names)))
+        parts.append(ScopePart(applicants=tuple(sorted(names))))
     if not parts:
         return None
-    if any(not p for p in parts):  # one unrestricted part: the whole archive
-        return Q()
-    scope = parts[0]
+    if any(p == ScopePart() for p in parts):  # one unrestricted part: the whole archive
+        return [ScopePart()]
+    return parts
+
+
+def record_scope_q(*, actor: AbstractBaseUser | AnonymousUser | None) -> Q | None:
+    """A filter on `archives.Record` for what `actor` may read (the OR of
+    `record_scope_parts`); None means nothing, an empty Q everything."""
+    return scope_parts_q(record_scope_parts(actor=actor))
+
+
+def scope_parts_q(parts: list[ScopePart] | None) -> Q | None:
+    """The filter on `archives.Record` for an OR of scope parts (None: nothing)."""
+    if parts is None:
+        return None
+    scope = parts[0].q()
     for p in parts[1:]:
-        scope |= p
+        scope |= p.q()
     return scope
 
 

@@ -25,12 +25,18 @@ bench/bench_search.py over 1,000,000 records):
   (slow when the phrase is common: every candidate's tsvector is fetched from TOAST). Only the
   4-character tokens carry positions (phrases are made of them alone); bigrams, the shorter
   tokens at the end of a run, unigrams and Latin words don't.
+
+Both layouts also hold a few facet tokens per record (`record_facet_tokens`): its fonds, department,
+applicant and fiscal year, so that a user's data scope and the simple list filters are index terms
+(`(差旅) AND (fonds A OR fonds B) AND (dept X OR dept Y)`) and a scoped search is counted, and its
+first page found, from the index alone instead of through a join to every matching record.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
@@ -46,6 +52,44 @@ _PG_MAX_POS = 16383  # tsvector positions stop there
 _PG_MAX_POSITIONS = 256  # and keep at most this many per lexeme
 _PG_SMALL = 2600  # bytes of tsvector text below which the value would stay in the table row
 _PG_PAD = "'" + "_" * 2040 + "'"
+
+
+# Facet tokens start with a Greek letter: neither the text tokenizer nor a query ever emits one
+# (both only emit CJK runs and Latin/digit runs, see _RUN), so no query can forge or hit them. The
+# value follows as the hex of its UTF-8 bytes: lossless (no collisions), one FTS5 token, and at
+# most 1,603 bytes for a 200-character department (PostgreSQL takes lexemes up to 2,047 bytes).
+FACET_MARK = "\u03be"  # ξ
+
+
+def _facet_token(kind: str, value: object) -> str:
+    return FACET_MARK + kind + str(value).encode().hex()
+
+
+@dataclass(frozen=True)
+class Facets:
+    """A conjunction of facet conditions, each None (any value) or the values allowed (an empty
+    tuple allows none). What a scope part or a list filter says, in index terms."""
+
+    fonds_ids: tuple[int, ...] | None = None
+    departments: tuple[str, ...] | None = None
+    applicants: tuple[str, ...] | None = None
+    fiscal_years: tuple[int, ...] | None = None
+
+    def groups(self) -> list[list[str]]:
+        """The facet tokens as an AND of OR-groups (an empty group: nothing matches)."""
+        out = []
+        for kind, values in (("f", self.fonds_ids), ("d", self.departments),
+                             ("a", self.applicants), ("y", self.fiscal_years)):
+            if values is not None:
+                out.append(sorted({_facet_token(kind, v) for v in values}))
+        return out
+
+
+def record_facet_tokens(record: Record) -> list[str]:
+    """The facet tokens indexed for `record` (see Facets); the record must be reindexed when one
+    of these fields changes (they are set when a record is filed and never edited)."""
+    return [_facet_token("f", record.fonds_id), _facet_token("d", record.department or ""),
+            _facet_token("a", record.applicant or ""), _facet_token("y", record.fiscal_year)]
 
 
 def _runs(text: str) -> list[str]:
@@ -173,7 +217,8 @@ def search_index_record(*, record: Record, text: str | None = None, new: bool = 
 
         row = RecordText.objects.filter(record_id=record.pk).first()
         text = row.content if row else ""
-    _write_rows([(record.pk, record_search_text(record, text))], new=new)
+    _write_rows([(record.pk, record_search_text(record, text), record_facet_tokens(record))],
+                new=new)
 
 
 def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 2000) -> int:
@@ -193,8 +238,8 @@ def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 
                                     .order_by("record_id", "sequence")
                                     .values_list("record_id", "filename")):
             names.setdefault(record_id, []).append(filename)
-        _write_rows([(r.pk, record_search_text(r, text, names.get(r.pk, ())))
-                     for r, text in batch])
+        _write_rows([(r.pk, record_search_text(r, text, names.get(r.pk, ())),
+                      record_facet_tokens(r)) for r, text in batch])
 
     for item in items:
         batch.append(item)
@@ -228,8 +273,8 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
         last = records[-1].pk
 
 
-def _write_rows(rows: list[tuple[int, str]], *, new: bool = False) -> None:
-    """Store the index entries for (record id, text to index) pairs, replacing old ones."""
+def _write_rows(rows: list[tuple[int, str, list[str]]], *, new: bool = False) -> None:
+    """Store the index entries for (record id, text to index, facet tokens), replacing old ones."""
     if not rows:
         return
     with connection.cursor() as cur:
@@ -238,35 +283,76 @@ def _write_rows(rows: list[tuple[int, str]], *, new: bool = False) -> None:
                 "INSERT INTO archives_search (record_id, grams) "
                 "SELECT id, g::tsvector FROM unnest(%s::bigint[], %s::text[]) AS t(id, g) "
                 "ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
-                [[r[0] for r in rows], [pg_tsvector_for_text(r[1]) for r in rows]])
+                [[r[0] for r in rows],
+                 [pg_tsvector_for_text(r[1]) + "".join(" " + _pg_quote(t) for t in r[2])
+                  for r in rows]])
             return
         if not new:
             cur.executemany("DELETE FROM archives_search WHERE rowid = %s", [(r[0],) for r in rows])
         cur.executemany("INSERT INTO archives_search (rowid, grams) VALUES (%s, %s)",
-                        [(r[0], grams_for_text(r[1])) for r in rows])
+                        [(r[0], " ".join([grams_for_text(r[1]), *r[2]])) for r in rows])
 
 
-def search_match_sql(query: str) -> tuple[str, list] | None:
-    """SQL selecting the ids of records matching `query`, or None for an empty query."""
-    if connection.vendor == "postgresql":
-        tsquery = _pg_tsquery(query)
-        return None if tsquery is None else (
-            "SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery", [tsquery])
-    expr = _fts5_expr(query)
-    return None if expr is None else (
-        "SELECT rowid FROM archives_search WHERE archives_search MATCH %s", [expr])
+def _facet_expr(scope: Sequence[Facets], pg: bool) -> str | None:
+    """The index expression for an OR of facet conjunctions; None when it allows nothing."""
+    if pg:
+        q, and_, or_ = _pg_quote, " & ", " | "
+    else:
+        def q(t: str) -> str:
+            return '"' + t + '"'
+        and_, or_ = " AND ", " OR "
+    parts = []
+    for facets in scope:
+        groups = facets.groups()
+        if any(not g for g in groups):
+            continue  # this part allows nothing
+        if not groups:
+            return ""  # this part allows everything: the whole expression does
+        parts.append(and_.join("(" + or_.join(q(t) for t in g) + ")" for g in groups))
+    if not parts:
+        return None
+    return or_.join("(" + p + ")" for p in parts)
 
 
-def search_count_sql(query: str) -> tuple[str, list] | None:
+def _match_expr(query: str, scope: Sequence[Facets] | None, pg: bool) -> str | None:
+    """The MATCH / tsquery text for `query` within `scope`; None for an empty query, "" when the
+    scope allows nothing (no index expression is false by itself)."""
+    expr = _pg_tsquery(query) if pg else _fts5_expr(query)
+    if expr is None or scope is None:
+        return expr
+    facet = _facet_expr(scope, pg)
+    if facet is None:
+        return ""
+    return expr if not facet else "(" + expr + ")" + (" & " if pg else " AND ") + "(" + facet + ")"
+
+
+def search_match_sql(query: str, scope: Sequence[Facets] | None = None
+                     ) -> tuple[str, list] | None:
+    """SQL selecting the ids of records matching `query` (within `scope`, an OR of facet
+    conjunctions, when given), or None for an empty query."""
+    pg = connection.vendor == "postgresql"
+    expr = _match_expr(query, scope, pg)
+    if expr is None:
+        return None
+    if expr == "":
+        return "SELECT 1 WHERE 1 = 0", []
+    if pg:
+        return "SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery", [expr]
+    return "SELECT rowid FROM archives_search WHERE archives_search MATCH %s", [expr]
+
+
+def search_count_sql(query: str, scope: Sequence[Facets] | None = None
+                     ) -> tuple[str, list] | None:
     """SQL counting the index entries matching `query` (no join to the records)."""
-    match = search_match_sql(query)
+    match = search_match_sql(query, scope)
     if match is None:
         return None
     sql, params = match
     return "SELECT count(*) FROM (" + sql + ") AS m", params  # noqa: S608 - fixed SQL
 
 
-def search_filter(qs: QuerySet[Record], query: str) -> QuerySet[Record] | None:
+def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | None = None
+                  ) -> QuerySet[Record] | None:
     """`qs` narrowed to the records matching `query`, newest first; None for an empty query.
 
     The plan is driven by the index: the records are joined to the index rows matching the
@@ -277,10 +363,15 @@ def search_filter(qs: QuerySet[Record], query: str) -> QuerySet[Record] | None:
     match (or scan the records by id) before the first row comes out.
 
     When `qs` has no filter at all (the whole archive is in scope and nothing else is asked),
-    `count()` on the result counts the index entries alone, without joining the records."""
-    match = search_match_sql(query)
+    `count()` on the result counts the index entries alone, without joining the records. So it
+    does when `scope` is given: the caller vouches that `scope` (an OR of facet conjunctions)
+    says exactly what `qs`'s filters say. The index then also narrows the page's candidates to
+    the scope, and `qs`'s filters are still checked on each row of the page."""
+    match = search_match_sql(query, scope)
     if match is None:
         return None
+    if match[0].endswith("1 = 0"):
+        return qs.none()
     if connection.vendor == "postgresql":
         where = ["archives_search.record_id = archives_record.id",
                  "archives_search.grams @@ %s::tsquery"]
@@ -289,9 +380,9 @@ def search_filter(qs: QuerySet[Record], query: str) -> QuerySet[Record] | None:
         where = ["archives_search.rowid = archives_record.id", "archives_search MATCH %s"]
         order = "-archives_search.rowid"
     params = match[1]
-    unfiltered = not qs.query.where
+    exact = scope is not None or not qs.query.where
     out = qs.extra(tables=["archives_search"], where=where, params=params, order_by=[order])  # noqa: S610 - fixed SQL, the query is a parameter
-    return _as_search_queryset(out, search_count_sql(query) if unfiltered else None)
+    return _as_search_queryset(out, search_count_sql(query, scope) if exact else None)
 
 
 class _SearchQuerySet:

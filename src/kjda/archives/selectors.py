@@ -3,13 +3,13 @@ there is no other way to read records, so scoping can't be forgotten."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 
-from kjda.accounts.selectors import record_scope_q
+from kjda.accounts.selectors import ScopePart, record_scope_parts, scope_parts_q
 from kjda.archives.models import (
     Fonds,
     Record,
@@ -18,7 +18,7 @@ from kjda.archives.models import (
     RetentionRule,
     Volume,
 )
-from kjda.archives.search import search_filter
+from kjda.archives.search import Facets, search_filter
 from kjda.errors import NotFound
 
 
@@ -36,8 +36,9 @@ class RecordFilters:
     invoice: Any = None  # kjda.invoices.selectors.InvoiceFilters: records holding such an invoice
 
 
-def _scoped(actor) -> QuerySet[Record]:
-    scope = record_scope_q(actor=actor)
+def _scoped(actor, parts: list[ScopePart] | None = None) -> QuerySet[Record]:
+    """The records `actor` may read (`parts`: their `record_scope_parts`, when already read)."""
+    scope = scope_parts_q(record_scope_parts(actor=actor) if parts is None else parts)
     if scope is None:
         return Record.objects.none()
     return Record.objects.filter(scope)
@@ -45,7 +46,9 @@ def _scoped(actor) -> QuerySet[Record]:
 
 def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
     f = filters or RecordFilters()
-    qs = _scoped(actor).select_related("fonds", "rule", "category")
+    parts = record_scope_parts(actor=actor)
+    qs = (_scoped(actor, parts) if parts is not None else Record.objects.none()
+          ).select_related("fonds", "rule", "category")
     if f.fonds:
         qs = qs.filter(fonds__code=f.fonds)
     if f.category:
@@ -66,9 +69,44 @@ def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Reco
         from kjda.invoices.selectors import records_with_invoice
 
         qs = records_with_invoice(qs, f.invoice)
-    if f.q and (searched := search_filter(qs, f.q)) is not None:
+    if f.q and (searched := search_filter(qs, f.q, _search_scope(parts, f))) is not None:
         return searched  # newest first, the plan driven by the index: see search_filter
     return qs.order_by("-id")
+
+
+def _search_scope(parts: list[ScopePart] | None, f: RecordFilters) -> list[Facets] | None:
+    """The actor's scope (`parts`) and `f`'s filters as index facets (an OR of conjunctions),
+    when every one of them is a facet of the index; None otherwise (the search then counts
+    through the join). It must say exactly what `_scoped` and record_list's filters say: the
+    count relies on it."""
+    if (f.category or f.status or f.source_system or f.external_id
+            or (f.invoice is not None and f.invoice.any())):
+        return None
+    if parts is None:
+        return []
+    codes = {c for p in parts if p.fonds for c in p.fonds} | ({f.fonds} if f.fonds else set())
+    ids: dict[str, int] = dict(Fonds.objects.filter(code__in=codes).values_list("code", "id")
+                               ) if codes else {}
+    out = []
+    for part in parts:
+        facets = _part_facets(part, ids)
+        for field, value in (("fonds_ids", ids.get(f.fonds, -1) if f.fonds else None),
+                             ("departments", f.department), ("applicants", f.applicant),
+                             ("fiscal_years", f.fiscal_year)):
+            if not value:
+                continue  # record_list doesn't filter on an empty value either
+            allowed = getattr(facets, field)
+            facets = replace(facets, **{field: (value,) if allowed is None or value in allowed
+                                        else ()})
+        out.append(facets)
+    return out
+
+
+def _part_facets(part: ScopePart, fonds_ids: dict[str, int]) -> Facets:
+    return Facets(
+        fonds_ids=None if part.fonds is None else tuple(fonds_ids[c] for c in part.fonds
+                                                        if c in fonds_ids),
+        departments=part.departments, applicants=part.applicants)
 
 
 def retention_rule_find(*, name: str) -> RetentionRule | None:
@@ -105,7 +143,7 @@ def record_get(*, actor, record_id: int) -> Record:
 
 
 def record_file_get(*, actor, file_id: int) -> RecordFile:
-    scope = record_scope_q(actor=actor)
+    scope = scope_parts_q(record_scope_parts(actor=actor))
     qs = RecordFile.objects.none() if scope is None else RecordFile.objects.filter(
         record__in=Record.objects.filter(scope))
     rf = qs.select_related("record").filter(pk=file_id).first()

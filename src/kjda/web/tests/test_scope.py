@@ -4,8 +4,8 @@ user's scope does not exist for the web UI either."""
 from __future__ import annotations
 
 import pytest
-from django.db.models import Q
 
+from kjda.accounts.selectors import ScopePart
 from kjda.archives.models import RecordFile
 
 pytestmark = pytest.mark.django_db
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def out_of_scope(monkeypatch):
     # The scope a future role could give: another fonds only.
-    monkeypatch.setattr("kjda.archives.selectors.record_scope_q",
-                        lambda *, actor: Q(fonds__code="X999"))
+    monkeypatch.setattr("kjda.archives.selectors.record_scope_parts",
+                        lambda *, actor: [ScopePart(fonds=("X999",))])
 
 
 def test_record_and_files_outside_the_scope_are_404(web, record, out_of_scope):
