@@ -48,6 +48,14 @@ QUERY_CLASSES: list[tuple[str, list[str]]] = [
     ("2-char rare", ["钢琴", "骆驼", "滑雪", "古筝", "琥珀", "潜水", "雕塑", "鲸鱼"]),
     ("4-char", ["报销差旅", "办公用品"]),
 ]
+# Scoped users (issue #2: the figures hold for them too): (username, roles, fonds, departments,
+# person name); the employee's name is the most frequent applicant of the corpus (set at run time).
+SCOPED_USERS: list[tuple[str, list[str], list[str], list[str], str]] = [
+    ("bench-archivist-z002", ["archivist"], ["Z002"], [], ""),
+    ("bench-accountant-z001", ["accountant"], ["Z001"], ["财务部", "销售部"], ""),
+    ("bench-employee", ["employee"], [], [], "?"),
+]
+SCOPED_CLASSES = ["2-char common", "2-char rare", "4-char"]
 SERVER_NOTES: list[str] = []  # the database server's settings, printed with the figures
 USED_CLASSES: list[tuple[str, list[str]]] = []  # as timed (with the corpus' invoice numbers)
 EXTRA_CLASSES: list[tuple[str, list[str]]] = [  # --extra: for information
@@ -325,9 +333,10 @@ def _explain(kind: str, queries: list[str], runs: int) -> None:
 
     from kjda.archives.selectors import RecordFilters, record_list
 
-    admin = get_user_model().objects.get(username="admin")
-    for q in queries:
-        qs = record_list(actor=admin, filters=RecordFilters(q=q))
+    users = get_user_model().objects.filter(
+        username__in=["admin"] + [u[0] for u in SCOPED_USERS]).order_by("username")
+    for actor, q in [(u, q) for u in users for q in queries]:
+        qs = record_list(actor=actor, filters=RecordFilters(q=q))
         page_sql, page_params = qs[:20].query.sql_with_params()
         if qs._index_count is not None:  # the index-only count the API runs (see search.py)
             count_sql, count_params = qs._index_count
@@ -356,7 +365,30 @@ def _explain(kind: str, queries: list[str], runs: int) -> None:
                         ms = (time.perf_counter() - t) * 1000
                 times.append(ms)
             out.append(f"{label} {statistics.median(times):.1f} ms{pages}")
-        print(f"[{kind}]   server side, {q}: " + "; ".join(out), flush=True)
+        print(f"[{kind}]   server side, {actor.username.removeprefix('bench-')}, {q}: "
+              + "; ".join(out), flush=True)
+
+
+def _users() -> None:
+    """Runs in a child process: creates (or resets) the scoped bench users."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    from kjda.accounts.models import Profile
+    from kjda.archives.models import Record
+
+    applicant = (Record.objects.exclude(applicant="").values("applicant")
+                 .annotate(n=Count("id")).order_by("-n").first() or {"applicant": "-"})["applicant"]
+    for username, roles, fonds, departments, person in SCOPED_USERS:
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.set_password(ADMIN_PASSWORD)
+        user.save()
+        Profile.objects.update_or_create(user=user, defaults={
+            "roles": roles, "fonds": fonds, "departments": departments,
+            "person_name": applicant if person else "", "must_change_password": False})
 
 
 def _invoice_numbers(RecordText) -> list[str]:  # noqa: N803
@@ -598,6 +630,27 @@ def _run(kind: str, args: argparse.Namespace) -> list[tuple]:
             rows.append((kind, name, len(times), q[49], q[94], max(times), hits))
             print(f"[{kind}] {name}: p50 {q[49]:.1f} ms  p95 {q[94]:.1f} ms  max {max(times):.1f} ms",
                   flush=True)
+        if not args.no_scoped:
+            subprocess.run([sys.executable, __file__, "_users", kind], env=_env(kind),  # noqa: S603
+                           cwd=ROOT, check=True)
+            for username, *_ in SCOPED_USERS:
+                user = Client(port)
+                status, body = user.request("POST", "/api/v1/auth/token",
+                                            {"username": username, "password": ADMIN_PASSWORD})
+                if status != 200:
+                    raise SystemExit(f"token for {username}: {status} {body}")
+                user.token = body["token"]
+                for name, queries in classes:
+                    if name not in SCOPED_CLASSES:
+                        continue
+                    _measure(user, queries, min(20, args.queries))
+                    times, hits = _measure(user, queries, args.queries)
+                    q = statistics.quantiles(times, n=100, method="inclusive")
+                    label = f"{name} @{username.removeprefix('bench-')}"
+                    rows.append((kind, label, len(times), q[49], q[94], max(times), hits))
+                    print(f"[{kind}] {label}: p50 {q[49]:.1f} ms  p95 {q[94]:.1f} ms  "
+                          f"max {max(times):.1f} ms  hits {hits:,}", flush=True)
+        print(f"[{kind}] load average after timing: {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         _stop(proc, log)
     if args.explain:
@@ -627,6 +680,10 @@ def main() -> None:
         sys.path.insert(0, str(ROOT / "src"))
         _build(args, args.kind)
         return
+    if len(sys.argv) > 2 and sys.argv[1] == "_users":
+        sys.path.insert(0, str(ROOT / "src"))
+        _users()
+        return
     if len(sys.argv) > 2 and sys.argv[1] == "_explain":
         parser = argparse.ArgumentParser()
         parser.add_argument("_cmd")
@@ -645,6 +702,9 @@ def main() -> None:
     parser.add_argument("--reindex", action="store_true", help="rebuild only the search index")
     parser.add_argument("--extra", action="store_true", help="also time 1/3/5-char, AND, no-q")
     parser.add_argument("--build-only", action="store_true", help="build or check, don't time")
+    parser.add_argument("--no-scoped", action="store_true",
+                        help="don't time the scoped users (one fonds, fonds + departments, an "
+                             "employee who sees what they applied for)")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--explain", type=int, default=5, metavar="RUNS",
                         help="after timing, EXPLAIN ANALYZE each query's page and count "
@@ -660,10 +720,10 @@ def main() -> None:
     print()
     print(f"GET /api/v1/records?q=… over {args.records:,} records, {args.queries} requests per "
           "class, first page of 20 + total count, bearer token, audit-logged")
-    print(f"{'db':<9}{'query class':<18}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
+    print(f"{'db':<9}{'query class':<36}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
           f"{'max hits':>10}")
     for kind, name, n, p50, p95, mx, hits in rows:
-        print(f"{kind:<9}{name:<18}{n:>5}{p50:>9.1f}{p95:>9.1f}{mx:>9.1f}{hits:>10,}")
+        print(f"{kind:<9}{name:<36}{n:>5}{p50:>9.1f}{p95:>9.1f}{mx:>9.1f}{hits:>10,}")
     for note in SERVER_NOTES:
         print(note)
     print("queries: " + "; ".join(f"{name}: {' / '.join(q or '-' for q in queries)}"

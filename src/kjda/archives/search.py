@@ -61,8 +61,9 @@ _PG_PAD = "'" + "_" * 2040 + "'"
 FACET_MARK = "\u03be"  # ξ
 
 
-def _facet_token(kind: str, value: object) -> str:
-    return FACET_MARK + kind + str(value).encode().hex()
+def _facet_token(kind: str, value: str | int) -> str:
+    # Numbers (fonds id, year) as they are: already one token, and what SQL writes (0008).
+    return FACET_MARK + kind + (str(value) if isinstance(value, int) else value.encode().hex())
 
 
 @dataclass(frozen=True)

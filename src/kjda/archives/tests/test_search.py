@@ -394,3 +394,28 @@ def test_truncating_the_records_empties_the_index(make, archivist):
         cur.execute("TRUNCATE archives_record CASCADE")
         cur.execute("SELECT count(*) FROM archives_search")
         assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_the_migration_writes_the_facet_tokens_that_python_writes(make, fonds):
+    import importlib
+
+    from kjda.archives import search
+
+    migration = importlib.import_module("kjda.archives.migrations.0008_search_facets")
+    record = make("报销差旅费", department="财务部", applicant="张三")
+    search._write_rows([(record.pk, search.record_search_text(record, ""), [])])
+    with connection.cursor() as cur:
+        pg = connection.vendor == "postgresql"
+        cur.execute(migration.PG_FACETS if pg else migration.SQLITE_FACETS)
+        cur.execute(migration.PG_FACETS if pg else migration.SQLITE_FACETS)  # idempotent
+        cur.execute("SELECT grams::text FROM archives_search" if pg
+                    else "SELECT grams FROM archives_search")
+        migrated = cur.fetchone()[0]
+    search_index_record(record=record)
+    with connection.cursor() as cur:
+        cur.execute("SELECT grams::text FROM archives_search" if pg
+                    else "SELECT grams FROM archives_search")
+        indexed = cur.fetchone()[0]
+    assert sorted(migrated.split()) == sorted(indexed.split())
+    assert _count(_user("e1", ["employee"], person_name="张三"), "差旅") == 1
