@@ -368,6 +368,13 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
     does when `scope` is given: the caller vouches that `scope` (an OR of facet conjunctions)
     says exactly what `qs`'s filters say. The index then also narrows the page's candidates to
     the scope, and `qs`'s filters are still checked on each row of the page."""
+    if (scope and connection.vendor == "postgresql"
+            and all(f.applicants is not None for f in scope)):
+        # An employee's scope (what they applied for: a few hundred records) is cheaper through
+        # the join on PostgreSQL: the applicant index finds the records and only their tsvectors
+        # are checked (20 ms for 报销 over 1,000,000 records), where the GIN intersection with
+        # a common word's posting list took 30-40 ms.
+        scope = None
     match = search_match_sql(query, scope)
     if match is None:
         return None
