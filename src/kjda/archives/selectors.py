@@ -9,7 +9,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 
-from kjda.accounts.selectors import ScopePart, record_scope_parts, scope_parts_q
+from kjda.accounts.selectors import (
+    ScopePart,
+    record_scope_parts,
+    scope_parts_q,
+)
 from kjda.archives.models import (
     Fonds,
     Record,
@@ -36,19 +40,21 @@ class RecordFilters:
     invoice: Any = None  # kjda.invoices.selectors.InvoiceFilters: records holding such an invoice
 
 
-def _scoped(actor, parts: list[ScopePart] | None = None) -> QuerySet[Record]:
-    """The records `actor` may read (`parts`: their `record_scope_parts`, when already read)."""
-    scope = scope_parts_q(record_scope_parts(actor=actor) if parts is None else parts)
-    if scope is None:
-        return Record.objects.none()
-    return Record.objects.filter(scope)
+def _scoped(actor) -> QuerySet[Record]:
+    """The records `actor` may read."""
+    return _in_scope(record_scope_parts(actor=actor))
+
+
+def _in_scope(parts: list[ScopePart] | None) -> QuerySet[Record]:
+    """The records inside an OR of scope parts (None: none)."""
+    scope = scope_parts_q(parts)
+    return Record.objects.none() if scope is None else Record.objects.filter(scope)
 
 
 def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
     f = filters or RecordFilters()
     parts = record_scope_parts(actor=actor)
-    qs = (_scoped(actor, parts) if parts is not None else Record.objects.none()
-          ).select_related("fonds", "rule", "category")
+    qs = _in_scope(parts).select_related("fonds", "rule", "category")
     if f.fonds:
         qs = qs.filter(fonds__code=f.fonds)
     if f.category:
