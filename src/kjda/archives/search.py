@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from kjda.archives.models import Record
 
@@ -390,7 +391,15 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
     params = match[1]
     exact = scope is not None or not qs.query.where
     out = qs.extra(tables=["archives_search"], where=where, params=params, order_by=[order])  # noqa: S610 - fixed SQL, the query is a parameter
-    return _as_search_queryset(out, search_count_sql(query, scope) if exact else None)
+    return _as_search_queryset(out, search_count_sql(query, scope) if exact else None,
+                               sparse=(qs, match) if exact and connection.vendor == "postgresql"
+                               else None)
+
+
+# PostgreSQL, a page of an exact search (see _SearchQuerySet.__getitem__): walking the index rows
+# newest first, each one's tsvector fetched and tested (~8 µs), pays off while it meets the page's
+# rows within this many rows; beyond, the GIN bitmap of every match, sorted, is cheaper.
+_PG_WALK_ROWS = 2000
 
 
 class _SearchQuerySet:
@@ -406,11 +415,57 @@ class _SearchQuerySet:
     counting the GIN bitmap (tens of ms)."""
 
     _index_count: tuple[str, list] | None = None
+    _sparse: tuple[QuerySet, tuple[str, list]] | None = None
+    _counted: tuple[int, float] | None = None  # (matches, rows in the index) once counted
+
+    def __getitem__(self, k):
+        """A page of an exact search on PostgreSQL, planned by how many records match.
+
+        The planner guesses how many rows match a tsquery (badly, for facet conjunctions: it
+        took a scoped four-character word for 136 rows where 3,232 matched, and walked 13,000
+        index rows for a page, 73 ms). The count is exact and asked for anyway, so it is taken
+        first: a word in many records is walked newest first (the join below); one in few
+        is taken from the GIN bitmap, its newest ids sorted out of all matches (10 ms)."""
+        if self._sparse is None or not isinstance(k, slice) or k.stop is None or k.step:
+            return super().__getitem__(k)
+        matches, rows = self._count_matches()
+        stop = k.stop
+        if matches == 0 or stop * rows <= _PG_WALK_ROWS * matches:
+            return super().__getitem__(k)
+        plain, (match_sql, params) = self._sparse
+        # `+ 0`: ordered by an expression the primary key can't supply, so the matches come
+        # from the bitmap, not from the walk the planner would misjudge again.
+        newest = RawSQL(f"{match_sql} ORDER BY record_id + 0 DESC LIMIT %s",  # noqa: S611 - fixed SQL
+                        [*params, stop])
+        return plain.filter(id__in=newest).order_by("-id")[k]
+
+    def _count_matches(self) -> tuple[int, float]:
+        if self._counted is None:
+            sql, params = self._index_count  # type: ignore[misc]  # set with _sparse
+            conn = connections[self.db]
+            with conn.cursor() as cur:
+                # max_parallel_workers_per_gather = 0: a Gather's worker start-up costs more than
+                # it saves here (a count's bitmap is built by the leader alone).
+                reset = ("; SET LOCAL enable_seqscan TO DEFAULT; "
+                         "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"
+                         if conn.in_atomic_block else "")
+                statement = ("SET LOCAL enable_seqscan = off; "  # noqa: S608 - fixed SQL
+                             "SET LOCAL max_parallel_workers_per_gather = 0; "
+                             "SELECT (" + sql + "), (SELECT reltuples FROM pg_class "
+                             "WHERE oid = 'archives_search'::regclass)" + reset)
+                cur.execute(statement, params)
+                cur.nextset()
+                cur.nextset()
+                n, rows = cur.fetchone()
+            self._counted = (n, max(float(rows), float(n)))
+        return self._counted
 
     def count(self) -> int:
         if self._result_cache is not None:
             return len(self._result_cache)
         conn = connections[self.db]
+        if self._sparse is not None:
+            return self._count_matches()[0]
         if self._index_count is not None:
             sql, params = self._index_count
             with conn.cursor() as cur:
@@ -439,7 +494,8 @@ class _SearchQuerySet:
 _SEARCH_CLASSES: dict[type, type] = {}
 
 
-def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | None) -> QuerySet:
+def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | None,
+                        sparse: tuple[QuerySet, tuple[str, list]] | None = None) -> QuerySet:
     base = type(qs)
     if not issubclass(base, _SearchQuerySet):
         cls = _SEARCH_CLASSES.get(base)
@@ -449,4 +505,5 @@ def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | No
         qs = qs.all()
         qs.__class__ = cls
     qs._index_count = index_count
+    qs._sparse = sparse
     return qs

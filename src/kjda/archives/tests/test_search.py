@@ -419,3 +419,33 @@ def test_the_migration_writes_the_facet_tokens_that_python_writes(make, fonds):
         indexed = cur.fetchone()[0]
     assert sorted(migrated.split()) == sorted(indexed.split())
     assert _count(_user("e1", ["employee"], person_name="张三"), "差旅") == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_sparse_search_pages_from_the_bitmap_with_the_rows_the_walk_gives(make, fonds,
+                                                                           monkeypatch):
+    from kjda.archives import search
+
+    other = Fonds.objects.create(code="Z009", name="子公司", unit_name="子公司")
+    for i in range(30):
+        make(f"报销差旅费 {i}" if i % 4 == 0 else f"办公用品 {i}",
+             department="销售部" if i % 3 else "财务部", **({"fonds": other} if i % 5 == 0 else {}))
+    user = _user("acc", ["accountant"], fonds=[fonds.code], departments=["销售部"])
+    slices = [(0, 2), (0, 20), (1, 3), (2, 20)]
+
+    def pages(q: str) -> list[list[int]]:
+        qs = record_list(actor=user, filters=RecordFilters(q=q))
+        return [[r.pk for r in qs[a:b]] for a, b in slices] + [[qs.count()]]
+
+    walked = {q: pages(q) for q in ["差旅", "办公"]}
+    monkeypatch.setattr(search, "_PG_WALK_ROWS", 0)  # every page from the bitmap
+    qs = record_list(actor=user, filters=RecordFilters(q="差旅"))
+    with CaptureQueriesContext(connection) as ctx:
+        list(qs[0:2])
+    assert "record_id + 0 DESC" in ctx.captured_queries[-1]["sql"]
+    for q, expected in walked.items():
+        assert pages(q) == expected
+        expected_ids = [r.pk for r in record_list(actor=user, filters=RecordFilters())
+                        if ("差旅" if q == "差旅" else "办公") in r.title]
+        assert expected[1] == expected_ids[:20] and expected[-1] == [len(expected_ids)]
