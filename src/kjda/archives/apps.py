@@ -14,6 +14,9 @@ def _after_migrate(sender, using, **kwargs) -> None:
     seed_retention_table()
     if Record.objects.using(using).exists():
         return
+    from kjda.archives.postings import postings_reset
+
+    postings_reset()  # first: emptying the index then marks nothing dirty
     with connections[using].cursor() as cur:
         cur.execute("DELETE FROM archives_search")
 

@@ -34,7 +34,9 @@ first page found, from the index alone instead of through a join to every matchi
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -260,7 +262,9 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
 
     What a re-index command runs after the token scheme changes; each batch commits on its own."""
     from kjda.archives.models import RecordText
+    from kjda.archives.postings import postings_reset
 
+    postings_reset()  # rebuilt as counts ask for them, instead of every entry marked dirty
     done, last = 0, id_from
     while True:
         with transaction.atomic():
@@ -328,6 +332,38 @@ def _match_expr(query: str, scope: Sequence[Facets] | None, pg: bool) -> str | N
     return expr if not facet else "(" + expr + ")" + (" & " if pg else " AND ") + "(" + facet + ")"
 
 
+def _bitmap_expr(query: str, scope: Sequence[Facets] | None) -> tuple | None:
+    """What `_match_expr` says on PostgreSQL as an expression over whole tokens, for the posting
+    bitmaps (kjda.archives.postings); None when a term is a prefix or a phrase."""
+    terms: list[tuple] = []
+    for run in _runs(query):
+        if not _IS_CJK.match(run):
+            terms.append(("tok", run.lower()))
+        elif len(run) == 1:
+            terms.append(("tok", UNIGRAM_MARK + run))
+        elif len(run) in (2, PG_GRAM):
+            terms.append(("tok", run))
+        else:
+            return None
+    if not terms:
+        return None
+    parts = []
+    for facets in scope or ():
+        groups = facets.groups()
+        if any(not g for g in groups):
+            continue
+        if not groups:
+            parts = []
+            break
+        parts.append(("and", [("or", [("tok", t) for t in g]) for g in groups]))
+    else:
+        if scope and not parts:
+            return None  # allows nothing: search_match_sql says so without a count
+    if parts:
+        terms.append(("or", parts))
+    return ("and", terms)
+
+
 def search_match_sql(query: str, scope: Sequence[Facets] | None = None
                      ) -> tuple[str, list] | None:
     """SQL selecting the ids of records matching `query` (within `scope`, an OR of facet
@@ -391,9 +427,10 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
     params = match[1]
     exact = scope is not None or not qs.query.where
     out = qs.extra(tables=["archives_search"], where=where, params=params, order_by=[order])  # noqa: S610 - fixed SQL, the query is a parameter
+    pg_exact = exact and connection.vendor == "postgresql"
     return _as_search_queryset(out, search_count_sql(query, scope) if exact else None,
-                               sparse=(qs, match) if exact and connection.vendor == "postgresql"
-                               else None)
+                               sparse=(qs, match) if pg_exact else None,
+                               bitmap=_bitmap_expr(query, scope) if pg_exact else None)
 
 
 # PostgreSQL, a page of an exact search (see _SearchQuerySet.__getitem__): walking the index rows
@@ -417,6 +454,7 @@ class _SearchQuerySet:
     _index_count: tuple[str, list] | None = None
     _sparse: tuple[QuerySet, tuple[str, list]] | None = None
     _counted: tuple[int, float] | None = None  # (matches, rows in the index) once counted
+    _bitmap: tuple | None = None  # the query as an expression for postings_count
 
     def __getitem__(self, k):
         """A page of an exact search on PostgreSQL, planned by how many records match.
@@ -441,24 +479,53 @@ class _SearchQuerySet:
 
     def _count_matches(self) -> tuple[int, float]:
         if self._counted is None:
-            sql, params = self._index_count  # type: ignore[misc]  # set with _sparse
-            conn = connections[self.db]
-            with conn.cursor() as cur:
-                # max_parallel_workers_per_gather = 0: a Gather's worker start-up costs more than
-                # it saves here (a count's bitmap is built by the leader alone).
-                reset = ("; SET LOCAL enable_seqscan TO DEFAULT; "
-                         "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"
-                         if conn.in_atomic_block else "")
-                statement = ("SET LOCAL enable_seqscan = off; "  # noqa: S608 - fixed SQL
-                             "SET LOCAL max_parallel_workers_per_gather = 0; "
-                             "SELECT (" + sql + "), (SELECT reltuples FROM pg_class "
-                             "WHERE oid = 'archives_search'::regclass)" + reset)
-                cur.execute(statement, params)
-                cur.nextset()
-                cur.nextset()
-                n, rows = cur.fetchone()
-            self._counted = (n, max(float(rows), float(n)))
+            self._counted = self._count_from_bitmaps() or self._count_from_gin()
         return self._counted
+
+    def _count_from_bitmaps(self) -> tuple[int, float] | None:
+        if self._bitmap is None:
+            return None
+        from kjda.archives import postings
+
+        found = postings.postings_count(self._bitmap, self._sparse[1][1][0])  # type: ignore[index]
+        if found is None:
+            return None
+        if found.unrefreshed > postings.REFRESH_TAIL:
+            _refresh_postings()
+        with connections[self.db].cursor() as cur:
+            cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'archives_search'::regclass")
+            rows = cur.fetchone()[0]
+        return found.matches, max(float(rows), float(found.matches))
+
+    def _count_from_gin(self) -> tuple[int, float]:
+        started = time.perf_counter()
+        counted = self._gin_count()
+        if self._bitmap is not None:
+            from kjda.archives import postings
+
+            if postings.postings_note(sorted(postings.tokens_of(self._bitmap)),
+                                      time.perf_counter() - started):
+                _refresh_postings()
+        return counted
+
+    def _gin_count(self) -> tuple[int, float]:
+        sql, params = self._index_count  # type: ignore[misc]  # set with _sparse
+        conn = connections[self.db]
+        with conn.cursor() as cur:
+            # max_parallel_workers_per_gather = 0: a Gather's worker start-up costs more than
+            # it saves here (a count's bitmap is built by the leader alone).
+            reset = ("; SET LOCAL enable_seqscan TO DEFAULT; "
+                     "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"
+                     if conn.in_atomic_block else "")
+            statement = ("SET LOCAL enable_seqscan = off; "  # noqa: S608 - fixed SQL
+                         "SET LOCAL max_parallel_workers_per_gather = 0; "
+                         "SELECT (" + sql + "), (SELECT reltuples FROM pg_class "
+                         "WHERE oid = 'archives_search'::regclass)" + reset)
+            cur.execute(statement, params)
+            cur.nextset()
+            cur.nextset()
+            n, rows = cur.fetchone()
+        return n, max(float(rows), float(n))
 
     def count(self) -> int:
         if self._result_cache is not None:
@@ -495,7 +562,8 @@ _SEARCH_CLASSES: dict[type, type] = {}
 
 
 def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | None,
-                        sparse: tuple[QuerySet, tuple[str, list]] | None = None) -> QuerySet:
+                        sparse: tuple[QuerySet, tuple[str, list]] | None = None,
+                        bitmap: tuple | None = None) -> QuerySet:
     base = type(qs)
     if not issubclass(base, _SearchQuerySet):
         cls = _SEARCH_CLASSES.get(base)
@@ -506,4 +574,16 @@ def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | No
         qs.__class__ = cls
     qs._index_count = index_count
     qs._sparse = sparse
+    qs._bitmap = bitmap
     return qs
+
+
+def _refresh_postings() -> None:
+    """Bring the posting bitmaps up to date now, in this request (tens of ms, rarely): a count
+    that found them behind or missing. A refresh that can't get its lock in time is skipped."""
+    from django.db import DatabaseError
+
+    from kjda.archives import postings
+
+    with contextlib.suppress(DatabaseError):
+        postings.postings_refresh(lock_timeout_ms=500)
