@@ -223,6 +223,9 @@ def postings_reset() -> None:
     if not _enabled():
         return
     with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass('archives_search_postings_state')")
+        if cur.fetchone()[0] is None:  # migrated back before 0009
+            return
         cur.execute("DELETE FROM archives_search_postings_state; "
                     "DELETE FROM archives_search_postings; "
                     "DELETE FROM archives_search_postings_token; "
