@@ -66,6 +66,23 @@ def _enabled() -> bool:
 class PostingsCount:
     matches: int
     unrefreshed: int  # entries the base doesn't cover: counted through GIN
+    base: int = 0  # the matching ids the bitmaps hold, as bits
+    others: tuple[int, ...] = ()  # the matching ids they don't (the tail, dirty entries)
+
+    def newest(self, n: int) -> list[int]:
+        """The `n` highest matching ids, highest first."""
+        out = sorted(self.others, reverse=True)[:n]
+        top = self.base.bit_length()
+        seg = (top - 1) // SEGMENT_BITS if top else -1
+        taken: list[int] = []
+        while seg >= 0 and len(taken) < n:
+            bits = (self.base >> (seg * SEGMENT_BITS)) & ((1 << SEGMENT_BITS) - 1)
+            while bits and len(taken) < n:
+                b = bits.bit_length() - 1
+                taken.append(seg * SEGMENT_BITS + b)
+                bits ^= 1 << b
+            seg -= 1
+        return sorted(out + taken, reverse=True)[:n]
 
 
 def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
@@ -95,10 +112,11 @@ def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
             cur.execute(
                 "SELECT (SELECT version FROM archives_search_postings_state WHERE id = 1), "
                 "(SELECT coalesce(array_agg(record_id), '{}') FROM archives_search_dirty), "
-                "(SELECT count(*) FROM archives_search WHERE record_id > %s "
-                " AND grams @@ %s::tsquery), "
-                "(SELECT count(*) FROM archives_search WHERE record_id IN "
-                " (SELECT record_id FROM archives_search_dirty) AND grams @@ %s::tsquery)",
+                "(SELECT coalesce(array_agg(record_id), '{}') FROM archives_search "
+                " WHERE record_id > %s AND grams @@ %s::tsquery), "
+                "(SELECT coalesce(array_agg(record_id), '{}') FROM archives_search "
+                " WHERE record_id IN (SELECT record_id FROM archives_search_dirty) "
+                " AND grams @@ %s::tsquery)",
                 [upto, tsquery, tsquery])
             version_now, dirty, tail, dirty_matches = cur.fetchone()
         if version_now != version:
@@ -109,8 +127,9 @@ def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
             for record_id in dirty:
                 mask[record_id // 8] |= 1 << (record_id % 8)
             base &= ~int.from_bytes(mask, "little")
-        return PostingsCount(base.bit_count() + tail + dirty_matches,
-                             (top or 0) - upto + len(dirty))
+        return PostingsCount(base.bit_count() + len(tail) + len(dirty_matches),
+                             (top or 0) - upto + len(dirty), base,
+                             tuple(tail) + tuple(dirty_matches))
     return None
 
 

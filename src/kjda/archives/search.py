@@ -437,6 +437,7 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
 # newest first, each one's tsvector fetched and tested (~8 µs), pays off while it meets the page's
 # rows within this many rows; beyond, the GIN bitmap of every match, sorted, is cheaper.
 _PG_WALK_ROWS = 2000
+_PG_BITMAP_PAGE_ROWS = 1000  # pages ending within this many matches come from the bitmaps
 
 
 class _SearchQuerySet:
@@ -455,6 +456,7 @@ class _SearchQuerySet:
     _sparse: tuple[QuerySet, tuple[str, list]] | None = None
     _counted: tuple[int, float] | None = None  # (matches, rows in the index) once counted
     _bitmap: tuple | None = None  # the query as an expression for postings_count
+    _found = None  # what postings_count found, when the count came from the bitmaps
 
     def __getitem__(self, k):
         """A page of an exact search on PostgreSQL, planned by how many records match.
@@ -462,15 +464,20 @@ class _SearchQuerySet:
         The planner guesses how many rows match a tsquery (badly, for facet conjunctions: it
         took a scoped four-character word for 136 rows where 3,232 matched, and walked 13,000
         index rows for a page, 73 ms). The count is exact and asked for anyway, so it is taken
-        first: a word in many records is walked newest first (the join below); one in few
-        is taken from the GIN bitmap, its newest ids sorted out of all matches (10 ms)."""
+        first. When it came from the posting bitmaps (kjda.archives.postings), they give the
+        page's ids too; otherwise a word in many records is walked newest first (the join
+        below) and one in few is taken from the GIN bitmap, its newest ids sorted out of all
+        matches (10 ms)."""
         if self._sparse is None or not isinstance(k, slice) or k.stop is None or k.step:
             return super().__getitem__(k)
         matches, rows = self._count_matches()
         stop = k.stop
+        plain, (match_sql, params) = self._sparse
+        if self._found is not None and stop <= _PG_BITMAP_PAGE_ROWS:
+            # counted from the posting bitmaps: they know the newest matches too
+            return plain.filter(id__in=self._found.newest(stop)).order_by("-id")[k]
         if matches == 0 or stop * rows <= _PG_WALK_ROWS * matches:
             return super().__getitem__(k)
-        plain, (match_sql, params) = self._sparse
         # `+ 0`: ordered by an expression the primary key can't supply, so the matches come
         # from the bitmap, not from the walk the planner would misjudge again.
         newest = RawSQL(f"{match_sql} ORDER BY record_id + 0 DESC LIMIT %s",  # noqa: S611 - fixed SQL
@@ -492,6 +499,7 @@ class _SearchQuerySet:
             return None
         if found.unrefreshed > postings.REFRESH_TAIL:
             _refresh_postings()
+        self._found = found
         with connections[self.db].cursor() as cur:
             cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'archives_search'::regclass")
             rows = cur.fetchone()[0]
