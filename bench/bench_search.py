@@ -655,8 +655,9 @@ def _run(kind: str, args: argparse.Namespace) -> list[tuple]:
     finally:
         _stop(proc, log)
     if args.explain:
-        print(f"[{kind}] server-side statement times (median of {args.explain} runs each):",
-              flush=True)
+        print(f"[{kind}] server-side statement times (median of {args.explain} runs each; "
+              "on PostgreSQL the count is the GIN statement, which the API runs only for terms "
+              "without posting bitmaps; the page as the API runs it):", flush=True)
         subprocess.run([sys.executable, __file__, "_explain", kind, "--runs", str(args.explain),  # noqa: S603
                         "--queries", *sorted({q for _, qq in USED_CLASSES for q in qq if q})],
                        env=_env(kind), cwd=ROOT, check=False)
