@@ -178,23 +178,25 @@ def _fts5_expr(query: str) -> str | None:
     return " AND ".join('"' + t + '"' for t in terms) or None
 
 
+def _pg_term(run: str) -> tuple[str, str | None]:
+    """One run of a query as tsquery text, and as the one whole token it is (None for a prefix
+    or a phrase, which no posting bitmap answers: kjda.archives.postings)."""
+    if not _IS_CJK.match(run):
+        token = run.lower()
+    elif len(run) == 1:
+        token = UNIGRAM_MARK + run
+    elif len(run) in (2, PG_GRAM):
+        token = run  # the bigram lexeme, or the one 4-gram
+    elif len(run) < PG_GRAM:
+        return _pg_quote(run) + ":*", None
+    else:
+        return "(" + " <-> ".join(_pg_quote(run[i:i + PG_GRAM])
+                                  for i in range(len(run) - PG_GRAM + 1)) + ")", None
+    return _pg_quote(token), token
+
+
 def _pg_tsquery(query: str) -> str | None:
-    terms = []
-    for run in _runs(query):
-        if not _IS_CJK.match(run):
-            terms.append(_pg_quote(run.lower()))
-        elif len(run) == 1:
-            terms.append(_pg_quote(UNIGRAM_MARK + run))
-        elif len(run) == 2:
-            terms.append(_pg_quote(run))  # the bigram lexeme
-        elif len(run) < PG_GRAM:
-            terms.append(_pg_quote(run) + ":*")
-        elif len(run) == PG_GRAM:
-            terms.append(_pg_quote(run))
-        else:
-            terms.append("(" + " <-> ".join(_pg_quote(run[i:i + PG_GRAM])
-                                            for i in range(len(run) - PG_GRAM + 1)) + ")")
-    return " & ".join(terms) or None
+    return " & ".join(_pg_term(run)[0] for run in _runs(query)) or None
 
 
 def record_search_text(record: Record, extracted: str = "",
@@ -337,14 +339,10 @@ def _bitmap_expr(query: str, scope: Sequence[Facets] | None) -> tuple | None:
     bitmaps (kjda.archives.postings); None when a term is a prefix or a phrase."""
     terms: list[tuple] = []
     for run in _runs(query):
-        if not _IS_CJK.match(run):
-            terms.append(("tok", run.lower()))
-        elif len(run) == 1:
-            terms.append(("tok", UNIGRAM_MARK + run))
-        elif len(run) in (2, PG_GRAM):
-            terms.append(("tok", run))
-        else:
+        token = _pg_term(run)[1]
+        if token is None:
             return None
+        terms.append(("tok", token))
     if not terms:
         return None
     parts = []
@@ -430,7 +428,8 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
     pg_exact = exact and connection.vendor == "postgresql"
     return _as_search_queryset(out, search_count_sql(query, scope) if exact else None,
                                sparse=(qs, match) if pg_exact else None,
-                               bitmap=_bitmap_expr(query, scope) if pg_exact else None)
+                               bitmap=_bitmap_expr(query, scope) if pg_exact else None,
+                               tsquery=match[1][0] if pg_exact else "")
 
 
 # PostgreSQL, a page of an exact search (see _SearchQuerySet.__getitem__): walking the index rows
@@ -457,6 +456,7 @@ class _SearchQuerySet:
     _counted: tuple[int, float] | None = None  # (matches, rows in the index) once counted
     _bitmap: tuple | None = None  # the query as an expression for postings_count
     _found = None  # what postings_count found, when the count came from the bitmaps
+    _tsquery = ""  # the tsquery of the search (with its scope), PostgreSQL
 
     def __getitem__(self, k):
         """A page of an exact search on PostgreSQL, planned by how many records match.
@@ -494,7 +494,7 @@ class _SearchQuerySet:
             return None
         from kjda.archives import postings
 
-        found = postings.postings_count(self._bitmap, self._sparse[1][1][0])  # type: ignore[index]
+        found = postings.postings_count(self._bitmap, self._tsquery)
         if found is None:
             return None
         if found.unrefreshed > postings.REFRESH_TAIL:
@@ -571,7 +571,7 @@ _SEARCH_CLASSES: dict[type, type] = {}
 
 def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | None,
                         sparse: tuple[QuerySet, tuple[str, list]] | None = None,
-                        bitmap: tuple | None = None) -> QuerySet:
+                        bitmap: tuple | None = None, tsquery: str = "") -> QuerySet:
     base = type(qs)
     if not issubclass(base, _SearchQuerySet):
         cls = _SEARCH_CLASSES.get(base)
@@ -583,6 +583,7 @@ def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | No
     qs._index_count = index_count
     qs._sparse = sparse
     qs._bitmap = bitmap
+    qs._tsquery = tsquery
     return qs
 
 

@@ -44,7 +44,7 @@ def _counts(actor, q: str) -> tuple[int, int | None, int]:
     """(count the API gives, count from the bitmaps or None, rows the join finds)."""
     qs = record_list(actor=actor, filters=RecordFilters(q=q))
     api = qs.count()
-    bitmaps = postings.postings_count(qs._bitmap, qs._sparse[1][1][0])
+    bitmaps = postings.postings_count(qs._bitmap, qs._tsquery)
     rows = record_list(actor=actor, filters=RecordFilters()).filter(title__contains=q).count()
     return api, bitmaps.matches if bitmaps else None, rows
 
