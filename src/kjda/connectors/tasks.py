@@ -107,6 +107,10 @@ def periodic_once() -> None:
     from kjda.accounts.directory import directory_sync_due
 
     directory_sync_due()  # departments and leavers, every KJDA_DIRECTORY_SYNC_MINUTES
+    from kjda.archives.postings import postings_refresh, postings_refresh_due
+
+    if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
+        postings_refresh()
 
 
 def _leader_lock():

@@ -189,3 +189,23 @@ def test_the_newest_ids_come_from_every_segment_and_the_unrefreshed_ones():
     assert found.newest(3) == [300000, 262143, 200000]
     assert found.newest(100) == [300000, *sorted(ids, reverse=True), 1]
     assert postings.PostingsCount(matches=0, unrefreshed=0).newest(5) == []
+
+
+@pg_only
+def test_a_long_tail_is_refreshed_a_chunk_at_a_time_and_counts_stay_exact(corpus, archivist,
+                                                                          monkeypatch):
+    rule, other, records = corpus
+    assert _counts(archivist, "差旅")[1] == 20  # bitmaps built
+    assert not postings.postings_refresh_due()
+    monkeypatch.setattr(postings, "REFRESH_CHUNK", 3)
+    monkeypatch.setattr(postings, "REFRESH_TAIL", 100)  # no refresh from the counts
+    added = [_make(rule, records[0].fonds, 300 + i) for i in range(8)]  # 4 with 差旅
+    assert postings.postings_refresh_due()
+    steps = 0
+    while postings.postings_refresh_due():
+        postings.postings_refresh()
+        steps += 1
+        assert _counts(archivist, "差旅") == (24, 24, 24)
+    assert steps == 3  # 8 new ids, 3 at a time
+    found = postings.postings_count(("tok", "差旅"), "'差旅'")
+    assert found.unrefreshed == 0 and found.newest(1) == [added[-2].pk]
