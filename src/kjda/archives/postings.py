@@ -122,11 +122,11 @@ def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
             version_now, dirty, tail, dirty_matches = cur.fetchone()
         if version_now != version:
             continue  # a refresh committed between the two statements
-        base = _evaluate(expr, bits)
+        base = _evaluate(expr, bits) & ((1 << (upto + 1)) - 1)  # past upto: the tail's
         if dirty:
             mask = bytearray(max(dirty) // 8 + 1)
             for record_id in dirty:
-                mask[record_id // 8] |= 1 << (record_id % 8)
+                _set_bit(mask, record_id)
             base &= ~int.from_bytes(mask, "little")
         return PostingsCount(base.bit_count() + len(tail) + len(dirty_matches),
                              (top or 0) - upto + len(dirty), base,
@@ -163,18 +163,11 @@ def postings_refresh_due() -> bool:
         return bool(cur.fetchone()[0])
 
 
-def _set_bits(current: dict[tuple[str, int], bytearray], token: str, record_id: int,
-              value: bool, load) -> None:
-    seg, bit = divmod(record_id, SEGMENT_BITS)
-    key = (token, seg)
-    data = current.get(key)
-    if data is None:
-        data = current[key] = load(token, seg)
-    byte, mask = divmod(bit, 8)
+def _set_bit(data: bytearray, bit: int, value: bool = True) -> None:
     if value:
-        data[byte] |= 1 << mask
+        data[bit // 8] |= 1 << (bit % 8)
     else:
-        data[byte] &= ~(1 << mask) & 0xFF
+        data[bit // 8] &= ~(1 << (bit % 8)) & 0xFF
 
 
 def postings_refresh(*, lock_timeout_ms: int = 2000) -> dict:
@@ -204,37 +197,38 @@ def postings_refresh(*, lock_timeout_ms: int = 2000) -> dict:
         dirty = [r[0] for r in cur.fetchall()]
         segments: dict[tuple[str, int], bytearray] = {}
 
-        def load(token: str, seg: int) -> bytearray:
-            cur.execute("SELECT bits FROM archives_search_postings WHERE token = %s AND seg = %s",
-                        [token, seg])
-            found = cur.fetchone()
-            return bytearray(found[0]) if found else bytearray(SEGMENT_BYTES)
-
         changed = 0
         if built and (top > upto or dirty):
+            # every segment this refresh touches, read in one query
+            touched = {i // SEGMENT_BITS for i in dirty}
+            touched.update(range((upto + 1) // SEGMENT_BITS, top // SEGMENT_BITS + 1))
+            cur.execute("SELECT token, seg, bits FROM archives_search_postings "
+                        "WHERE token = ANY(%s) AND seg = ANY(%s)", [built, sorted(touched)])
+            segments = {(t, g): bytearray(b) for t, g, b in cur.fetchall()}
+            for token in built:
+                for seg in touched:
+                    segments.setdefault((token, seg), bytearray(SEGMENT_BYTES))
             for record_id in dirty:  # their bits as they were: cleared, then set again below
                 for token in built:
-                    _set_bits(segments, token, record_id, False, load)
+                    _set_bit(segments[(token, record_id // SEGMENT_BITS)],
+                             record_id % SEGMENT_BITS, False)
             cur.execute(
                 "SELECT s.record_id, l FROM archives_search s "
                 "CROSS JOIN LATERAL unnest(tsvector_to_array(s.grams)) AS l "
                 "WHERE (s.record_id > %s AND s.record_id <= %s OR s.record_id = ANY(%s)) "
                 "AND l = ANY(%s)", [upto, top, dirty, built])
             for record_id, token in cur.fetchall():
-                _set_bits(segments, token, record_id, True, load)
+                _set_bit(segments[(token, record_id // SEGMENT_BITS)], record_id % SEGMENT_BITS)
                 changed += 1
         for token in pending:  # a whole bitmap, from the GIN index
             cur.execute("SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery "
                         "AND record_id <= %s", [_pg_quote(token), max(top, upto)])
             ids = [r[0] for r in cur.fetchall()]
-            by_seg: dict[int, bytearray] = {}
             for record_id in ids:
-                seg, bit = divmod(record_id, SEGMENT_BITS)
-                data = by_seg.setdefault(seg, bytearray(SEGMENT_BYTES))
-                data[bit // 8] |= 1 << (bit % 8)
+                data = segments.setdefault((token, record_id // SEGMENT_BITS),
+                                           bytearray(SEGMENT_BYTES))
+                _set_bit(data, record_id % SEGMENT_BITS)
             cur.execute("DELETE FROM archives_search_postings WHERE token = %s", [token])
-            for seg, data in by_seg.items():
-                segments[(token, seg)] = data
         if segments:
             cur.execute(
                 "INSERT INTO archives_search_postings (token, seg, bits) "
@@ -243,7 +237,9 @@ def postings_refresh(*, lock_timeout_ms: int = 2000) -> dict:
                 [[k[0] for k in segments], [k[1] for k in segments],
                  [bytes(v) for v in segments.values()]])
         cur.execute("DELETE FROM archives_search_dirty")
-        cur.execute("UPDATE archives_search_postings_token SET built = true WHERE NOT built")
+        # only the terms built here: one asked for meanwhile (no lock keeps it out) waits
+        cur.execute("UPDATE archives_search_postings_token SET built = true "
+                    "WHERE token = ANY(%s)", [pending])
         cur.execute(
             "INSERT INTO archives_search_postings_state (id, upto, version) VALUES (1, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET upto = EXCLUDED.upto, version = EXCLUDED.version",

@@ -476,6 +476,11 @@ class _SearchQuerySet:
         if self._found is not None and stop <= _PG_BITMAP_PAGE_ROWS:
             # counted from the posting bitmaps: they know the newest matches too
             return plain.filter(id__in=self._found.newest(stop)).order_by("-id")[k]
+        if matches and rows < 0:
+            with connections[self.db].cursor() as cur:
+                cur.execute("SELECT reltuples FROM pg_class "
+                            "WHERE oid = 'archives_search'::regclass")
+                rows = max(float(cur.fetchone()[0]), float(matches))
         if matches == 0 or stop * rows <= _PG_WALK_ROWS * matches:
             return super().__getitem__(k)
         # `+ 0`: ordered by an expression the primary key can't supply, so the matches come
@@ -500,10 +505,7 @@ class _SearchQuerySet:
         if found.unrefreshed > postings.REFRESH_TAIL:
             _refresh_postings()
         self._found = found
-        with connections[self.db].cursor() as cur:
-            cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'archives_search'::regclass")
-            rows = cur.fetchone()[0]
-        return found.matches, max(float(rows), float(found.matches))
+        return found.matches, -1.0  # the table's rows: read only if a page needs them
 
     def _count_from_gin(self) -> tuple[int, float]:
         started = time.perf_counter()
