@@ -198,9 +198,11 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-10", "元数据与内容关联一致性检测", AUTHENTICITY)
 def _content_link(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.storage.services import blob_exists
+    from kjda.storage.services import blob_content_exists
 
-    missing = [f.filename for f in ctx.files if not f.sha256 or not blob_exists(sha256=f.sha256)]
+    # The Blob rows are written with the record's file rows, in one transaction.
+    missing = [f.filename for f in ctx.files
+               if not f.sha256 or not blob_content_exists(sha256=f.sha256)]
     if missing:
         return FAIL, f"存储中找不到内容 / content missing from the store: {', '.join(missing)}"
     return PASS, "每个文件的存储位置均可解析 / every file resolves to its stored content"

@@ -19,7 +19,7 @@ from kjda.errors import DomainError
 from kjda.ingest import checks
 from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
 from kjda.ingest.metadata import FileMetaIn, RecordMetadata
-from kjda.storage.services import blob_store
+from kjda.storage.services import blob_put
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ class IncomingFile:
     sm3: str = ""
     invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
     size: int = 0
-    stored_sha256: str = ""
-    blob_created: bool = False  # the store had no such content before this file
+    stored_sha256: str = ""  # what the store computed on writing (its Blob row is added on filing)
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
     probe: Probe = field(default_factory=lambda: Probe(readable=False))
     text: str = ""
@@ -114,13 +113,13 @@ class Step:
 
 class Receive(Step):
     """Store every file's bytes first (streamed, hashed, verified): nothing received is lost,
-    whatever the checks say."""
+    whatever the checks say. Their Blob rows are written when the record is (kjda.ingest.services)."""
 
     def run(self, ctx: IngestContext) -> None:
         for f in ctx.files:
-            stored = blob_store(source=f.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
+            stored = blob_put(source=f.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
             f.sha256, f.sm3, f.size = stored.sha256, stored.sm3, stored.size
-            f.stored_sha256, f.blob_created = stored.sha256, stored.created
+            f.stored_sha256 = stored.sha256
 
 
 class Identify(Step):
@@ -173,7 +172,7 @@ class Convert(Step):
             meta=FileMetaIn(role="rendition", document_type=original.meta.document_type,
                             creating_application="KJDA (img2pdf, pikepdf)"),
             derived_from=index)
-        stored = blob_store(source=rendition.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
+        stored = blob_put(source=rendition.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
         rendition.sha256, rendition.sm3, rendition.size = stored.sha256, stored.sm3, stored.size
         rendition.stored_sha256 = stored.sha256
         rendition.format = identify(rendition.stream)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
+from kjda.db_sqlite.group_commit import in_transaction
 from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
 from kjda.ingest.pipeline import STEPS, IncomingFile, IngestContext, ensure_files, order_files
+from kjda.storage.services import Digests, blob_rows_add
 
 # Metadata keys that are not Record columns.
 _NOT_COLUMNS = {"fonds", "category", "agents", "relations", "files", "file_count", "total_bytes"}
@@ -41,10 +43,8 @@ def _lookups(ctx: IngestContext) -> None:
         ctx.duplicate_document_of = archive_selectors.record_filed_with_document_no(
             fonds_id=ctx.fonds.pk, rule_id=ctx.rule.pk, fiscal_year=v["fiscal_year"],
             voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
-    # Content new to the store can't be in a record yet (a file row needs its blob row).
-    seen_before = [f.sha256 for f in ctx.files if not f.blob_created]
-    if seen_before:
-        ctx.same_content_records = archive_selectors.record_ids_holding_blobs(sha256s=seen_before)
+    ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
+        sha256s=list({f.sha256 for f in ctx.files}))
 
 
 def _invoice_lookups(ctx: IngestContext) -> None:
@@ -88,8 +88,8 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
     _invoice_lookups(ctx)
     STEPS[-1].run(ctx)
     try:
-        with transaction.atomic():
-            return IngestResult(_file(ctx, request), created=True)
+        # in a transaction shared with concurrent filings (SQLite: kjda.db_sqlite.group_commit)
+        return IngestResult(in_transaction(lambda: _file(ctx, request)), created=True)
     except IntegrityError:
         # A concurrent delivery of the same (source_system, external_id) won the race.
         existing = archive_selectors.record_find_existing(
@@ -110,6 +110,7 @@ def _file(ctx: IngestContext, request) -> Record:
             signatures=f.signatures)
         for f in ctx.files
     ]
+    blob_rows_add([Digests(f.sha256, f.sm3, f.size) for f in ctx.files])
     record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
                                            actor=ctx.actor)
     ctx.record = record

@@ -21,10 +21,14 @@ from .errors import StorageError
 from .models import Blob
 
 __all__ = [
+    "Digests",
     "StorageError",
     "StoredBlob",
+    "blob_content_exists",
     "blob_exists",
     "blob_open",
+    "blob_put",
+    "blob_rows_add",
     "blob_store",
     "blob_verify",
     "get_backend",
@@ -55,23 +59,40 @@ def blob_store(*, source: IO[bytes], max_bytes: int | None = None) -> StoredBlob
     max_bytes can only lower settings.KJDA_MAX_FILE_BYTES. Safe inside an outer transaction;
     if that rolls back, the blob stays in the store without a row and the next store adopts it.
     """
+    digests = blob_put(source=source, max_bytes=max_bytes)
+    created = blob_rows_add([digests])[0]
+    return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
+
+
+def blob_put(*, source: IO[bytes], max_bytes: int | None = None) -> Digests:
+    """The bytes only, without the Blob row: for a caller that adds the row (blob_rows_add) in
+    the transaction that also writes what refers to it, so that one write transaction, not
+    two, is spent per record (on SQLite every write transaction queues for the single writer).
+    Bytes whose row never comes are adopted by the next store of the same content."""
     limit = settings.KJDA_MAX_FILE_BYTES
     if max_bytes is not None:
         limit = min(limit, max_bytes)
-    digests = get_backend().put(source, max_bytes=limit).digests
-    # One INSERT … ON CONFLICT DO NOTHING instead of get_or_create's SELECT + transaction +
-    # INSERT: on SQLite every write transaction queues for the single writer lock.
+    return get_backend().put(source, max_bytes=limit).digests
+
+
+def blob_rows_add(stored: list[Digests]) -> list[bool]:
+    """The Blob rows of content already put: for each, True if this call added the row (content
+    new to the archive). A row that exists must agree with the content (blob_corrupt if not)."""
+    created = []
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cur:
-        cur.execute("INSERT INTO storage_blob (sha256, sm3, size, created_at) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
-                    [digests.sha256, digests.sm3, digests.size,
-                     connection.ops.adapt_datetimefield_value(timezone.now())])
-        created = cur.rowcount == 1
-    if not created:
-        row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size").first()
-        if row != (digests.sm3, digests.size):
-            raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
-    return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
+        for digests in stored:
+            # INSERT … ON CONFLICT DO NOTHING, not get_or_create's SELECT + savepoint + INSERT.
+            cur.execute("INSERT INTO storage_blob (sha256, sm3, size, created_at) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
+                        [digests.sha256, digests.sm3, digests.size, now])
+            created.append(cur.rowcount == 1)
+    for digests, new in zip(stored, created, strict=True):
+        if not new:
+            row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size").first()
+            if row != (digests.sm3, digests.size):
+                raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
+    return created
 
 
 def blob_open(*, sha256: str) -> BinaryIO:
@@ -97,3 +118,9 @@ def blob_exists(*, sha256: str) -> bool:
         cur.execute("SELECT 1 FROM storage_blob WHERE sha256 = %s", [sha256])
         row = cur.fetchone()
     return row is not None and get_backend().exists(sha256)
+
+
+def blob_content_exists(*, sha256: str) -> bool:
+    """True when the bytes are in the store, whether or not their Blob row is written yet (ingest
+    writes it in the transaction that files the record)."""
+    return get_backend().exists(require_sha256(sha256))

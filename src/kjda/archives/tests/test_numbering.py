@@ -159,3 +159,31 @@ def test_eight_parallel_writers_get_gap_free_unique_numbers(fonds, archivist):
     items = sorted(Record.objects.values_list("item_no", flat=True))
     assert items == list(range(1, threads * per_thread + 1))
     assert Record.objects.values("archive_no").distinct().count() == threads * per_thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_external_id_file_one_record(fonds, archivist):
+    # an OA retrying while its first delivery is still being filed (same or next transaction)
+    threads = 6
+    barrier = threading.Barrier(threads)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(_ingest(archivist, source_system="dingtalk", external_id="PROC-RACE").pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors
+    assert Record.objects.filter(external_id="PROC-RACE").count() == 1
+    assert set(results) == {Record.objects.get(external_id="PROC-RACE").pk}
+    assert list(Record.objects.values_list("item_no", flat=True)) == [1]
