@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from django.conf import settings
+from django.core.files.uploadedfile import InMemoryUploadedFile
 
 from kjda.archives.models import Fonds, Record, RetentionRule
 from kjda.errors import DomainError
@@ -79,6 +80,12 @@ class IncomingFile:
     rendition_note: str = ""  # why a long-term rendition was not made, when one was needed
     signatures: list[dict] = field(default_factory=list)  # see kjda.ingest.signatures
     details: dict = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
+
+    def __post_init__(self) -> None:
+        # An upload held in memory is read directly: pikepdf reads a PDF in hundreds of small
+        # seeks and reads, and each through Django's File proxy is a Python-level call.
+        if isinstance(self.stream, InMemoryUploadedFile):
+            self.stream = self.stream.file
 
     @property
     def mime_mismatch(self) -> bool:
