@@ -128,7 +128,7 @@ def _database() -> dict:
             # callback acknowledged); NORMAL could lose the last commits on a power cut.
             "init_command": (
                 "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;"
-                "PRAGMA busy_timeout=60000;PRAGMA cache_size=-65536;PRAGMA mmap_size=268435456"
+                "PRAGMA busy_timeout=60000;PRAGMA cache_size=-65536"
             ),
         },
         # A file, not :memory:, so concurrency tests see one database from many threads.
