@@ -12,6 +12,11 @@ as if they had run it themselves. A `fn` that raises rolls back its savepoint on
 commit. When the COMMIT itself fails, every `fn` of the batch gets that error. The next queued
 thread leads the next batch.
 
+Like PostgreSQL's commit_delay with commit_siblings, a leader that finds other threads of its
+process announced (`expecting`) but not yet queued waits for them up to
+KJDA_SQLITE_COMMIT_DELAY_MS (2 ms) before it begins: in the ingest benchmark batches grew from
+1.6 to 2.0 jobs and the rate by ~5 %. A thread filing alone never waits.
+
 A `fn` runs on the leader's thread and database connection: it must not use thread-local state
 other than the database connection (for example `translation.activate` is per thread), and
 its `transaction.on_commit` callbacks run on the leader's thread after the COMMIT.
@@ -22,10 +27,13 @@ in-memory SQLite database, `fn` runs at once in `transaction.atomic()`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import connections, transaction
 
 T = TypeVar("T")
@@ -47,8 +55,10 @@ class _Job:
 class _Queue:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.queued = threading.Condition(self.lock)
         self.jobs: list[_Job] = []
         self.leading = False
+        self.expected = 0  # threads that said they will queue a job soon (see `expecting`)
 
 
 _queues: dict[str, _Queue] = {}
@@ -68,6 +78,22 @@ def _batched(alias: str) -> bool:
     return bool(name) and name != ":memory:" and "mode=memory" not in name
 
 
+@contextlib.contextmanager
+def expecting(*, using: str = "default") -> Iterator[None]:
+    """Around work that will end in `in_transaction`: a leader may wait for it briefly."""
+    if not _batched(using):
+        yield
+        return
+    queue = _queue(using)
+    with queue.lock:
+        queue.expected += 1
+    try:
+        yield
+    finally:
+        with queue.lock:
+            queue.expected -= 1
+
+
 def in_transaction(fn: Callable[[], T], *, using: str = "default") -> T:
     """`fn()` in a write transaction, shared with other threads' on SQLite (see the module)."""
     if not _batched(using):
@@ -77,8 +103,19 @@ def in_transaction(fn: Callable[[], T], *, using: str = "default") -> T:
     job = _Job(fn)
     with queue.lock:
         queue.jobs.append(job)
+        queue.queued.notify_all()
         lead = not queue.leading
         queue.leading = True
+        delay = settings.KJDA_SQLITE_COMMIT_DELAY_MS / 1000
+        if lead and delay > 0:
+            # Others of this process are about to file: wait a moment for them, so that the
+            # batch shares one COMMIT instead of each paying for its own.
+            deadline = time.monotonic() + delay
+            while queue.expected > len(queue.jobs) and len(queue.jobs) < MAX_BATCH:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                queue.queued.wait(left)
     if not lead:
         job.done.wait()
         if not job.lead:

@@ -11,7 +11,7 @@ from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
-from kjda.db_sqlite.group_commit import in_transaction
+from kjda.db_sqlite.group_commit import expecting, in_transaction
 from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
@@ -60,6 +60,12 @@ def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
                   request=None) -> IngestResult:
     """Receive, identify, extract, check and file one record. Idempotent on
     (source_system, external_id): a retry returns the record filed the first time."""
+    with expecting():  # the filing transaction may wait a moment for this one to join it
+        return _ingest(metadata=metadata, files=files, actor=actor, request=request)
+
+
+def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
+            request) -> IngestResult:
     ensure_files(files)
     existing = archive_selectors.record_find_existing(
         source_system=metadata.source_system, external_id=metadata.external_id)

@@ -154,3 +154,41 @@ def test_inside_an_atomic_block_a_job_runs_at_once_in_the_callers_transaction():
         assert connection.in_atomic_block
     assert AuditEvent.objects.get(seq=seq).action == "test.nested"
     assert not group_commit._queue("default").leading
+
+
+def test_a_leader_waits_for_an_announced_filing_and_commits_both_at_once(monkeypatch, settings):
+    from kjda.db_sqlite.group_commit import expecting
+
+    settings.KJDA_SQLITE_COMMIT_DELAY_MS = 10_000  # never reached: the second job comes first
+    begun = _count_transactions(monkeypatch)
+    results: dict[str, int] = {}
+
+    def first() -> None:
+        try:
+            with expecting():
+                results["first"] = in_transaction(
+                    lambda: audit_log(action="test.delay", object_id="first").seq)
+        finally:
+            connection.close()
+
+    with expecting():  # this thread will file too: the leader should wait for it
+        thread = threading.Thread(target=first)
+        thread.start()
+        _wait_for(lambda: group_commit._queue("default").leading)
+        time.sleep(0.05)
+        assert "first" not in results  # still waiting for us
+        results["second"] = in_transaction(
+            lambda: audit_log(action="test.delay", object_id="second").seq)
+    thread.join(timeout=10)
+    assert len(begun) == 1
+    assert sorted(results.values()) == [results["first"], results["first"] + 1]
+
+
+def test_a_thread_filing_alone_does_not_wait(settings):
+    from kjda.db_sqlite.group_commit import expecting
+
+    settings.KJDA_SQLITE_COMMIT_DELAY_MS = 10_000
+    started = time.monotonic()
+    with expecting():
+        in_transaction(lambda: audit_log(action="test.alone"))
+    assert time.monotonic() - started < 5
