@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
 from kjda.audit.services import audit_log
+from kjda.db_rows import row_get
 from kjda.errors import Conflict, DomainError, Forbidden
 
 TOKEN_PREFIX = "kjda_"
@@ -93,14 +94,10 @@ def _authenticate_counted(request, *, username: str, password: str):
 def token_authenticate(*, raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    # Raw SQL, two narrow lookups: this runs on every API call (half the cost of the join).
-    token = next(iter(ApiToken.objects.raw(
-        "SELECT * FROM accounts_apitoken WHERE key_hash = %s", [_hash(raw)])), None)
+    # Two narrow lookups without the ORM's query building: this runs on every API call.
+    token = row_get(ApiToken, "key_hash = %s", [_hash(raw)])
     if token is not None:
-        user_model = get_user_model()
-        token.user = next(iter(user_model.objects.raw(
-            f"SELECT * FROM {user_model._meta.db_table} WHERE id = %s",  # noqa: S608 - table name from the model
-            [token.user_id])), None)
+        token.user = row_get(get_user_model(), "id = %s", [token.user_id])
     now = timezone.now()
     if token is None or token.revoked_at or token.expires_at <= now or not token.user.is_active:
         return None

@@ -54,7 +54,9 @@ class PdfHandler(FormatHandler):
         # `probe` reads it properly (namespace, part) and corrects it.
         fh.seek(0)
         chunk = fh.read(1024 * 1024)
-        part, conf = _PDFA_PART.search(chunk), _PDFA_CONF.search(chunk)
+        start = chunk.find(b"pdfaid:")  # a plain substring scan first: most PDFs have no claim
+        part = _PDFA_PART.search(chunk, start) if start >= 0 else None
+        conf = _PDFA_CONF.search(chunk, start) if start >= 0 else None
         claim = part.group(1).decode() + conf.group(1).decode().upper() if part and conf else None
         return pdf_format(version, claim)
 
