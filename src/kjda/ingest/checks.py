@@ -3,7 +3,8 @@
 Each check has the item code of the archiving stage (`GD-<property>-<n>`), a name, its property
 (真实性/完整性/可用性/安全性), whether a failure blocks filing, and returns pass/fail/warn with a
 reason. A record that fails a blocking check stays 待处理 (pending) with the reasons.
-Checks that need the archive number (GD-1-7, GD-2-6) run after the number is assigned.
+Checks that need the archive number (GD-1-7, GD-2-6) run after the number is assigned; the
+duplicate check (GD-1-8) runs inside the filing transaction, before it.
 """
 
 from __future__ import annotations
@@ -46,20 +47,25 @@ class Check:
     run: Callable[[IngestContext], tuple[str, str]]
 
 
-CHECKS: list[Check] = []
-POST_FILING_CHECKS: list[Check] = []
+# When a check runs: before the filing transaction (most), inside it before the number is
+# assigned (those that look for other records, so that filings committed meanwhile are seen:
+# on SQLite the writers run one at a time), or after the number is assigned.
+BEFORE, FILING, AFTER = "before", "filing", "after"
+_STAGES: dict[str, list[Check]] = {BEFORE: [], FILING: [], AFTER: []}
+_ORDER: dict[str, int] = {}  # code → place in the report: the order the checks are declared
 
 
-def check(code: str, name: str, prop: str, *, blocking: bool = True, after_filing: bool = False):
+def check(code: str, name: str, prop: str, *, blocking: bool = True, stage: str = BEFORE):
     def wrap(fn: Callable[[IngestContext], tuple[str, str]]):
-        (POST_FILING_CHECKS if after_filing else CHECKS).append(Check(code, name, prop, blocking, fn))
+        _STAGES[stage].append(Check(code, name, prop, blocking, fn))
+        _ORDER.setdefault(code, len(_ORDER))
         return fn
     return wrap
 
 
-def run_checks(ctx: IngestContext, *, after_filing: bool = False) -> list[CheckResult]:
+def run_checks(ctx: IngestContext, *, stage: str = BEFORE) -> list[CheckResult]:
     results = []
-    for c in POST_FILING_CHECKS if after_filing else CHECKS:
+    for c in _STAGES[stage]:
         outcome, reason = c.run(ctx)
         results.append(CheckResult(c.code, c.name, c.property, outcome,
                                    c.blocking and outcome == FAIL, reason))
@@ -74,7 +80,7 @@ def report(results: list[CheckResult]) -> dict:
         "passed": not any(r.blocking for r in results),
         "blocking_failures": [r.code for r in results if r.blocking],
         "failures": [r.code for r in failed],
-        "items": [r.as_dict() for r in results],
+        "items": [r.as_dict() for r in sorted(results, key=lambda r: _ORDER.get(r.code, 0))],
     }
 
 
@@ -166,7 +172,7 @@ def _special_chars(ctx: IngestContext) -> tuple[str, str]:
     return (FAIL, f"含特殊字符 / special characters in: {', '.join(sorted(bad))}") if bad else (PASS, "")
 
 
-@check("GD-1-8", "元数据项数据重复性检测", AUTHENTICITY)
+@check("GD-1-8", "元数据项数据重复性检测", AUTHENTICITY, stage=FILING)
 def _duplicates(ctx: IngestContext) -> tuple[str, str]:
     if ctx.duplicate_claims:  # 财会〔2020〕6号: the same invoice must not be claimed twice
         first = ", ".join(f"{key} → {r.archive_no or r.pk}" for key, r in ctx.duplicate_claims.items())
@@ -208,7 +214,7 @@ def _content_link(ctx: IngestContext) -> tuple[str, str]:
     return PASS, "每个文件的存储位置均可解析 / every file resolves to its stored content"
 
 
-@check("GD-1-7", "档号规范性检测", AUTHENTICITY, after_filing=True)
+@check("GD-1-7", "档号规范性检测", AUTHENTICITY, stage=AFTER)
 def _archive_no(ctx: IngestContext) -> tuple[str, str]:
     from kjda.archives.numbering import archive_no_is_valid
 
@@ -251,7 +257,7 @@ def _required(ctx: IngestContext) -> tuple[str, str]:
     return (FAIL, f"缺少 / missing: {', '.join(missing)}") if missing else (PASS, "")
 
 
-@check("GD-2-6", "连续性元数据项检测", INTEGRITY, after_filing=True)
+@check("GD-2-6", "连续性元数据项检测", INTEGRITY, stage=AFTER)
 def _continuity(ctx: IngestContext) -> tuple[str, str]:
     from kjda.archives.selectors import item_no_taken
 

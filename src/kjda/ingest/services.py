@@ -90,7 +90,6 @@ def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
                         rule=rule, values=_values(metadata, retention, fonds))
     for step in STEPS[:-1]:
         step.run(ctx)
-    _lookups(ctx)
     _invoice_lookups(ctx)
     STEPS[-1].run(ctx)
     try:
@@ -120,10 +119,14 @@ def _file(ctx: IngestContext, request) -> Record:
     record = archive_services.record_build(fonds=ctx.fonds, rule=ctx.rule, values=ctx.values,
                                            actor=ctx.actor)
     ctx.record = record
+    # Other records are looked at here, in the transaction: what filed meanwhile is seen, and
+    # the connection of a thread whose filing another thread runs is not read again.
+    _lookups(ctx)
+    ctx.results += checks.run_checks(ctx, stage=checks.FILING)
     passed = not any(r.blocking for r in ctx.results)
     if passed:
         archive_services.record_assign_number(record=record)
-        ctx.results += checks.run_checks(ctx, after_filing=True)
+        ctx.results += checks.run_checks(ctx, stage=checks.AFTER)
         if any(r.blocking for r in ctx.results):
             # A numbering fault is ours, not the user's: never keep a bad number.
             raise DomainError("archive_no_fault", "档号分配异常，已回滚",

@@ -187,3 +187,34 @@ def test_concurrent_deliveries_of_one_external_id_file_one_record(fonds, archivi
     assert Record.objects.filter(external_id="PROC-RACE").count() == 1
     assert set(results) == {Record.objects.get(external_id="PROC-RACE").pk}
     assert list(Record.objects.values_list("item_no", flat=True)) == [1]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite runs the filings one at a time")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_filings_of_one_voucher_number_file_it_once(fonds, archivist):
+    # GD-1-8 looks for the number inside the filing transaction: a filing committed while the
+    # others were being checked is seen, and the others stay pending as duplicates
+    threads = 6
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            _ingest(archivist, document_no="记-0777", external_id=f"dup-{n}", title=f"重号凭证 {n}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors
+    records = Record.objects.filter(document_no="记-0777")
+    assert records.count() == threads
+    assert records.filter(status=RecordStatus.FILED).count() == 1
+    for pending in records.filter(status=RecordStatus.PENDING):
+        assert pending.check_report["blocking_failures"] == ["GD-1-8"]
