@@ -60,8 +60,24 @@ def _is_file_database(name: str) -> bool:
     return bool(name) and name != ":memory:" and "mode=memory" not in name
 
 
+# Django rewrites every query's %s placeholders to ? with a regular expression (behind a lazy
+# object); the same few hundred statements run again and again, so each is rewritten once.
+_QMARK_QUERIES: dict[str, str] = {}
+_QMARK_MAX = 4096
+
+
 class _LockingCursor(sqlite3_base.SQLiteCursorWrapper):
     wrapper: DatabaseWrapper  # set on the per-connection subclass
+
+    def convert_query(self, query, *, param_names=None):
+        if param_names is not None:
+            return super().convert_query(query, param_names=param_names)
+        converted = _QMARK_QUERIES.get(query)
+        if converted is None:
+            converted = super().convert_query(query)
+            if len(_QMARK_QUERIES) < _QMARK_MAX:
+                _QMARK_QUERIES[query] = converted
+        return converted
 
     def execute(self, query, params=None):
         if self.wrapper.needs_statement_lock(query):

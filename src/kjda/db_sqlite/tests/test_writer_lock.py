@@ -137,3 +137,20 @@ def test_commits_are_durable_wal_with_full_sync():
     with connection.cursor() as cursor:
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+@pytest.mark.django_db
+def test_placeholders_are_rewritten_once_per_statement_and_as_django_does():
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    from kjda.db_sqlite import base
+
+    query = "SELECT %s, '100%%', %s || '%%s'"
+    with connection.cursor() as cur:
+        cur.execute(query, [1, "a"])
+        assert cur.fetchone() == (1, "100%", "a%s")
+        assert base._QMARK_QUERIES[query] == SQLiteCursorWrapper.convert_query(None, query)
+        cur.execute(query, [2, "b"])  # from the cache: the same statement, new values
+        assert cur.fetchone() == (2, "100%", "b%s")
+        cur.execute("SELECT %(n)s", {"n": 3})  # named placeholders are not cached
+        assert cur.fetchone() == (3,)
