@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
-from kjda.ingest.pdfa import _font_embedded
+from kjda.ingest.pdfa import _font_embedded, _resource_dicts
 from kjda.ingest.pdfa_claim import NS_PDFAID, read_claim
 from kjda.ingest.pdfa_objects import (
     _action_chain,
@@ -105,6 +105,14 @@ class _Checker:
     def __init__(self, pdf: pikepdf.Pdf, head: bytes, tail: bytes, part: int) -> None:
         self.pdf, self.head, self.tail, self.part = pdf, head, tail, part
         self.out: list[Violation] = []
+        self._resources: list[Dictionary] | None = None
+
+    @property
+    def resources(self) -> list[Dictionary]:
+        """Every resource dictionary, walked once for the colour and the font clauses."""
+        if self._resources is None:
+            self._resources = list(_resource_dicts(self.pdf))
+        return self._resources
 
     def fail(self, key: str, zh: str, en: str) -> None:
         clause = _CLAUSE[key][self.part - 1]
@@ -178,7 +186,7 @@ class _Checker:
             if problem:
                 self.fail("output_intent", f"输出意图的 ICC 配置文件无效：{problem}",
                           f"the output intent's ICC profile is not valid: {problem}")
-        used = _device_colours(self.pdf)
+        used = _device_colours(self.pdf, self.resources)
         needs = {"RGB": "RGB ", "CMYK": "CMYK", "Gray": None}
         missing = sorted(c for c in used
                          if colour_space is None or (needs[c] and needs[c] != colour_space))
@@ -194,7 +202,7 @@ class _Checker:
     # --- fonts ---------------------------------------------------------------------------
 
     def fonts(self) -> None:
-        for font in _fonts(self.pdf):
+        for font in _fonts(self.pdf, self.resources):
             name = str(font.get("/BaseFont", "")).lstrip("/")
             if not _font_embedded(font):
                 self.fail("font_embedded", f"字体未嵌入：{name}", f"font not embedded: {name}")

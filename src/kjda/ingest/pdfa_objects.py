@@ -42,16 +42,17 @@ _NAMED_SPACES = {b"/DeviceRGB": "RGB", b"/DeviceCMYK": "CMYK", b"/DeviceGray": "
 _IMAGE_SPACES = {"/DeviceRGB": "RGB", "/DeviceCMYK": "CMYK", "/DeviceGray": "Gray"}
 
 
-def _device_colours(pdf: pikepdf.Pdf) -> set[str]:
+def _device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> set[str]:
     """The device colour spaces the pages paint with: colour operators and colour-space names
-    in content streams, and the colour spaces of image XObjects (bounded scan)."""
+    in content streams, and the colour spaces of image XObjects (bounded scan). `resources`:
+    the PDF's resource dictionaries, when the caller has walked them already."""
     used: set[str] = set()
     budget = MAX_CONTENT_SCAN
     streams: list[pikepdf.Object] = []
     for page in pdf.pages:
         contents = page.obj.get("/Contents")
         streams.extend(contents if isinstance(contents, Array) else [contents])
-    for res in _resource_dicts(pdf):
+    for res in _resource_dicts(pdf) if resources is None else resources:
         defaults = res.get("/ColorSpace", Dictionary())
         for xobj in res.get("/XObject", Dictionary()).values():
             if not isinstance(xobj, pikepdf.Stream):
@@ -84,9 +85,9 @@ def _device_colours(pdf: pikepdf.Pdf) -> set[str]:
     return used
 
 
-def _fonts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
+def _fonts(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> Iterator[Dictionary]:
     seen: set[tuple[int, int]] = set()
-    for res in _resource_dicts(pdf):
+    for res in _resource_dicts(pdf) if resources is None else resources:
         for font in res.get("/Font", Dictionary()).values():
             if not isinstance(font, Dictionary):
                 continue
