@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import BaseRenderer
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer, django_auth
 
 from kjda.accounts.services import token_authenticate
@@ -25,6 +28,19 @@ class BearerToken(HttpBearer):
 AUTH = [BearerToken(), django_auth]
 
 
+class JSONRenderer(BaseRenderer):
+    """orjson instead of json.dumps (the record answers carry the whole check report), with
+    the values json cannot write (dates, Decimal, lazy text) written by ninja's encoder as
+    before: the same JSON, in UTF-8 rather than \\u escapes."""
+
+    media_type = "application/json"
+    _default = staticmethod(NinjaJSONEncoder().default)
+
+    def render(self, request: HttpRequest, data, *, response_status: int) -> bytes:
+        return orjson.dumps(data, default=self._default,
+                            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
+
+
 api = NinjaAPI(
     title="KJDA 电子会计档案 API",
     version="1",
@@ -33,6 +49,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     auth=AUTH,
+    renderer=JSONRenderer(),
 )
 
 

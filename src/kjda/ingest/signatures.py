@@ -53,10 +53,11 @@ def _contains(source: Source, needle: bytes, chunk: int = 1 << 20) -> bool:
     try:
         fh.seek(0)
         tail = b""
+        keep = len(needle) - 1  # a needle across two blocks starts in the last `keep` bytes
         while block := fh.read(chunk):
-            if needle in tail + block:
+            if needle in block or (tail and needle in tail + block[:keep]):
                 return True
-            tail = block[-len(needle):]
+            tail = block[-keep:] if keep else b""
         return False
     finally:
         if fh is not source:

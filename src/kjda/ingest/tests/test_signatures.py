@@ -106,3 +106,16 @@ def test_ofd_through_the_facade():
         assert fh.tell() == 0
     assert file_signatures(SAMPLES / "ofd_edge_cases" / "ofdrw_reader_zip_boom.zip", "ofd") == []
     assert file_signatures(b"plain", "txt") == []
+
+
+@pytest.mark.parametrize("at", [0, 5, 6, 7, 10, 93])
+def test_a_marker_is_found_wherever_it_falls_against_the_read_blocks(at):
+    from kjda.ingest.signatures import _contains
+
+    data = bytearray(b"x" * 100)
+    data[at:at + 7] = b"/ByteRa"
+    data = bytes(data[:100])
+    found = b"/ByteRa" in data
+    assert _contains(io.BytesIO(data), b"/ByteRa", chunk=8) is found
+    assert _contains(io.BytesIO(data), b"/ByteRa", chunk=1 << 20) is found
+    assert _contains(io.BytesIO(data), b"/Sig", chunk=8) is False
