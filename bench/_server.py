@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
     """`task_worker=True` keeps `kjda serve`'s task worker processes (one per core) on, so
     queued work (e.g. OA intake archiving) runs; KJDA_PUBLIC_URL defaults to
     the loopback URL of the server."""
+    own_dir = data_dir is None  # a temporary one, removed at the end (each run writes GBs)
     data_dir = data_dir or tempfile.mkdtemp(prefix="kjda-bench-")
     port = free_port()
     kjda = Path(sys.executable).with_name("kjda")
@@ -58,6 +60,9 @@ def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        if own_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def token(port: int) -> str:

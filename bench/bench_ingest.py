@@ -7,10 +7,12 @@ checks (四性) and indexing included; prints the raw local write+fsync rate as 
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import http.client
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -24,16 +26,16 @@ from _server import kjda_server, multipart, percentile, process_tree_cpu_seconds
 
 
 def raw_fsync_rate(data: bytes, seconds: float = 3.0) -> float:
-    folder = tempfile.mkdtemp(prefix="kjda-fsync-")
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        path = os.path.join(folder, f"f{n}")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        n += 1
-    return n / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory(prefix="kjda-fsync-") as folder:
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            path = os.path.join(folder, f"f{n}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            n += 1
+        return n / (time.perf_counter() - start)
 
 
 def with_file_id(pdf: bytes, n: int) -> bytes:
@@ -53,7 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
-    os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-bench-gen-"))
+    if "KJDA_DATA_DIR" not in os.environ:  # a temporary one, removed at exit
+        os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-bench-gen-")
+        atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     import django
 
     django.setup()

@@ -7,9 +7,11 @@ server, no client), one ~100 KB PDF per record, so the figure is the application
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -132,7 +134,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=80)
     args = parser.parse_args()
 
-    os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-prof-"))
+    if "KJDA_DATA_DIR" not in os.environ:  # a temporary one, removed at exit
+        os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-prof-")
+        atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     os.environ["KJDA_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     os.environ.setdefault("KJDA_LOG_LEVEL", "WARNING")
     from kjda.cli import _prepare, _setup
