@@ -25,6 +25,8 @@ from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
 from kjda.db_insert import rows_insert
 from kjda.errors import DomainError
 
+_OUTCOMES = frozenset(Outcome.values)  # (Choices.values builds a new list on every access)
+
 
 class AuditChainHeadMissing(DomainError):
     status = 500
@@ -58,7 +60,7 @@ def audit_log(
     back with the audited write. Note: an event logged inside a transaction that then rolls back
     is gone as well; log failures and denials outside the failing transaction.
     """
-    if outcome not in Outcome.values:
+    if outcome not in _OUTCOMES:
         raise ValueError(f"unknown audit outcome: {outcome!r}")
     if request is not None:
         if ip is None:
