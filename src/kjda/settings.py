@@ -140,6 +140,8 @@ DATABASES = {"default": _database()}
 # SQLite group commit (kjda.db_sqlite.group_commit): how long a filing transaction may wait for
 # filings of the same process that are about to join it.
 KJDA_SQLITE_COMMIT_DELAY_MS = float(os.environ.get("KJDA_SQLITE_COMMIT_DELAY_MS", "2"))
+# Ingest pipelines (identify → check) one process runs at once (kjda.ingest.services).
+KJDA_INGEST_PARALLEL = int(os.environ.get("KJDA_INGEST_PARALLEL", "2"))
 # Shared by every worker process (the login lockout counts failures here), in the database so
 # the embedded default needs no other service.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -218,3 +218,32 @@ def test_concurrent_filings_of_one_voucher_number_file_it_once(fonds, archivist)
     assert records.filter(status=RecordStatus.FILED).count() == 1
     for pending in records.filter(status=RecordStatus.PENDING):
         assert pending.check_report["blocking_failures"] == ["GD-1-8"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_filings_waiting_for_a_pipeline_turn_all_get_through(fonds, archivist, settings):
+    # one pipeline at a time per process (KJDA_INGEST_PARALLEL): the turn is given back before
+    # the filing transaction, so a thread holding it never waits on a batch another thread leads
+    settings.KJDA_INGEST_PARALLEL = 1
+    threads, per_thread = 4, 3
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                _ingest(archivist, document_no=f"Q{n}-{i}", title=f"排队凭证 {n}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert sorted(Record.objects.values_list("item_no", flat=True)) == list(
+        range(1, threads * per_thread + 1))
