@@ -134,17 +134,15 @@ def test_by_volume_items_get_numbers_when_the_volume_closes(fonds, archivist):
     assert second.archive_no == "Z001-PZ·2024·D30-0002"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_eight_parallel_writers_get_gap_free_unique_numbers(fonds, archivist):
-    per_thread, threads = 6, 8
-    errors: list[BaseException] = []
+def _in_threads(threads: int, body) -> None:
+    """`body(n)` in `threads` threads started together; fails with the errors any of them raised."""
     barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
         try:
             barrier.wait()
-            for i in range(per_thread):
-                _ingest(archivist, document_no=f"T{n}-{i}", title=f"并发凭证 {n}-{i}")
+            body(n)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -154,8 +152,20 @@ def test_eight_parallel_writers_get_gap_free_unique_numbers(fonds, archivist):
     for t in pool:
         t.start()
     for t in pool:
-        t.join()
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in pool)
     assert not errors, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_parallel_writers_get_gap_free_unique_numbers(fonds, archivist):
+    per_thread, threads = 6, 8
+
+    def body(n: int) -> None:
+        for i in range(per_thread):
+            _ingest(archivist, document_no=f"T{n}-{i}", title=f"并发凭证 {n}-{i}")
+
+    _in_threads(threads, body)
     items = sorted(Record.objects.values_list("item_no", flat=True))
     assert items == list(range(1, threads * per_thread + 1))
     assert Record.objects.values("archive_no").distinct().count() == threads * per_thread
@@ -164,26 +174,9 @@ def test_eight_parallel_writers_get_gap_free_unique_numbers(fonds, archivist):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_of_one_external_id_file_one_record(fonds, archivist):
     # an OA retrying while its first delivery is still being filed (same or next transaction)
-    threads = 6
-    barrier = threading.Barrier(threads)
-    results: list = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(_ingest(archivist, source_system="dingtalk", external_id="PROC-RACE").pk)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert not errors, errors
+    results: list[int] = []
+    _in_threads(6, lambda n: results.append(
+        _ingest(archivist, source_system="dingtalk", external_id="PROC-RACE").pk))
     assert Record.objects.filter(external_id="PROC-RACE").count() == 1
     assert set(results) == {Record.objects.get(external_id="PROC-RACE").pk}
     assert list(Record.objects.values_list("item_no", flat=True)) == [1]
@@ -195,24 +188,8 @@ def test_concurrent_filings_of_one_voucher_number_file_it_once(fonds, archivist)
     # GD-1-8 looks for the number inside the filing transaction: a filing committed while the
     # others were being checked is seen, and the others stay pending as duplicates
     threads = 6
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def worker(n: int) -> None:
-        try:
-            barrier.wait()
-            _ingest(archivist, document_no="记-0777", external_id=f"dup-{n}", title=f"重号凭证 {n}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert not errors, errors
+    _in_threads(threads, lambda n: _ingest(archivist, document_no="记-0777",
+                                           external_id=f"dup-{n}", title=f"重号凭证 {n}"))
     records = Record.objects.filter(document_no="记-0777")
     assert records.count() == threads
     assert records.filter(status=RecordStatus.FILED).count() == 1
@@ -226,24 +203,11 @@ def test_filings_waiting_for_a_pipeline_turn_all_get_through(fonds, archivist, s
     # the filing transaction, so a thread holding it never waits on a batch another thread leads
     settings.KJDA_INGEST_PARALLEL = 1
     threads, per_thread = 4, 3
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
-    def worker(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_thread):
-                _ingest(archivist, document_no=f"Q{n}-{i}", title=f"排队凭证 {n}-{i}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def body(n: int) -> None:
+        for i in range(per_thread):
+            _ingest(archivist, document_no=f"Q{n}-{i}", title=f"排队凭证 {n}-{i}")
 
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
-    assert not errors, errors
+    _in_threads(threads, body)
     assert sorted(Record.objects.values_list("item_no", flat=True)) == list(
         range(1, threads * per_thread + 1))
