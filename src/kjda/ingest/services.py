@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
@@ -55,11 +55,20 @@ def _values(meta: RecordMetadata, retention: str, fonds: Fonds) -> dict:
 
 
 def _lookups(ctx: IngestContext) -> None:
+    """Inside the filing transaction: the records this one may duplicate."""
     v = ctx.values
     if v.get("document_no"):
+        number = (ctx.fonds.pk, ctx.rule.pk, v["fiscal_year"], v.get("voucher_type", ""),
+                  v["document_no"])
+        if connection.vendor == "postgresql":
+            # Filings of one voucher number take turns from here to their COMMIT, so the second
+            # sees the first (read committed); SQLite's writers already run one at a time.
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                            ["kjda-document-no:" + "\x1f".join(map(str, number))])
         ctx.duplicate_document_of = archive_selectors.record_filed_with_document_no(
-            fonds_id=ctx.fonds.pk, rule_id=ctx.rule.pk, fiscal_year=v["fiscal_year"],
-            voucher_type=v.get("voucher_type", ""), document_no=v["document_no"])
+            fonds_id=number[0], rule_id=number[1], fiscal_year=number[2],
+            voucher_type=number[3], document_no=number[4])
     ctx.same_content_records = archive_selectors.record_ids_holding_blobs(
         sha256s=list({f.sha256 for f in ctx.files}))
 
