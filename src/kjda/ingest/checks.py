@@ -73,14 +73,14 @@ def run_checks(ctx: IngestContext, *, stage: str = BEFORE) -> list[CheckResult]:
 
 
 def report(results: list[CheckResult]) -> dict:
-    failed = [r for r in results if r.result == FAIL]
+    results = sorted(results, key=lambda r: _ORDER.get(r.code, 0))  # as declared, whatever stage
     return {
         "stage": "归档",
         "checked_at": timezone.now().isoformat(),
         "passed": not any(r.blocking for r in results),
         "blocking_failures": [r.code for r in results if r.blocking],
-        "failures": [r.code for r in failed],
-        "items": [r.as_dict() for r in sorted(results, key=lambda r: _ORDER.get(r.code, 0))],
+        "failures": [r.code for r in results if r.result == FAIL],
+        "items": [r.as_dict() for r in results],
     }
 
 
