@@ -6,13 +6,14 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
+from kjda.db_locks import xact_locks
 from kjda.db_sqlite.group_commit import expecting, in_transaction
 from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
@@ -60,12 +61,8 @@ def _lookups(ctx: IngestContext) -> None:
     if v.get("document_no"):
         number = (ctx.fonds.pk, ctx.rule.pk, v["fiscal_year"], v.get("voucher_type", ""),
                   v["document_no"])
-        if connection.vendor == "postgresql":
-            # Filings of one voucher number take turns from here to their COMMIT, so the second
-            # sees the first (read committed); SQLite's writers already run one at a time.
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                            ["kjda-document-no:" + "\x1f".join(map(str, number))])
+        # Filings of one voucher number take turns from here to their COMMIT.
+        xact_locks(["kjda-document-no:" + "\x1f".join(map(str, number))])
         ctx.duplicate_document_of = archive_selectors.record_filed_with_document_no(
             fonds_id=number[0], rule_id=number[1], fiscal_year=number[2],
             voucher_type=number[3], document_no=number[4])

@@ -97,11 +97,9 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
 
 def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record]) -> None:
     """Inside the filing transaction: an invoice that had no claim when the checks ran must
-    still have none, or two concurrent claims of one invoice would both be filed. On
-    PostgreSQL a transaction-scoped advisory lock per invoice makes the second claim wait for
-    the first to commit; SQLite's IMMEDIATE transactions already run one at a time."""
-    from django.db import connection
-
+    still have none, or two concurrent claims of one invoice would both be filed: a lock per
+    invoice (kjda.db_locks) makes the second claim wait for the first to commit."""
+    from kjda.db_locks import xact_locks
     from kjda.errors import Conflict
     from kjda.invoices.selectors import invoice_first_claims
 
@@ -109,10 +107,7 @@ def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record
                         if getattr(f, "invoice", None) and f.invoice["identity"]} - set(first_claims))
     if not unclaimed:
         return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            for key in unclaimed:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kjda-invoice:{key}"])
+    xact_locks(f"kjda-invoice:{key}" for key in unclaimed)
     if invoice_first_claims(identities=unclaimed):
         raise Conflict("invoice_claim_race", "同一发票正由另一请求归档，请重试",
                        "the same invoice is being filed by another request: retry")
