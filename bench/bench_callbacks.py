@@ -35,7 +35,6 @@ import shutil
 import string
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections import Counter
@@ -44,7 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import kjda_server, percentile, token  # noqa: E402
+from _server import bench_dir, kjda_server, percentile, token  # noqa: E402
 
 PROCESS_CODE = "PROC-REIMB-001"
 MAPPING = {"process_code": PROCESS_CODE, "scenario": "reimbursement", "category": "原始凭证",
@@ -316,8 +315,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
     args = parser.parse_args()
 
-    gen_dir = tempfile.mkdtemp(prefix="kjda-bench-gen-")
-    data_dir = tempfile.mkdtemp(prefix="kjda-bench-cb-")
+    gen_dir = bench_dir("kjda-bench-gen-")
+    data_dir = bench_dir("kjda-bench-cb-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     os.environ["KJDA_DATA_DIR"] = gen_dir
     import django

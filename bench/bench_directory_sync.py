@@ -12,10 +12,15 @@ figures; exits non-zero if the outcome is wrong (a leaver still active, a move n
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
-import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import bench_dir  # noqa: E402
 
 
 def main() -> int:
@@ -23,7 +28,9 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=5000)
     parser.add_argument("--departments", type=int, default=50)
     args = parser.parse_args()
-    os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-bench-dir-"))
+    if "KJDA_DATA_DIR" not in os.environ:  # a temporary one, removed at exit
+        os.environ["KJDA_DATA_DIR"] = bench_dir("kjda-bench-dir-")
+        atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     import django
 

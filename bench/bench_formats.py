@@ -10,11 +10,12 @@ cost of making a PDF/A-2b rendition of a JPEG scan, a PNG scan and a PDF with em
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import os
+import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -22,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import bench_dir  # noqa: E402
 
 
 def timed(fn: Callable[[], object], rounds: int) -> tuple[float, float]:
@@ -40,7 +43,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
-    os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-bench-fmt-"))
+    if "KJDA_DATA_DIR" not in os.environ:  # a temporary one, removed at exit
+        os.environ["KJDA_DATA_DIR"] = bench_dir("kjda-bench-fmt-")
+        atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     import django
 
     django.setup()

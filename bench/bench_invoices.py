@@ -24,7 +24,7 @@ SAMPLES = ROOT.parent / "shared" / "samples"
 def _setup() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
-    os.environ.setdefault("KJDA_DATA_DIR", "/tmp/kjda-bench-invoices")
+    os.environ.setdefault("KJDA_DATA_DIR", str(ROOT / "bench" / "out" / "invoices"))
     import django
 
     django.setup()

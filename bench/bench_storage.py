@@ -77,9 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size-kb", type=int, default=100)
-    parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to measure")
+    parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to measure (default: bench/out/tmp)")
     args = parser.parse_args()
     size = args.size_kb * 1000
+    if args.dir is None:
+        args.dir = ROOT / "bench" / "out" / "tmp"
+        args.dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kjda-bench-storage-", dir=args.dir))
     try:
         _setup_django(work / "data")

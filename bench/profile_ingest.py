@@ -13,14 +13,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import ADMIN_PASSWORD, multipart  # noqa: E402
+from _server import ADMIN_PASSWORD, bench_dir, multipart  # noqa: E402
 from bench_ingest import with_file_id  # noqa: E402
 
 
@@ -135,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if "KJDA_DATA_DIR" not in os.environ:  # a temporary one, removed at exit
-        os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-prof-")
+        os.environ["KJDA_DATA_DIR"] = bench_dir("kjda-prof-")
         atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     os.environ["KJDA_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     os.environ.setdefault("KJDA_LOG_LEVEL", "WARNING")
