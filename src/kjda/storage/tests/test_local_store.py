@@ -24,11 +24,16 @@ from kjda.storage.services import (
 
 
 def blob_path(root: Path, sha256: str) -> Path:
-    return root / sha256[:2] / sha256[2:4] / sha256
+    return root / sha256[:2] / sha256  # a new store's layout
+
+
+def put(backend: LocalBlobBackend, data: bytes) -> str:
+    return backend.put(io.BytesIO(data), max_bytes=1_000_000).digests.sha256
 
 
 def stored_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]
+    return [p for p in root.rglob("*")
+            if p.is_file() and ".tmp" not in p.parts and p.name != ".layout"]
 
 
 @pytest.mark.django_db
@@ -180,3 +185,34 @@ def test_existing_blob_with_wrong_size_is_reported_not_overwritten(tmp_path: Pat
         backend.put(io.BytesIO(data), max_bytes=1000)
     assert err.value.code == "blob_corrupt"
     assert target.read_bytes() == b"damaged"
+
+
+def test_new_store_fans_out_over_one_level_and_records_it(tmp_path: Path) -> None:
+    backend = LocalBlobBackend(tmp_path)
+    sha = put(backend, b"voucher 1")
+    assert (tmp_path / sha[:2] / sha).is_file()
+    assert (tmp_path / ".layout").read_text() == "fanout=1\n"
+    assert LocalBlobBackend(tmp_path).open(sha).read() == b"voucher 1"
+
+
+def test_store_from_before_the_marker_keeps_its_two_level_layout(tmp_path: Path) -> None:
+    data = b"filed in 2024"
+    sha = hashlib.sha256(data).hexdigest()
+    old = tmp_path / sha[:2] / sha[2:4] / sha  # as stores were written before the marker
+    old.parent.mkdir(parents=True)
+    old.write_bytes(data)
+    backend = LocalBlobBackend(tmp_path)
+    assert (tmp_path / ".layout").read_text() == "fanout=2\n"
+    assert backend.exists(sha) and backend.open(sha).read() == data
+    assert not backend.put(io.BytesIO(data), max_bytes=1000).created  # found, not stored twice
+    new = put(backend, b"filed in 2025")
+    assert (tmp_path / new[:2] / new[2:4] / new).is_file()
+    assert not (tmp_path / new[:2] / new).exists()
+    # the marker, not what the folder holds, decides from now on
+    assert LocalBlobBackend(tmp_path).fanout == 2
+
+
+def test_unknown_layout_marker_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".layout").write_text("fanout=9\n")
+    with pytest.raises(ValueError, match="unknown blob store layout"):
+        LocalBlobBackend(tmp_path)
