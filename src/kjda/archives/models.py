@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kjda.db_json import UnicodeJSONEncoder
+
 
 class Arrangement(models.TextChoices):
     BY_ITEM = "item", "按件"
@@ -255,8 +257,9 @@ class Record(models.Model):
     # Provenance and idempotency
     source_system = models.CharField("来源系统", max_length=50, blank=True)
     external_id = models.CharField("外部编号", max_length=200, blank=True)
-    check_report = models.JSONField("四性检测报告", default=dict, blank=True)
-    extra = models.JSONField("其他元数据", default=dict, blank=True)
+    check_report = models.JSONField("四性检测报告", default=dict, blank=True,
+                                    encoder=UnicodeJSONEncoder)
+    extra = models.JSONField("其他元数据", default=dict, blank=True, encoder=UnicodeJSONEncoder)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -318,12 +321,13 @@ class RecordFile(models.Model):
     puid = models.CharField("PRONOM", max_length=20, blank=True)
     format_profile = models.CharField("格式细类", max_length=50, blank=True)  # einvoice-2019, PDF/A-2b…
     # The PDF/A checker's verdict: {claimed, checked_as, compliant, violations[{clause, message}]}.
-    pdfa = models.JSONField("PDF/A 检测", null=True, blank=True)
+    pdfa = models.JSONField("PDF/A 检测", null=True, blank=True, encoder=UnicodeJSONEncoder)
     creating_application = models.CharField("文档创建程序", max_length=200, blank=True)  # M57
     derived_from = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="derivatives"
     )
-    signatures = models.JSONField("电子签名", default=list, blank=True)  # M64–M71
+    signatures = models.JSONField("电子签名", default=list, blank=True,
+                                  encoder=UnicodeJSONEncoder)  # M64–M71
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

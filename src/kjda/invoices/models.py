@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 
 from kjda.archives.models import Record, RecordFile
+from kjda.db_json import UnicodeJSONEncoder
 
 
 class Invoice(models.Model):
@@ -27,7 +28,7 @@ class Invoice(models.Model):
     seller_tax_id = models.CharField("销售方纳税人识别号", max_length=20, blank=True)
     buyer_name = models.CharField("购买方名称", max_length=200, blank=True)
     buyer_tax_id = models.CharField("购买方纳税人识别号", max_length=20, blank=True)
-    data = models.JSONField("发票数据", default=dict)  # the full invoice object (items, sources…)
+    data = models.JSONField("发票数据", default=dict, encoder=UnicodeJSONEncoder)  # the full invoice object (items, sources…)
     # The record that claimed this invoice first, when this one is a duplicate claim.
     duplicate_of = models.ForeignKey(Record, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="+")
