@@ -180,14 +180,17 @@ class Record(models.Model):
     """件: one archived item with its DA/T 94 metadata."""
 
     record_no = models.UUIDField("电子文件号", default=uuid.uuid4, unique=True, editable=False)  # M7
-    fonds = models.ForeignKey(Fonds, on_delete=models.PROTECT, related_name="records")
+    # No index of its own: (fonds, fiscal_year, category) leads with it (every index a record
+    # has is written on each filing).
+    fonds = models.ForeignKey(Fonds, on_delete=models.PROTECT, related_name="records",
+                              db_index=False)
     rule = models.ForeignKey(RetentionRule, on_delete=models.PROTECT, related_name="records")
     category = models.ForeignKey(Category, on_delete=models.PROTECT)
     volume = models.ForeignKey(
         Volume, on_delete=models.PROTECT, null=True, blank=True, related_name="records"
     )
-    status = models.CharField(
-        max_length=10, choices=RecordStatus.choices, default=RecordStatus.PENDING, db_index=True
+    status = models.CharField(  # indexed by (status, fonds)
+        max_length=10, choices=RecordStatus.choices, default=RecordStatus.PENDING
     )
     # M8 档号 and its parts
     archive_no = models.CharField("档号", max_length=80, null=True, blank=True, unique=True)
@@ -263,7 +266,7 @@ class Record(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     filed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -284,8 +287,6 @@ class Record(models.Model):
         indexes = [
             models.Index(fields=["fonds", "fiscal_year", "category"]),
             models.Index(fields=["status", "fonds"]),
-            # Idempotency lookups: the partial unique index can't serve `external_id = ?`.
-            models.Index(fields=["source_system", "external_id"], name="record_source_ext_idx"),
             # Duplicate voucher-number check (GD-1-8). With the year in it, SQLite's planner
             # (no statistics) prefers it to (fonds, fiscal_year, …), which scans a whole year.
             models.Index(fields=["fonds", "document_no", "fiscal_year"],
@@ -306,7 +307,9 @@ class FileRole(models.TextChoices):
 class RecordFile(models.Model):
     """A computer file that is a component of a record (M53 电子属性), in document order (M19)."""
 
-    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="files")
+    # indexed by uniq_file_sequence (record, sequence)
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="files",
+                               db_index=False)
     blob = models.ForeignKey("storage.Blob", on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=12, choices=FileRole.choices, default=FileRole.ORIGINAL)
     sequence = models.PositiveSmallIntegerField("文档序号")  # M19

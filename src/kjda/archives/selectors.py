@@ -65,8 +65,8 @@ def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Reco
         qs = qs.filter(status=f.status)
     if f.source_system:
         qs = qs.filter(source_system=f.source_system)
-    if f.external_id:
-        qs = qs.filter(external_id=f.external_id)
+    if f.external_id:  # exclude(…=""): the partial unique index's own condition
+        qs = qs.filter(external_id=f.external_id).exclude(external_id="")
     if f.department:
         qs = qs.filter(department=f.department)
     if f.applicant:
@@ -164,8 +164,9 @@ def record_find_existing(*, source_system: str, external_id: str) -> Record | No
         return None
     # The id first (one narrow query: a new record, the common case, ends here), then the row.
     with connection.cursor() as cur:
+        # NOT (…= ''): the partial unique index's own condition, so SQLite's planner uses it
         cur.execute("SELECT id FROM archives_record WHERE source_system = %s AND external_id = %s "
-                    "LIMIT 1", [source_system, external_id])
+                    "AND NOT (external_id = '') LIMIT 1", [source_system, external_id])
         row = cur.fetchone()
     return None if row is None else Record.objects.filter(pk=row[0]).first()
 

@@ -272,7 +272,9 @@ def relations_resolve(*, record: Record) -> int:
     linked = 0
     for rel in Relation.objects.filter(record=record, target__isnull=True):
         source, _, external = rel.entity_identifier.partition(":")
-        target = Record.objects.filter(source_system=source, external_id=external).first()
+        # exclude(…=""): the partial unique index's condition, so SQLite's planner uses it
+        target = (Record.objects.filter(source_system=source, external_id=external)
+                  .exclude(external_id="").first())
         if target is not None:
             linked += Relation.objects.filter(pk=rel.pk).update(target=target)
     if record.external_id:

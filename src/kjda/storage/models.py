@@ -10,7 +10,7 @@ class Blob(models.Model):
     """One stored byte string, named by its SHA-256; the store is write-once."""
 
     sha256 = models.CharField(max_length=64, primary_key=True, validators=[_hex64])
-    sm3 = models.CharField(max_length=64, db_index=True, validators=[_hex64])
+    sm3 = models.CharField(max_length=64, validators=[_hex64])  # recorded, not looked up
     size = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,0 +1,32 @@
+"""Schema steps that Django's operations would do the slow way.
+
+On SQLite, Django's schema editor remakes a whole table (copy every row, recreate every index)
+to drop a column's `db_index`; these drop or create the index alone. Migrations pair them with
+the state operation in `SeparateDatabaseAndState`.
+"""
+
+from __future__ import annotations
+
+
+def single_column_indexes_drop(schema_editor, table: str, columns: list[str]) -> None:
+    """Drop the plain (not unique) indexes on exactly one of `columns`, by whatever names the
+    backend gave them (PostgreSQL has a `_like` twin for text columns)."""
+    conn = schema_editor.connection
+    with conn.cursor() as cur:
+        constraints = conn.introspection.get_constraints(cur, table)
+    for name, info in constraints.items():
+        if (info["index"] and not info["unique"] and not info["primary_key"]
+                and len(info["columns"]) == 1 and info["columns"][0] in columns):
+            schema_editor.execute(schema_editor.sql_delete_index % {
+                "table": schema_editor.quote_name(table), "name": schema_editor.quote_name(name)})
+
+
+def single_column_indexes_create(schema_editor, model, field_names: list[str]) -> None:
+    """The reverse: each field's index as `db_index=True` would have made it."""
+    for name in field_names:
+        field = model._meta.get_field(name)
+        for sql in [schema_editor._create_index_sql(model, fields=[field])]:
+            schema_editor.execute(sql)
+        if schema_editor.connection.vendor == "postgresql" and field.get_internal_type() in (
+                "CharField", "TextField"):
+            schema_editor.execute(schema_editor._create_like_index_sql(model, field))
