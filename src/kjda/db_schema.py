@@ -25,8 +25,7 @@ def single_column_indexes_create(schema_editor, model, field_names: list[str]) -
     """The reverse: each field's index as `db_index=True` would have made it."""
     for name in field_names:
         field = model._meta.get_field(name)
-        for sql in [schema_editor._create_index_sql(model, fields=[field])]:
-            schema_editor.execute(sql)
+        schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
         if schema_editor.connection.vendor == "postgresql" and field.get_internal_type() in (
                 "CharField", "TextField"):
             schema_editor.execute(schema_editor._create_like_index_sql(model, field))
