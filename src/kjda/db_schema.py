@@ -29,3 +29,28 @@ def single_column_indexes_create(schema_editor, model, field_names: list[str]) -
         if schema_editor.connection.vendor == "postgresql" and field.get_internal_type() in (
                 "CharField", "TextField"):
             schema_editor.execute(schema_editor._create_like_index_sql(model, field))
+
+
+def like_indexes_drop(schema_editor, table: str, columns: list[str]) -> None:
+    """PostgreSQL: drop the `varchar_pattern_ops` index Django keeps beside the index of each
+    of these text columns (it serves only LIKE 'prefix%'). Nothing to do elsewhere."""
+    conn = schema_editor.connection
+    if conn.vendor != "postgresql":
+        return
+    with conn.cursor() as cur:
+        constraints = conn.introspection.get_constraints(cur, table)
+    for name, info in constraints.items():
+        if (info["index"] and not info["unique"] and info["columns"] in [[c] for c in columns]
+                and name.endswith("_like")):
+            schema_editor.execute(schema_editor.sql_delete_index % {
+                "table": schema_editor.quote_name(table), "name": schema_editor.quote_name(name)})
+
+
+def like_indexes_create(schema_editor, model, field_names: list[str]) -> None:
+    """The reverse of like_indexes_drop."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name in field_names:
+        sql = schema_editor._create_like_index_sql(model, model._meta.get_field(name))
+        if sql is not None:
+            schema_editor.execute(sql)

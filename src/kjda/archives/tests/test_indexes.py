@@ -40,3 +40,11 @@ def test_idempotency_lookup_is_served_by_the_partial_unique_index():
         cur.execute("EXPLAIN QUERY PLAN " + sql)
         plan = " ".join(row[-1] for row in cur.fetchall())
     assert "uniq_record_source_external_id" in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL has them")
+def test_no_prefix_search_index_is_written_per_filing_on_postgresql():
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename IN ('archives_record', "
+                    "'archives_recordfile', 'storage_blob') AND indexdef LIKE '%%pattern_ops%%'")
+        assert cur.fetchall() == []
