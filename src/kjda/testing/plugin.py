@@ -1,7 +1,11 @@
 """pytest plugin loaded with `-p` before Django is set up: tests keep their data (blobs,
-SQLite, secret key) in a throw-away folder, never in ./kjda-data."""
+SQLite, secret key) in a throw-away folder, never in ./kjda-data, removed when the run ends."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("KJDA_DATA_DIR", tempfile.mkdtemp(prefix="kjda-test-"))
+if "KJDA_DATA_DIR" not in os.environ:  # a folder given by the caller is theirs to keep
+    os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-test-")
+    atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
