@@ -8,17 +8,23 @@ the state operation in `SeparateDatabaseAndState`.
 from __future__ import annotations
 
 
-def single_column_indexes_drop(schema_editor, table: str, columns: list[str]) -> None:
-    """Drop the plain (not unique) indexes on exactly one of `columns`, by whatever names the
-    backend gave them (PostgreSQL has a `_like` twin for text columns)."""
+def _single_column_indexes_drop(schema_editor, table: str, columns: list[str], *,
+                                like_only: bool) -> None:
     conn = schema_editor.connection
     with conn.cursor() as cur:
         constraints = conn.introspection.get_constraints(cur, table)
     for name, info in constraints.items():
         if (info["index"] and not info["unique"] and not info["primary_key"]
-                and len(info["columns"]) == 1 and info["columns"][0] in columns):
+                and len(info["columns"]) == 1 and info["columns"][0] in columns
+                and (not like_only or name.endswith("_like"))):
             schema_editor.execute(schema_editor.sql_delete_index % {
                 "table": schema_editor.quote_name(table), "name": schema_editor.quote_name(name)})
+
+
+def single_column_indexes_drop(schema_editor, table: str, columns: list[str]) -> None:
+    """Drop the plain (not unique) indexes on exactly one of `columns`, by whatever names the
+    backend gave them (PostgreSQL has a `_like` twin for text columns)."""
+    _single_column_indexes_drop(schema_editor, table, columns, like_only=False)
 
 
 def single_column_indexes_create(schema_editor, model, field_names: list[str]) -> None:
@@ -26,28 +32,18 @@ def single_column_indexes_create(schema_editor, model, field_names: list[str]) -
     for name in field_names:
         field = model._meta.get_field(name)
         schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
-        if schema_editor.connection.vendor == "postgresql" and field.get_internal_type() in (
-                "CharField", "TextField"):
-            schema_editor.execute(schema_editor._create_like_index_sql(model, field))
+    like_indexes_create(schema_editor, model, field_names)
 
 
 def like_indexes_drop(schema_editor, table: str, columns: list[str]) -> None:
     """PostgreSQL: drop the `varchar_pattern_ops` index Django keeps beside the index of each
     of these text columns (it serves only LIKE 'prefix%'). Nothing to do elsewhere."""
-    conn = schema_editor.connection
-    if conn.vendor != "postgresql":
-        return
-    with conn.cursor() as cur:
-        constraints = conn.introspection.get_constraints(cur, table)
-    for name, info in constraints.items():
-        if (info["index"] and not info["unique"] and info["columns"] in [[c] for c in columns]
-                and name.endswith("_like")):
-            schema_editor.execute(schema_editor.sql_delete_index % {
-                "table": schema_editor.quote_name(table), "name": schema_editor.quote_name(name)})
+    if schema_editor.connection.vendor == "postgresql":
+        _single_column_indexes_drop(schema_editor, table, columns, like_only=True)
 
 
 def like_indexes_create(schema_editor, model, field_names: list[str]) -> None:
-    """The reverse of like_indexes_drop."""
+    """The reverse of like_indexes_drop (Django makes one for text columns only)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     for name in field_names:
