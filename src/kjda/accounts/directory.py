@@ -66,7 +66,8 @@ def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
             if profile is None:
                 sso_profile_refresh(user, OAIdentity(
                     provider=source, user_id=person.user_id, name=person.name,
-                    mobile=person.mobile, department=person.department))
+                    mobile=person.mobile, department=person.department,
+                    mobile_verified=True, directory=True))
             elif _apply(profile, person):
                 changed.append(profile)
             counts["updated"] += 1

@@ -6,6 +6,12 @@ RFC 6749/7636/7517; id_tokens are RS256 JWS made with PyJWT.
 
 `tamper` makes the next id_tokens wrong in one way (signed by another key, another issuer or
 audience, expired, another nonce) so tests can show each is refused.
+
+RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2–3): `end_session_endpoint` in
+discovery (unless `rp_logout` is False); the endpoint checks that `id_token_hint` is one of its
+own id_tokens (signature and issuer; an expired one is accepted, §2), that `client_id`, if
+sent, is the hint's audience, and that `post_logout_redirect_uri` is registered
+(`post_logout_redirect_uris`), then ends the session and redirects there with `state`.
 """
 
 from __future__ import annotations
@@ -51,6 +57,11 @@ class OIDCProvider:
         self.tamper: dict[str, Any] = {}
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
+        self.issued_id_tokens: list[str] = []
+        self.rp_logout = True
+        self.post_logout_redirect_uris: set[str] = set()
+        self.end_session_requests: list[dict[str, str]] = []
+        self.logged_out: list[str] = []  # subs whose session ended
         self.lock = threading.Lock()
         self.issuer = ""
         self._server: ThreadingHTTPServer | None = None
@@ -73,6 +84,7 @@ class OIDCProvider:
             "token_endpoint_auth_methods_supported": ["client_secret_post",
                                                       "client_secret_basic"],
             "scopes_supported": ["openid", "profile", "email", "phone"],
+            **({"end_session_endpoint": base + "/logout"} if self.rp_logout else {}),
         }
 
     def id_token(self, grant: _Grant) -> str:
@@ -82,10 +94,14 @@ class OIDCProvider:
         claims.update({"iss": t.get("iss", self.issuer), "aud": t.get("aud", grant.client_id),
                        "iat": now, "exp": now + int(t.get("exp_delta", 300)),
                        "auth_time": now})
+        if "jti" in t:  # a fixed token id: the second id_token with it is a replay
+            claims["jti"] = t["jti"]
         if grant.nonce is not None or "nonce" in t:
             claims["nonce"] = t.get("nonce", grant.nonce)
         key = self.other_key if t.get("other_key") else self.key
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+        self.issued_id_tokens.append(token)
+        return token
 
     # --- endpoints -------------------------------------------------------------------------
     def _authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -136,6 +152,28 @@ class OIDCProvider:
             return _json(401, {"error": "invalid_token"})
         return _json(200, self.users[sub])
 
+    def _end_session(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        self.end_session_requests.append(query)
+        try:
+            hint = jwt.decode(query.get("id_token_hint", ""), self.key.public_key(),
+                              algorithms=["RS256"], issuer=self.issuer,
+                              options={"verify_exp": False, "verify_aud": False})
+        except jwt.PyJWTError:
+            return _json(400, {"error": "invalid_request",
+                               "error_description": "id_token_hint is not ours"})
+        audiences = hint["aud"] if isinstance(hint["aud"], list) else [hint["aud"]]
+        if query.get("client_id") and query["client_id"] not in audiences:
+            return _json(400, {"error": "invalid_request",
+                               "error_description": "client_id is not the hint's audience"})
+        back = query.get("post_logout_redirect_uri")
+        if back and back not in self.post_logout_redirect_uris:
+            return _json(400, {"error": "invalid_request",
+                               "error_description": "post_logout_redirect_uri not registered"})
+        self.logged_out.append(hint["sub"])
+        if back:
+            return _redirect(back, state=query.get("state"))
+        return 200, {"Content-Type": "text/plain"}, b"logged out"
+
     def _jwks(self) -> tuple[int, dict, bytes]:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
@@ -154,6 +192,10 @@ class OIDCProvider:
             return self._token(form, headers)
         if path == "/userinfo":
             return self._userinfo(headers)
+        if path == "/logout" and self.rp_logout:
+            if method == "POST":  # §2: the OP supports GET and POST (form-encoded)
+                query = {**query, **{k: v[0] for k, v in parse_qs(body.decode()).items()}}
+            return self._end_session(query)
         return _json(404, {"error": "not_found"})
 
     # --- server ----------------------------------------------------------------------------
@@ -202,4 +244,6 @@ def _json(status: int, data: dict) -> tuple[int, dict[str, str], bytes]:
 
 def _redirect(uri: str, **params: str | None) -> tuple[int, dict[str, str], bytes]:
     query = urlencode({k: v for k, v in params.items() if v is not None})
-    return 302, {"Location": uri + ("&" if "?" in uri else "?") + query}, b""
+    if query:
+        uri += ("&" if "?" in uri else "?") + query
+    return 302, {"Location": uri}, b""

@@ -7,11 +7,13 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.shortcuts import render
 
+from kjda.accounts.sso.reasons import refusal_reason
 from kjda.accounts.sso.services import (
     OAIdentity,
     sso_match,
     sso_profile_refresh,
     sso_provision,
+    sso_unvouched_claims,
 )
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
@@ -29,10 +31,19 @@ def identity_of(sociallogin) -> OAIdentity:
                       email=common.get("email") or "")
 
 
-def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str):
+# Why a look-alike was not matched to the account it resembles (the audit reason when
+# provisioning is off); the person only sees `sso_no_account`, so nobody learns from the
+# answer that an account with that e-mail exists.
+_UNVOUCHED_REASONS = {"email": "unverified_email", "mobile": "unverified_phone",
+                      "username": "username_not_trusted"}
+
+
+def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str,
+            reason: str = "", extra: dict | None = None):
     audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
               object_type="user", object_id=uid[:150], actor_name=f"{provider}:{uid}"[:150],
-              detail={"channel": "sso", "provider": provider, "reason": code})
+              detail={"channel": "sso", "provider": provider, "reason": reason or code,
+                      **(extra or {})})
     response = render(request, "web/sso_error.html", {"code": code, "zh": zh, "en": en},
                       status=403)
     raise ImmediateHttpResponse(response)
@@ -41,35 +52,49 @@ def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request, sociallogin) -> None:
         identity = identity_of(sociallogin)
-        matched_by = "linked"
+        matched_by, unvouched = "linked", []
         if sociallogin.is_existing:
             user = sociallogin.user
         else:
             user, matched_by = sso_match(identity)
             if user is None:
-                try:
-                    user = sso_provision(identity, request=request)
-                except DomainError as exc:
-                    _refuse(request, provider=identity.provider, uid=identity.user_id,
-                            code=exc.code, zh=exc.zh, en=exc.en)
+                unvouched = sso_unvouched_claims(identity)
+                user = self._provision_or_refuse(request, identity, unvouched)
                 matched_by = "provisioned"
             sociallogin.connect(request, user)
         if not user.is_active:
             _refuse(request, provider=identity.provider, uid=identity.user_id,
                     code="account_inactive", zh="该账号已停用（离职或被停用）",
                     en="this account is deactivated (left the organisation or disabled)")
-        sso_profile_refresh(user, identity)
+        if matched_by == "linked":
+            # Only an account already linked to this provider takes its name and department
+            # (and only from a directory): a login that merely matched renames nobody.
+            sso_profile_refresh(user, identity)
+        detail = {"provider": identity.provider, "oa_user_id": identity.user_id,
+                  "matched_by": matched_by}
+        if unvouched:
+            detail["unvouched"] = unvouched
         audit_log(action="auth.sso", actor=user, request=request, object_type="user",
-                  object_id=str(user.pk),
-                  detail={"provider": identity.provider, "oa_user_id": identity.user_id,
-                          "matched_by": matched_by})
+                  object_id=str(user.pk), detail=detail)
+
+    def _provision_or_refuse(self, request, identity: OAIdentity, unvouched: list[str]):
+        try:
+            return sso_provision(identity, request=request)
+        except DomainError as exc:
+            reason = next((_UNVOUCHED_REASONS[c] for c in unvouched), exc.code)
+            _refuse(request, provider=identity.provider, uid=identity.user_id, code=exc.code,
+                    zh=exc.zh, en=exc.en, reason=reason,
+                    extra={"unvouched": unvouched} if unvouched else None)
 
     def on_authentication_error(self, request, provider, error=None, exception=None,
                                 extra_context=None) -> None:
+        reason = refusal_reason(error=error, exception=exception, extra_context=extra_context,
+                                request=request)
         audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
                   object_type="sso", object_id=getattr(provider, "sub_id", "")[:150],
                   detail={"channel": "sso", "provider": getattr(provider, "sub_id", ""),
-                          "error": str(error or ""), "reason": str(exception or "")[:300]})
+                          "reason": reason, "error": str(error or ""),
+                          "message": str(exception or "")[:300]})
         super().on_authentication_error(request, provider, error=error, exception=exception,
                                         extra_context=extra_context)
 

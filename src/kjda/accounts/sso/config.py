@@ -25,13 +25,28 @@ def _app(env: Mapping[str, str], prefix: str, *, id_var: str, key_var: str, name
     return app
 
 
+# How the client authenticates at the IdP's token endpoint (allauth sends the secret either in
+# an HTTP Basic header or in the form body; it has no private_key_jwt). Unset: allauth picks from
+# the IdP's `token_endpoint_auth_methods_supported` (the body when both are offered).
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def token_auth_method_check(value: str) -> None:
+    """A misspelt or unsupported method would silently send the secret in the form body."""
+    if value and value not in TOKEN_AUTH_METHODS:
+        raise ValueError(f"KJDA_OIDC_TOKEN_AUTH_METHOD / token_auth_method {value!r}: use one "
+                         f"of {', '.join(TOKEN_AUTH_METHODS)} (private_key_jwt is not supported)")
+
+
 def sso_providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """`SOCIALACCOUNT_PROVIDERS` entries for the providers whose credentials are set."""
     providers: dict[str, dict[str, Any]] = {}
+    token_auth_method_check(env.get("KJDA_OIDC_TOKEN_AUTH_METHOD", ""))
     oidc = _app(env, "KJDA_OIDC_", id_var="CLIENT_ID", key_var="CLIENT_SECRET",
                 name="统一身份认证", provider_id=env.get("KJDA_OIDC_ID", "idp"),
                 settings={"server_url": "SERVER_URL", "department_claim": "DEPARTMENT_CLAIM",
-                          "token_auth_method": "TOKEN_AUTH_METHOD"})
+                          "token_auth_method": "TOKEN_AUTH_METHOD",
+                          "directory": "DIRECTORY"})
     if oidc and oidc["settings"].get("server_url"):
         if scope := env.get("KJDA_OIDC_SCOPE"):
             oidc["settings"]["scope"] = scope.split()

@@ -3,13 +3,20 @@ taking access away from a person who has left (used by the directory sync).
 
 Matching rule, in this order (README "Single sign-on"):
 1. the social account already linked to (provider, OA user id) — allauth looks it up;
-2. a KJDA user whose username equals the OA user id (OIDC: `preferred_username`);
-3. the one KJDA user whose profile mobile equals the identity's mobile;
-4. the one KJDA user whose e-mail equals the identity's e-mail (case-insensitive).
+2. a KJDA user whose username equals the OA user id — only when the provider speaks for the
+   organisation's directory (DingTalk/WeCom userid, Feishu user_id; an OIDC provider only when
+   its app setting `match_username` is on: `preferred_username` is neither stable nor unique
+   per OIDC Core §5.7, so an IdP account named `admin2` must not take the local `admin2`);
+3. the one KJDA user whose profile mobile equals the identity's mobile, when the mobile is
+   vouched for (the enterprise directory's entry, or OIDC `phone_number_verified` true);
+4. the one KJDA user whose e-mail equals the identity's e-mail (case-insensitive), when the
+   e-mail is vouched for (directory entry, or OIDC `email_verified` true; absent = not).
 Accounts holding one of the three administrator roles (三员) are never matched automatically
 (steps 2–4): an OA account must not become an administrator by sharing a name. A user already
 linked to another account of the same provider is not matched either. No match: a new user
-with `KJDA_SSO_DEFAULT_ROLES` (employee), name and department from the OA, no password.
+with `KJDA_SSO_DEFAULT_ROLES` (employee), no password. Name and department (which decide what an
+employee may read) are taken from a provider only when it speaks for the directory; a login
+that merely matched never renames the account.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from django.utils import timezone
 
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import ADMIN_TRIO
+from kjda.accounts.sso.config import token_auth_method_check
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 
@@ -39,6 +47,23 @@ class OAIdentity:
     mobile: str = ""
     email: str = ""
     department: str = ""
+    # Vouched for: the enterprise directory says so, or the IdP says it verified the claim.
+    mobile_verified: bool = False
+    email_verified: bool = False
+    # The provider speaks for the organisation's directory (DingTalk, WeCom, Feishu, or an
+    # OIDC IdP configured so): its user id may equal a username, its name/department are true.
+    directory: bool = False
+
+
+def claim_true(value) -> bool:
+    """An OIDC `*_verified` claim: boolean true, or the string "true" some IdPs send (e.g.
+    AWS Cognito, older ADFS); anything else, absence included, is not verified."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def setting_true(value) -> bool:
+    """A yes/no provider setting, from JSON (true) or the environment ("1", "true", "yes")."""
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _matchable(users, provider: str):
@@ -54,18 +79,37 @@ def _matchable(users, provider: str):
 def sso_match(identity: OAIdentity):
     """The existing KJDA user this identity is (steps 2–4 of the rule), and how it matched."""
     users = _matchable(get_user_model().objects.all(), identity.provider)
-    for login in (identity.user_id, identity.username):
-        if login and (user := users.filter(username=login).first()):
-            return user, "username"
-    if identity.mobile:
+    if identity.directory:
+        for login in (identity.user_id, identity.username):
+            if login and (user := users.filter(username=login).first()):
+                return user, "username"
+    if identity.mobile and identity.mobile_verified:
         found = list(users.filter(kjda_profile__mobile=identity.mobile)[:2])
         if len(found) == 1:
             return found[0], "mobile"
-    if identity.email:
+    if identity.email and identity.email_verified:
         found = list(users.filter(email__iexact=identity.email)[:2])
         if len(found) == 1:
             return found[0], "email"
     return None, ""
+
+
+def sso_unvouched_claims(identity: OAIdentity) -> list[str]:
+    """Which claims would have matched an existing account had they been vouched for (for the
+    audit detail: why a look-alike got a new account, or was refused)."""
+    users = _matchable(get_user_model().objects.all(), identity.provider)
+    found = []
+    if identity.email and not identity.email_verified and users.filter(
+            email__iexact=identity.email).exists():
+        found.append("email")
+    if identity.mobile and not identity.mobile_verified and users.filter(
+            kjda_profile__mobile=identity.mobile).exists():
+        found.append("mobile")
+    if not identity.directory and any(
+            login and users.filter(username=login).exists()
+            for login in (identity.user_id, identity.username)):
+        found.append("username")
+    return found
 
 
 @transaction.atomic
@@ -76,7 +120,12 @@ def sso_provision(identity: OAIdentity, *, request=None):
                           "there is no KJDA account for this SSO user; ask the security "
                           "administrator", status=403)
     user_model = get_user_model()
-    base = (identity.username or identity.user_id)[:150]
+    # An employee reads the records whose applicant is their name or username: from a provider
+    # that does not speak for the directory (a user may pick their own `name` and
+    # `preferred_username` there) neither is taken; the security administrator sets the name.
+    trusted = identity.directory
+    base = ((identity.username or identity.user_id) if trusted
+            else f"{identity.provider}-{identity.user_id}")[:150]
     username = base
     if user_model.objects.filter(username=username).exists():
         username = f"{identity.provider}-{identity.user_id}"[:150]
@@ -84,25 +133,37 @@ def sso_provision(identity: OAIdentity, *, request=None):
     while user_model.objects.filter(username=username).exists():
         n += 1
         username = f"{identity.provider}-{identity.user_id}-{n}"[:150]
-    user = user_model(username=username, email=identity.email or "")
+    # An unverified e-mail or mobile is not stored: it would make the real owner's ambiguous
+    # (steps 3–4 match only one account) or match later by mistake.
+    user = user_model(username=username, email=identity.email if identity.email_verified else "")
     user.set_unusable_password()
     user.save()
     roles = sorted(set(settings.KJDA_SSO_DEFAULT_ROLES) - ADMIN_TRIO)
-    Profile.objects.create(user=user, roles=roles, person_name=identity.name,
-                           department=identity.department, mobile=identity.mobile)
+    # Never `must_change_password`: there is no password to change (README "Single sign-on").
+    Profile.objects.create(user=user, roles=roles, must_change_password=False,
+                           person_name=identity.name if trusted else "",
+                           department=identity.department if trusted else "",
+                           mobile=identity.mobile if identity.mobile_verified else "")
     audit_log(action="user.provision", request=request, object_type="user", object_id=username,
               detail={"provider": identity.provider, "oa_user_id": identity.user_id,
-                      "roles": roles, "department": identity.department})
+                      "roles": roles, "department": identity.department if trusted else "",
+                      "directory": trusted})
     return user
 
 
 def sso_profile_refresh(user, identity: OAIdentity) -> None:
-    """The OA's directory is the source of the person's name, department and mobile."""
+    """The OA's directory is the source of the person's name, department and mobile: for an
+    account already linked to it. Nothing from a provider that does not speak for the
+    directory (the caller also never refreshes on the login that first matched)."""
+    if not identity.directory:
+        return
     profile, _ = Profile.objects.get_or_create(user=user)
     changed = []
     for field in ("name", "department", "mobile"):
         value = getattr(identity, field)
         target = "person_name" if field == "name" else field
+        if field == "mobile" and not identity.mobile_verified:
+            continue
         if value and getattr(profile, target) != value:
             setattr(profile, target, value)
             changed.append(target)
@@ -157,6 +218,11 @@ def sso_app_save(*, provider: str, client_id: str, secret: str, name: str = "",
     if provider == "oidc" and (not provider_id or not settings.get("server_url")):
         raise DomainError("sso_oidc_incomplete", "OIDC 需要 provider_id 和 server_url",
                           "OIDC needs a provider_id and a server_url setting")
+    try:
+        token_auth_method_check(str(settings.get("token_auth_method") or ""))
+    except ValueError as exc:
+        raise DomainError("sso_token_auth_method", "token_auth_method 只能是 client_secret_basic "
+                          "或 client_secret_post", str(exc)) from None
     if not client_id or not secret:
         raise DomainError("sso_credentials_missing", "缺少 client_id 或 secret",
                           "client_id and secret are required")

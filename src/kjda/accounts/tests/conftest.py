@@ -1,5 +1,6 @@
 """A running OA simulator (DingTalk, WeCom, Feishu) with a small directory, and the SSO
-providers configured (as SocialApp rows) against its login endpoints."""
+providers configured (as SocialApp rows) against its login endpoints; an OpenID provider on
+loopback (`op`) with an OIDC app (`idp_app`) for it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kjda.connectors.sim.core import OASimulator
 from kjda.connectors.sim.dingtalk import DingTalkSim
 from kjda.connectors.sim.feishu import FeishuSim
 from kjda.connectors.sim.wecom import WeComSim
+from kjda.testing.oidc_op import OIDCProvider
 
 PEOPLE = [("zhangsan", "张三", "销售部", "13800000001", "zhangsan@corp.example"),
           ("lisi", "李四", "采购部", "13800000002", "lisi@corp.example")]
@@ -54,3 +56,42 @@ def oa_login(client: Client, provider: str, sim_user: str | None):
     assert answer.status_code == 302, answer.text[:500]
     back = urlsplit(answer.headers["location"])
     return authorize, client.get(back.path + "?" + back.query)
+
+
+@pytest.fixture
+def op():
+    provider = OIDCProvider(client_id="kjda-test")
+    provider.start()
+    provider.add_user("u-1001", name="王芳", preferred_username="wangfang",
+                      email="wangfang@example.com", department="财务部")
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def idp_app(db, op):
+    from allauth.socialaccount.models import SocialApp
+
+    return SocialApp.objects.create(provider="oidc", provider_id="idp", name="统一认证",
+                                    client_id=op.client_id, secret=op.client_secret,
+                                    settings={"server_url": op.issuer,
+                                              "department_claim": "department"})
+
+
+def sso_login(client: Client, login_url: str, *, follow_op=None):
+    """The whole redirect dance: KJDA → provider (a real HTTP request) → KJDA callback."""
+    start = client.post(login_url)
+    assert start.status_code == 302, start.content[:500]
+    authorize = start["Location"]
+    answer = httpx.get(authorize, follow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text[:500]
+    back = urlsplit(answer.headers["location"])
+    assert back.netloc == "testserver"
+    return authorize, client.get(back.path + "?" + back.query)
+
+
+def logged_in_user(client: Client):
+    from django.contrib.auth import get_user_model
+
+    uid = client.session.get("_auth_user_id")
+    return get_user_model().objects.get(pk=uid) if uid else None

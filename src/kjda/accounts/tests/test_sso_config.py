@@ -62,3 +62,25 @@ def test_provider_configured_in_the_database_by_command(monkeypatch, capsys):
     assert "top-secret" not in capsys.readouterr().out
     with pytest.raises(CommandError, match="server_url"):
         call_command("sso_provider", "set", "oidc", "--client-id", "x", "--provider-id", "idp")
+
+
+def test_token_auth_method_is_checked_and_passed_on():
+    env = {**ENV, "KJDA_OIDC_TOKEN_AUTH_METHOD": "client_secret_basic",
+           "KJDA_OIDC_DIRECTORY": "1"}
+    oidc = sso_providers_from_env(env)["oidc"]["APPS"][0]
+    assert oidc["settings"]["token_auth_method"] == "client_secret_basic"
+    assert oidc["settings"]["directory"] == "1"
+    with pytest.raises(ValueError, match="private_key_jwt"):
+        sso_providers_from_env({**ENV, "KJDA_OIDC_TOKEN_AUTH_METHOD": "private_key_jwt"})
+
+
+@pytest.mark.parametrize(("method", "in_body"), [("client_secret_basic", False),
+                                                 ("client_secret_post", True)])
+def test_token_auth_method_reaches_the_token_endpoint(op, idp_app, method, in_body):
+    from kjda.accounts.tests.conftest import sso_login
+
+    idp_app.settings = {**idp_app.settings, "token_auth_method": method}
+    idp_app.save()
+    _, done = sso_login(Client(), "/accounts/oidc/idp/login/")
+    assert done.status_code == 302
+    assert ("client_secret" in op.token_requests[-1]) is in_body

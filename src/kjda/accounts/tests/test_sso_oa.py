@@ -165,7 +165,8 @@ def test_a_callback_without_our_state_is_refused_and_audited(oa_sim, sso_apps):
     done = victim.get(back.path + "?" + back.query)
     assert done.status_code == 401 and _user(victim) is None
     assert AuditEvent.objects.filter(action="auth.failed", detail__channel="sso",
-                                     detail__provider="dingtalk").exists()
+                                     detail__provider="dingtalk",
+                                     detail__reason="state_missing").exists()
 
 
 def test_a_system_account_of_the_same_name_is_never_matched(oa_sim, sso_apps):

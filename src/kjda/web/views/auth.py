@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.http import HttpResponseRedirect
 
+from kjda.accounts.sso.oidc.logout import oidc_end_session_url
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 
@@ -27,16 +30,31 @@ class LoginView(AllauthLoginView):
 
 class LogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):
+        idp_logout = oidc_end_session_url(request)  # read before the session ends
         if request.user.is_authenticated:
             audit_log(action=Action.AUTH_LOGOUT, request=request, object_type="user",
-                      object_id=str(request.user.pk))
-        return super().post(request, *args, **kwargs)
+                      object_id=str(request.user.pk), detail={"idp_logout": bool(idp_logout)})
+        response = super().post(request, *args, **kwargs)
+        # RP-initiated logout: the IdP ends its session too and sends the browser back to our
+        # login page (else the next SSO click would sign the same person in silently).
+        return HttpResponseRedirect(idp_logout) if idp_logout else response
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
-    """Also where a generated account is sent at its first login (must_change_password)."""
+    """Also where a generated account is sent at its first login (must_change_password). An
+    account with no usable password (made by single sign-on) is not asked for a current
+    password it never had: it may set one (a fallback if the IdP is down)."""
 
     template_name = "web/password_change.html"
+
+    def get_form_class(self):
+        if not self.request.user.has_usable_password():
+            return SetPasswordForm
+        return super().get_form_class()
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs),
+                "first_password": not self.request.user.has_usable_password()}
 
     def get_success_url(self) -> str:
         from django.urls import reverse

@@ -26,12 +26,20 @@ class DingTalkProvider(_Base):
                 "email": entry.get("email") or data.get("email")}
 
     def oa_identity(self, data: dict, *, uid: str) -> OAIdentity:
+        """The enterprise directory's entry (`topapi/v2/user/get`, read with the app's own
+        token) vouches for the person's mobile and e-mail; `users/me` (the personal DingTalk
+        account) is only a fallback and vouches for nothing."""
         entry = data.get("directory") or {}
+        mobile = str(entry.get("mobile") or "")
+        email = str(entry.get("org_email") or entry.get("email") or "")
         return OAIdentity(provider=self.id, user_id=uid,
                           name=str(entry.get("name") or data.get("nick") or ""),
-                          mobile=str(entry.get("mobile") or data.get("mobile") or ""),
-                          email=str(entry.get("email") or data.get("email") or ""),
-                          department=str(data.get("department_name") or ""))
+                          mobile=mobile or str(data.get("mobile") or ""),
+                          mobile_verified=bool(mobile),
+                          email=email or str(data.get("email") or ""),
+                          email_verified=bool(email),
+                          department=str(data.get("department_name") or ""),
+                          directory=bool(entry))
 
 
 provider_classes = [DingTalkProvider]

@@ -17,13 +17,22 @@ class FeishuProvider(_Base):
         return ["contact:user.base:readonly"]
 
     def oa_identity(self, data: dict, *, uid: str) -> OAIdentity:
+        """The contact API's entry (`contact/v3/users/:open_id` with the tenant's token) is the
+        enterprise directory and vouches for mobile and e-mail; `authen/v1/user_info` values
+        are only fallbacks. The username is the tenant's `user_id` (the open_id is per app)."""
         entry = data.get("directory") or {}
+        mobile = str(entry.get("mobile") or "")
+        email = str(entry.get("enterprise_email") or entry.get("email") or "")
         return OAIdentity(provider=self.id, user_id=uid,
-                          name=str(data.get("name") or entry.get("name") or ""),
-                          mobile=str(data.get("mobile") or entry.get("mobile") or ""),
-                          email=str(data.get("enterprise_email") or data.get("email")
-                                    or entry.get("email") or ""),
-                          department=str(data.get("department_name") or ""))
+                          username=str(entry.get("user_id") or ""),
+                          name=str(entry.get("name") or data.get("name") or ""),
+                          mobile=mobile or str(data.get("mobile") or ""),
+                          mobile_verified=bool(mobile),
+                          email=email or str(data.get("enterprise_email") or data.get("email")
+                                             or ""),
+                          email_verified=bool(email),
+                          department=str(data.get("department_name") or ""),
+                          directory=bool(entry))
 
 
 provider_classes = [FeishuProvider]

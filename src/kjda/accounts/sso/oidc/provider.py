@@ -12,7 +12,7 @@ from allauth.socialaccount.providers.openid_connect.provider import (
 from django.http import HttpRequest
 
 from kjda.accounts.sso.oidc.views import OIDCAdapter
-from kjda.accounts.sso.services import OAIdentity
+from kjda.accounts.sso.services import OAIdentity, claim_true, setting_true
 
 
 class OIDCProvider(OpenIDConnectProvider):
@@ -31,10 +31,15 @@ class OIDCProvider(OpenIDConnectProvider):
                                 nonce=nonce, **kwargs)
 
     def oa_identity(self, data: dict, *, uid: str) -> OAIdentity:
-        """Standard claims (name, preferred_username, email, phone_number); the department
-        from the claim named by the app's `department_claim` setting, if any."""
+        """Standard claims (name, preferred_username, email, phone_number and their
+        `*_verified` flags: absent means not verified); the department from the claim named by
+        the app's `department_claim` setting, if any. The app setting `directory` (true when
+        this IdP is the organisation's managed directory, e.g. Keycloak on AD, where people
+        cannot choose their own name or username) lets `preferred_username` match a local
+        username and name/department refresh a linked account."""
         claims = {**(data.get("id_token") or {}), **_pick_data(data)}
-        dept_claim = (self.app.settings or {}).get("department_claim") or ""
+        app_settings = self.app.settings or {}
+        dept_claim = app_settings.get("department_claim") or ""
         dept = claims.get(dept_claim, "") if dept_claim else ""
         if isinstance(dept, list):
             dept = dept[0] if dept else ""
@@ -42,9 +47,11 @@ class OIDCProvider(OpenIDConnectProvider):
                           name=str(claims.get("name") or ""),
                           username=str(claims.get("preferred_username") or ""),
                           mobile=str(claims.get("phone_number") or ""),
-                          email=str(claims.get("email") or "") if claims.get(
-                              "email_verified", True) else "",
-                          department=str(dept or ""))
+                          mobile_verified=claim_true(claims.get("phone_number_verified")),
+                          email=str(claims.get("email") or ""),
+                          email_verified=claim_true(claims.get("email_verified")),
+                          department=str(dept or ""),
+                          directory=setting_true(app_settings.get("directory")))
 
 
 provider_classes = [OIDCProvider]

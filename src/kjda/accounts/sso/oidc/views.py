@@ -12,12 +12,14 @@ from allauth.account.internal.decorators import login_not_required
 from allauth.core.internal.deferred import jwt
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
-from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from allauth.utils import build_absolute_uri
 from django.http import Http404, HttpRequest
 from django.urls import reverse
+
+from kjda.accounts.sso.oidc.logout import oidc_logout_remember
+from kjda.accounts.sso.reasons import SSORefused
 
 # Never "none" and never HMAC (a client secret known to both sides proves nothing).
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -32,23 +34,33 @@ class OIDCAdapter(OpenIDConnectOAuth2Adapter):
         try:
             alg = jwt.get_unverified_header(id_token).get("alg")
         except jwt.PyJWTError as exc:
-            raise OAuth2Error("id_token is not a JWS") from exc
+            raise SSORefused("malformed_token", "id_token is not a JWS") from exc
         announced = self.openid_config.get("id_token_signing_alg_values_supported") or ["RS256"]
         if alg not in ALLOWED_ALGORITHMS or alg not in announced:
-            raise OAuth2Error(f"id_token algorithm {alg!r} refused")
+            raise SSORefused("algorithm_refused", f"id_token algorithm {alg!r} refused")
         claims = jwtkit.verify_and_decode(
             credential=id_token, keys_url=self.openid_config["jwks_uri"],
             issuer=self.openid_config["issuer"], audience=app.client_id,
             lookup_kid=jwtkit.lookup_kid_jwk, verify_signature=True)
         expected = (self.state or {}).get("nonce")
         if not expected or claims.get("nonce") != expected:
-            raise OAuth2Error("id_token nonce does not match this login")
+            raise SSORefused("nonce_mismatch", "id_token nonce does not match this login")
         audiences = claims.get("aud")
         if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != app.client_id:
-            raise OAuth2Error("id_token azp is not this client")
+            raise SSORefused("wrong_azp", "id_token azp is not this client")
         if "iat" in claims and float(claims["iat"]) > time.time() + MAX_SKEW:
-            raise OAuth2Error("id_token issued in the future")
+            raise SSORefused("issued_in_future", "id_token issued in the future")
         return claims
+
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
+        login = super().complete_login(request, app, token, **kwargs)
+        id_token = (kwargs.get("response") or {}).get("id_token")
+        endpoint = self.openid_config.get("end_session_endpoint")
+        if id_token and endpoint:  # for RP-initiated logout (oidc/logout.py)
+            oidc_logout_remember(request, provider=login.account.provider,
+                                 uid=login.account.uid, id_token=id_token,
+                                 end_session_endpoint=endpoint, client_id=app.client_id)
+        return login
 
     def get_callback_url(self, request: HttpRequest, app) -> str:
         url = reverse("oidc_callback", kwargs={"provider_id": self.provider_id})

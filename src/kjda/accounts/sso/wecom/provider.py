@@ -30,11 +30,16 @@ class WeComProvider(OAuth2Provider):
                 "email": entry.get("email") or entry.get("biz_mail")}
 
     def oa_identity(self, data: dict, *, uid: str) -> OAIdentity:
+        """Everything here is the enterprise directory's entry (`cgi-bin/user/get` with the
+        corp app's token): it vouches for the mobile and e-mail."""
         entry = data.get("directory") or {}
+        mobile = str(entry.get("mobile") or "")
+        email = str(entry.get("biz_mail") or entry.get("email") or "")
         return OAIdentity(provider=self.id, user_id=uid, name=str(entry.get("name") or ""),
-                          mobile=str(entry.get("mobile") or ""),
-                          email=str(entry.get("email") or entry.get("biz_mail") or ""),
-                          department=str(data.get("department_name") or ""))
+                          mobile=mobile, mobile_verified=bool(mobile),
+                          email=email, email_verified=bool(email),
+                          department=str(data.get("department_name") or ""),
+                          directory=bool(entry))
 
 
 provider_classes = [WeComProvider]
