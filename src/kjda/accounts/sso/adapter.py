@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.providers.base import AuthError
 from django.shortcuts import render
 
 from kjda.accounts.sso.reasons import refusal_reason
@@ -90,11 +91,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                                 extra_context=None) -> None:
         reason = refusal_reason(error=error, exception=exception, extra_context=extra_context,
                                 request=request)
+        detail = {"channel": "sso", "provider": getattr(provider, "sub_id", ""),
+                  "reason": reason, "message": str(exception or "")[:300]}
+        if error and error != AuthError.UNKNOWN:  # allauth's kind says nothing more otherwise
+            detail["error"] = str(error)
         audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
                   object_type="sso", object_id=getattr(provider, "sub_id", "")[:150],
-                  detail={"channel": "sso", "provider": getattr(provider, "sub_id", ""),
-                          "reason": reason, "error": str(error or ""),
-                          "message": str(exception or "")[:300]})
+                  detail=detail)
         super().on_authentication_error(request, provider, error=error, exception=exception,
                                         extra_context=extra_context)
 

@@ -234,3 +234,16 @@ def test_a_replayed_callback_is_refused_with_the_reason(op, idp_app):
     assert again.status_code == 401
     refusal = AuditEvent.objects.get(action="auth.failed", detail__channel="sso")
     assert refusal.detail["reason"] == "state_missing"
+
+
+@pytest.mark.parametrize(("error", "reason"), [("server_error", "idp_error:server_error"),
+                                               ("access_denied", "cancelled")])
+def test_an_idp_error_is_audited_with_the_reason(op, idp_app, error, reason):
+    from kjda.audit.models import AuditEvent
+
+    client = Client()
+    start = client.post(LOGIN)
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    client.get(f"/accounts/oidc/idp/login/callback/?state={state}&error={error}")
+    refusal = AuditEvent.objects.get(action="auth.failed", detail__channel="sso")
+    assert refusal.detail["reason"] == reason
