@@ -5,7 +5,7 @@ Matching rule, in this order (README "Single sign-on"):
 1. the social account already linked to (provider, OA user id) — allauth looks it up;
 2. a KJDA user whose username equals the OA user id — only when the provider speaks for the
    organisation's directory (DingTalk/WeCom userid, Feishu user_id; an OIDC provider only when
-   its app setting `match_username` is on: `preferred_username` is neither stable nor unique
+   its app setting `directory` is on: `preferred_username` is neither stable nor unique
    per OIDC Core §5.7, so an IdP account named `admin2` must not take the local `admin2`);
 3. the one KJDA user whose profile mobile equals the identity's mobile, when the mobile is
    vouched for (the enterprise directory's entry, or OIDC `phone_number_verified` true);
@@ -21,6 +21,7 @@ that merely matched never renames the account.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -112,6 +113,11 @@ def sso_unvouched_claims(identity: OAIdentity) -> list[str]:
     return found
 
 
+def _safe_username(value: str) -> str:
+    """Django's username characters only (an OIDC `sub` may hold `|`, `:` or spaces)."""
+    return re.sub(r"[^\w.@+-]", "_", value)[:150]
+
+
 @transaction.atomic
 def sso_provision(identity: OAIdentity, *, request=None):
     """A new KJDA user for an OA person who has no account yet (no usable password)."""
@@ -124,15 +130,14 @@ def sso_provision(identity: OAIdentity, *, request=None):
     # that does not speak for the directory (a user may pick their own `name` and
     # `preferred_username` there) neither is taken; the security administrator sets the name.
     trusted = identity.directory
-    base = ((identity.username or identity.user_id) if trusted
-            else f"{identity.provider}-{identity.user_id}")[:150]
-    username = base
+    fallback = _safe_username(f"{identity.provider}-{identity.user_id}")
+    username = _safe_username(identity.username or identity.user_id) if trusted else fallback
     if user_model.objects.filter(username=username).exists():
-        username = f"{identity.provider}-{identity.user_id}"[:150]
+        username = fallback
     n = 1
     while user_model.objects.filter(username=username).exists():
         n += 1
-        username = f"{identity.provider}-{identity.user_id}-{n}"[:150]
+        username = f"{fallback[:140]}-{n}"
     # An unverified e-mail or mobile is not stored: it would make the real owner's ambiguous
     # (steps 3–4 match only one account) or match later by mistake.
     user = user_model(username=username, email=identity.email if identity.email_verified else "")

@@ -247,3 +247,11 @@ def test_an_idp_error_is_audited_with_the_reason(op, idp_app, error, reason):
     client.get(f"/accounts/oidc/idp/login/callback/?state={state}&error={error}")
     refusal = AuditEvent.objects.get(action="auth.failed", detail__channel="sso")
     assert refusal.detail["reason"] == reason
+
+
+def test_a_provisioned_username_keeps_to_safe_characters(op, idp_app):
+    op.add_user("auth0|abc def", email="x@example.com")
+    op.current_user = "auth0|abc def"
+    client = Client()
+    _, done = sso_login(client, LOGIN)
+    assert done.status_code == 302 and logged_in_user(client).username == "idp-auth0_abc_def"
