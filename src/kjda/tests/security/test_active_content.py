@@ -111,8 +111,9 @@ def test_hold_keeps_the_record_pending_with_the_reason(api, settings):
     assert clean["status"] == "filed" and _item(clean)["result"] == "pass"
 
 
-def _ofd_with(sample: Path, extra: str) -> bytes:
-    """The sample OFD with `extra` added to its Document.xml (before the closing tag)."""
+def _ofd_with(sample: Path, extra: str, members: dict[str, bytes] | None = None) -> bytes:
+    """The sample OFD with `extra` added to its Document.xml (before the closing tag), and
+    `members` added to the package."""
     src = zipfile.ZipFile(sample)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -125,6 +126,8 @@ def _ofd_with(sample: Path, extra: str) -> bytes:
                                     + f"</{prefix}Document>")
                 data = text.encode()
             dst.writestr(info.filename, data)
+        for name, data in (members or {}).items():
+            dst.writestr(name, data)
     return out.getvalue()
 
 
@@ -143,6 +146,18 @@ def test_an_ofd_action_opening_a_local_program_is_flagged(api, samples):
     body = _file(api, content, name="发票.ofd")
     item = _item(body)
     assert item["result"] == "warn" and "URI" in item["reason"]
+
+
+def test_an_ofd_with_an_executable_attachment_is_flagged(api, samples):
+    sample = samples / "ofd_invoices" / "ofdrw_reader_发票示例_数电.ofd"
+    listing = ('<?xml version="1.0" encoding="UTF-8"?><ofd:Attachments xmlns:ofd="http://www.ofdspec.org/2016">'
+               '<ofd:Attachment ID="9001" Name="查看器" Format="exe"><ofd:FileLoc>tool.exe</ofd:FileLoc>'
+               '</ofd:Attachment></ofd:Attachments>').encode()
+    content = _ofd_with(sample, "<ofd:Attachments>Attachs/Attachments.xml</ofd:Attachments>",
+                        {"Doc_0/Attachs/Attachments.xml": listing,
+                         "Doc_0/Attachs/tool.exe": b"MZ\x90\x00" + b"\x00" * 64})
+    item = _item(_file(api, content, name="发票.ofd"))
+    assert item["result"] == "warn" and "tool.exe" in item["reason"]
 
 
 @pytest.mark.parametrize("path", [
