@@ -173,3 +173,22 @@ def test_an_unscoped_archivist_still_sees_the_other_record(world, api, archivist
     assert other["archive_no"] in _gd18(same_file)["reason"]
     html = web.get(reverse("web:record_detail", kwargs={"record_id": world["claim"]["id"]}))
     assert f"/records/{other['id']}/" in html.content.decode()
+
+
+def test_a_report_stored_before_the_fix_is_redacted_for_a_scoped_reader(world, api, api_a):
+    """Reports written by earlier versions name records in the reason text itself."""
+    from kjda.archives.models import Record
+
+    other = world["other"]
+    record = Record.objects.get(pk=world["same_file"]["id"])
+    report = record.check_report
+    for item in report["items"]:
+        if item["code"] == "GD-1-8":
+            item.pop("refs", None)
+            item["reason"] = (f"相同内容的文件已在档案 {other['id']} 中 / identical file already in "
+                              f"record(s) {other['id']} ({other['archive_no']})")
+    Record.objects.filter(pk=record.pk).update(check_report=report)
+    body = api_a.get(f"/api/v1/records/{record.pk}").content.decode()
+    _no_trace(body, other)
+    assert "a record outside your scope" in body
+    assert other["archive_no"] in _gd18(api.get(f"/api/v1/records/{record.pk}").json())["reason"]
