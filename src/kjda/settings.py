@@ -142,6 +142,14 @@ DATABASES = {"default": _database()}
 KJDA_SQLITE_COMMIT_DELAY_MS = float(os.environ.get("KJDA_SQLITE_COMMIT_DELAY_MS", "2"))
 # Ingest pipelines (identify → check) one process runs at once (kjda.ingest.services).
 KJDA_INGEST_PARALLEL = int(os.environ.get("KJDA_INGEST_PARALLEL", "2"))
+
+# Active content in received files (scripts, launch actions, embedded programs: check GD-4-2.1):
+# `warn` files the record with a warning in the check report, `hold` keeps it 待处理 for review.
+KJDA_ACTIVE_CONTENT = os.environ.get("KJDA_ACTIVE_CONTENT", "warn").strip().lower()
+if KJDA_ACTIVE_CONTENT not in ("warn", "hold"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KJDA_ACTIVE_CONTENT must be warn or hold")
 # Shared by every worker process (the login lockout counts failures here), in the database so
 # the embedded default needs no other service.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -14,8 +14,9 @@ from kjda.archives.models import Record, RecordFile
 from kjda.audit.services import audit_log
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
+from kjda.ingest.selectors import check_report_for, existing_record_for
 from kjda.ingest.services import record_ingest
-from kjda.invoices.selectors import InvoiceFilters, invoices_of_record
+from kjda.invoices.selectors import InvoiceFilters, invoice_duplicates_for, invoices_of_record
 from kjda.invoices.services import invoice_public
 from kjda.storage.services import blob_open
 
@@ -66,20 +67,26 @@ def _pick(obj, *names: str) -> dict:
     return {n: getattr(obj, n) for n in names}
 
 
-def record_detail(r: Record) -> dict:
+def record_detail(r: Record, actor) -> dict:
+    """A record as `actor` sees it: other records it names (relations, duplicate claims, the
+    check report) are named only when they are in the actor's scope."""
     data = record_summary(r)
     data.update({k: getattr(r, k) for k in _DETAIL_FIELDS})
     data["metadata"] = {k: getattr(r, k) for k in _METADATA_FIELDS}
     data["files"] = [file_dict(f) for f in r.files.all()]
     data["agents"] = [_pick(a, "agent_type", "name", "org_code", "position", "role")
                       for a in r.agents.all()]
-    data["relations"] = [_pick(x, "entity_identifier", "relation_type", "relation", "description",
-                               "target_id") for x in r.relations.all()]
+    data["relations"] = selectors.record_relations_for(actor=actor, record=r)
     data["events"] = [_pick(e, "status", "action", "occurred_at", "mandate", "description",
                             "agent_name") for e in r.business_events.all()]
-    data["check_report"] = r.check_report or {}
+    data["check_report"] = check_report_for(actor=actor, report=r.check_report)
+    invoices = invoices_of_record(record=r)
+    claims = invoice_duplicates_for(actor=actor, invoices=invoices)
+    # duplicate_of: the first claim's id when visible (else null); duplicate_claim: as
+    # /invoices/check answers it ({visible: false} outside the actor's scope)
     data["invoices"] = [dict(invoice_public(i.data), file_id=i.file_id,
-                             duplicate_of=i.duplicate_of_id) for i in invoices_of_record(record=r)]
+                             duplicate_of=(claim or {}).get("record_id"), duplicate_claim=claim)
+                        for i, claim in zip(invoices, claims, strict=True)]
     data["invoice"] = data["invoices"][0] if data["invoices"] else None
     return data
 
@@ -101,10 +108,11 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
         for i, u in enumerate(uploads)
     ]
     result = record_ingest(metadata=meta, files=incoming, actor=request.user, request=request)
-    # A new record comes back with what was written; an existing one is read in the caller's scope.
-    record = result.record if result.created else selectors.record_get(
-        actor=request.user, record_id=result.record.pk)
-    return Status(201 if result.created else 200, record_detail(record))
+    # A new record comes back with what was written; an existing one is read in the caller's
+    # scope (outside it: 409, naming no record).
+    record = result.record if result.created else existing_record_for(
+        actor=request.user, record=result.record)
+    return Status(201 if result.created else 200, record_detail(record, request.user))
 
 
 _INVOICE_FILTERS = ("invoice_number", "seller", "buyer", "tax_id", "amount_min", "amount_max",
@@ -155,7 +163,7 @@ def record_get(request: HttpRequest, record_id: int):
     record = _get(request, record_id)
     audit_log(action="record.view", request=request, object_type="record",
               object_id=str(record.pk))
-    return record_detail(record)
+    return record_detail(record, request.user)
 
 
 @router.get("/records/{record_id}/metadata.xml", summary="DA/T 94 metadata as XML")
@@ -163,7 +171,8 @@ def record_metadata(request: HttpRequest, record_id: int):
     record = _get(request, record_id)
     audit_log(action="record.export_metadata", request=request, object_type="record",
               object_id=str(record.pk))
-    return HttpResponse(record_metadata_xml(record), content_type="application/xml; charset=utf-8")
+    relations = selectors.record_relations_for(actor=request.user, record=record)
+    return HttpResponse(record_metadata_xml(record, relations=relations), content_type="application/xml; charset=utf-8")
 
 
 def _get(request: HttpRequest, record_id: int) -> Record:

@@ -66,7 +66,8 @@ class RelationOut(DictOut):
     relation_type: str
     relation: str
     description: str
-    target_id: int | None
+    target_id: int | None  # null when the target is outside your scope (target_visible false)
+    target_visible: bool = True
 
 
 class EventOut(DictOut):

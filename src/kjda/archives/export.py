@@ -37,7 +37,9 @@ def _leaves(parent: ET.Element, rows: list[tuple[str, str, object]]) -> None:
             _add(parent, tag, value, number=number)
 
 
-def record_metadata_xml(record: Record) -> bytes:
+def record_metadata_xml(record: Record, *, relations: list[dict] | None = None) -> bytes:
+    """DA/T 94 metadata; `relations` as the reader may see them (archives.selectors.
+    record_relations_for), else the stored ones."""
     root = ET.Element("电子会计档案元数据", {"xmlns": NS, "标准": "DA/T 94-2022 附录A"})
     entity = _add(root, "文件实体")
     _add(entity, "聚合层次", "件", number="M1")
@@ -128,9 +130,14 @@ def record_metadata_xml(record: Record) -> bytes:
         _leaves(be, [("业务状态", "M87", e.status), ("业务行为", "M88", e.action),
                      ("行为时间", "M89", e.occurred_at), ("行为依据", "M90", e.mandate),
                      ("行为描述", "M91", e.description)])
-    for r in record.relations.all():
+    if relations is None:
+        relations = [{"entity_identifier": r.entity_identifier, "relation_type": r.relation_type,
+                      "relation": r.relation, "description": r.description}
+                     for r in record.relations.all()]
+    for r in relations:
         rel = _add(root, "实体关系")
-        _leaves(rel, [("实体标识符", "M92", r.entity_identifier), ("关系类型", "M93", r.relation_type),
-                      ("关系", "M94", r.relation), ("关系描述", "M95", r.description)])
+        _leaves(rel, [("实体标识符", "M92", r["entity_identifier"]),
+                      ("关系类型", "M93", r["relation_type"]), ("关系", "M94", r["relation"]),
+                      ("关系描述", "M95", r["description"])])
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -209,11 +209,12 @@ def record_counts_by_status(*, actor) -> dict[str, int]:
 # took ~0.3 ms per query to build).
 
 def record_filed_with_document_no(*, fonds_id: int, rule_id: int, fiscal_year: int,
-                                  voucher_type: str, document_no: str) -> str | None:
-    """档号 of a filed record with the same document number in the same fonds, kind and year."""
+                                  voucher_type: str, document_no: str) -> int | None:
+    """Id of a filed record with the same document number in the same fonds, kind and year
+    (not a user read: the check report names it for each reader, see check_report_for)."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT archive_no FROM archives_record WHERE document_no = %s AND fonds_id = %s "
+            "SELECT id FROM archives_record WHERE document_no = %s AND fonds_id = %s "
             "AND rule_id = %s AND fiscal_year = %s AND voucher_type = %s AND status = %s "
             "AND archive_no IS NOT NULL LIMIT 1",
             [document_no, fonds_id, rule_id, fiscal_year, voucher_type, RecordStatus.FILED])
@@ -240,3 +241,60 @@ def item_no_taken(*, fonds_id: int, class_code: str, volume_no: int | None, item
         cur.execute("SELECT 1 FROM archives_record WHERE fonds_id = %s AND class_code = %s "  # noqa: S608 - fixed SQL
                     f"AND item_no = %s AND {volume} LIMIT 1", params)
         return cur.fetchone() is not None
+
+
+# --- what a record says about other records (issue 15 item 9) --------------------------------
+# A record in the actor's scope may point at records outside it (a duplicate claim, a relation,
+# a file with the same content). Those are named only as this phrase: no id, 档号 or title,
+# as `POST /api/v1/invoices/check` answers `{"visible": false}`.
+OUT_OF_SCOPE_ZH = "您权限范围外的一条记录"
+OUT_OF_SCOPE_EN = "a record outside your scope"
+OUT_OF_SCOPE = f"{OUT_OF_SCOPE_ZH} / {OUT_OF_SCOPE_EN}"
+
+
+def actor_sees_all(*, actor) -> bool:
+    """Whether the actor's scope is the whole archive (nothing is ever hidden from them)."""
+    return record_scope_parts(actor=actor) == [ScopePart()]
+
+
+def records_visible(*, actor, ids) -> dict[int, Record]:
+    """Of the records `ids`, those the actor may read, by id (one query; only the columns that
+    name a record: id, 档号, title, status)."""
+    wanted = {int(i) for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = _scoped(actor).filter(pk__in=wanted).only("id", "archive_no", "title", "status",
+                                                     "record_no")
+    return {r.pk: r for r in rows}
+
+
+def record_relations_for(*, actor, record: Record) -> list[dict]:
+    """The record's relations (实体关系) as the actor may see them: a target outside their
+    scope keeps its relation type but is named only as "a record outside your scope"."""
+    relations = list(record.relations.all())
+    visible = records_visible(actor=actor, ids=[r.target_id for r in relations])
+    out = []
+    for r in relations:
+        row = {"entity_identifier": r.entity_identifier, "relation_type": r.relation_type,
+               "relation": r.relation, "description": r.description, "target_id": r.target_id,
+               "target_visible": True}
+        if r.target_id is not None and r.target_id not in visible:
+            row.update(entity_identifier=OUT_OF_SCOPE, description=OUT_OF_SCOPE, target_id=None,
+                       target_visible=False)
+        out.append(row)
+    return out
+
+
+def record_reference_for(*, actor, record_id: int | None,
+                         visible: dict[int, Record] | None = None) -> dict | None:
+    """Another record as the actor may see it: `{visible, record_id, archive_no, title,
+    status}` in scope, `{"visible": False}` outside it (the shape of /invoices/check)."""
+    if record_id is None:
+        return None
+    if visible is None:
+        visible = records_visible(actor=actor, ids=[record_id])
+    r = visible.get(record_id)
+    if r is None:
+        return {"visible": False}
+    return {"visible": True, "record_id": r.pk, "archive_no": r.archive_no, "title": r.title,
+            "status": r.status}

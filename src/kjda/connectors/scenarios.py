@@ -31,6 +31,7 @@ from kjda.connectors.models import Connector, Mapping, Scenario
 from kjda.connectors.notices import notice_create, record_url
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
+from kjda.ingest.selectors import check_report_for
 from kjda.ingest.services import record_ingest
 
 SCENARIO_LABEL = {"reimbursement": "报销", "contract": "合同", "payment": "付款"}
@@ -226,10 +227,14 @@ def _notify_pending(connector: Connector, instance: ApprovalInstance, record: Re
     elif "GD-1-8" in failures:
         reason, title = "duplicate_claim", "疑似重复报销"
         text = f"审批「{instance.title}」与已归档档案重复，请核实。"
-        found = next((i["reason"] for i in record.check_report.get("items", [])
+        # rendered for no reader: the first claim is not named (the OA user may be outside
+        # its scope; the link leads to the record, where KJDA applies the reader's scope)
+        report = check_report_for(actor=None, report=record.check_report)
+        found = next((i["reason"] for i in report.get("items", [])
                       if i.get("code") == "GD-1-8"), "")
-        if "重复报销" in found:  # an invoice already claimed: say which, and by which record
-            text = f"审批「{instance.title}」中的发票已报销：{found.split(':', 1)[-1].strip()}。请核实。"
+        if "重复报销" in found:  # an invoice already claimed: say which
+            claimed = found.split(" / ")[0].split("：", 1)[-1].strip()
+            text = f"审批「{instance.title}」中的发票已报销：{claimed}。请核实。"
     else:
         reason, title = "check_failed", "归档检测未通过"
         text = f"审批「{instance.title}」四性检测未通过：{', '.join(sorted(failures))}。"

@@ -31,11 +31,23 @@ class CheckResult:
     result: str
     blocking: bool
     reason: str = ""
+    # Other records the reason names, as ids: the reason holds REF(i) where refs[i] goes, and
+    # kjda.ingest.selectors.check_report_for renders each for the reader (a record outside
+    # their scope is never named). Stored as ids because readers of one report differ in scope.
+    refs: list[int] | None = None
 
     def as_dict(self) -> dict:
         # By hand: dataclasses.asdict deep-copies, and every record stores ~30 of these.
-        return {"code": self.code, "name": self.name, "property": self.property,
-                "result": self.result, "blocking": self.blocking, "reason": self.reason}
+        out = {"code": self.code, "name": self.name, "property": self.property,
+               "result": self.result, "blocking": self.blocking, "reason": self.reason}
+        if self.refs:
+            out["refs"] = self.refs
+        return out
+
+
+def REF(i: int) -> str:  # noqa: N802 - reads as a placeholder in the message templates
+    """The placeholder for the i-th record a check reason names (see CheckResult.refs)."""
+    return f"\u27e6{i}\u27e7"
 
 
 @dataclass
@@ -44,7 +56,7 @@ class Check:
     name: str
     property: str
     blocking: bool
-    run: Callable[[IngestContext], tuple[str, str]]
+    run: Callable[[IngestContext], tuple]  # (result, reason) or (result, reason, refs)
 
 
 # When a check runs: before the filing transaction (most), inside it before the number is
@@ -66,9 +78,10 @@ def check(code: str, name: str, prop: str, *, blocking: bool = True, stage: str 
 def run_checks(ctx: IngestContext, *, stage: str = BEFORE) -> list[CheckResult]:
     results = []
     for c in _STAGES[stage]:
-        outcome, reason = c.run(ctx)
+        outcome, reason, *refs = c.run(ctx)
         results.append(CheckResult(c.code, c.name, c.property, outcome,
-                                   c.blocking and outcome == FAIL, reason))
+                                   c.blocking and outcome == FAIL, reason,
+                                   refs[0] if refs else None))
     return results
 
 
@@ -173,16 +186,22 @@ def _special_chars(ctx: IngestContext) -> tuple[str, str]:
 
 
 @check("GD-1-8", "元数据项数据重复性检测", AUTHENTICITY, stage=FILING)
-def _duplicates(ctx: IngestContext) -> tuple[str, str]:
+def _duplicates(ctx: IngestContext) -> tuple:
+    # The other records are stored as ids (refs) and named when the report is read, for that
+    # reader: the one who files may see them, a later reader with another scope may not.
     if ctx.duplicate_claims:  # 财会〔2020〕6号: the same invoice must not be claimed twice
-        first = ", ".join(f"{key} → {r.archive_no or r.pk}" for key, r in ctx.duplicate_claims.items())
-        return FAIL, f"发票已报销（重复报销）/ invoice already claimed (duplicate claim): {first}"
+        claims = list(ctx.duplicate_claims.items())
+        first = ", ".join(f"{key} → {REF(i)}" for i, (key, _r) in enumerate(claims))
+        return (FAIL, f"发票已报销（重复报销）：{first} / invoice already claimed (duplicate claim): "
+                      f"{first}", [r.pk for _key, r in claims])
     if ctx.duplicate_document_of:
-        return FAIL, (f"凭证/文件编号与已归档档案 {ctx.duplicate_document_of} 重复 / document number "
-                      f"duplicates filed record {ctx.duplicate_document_of}")
+        return FAIL, (f"凭证/文件编号与已归档档案 {REF(0)} 重复 / document number "
+                      f"duplicates filed record {REF(0)}"), [ctx.duplicate_document_of]
     if ctx.same_content_records:
-        ids = ", ".join(str(i) for i in ctx.same_content_records[:5])
-        return WARN, f"相同内容的文件已在档案 {ids} 中 / identical file already in record(s) {ids}"
+        ids = ctx.same_content_records[:5]
+        names = ", ".join(REF(i) for i in range(len(ids)))
+        return (WARN, f"相同内容的文件已在档案 {names} 中 / identical file already in record(s) "
+                      f"{names}", list(ids))
     return PASS, ""
 
 
@@ -347,6 +366,35 @@ def _malicious(ctx: IngestContext) -> tuple[str, str]:
     if bad:
         return FAIL, f"可执行文件 / executable content: {', '.join(bad)}"
     return PASS, "未发现可执行内容（未配置病毒库扫描） / no executable content (no AV engine configured)"
+
+
+@check("GD-4-2.1", "活动内容检测（脚本、动作、嵌入程序）", SECURITY)
+def _active_content(ctx: IngestContext) -> tuple[str, str]:
+    """Part of GD-4-2 (malicious code): PDF JavaScript, launch/import/submit actions, actions on
+    open, local-file links, XFA scripts, embedded executables; OFD media/attachment actions and
+    executable attachments (kjda.ingest.active_content). KJDA_ACTIVE_CONTENT decides: `warn`
+    files the record with this item as a warning, `hold` fails it (blocking: 待处理 for review)."""
+    from django.conf import settings
+
+    from kjda.ingest.active_content import risky
+
+    flagged, notes = [], []
+    for f in ctx.files:
+        if f.derived_from is not None:
+            continue  # our renditions carry no active content (kjda.ingest.pdfa strips it)
+        findings = f.probe.properties.get("active_content") or []
+        high = risky(findings)
+        if high:
+            flagged.append(f"{f.filename}: " + "; ".join(x["detail"] for x in high))
+        notes += [f"{f.filename}: {x['detail']}" for x in findings if x not in high]
+    if not flagged:
+        return PASS, "; ".join(notes) or "未发现脚本、自动动作或嵌入程序 / no scripts, automatic " \
+                                          "actions or embedded programs"
+    if settings.KJDA_ACTIVE_CONTENT == "hold":
+        return FAIL, ("文件含活动内容，已暂缓归档待人工审查 / active content found: held for review: "
+                      + "; ".join(flagged + notes))
+    return WARN, ("文件含活动内容，已归档但请勿在阅读器中启用脚本 / active content found: filed, "
+                  "do not enable scripts when opening it: " + "; ".join(flagged + notes))
 
 
 @check("GD-4-7", "归档过程安全性检测", SECURITY)

@@ -39,6 +39,7 @@ def inspect_file(f: IncomingFile) -> None:
 
 
 def _inspect_ofd(f: IncomingFile) -> None:
+    from kjda.ingest.active_content import ofd_active_content
     from kjda.ingest.formats.containers import ofd_xml_text
     from kjda.ingest.ofd import OFDError, OFDPackage
 
@@ -52,6 +53,7 @@ def _inspect_ofd(f: IncomingFile) -> None:
             summary = doc.summary()
             summary["documents"] = len(docs)
             f.details["ofd"] = summary
+            f.probe.properties["active_content"] = ofd_active_content(pkg, docs)
     except OFDError as exc:
         f.details["ofd"] = {"error": exc.code, "message": exc.message}
         if text is None:  # not readable as a document: its pages may still hold text

@@ -107,7 +107,7 @@ class IngestContext:
     rule: RetentionRule | None = None
     values: dict = field(default_factory=dict)
     results: list[checks.CheckResult] = field(default_factory=list)
-    duplicate_document_of: str | None = None
+    duplicate_document_of: int | None = None  # the record's id
     same_content_records: list[int] = field(default_factory=list)
     duplicate_claims: dict = field(default_factory=dict)  # invoice identity → first record
     record: Record | None = None

@@ -89,3 +89,16 @@ def invoice_claim_for_actor(*, actor, identity: str) -> dict | None:
         return {"visible": False}
     return {"visible": True, "record_id": visible.pk, "archive_no": visible.archive_no,
             "title": visible.title, "status": visible.status}
+
+
+def invoice_duplicates_for(*, actor, invoices: list[Invoice]) -> list[dict | None]:
+    """For each invoice (in order): the earlier claim it duplicates as the actor may see it,
+    `{visible, record_id, archive_no, title, status}` or `{visible: false}` (as /invoices/check
+    answers), or None; one query for all of them."""
+    from kjda.archives import selectors as archive_selectors
+
+    visible = archive_selectors.records_visible(
+        actor=actor, ids=[inv.duplicate_of_id for inv in invoices if inv.duplicate_of_id])
+    return [archive_selectors.record_reference_for(actor=actor, record_id=inv.duplicate_of_id,
+                                                   visible=visible)
+            for inv in invoices]

@@ -227,11 +227,12 @@ _DETAIL_LABELS = {"ticket_number": "电子客票号码", "flights": "航班", "f
                   "payee_name": "收款人"}
 
 
-def invoice_panels(invoices) -> list[dict]:
+def invoice_panels(invoices, claims: list[dict | None]) -> list[dict]:
     """What the record page shows of each invoice beside the preview: the fields with where
-    each was read, conflicts between sources, and the first claim of a duplicate."""
+    each was read, conflicts between sources, and the first claim of a duplicate (`claims`,
+    from invoices.selectors.invoice_duplicates_for: named only when in the reader's scope)."""
     panels = []
-    for inv in invoices:
+    for inv, claim in zip(invoices, claims, strict=True):
         data = inv.data or {}
         sources = data.get("sources") or {}
         rows = [{"label": label, "value": data.get(key) or "", "source": sources.get(key, "")}
@@ -240,5 +241,5 @@ def invoice_panels(invoices) -> list[dict]:
                        "details": {_DETAIL_LABELS.get(k, k): v
                                    for k, v in (data.get("details") or {}).items()},
                        "conflicts": data.get("conflicts") or [],
-                       "duplicate_of": inv.duplicate_of})
+                       "duplicate_of": claim})
     return panels

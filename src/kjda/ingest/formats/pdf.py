@@ -63,6 +63,7 @@ class PdfHandler(FormatHandler):
     def probe(self, fh: BinaryIO) -> Probe:
         import pikepdf
 
+        from kjda.ingest.active_content import pdf_active_content
         from kjda.ingest.pdfa_check import pdfa_check_pdf
 
         head, tail = _head_tail(fh)
@@ -79,12 +80,14 @@ class PdfHandler(FormatHandler):
                     problems.append("PDF 交叉引用表损坏（只能重建后读取） / PDF cross-reference "
                                     "table is broken (readable only by reconstruction)")
                 report = pdfa_check_pdf(pdf, head=head, tail=tail)
+                # the security scan (GD-4-2.1) reads the document already open for PDF/A
+                active = [] if encrypted else pdf_active_content(pdf)
                 damaged = bool(problems)
                 if encrypted:
                     problems.append("PDF 已加密 / PDF is encrypted")
                 return Probe(readable=not damaged, encrypted=encrypted, pages=pages, problems=problems,
                              properties={"pdf_version": pdf.pdf_version,
-                                         "pdfa": report.as_dict()},
+                                         "pdfa": report.as_dict(), "active_content": active},
                              format=pdf_format(pdf.pdf_version, report.claimed))
         except pikepdf.PasswordError:
             return Probe(readable=False, encrypted=True,

@@ -14,7 +14,8 @@ from kjda.archives.models import Record, RecordFile
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 from kjda.errors import NotFound
-from kjda.invoices.selectors import invoices_of_record
+from kjda.ingest.selectors import check_report_for
+from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
 from kjda.storage.services import blob_open
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
@@ -60,13 +61,17 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     audit_log(action=Action.RECORD_VIEW, request=request, object_type="record",
               object_id=str(record.pk))
     files = list(record.files.all())
+    invoices = invoices_of_record(record=record)
+    # other records this one names appear only when they are in the reader's scope
     return render(request, "web/record_detail.html", {
         "record": record,
         "files": files,
         "previews": [f for f in files if f.mime in INLINE_MIME],
-        "report": record.check_report or {},
+        "report": check_report_for(actor=request.user, report=record.check_report),
+        "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
-        "invoices": presenters.invoice_panels(invoices_of_record(record=record)),
+        "invoices": presenters.invoice_panels(
+            invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
     })
 

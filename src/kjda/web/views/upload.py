@@ -12,6 +12,7 @@ from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
 from kjda.errors import DomainError
 from kjda.ingest.metadata import metadata_parse
+from kjda.ingest.selectors import existing_record_for
 from kjda.ingest.services import record_ingest
 from kjda.web.forms import RecordUploadForm
 from kjda.web.permissions import perm_required
@@ -29,12 +30,16 @@ def record_upload(request: HttpRequest) -> HttpResponse:
             result = record_ingest(metadata=metadata_parse(form.metadata()),
                                    files=form.incoming_files(), actor=request.user,
                                    request=request)
+            # filed before under another scope: a 409 that names no record (no redirect to it)
+            record = result.record if result.created else existing_record_for(
+                actor=request.user, record=result.record)
         except DomainError as exc:
             error = exc
         else:
-            _announce(request, result.record, created=result.created)
-            return redirect("web:record_detail", record_id=result.record.pk)
-    return render(request, "web/record_upload.html", {"form": form, "error": error}, status=400)
+            _announce(request, record, created=result.created)
+            return redirect("web:record_detail", record_id=record.pk)
+    status = error.status if error is not None and error.status == 409 else 400
+    return render(request, "web/record_upload.html", {"form": form, "error": error}, status=status)
 
 
 def _announce(request: HttpRequest, record, *, created: bool) -> None:
