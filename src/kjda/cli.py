@@ -225,6 +225,34 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
+    """Put a new audit key first in KJDA_DATA_DIR/audit_key; the old ones stay below it, to
+    verify the events and checkpoints written with them. Takes effect at the next start."""
+    _setup()
+    from django.conf import settings
+
+    from kjda.audit.keys import audit_key_id
+
+    if os.environ.get("KJDA_AUDIT_KEY"):
+        print("KJDA_AUDIT_KEY 由环境变量提供：请在那里轮换（新密钥设为 KJDA_AUDIT_KEY，旧密钥加入 "
+              "KJDA_AUDIT_OLD_KEYS） / the key comes from the environment: rotate it there (new "
+              "key in KJDA_AUDIT_KEY, the old one added to KJDA_AUDIT_OLD_KEYS)", file=sys.stderr)
+        return 1
+    path = Path(settings.DATA_DIR) / "audit_key"
+    new = secrets.token_hex(32)
+    tmp = path.with_name(f".audit_key.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new + "\n" + (path.read_text() if path.exists() else ""))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    print(f"新审计密钥 / new audit key {audit_key_id(new)} (旧 / was "
+          f"{audit_key_id(settings.KJDA_AUDIT_KEY)}); 请重启 kjda serve 与 kjda worker / "
+          f"restart kjda serve and every kjda worker; keep {path} backed up outside the database")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the full-text index from the records (after a restore, or a tokenizer change)."""
     _setup()
@@ -319,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint = audit_sub.add_parser("checkpoint", help="write a signed checkpoint of the audit "
                                                          "chain to the blob store now")
     checkpoint.set_defaults(func=cmd_audit_checkpoint)
+    rotate = audit_sub.add_parser("rotate-key", help="start a new audit key (the old ones are "
+                                                     "kept to verify older events)")
+    rotate.set_defaults(func=cmd_audit_rotate_key)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
     dsync = sub.add_parser("directory-sync",

@@ -65,3 +65,8 @@ def audit_key_by_id(key_id: str) -> AuditKey | None:
         if key.key_id == key_id:
             return key
     return None
+
+
+def audit_key_id(secret: str) -> str:
+    """The id a key is known by (shown by `kjda audit rotate-key`, stored with each event)."""
+    return _key_from_secret(secret).key_id

@@ -236,3 +236,26 @@ def test_periodic_loop_writes_a_checkpoint_when_there_are_new_events(api, store,
     _events(api, 1)
     periodic_once()  # within the interval: no new checkpoint yet
     assert len(os.listdir(store / "checkpoints")) == 1
+
+
+def test_rotate_key_puts_a_new_key_first_and_keeps_the_old_one(api, store, settings, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.delenv("KJDA_AUDIT_KEY", raising=False)
+    settings.DATA_DIR = tmp_path
+    old_key = settings.KJDA_AUDIT_KEY
+    (tmp_path / "audit_key").write_text(old_key + "\n")
+    _events(api, 2)
+    _checkpoint(capsys)
+
+    assert main(["audit", "rotate-key"]) == 0
+    capsys.readouterr()
+
+    lines = (tmp_path / "audit_key").read_text().split()
+    assert len(lines) == 2 and lines[1] == old_key and lines[0] != old_key
+    assert stat.S_IMODE((tmp_path / "audit_key").stat().st_mode) == 0o600
+    # the next start reads the file: new key first, the old one kept for verifying
+    settings.KJDA_AUDIT_KEY, settings.KJDA_AUDIT_OLD_KEYS = lines[0], lines[1:]
+    _events(api, 2)
+    _checkpoint(capsys)
+    code, out = _verify(capsys)
+    assert code == 0, out
