@@ -82,6 +82,8 @@ def test_catalogue_csv_and_xlsx_titles_are_no_formulas(api):
     assert titles == sorted("'" + t.strip() for t in DANGEROUS)
     amounts = sorted(r[header.index("金额")] for r in body)
     assert amounts[0] == "-12.50"  # a genuine negative amount stays a number
+    searched = _csv(api.get("/api/v1/records", format="csv", q="SUM"))  # a search exports too
+    assert [r[header.index("题名")] for r in searched[1:]] == ["'@SUM(A1:A2)"]
 
     from openpyxl import load_workbook
 
