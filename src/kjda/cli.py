@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
@@ -62,10 +62,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
           flush=True)
     from kjda.server import serve
 
-    serve(host=args.host, port=args.port, workers=args.workers, threads=args.threads,
-          task_workers=-1 if args.no_worker else args.task_workers,
-          worker_nice=args.worker_nice, server=args.server)
+    _audit_checkpoint_quietly("start")
+    try:
+        serve(host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+              task_workers=-1 if args.no_worker else args.task_workers,
+              worker_nice=args.worker_nice, server=args.server)
+    finally:
+        _audit_checkpoint_quietly("shutdown")
     return 0
+
+
+def _audit_checkpoint_quietly(when: str) -> None:
+    """A signed audit checkpoint at start and shutdown; a failure is reported, not fatal."""
+    from django.db import close_old_connections
+
+    from kjda.audit.checkpoints import audit_checkpoint_write
+
+    close_old_connections()
+    try:
+        cp = audit_checkpoint_write(only_if_new=True)
+    except Exception as exc:  # noqa: BLE001 - serving (or stopping) must go on; say why
+        print(f"审计检查点未写入 / audit checkpoint not written ({when}): {exc}", file=sys.stderr,
+              flush=True)
+        return
+    if cp is not None:
+        print(f"审计检查点 / audit checkpoint ({when}): #{cp.seq}", flush=True)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -177,11 +198,59 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     result = audit_chain_verify()
     if result.ok:
-        print(f"审计日志哈希链完整 / audit chain intact: {result.checked} events verified")
+        print(result.reason)
         return 0
-    print(f"审计日志哈希链被破坏 / audit chain BROKEN at event #{result.first_bad_seq}: "
+    where = f"#{result.first_bad_seq}" if result.first_bad_seq is not None else "-"
+    print(f"审计日志哈希链被破坏 / audit chain BROKEN, first bad event {where}: "
           f"{result.reason}", file=sys.stderr)
     return 1
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    """Write a signed checkpoint of the audit chain to the blob store now."""
+    _setup()
+    from kjda.audit.checkpoints import audit_checkpoint_write
+    from kjda.errors import DomainError
+
+    try:
+        cp = audit_checkpoint_write(only_if_new=True)
+    except DomainError as exc:
+        print(f"审计检查点未写入 / audit checkpoint not written: {exc.message}", file=sys.stderr)
+        return 1
+    if cp is None:
+        print("审计日志为空，无需检查点 / the audit log is empty: no checkpoint")
+    else:
+        print(f"审计检查点 / audit checkpoint {cp.name}: 事件 events #1–#{cp.seq}, "
+              f"{cp.written_at}")
+    return 0
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
+    """Put a new audit key first in KJDA_DATA_DIR/audit_key; the old ones stay below it, to
+    verify the events and checkpoints written with them. Takes effect at the next start."""
+    _setup()
+    from django.conf import settings
+
+    from kjda.audit.keys import audit_key_id
+
+    if os.environ.get("KJDA_AUDIT_KEY"):
+        print("KJDA_AUDIT_KEY 由环境变量提供：请在那里轮换（新密钥设为 KJDA_AUDIT_KEY，旧密钥加入 "
+              "KJDA_AUDIT_OLD_KEYS） / the key comes from the environment: rotate it there (new "
+              "key in KJDA_AUDIT_KEY, the old one added to KJDA_AUDIT_OLD_KEYS)", file=sys.stderr)
+        return 1
+    path = Path(settings.DATA_DIR) / "audit_key"
+    new = secrets.token_hex(32)
+    tmp = path.with_name(f".audit_key.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new + "\n" + (path.read_text() if path.exists() else ""))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    print(f"新审计密钥 / new audit key {audit_key_id(new)} (旧 / was "
+          f"{audit_key_id(settings.KJDA_AUDIT_KEY)}); 请重启 kjda serve 与 kjda worker / "
+          f"restart kjda serve and every kjda worker; keep {path} backed up outside the database")
+    return 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -272,8 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_oa_sim)
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute the audit hash chain")
+    verify = audit_sub.add_parser("verify", help="recompute the audit hash chain and check it "
+                                                 "against the latest signed checkpoint")
     verify.set_defaults(func=cmd_audit)
+    checkpoint = audit_sub.add_parser("checkpoint", help="write a signed checkpoint of the audit "
+                                                         "chain to the blob store now")
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
+    rotate = audit_sub.add_parser("rotate-key", help="start a new audit key (the old ones are "
+                                                     "kept to verify older events)")
+    rotate.set_defaults(func=cmd_audit_rotate_key)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
     dsync = sub.add_parser("directory-sync",

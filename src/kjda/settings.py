@@ -33,6 +33,39 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+# Audit log integrity (kjda.audit.keys): the HMAC key of the audit chain and of its checkpoints,
+# kept outside the database like the secret key. KJDA_AUDIT_KEY, or the first line of
+# KJDA_DATA_DIR/audit_key (generated 0600 on first start); older keys (KJDA_AUDIT_OLD_KEYS,
+# comma-separated, or the file's further lines) only verify the events written with them.
+def _audit_keys() -> tuple[str, list[str]]:
+    old = [k.strip() for k in os.environ.get("KJDA_AUDIT_OLD_KEYS", "").split(",") if k.strip()]
+    path = DATA_DIR / "audit_key"
+    if not os.environ.get("KJDA_AUDIT_KEY") and not path.exists():
+        # Written whole under a temporary name, then linked: a process starting at the same
+        # moment never reads a half-written key, and the first one to link wins.
+        tmp = path.with_name(f".audit_key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    lines = [ln.strip() for ln in path.read_text().splitlines()] if path.exists() else []
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if key := os.environ.get("KJDA_AUDIT_KEY", "").strip():
+        return key, old + lines
+    return lines[0], old + lines[1:]
+
+
+KJDA_AUDIT_KEY, KJDA_AUDIT_OLD_KEYS = _audit_keys()
+# A signed checkpoint of the audit chain goes to the blob store this often (when there are new
+# events), and at `kjda serve` start and shutdown.
+KJDA_AUDIT_CHECKPOINT_MINUTES = float(os.environ.get("KJDA_AUDIT_CHECKPOINT_MINUTES", "10"))
 DEBUG = os.environ.get("KJDA_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("KJDA_ALLOWED_HOSTS", "*").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [

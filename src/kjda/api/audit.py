@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 
@@ -13,6 +12,7 @@ from ninja import Query, Router, Schema
 from kjda.accounts.roles import Perm
 from kjda.audit.selectors import audit_event_list
 from kjda.audit.services import audit_log
+from kjda.export_cells import SafeCsvWriter
 
 from .permissions import require
 
@@ -61,10 +61,13 @@ def audit_list(request: HttpRequest, query: Query[AuditQuery]):
                   detail={"filters": {k: str(v) for k, v in filters.items()}})
         out = io.StringIO()
         out.write("\ufeff")
-        writer = csv.DictWriter(out, fieldnames=_COLUMNS)
-        writer.writeheader()
+        # Usernames of failed logins, user agents, object ids… are whatever a caller sent:
+        # the writer neutralises cells that a spreadsheet would run as formulas.
+        writer = SafeCsvWriter(out)
+        writer.writerow(_COLUMNS)
         for e in qs.iterator(chunk_size=2000):
-            writer.writerow(_row(e))
+            row = _row(e)
+            writer.writerow(row[c] for c in _COLUMNS)
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="kjda-audit.csv"'
         return response

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from decimal import Decimal
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.export import record_metadata_xml
+from kjda.archives.export import catalogue_csv, catalogue_xlsx, record_metadata_xml
 from kjda.archives.models import Record, RecordFile
 from kjda.audit.services import audit_log
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
@@ -139,15 +140,20 @@ class RecordQuery(Schema):
     issue_date_to: date | None = None
     limit: int = 20
     offset: int = 0
+    format: str = "json"  # json | csv | xlsx (the catalogue of every matching record)
 
 
 @router.get("/records", response=RecordListOut, summary="List and search records")
 def record_list(request: HttpRequest, query: Query[RecordQuery]):
+    """`format=csv` or `format=xlsx` exports the catalogue (目录, DA/T 94 Table F.1) of every
+    matching record in the caller's scope."""
     require(request, Perm.RECORD_READ)
-    params = query.dict(exclude={"limit", "offset"})
+    params = query.dict(exclude={"limit", "offset", "format"})
     invoice = InvoiceFilters(**{k: params.pop(k) for k in _INVOICE_FILTERS})
     filters = selectors.RecordFilters(**params, invoice=invoice)
     qs = selectors.record_list(actor=request.user, filters=filters)
+    if query.format in ("csv", "xlsx"):
+        return _catalogue_export(request, qs, query)
     limit = max(1, min(query.limit, 200))
     offset = max(0, query.offset)
     items = [record_summary(r) for r in qs[offset:offset + limit]]
@@ -156,6 +162,25 @@ def record_list(request: HttpRequest, query: Query[RecordQuery]):
         audit_log(action="record.search", request=request, object_type="record",
                   detail={"q": query.q[:200], "count": count})
     return {"items": items, "count": count}
+
+
+def _catalogue_export(request: HttpRequest, qs, query: RecordQuery) -> HttpResponse:
+    audit_log(action="record.export", request=request, object_type="record",
+              detail={"format": query.format,
+                      "filters": {k: str(v) for k, v in query.dict(
+                          exclude={"limit", "offset", "format"}, exclude_none=True).items()}})
+    records = qs.prefetch_related("files").iterator(chunk_size=2000)
+    if query.format == "csv":
+        response: HttpResponse = StreamingHttpResponse(
+            catalogue_csv(records), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="kjda-catalogue.csv"'
+        return response
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+    catalogue_xlsx(records, out)
+    out.seek(0)
+    return FileResponse(
+        out, as_attachment=True, filename="kjda-catalogue.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @router.get("/records/{record_id}", response=RecordOut, summary="One record with its files")

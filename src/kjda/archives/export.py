@@ -7,9 +7,14 @@ the agent (表A.2), business (表A.3) and relation (表A.4) entities.
 
 from __future__ import annotations
 
+import csv
+import io
 import xml.etree.ElementTree as ET  # noqa: S405 - we only build XML here, never parse it
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from kjda.archives.models import Record
+from kjda.export_cells import cell_value
 
 NS = "urn:kjda:dat94-2022"
 
@@ -141,3 +146,49 @@ def record_metadata_xml(record: Record, *, relations: list[dict] | None = None) 
                       ("关系描述", "M95", r["description"])])
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# The catalogue (归档文件目录 / 电子会计档案登记表, DA/T 94-2022 Table F.1) as CSV or Excel.
+CATALOGUE_COLUMNS = ["序号", "档号", "文件号", "题名", "形成日期", "保管期限", "电子文件名", "数量",
+                     "金额", "币种", "备注"]
+
+
+def catalogue_rows(records: Iterable[Record]) -> Iterator[list]:
+    """One row per record, typed (numbers stay numbers: a negative amount is a number, not
+    text) and not yet neutralised: each writer passes every cell through `cell_value`.
+    `records` should prefetch `files`."""
+    for n, r in enumerate(records, start=1):
+        files = list(r.files.all())
+        yield [n, r.archive_no or "", r.document_no, r.title, r.date, r.get_retention_display(),
+               "; ".join(f.filename for f in files), len(files), r.amount, r.currency, r.notes]
+
+
+def catalogue_csv(records: Iterable[Record]) -> Iterator[str]:
+    """The catalogue as CSV text chunks (UTF-8 BOM first, so Excel opens it as UTF-8)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    buf.write("\ufeff")
+    writer.writerow(CATALOGUE_COLUMNS)
+    for row in catalogue_rows(records):
+        writer.writerow([cell_value(v) for v in row])
+        if buf.tell() > 64 * 1024:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def catalogue_xlsx(records: Iterable[Record], dest: IO[bytes]) -> None:
+    """The catalogue as an Excel workbook written to `dest` (openpyxl's streaming writer)."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("目录")
+    ws.append(CATALOGUE_COLUMNS)
+    for row in catalogue_rows(records):
+        # XML 1.0 cannot carry most control characters (openpyxl refuses them): drop them
+        # before neutralising, so that no formula hides behind a dropped character.
+        ws.append([cell_value(ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
+                   for v in row])
+    wb.save(dest)

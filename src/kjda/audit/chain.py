@@ -33,6 +33,14 @@ Reproducing it outside KJDA (Python), given one row of `audit_auditevent` as a d
 Values are normalised before they are stored (below) so that what is hashed is exactly what both
 SQLite and PostgreSQL give back: PostgreSQL rejects NUL in text and rewrites jsonb numbers and
 inet addresses in its own canonical form.
+
+Keyed events (chain version 2, every event written since the audit key exists): the row's
+`key_id` is not null, the object above has one more member `"key_id": str`, and `hash` is the
+lowercase hex HMAC-SHA256 of those bytes under the chain key derived from the audit key with that
+id (`keys.py`: HMAC-SHA256(secret, "kjda-audit-chain-v2")). Without the key nobody can compute
+a valid hash, so an edited event cannot be hidden by recomputing the chain after it. Events
+written before (key_id null) keep their plain SHA-256; a log is an unkeyed prefix followed by a
+keyed suffix, never the other way round.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+
+from kjda.audit.keys import AuditKey
 
 GENESIS_HASH = "0" * 64
 
@@ -69,11 +79,19 @@ def event_payload(row: Mapping[str, Any]) -> bytes:
     if actor_id is not None and not isinstance(actor_id, int):
         payload["actor_id"] = str(actor_id)  # UUID primary keys hash as their text
     payload["ip"] = ip_normalise(payload["ip"])
+    if row.get("key_id"):
+        payload["key_id"] = row["key_id"]
     return canonical_json(payload).encode("utf-8")
 
 
 def event_hash(row: Mapping[str, Any]) -> str:
+    """The unkeyed hash of an event written before the audit key existed (key_id null)."""
     return hashlib.sha256(event_payload(row)).hexdigest()
+
+
+def event_mac(row: Mapping[str, Any], key: AuditKey) -> str:
+    """The keyed hash of an event whose key_id is `key.key_id`."""
+    return key.chain_mac(event_payload(row))
 
 
 def text_clean(value: object, max_length: int) -> str:

@@ -3,7 +3,10 @@
 Every create, read, download, change and failed or refused access is one `AuditEvent`. Events are
 numbered 1, 2, 3… without gaps, and each carries the hash of the one before (see `chain.py`), so
 that changing, removing or inserting an event breaks the chain where it happened. `AuditChainHead`
-remembers the newest event, so that removing the newest events is caught as well.
+remembers the newest event, so that removing the newest events is caught as well. The hash is an
+HMAC under a key kept outside the database (`keys.py`), and signed checkpoints of the chain are
+written to the write-once blob store (`checkpoints.py`): someone who can write the database can
+neither recompute the chain after an edit nor cut the log below the last checkpoint.
 
 Events can only be added, through `services.audit_log`. The ORM refuses to update or delete them
 (`save` on an existing row, `delete`, `QuerySet.update/delete/bulk_update` all raise), and the
@@ -90,6 +93,9 @@ class AuditEvent(models.Model):
     detail = models.JSONField("详情", default=dict, blank=True)
     prev_hash = models.CharField("前序哈希", max_length=64)
     hash = models.CharField("哈希", max_length=64)
+    # The audit key the hash is an HMAC under (chain.py); null: an event written before the
+    # chain was keyed, hashed with plain SHA-256. Nullable, so adding it rewrites no row.
+    key_id = models.CharField("密钥标识", max_length=16, null=True, blank=True)  # noqa: DJ001
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,11 @@ from kjda.audit.chain import (
     HASHED_FIELDS,
     detail_normalise,
     event_hash,
+    event_mac,
     ip_normalise,
     text_clean,
 )
+from kjda.audit.keys import audit_key_by_id, audit_key_current
 from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
 from kjda.db_insert import rows_insert
 from kjda.errors import DomainError
@@ -85,6 +88,8 @@ def audit_log(
     if not row["action"]:
         raise ValueError("audit action is required")
 
+    key = audit_key_current()
+    row["key_id"] = key.key_id
     # Inside a caller's transaction no savepoint: a failure here fails the audited write too.
     conn = transaction.get_connection()
     with transaction.atomic(savepoint=not conn.in_atomic_block):
@@ -93,7 +98,7 @@ def audit_log(
         row["prev_hash"] = last_hash
         # Stamped under the lock, so time never runs backwards along the chain.
         row["occurred_at"] = timezone.now()
-        digest = event_hash(row)
+        digest = event_mac(row, key)
         event = AuditEvent(**row, hash=digest)
         rows_insert([event], using=conn.alias)  # insert-only, its SQL built once
         with conn.cursor() as cur:
@@ -145,16 +150,60 @@ class ChainVerification:
     checked: int
     first_bad_seq: int | None
     reason: str
+    unkeyed: int = 0  # events written before the chain was keyed (plain SHA-256)
+    checkpoint_seq: int | None = None  # the latest signed checkpoint, when there is one
+    checkpoint_at: str | None = None
+    covered: int = 0  # events the checkpoint vouches for (#1 … #checkpoint_seq)
+    after: int = 0  # events after it, which only the keyed chain and the head protect
 
 
-def audit_chain_verify(*, batch_size: int = 5000) -> ChainVerification:
-    """Recompute the whole chain in seq order, `batch_size` events per query, and compare it
-    with the head. Stops at the first fault and names it.
+@dataclass(frozen=True)
+class CheckpointMark:
+    """What the walk checks against a checkpoint: the event #seq has this hash, and no event
+    after #legacy_until is unkeyed."""
+
+    seq: int
+    hash: str
+    legacy_until: int
+
+
+def audit_chain_verify(*, batch_size: int = 5000, checkpoint: bool = True) -> ChainVerification:
+    """Recompute the whole chain in seq order, `batch_size` events per query (keyed events with
+    the audit key they name), compare it with the head and with the latest signed checkpoint in
+    the blob store. Stops at the first fault and names it.
 
     Safe to run while events are being appended: an event is committed together with the head
-    update that counts it, so reading the head after the events only ever shows it further on.
+    update that counts it, so reading the head after the events only ever shows it further on;
+    the checkpoint is read first, so it never counts events the walk could miss.
     """
-    walker = _ChainWalker()
+    cp = None
+    if checkpoint:
+        from kjda.audit.checkpoints import audit_checkpoint_latest
+
+        try:
+            cp = audit_checkpoint_latest()
+        except DomainError as exc:  # a forged or damaged checkpoint, or the store unreadable
+            return ChainVerification(ok=False, checked=0, first_bad_seq=None, reason=exc.message)
+    mark = CheckpointMark(cp.seq, cp.hash, cp.legacy_until) if cp is not None else None
+    walker = _ChainWalker(mark=mark)
+    result = _verify_walk(walker, batch_size)
+    if not result.ok or cp is None:
+        return result
+    if walker.last_seq < cp.count:
+        first = walker.last_seq + 1
+        return walker.fail(
+            first,
+            f"日志被截断：检查点 #{cp.seq}（{cp.written_at}）之内的事件 #{first}–#{cp.seq} 缺失 / "
+            f"truncated below checkpoint {cp.seq}: events #{first}–#{cp.seq} are missing "
+            f"(checkpoint of {cp.written_at})",
+        )
+    if walker.mark_hash != cp.hash:  # (the walk compares it in passing; kept for clarity)
+        return walker.fail(cp.seq, f"事件 #{cp.seq} 与检查点不符 / event #{cp.seq} differs from "
+                                   f"checkpoint {cp.seq}")
+    return walker.result_ok(checkpoint_at=cp.written_at)
+
+
+def _verify_walk(walker: _ChainWalker, batch_size: int) -> ChainVerification:
     fault = walker.walk(_events_after(0, batch_size))
     if fault:
         return fault
@@ -189,6 +238,9 @@ def audit_chain_verify(*, batch_size: int = 5000) -> ChainVerification:
     return walker.result_ok()
 
 
+_VERIFY_FIELDS = (*HASHED_FIELDS, "key_id", "hash")
+
+
 def _events_after(
     seq: int, batch_size: int, *, until: int | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -197,7 +249,7 @@ def _events_after(
         qs = AuditEvent.objects.filter(seq__gt=seq).order_by("seq")
         if until is not None:
             qs = qs.filter(seq__lte=until)
-        batch = list(qs.values(*HASHED_FIELDS, "hash")[:batch_size])
+        batch = list(qs.values(*_VERIFY_FIELDS)[:batch_size])
         yield from batch
         if len(batch) < batch_size:
             return
@@ -205,10 +257,20 @@ def _events_after(
 
 
 class _ChainWalker:
-    def __init__(self) -> None:
-        self.last_seq = 0
-        self.prev_hash = GENESIS_HASH
+    """Checks events in seq order: numbering, each hash (keyed or, before the key, plain), the
+    link to the previous event, and the checkpoint `mark` when passing it. It may start after
+    a checkpoint (`start`: seq and hash of the event there) to check only what follows."""
+
+    def __init__(self, *, mark: CheckpointMark | None = None,
+                 start: tuple[int, str] | None = None) -> None:
+        self.last_seq, self.prev_hash = start or (0, GENESIS_HASH)
         self.checked = 0
+        self.unkeyed = 0
+        self.mark = mark
+        self.mark_hash: str | None = None
+        # Resuming after a checkpoint: the events there were keyed unless it says otherwise.
+        self.keyed_seen = start is not None and (mark is None or mark.legacy_until < start[0])
+        self._keys: dict[str, Any] = {}
 
     def walk(self, rows: Iterator[dict[str, Any]]) -> ChainVerification | None:
         for row in rows:
@@ -220,9 +282,9 @@ class _ChainWalker:
             if seq < expected:
                 return self.fail(seq, f"事件 #{seq} 重复（被插入） / event #{seq} duplicated "
                                       f"(inserted)")
-            if event_hash(row) != row["hash"]:
-                return self.fail(seq, f"事件 #{seq} 的哈希不符（内容被修改） / event #{seq} hash "
-                                      f"mismatch (altered)")
+            fault = self._hash_fault(row)
+            if fault:
+                return self.fail(seq, fault)
             if row["prev_hash"] != self.prev_hash:
                 return self.fail(
                     seq,
@@ -230,17 +292,60 @@ class _ChainWalker:
                     f"event #{seq} prev_hash does not match event #{seq - 1} (an event before it "
                     f"was removed, inserted or replaced)",
                 )
+            if self.mark is not None and seq == self.mark.seq:
+                self.mark_hash = row["hash"]
+                if row["hash"] != self.mark.hash:
+                    return self.fail(
+                        seq, f"事件 #{seq} 的哈希与签名检查点不符（检查点之前的日志被改写） / event "
+                             f"#{seq} hash differs from signed checkpoint {seq} (the log up to "
+                             f"the checkpoint was rewritten)")
             self.last_seq = seq
             self.prev_hash = row["hash"]
             self.checked += 1
         return None
 
-    def fail(self, seq: int | None, reason: str) -> ChainVerification:
-        return ChainVerification(ok=False, checked=self.checked, first_bad_seq=seq, reason=reason)
+    def _hash_fault(self, row: dict[str, Any]) -> str | None:
+        seq, key_id = row["seq"], row["key_id"]
+        if not key_id:
+            if self.keyed_seen or (self.mark is not None and seq > self.mark.legacy_until):
+                return (f"事件 #{seq} 无密钥哈希，但审计链此前已启用密钥（被降级改写） / event #{seq} "
+                        f"has an unkeyed hash where the chain is keyed (rewritten without the key)")
+            if event_hash(row) != row["hash"]:
+                return f"事件 #{seq} 的哈希不符（内容被修改） / event #{seq} hash mismatch (altered)"
+            self.unkeyed += 1
+            return None
+        self.keyed_seen = True
+        if key_id not in self._keys:
+            self._keys[key_id] = audit_key_by_id(key_id)
+        key = self._keys[key_id]
+        if key is None:
+            return (f"事件 #{seq} 使用未知的审计密钥 {key_id}（轮换后请在 KJDA_AUDIT_OLD_KEYS 中保留旧"
+                    f"密钥） / event #{seq} names audit key {key_id}, which is not configured "
+                    f"(keep retired keys in KJDA_AUDIT_OLD_KEYS)")
+        if not hmac.compare_digest(event_mac(row, key), row["hash"]):
+            return f"事件 #{seq} 的哈希不符（内容被修改） / event #{seq} hash mismatch (altered)"
+        return None
 
-    def result_ok(self) -> ChainVerification:
+    def fail(self, seq: int | None, reason: str) -> ChainVerification:
+        return ChainVerification(ok=False, checked=self.checked, first_bad_seq=seq, reason=reason,
+                                 unkeyed=self.unkeyed)
+
+    def result_ok(self, *, checkpoint_at: str | None = None) -> ChainVerification:
+        text = (f"审计链完整，已校验 {self.checked} 个事件 / audit chain intact, "
+                f"{self.checked} events verified")
+        if self.unkeyed:
+            text += (f"；其中 {self.unkeyed} 个为启用密钥前的事件 / ({self.unkeyed} written before "
+                     f"the chain was keyed)")
+        mark = self.mark
+        if mark is None:
+            return ChainVerification(
+                ok=True, checked=self.checked, first_bad_seq=None, unkeyed=self.unkeyed,
+                reason=text + "；尚无签名检查点 / no signed checkpoint yet")
+        after = self.last_seq - mark.seq
         return ChainVerification(
-            ok=True, checked=self.checked, first_bad_seq=None,
-            reason=f"审计链完整，已校验 {self.checked} 个事件 / audit chain intact, "
-                   f"{self.checked} events verified",
+            ok=True, checked=self.checked, first_bad_seq=None, unkeyed=self.unkeyed,
+            checkpoint_seq=mark.seq, checkpoint_at=checkpoint_at, covered=mark.seq, after=after,
+            reason=text + (f"；签名检查点 #{mark.seq}（{checkpoint_at}）覆盖 {mark.seq} 个，其后 "
+                           f"{after} 个 / {mark.seq} covered by signed checkpoint {mark.seq} "
+                           f"({checkpoint_at}), {after} after it"),
         )

@@ -111,6 +111,12 @@ def periodic_once() -> None:
 
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
         postings_refresh()
+    from kjda.audit.checkpoints import audit_checkpoint_due
+
+    try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
+        audit_checkpoint_due()
+    except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
+        log.exception("audit checkpoint failed")
 
 
 def _leader_lock():

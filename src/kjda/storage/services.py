@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from . import errors
 from .backends import BlobBackend, backend_from_url
+from .backends.base import CheckpointStore
+from .backends.local import LocalBlobBackend, LocalCheckpointStore
 from .digests import Digests, require_sha256
 from .errors import StorageError
 from .models import Blob
@@ -31,6 +33,9 @@ __all__ = [
     "blob_rows_add",
     "blob_store",
     "blob_verify",
+    "checkpoint_get",
+    "checkpoint_put",
+    "checkpoints_list",
     "get_backend",
 ]
 
@@ -124,3 +129,32 @@ def blob_content_exists(*, sha256: str) -> bool:
     """True when the bytes are in the store, whether or not their Blob row is written yet (ingest
     writes it in the transaction that files the record)."""
     return get_backend().exists(require_sha256(sha256))
+
+
+# Write-once named objects beside the blobs (the audit log's signed checkpoints): kept under
+# `checkpoints/` in the store, outside the content-addressed blobs, never swept as orphans.
+def _checkpoint_store() -> CheckpointStore:
+    backend = get_backend()
+    if isinstance(backend, LocalBlobBackend):
+        return LocalCheckpointStore(backend)
+    from .backends.s3 import S3BlobBackend, S3CheckpointStore
+
+    if isinstance(backend, S3BlobBackend):
+        return S3CheckpointStore(backend)
+    raise TypeError(f"{backend!r} keeps no checkpoints")
+
+
+def checkpoint_put(*, name: str, data: bytes) -> bool:
+    """Store `data` once under `name` (letters, digits, `.`, `_`, `-`): True if stored, False
+    if the name exists already (it is never replaced)."""
+    return _checkpoint_store().put(name, data)
+
+
+def checkpoint_get(*, name: str) -> bytes:
+    """The bytes stored under `name`; StorageError('blob_missing') when there are none."""
+    return _checkpoint_store().get(name)
+
+
+def checkpoints_list(*, prefix: str = "") -> list[str]:
+    """The names stored (those starting with `prefix`), sorted."""
+    return _checkpoint_store().names(prefix)

@@ -9,3 +9,7 @@ import tempfile
 if "KJDA_DATA_DIR" not in os.environ:  # a folder given by the caller is theirs to keep
     os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-test-")
     atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
+
+# No periodic audit checkpoints into the shared test blob store: a checkpoint left by one test
+# would make every later test's log look truncated. Tests of checkpoints use their own store.
+os.environ.setdefault("KJDA_AUDIT_CHECKPOINT_MINUTES", "0")

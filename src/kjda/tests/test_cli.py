@@ -62,12 +62,15 @@ def test_serve_on_a_fresh_data_dir_prints_the_password_and_serves_ui_and_api(tmp
         assert docs.status == 200
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
-    # A second start keeps the admin (no new password printed) and the data.
+        rest, _ = proc.communicate(timeout=30)
+    # Shutting down signed a checkpoint of the audit log (the token request above is in it).
+    assert "audit checkpoint (shutdown)" in rest, rest
+    assert list((tmp_path / "data" / "blobs" / "checkpoints").iterdir())
     second = subprocess.run([KJDA, "audit", "verify"], env=env, capture_output=True, text=True,
                             timeout=120)
     assert second.returncode == 0, second.stderr
     assert "intact" in second.stdout
+    assert "covered by signed checkpoint" in second.stdout and "0 after it" in second.stdout
 
 
 @pytest.mark.django_db(transaction=True)

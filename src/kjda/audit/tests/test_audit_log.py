@@ -12,7 +12,8 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.test import RequestFactory
 
-from kjda.audit.chain import GENESIS_HASH, event_hash
+from kjda.audit.chain import GENESIS_HASH, event_hash, event_mac
+from kjda.audit.keys import audit_key_current
 from kjda.audit.models import Action, AuditEvent, Outcome
 from kjda.audit.services import AuditChainHeadMissing, audit_chain_verify, audit_log
 from kjda.audit.tests.conftest import raw_sql
@@ -34,8 +35,11 @@ def test_first_event_starts_the_chain_from_zeros(alice):
     assert event.actor == alice and event.actor_name == "alice"
     assert event.object_id == "42" and event.outcome == Outcome.SUCCESS
     assert event.occurred_at.tzinfo is not None
-    assert len(event.hash) == 64 and event.hash == event_hash(
-        AuditEvent.objects.values().get(pk=event.pk))
+    row = AuditEvent.objects.values().get(pk=event.pk)
+    # keyed: an HMAC under the audit key, which the plain SHA-256 is not
+    assert row["key_id"] == audit_key_current().key_id
+    assert len(event.hash) == 64 and event.hash == event_mac(row, audit_key_current())
+    assert event.hash != event_hash(row)
 
 
 def test_request_supplies_user_ip_and_agent(alice):

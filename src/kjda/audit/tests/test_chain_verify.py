@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from kjda.audit.chain import GENESIS_HASH, event_hash
+from kjda.audit.chain import GENESIS_HASH, event_hash, event_mac
+from kjda.audit.keys import audit_key_current
 from kjda.audit.models import AuditChainHead, AuditEvent
 from kjda.audit.services import audit_chain_verify
 from kjda.audit.tests.conftest import raw_sql
 
 pytestmark = pytest.mark.django_db
+
+
+def valid_hash(row: dict) -> str:
+    """A hash as only a holder of the audit key can make it: the tests using it show that the
+    links and the head catch even such a forgery."""
+    return event_mac(row, audit_key_current())
 
 
 def test_empty_log_verifies():
@@ -42,12 +49,25 @@ def test_altered_detail_is_caught_naming_the_event(make_chain):
     assert "#12" in result.reason and "altered" in result.reason and "被修改" in result.reason
 
 
-def test_altered_row_with_recomputed_hash_is_caught_at_the_next_event(make_chain):
+def test_altered_row_with_a_hash_recomputed_without_the_key_is_caught_at_itself(make_chain):
     make_chain(5)
     forged = AuditEvent.objects.values().get(seq=3)
     forged["actor_name"] = "someone-else"
     raw_sql("UPDATE audit_auditevent SET actor_name = %s, hash = %s WHERE seq = 3",
             ["someone-else", event_hash(forged)])
+
+    result = audit_chain_verify()
+
+    assert not result.ok and result.first_bad_seq == 3
+    assert "altered" in result.reason
+
+
+def test_altered_row_with_recomputed_hash_is_caught_at_the_next_event(make_chain):
+    make_chain(5)
+    forged = AuditEvent.objects.values().get(seq=3)
+    forged["actor_name"] = "someone-else"
+    raw_sql("UPDATE audit_auditevent SET actor_name = %s, hash = %s WHERE seq = 3",
+            ["someone-else", valid_hash(forged)])
 
     result = audit_chain_verify()
 
@@ -85,7 +105,7 @@ def test_forged_event_replacing_a_middle_one_is_caught(make_chain):
     raw_sql("DELETE FROM audit_auditevent WHERE seq = 3")
     # A well-formed event at #3, chained correctly to #2, with its own valid hash.
     forged = {**original, "id": None, "detail": {"n": 3, "note": "nothing happened"}}
-    forged["hash"] = event_hash(forged)
+    forged["hash"] = valid_hash(forged)
     AuditEvent.objects.bulk_create([AuditEvent(**forged)])
 
     result = audit_chain_verify()
@@ -97,7 +117,7 @@ def test_forged_event_appended_with_a_wrong_prev_hash_is_caught(make_chain):
     events = make_chain(4)
     forged = {**AuditEvent.objects.values().get(seq=4), "id": None, "seq": 5,
               "prev_hash": "f" * 64}
-    forged["hash"] = event_hash(forged)
+    forged["hash"] = valid_hash(forged)
     AuditEvent.objects.bulk_create([AuditEvent(**forged)])
     assert events[-1].hash != forged["prev_hash"]
 
@@ -110,7 +130,7 @@ def test_forged_event_appended_with_a_valid_hash_is_caught_by_the_head(make_chai
     events = make_chain(4)
     forged = {**AuditEvent.objects.values().get(seq=4), "id": None, "seq": 5,
               "prev_hash": events[-1].hash, "action": "record.create"}
-    forged["hash"] = event_hash(forged)
+    forged["hash"] = valid_hash(forged)
     AuditEvent.objects.bulk_create([AuditEvent(**forged)])
 
     result = audit_chain_verify()
@@ -146,7 +166,7 @@ def test_replaced_newest_event_is_caught_by_the_head(make_chain):
     newest = AuditEvent.objects.values().get(seq=3)
     newest["outcome"] = "denied"
     raw_sql("UPDATE audit_auditevent SET outcome = 'denied', hash = %s WHERE seq = 3",
-            [event_hash(newest)])
+            [valid_hash(newest)])
 
     result = audit_chain_verify()
 

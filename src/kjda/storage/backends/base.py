@@ -60,3 +60,29 @@ def spool(
     if hasher.size == 0:
         raise file_empty()
     return hasher.digests()
+
+
+class CheckpointStore(ABC):
+    """Small write-once named objects beside the blobs (e.g. the audit log's signed
+    checkpoints), under their own folder/prefix `checkpoints/`, never taken for blobs."""
+
+    @abstractmethod
+    def put(self, name: str, data: bytes) -> bool:
+        """Store `data` under `name` unless that name exists: True if stored, False if not."""
+
+    @abstractmethod
+    def get(self, name: str) -> bytes:
+        """The object's bytes; StorageError('blob_missing') when absent."""
+
+    @abstractmethod
+    def names(self, prefix: str = "") -> list[str]:
+        """The names stored, those starting with `prefix`, sorted."""
+
+
+def checkpoint_name_check(name: str) -> str:
+    """A plain file name: letters, digits, `.`, `_`, `-`; no path, no leading dot."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", name):
+        raise ValueError(f"bad checkpoint name {name!r}")
+    return name

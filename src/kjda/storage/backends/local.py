@@ -19,7 +19,7 @@ from typing import IO, BinaryIO
 
 from ..digests import Digests, read_chunks, require_sha256
 from ..errors import blob_corrupt, blob_missing
-from .base import BlobBackend, PutResult, spool
+from .base import BlobBackend, CheckpointStore, PutResult, checkpoint_name_check, spool
 
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 LAYOUT_FILE = ".layout"
@@ -164,3 +164,59 @@ def _drop_page_cache(fd: int) -> None:
     # After fsync the pages are clean; dropping them makes the verify re-read hit the disk.
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+class LocalCheckpointStore(CheckpointStore):
+    """Write-once named objects in <root>/checkpoints/<name>, mode 0o444, placed with link(2)
+    so an existing name is never replaced. Outside the blobs' two-hex-digit fan-out folders."""
+
+    FOLDER = "checkpoints"
+
+    def __init__(self, backend: LocalBlobBackend) -> None:
+        self.dir = backend.root / self.FOLDER
+        self.tmp_dir = backend.tmp_dir
+
+    def put(self, name: str, data: bytes) -> bool:
+        target = self.dir / checkpoint_name_check(name)
+        if not self.dir.is_dir():
+            self.dir.mkdir(exist_ok=True)
+            _fsync_dir(self.dir.parent)
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="checkpoint-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+                os.fchmod(fh.fileno(), 0o444)
+            try:
+                os.link(tmp_name, target)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                # No hard links: O_EXCL still refuses an existing name.
+                try:
+                    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                except FileExistsError:
+                    return False
+                with os.fdopen(out, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            _fsync_dir(self.dir)
+            return True
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+
+    def get(self, name: str) -> bytes:
+        try:
+            return (self.dir / checkpoint_name_check(name)).read_bytes()
+        except FileNotFoundError:
+            raise blob_missing(name) from None
+
+    def names(self, prefix: str = "") -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(self.dir)
+                      if e.name.startswith(prefix) and e.is_file())

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..digests import Digests, require_sha256
 from ..errors import blob_corrupt, blob_missing, storage_unavailable
-from .base import BlobBackend, PutResult, spool
+from .base import BlobBackend, CheckpointStore, PutResult, checkpoint_name_check, spool
 
 logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -248,3 +248,68 @@ def _b64_hex(hex_digest: str) -> str:
 
 def _error_code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3CheckpointStore(CheckpointStore):
+    """Write-once named objects under <prefix>/checkpoints/<name>: a conditional PUT
+    (If-None-Match: *) never replaces an existing name, and the object is put under Object Lock
+    (lock_mode, lock_days) when the bucket has it. Outside the blobs' ab/cd/ key space."""
+
+    FOLDER = "checkpoints"
+
+    def __init__(self, backend: S3BlobBackend) -> None:
+        self.backend = backend
+        opts = backend.options
+        self.base = f"{opts.prefix}/{self.FOLDER}/" if opts.prefix else f"{self.FOLDER}/"
+
+    def put(self, name: str, data: bytes) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.base + checkpoint_name_check(name)
+        opts = self.backend.options
+        if self.backend._head(key) is not None:  # (servers without conditional writes)
+            return False
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256",
+                                 "ChecksumSHA256": _b64(hashlib.sha256(data).digest())}
+        if opts.lock_days and self.backend.lock_enabled():
+            extra["ObjectLockMode"] = opts.lock_mode
+            extra["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
+                days=opts.lock_days)
+        try:
+            self.backend._client.put_object(Bucket=opts.bucket, Key=key, Body=data,
+                                            IfNoneMatch="*", **extra)
+        except ClientError as exc:
+            if _error_code(exc) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                return False
+            raise storage_unavailable() from exc
+        except BotoCoreError as exc:
+            raise storage_unavailable() from exc
+        return True
+
+    def get(self, name: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.base + checkpoint_name_check(name)
+        try:
+            response = self.backend._client.get_object(Bucket=self.backend.options.bucket,
+                                                       Key=key)
+            return cast(bytes, response["Body"].read())
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                raise blob_missing(name) from None
+            raise storage_unavailable() from exc
+        except BotoCoreError as exc:
+            raise storage_unavailable() from exc
+
+    def names(self, prefix: str = "") -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[str] = []
+        try:
+            pages = self.backend._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.backend.options.bucket, Prefix=self.base + prefix)
+            for page in pages:
+                found.extend(o["Key"][len(self.base):] for o in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_unavailable() from exc
+        return sorted(n for n in found if "/" not in n)
