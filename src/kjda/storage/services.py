@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from django.conf import settings
 from django.db import connection
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+FIXITY_REPAIRED = "file.fixity_repaired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,26 +60,45 @@ def _backend_for(url: str, data_dir: str) -> BlobBackend:
     return backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
 
 
-def blob_store(*, source: IO[bytes], max_bytes: int | None = None) -> StoredBlob:
+def blob_store(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> StoredBlob:
     """Store a binary stream from its current position, e.g. a Django UploadedFile.
 
     max_bytes can only lower settings.KJDA_MAX_FILE_BYTES. Safe inside an outer transaction;
     if that rolls back, the blob stays in the store without a row and the next store adopts it.
     """
-    digests = blob_put(source=source, max_bytes=max_bytes)
+    digests = blob_put(source=source, max_bytes=max_bytes, actor=actor)
     created = blob_rows_add([digests])[0]
     return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
 
 
-def blob_put(*, source: IO[bytes], max_bytes: int | None = None) -> Digests:
+def blob_put(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> Digests:
     """The bytes only, without the Blob row: for a caller that adds the row (blob_rows_add) in
     the transaction that also writes what refers to it, so that one write transaction, not
     two, is spent per record (on SQLite every write transaction queues for the single writer).
-    Bytes whose row never comes are adopted by the next store of the same content."""
+    Bytes whose row never comes are adopted by the next store of the same content (or removed
+    by the orphan sweep after its grace period).
+
+    Content already stored is re-verified; a damaged stored copy is replaced with these good
+    bytes, and the repair is logged and audited (file.fixity_repaired, by `actor` if given)."""
     limit = settings.KJDA_MAX_FILE_BYTES
     if max_bytes is not None:
         limit = min(limit, max_bytes)
-    return get_backend().put(source, max_bytes=limit).digests
+    backend = get_backend()
+    result = backend.put(source, max_bytes=limit)
+    if result.repaired:
+        _repair_audit(result.digests, backend=backend, actor=actor)
+    return result.digests
+
+
+def _repair_audit(digests: Digests, *, backend: BlobBackend, actor: Any) -> None:
+    # Imported here: the audit app stores its checkpoints through this module.
+    from kjda.audit.services import audit_log
+
+    logger.error("blob %s was damaged in %r and has been replaced with verified bytes of a new "
+                 "upload", digests.sha256, backend)
+    audit_log(action=FIXITY_REPAIRED, actor=actor, object_type="blob", object_id=digests.sha256,
+              detail={"sha256": digests.sha256, "sm3": digests.sm3, "size": digests.size,
+                      "store": repr(backend)})
 
 
 def blob_rows_add(stored: list[Digests]) -> list[bool]:

@@ -15,6 +15,9 @@ from ..errors import file_empty, file_too_large
 class PutResult:
     digests: Digests
     created: bool  # False when identical content was already stored
+    # The content was stored already but its stored bytes no longer matched their name; they
+    # were replaced with the good bytes of this put.
+    repaired: bool = False
 
 
 class BlobBackend(ABC):
