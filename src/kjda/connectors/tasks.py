@@ -111,6 +111,13 @@ def periodic_once() -> None:
 
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
         postings_refresh()
+    from kjda.storage.services import storage_sweep, storage_sweep_due
+
+    if storage_sweep_due():  # orphaned blobs and temp files, every 6 hours
+        try:
+            storage_sweep()
+        except Exception:  # a full disk or a lost mount must not stop the intake loop
+            log.exception("orphan sweep failed")
 
 
 def _leader_lock():

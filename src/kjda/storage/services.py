@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
+import os
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -18,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from . import errors
-from .backends import BlobBackend, backend_from_url
+from .backends import BlobBackend, LocalBlobBackend, backend_from_url
 from .digests import OPENSSL_SM3, Digests, new_sm3, read_chunks, require_sha256
 from .errors import StorageError
 from .models import Blob
@@ -36,6 +41,9 @@ __all__ = [
     "blob_store",
     "blob_verify",
     "get_backend",
+    "storage_sweep",
+    "storage_sweep_due",
+    "storage_sweep_last",
 ]
 
 logger = logging.getLogger(__name__)
@@ -198,3 +206,177 @@ def blob_content_exists(*, sha256: str) -> bool:
     """True when the bytes are in the store, whether or not their Blob row is written yet (ingest
     writes it in the transaction that files the record)."""
     return get_backend().exists(require_sha256(sha256))
+
+
+# The orphan sweep (issue 15, "no orphans"). An upload killed mid-way leaves its temp file; one
+# killed between storing the bytes and filing the record leaves a blob file without a row. Both
+# are removed once older than settings.KJDA_ORPHAN_GRACE_HOURS; a blob with a row never is.
+
+SWEEP = "storage.sweep"
+SWEEP_EVERY = timedelta(hours=6)  # a full walk of a big store is not for every loop
+SWEEP_STATE = "storage-sweep.json"  # per machine: its temp folders are its own
+_SWEEP_BATCH = 500
+_SWEEP_MAX_FINDINGS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepFinding:
+    kind: str  # "orphan" (a blob file without a row) or "temp"
+    path: str
+    size: int
+    age_hours: float
+
+
+@dataclass
+class SweepReport:
+    at: str
+    dry_run: bool
+    grace_hours: float
+    found: list[SweepFinding]  # removed, unless dry_run
+    young: int = 0  # unreferenced or temporary, but inside the grace period: kept
+    young_bytes: int = 0
+    referenced: int = 0
+    skipped: str = ""  # why unreferenced blobs were left alone (the safety check)
+
+    def counts(self) -> dict[str, Any]:
+        orphans = [f for f in self.found if f.kind == "orphan"]
+        temps = [f for f in self.found if f.kind == "temp"]
+        counts: dict[str, Any] = {
+            "orphans": len(orphans), "orphan_bytes": sum(f.size for f in orphans),
+            "temp_files": len(temps), "temp_bytes": sum(f.size for f in temps),
+            "young_kept": self.young, "young_bytes": self.young_bytes,
+            "referenced": self.referenced, "grace_hours": self.grace_hours,
+        }
+        if self.skipped:
+            counts["skipped"] = self.skipped
+        return counts
+
+
+def storage_sweep(*, dry_run: bool = False) -> SweepReport:
+    """Find, and unless dry_run remove, unreferenced blob files and stale temporary files older
+    than the grace period. Audited as storage.sweep with the counts (not a dry run)."""
+    backend = get_backend()
+    grace = float(settings.KJDA_ORPHAN_GRACE_HOURS)
+    now = time.time()
+    report = SweepReport(at=timezone.now().isoformat(timespec="seconds"), dry_run=dry_run,
+                         grace_hours=grace, found=[])
+    for folder in _temp_folders(backend):
+        _sweep_temp(folder, now=now, grace=grace, report=report)
+    if isinstance(backend, LocalBlobBackend):
+        # S3: objects are not listed (a bucket of millions; Object Lock keeps them anyway).
+        _sweep_blobs(backend, now=now, grace=grace, report=report)
+    if not dry_run:
+        from kjda.audit.services import audit_log  # here: the audit app imports this module
+
+        audit_log(action=SWEEP, object_type="storage", object_id=repr(backend)[:255],
+                  detail=report.counts())
+        state = Path(settings.DATA_DIR) / SWEEP_STATE
+        state.write_text(json.dumps({"at": report.at, **report.counts()}))
+        if report.found:
+            logger.info("orphan sweep removed %s", report.counts())
+    return report
+
+
+def storage_sweep_last() -> dict[str, Any] | None:
+    """When this machine last swept and what it removed, or None."""
+    try:
+        return json.loads((Path(settings.DATA_DIR) / SWEEP_STATE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def storage_sweep_due() -> bool:
+    try:
+        mtime = (Path(settings.DATA_DIR) / SWEEP_STATE).stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return time.time() - mtime >= SWEEP_EVERY.total_seconds()
+
+
+def _temp_folders(backend: BlobBackend) -> list[Path]:
+    # The S3 spool and Django's upload temp folder live under DATA_DIR/tmp (settings.py).
+    folders = [Path(settings.DATA_DIR) / "tmp"]
+    if settings.FILE_UPLOAD_TEMP_DIR:
+        folders.append(Path(settings.FILE_UPLOAD_TEMP_DIR))
+    if isinstance(backend, LocalBlobBackend):
+        folders.append(backend.tmp_dir)
+    unique: list[Path] = []
+    for folder in folders:
+        if not any(folder.resolve().is_relative_to(u.resolve()) for u in unique):
+            unique.append(folder)
+    return unique
+
+
+def _age_hours(st: os.stat_result, now: float) -> float:
+    # mtime: when the bytes were written (just before the link gave them their name), or when
+    # an upload last reused them (the store touches a blob it dedups against).
+    return (now - st.st_mtime) / 3600
+
+
+def _sweep_temp(folder: Path, *, now: float, grace: float, report: SweepReport) -> None:
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue  # finished and removed by its writer meanwhile
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            age = _age_hours(st, now)  # a temp file being written keeps moving its mtime
+            if age < grace:
+                report.young += 1
+                report.young_bytes += st.st_size
+                continue
+            if not report.dry_run:
+                path.unlink(missing_ok=True)
+            report.found.append(SweepFinding("temp", str(path), st.st_size, round(age, 1)))
+
+
+def _sweep_blobs(backend: LocalBlobBackend, *, now: float, grace: float,
+                 report: SweepReport) -> None:
+    old: list[tuple[str, Path, int, float]] = []
+    for folder in backend.stored_folders():
+        for start in range(0, len(folder), _SWEEP_BATCH):
+            batch = folder[start:start + _SWEEP_BATCH]
+            known = _rows_of([sha for sha, _ in batch])
+            report.referenced += len(known)
+            for sha, path in batch:
+                if sha in known:
+                    continue
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue
+                age = _age_hours(st, now)
+                if age < grace:
+                    report.young += 1
+                    report.young_bytes += st.st_size
+                elif len(old) < _SWEEP_MAX_FINDINGS:
+                    old.append((sha, path, st.st_size, age))
+    # A store swept against the wrong (empty, restored, test) database would lose everything:
+    # when most of what it holds looks unreferenced, nothing is removed and the alarm is raised.
+    if len(old) > max(100, report.referenced):
+        report.skipped = (f"{len(old)} unreferenced blobs against {report.referenced} "
+                          "referenced: is this the database of this store? nothing removed")
+        logger.error("orphan sweep of %r: %s", backend, report.skipped)
+        return
+    for start in range(0, len(old), _SWEEP_BATCH):
+        batch = old[start:start + _SWEEP_BATCH]
+        # Looked up again just before removal: a filing may have adopted the bytes meanwhile.
+        known = _rows_of([sha for sha, *_ in batch])
+        for sha, path, size, age in batch:
+            if sha in known:
+                continue
+            if not report.dry_run:
+                try:
+                    if _age_hours(path.lstat(), time.time()) < grace:
+                        continue  # reused by an upload since it was listed
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            report.found.append(SweepFinding("orphan", str(path), size, round(age, 1)))
+
+
+def _rows_of(sha256s: list[str]) -> set[str]:
+    return set(Blob.objects.filter(pk__in=sha256s).values_list("pk", flat=True))

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -112,6 +113,19 @@ class LocalBlobBackend(BlobBackend):
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
+    def stored_folders(self) -> Iterator[list[tuple[str, Path]]]:
+        """What the store holds, one fan-out folder at a time: (sha256, path) of each blob.
+        Only files named like a blob in the fan-out folders: the marker, the temp folder and
+        anything else kept beside the blobs are never listed."""
+        for first in _subdirs(self.root):
+            for folder in (_subdirs(first) if self.fanout == 2 else [first]):
+                with os.scandir(folder) as entries:
+                    found = [(e.name, Path(e.path)) for e in entries
+                             if len(e.name) == 64 and set(e.name) <= _HEX
+                             and e.is_file(follow_symlinks=False)]
+                if found:
+                    yield found
+
     def _place(self, tmp: Path, target: Path) -> bool:
         """Give the temp file its final name unless that name exists; never overwrite."""
         self._ensure_dir(target.parent)
@@ -178,6 +192,12 @@ class LocalBlobBackend(BlobBackend):
             _fsync_dir(level.parent)  # make the new directory entry durable
         if len(self._known_dirs) < 70_000:
             self._known_dirs.add(path)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    with os.scandir(path) as entries:
+        return sorted(Path(e.path) for e in entries
+                      if len(e.name) == 2 and set(e.name) <= _HEX and e.is_dir(follow_symlinks=False))
 
 
 def _fsync_dir(path: Path) -> None:
