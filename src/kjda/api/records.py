@@ -9,7 +9,7 @@ from ninja.files import UploadedFile
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.downloads import file_previewable, file_response
+from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.export import record_metadata_xml
 from kjda.archives.models import Record, RecordFile
 from kjda.audit.services import audit_log
@@ -163,7 +163,11 @@ def record_metadata(request: HttpRequest, record_id: int):
     record = _get(request, record_id)
     audit_log(action="record.export_metadata", request=request, object_type="record",
               object_id=str(record.pk))
-    return HttpResponse(record_metadata_xml(record), content_type="application/xml; charset=utf-8")
+    response = HttpResponse(record_metadata_xml(record),
+                            content_type="application/xml; charset=utf-8")
+    for name, value in FILE_HEADERS.items():  # a document, never a page: no script, no sniffing
+        response[name] = value
+    return response
 
 
 def _get(request: HttpRequest, record_id: int) -> Record:

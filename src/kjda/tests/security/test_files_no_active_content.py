@@ -136,8 +136,7 @@ def test_tiff_is_inline_only_as_its_rendition(api, fonds, voucher_files):
     assert tiff.format_name == "tiff"
     response = api.get(f"/api/v1/files/{tiff.pk}/content", inline="true")
     assert response["Content-Disposition"].startswith("attachment")
-    rendition = RecordFile.objects.filter(derived_from=tiff).first()
-    if rendition is not None:  # its PDF/A rendition is what is shown
-        response = api.get(f"/api/v1/files/{rendition.pk}/content", inline="true")
-        assert response["Content-Disposition"].startswith("inline")
-        assert response["Content-Type"] == "application/pdf"
+    rendition = RecordFile.objects.get(derived_from=tiff)  # its PDF/A rendition is shown
+    response = api.get(f"/api/v1/files/{rendition.pk}/content", inline="true")
+    assert response["Content-Disposition"].startswith("inline")
+    assert response["Content-Type"] == "application/pdf"
