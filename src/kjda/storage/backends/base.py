@@ -1,4 +1,5 @@
-"""The interface every blob store implements; there is no delete: the store is write-once."""
+"""The interface every blob store implements; there is no delete: the store is write-once
+(only the orphan sweep removes bytes, and only those no Blob row refers to)."""
 
 from __future__ import annotations
 

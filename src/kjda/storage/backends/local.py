@@ -1,5 +1,10 @@
 """Content-addressed, write-once blobs in a local folder: <root>/ab/<sha256>, mode 0o444.
 
+Write-once with two exceptions, both about bytes no record can rely on: a stored copy found
+damaged when the same content arrives again is replaced by the verified new bytes (same name,
+atomic rename), and a file that never got its Blob row is removed by the orphan sweep
+(kjda.storage.services.storage_sweep) after its grace period.
+
 The store's layout is written in <root>/.layout when the store is first opened. New stores fan
 out over one level of 256 folders (as git's objects and restic's data do): a second level
 (<root>/ab/cd/<sha256>, 65,536 folders) made most of a young archive's first ~100,000 blobs also
