@@ -190,7 +190,11 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
     from kjda.storage.services import get_backend, storage_sweep, storage_sweep_last
 
     report = storage_sweep(dry_run=not args.sweep)
-    print(f"存储 / store: {get_backend()!r}")
+    backend = get_backend()
+    print(f"存储 / store: {backend!r}")
+    if not hasattr(backend, "stored_folders"):
+        print("  S3: objects are not listed (only the local temp files are swept); an object "
+              "without a row stays until its Object Lock retention allows removal by hand")
     last = storage_sweep_last()
     if last:
         print(f"上次清理 / last sweep: {last['at']}: {last['orphans']} orphans "
