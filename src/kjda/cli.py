@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | storage check | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
@@ -253,6 +253,39 @@ def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage_check(args: argparse.Namespace) -> int:
+    """Orphaned blob files and stale temp files (and the last sweep); --sweep removes them."""
+    _setup()
+    from kjda.storage.services import get_backend, storage_sweep, storage_sweep_last
+
+    report = storage_sweep(dry_run=not args.sweep)
+    backend = get_backend()
+    print(f"存储 / store: {backend!r}")
+    if not hasattr(backend, "stored_folders"):
+        print("  S3: objects are not listed (only the local temp files are swept); an object "
+              "without a row stays until its Object Lock retention allows removal by hand")
+    last = storage_sweep_last()
+    if last:
+        print(f"上次清理 / last sweep: {last['at']}: {last['orphans']} orphans "
+              f"({last['orphan_bytes']} B), {last['temp_files']} temp files "
+              f"({last['temp_bytes']} B) removed")
+    else:
+        print("上次清理 / last sweep: never")
+    verb = "removed" if args.sweep else "to remove"
+    for finding in report.found:
+        print(f"  {finding.kind:6} {finding.size:>12} B  {finding.age_hours:>8.1f} h  "
+              f"{finding.path}")
+    counts = report.counts()
+    print(f"孤立文件 / orphan blobs {verb}: {counts['orphans']} ({counts['orphan_bytes']} B); "
+          f"临时文件 / temp files {verb}: {counts['temp_files']} ({counts['temp_bytes']} B); "
+          f"kept inside the {report.grace_hours:g} h grace period: {counts['young_kept']}; "
+          f"referenced blobs: {counts['referenced']}")
+    if report.skipped:
+        print(f"未清理 / NOT swept: {report.skipped}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the full-text index from the records (after a restore, or a tokenizer change)."""
     _setup()
@@ -350,6 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = audit_sub.add_parser("rotate-key", help="start a new audit key (the old ones are "
                                                      "kept to verify older events)")
     rotate.set_defaults(func=cmd_audit_rotate_key)
+    storage = sub.add_parser("storage", help="blob store tools")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    check = storage_sub.add_parser(
+        "check", help="list orphaned blob files and stale temp files, and the last sweep")
+    check.add_argument("--sweep", action="store_true",
+                       help="remove them now (only those older than KJDA_ORPHAN_GRACE_HOURS)")
+    check.set_defaults(func=cmd_storage_check)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
     dsync = sub.add_parser("directory-sync",

@@ -190,6 +190,10 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STORAGE_URL = os.environ.get("STORAGE_URL", (DATA_DIR / "blobs").as_uri())
+# The orphan sweep (kjda.storage.services.storage_sweep, run by the periodic loop) removes blob
+# files no record refers to and stale temporary files once they are this old: a younger one
+# may still be being written or filed.
+KJDA_ORPHAN_GRACE_HOURS = float(os.environ.get("KJDA_ORPHAN_GRACE_HOURS", "24"))
 
 TASKS = {
     "default": {
@@ -258,7 +262,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploads over 2.5 MB go to a temporary file; we hash and store from it in chunks.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-FILE_UPLOAD_TEMP_DIR = None
+# In the data folder (not the system's /tmp), so the orphan sweep finds what a killed upload left.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 KJDA_MAX_FILE_BYTES = int(os.environ.get("KJDA_MAX_FILE_BYTES", str(4 * 1024**3)))
 KJDA_FONDS_CODE = os.environ.get("KJDA_FONDS_CODE", "Z001")

@@ -10,6 +10,7 @@ from ninja.files import UploadedFile
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
+from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.export import catalogue_csv, catalogue_xlsx, record_metadata_xml
 from kjda.archives.models import Record, RecordFile
 from kjda.audit.services import audit_log
@@ -19,7 +20,6 @@ from kjda.ingest.selectors import check_report_for, existing_record_for
 from kjda.ingest.services import record_ingest
 from kjda.invoices.selectors import InvoiceFilters, invoice_duplicates_for, invoices_of_record
 from kjda.invoices.services import invoice_public
-from kjda.storage.services import blob_open
 
 from .permissions import require, require_token_scope
 from .schemas import RecordListOut, RecordOut
@@ -197,7 +197,11 @@ def record_metadata(request: HttpRequest, record_id: int):
     audit_log(action="record.export_metadata", request=request, object_type="record",
               object_id=str(record.pk))
     relations = selectors.record_relations_for(actor=request.user, record=record)
-    return HttpResponse(record_metadata_xml(record, relations=relations), content_type="application/xml; charset=utf-8")
+    response = HttpResponse(record_metadata_xml(record, relations=relations),
+                            content_type="application/xml; charset=utf-8")
+    for name, value in FILE_HEADERS.items():  # a document, never a page: no script, no sniffing
+        response[name] = value
+    return response
 
 
 def _get(request: HttpRequest, record_id: int) -> Record:
@@ -219,12 +223,8 @@ def file_content(request: HttpRequest, file_id: int, inline: bool = False):
         audit_log(action="file.download", request=request, outcome="denied", object_type="file",
                   object_id=str(file_id), detail={"reason": "not found or out of scope"})
         raise
+    inline = inline and file_previewable(rf)
     audit_log(action="file.download", request=request, object_type="file", object_id=str(rf.pk),
               detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
-    response = FileResponse(blob_open(sha256=rf.sha256), as_attachment=not inline,
-                            filename=rf.filename, content_type=rf.mime or "application/octet-stream")
-    response["Content-Length"] = str(rf.size)
-    response["X-Content-SHA256"] = rf.sha256
-    response["X-Content-SM3"] = rf.sm3
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    # Inline only for an allow-listed identified format; the bytes are verified as they go.
+    return file_response(request=request, rf=rf, inline=inline)

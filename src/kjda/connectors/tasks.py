@@ -117,6 +117,13 @@ def periodic_once() -> None:
         audit_checkpoint_due()
     except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
         log.exception("audit checkpoint failed")
+    from kjda.storage.services import storage_sweep, storage_sweep_due
+
+    if storage_sweep_due():  # orphaned blobs and temp files, every 6 hours
+        try:
+            storage_sweep()
+        except Exception:  # a full disk or a lost mount must not stop the intake loop
+            log.exception("orphan sweep failed")
 
 
 def _leader_lock():

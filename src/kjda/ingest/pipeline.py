@@ -124,7 +124,8 @@ class Receive(Step):
 
     def run(self, ctx: IngestContext) -> None:
         for f in ctx.files:
-            stored = blob_put(source=f.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES)
+            stored = blob_put(source=f.stream, max_bytes=settings.KJDA_MAX_FILE_BYTES,
+                              actor=ctx.actor)
             f.sha256, f.sm3, f.size = stored.sha256, stored.sm3, stored.size
             f.stored_sha256 = stored.sha256
 

@@ -14,6 +14,7 @@ class StorageError(DomainError):
     def __init__(self, code: str, message: str, *, status: int = 400) -> None:
         zh, _, en = message.partition(" / ")
         super().__init__(code, zh, en or zh, status=status)
+        self.found: dict[str, str | int] = {}  # what a failed check found: logs and audit only
 
 
 def file_too_large(limit: int) -> StorageError:
@@ -38,6 +39,16 @@ def blob_corrupt(sha256: str, detail: str) -> StorageError:
     return StorageError(
         "blob_corrupt",
         f"文件 {sha256} 校验失败 / Blob {sha256} failed verification: {detail}",
+        status=500,
+    )
+
+
+def fixity_failed(sha256: str) -> StorageError:
+    # What differed stays in the log and the audit event, not in the answer.
+    return StorageError(
+        "fixity_failed",
+        f"文件 {sha256} 校验失败，已停止传送 / Blob {sha256} failed its fixity check; "
+        "the transfer was stopped",
         status=500,
     )
 

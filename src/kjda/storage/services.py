@@ -6,9 +6,17 @@ Blobs are write-once and content-addressed: storing identical bytes twice keeps 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from django.conf import settings
 from django.db import connection
@@ -18,7 +26,7 @@ from . import errors
 from .backends import BlobBackend, backend_from_url
 from .backends.base import CheckpointStore
 from .backends.local import LocalBlobBackend, LocalCheckpointStore
-from .digests import Digests, require_sha256
+from .digests import OPENSSL_SM3, Digests, new_sm3, read_chunks, require_sha256
 from .errors import StorageError
 from .models import Blob
 
@@ -30,6 +38,7 @@ __all__ = [
     "blob_exists",
     "blob_open",
     "blob_put",
+    "blob_read_verified",
     "blob_rows_add",
     "blob_store",
     "blob_verify",
@@ -37,7 +46,13 @@ __all__ = [
     "checkpoint_put",
     "checkpoints_list",
     "get_backend",
+    "storage_sweep",
+    "storage_sweep_due",
+    "storage_sweep_last",
 ]
+
+logger = logging.getLogger(__name__)
+FIXITY_REPAIRED = "file.fixity_repaired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +73,45 @@ def _backend_for(url: str, data_dir: str) -> BlobBackend:
     return backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
 
 
-def blob_store(*, source: IO[bytes], max_bytes: int | None = None) -> StoredBlob:
+def blob_store(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> StoredBlob:
     """Store a binary stream from its current position, e.g. a Django UploadedFile.
 
     max_bytes can only lower settings.KJDA_MAX_FILE_BYTES. Safe inside an outer transaction;
     if that rolls back, the blob stays in the store without a row and the next store adopts it.
     """
-    digests = blob_put(source=source, max_bytes=max_bytes)
+    digests = blob_put(source=source, max_bytes=max_bytes, actor=actor)
     created = blob_rows_add([digests])[0]
     return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
 
 
-def blob_put(*, source: IO[bytes], max_bytes: int | None = None) -> Digests:
+def blob_put(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> Digests:
     """The bytes only, without the Blob row: for a caller that adds the row (blob_rows_add) in
     the transaction that also writes what refers to it, so that one write transaction, not
     two, is spent per record (on SQLite every write transaction queues for the single writer).
-    Bytes whose row never comes are adopted by the next store of the same content."""
+    Bytes whose row never comes are adopted by the next store of the same content (or removed
+    by the orphan sweep after its grace period).
+
+    Content already stored is re-verified; a damaged stored copy is replaced with these good
+    bytes, and the repair is logged and audited (file.fixity_repaired, by `actor` if given)."""
     limit = settings.KJDA_MAX_FILE_BYTES
     if max_bytes is not None:
         limit = min(limit, max_bytes)
-    return get_backend().put(source, max_bytes=limit).digests
+    backend = get_backend()
+    result = backend.put(source, max_bytes=limit)
+    if result.repaired:
+        _repair_audit(result.digests, backend=backend, actor=actor)
+    return result.digests
+
+
+def _repair_audit(digests: Digests, *, backend: BlobBackend, actor: Any) -> None:
+    # Imported here: the audit app stores its checkpoints through this module.
+    from kjda.audit.services import audit_log
+
+    logger.error("blob %s was damaged in %r and has been replaced with verified bytes of a new "
+                 "upload", digests.sha256, backend)
+    audit_log(action=FIXITY_REPAIRED, actor=actor, object_type="blob", object_id=digests.sha256,
+              detail={"sha256": digests.sha256, "sm3": digests.sm3, "size": digests.size,
+                      "store": repr(backend)})
 
 
 def blob_rows_add(stored: list[Digests]) -> list[bool]:
@@ -103,6 +137,54 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
 def blob_open(*, sha256: str) -> BinaryIO:
     """A streaming reader the caller must close; StorageError('blob_missing') if absent."""
     return get_backend().open(require_sha256(sha256))
+
+
+def blob_read_verified(*, sha256: str, sm3: str = "", size: int | None = None) -> Iterator[bytes]:
+    """The stored bytes chunk by chunk, re-hashed on the way out (SHA-256, and SM3 too when
+    OpenSSL has it, where it costs little). The last chunk is held back until the digests and the
+    size are checked, so damaged bytes never complete a download that looks whole: on a mismatch
+    the alarm is logged at ERROR and StorageError('fixity_failed') is raised, its `found` naming
+    what differed. A blob of one chunk (1 MiB) is thus checked before anything is yielded."""
+    require_sha256(sha256)
+    fh = get_backend().open(sha256)
+    return _verified_chunks(fh, sha256=sha256, sm3=sm3, size=size)
+
+
+def _verified_chunks(fh: BinaryIO, *, sha256: str, sm3: str, size: int | None) -> Iterator[bytes]:
+    sha = hashlib.sha256()
+    sm = new_sm3() if sm3 and OPENSSL_SM3 else None
+    seen = 0
+    held: bytes | None = None
+    with fh:
+        for chunk in read_chunks(fh):
+            seen += len(chunk)
+            if size is not None and seen > size:
+                raise _fixity_failed(sha256, {"size": f"more than {size} bytes"})
+            sha.update(chunk)
+            if sm is not None:
+                sm.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+    found: dict[str, str | int] = {}
+    if size is not None and seen != size:
+        found["size"] = seen
+    if sha.hexdigest() != sha256:
+        found["sha256"] = sha.hexdigest()
+    if sm is not None and sm.hexdigest() != sm3:
+        found["sm3"] = sm.hexdigest()
+    if found:
+        raise _fixity_failed(sha256, found)
+    if held is not None:
+        yield held
+
+
+def _fixity_failed(sha256: str, found: dict[str, str | int]) -> StorageError:
+    logger.error("fixity check failed for blob %s while reading it: found %s; transfer stopped",
+                 sha256, found)
+    exc = errors.fixity_failed(sha256)
+    exc.found = found
+    return exc
 
 
 def blob_verify(*, sha256: str) -> bool:
@@ -158,3 +240,177 @@ def checkpoint_get(*, name: str) -> bytes:
 def checkpoints_list(*, prefix: str = "") -> list[str]:
     """The names stored (those starting with `prefix`), sorted."""
     return _checkpoint_store().names(prefix)
+
+
+# The orphan sweep (issue 15, "no orphans"). An upload killed mid-way leaves its temp file; one
+# killed between storing the bytes and filing the record leaves a blob file without a row. Both
+# are removed once older than settings.KJDA_ORPHAN_GRACE_HOURS; a blob with a row never is.
+
+SWEEP = "storage.sweep"
+SWEEP_EVERY = timedelta(hours=6)  # a full walk of a big store is not for every loop
+SWEEP_STATE = "storage-sweep.json"  # per machine: its temp folders are its own
+_SWEEP_BATCH = 500
+_SWEEP_MAX_FINDINGS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepFinding:
+    kind: str  # "orphan" (a blob file without a row) or "temp"
+    path: str
+    size: int
+    age_hours: float
+
+
+@dataclass
+class SweepReport:
+    at: str
+    dry_run: bool
+    grace_hours: float
+    found: list[SweepFinding]  # removed, unless dry_run
+    young: int = 0  # unreferenced or temporary, but inside the grace period: kept
+    young_bytes: int = 0
+    referenced: int = 0
+    skipped: str = ""  # why unreferenced blobs were left alone (the safety check)
+
+    def counts(self) -> dict[str, Any]:
+        orphans = [f for f in self.found if f.kind == "orphan"]
+        temps = [f for f in self.found if f.kind == "temp"]
+        counts: dict[str, Any] = {
+            "orphans": len(orphans), "orphan_bytes": sum(f.size for f in orphans),
+            "temp_files": len(temps), "temp_bytes": sum(f.size for f in temps),
+            "young_kept": self.young, "young_bytes": self.young_bytes,
+            "referenced": self.referenced, "grace_hours": self.grace_hours,
+        }
+        if self.skipped:
+            counts["skipped"] = self.skipped
+        return counts
+
+
+def storage_sweep(*, dry_run: bool = False) -> SweepReport:
+    """Find, and unless dry_run remove, unreferenced blob files and stale temporary files older
+    than the grace period. Audited as storage.sweep with the counts (not a dry run)."""
+    backend = get_backend()
+    grace = float(settings.KJDA_ORPHAN_GRACE_HOURS)
+    now = time.time()
+    report = SweepReport(at=timezone.now().isoformat(timespec="seconds"), dry_run=dry_run,
+                         grace_hours=grace, found=[])
+    for folder in _temp_folders(backend):
+        _sweep_temp(folder, now=now, grace=grace, report=report)
+    if isinstance(backend, LocalBlobBackend):
+        # S3: objects are not listed (a bucket of millions; Object Lock keeps them anyway).
+        _sweep_blobs(backend, now=now, grace=grace, report=report)
+    if not dry_run:
+        from kjda.audit.services import audit_log  # here: the audit app imports this module
+
+        audit_log(action=SWEEP, object_type="storage", object_id=repr(backend)[:255],
+                  detail=report.counts())
+        state = Path(settings.DATA_DIR) / SWEEP_STATE
+        state.write_text(json.dumps({"at": report.at, **report.counts()}))
+        if report.found:
+            logger.info("orphan sweep removed %s", report.counts())
+    return report
+
+
+def storage_sweep_last() -> dict[str, Any] | None:
+    """When this machine last swept and what it removed, or None."""
+    try:
+        return json.loads((Path(settings.DATA_DIR) / SWEEP_STATE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def storage_sweep_due() -> bool:
+    try:
+        mtime = (Path(settings.DATA_DIR) / SWEEP_STATE).stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return time.time() - mtime >= SWEEP_EVERY.total_seconds()
+
+
+def _temp_folders(backend: BlobBackend) -> list[Path]:
+    # The S3 spool and Django's upload temp folder live under DATA_DIR/tmp (settings.py).
+    folders = [Path(settings.DATA_DIR) / "tmp"]
+    if settings.FILE_UPLOAD_TEMP_DIR:
+        folders.append(Path(settings.FILE_UPLOAD_TEMP_DIR))
+    if isinstance(backend, LocalBlobBackend):
+        folders.append(backend.tmp_dir)
+    unique: list[Path] = []
+    for folder in folders:
+        if not any(folder.resolve().is_relative_to(u.resolve()) for u in unique):
+            unique.append(folder)
+    return unique
+
+
+def _age_hours(st: os.stat_result, now: float) -> float:
+    # mtime: when the bytes were written (just before the link gave them their name), or when
+    # an upload last reused them (the store touches a blob it dedups against).
+    return (now - st.st_mtime) / 3600
+
+
+def _sweep_temp(folder: Path, *, now: float, grace: float, report: SweepReport) -> None:
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue  # finished and removed by its writer meanwhile
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            age = _age_hours(st, now)  # a temp file being written keeps moving its mtime
+            if age < grace:
+                report.young += 1
+                report.young_bytes += st.st_size
+                continue
+            if not report.dry_run:
+                path.unlink(missing_ok=True)
+            report.found.append(SweepFinding("temp", str(path), st.st_size, round(age, 1)))
+
+
+def _sweep_blobs(backend: LocalBlobBackend, *, now: float, grace: float,
+                 report: SweepReport) -> None:
+    old: list[tuple[str, Path, int, float]] = []
+    for folder in backend.stored_folders():
+        for start in range(0, len(folder), _SWEEP_BATCH):
+            batch = folder[start:start + _SWEEP_BATCH]
+            known = _rows_of([sha for sha, _ in batch])
+            report.referenced += len(known)
+            for sha, path in batch:
+                if sha in known:
+                    continue
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue
+                age = _age_hours(st, now)
+                if age < grace:
+                    report.young += 1
+                    report.young_bytes += st.st_size
+                elif len(old) < _SWEEP_MAX_FINDINGS:
+                    old.append((sha, path, st.st_size, age))
+    # A store swept against the wrong (empty, restored, test) database would lose everything:
+    # when most of what it holds looks unreferenced, nothing is removed and the alarm is raised.
+    if len(old) > max(100, report.referenced):
+        report.skipped = (f"{len(old)} unreferenced blobs against {report.referenced} "
+                          "referenced: is this the database of this store? nothing removed")
+        logger.error("orphan sweep of %r: %s", backend, report.skipped)
+        return
+    for start in range(0, len(old), _SWEEP_BATCH):
+        batch = old[start:start + _SWEEP_BATCH]
+        # Looked up again just before removal: a filing may have adopted the bytes meanwhile.
+        known = _rows_of([sha for sha, *_ in batch])
+        for sha, path, size, age in batch:
+            if sha in known:
+                continue
+            if not report.dry_run:
+                try:
+                    if _age_hours(path.lstat(), time.time()) < grace:
+                        continue  # reused by an upload since it was listed
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            report.found.append(SweepFinding("orphan", str(path), size, round(age, 1)))
+
+
+def _rows_of(sha256s: list[str]) -> set[str]:
+    return set(Blob.objects.filter(pk__in=sha256s).values_list("pk", flat=True))

@@ -1,4 +1,5 @@
-"""The interface every blob store implements; there is no delete: the store is write-once."""
+"""The interface every blob store implements; there is no delete: the store is write-once
+(only the orphan sweep removes bytes, and only those no Blob row refers to)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from ..errors import file_empty, file_too_large
 class PutResult:
     digests: Digests
     created: bool  # False when identical content was already stored
+    # The content was stored already but its stored bytes no longer matched their name; they
+    # were replaced with the good bytes of this put.
+    repaired: bool = False
 
 
 class BlobBackend(ABC):

@@ -1,5 +1,10 @@
 """Content-addressed, write-once blobs in a local folder: <root>/ab/<sha256>, mode 0o444.
 
+Write-once with two exceptions, both about bytes no record can rely on: a stored copy found
+damaged when the same content arrives again is replaced by the verified new bytes (same name,
+atomic rename), and a file that never got its Blob row is removed by the orphan sweep
+(kjda.storage.services.storage_sweep) after its grace period.
+
 The store's layout is written in <root>/.layout when the store is first opened. New stores fan
 out over one level of 256 folders (as git's objects and restic's data do): a second level
 (<root>/ab/cd/<sha256>, 65,536 folders) made most of a young archive's first ~100,000 blobs also
@@ -10,10 +15,12 @@ create a folder and fsync its parent, 0.8-0.9 ms more CPU per ingested record
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -82,14 +89,21 @@ class LocalBlobBackend(BlobBackend):
             with os.fdopen(fd, "wb") as fh:
                 digests = spool(source, fh, max_bytes=max_bytes)
                 target = self.path_for(digests.sha256)
-                already = target.exists()  # a dedup hit needs no fsync of the temp copy
-                if not already:
+                # A dedup hit (rare) re-reads the stored copy: bytes changed on disk must not
+                # be reused for a new record. An intact one needs no fsync of the temp copy.
+                stored = self._stored_state(target, digests)
+                if stored != "intact":
                     fh.flush()
                     os.fsync(fh.fileno())
                     # Read-only before it gets its name: no one ever sees a writable blob.
                     os.fchmod(fh.fileno(), 0o444)
                     _drop_page_cache(fh.fileno())
-            created = not already and self._place(tmp, target)
+            if stored == "damaged":
+                os.replace(tmp, target)  # the good bytes take the name over, atomically
+                _fsync_dir(target.parent)
+                self._check_placed(target, digests, created=False, full=True)
+                return PutResult(digests, created=False, repaired=True)
+            created = stored == "absent" and self._place(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         self._check_placed(target, digests, created=created)
@@ -103,6 +117,19 @@ class LocalBlobBackend(BlobBackend):
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    def stored_folders(self) -> Iterator[list[tuple[str, Path]]]:
+        """What the store holds, one fan-out folder at a time: (sha256, path) of each blob.
+        Only files named like a blob in the fan-out folders: the marker, the temp folder and
+        anything else kept beside the blobs are never listed."""
+        for first in _subdirs(self.root):
+            for folder in (_subdirs(first) if self.fanout == 2 else [first]):
+                with os.scandir(folder) as entries:
+                    found = [(e.name, Path(e.path)) for e in entries
+                             if len(e.name) == 64 and set(e.name) <= _HEX
+                             and e.is_file(follow_symlinks=False)]
+                if found:
+                    yield found
 
     def _place(self, tmp: Path, target: Path) -> bool:
         """Give the temp file its final name unless that name exists; never overwrite."""
@@ -125,9 +152,28 @@ class LocalBlobBackend(BlobBackend):
         _fsync_dir(target.parent)
         return True
 
-    def _check_placed(self, target: Path, digests: Digests, *, created: bool) -> None:
-        if not created:
-            # Identical content stored before: the fixity audit re-hashes it; here check size.
+    def _stored_state(self, target: Path, digests: Digests) -> str:
+        """'absent', 'intact' or 'damaged': the stored copy re-hashed (SHA-256 names it)."""
+        try:
+            with open(target, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size != digests.size:
+                    return "damaged"
+                sha = hashlib.sha256()
+                for chunk in read_chunks(fh):
+                    sha.update(chunk)
+        except FileNotFoundError:
+            return "absent"
+        if sha.hexdigest() != digests.sha256:
+            return "damaged"
+        # Reused now: the orphan sweep's grace period (kjda.storage.sweep) counts from here.
+        with contextlib.suppress(OSError):
+            os.utime(target)
+        return "intact"
+
+    def _check_placed(self, target: Path, digests: Digests, *, created: bool,
+                      full: bool = False) -> None:
+        if not created and not full:
+            # Identical content stored before, re-hashed by _stored_state; here check size.
             if target.stat().st_size != digests.size:
                 raise blob_corrupt(digests.sha256, "stored size differs")
             return
@@ -136,7 +182,8 @@ class LocalBlobBackend(BlobBackend):
             for chunk in read_chunks(fh):
                 sha.update(chunk)
         if sha.hexdigest() != digests.sha256:
-            target.unlink(missing_ok=True)  # ours and just written: do not leave a bad copy
+            if created:
+                target.unlink(missing_ok=True)  # ours and just written: do not leave a bad copy
             raise blob_corrupt(digests.sha256, "re-read after write differs")
 
     def _ensure_dir(self, path: Path) -> None:
@@ -150,6 +197,12 @@ class LocalBlobBackend(BlobBackend):
             _fsync_dir(level.parent)  # make the new directory entry durable
         if len(self._known_dirs) < 70_000:
             self._known_dirs.add(path)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    with os.scandir(path) as entries:
+        return sorted(Path(e.path) for e in entries
+                      if len(e.name) == 2 and set(e.name) <= _HEX and e.is_dir(follow_symlinks=False))
 
 
 def _fsync_dir(path: Path) -> None:

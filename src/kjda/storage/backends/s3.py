@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 from urllib.parse import parse_qs, urlsplit
 
-from ..digests import Digests, require_sha256
+from ..digests import Digests, read_chunks, require_sha256
 from ..errors import blob_corrupt, blob_missing, storage_unavailable
 from .base import BlobBackend, CheckpointStore, PutResult, checkpoint_name_check, spool
 
@@ -124,18 +124,23 @@ class S3BlobBackend(BlobBackend):
             fh.flush()
             key = self.key_for(digests.sha256)
             existing = self._head(key)
-            if existing is not None:
+            repair = existing is not None and not self._intact(digests)
+            if existing is not None and not repair:
                 accepted = (_b64_hex(digests.sha256), parts.composite())
                 self._check_head(existing, digests, accepted=accepted, strict=False)
                 return PutResult(digests, created=False)
             single = digests.size < part_size
+            # A damaged object is repaired by a new upload: with versioning (which Object Lock
+            # implies) that is a new current version, the locked damaged one stays behind it.
             self._upload(fh.name, key, digests, part_size=part_size, single=single)
         stored = self._head(key)
         if stored is None:
             raise blob_corrupt(digests.sha256, "not found after upload")
         expected = _b64_hex(digests.sha256) if single else parts.composite()
         self._check_head(stored, digests, accepted=(expected,), strict=True)
-        return PutResult(digests, created=True)
+        if repair and not self._intact(digests):
+            raise blob_corrupt(digests.sha256, "still damaged after the repair upload")
+        return PutResult(digests, created=not repair, repaired=repair)
 
     def open(self, sha256: str) -> BinaryIO:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -149,6 +154,18 @@ class S3BlobBackend(BlobBackend):
         except BotoCoreError as exc:
             raise storage_unavailable() from exc
         return cast(BinaryIO, response["Body"])  # botocore StreamingBody is an io.IOBase
+
+    def _intact(self, digests: Digests) -> bool:
+        """Re-read a stored object (only on a dedup hit, the rare case) and re-hash it."""
+        body = self.open(digests.sha256)
+        sha, size = hashlib.sha256(), 0
+        try:
+            for chunk in read_chunks(body):
+                sha.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        return size == digests.size and sha.hexdigest() == digests.sha256
 
     def exists(self, sha256: str) -> bool:
         return self._head(self.key_for(sha256)) is not None

@@ -175,16 +175,18 @@ def test_backend_follows_storage_url_changes(settings, tmp_path: Path) -> None:
     assert second.root == tmp_path / "two"
 
 
-def test_existing_blob_with_wrong_size_is_reported_not_overwritten(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", [b"damaged", b"original c0ntent"])
+def test_existing_damaged_blob_is_replaced_by_the_good_bytes(tmp_path: Path, damage) -> None:
     backend = LocalBlobBackend(tmp_path)
     data = b"original content"
     target = backend.path_for(hashlib.sha256(data).hexdigest())
     target.parent.mkdir(parents=True)
-    target.write_bytes(b"damaged")
-    with pytest.raises(StorageError) as err:
-        backend.put(io.BytesIO(data), max_bytes=1000)
-    assert err.value.code == "blob_corrupt"
-    assert target.read_bytes() == b"damaged"
+    target.write_bytes(damage)
+    result = backend.put(io.BytesIO(data), max_bytes=1000)
+    assert (result.created, result.repaired) == (False, True)
+    assert target.read_bytes() == data
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert backend.put(io.BytesIO(data), max_bytes=1000).repaired is False
 
 
 def test_new_store_fans_out_over_one_level_and_records_it(tmp_path: Path) -> None:

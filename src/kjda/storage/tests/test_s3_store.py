@@ -102,17 +102,35 @@ def test_s3_plain_bucket_gets_no_lock_even_when_days_are_set(
     assert isinstance(backend, S3BlobBackend) and backend.lock_enabled() is False
 
 
-def test_s3_tampered_object_fails_verify_and_is_not_overwritten(
+def test_s3_tampered_object_fails_verify_and_is_repaired_by_the_genuine_bytes(
     settings, s3_client, s3_bucket, s3_url
 ) -> None:
+    from kjda.audit.models import AuditEvent
+
     settings.STORAGE_URL = s3_url(s3_bucket)
     data = os.urandom(50_000)
     stored = blob_store(source=io.BytesIO(data))
     s3_client.put_object(Bucket=s3_bucket, Key=key_of(stored.sha256), Body=b"tampered")
     assert blob_verify(sha256=stored.sha256) is False
-    with pytest.raises(StorageError) as err:
-        blob_store(source=io.BytesIO(data))
-    assert err.value.code == "blob_corrupt"
+    again = blob_store(source=io.BytesIO(data))
+    assert (again.sha256, again.created) == (stored.sha256, False)
+    assert blob_verify(sha256=stored.sha256) is True
+    assert AuditEvent.objects.get(action="file.fixity_repaired").object_id == stored.sha256
+
+
+def test_s3_compliance_locked_damage_is_repaired_by_a_new_version(
+    settings, s3_client, s3_lock_bucket, s3_url
+) -> None:
+    """A locked version can't be overwritten, but a new current version can be written."""
+    settings.STORAGE_URL = s3_url(s3_lock_bucket, lock_days="1", lock_mode="COMPLIANCE")
+    data = os.urandom(40_000)
+    stored = blob_store(source=io.BytesIO(data))
+    key = key_of(stored.sha256)
+    s3_client.put_object(Bucket=s3_lock_bucket, Key=key, Body=b"tampered")
+    blob_store(source=io.BytesIO(data))
+    assert blob_verify(sha256=stored.sha256) is True
+    versions = s3_client.list_object_versions(Bucket=s3_lock_bucket, Prefix=key)["Versions"]
+    assert len(versions) == 3  # ours, the damage, the repair: nothing was deleted
 
 
 def test_s3_oversized_stream_uploads_nothing(settings, s3_client, s3_bucket, s3_url) -> None:

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
+from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.models import Record, RecordFile
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 from kjda.errors import NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
-from kjda.storage.services import blob_open
+from kjda.storage.services import StorageError
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
 
 PAGE_SIZE = 20
-# Only these are ever shown inline; anything else is sent as an attachment, so an uploaded
-# HTML, SVG or XML file can never run script in our origin.
-INLINE_MIME = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
 @perm_required(Perm.RECORD_READ)
@@ -66,7 +64,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     return render(request, "web/record_detail.html", {
         "record": record,
         "files": files,
-        "previews": [f for f in files if f.mime in INLINE_MIME],
+        "previews": [f for f in files if file_previewable(f)],
         "report": check_report_for(actor=request.user, report=record.check_report),
         "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
@@ -87,19 +85,19 @@ def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
 
 
 @login_required
-def file_content(request: HttpRequest, file_id: int) -> FileResponse:
-    """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview."""
+def file_content(request: HttpRequest, file_id: int) -> HttpResponse:
+    """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview (only
+    for an allow-listed identified format, kjda.archives.downloads decides)."""
     rf = _file_or_404(request, file_id)
-    inline = request.GET.get("inline") == "1" and rf.mime in INLINE_MIME
+    inline = request.GET.get("inline") == "1" and file_previewable(rf)
     audit_log(action=Action.FILE_DOWNLOAD, request=request, object_type="file",
               object_id=str(rf.pk),
               detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
-    response = FileResponse(blob_open(sha256=rf.sha256), as_attachment=not inline,
-                            filename=rf.filename,
-                            content_type=rf.mime or "application/octet-stream")
-    response["Content-Length"] = str(rf.size)
-    response["X-Content-SHA256"] = rf.sha256
-    response["X-Content-SM3"] = rf.sm3
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    try:
+        return file_response(request=request, rf=rf, inline=inline)
+    except StorageError as exc:  # missing or damaged: said plainly, never the bytes
+        response = HttpResponse(exc.message, status=exc.status,
+                                content_type="text/plain; charset=utf-8")
+        for name, value in FILE_HEADERS.items():
+            response[name] = value
+        return response
