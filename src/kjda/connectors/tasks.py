@@ -111,12 +111,6 @@ def periodic_once() -> None:
 
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
         postings_refresh()
-    from kjda.audit.checkpoints import audit_checkpoint_due
-
-    try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
-        audit_checkpoint_due()
-    except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
-        log.exception("audit checkpoint failed")
     from kjda.storage.services import storage_sweep, storage_sweep_due
 
     if storage_sweep_due():  # orphaned blobs and temp files, every 6 hours
@@ -124,6 +118,13 @@ def periodic_once() -> None:
             storage_sweep()
         except Exception:  # a full disk or a lost mount must not stop the intake loop
             log.exception("orphan sweep failed")
+    # Last, so the checkpoint covers the events the loop itself wrote.
+    from kjda.audit.checkpoints import audit_checkpoint_due
+
+    try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
+        audit_checkpoint_due()
+    except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
+        log.exception("audit checkpoint failed")
 
 
 def _leader_lock():
