@@ -233,6 +233,28 @@ SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "SAMEORIGIN"
 
+# Transport (Django's SecurityMiddleware). Served over https — KJDA_PUBLIC_URL is https, and a
+# reverse proxy terminating TLS says so in X-Forwarded-Proto when KJDA_TRUST_PROXY_HEADERS=1 —
+# cookies are Secure, HSTS is sent and plain-http requests are redirected. The default
+# (http public URL) keeps plain http working for a single machine and loopback use.
+KJDA_HTTPS = KJDA_PUBLIC_URL.startswith("https://")
+if os.environ.get("KJDA_TRUST_PROXY_HEADERS", "") == "1":
+    # Only behind a proxy that sets this header itself (a client could send it otherwise).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = KJDA_HTTPS
+CSRF_COOKIE_SECURE = KJDA_HTTPS
+SECURE_SSL_REDIRECT = KJDA_HTTPS
+# OA platforms POST their callbacks to the URL they were given; a redirect would drop the body
+# (the payload is signed or encrypted by the vendor, so TLS is not what protects it).
+SECURE_REDIRECT_EXEMPT = [r"^oa/"]
+SECURE_HSTS_SECONDS = (int(os.environ.get("KJDA_HSTS_SECONDS", str(365 * 24 * 3600)))
+                       if KJDA_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("KJDA_HSTS_INCLUDE_SUBDOMAINS", "") == "1"
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
