@@ -222,6 +222,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# JSON a client sends (API bodies, record metadata with its `extra`): larger or deeper is a
+# 4xx JSON error (kjda.inputs), never a RecursionError.
+KJDA_MAX_JSON_BYTES = int(os.environ.get("KJDA_MAX_JSON_BYTES", str(256 * 1024)))
+KJDA_MAX_JSON_DEPTH = int(os.environ.get("KJDA_MAX_JSON_DEPTH", "64"))
 KJDA_MAX_FILE_BYTES = int(os.environ.get("KJDA_MAX_FILE_BYTES", str(4 * 1024**3)))
 KJDA_FONDS_CODE = os.environ.get("KJDA_FONDS_CODE", "Z001")
 KJDA_FONDS_NAME = os.environ.get("KJDA_FONDS_NAME", "本单位会计档案全宗")
