@@ -36,9 +36,9 @@ def _policy(response) -> dict[str, str]:
     return {d.split()[0]: " ".join(d.split()[1:]) for d in header.split(";") if d.strip()}
 
 
-def assert_strict_page(response) -> None:
+def assert_strict_page(response, status: int = 200) -> None:
     path_info = response.request["PATH_INFO"]
-    assert response.status_code == 200, (path_info, response.status_code)
+    assert response.status_code == status, (path_info, response.status_code)
     assert response["Content-Type"].startswith("text/html")
     policy = _policy(response)
     for directive, value in REQUIRED.items():
@@ -87,6 +87,10 @@ def record(api, voucher_files, voucher_metadata):
 @pytest.mark.django_db
 def test_anonymous_pages_have_a_strict_policy():
     assert_strict_page(Client().get("/login/"))
+    # Django's CSRF failure page (an expired form) is ours, without its inline <style>.
+    refused = Client(enforce_csrf_checks=True).post("/login/", {"login": "x", "password": "y"})
+    assert_strict_page(refused, status=403)
+    assert "CSRF" in refused.content.decode()
 
 
 def test_every_page_of_an_archivist_has_a_strict_policy(archivist, record):
