@@ -94,9 +94,14 @@ def test_anonymous_pages_have_a_strict_policy():
 
 
 def test_every_page_of_an_archivist_has_a_strict_policy(archivist, record):
+    from kjda.connectors.services import connector_create
+
+    connector = connector_create(kind="webhook", name="ERP", settings={
+        "signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
     c = _client(archivist)
     for url in ["/", "/records/", f"/records/{record['id']}/", "/records/new/", "/tokens/",
                 "/retention/", "/connectors/", "/connectors/new/", "/intake/", "/password/",
+                f"/connectors/{connector.pk}/", "/connectors/new/?kind=dingtalk",
                 "/records/?q=%E5%B7%AE%E6%97%85&status=filed"]:
         assert_strict_page(c.get(url))
     # An htmx partial (the results table only) carries it too.
