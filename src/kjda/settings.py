@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",
+    "ninja",  # serves the API docs' Swagger UI from our static files, not a CDN
     "django_tasks",
     "django_tasks_db",
     "kjda.accounts",
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kjda.web.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -266,6 +269,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp" / "uploads")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# JSON a client sends (API bodies, record metadata with its `extra`): larger or deeper is a
+# 4xx JSON error (kjda.inputs), never a RecursionError.
+KJDA_MAX_JSON_BYTES = int(os.environ.get("KJDA_MAX_JSON_BYTES", str(256 * 1024)))
+KJDA_MAX_JSON_DEPTH = int(os.environ.get("KJDA_MAX_JSON_DEPTH", "64"))
 KJDA_MAX_FILE_BYTES = int(os.environ.get("KJDA_MAX_FILE_BYTES", str(4 * 1024**3)))
 KJDA_FONDS_CODE = os.environ.get("KJDA_FONDS_CODE", "Z001")
 KJDA_FONDS_NAME = os.environ.get("KJDA_FONDS_NAME", "本单位会计档案全宗")
@@ -279,6 +286,51 @@ SESSION_COOKIE_AGE = int(os.environ.get("KJDA_SESSION_IDLE_SECONDS", "1800"))
 SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "SAMEORIGIN"
+
+# Transport (Django's SecurityMiddleware). Served over https — KJDA_PUBLIC_URL is https, and a
+# reverse proxy terminating TLS says so in X-Forwarded-Proto when KJDA_TRUST_PROXY_HEADERS=1 —
+# cookies are Secure, HSTS is sent and plain-http requests are redirected. The default
+# (http public URL) keeps plain http working for a single machine and loopback use.
+KJDA_HTTPS = KJDA_PUBLIC_URL.startswith("https://")
+if os.environ.get("KJDA_TRUST_PROXY_HEADERS", "") == "1":
+    # Only behind a proxy that sets this header itself (a client could send it otherwise).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = KJDA_HTTPS
+CSRF_COOKIE_SECURE = KJDA_HTTPS
+SECURE_SSL_REDIRECT = KJDA_HTTPS
+# OA platforms POST their callbacks to the URL they were given; a redirect would drop the body
+# (the payload is signed or encrypted by the vendor, so TLS is not what protects it).
+SECURE_REDIRECT_EXEMPT = [r"^oa/"]
+SECURE_HSTS_SECONDS = (int(os.environ.get("KJDA_HSTS_SECONDS", str(365 * 24 * 3600)))
+                       if KJDA_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("KJDA_HSTS_INCLUDE_SUBDOMAINS", "") == "1"
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy of every page (django-csp; kjda.web.csp adds the SSO providers'
+# origins to form-action). Our pages run no inline script and no eval (htmx is configured for
+# it in web/base.html) and carry no inline style; file downloads set their own sandbox policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: only for images: allauth's TOTP set-up page shows its QR code as a data: URI.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-src": ["'self'"],
+        "worker-src": ["'none'"],
+        "manifest-src": ["'self'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'self'"],
+        "form-action": ["'self'"],
+        "upgrade-insecure-requests": KJDA_HTTPS,
+    },
+}
 
 LOGGING = {
     "version": 1,

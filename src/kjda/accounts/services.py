@@ -14,6 +14,7 @@ from kjda.accounts.models import ApiToken
 from kjda.audit.services import audit_log
 from kjda.db_rows import row_get
 from kjda.errors import Conflict, DomainError, Forbidden
+from kjda.inputs import username_check
 
 TOKEN_PREFIX = "kjda_"
 
@@ -164,10 +165,7 @@ def user_create(*, actor, username: str, password: str, roles: list[str],
     from kjda.accounts.models import Profile
 
     user_model = get_user_model()
-    username = username.strip()
-    if not username or len(username) > 150:
-        raise DomainError("username_invalid", "用户名不能为空且不超过150字符",
-                          "a username is 1–150 characters")
+    username = username_check(username.strip())  # Django's characters, 1–150
     if user_model.objects.filter(username=username).exists():
         raise Conflict("username_taken", f"用户名已存在：{username}", f"username taken: {username}")
     roles = _roles_validate(roles)

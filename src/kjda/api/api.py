@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer, django_auth
@@ -13,6 +24,9 @@ from ninja.security import HttpBearer, django_auth
 from kjda.accounts.services import token_authenticate
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
+from kjda.inputs import json_loads
+
+log = logging.getLogger(__name__)
 
 
 class BearerToken(HttpBearer):
@@ -41,6 +55,20 @@ class JSONRenderer(BaseRenderer):
                             option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
 
 
+class JSONParser(Parser):
+    """Request bodies within KJDA_MAX_JSON_BYTES / KJDA_MAX_JSON_DEPTH (kjda.inputs): ninja's
+    json.loads would hit the recursion limit on deep input and answer a bare 400."""
+
+    def parse_body(self, request: HttpRequest):
+        kind = request.content_type or ""
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise DomainError("unsupported_media_type",
+                              f"请求体须为 JSON（Content-Type: application/json），收到 {kind[:100]!r}",
+                              f"the body must be JSON (Content-Type: application/json), got "
+                              f"{kind[:100]!r}", status=415)
+        return json_loads(request.body, what=("请求体", "request body"))
+
+
 api = NinjaAPI(
     title="KJDA 电子会计档案 API",
     version="1",
@@ -50,6 +78,7 @@ api = NinjaAPI(
     docs_url="/docs",
     auth=AUTH,
     renderer=JSONRenderer(),
+    parser=JSONParser(),
 )
 
 
@@ -84,7 +113,41 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, DomainError):  # ninja wraps what the body parser raised
+        return _domain_error(request, exc.__cause__)
     return error_response(request, exc.status_code, "http_error", str(exc), str(exc))
+
+
+# Bad input Django itself refuses while reading the request (bodies over
+# DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a broken multipart body): JSON, not its HTML
+# page. kjda.api.errors does the same for what is raised before ninja runs.
+def bad_request_body(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(request, 413, "request_too_large", "请求体过大", "request body too large")
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return error_response(request, 400, "too_many_fields", "请求的字段或文件过多",
+                              "too many fields or files in the request")
+    if isinstance(exc, MultiPartParserError):
+        return error_response(request, 400, "multipart_malformed", "multipart 请求体不合法",
+                              "malformed multipart body")
+    return error_response(request, 400, "bad_request", "请求不合法", "bad request")
+
+
+for _exc in (SuspiciousOperation, MultiPartParserError):
+    api.add_exception_handler(_exc, bad_request_body)
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(request, 403, "forbidden", "无权执行此操作", "permission denied")
+
+
+@api.exception_handler(Exception)
+def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Anything unexpected: logged with its traceback, answered without it."""
+    log.error("API %s %s failed", request.method, request.path, exc_info=exc)
+    return error_response(request, 500, "internal_error", "服务器内部错误，已记录",
+                          "internal server error (logged)")
 
 
 def _register_routers() -> None:

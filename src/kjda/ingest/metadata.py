@@ -8,7 +8,6 @@ record pending.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -17,6 +16,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kjda.errors import DomainError
+from kjda.inputs import json_check, json_loads
 
 Str50 = Annotated[str, Field(max_length=50)]
 Str100 = Annotated[str, Field(max_length=100)]
@@ -132,13 +132,9 @@ def metadata_parse(raw: str | bytes | dict | None) -> RecordMetadata:
         raise DomainError("metadata_missing", "缺少元数据（metadata 字段）",
                           "metadata is missing (form field `metadata`)")
     if isinstance(raw, (str, bytes)):
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DomainError("metadata_malformed", f"元数据不是合法的 JSON：{exc}",
-                              f"metadata is not valid JSON: {exc}") from exc
+        data = json_loads(raw, what=("元数据", "metadata"), malformed="metadata_malformed")
     else:
-        data = raw
+        data = json_check(raw, what=("元数据", "metadata"))
     if not isinstance(data, dict):
         raise DomainError("metadata_malformed", "元数据必须是 JSON 对象",
                           "metadata must be a JSON object")

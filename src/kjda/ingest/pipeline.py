@@ -20,6 +20,7 @@ from kjda.errors import DomainError
 from kjda.ingest import checks
 from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
 from kjda.ingest.metadata import FileMetaIn, RecordMetadata
+from kjda.inputs import filename_check
 from kjda.storage.services import blob_put
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ def ensure_files(files: list[IncomingFile]) -> None:
         raise DomainError("files_missing", "至少需要一个文件（files 字段）",
                           "at least one file is required (form field `files`)")
     for f in files:
+        filename_check(f.filename)  # too long or with control characters: refused as received
         f.stream.seek(0, os.SEEK_END)
         size = f.stream.tell()
         f.stream.seek(0)
