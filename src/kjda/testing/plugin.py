@@ -9,3 +9,8 @@ import tempfile
 if "KJDA_DATA_DIR" not in os.environ:  # a folder given by the caller is theirs to keep
     os.environ["KJDA_DATA_DIR"] = tempfile.mkdtemp(prefix="kjda-test-")
     atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
+
+# The OA simulators, the test OpenID provider and live servers listen on loopback, which the
+# outbound guard refuses by default (kjda.outbound): admit it for the suite. Tests of the
+# guard itself override the setting.
+os.environ.setdefault("KJDA_OUTBOUND_ALLOW", "127.0.0.1,::1,localhost")
