@@ -279,6 +279,10 @@ class GuardedTransport(httpx.BaseTransport):
             "KJDA_OUTBOUND_MAX_BYTES", 4 * 1024**3)
         self.total_timeout = total_timeout if total_timeout is not None else _setting(
             "KJDA_OUTBOUND_TOTAL_TIMEOUT", 600.0)
+        # An egress proxy named by the operator (the environment's proxies are not used: a
+        # proxy connects on our behalf). Through it the destination is still resolved and
+        # checked here, but the proxy makes the connection.
+        self.proxy = str(_setting("KJDA_OUTBOUND_PROXY", "") or "") or None
         # One pool per host name: a connection pinned to an address carries the TLS session
         # of the name it was opened for, and must not serve another name on that address.
         self._pools: dict[tuple[str, str, int], httpx.HTTPTransport] = {}
@@ -289,7 +293,8 @@ class GuardedTransport(httpx.BaseTransport):
         if pool is None:
             if len(self._pools) >= 32:
                 self.close()
-            pool = self._pools[key] = httpx.HTTPTransport(verify=self._verify, trust_env=False)
+            pool = self._pools[key] = httpx.HTTPTransport(verify=self._verify, trust_env=False,
+                                                          proxy=self.proxy)
         return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -306,12 +311,20 @@ class GuardedTransport(httpx.BaseTransport):
         deadline = time.monotonic() + self.total_timeout
         origin = origin_of(url)
         first = request.extensions.setdefault(_ORIGIN_KEY, origin)  # shared along redirects
-        headers = request.headers
+        headers = httpx.Headers(request.headers)
         if first != origin:
             headers = httpx.Headers([(k, v) for k, v in request.headers.multi_items()
                                      if k.lower() in _NEUTRAL_HEADERS])
+        # Uncompressed answers only: the size cap counts the bytes received, and a small
+        # gzip body may decode to gigabytes.
+        headers["Accept-Encoding"] = "identity"
         pool = self._pool(url.scheme, host, port)
         extensions = {k: v for k, v in request.extensions.items() if k != _ORIGIN_KEY}
+        if self.proxy:
+            response = pool.handle_request(httpx.Request(
+                request.method, url, headers=headers, stream=request.stream,
+                extensions=extensions))
+            return self._capped(response, deadline, where)
         if url.scheme == "https":
             extensions["sni_hostname"] = host
         for n, ip in enumerate(addresses):
@@ -323,12 +336,15 @@ class GuardedTransport(httpx.BaseTransport):
                 if n + 1 < len(addresses) and time.monotonic() < deadline:
                     continue  # nothing was sent: the next address of the name may answer
                 raise
-            assert isinstance(response.stream, httpx.SyncByteStream)
-            return httpx.Response(
-                response.status_code, headers=response.headers, extensions=response.extensions,
-                stream=_CappedStream(response.stream, max_bytes=self.max_bytes,
-                                     deadline=deadline, where=where))
+            return self._capped(response, deadline, where)
         raise OutboundRefused(f"{where}: no address", request=request)  # pragma: no cover
+
+    def _capped(self, response: httpx.Response, deadline: float, where: str) -> httpx.Response:
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code, headers=response.headers, extensions=response.extensions,
+            stream=_CappedStream(response.stream, max_bytes=self.max_bytes, deadline=deadline,
+                                 where=where))
 
     def close(self) -> None:
         pools, self._pools = self._pools, {}

@@ -234,6 +234,9 @@ KJDA_OUTBOUND_MAX_BYTES = int(os.environ.get("KJDA_OUTBOUND_MAX_BYTES",
                                              str(KJDA_MAX_FILE_BYTES)))
 KJDA_OUTBOUND_CONNECT_TIMEOUT = float(os.environ.get("KJDA_OUTBOUND_CONNECT_TIMEOUT", "10"))
 KJDA_OUTBOUND_TOTAL_TIMEOUT = float(os.environ.get("KJDA_OUTBOUND_TOTAL_TIMEOUT", "600"))
+# An egress proxy for outbound calls (HTTP_PROXY/HTTPS_PROXY are not used), e.g.
+# "http://proxy.corp.local:3128"; destinations are still checked before the proxy is asked.
+KJDA_OUTBOUND_PROXY = os.environ.get("KJDA_OUTBOUND_PROXY", "")
 
 SESSION_COOKIE_HTTPONLY = True
 # Idle timeout: the session expires this long after the last request (each request renews it).

@@ -470,3 +470,25 @@ def test_base_url_change_is_audited_and_reserved_to_the_sysadmin(fonds, token):
                          content_type="application/json",
                          headers={"Authorization": f"Bearer {sys_token}"})
     assert bad.status_code == 422
+
+
+def test_through_an_egress_proxy_destinations_are_still_checked(settings, sites, monkeypatch):
+    proxy = sites(ok(b"via proxy"))  # answers whatever it is asked to fetch
+    settings.KJDA_OUTBOUND_PROXY = proxy.url
+    settings.KJDA_OUTBOUND_ALLOW = ""
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "files.vendor.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with guarded_client() as client:
+        assert client.get("http://files.vendor.example/f").content == b"via proxy"
+        with pytest.raises(OutboundRefused):
+            client.get("http://127.0.0.1:8000/api/v1/records")
+        with pytest.raises(OutboundRefused):
+            client.get("http://169.254.169.254/latest/meta-data/")
+    assert [path for path, _ in proxy.hits] == ["http://files.vendor.example/f"]
+    assert proxy.hits[0][1]["accept-encoding"] == "identity"  # the size cap counts real bytes
