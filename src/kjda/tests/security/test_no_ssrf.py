@@ -492,3 +492,65 @@ def test_through_an_egress_proxy_destinations_are_still_checked(settings, sites,
             client.get("http://169.254.169.254/latest/meta-data/")
     assert [path for path, _ in proxy.hits] == ["http://files.vendor.example/f"]
     assert proxy.hits[0][1]["accept-encoding"] == "identity"  # the size cap counts real bytes
+
+
+def _tls_pair(tmp_path, name: str):
+    """A CA and a server certificate for `name` signed by it (files in tmp_path)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(subject, key, issuer, issuer_key, *, ca: bool, san=None):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = cert(ca_name, ca_key, ca_name, ca_key, ca=True)
+    leaf = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key, ca_name, ca_key,
+                ca=False, san=[x509.DNSName(name)])
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return tmp_path / "ca.pem", tmp_path / "leaf.pem"
+
+
+def test_https_is_pinned_to_the_checked_address_and_verified_for_the_name(
+        settings, sites, monkeypatch, tmp_path):
+    import ssl
+
+    from kjda.outbound import GuardedTransport
+
+    ca, leaf = _tls_pair(tmp_path, "files.vendor.example")
+    site = sites(ok(b"tls"))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(leaf)
+    site.server.socket = server_ctx.wrap_socket(site.server.socket, server_side=True)
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "files.vendor.example":
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    settings.KJDA_OUTBOUND_ALLOW = "files.vendor.example,127.0.0.1"
+    client_ctx = ssl.create_default_context(cafile=str(ca))
+    with httpx.Client(transport=GuardedTransport(verify=client_ctx)) as client:
+        answer = client.get(f"https://files.vendor.example:{site.port}/f")
+        assert answer.content == b"tls"
+        assert site.hits[-1][1]["host"] == f"files.vendor.example:{site.port}"
+        with pytest.raises(httpx.ConnectError):  # the certificate is not for the bare address
+            client.get(f"https://127.0.0.1:{site.port}/f")
