@@ -111,13 +111,15 @@ class _Allowed:
             return False
         if self.network is not None:
             return ip in self.network
+        if self.host.startswith("*."):  # a domain's hosts: *.corp.local
+            return host.endswith(self.host[1:])
         return host == self.host
 
 
 @functools.lru_cache(maxsize=8)
 def _parse_allow(value: str) -> tuple[_Allowed, ...]:
-    """`host`, `host:port`, `10.1.2.3`, `10.1.0.0/16`, `[fd00::1]:8443`, `fd00::/8`, comma or
-    space separated."""
+    """`host`, `*.domain`, `host:port`, `10.1.2.3`, `10.1.0.0/16`, `[fd00::1]:8443`,
+    `fd00::/8`, comma or space separated."""
     entries = []
     for raw in re.split(r"[\s,]+", value.strip()):
         if not raw:

@@ -74,6 +74,10 @@ def test_allow_list_entries():
     assert entries[3].admits("x", ip("::1"), 8443) and not entries[3].admits("x", ip("::1"), 80)
     assert entries[4].admits("x", ip("fd12::1"), 80)
     assert entries[5].admits("sim.example", ip("127.0.0.1"), 81)
+    wildcard = _parse_allow("*.corp.local")[0]
+    assert wildcard.admits("oa.corp.local", ip("10.0.0.1"), 443)
+    assert not wildcard.admits("corp.local", ip("10.0.0.1"), 443)
+    assert not wildcard.admits("evilcorp.local", ip("10.0.0.1"), 443)
 
 
 def test_allow_list_admits_by_cidr_and_by_name(settings):
