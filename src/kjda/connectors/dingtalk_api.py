@@ -27,8 +27,6 @@ def _body(resp: httpx.Response) -> dict[str, Any]:
         data = None
     if isinstance(data, dict):
         return data
-    if resp.status_code >= 400:
-        return {}
     log_failure("DingTalk API", resp.url, f"HTTP {resp.status_code}, not JSON")
     raise unreachable("DingTalk")
 
