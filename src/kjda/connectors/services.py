@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kjda.accounts.roles import Role
+from kjda.accounts.selectors import actor_roles
 from kjda.audit.services import audit_log
 from kjda.connectors.base import (
     ApprovalEvent,
@@ -56,16 +58,11 @@ def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
                                   f"setting {spec.name} must be an http(s) URL without "
                                   "credentials", status=422)
         changes.append((spec.name, old, new))
-    if changes and actor is not None:
-        from kjda.accounts.roles import Role
-        from kjda.accounts.selectors import actor_roles
-
-        if Role.SYSADMIN not in actor_roles(actor):
-            raise Forbidden("connector_destination_sysadmin_only",
-                            "只有系统管理员可以设置或修改平台地址（"
-                            f"{', '.join(c[0] for c in changes)}）",
-                            "only the system administrator may set or change the platform "
-                            f"address ({', '.join(c[0] for c in changes)})")
+    if changes and actor is not None and Role.SYSADMIN not in actor_roles(actor):
+        raise Forbidden("connector_destination_sysadmin_only",
+                        f"只有系统管理员可以设置或修改平台地址（{', '.join(c[0] for c in changes)}）",
+                        "only the system administrator may set or change the platform "
+                        f"address ({', '.join(c[0] for c in changes)})")
     return changes
 
 
