@@ -344,6 +344,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     crypt = ding.crypt
     workers = args.workers or (os.cpu_count() or 1)
     env = {"KJDA_WORKERS": str(workers),
+           "KJDA_OUTBOUND_ALLOW": "127.0.0.1",  # the simulator is on loopback
            **dict(item.split("=", 1) for item in args.server_env)}
     server_kind = env.get("KJDA_SERVER", os.environ.get("KJDA_SERVER", "granian"))
     spawn = multiprocessing.get_context("spawn")

@@ -32,6 +32,7 @@ def main() -> int:
         os.environ["KJDA_DATA_DIR"] = bench_dir("kjda-bench-dir-")
         atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
+    os.environ.setdefault("KJDA_OUTBOUND_ALLOW", "127.0.0.1")  # the simulator is on loopback
     import django
 
     django.setup()

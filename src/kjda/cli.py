@@ -130,6 +130,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Load a realistic year of records; then (unless --no-oa) run KJDA with the OA simulator
     beside it, so approvals in simulated DingTalk/WeCom/Feishu/Weaver file themselves."""
+    if not args.no_oa:  # the simulator runs on loopback, which outbound calls may not reach
+        allow = os.environ.get("KJDA_OUTBOUND_ALLOW", "")
+        os.environ["KJDA_OUTBOUND_ALLOW"] = ",".join(
+            filter(None, [allow, f"127.0.0.1:{args.sim_port}"]))
     _setup()
     generated = _prepare()
     from django.utils import timezone
@@ -173,6 +177,8 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
 
     sim = build_simulator(args.host, args.port)
     print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
+    print(f"  KJDA 需允许访问 / KJDA must be allowed to reach it: "
+          f"KJDA_OUTBOUND_ALLOW={sim.base_url.split('://', 1)[-1].rstrip('/')}", flush=True)
     for name, vendor in sim.vendors.items():
         print(f"  {name}: {vendor.connector_settings()}")
         if hasattr(vendor, "sso_settings"):  # SocialApp values for SSO against the simulator

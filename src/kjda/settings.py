@@ -280,6 +280,18 @@ KJDA_FONDS_NAME = os.environ.get("KJDA_FONDS_NAME", "本单位会计档案全宗
 KJDA_PUBLIC_URL = os.environ.get("KJDA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 KJDA_TOKEN_TTL_HOURS = int(os.environ.get("KJDA_TOKEN_TTL_HOURS", "720"))
 
+# Outbound HTTP (kjda.outbound): loopback, private, link-local and other non-public addresses
+# are refused unless listed here (host names, IPs, CIDRs, each optionally with :port), e.g. a
+# self-hosted OA: "oa.corp.local,10.20.0.0/16" or the simulator: "127.0.0.1:9800".
+KJDA_OUTBOUND_ALLOW = os.environ.get("KJDA_OUTBOUND_ALLOW", "")
+KJDA_OUTBOUND_MAX_BYTES = int(os.environ.get("KJDA_OUTBOUND_MAX_BYTES",
+                                             str(KJDA_MAX_FILE_BYTES)))
+KJDA_OUTBOUND_CONNECT_TIMEOUT = float(os.environ.get("KJDA_OUTBOUND_CONNECT_TIMEOUT", "10"))
+KJDA_OUTBOUND_TOTAL_TIMEOUT = float(os.environ.get("KJDA_OUTBOUND_TOTAL_TIMEOUT", "600"))
+# An egress proxy for outbound calls (HTTP_PROXY/HTTPS_PROXY are not used), e.g.
+# "http://proxy.corp.local:3128"; destinations are still checked before the proxy is asked.
+KJDA_OUTBOUND_PROXY = os.environ.get("KJDA_OUTBOUND_PROXY", "")
+
 SESSION_COOKIE_HTTPONLY = True
 # Idle timeout: the session expires this long after the last request (each request renews it).
 SESSION_COOKIE_AGE = int(os.environ.get("KJDA_SESSION_IDLE_SECONDS", "1800"))

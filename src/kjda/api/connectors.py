@@ -16,6 +16,7 @@ from kjda.connectors.models import Connector
 from kjda.connectors.services import (
     connector_create,
     connector_public_settings,
+    connector_update_settings,
     intake_retry,
     mapping_create,
 )
@@ -42,6 +43,10 @@ class ConnectorOut(Schema):
     finance_owner_ids: list[str]
     enabled: bool
     created_at: datetime
+
+
+class ConnectorPatch(Schema):
+    settings: dict[str, str | int | None] = {}
 
 
 class MappingIn(Schema):
@@ -106,7 +111,8 @@ def connectors_create(request: HttpRequest, payload: ConnectorIn):
                                  settings={k: v for k, v in payload.settings.items()
                                            if v is not None},
                                  fonds_code=payload.fonds,
-                                 finance_owner_ids=payload.finance_owner_ids)
+                                 finance_owner_ids=payload.finance_owner_ids,
+                                 actor=request.user, request=request)
     audit_log(action="connector.create", request=request, object_type="connector",
               object_id=str(connector.pk), detail={"kind": connector.kind,
                                                    "name": connector.name})
@@ -123,6 +129,19 @@ def connectors_list(request: HttpRequest):
 def connectors_get(request: HttpRequest, connector_id: UUID):
     require(request, Perm.CONNECTOR_MANAGE)
     return _out(_connector(request, connector_id))
+
+
+@router.patch("/connectors/{connector_id}", response=ConnectorOut,
+              summary="Change some settings of an OA connector")
+def connectors_update(request: HttpRequest, connector_id: UUID, payload: ConnectorPatch):
+    """Secrets given replace the stored ones; settings not given stay. Platform addresses
+    (`api_base_url`, `oapi_base_url`, Weaver's `base_url`, the webhook's `notify_url`) only
+    the system administrator may change; each change is audited with the old and new value."""
+    require(request, Perm.CONNECTOR_MANAGE)
+    connector = connector_update_settings(connector=_connector(request, connector_id),
+                                          settings=dict(payload.settings), actor=request.user,
+                                          request=request)
+    return _out(connector)
 
 
 @router.post("/connectors/{connector_id}/mappings", response={201: MappingOut},

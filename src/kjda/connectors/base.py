@@ -173,6 +173,9 @@ class SettingSpec:
     required: bool = True
     default: str | None = None
     help: str = ""
+    # A URL KJDA sends requests (and the vendor's credentials) to: only the system
+    # administrator sets it to anything but its default, and every change is audited.
+    destination: bool = False
 
 
 class OAConnector(abc.ABC):

@@ -46,9 +46,10 @@ from kjda.connectors.dingtalk_parse import (
     parse_time,
     parse_trail,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient
+from kjda.connectors.http import RETRY_STATUS, ApiClient, unreachable
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 from kjda.errors import DomainError
+from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 MAX_WINDOW = timedelta(days=120)  # instanceIds/query refuses longer windows
 CHUNK = 64 * 1024
@@ -70,8 +71,10 @@ class DingTalkConnector(DingTalkApi, OAConnector):
         SettingSpec("owner_key", required=False,
                     help="回调加密所属的 corpId、appKey 或 suiteKey，默认 app_key / "
                          "the corpId, appKey or suiteKey callbacks are encrypted for"),
-        SettingSpec("api_base_url", required=False, default="https://api.dingtalk.com"),
-        SettingSpec("oapi_base_url", required=False, default="https://oapi.dingtalk.com"),
+        SettingSpec("api_base_url", required=False, default="https://api.dingtalk.com",
+                    destination=True),
+        SettingSpec("oapi_base_url", required=False, default="https://oapi.dingtalk.com",
+                    destination=True),
     ]
     max_skew = 300.0  # seconds a callback timestamp may differ from now
     sweep_lookback = timedelta(days=31)  # instanceIds/query filters on *start* time
@@ -212,8 +215,8 @@ class DingTalkConnector(DingTalkApi, OAConnector):
     def _stream(self, url: str, dest: BinaryIO) -> None:
         """GET the short-lived URL (no token: it is pre-signed) in chunks into `dest`."""
         start = dest.tell() if dest.seekable() else None
+        last = ""
         for attempt in range(self.retries + 1):
-            last = ""
             try:
                 with self.api.client.stream("GET", url) as resp:
                     if resp.status_code < 400:
@@ -223,16 +226,19 @@ class DingTalkConnector(DingTalkApi, OAConnector):
                     last = f"HTTP {resp.status_code}"
                     if resp.status_code not in RETRY_STATUS:
                         break
-            except httpx.TransportError as exc:
+            except OUTBOUND_ERRORS as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                if start is None:
+                if start is None or not is_retryable(exc):
                     break
                 dest.seek(start)
                 dest.truncate()
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** attempt)
-        raise ConnectorError("attachment_download_failed", f"钉钉附件下载失败（{last}）",
-                             f"DingTalk attachment download failed ({last})")
+        if start is not None:
+            dest.seek(start)
+            dest.truncate()
+        log_failure("DingTalk attachment", url, last)
+        raise unreachable("DingTalk", "附件地址", "attachment URL")
 
     # --- notices -----------------------------------------------------------------------------
     def notify(self, *, user_ids: list[str], title: str, text: str, url: str,

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from kjda.connectors.base import ConnectorError
-from kjda.connectors.http import ApiClient, TokenCache
+from kjda.connectors.http import ApiClient, TokenCache, unreachable
+from kjda.outbound import log_failure
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
@@ -26,10 +27,8 @@ def _body(resp: httpx.Response) -> dict[str, Any]:
         data = None
     if isinstance(data, dict):
         return data
-    if resp.status_code >= 400:
-        return {}
-    raise ConnectorError("platform_bad_response", f"钉钉接口返回的不是 JSON（HTTP {resp.status_code}）",
-                         f"DingTalk API answered non-JSON (HTTP {resp.status_code})")
+    log_failure("DingTalk API", resp.url, f"HTTP {resp.status_code}, not JSON")
+    raise unreachable("DingTalk")
 
 
 def _vendor_error(code: Any, message: Any) -> ConnectorError:

@@ -27,7 +27,6 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
-import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kjda.connectors.base import (
@@ -52,7 +51,8 @@ from kjda.connectors.feishu_parse import (
     parse_trail,
     parse_widget,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient
+from kjda.connectors.http import RETRY_STATUS, ApiClient, unreachable
+from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 TOLERANCE = 300  # seconds either side of X-Lark-Request-Timestamp
 TERMINAL = {"APPROVED", "REJECTED", "CANCELED", "DELETED", "REVERTED"}
@@ -95,7 +95,7 @@ class FeishuConnector(FeishuApi, OAConnector):
         SettingSpec("encrypt_key", secret=True, required=False, default="",
                     help="事件订阅 Encrypt Key（可不设置：飞书允许不加密）"),
         SettingSpec("api_base_url", required=False, default="https://open.feishu.cn",
-                    help="开放平台地址"),
+                    help="开放平台地址", destination=True),
     ]
     timeout = 15.0
     retries = 3
@@ -231,8 +231,8 @@ class FeishuConnector(FeishuApi, OAConnector):
             try:
                 return self._stream(str(fresh.extra["url"]), ref, dest)
             except _LinkExpired as exc:
-                raise ConnectorError("attachment_download_failed", f"附件下载失败：{exc}",
-                                     f"attachment download failed: {exc}") from None
+                log_failure("feishu attachment", str(fresh.extra["url"]), str(exc))
+                raise unreachable("feishu", "附件地址", "attachment URL") from None
 
     def _stream(self, url: str, ref: AttachmentRef, dest: BinaryIO) -> str:
         start = dest.tell() if dest.seekable() else None
@@ -243,24 +243,26 @@ class FeishuConnector(FeishuApi, OAConnector):
                     if response.status_code in RETRY_STATUS:
                         last = f"HTTP {response.status_code}"
                     elif response.status_code >= 400:
-                        raise _LinkExpired(f"HTTP {response.status_code} "
-                                           f"{response.read()[:200].decode(errors='replace')}")
+                        raise _LinkExpired(f"HTTP {response.status_code}")
                     else:
                         for chunk in response.iter_bytes(64 * 1024):
                             written = True
                             dest.write(chunk)
                         return ref.filename or ref.file_id
-            except httpx.TransportError as exc:
+            except OUTBOUND_ERRORS as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                if written and start is None:
+                if (written and start is None) or not is_retryable(exc):
                     break  # can't take back a partial body: give up rather than corrupt it
                 if start is not None:  # drop a partial body before trying again
                     dest.seek(start)
                     dest.truncate()
             if attempt < self.retries:
                 time.sleep(self.backoff * (2 ** attempt))
-        raise ConnectorError("platform_unavailable", f"feishu 附件下载失败（{last}）",
-                             f"feishu attachment download failed ({last})")
+        if start is not None:
+            dest.seek(start)
+            dest.truncate()
+        log_failure("feishu attachment", url, last)
+        raise unreachable("feishu", "附件地址", "attachment URL")
 
     # --- notices and to-dos ------------------------------------------------------------------------
     def notify(self, *, user_ids: list[str], title: str, text: str, url: str,

@@ -1,12 +1,12 @@
 """HTTP client for platform APIs: access-token fetch and caching, retries with backoff on 5xx,
 429 and network errors (honouring Retry-After), timeouts, and a configurable base URL so tests
-point it at the local simulator (`kjda oa-sim`)."""
+point it at the local simulator (`kjda oa-sim`). Every request goes through the guarded
+outbound transport (`kjda.outbound`); a failure reads "unreachable" to the user whatever it
+was (refused address, refused connection, non-HTTP answer, timeout), the detail is logged."""
 
 from __future__ import annotations
 
-import functools
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -16,17 +16,19 @@ from typing import Any, TypeVar
 import httpx
 
 from kjda.connectors.base import ConnectorError
+from kjda.outbound import OUTBOUND_ERRORS, guarded_client, is_retryable, log_failure
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
 T = TypeVar("T")
 
 
-@functools.lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle costs ~20 ms of CPU,
-    which building a connector per callback or per event would otherwise pay each time."""
-    return ssl.create_default_context()
+def unreachable(vendor: str, what: str = "接口", what_en: str = "API") -> ConnectorError:
+    """The error a user sees for any failed outbound call: the same code and words whatever
+    the cause (refused address, closed port, a non-HTTP service, timeout, an answer that is
+    not the platform's), so errors can't map a network. The cause is in the server log."""
+    return ConnectorError("platform_unavailable", f"{vendor} {what}不可达",
+                          f"{vendor} {what_en} unreachable")
 
 
 @dataclass
@@ -77,8 +79,8 @@ class ApiClient:
         self.vendor = vendor
         self.retries = retries
         self.backoff = backoff
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, verify=tls_context(),
-                                   transport=transport, follow_redirects=True)
+        self.client = guarded_client(base_url=base_url.rstrip("/"), timeout=timeout,
+                                     transport=transport)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send with retries; raise ConnectorError when the platform can't be reached or keeps
@@ -87,8 +89,10 @@ class ApiClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self.client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:  # timeouts, refused connections, resets
+            except OUTBOUND_ERRORS as exc:  # refused address, timeouts, resets, bad bodies
                 last = f"{type(exc).__name__}: {exc}"
+                if not is_retryable(exc):
+                    break
             else:
                 if response.status_code not in RETRY_STATUS:
                     return response
@@ -99,23 +103,21 @@ class ApiClient:
                     continue
             if attempt < self.retries:
                 time.sleep(self.backoff * (2 ** attempt))
-        log.warning("%s API %s %s failed: %s", self.vendor, method, url, last)
-        raise ConnectorError("platform_unavailable",
-                             f"{self.vendor} 接口不可用（{last}）",
-                             f"{self.vendor} API unavailable ({last})")
+        log_failure(f"{self.vendor} API {method}", self.client.base_url.join(url), last)
+        raise unreachable(self.vendor)
 
     def json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         response = self.request(method, url, **kwargs)
         try:
             data = response.json()
-        except ValueError as exc:
-            raise ConnectorError("platform_bad_response",
-                                 f"{self.vendor} 接口返回的不是 JSON（HTTP {response.status_code}）",
-                                 f"{self.vendor} API answered non-JSON (HTTP {response.status_code})"
-                                 ) from exc
-        if response.status_code >= 400 and not isinstance(data, dict):
-            raise ConnectorError("platform_error", f"{self.vendor} HTTP {response.status_code}",
-                                 f"{self.vendor} HTTP {response.status_code}")
+        except ValueError:
+            data = None
+            why = f"HTTP {response.status_code}, not JSON"
+        else:
+            why = f"HTTP {response.status_code}, not a JSON object"
+        if data is None or (response.status_code >= 400 and not isinstance(data, dict)):
+            log_failure(f"{self.vendor} API {method}", self.client.base_url.join(url), why)
+            raise unreachable(self.vendor)
         return data
 
     def close(self) -> None:

@@ -11,10 +11,13 @@ import json
 import logging
 import threading
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kjda.accounts.roles import Role
+from kjda.accounts.selectors import actor_roles
 from kjda.audit.services import audit_log
 from kjda.connectors.base import (
     ApprovalEvent,
@@ -26,14 +29,54 @@ from kjda.connectors.base import (
 from kjda.connectors.models import Connector, InboxEvent, Mapping, ReplayGuard, Scenario
 from kjda.connectors.registry import connector_class
 from kjda.connectors.secrets import secrets_decrypt, secrets_encrypt
-from kjda.errors import DomainError, NotFound
+from kjda.errors import DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 REPLAY_WINDOW = timedelta(minutes=10)
 
 
+def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
+                         *, actor) -> list[tuple[str, str, str]]:
+    """(name, old, new) of each destination setting (base URLs, notify URL) that `after`
+    changes from `before` (a blank value is its default). Each must be an http(s) URL, and
+    only a system administrator may set one (vendor credentials go where it points); `actor`
+    None is the system itself (settings a connector learns, tests, the CLI)."""
+    changes = []
+    for spec in cls.settings_spec:
+        if not spec.destination:
+            continue
+        old = str(before.get(spec.name) or spec.default or "").strip()
+        new = str(after.get(spec.name) or spec.default or "").strip()
+        if old.rstrip("/") == new.rstrip("/"):
+            continue
+        if new and actor is not None:
+            parts = urlsplit(new)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+                    or parts.password:
+                raise DomainError("connector_url_invalid",
+                                  f"设置 {spec.name} 必须是 http(s) 地址（不含用户名密码）",
+                                  f"setting {spec.name} must be an http(s) URL without "
+                                  "credentials", status=422)
+        changes.append((spec.name, old, new))
+    if changes and actor is not None and Role.SYSADMIN not in actor_roles(actor):
+        raise Forbidden("connector_destination_sysadmin_only",
+                        f"只有系统管理员可以设置或修改平台地址（{', '.join(c[0] for c in changes)}）",
+                        "only the system administrator may set or change the platform "
+                        f"address ({', '.join(c[0] for c in changes)})")
+    return changes
+
+
+def _destination_audit(changes: list[tuple[str, str, str]], *, connector: Connector, actor,
+                       request) -> None:
+    for name, old, new in changes:
+        audit_log(action="connector.base_url_changed", actor=actor, request=request,
+                  object_type="connector", object_id=str(connector.pk),
+                  detail={"kind": connector.kind, "setting": name, "old": old, "new": new})
+
+
 def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = "",
-                     finance_owner_ids: list[str] | None = None) -> Connector:
+                     finance_owner_ids: list[str] | None = None, actor=None,
+                     request=None) -> Connector:
     cls = connector_class(kind)
     values = {k: ("" if v is None else str(v)) for k, v in (settings or {}).items()}
     known = {s.name for s in cls.settings_spec}
@@ -42,26 +85,45 @@ def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = 
         raise DomainError("connector_settings_unknown", f"未知的设置项：{', '.join(unknown)}",
                           f"unknown settings: {', '.join(unknown)}", status=422)
     cls(values)  # validates required settings
+    changes = _destination_changes(cls, {}, values, actor=actor)
     secret_names = cls.secret_names()
-    connector = Connector.objects.create(
-        kind=kind, name=name[:100] or kind, fonds_code=fonds_code,
-        finance_owner_ids=list(finance_owner_ids or []),
-        settings={k: v for k, v in values.items() if k not in secret_names},
-        secrets_encrypted=secrets_encrypt({k: v for k, v in values.items() if k in secret_names}))
+    with transaction.atomic():
+        connector = Connector.objects.create(
+            kind=kind, name=name[:100] or kind, fonds_code=fonds_code,
+            finance_owner_ids=list(finance_owner_ids or []),
+            settings={k: v for k, v in values.items() if k not in secret_names},
+            secrets_encrypted=secrets_encrypt({k: v for k, v in values.items()
+                                               if k in secret_names}))
+        _destination_audit(changes, connector=connector, actor=actor, request=request)
     return connector
 
 
-def connector_update_settings(*, connector: Connector, settings: dict) -> Connector:
-    """Change some settings; secrets given replace the stored ones, others stay."""
+def connector_update_settings(*, connector: Connector, settings: dict, actor=None,
+                              request=None) -> Connector:
+    """Change some settings; secrets given replace the stored ones, others stay. A change of
+    a platform address needs the system administrator (when `actor` is a person) and is
+    audited as `connector.base_url_changed` with the old and new address."""
     cls = connector_class(connector.kind)
-    merged = {**connector.settings, **secrets_decrypt(connector.secrets_encrypted),
-              **{k: str(v) for k, v in settings.items()}}
+    unknown = sorted(set(settings) - {s.name for s in cls.settings_spec})
+    if unknown:
+        raise DomainError("connector_settings_unknown", f"未知的设置项：{', '.join(unknown)}",
+                          f"unknown settings: {', '.join(unknown)}", status=422)
+    secrets = secrets_decrypt(connector.secrets_encrypted)
+    merged = {**connector.settings, **secrets,
+              **{k: "" if v is None else str(v) for k, v in settings.items()}}
     cls(merged)
+    changes = _destination_changes(cls, connector.settings, merged, actor=actor)
     secret_names = cls.secret_names()
-    connector.settings = {k: v for k, v in merged.items() if k not in secret_names}
-    connector.secrets_encrypted = secrets_encrypt(
-        {k: v for k, v in merged.items() if k in secret_names})
-    connector.save(update_fields=["settings", "secrets_encrypted"])
+    with transaction.atomic():
+        connector.settings = {k: v for k, v in merged.items() if k not in secret_names}
+        connector.secrets_encrypted = secrets_encrypt(
+            {k: v for k, v in merged.items() if k in secret_names})
+        connector.save(update_fields=["settings", "secrets_encrypted"])
+        if actor is not None:  # names only: values may be secrets
+            audit_log(action="connector.update", actor=actor, request=request,
+                      object_type="connector", object_id=str(connector.pk),
+                      detail={"kind": connector.kind, "settings": sorted(settings)})
+        _destination_audit(changes, connector=connector, actor=actor, request=request)
     return connector
 
 

@@ -60,6 +60,7 @@ from kjda.connectors.webhook import (
     stream_download,
     write_base64,
 )
+from kjda.outbound import same_origin
 
 SYSCODE = "KJDA"
 TOKEN_TTL = 1800  # seconds asked of applytoken ("time" header)
@@ -130,7 +131,7 @@ class WeaverConnector(OAConnector):
     kind = "weaver"
     label = "泛微 e-cology"
     settings_spec = [
-        SettingSpec("base_url", help="OA 地址，如 http://oa.example.com"),
+        SettingSpec("base_url", help="OA 地址，如 http://oa.example.com", destination=True),
         SettingSpec("app_id", help="ECOLOGY_BIZ_EC 中登记的 APPID（许可证号码）"),
         SettingSpec("signing_secret", secret=True, help="Action 推送签名密钥（whsec_…）"),
         SettingSpec("spk", required=False, help="OA 服务端 RSA 公钥（注册后自动填入）"),
@@ -304,13 +305,14 @@ class WeaverConnector(OAConnector):
         if not url:
             file_id = str(ref.extra.get("imageFileId") or ref.file_id)
             url = FILE_DOWNLOAD + quote(file_id)
-        base = self.settings["base_url"].rstrip("/")
-        own = (url.startswith("/") and not url.startswith("//")) or url.startswith(base + "/")
+        # The token headers go to the configured OA only: a path, or a URL on its origin.
+        own = (url.startswith("/") and not url.startswith("//")) or same_origin(
+            url, self.settings["base_url"])
         if not (own or url.startswith(("http://", "https://"))):
             raise ConnectorError("attachment_unavailable", f"附件地址不可用：{url}",
                                  f"attachment URL not usable: {url}")
         def send() -> httpx.Headers | JsonAnswer:
-            try:  # the token headers go to the OA only, never to a foreign host
+            try:  # never to a foreign host, nor along a redirect off the OA (kjda.outbound)
                 return stream_download(self.api.client, url, dest, vendor="weaver",
                                        headers=self._headers() if own else None,
                                        sha256=sha256, retries=self.retries,

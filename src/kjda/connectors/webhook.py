@@ -40,7 +40,8 @@ from kjda.connectors.base import (
     SettingSpec,
     TrailEntry,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient
+from kjda.connectors.http import RETRY_STATUS, ApiClient, unreachable
+from kjda.outbound import OUTBOUND_ERRORS, guarded_client, is_retryable, log_failure
 
 CHINA = ZoneInfo("Asia/Shanghai")
 CHUNK = 64 * 1024
@@ -115,7 +116,8 @@ def stream_download(client: httpx.Client, url: str, dest: BinaryIO, *, vendor: s
                     json_is_error: bool = False) -> httpx.Headers:
     """GET `url` into `dest` (seekable) in chunks. 5xx/429 and network errors, also in the
     middle of the body, are retried with backoff, each attempt writing from where `dest` was
-    at the start; a JSON answer raises `JsonAnswer` when `json_is_error`."""
+    at the start; a JSON answer raises `JsonAnswer` when `json_is_error`. Every failure reads
+    "unreachable" to the user (the cause is logged): `client` is a guarded one."""
     last = ""
     start = dest.tell()
     for attempt in range(retries + 1):
@@ -128,20 +130,28 @@ def stream_download(client: httpx.Client, url: str, dest: BinaryIO, *, vendor: s
                 else:
                     return _drain(response, dest, vendor=vendor, sha256=sha256,
                                   json_is_error=json_is_error)
-        except httpx.TransportError as exc:
+        except OUTBOUND_ERRORS as exc:
             last = f"{type(exc).__name__}: {exc}"
+            if not is_retryable(exc):
+                break
         if attempt < retries:
             time.sleep(backoff * (2 ** attempt))
-    raise ConnectorError("platform_unavailable", f"{vendor} 附件下载失败（{last}）",
-                         f"{vendor} attachment download failed ({last})")
+    dest.seek(start)
+    dest.truncate()  # nothing of a failed download is kept
+    log_failure(f"{vendor} attachment", url, last)
+    raise attachment_unreachable(vendor)
+
+
+def attachment_unreachable(vendor: str) -> ConnectorError:
+    return ConnectorError("platform_unavailable", f"{vendor} 附件地址不可达",
+                          f"{vendor} attachment URL unreachable")
 
 
 def _drain(response: httpx.Response, dest: BinaryIO, *, vendor: str, sha256: str,
            json_is_error: bool) -> httpx.Headers:
     if response.status_code >= 400:
-        raise ConnectorError("attachment_http_error",
-                             f"{vendor} 附件下载失败（HTTP {response.status_code}）",
-                             f"{vendor} attachment download failed (HTTP {response.status_code})")
+        log_failure(f"{vendor} attachment", response.url, f"HTTP {response.status_code}")
+        raise attachment_unreachable(vendor)
     if json_is_error and "json" in response.headers.get("content-type", ""):
         body = response.read()[:65536]
         try:
@@ -268,7 +278,8 @@ class WebhookConnector(OAConnector):
         SettingSpec("signing_secret", secret=True,
                     help="whsec_ + base64(key)（或原始密钥）；轮换期间可填两个，以空格或逗号分隔"),
         SettingSpec("notify_url", required=False,
-                    help="可选：通知/待办推送地址，按同样方式签名（Standard Webhooks）"),
+                    help="可选：通知/待办推送地址，按同样方式签名（Standard Webhooks）",
+                    destination=True),
     ]
     timeout = 15.0
     retries = 3
@@ -311,8 +322,7 @@ class WebhookConnector(OAConnector):
                              "the instance (event.instance)", status=501)
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout, transport=self.transport,
-                            follow_redirects=True)
+        return guarded_client(timeout=self.timeout, transport=self.transport)
 
     def download_attachment(self, instance: ApprovalInstance, ref: AttachmentRef,
                             dest: BinaryIO) -> str:
@@ -347,12 +357,13 @@ class WebhookConnector(OAConnector):
                         retries=self.retries, backoff=self.backoff, transport=self.transport)
         try:
             response = api.request("POST", target, content=body, headers=headers)
+        except ConnectorError:
+            raise unreachable("webhook", "通知地址", "notify URL") from None
         finally:
             api.close()
-        if not 200 <= response.status_code < 300:
-            detail = response.text[:200]
-            raise ConnectorError("notify_failed", f"通知推送失败：HTTP {response.status_code} {detail}",
-                                 f"notice push failed: HTTP {response.status_code} {detail}")
+        if not 200 <= response.status_code < 300:  # the body stays out of the message
+            log_failure("webhook notify", target, f"HTTP {response.status_code}")
+            raise unreachable("webhook", "通知地址", "notify URL")
         try:
             answer = response.json()
         except ValueError:

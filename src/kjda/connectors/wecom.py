@@ -33,7 +33,7 @@ from kjda.connectors.base import (
     SettingSpec,
     TrailEntry,
 )
-from kjda.connectors.http import ApiClient
+from kjda.connectors.http import ApiClient, unreachable
 from kjda.connectors.wecom_api import WeComApi, _filename
 from kjda.connectors.wecom_parse import (
     DETAIL_RESULT,
@@ -53,6 +53,7 @@ from kjda.connectors.wecom_parse import (
 )
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 from kjda.errors import DomainError
+from kjda.outbound import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class WeComConnector(WeComApi, OAConnector):
         SettingSpec("token", secret=True, help="接收事件服务器的 Token"),
         SettingSpec("encoding_aes_key", secret=True, help="EncodingAESKey（43 位）"),
         SettingSpec("api_base_url", required=False, default=DEFAULT_API,
-                    help="企业微信 API 地址；测试时指向模拟器"),
+                    help="企业微信 API 地址；测试时指向模拟器", destination=True),
     ]
     # Tunables (tests shorten them): HTTP timeout, retries and backoff; callback clock skew;
     # how far before `since` the sweep looks (getapprovalinfo filters on the submit time).
@@ -217,8 +218,8 @@ class WeComConnector(WeComApi, OAConnector):
                 for chunk in resp.iter_bytes(CHUNK):
                     dest.write(chunk)
             except httpx.HTTPError as exc:
-                raise ConnectorError("attachment_download_failed", "企业微信附件下载中断",
-                                     f"WeCom attachment download interrupted: {exc}") from exc
+                log_failure("WeCom media/get", resp.url, exc)
+                raise unreachable("WeCom", "附件下载", "media download") from None
         finally:
             resp.close()
         return name

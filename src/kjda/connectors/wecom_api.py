@@ -18,8 +18,9 @@ from kjda.connectors.base import (
     AttachmentRef,
     ConnectorError,
 )
-from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache
+from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache, unreachable
 from kjda.connectors.wecom_parse import _int
+from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 log = logging.getLogger(__name__)
 TOKEN_ERRORS = {40014, 41001, 42001}  # invalid / missing / expired access_token
@@ -52,9 +53,9 @@ def _read_json(resp: httpx.Response) -> dict[str, Any]:
         resp.close()
     try:
         data = json.loads(raw[:65536])
-    except ValueError as exc:
-        raise ConnectorError("platform_bad_response", "企业微信下载接口返回了无法识别的内容",
-                             "WeCom media/get answered neither a file nor JSON") from exc
+    except ValueError:
+        log_failure("WeCom media/get", resp.url, "neither a file nor JSON")
+        raise unreachable("WeCom", "附件下载", "media download") from None
     return data if isinstance(data, dict) else {"errcode": -1, "errmsg": "bad reply"}
 
 
@@ -182,8 +183,10 @@ class WeComApi:
                 headers={"Range": "bytes=0-0"} if probe else {})
             try:
                 resp = self.api.client.send(request, stream=True)
-            except httpx.TransportError as exc:
+            except OUTBOUND_ERRORS as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                if not is_retryable(exc):
+                    break
             else:
                 if resp.status_code in RETRY_STATUS:
                     last = f"HTTP {resp.status_code}"
@@ -200,12 +203,12 @@ class WeComApi:
                     last = f"errcode {code}"
                 elif resp.status_code >= 400:
                     resp.close()
-                    raise ConnectorError("platform_error", f"企业微信下载附件 HTTP {resp.status_code}",
-                                         f"WeCom media download HTTP {resp.status_code}")
+                    log_failure("WeCom media/get", request.url, f"HTTP {resp.status_code}")
+                    raise unreachable("WeCom", "附件下载", "media download")
                 else:
                     return resp
             attempt += 1
             if attempt <= self.retries:
                 time.sleep(self.backoff * (2 ** (attempt - 1)))
-        raise ConnectorError("platform_unavailable", f"企业微信接口不可用（{last}）",
-                             f"WeCom API unavailable ({last})")
+        log_failure("WeCom media/get", request.url, last)
+        raise unreachable("WeCom")

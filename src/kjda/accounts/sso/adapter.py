@@ -103,3 +103,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return False  # accounts come from pre_social_login (matched or provisioned), not a form
+
+    def get_requests_session(self):
+        """Every call allauth and our OA logins make (OIDC discovery, JWKS, token, userinfo;
+        DingTalk/WeCom/Feishu) goes through the guarded outbound transport: no loopback,
+        private or metadata address unless KJDA_OUTBOUND_ALLOW admits it, checked per hop."""
+        from allauth.socialaccount import app_settings
+
+        from kjda.outbound import guarded_requests_session
+
+        return guarded_requests_session(timeout=app_settings.REQUESTS_TIMEOUT)

@@ -50,10 +50,27 @@ def api_client(fonds, token):
 
 
 @pytest.fixture
-def dingtalk(make_sim, api_client, live_server):
+def sysadmin_client(db):
+    """Platform addresses (here the simulator's) are the system administrator's to set."""
+    from django.contrib.auth import get_user_model
+
+    from kjda.accounts.models import Profile
+    from kjda.accounts.services import token_issue
+    from kjda.testing.factories import totp_activate
+
+    user = get_user_model().objects.create_user("sysadmin", password="Sys-Admin-Pass-2024")
+    Profile.objects.create(user=user, roles=["sysadmin"])
+    totp_activate(user)  # an administrator has TOTP (issue 15, item 3)
+    client = Client()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token_issue(user=user, name='t')[1]}"
+    return client
+
+
+@pytest.fixture
+def dingtalk(make_sim, api_client, sysadmin_client, live_server):
     sim_vendor = DingTalkSim()
     make_sim(sim_vendor)
-    resp = api_client.post("/api/v1/connectors", json.dumps({
+    resp = sysadmin_client.post("/api/v1/connectors", json.dumps({
         "kind": "dingtalk", "name": "钉钉（测试）", "settings": sim_vendor.connector_settings(),
         "finance_owner_ids": ["finance01"]}), content_type="application/json")
     assert resp.status_code == 201, resp.content

@@ -319,7 +319,7 @@ def test_notify_errors():
     oa.transport = httpx.MockTransport(lambda req: httpx.Response(400, json={"code": "E42"}))
     with pytest.raises(ConnectorError) as exc:
         oa.notify(user_ids=["u"], title="t", text="x", url="u")
-    assert "E42" in exc.value.en
+    assert "E42" not in exc.value.message and "unreachable" in exc.value.en  # body logged only
 
     def timeout(req):
         raise httpx.ReadTimeout("timed out", request=req)

@@ -36,12 +36,23 @@ def _spec(title: str, applicant: str, name: str, content: bytes) -> dict:
 
 @pytest.fixture
 def dingtalk(fonds, token, live_server):
+    from django.contrib.auth import get_user_model
+
+    from kjda.accounts.models import Profile
+    from kjda.accounts.services import token_issue
+    from kjda.testing.factories import totp_activate
+
     sim_vendor = DingTalkSim()
     sim = OASimulator([sim_vendor])
     sim.start()
+    sysadmin = get_user_model().objects.create_user("sysadmin", password="Sys-Admin-Pass-2024")
+    Profile.objects.create(user=sysadmin, roles=["sysadmin"])  # sets platform addresses
+    totp_activate(sysadmin)  # an administrator has TOTP (issue 15, item 3)
+    admin = Client()
+    admin.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token_issue(user=sysadmin, name='t')[1]}"
     client = Client()
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    resp = client.post("/api/v1/connectors", json.dumps({
+    resp = admin.post("/api/v1/connectors", json.dumps({
         "kind": "dingtalk", "name": "钉钉（测试）", "settings": sim_vendor.connector_settings(),
         "finance_owner_ids": ["finance01"]}), content_type="application/json")
     assert resp.status_code == 201, resp.content

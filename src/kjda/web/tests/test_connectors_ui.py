@@ -28,7 +28,25 @@ WEBHOOK = {"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
 def valid_settings(kind: str) -> dict[str, str]:
     if kind == "webhook":
         return dict(WEBHOOK)
-    return {k: str(v) for k, v in SIMS[kind]().connector_settings().items()}
+    sim = SIMS[kind]()
+    sim.base_url = "https://oa.example.com"  # never started: only the settings' shape counts
+    return {k: str(v) for k, v in sim.connector_settings().items()}
+
+
+@pytest.fixture
+def sysweb(fonds) -> Client:
+    """The system administrator: platform addresses are theirs to set."""
+    from django.contrib.auth import get_user_model
+
+    from kjda.accounts.models import Profile
+    from kjda.testing.factories import totp_activate
+
+    user = get_user_model().objects.create_user("sysadmin", password="Sys-Admin-Pass-2024")
+    Profile.objects.create(user=user, roles=["sysadmin"])
+    totp_activate(user)  # an administrator has TOTP (issue 15, item 3)
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def form_data(kind: str, settings: dict[str, str], **extra) -> dict:
@@ -45,7 +63,8 @@ def webhook_connector(fonds) -> Connector:
 
 
 @pytest.mark.parametrize("kind", ["dingtalk", "wecom", "feishu", "weaver", "webhook"])
-def test_create_a_connector_of_each_kind_through_the_form(web, kind):
+def test_create_a_connector_of_each_kind_through_the_form(sysweb, kind):
+    web = sysweb
     form = web.get(f"/connectors/new/?kind={kind}").content.decode()
     for spec in connector_class(kind).settings_spec:
         assert f'name="setting_{spec.name}"' in form
@@ -70,6 +89,14 @@ def test_create_a_connector_of_each_kind_through_the_form(web, kind):
     for page in (detail, listing, web.get("/connectors/new/").content.decode()):
         for secret in secrets:
             assert secret not in page
+
+
+def test_only_the_sysadmin_points_a_connector_at_another_platform_address(web, fonds):
+    response = web.post("/connectors/new/", form_data("dingtalk", valid_settings("dingtalk")))
+    assert response.status_code == 400 and Connector.objects.count() == 0
+    assert "connector_destination_sysadmin_only" in response.content.decode()
+    defaults = {k: v for k, v in valid_settings("dingtalk").items() if "base_url" not in k}
+    assert web.post("/connectors/new/", form_data("dingtalk", defaults)).status_code == 302
 
 
 def test_https_and_host_of_the_request_make_the_callback_url(web, webhook_connector):

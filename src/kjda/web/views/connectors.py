@@ -67,7 +67,7 @@ def connector_new(request: HttpRequest) -> HttpResponse:
                 connector = connector_create(
                     kind=kind, name=form.cleaned_data["name"], settings=form.settings(),
                     fonds_code=form.cleaned_data["fonds"] or "",
-                    finance_owner_ids=form.owner_ids())
+                    finance_owner_ids=form.owner_ids(), actor=request.user, request=request)
                 audit_log(action="connector.create", request=request, object_type="connector",
                           object_id=str(connector.pk),
                           detail={"kind": connector.kind, "name": connector.name})
