@@ -178,16 +178,22 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 KJDA_LOGIN_FAILURES = int(os.environ.get("KJDA_LOGIN_FAILURES", "5"))
 KJDA_LOCKOUT_MINUTES = int(os.environ.get("KJDA_LOCKOUT_MINUTES", "15"))
+# Login attempts per client address per minute (web login and POST /api/v1/auth/token alike).
+KJDA_LOGIN_IP_RATE = int(os.environ.get("KJDA_LOGIN_IP_RATE", "30"))
 ACCOUNT_RATE_LIMITS = {
     # per username ("key") and per address: the account is locked for the window
     "login_failed": f"{KJDA_LOGIN_FAILURES}/{KJDA_LOCKOUT_MINUTES}m/key,"
                     f"{KJDA_LOGIN_FAILURES * 4}/{KJDA_LOCKOUT_MINUTES}m/ip",
+    # every attempt, right or wrong, per address: one address can't spray many accounts
+    "login": f"{KJDA_LOGIN_IP_RATE}/1m/ip",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "KJDA"
 # Roles that must log in with a second factor (comma-separated role codes).
-KJDA_MFA_REQUIRED_ROLES = [r for r in os.environ.get(
-    "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",") if r]
+# `none` turns the requirement off (a test instance only: `kjda serve` warns at every start).
+KJDA_MFA_REQUIRED_ROLES = [r.strip() for r in os.environ.get(
+    "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",")
+    if r.strip() and r.strip().lower() != "none"]
 # Single sign-on (django-allauth socialaccount): providers from KJDA_OIDC_*, KJDA_DINGTALK_*,
 # KJDA_WECOM_*, KJDA_FEISHU_* (accounts/sso/config.py) or SocialApp rows in the database.
 SOCIALACCOUNT_ADAPTER = "kjda.accounts.sso.adapter.SocialAccountAdapter"
