@@ -74,6 +74,12 @@ def _warn_if_mfa_off() -> None:
     (KJDA_MFA_REQUIRED_ROLES=none); it must never go unnoticed."""
     from django.conf import settings
 
+    from kjda.accounts.roles import Role
+
+    unknown = sorted(set(settings.KJDA_MFA_REQUIRED_ROLES) - set(Role.values))
+    if unknown:  # a typo would silently drop the requirement for that role
+        print(f"警告 / WARNING: KJDA_MFA_REQUIRED_ROLES names unknown roles: {', '.join(unknown)} "
+              f"(use {', '.join(Role.values)}, or none)", file=sys.stderr, flush=True)
     if not settings.KJDA_MFA_REQUIRED_ROLES:
         print("!" * 64, file=sys.stderr)
         print("警告：KJDA_MFA_REQUIRED_ROLES=none，管理员无需双因素认证，仅限测试环境使用！\n"

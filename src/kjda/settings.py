@@ -178,6 +178,14 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 KJDA_LOGIN_FAILURES = int(os.environ.get("KJDA_LOGIN_FAILURES", "5"))
 KJDA_LOCKOUT_MINUTES = int(os.environ.get("KJDA_LOCKOUT_MINUTES", "15"))
+# Behind reverse proxies (KJDA_TRUST_PROXY=1, or the number of proxy hops): the client address
+# is the X-Forwarded-For entry that many hops from the right, for the audit log and for
+# allauth's per-address login limits alike. Without it every client behind the proxy would
+# share one address, and one attacker's failures would throttle everybody's logins.
+_trust_proxy = os.environ.get("KJDA_TRUST_PROXY", "").strip().lower()
+KJDA_TRUST_PROXY = (int(_trust_proxy) if _trust_proxy.isdigit()
+                    else 1 if _trust_proxy in ("true", "yes", "on") else 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = KJDA_TRUST_PROXY
 # Login attempts per client address per minute (web login and POST /api/v1/auth/token alike).
 KJDA_LOGIN_IP_RATE = int(os.environ.get("KJDA_LOGIN_IP_RATE", "30"))
 ACCOUNT_RATE_LIMITS = {

@@ -148,17 +148,29 @@ BLOCK_PASSWORD_CHANGE = "password_change_required"
 BLOCK_MFA = "mfa_required"
 
 
-def access_block_reason(user) -> str | None:
+def access_block_reason(user, *, token: ApiToken | None = None) -> str | None:
     """Why an authenticated `user` may do nothing yet but fix it, on every channel (web pages,
     API sessions, API tokens, the password-token endpoint): a generated password must be
-    changed first, then the roles that need a second factor must have one. None: no block."""
+    changed first, then the roles that need a second factor must have one. With `token` (a
+    bearer request), a token issued before that second factor existed was issued on a
+    password alone and stays refused. None: no block."""
     if user is None or not user.is_authenticated:
         return None
     if actor_profile(user).must_change_password:
         return BLOCK_PASSWORD_CHANGE
-    if mfa_required_for(user) and not totp_enabled(user):
-        return BLOCK_MFA
+    if mfa_required_for(user):
+        since = _totp_since(user)
+        if since is None or (token is not None and token.created_at < since):
+            return BLOCK_MFA
     return None
+
+
+def _totp_since(user):
+    """When `user`'s TOTP authenticator was set up (None: it has none)."""
+    from allauth.mfa.models import Authenticator
+
+    return (Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP)
+            .values_list("created_at", flat=True).first())
 
 
 def access_block_error(reason: str):
@@ -168,9 +180,11 @@ def access_block_error(reason: str):
     if reason == BLOCK_PASSWORD_CHANGE:
         return Forbidden(BLOCK_PASSWORD_CHANGE, "请先在网页上修改初始密码，再使用接口",
                          "change the initial password on the web first, then use the API")
-    return Forbidden(BLOCK_MFA, "您的角色须启用双因素认证（TOTP）：请先在网页上设置，再使用接口",
+    return Forbidden(BLOCK_MFA, "您的角色须启用双因素认证（TOTP）：请先在网页上设置，再使用接口"
+                     "（设置之前签发的令牌不再有效）",
                      "your roles require two-factor authentication (TOTP): set it up on the "
-                     "web first, then use the API")
+                     "web first, then use the API (tokens issued before it are no longer "
+                     "valid)")
 
 
 def session_mfa_verified(request, user) -> bool:

@@ -19,7 +19,7 @@ from kjda.errors import DomainError
 def _access_check(request: HttpRequest) -> None:
     """The rule the web pages apply (kjda.web.middleware), on every API channel: an account
     that must change its password or set up a second factor is refused (403, audited)."""
-    reason = access_block_reason(request.user)
+    reason = access_block_reason(request.user, token=getattr(request, "api_token", None))
     if reason:
         audit_log(action="access.denied", request=request, outcome="denied",
                   object_type="api", object_id=request.path, detail={"reason": reason})

@@ -129,3 +129,21 @@ def test_a_locked_administrator_raises_an_alert(fonds, django_user_model, settin
         Client().post("/api/v1/auth/token", json.dumps({"username": "aud", "password": "x"}),
                       content_type="application/json")
     assert AuditEvent.objects.get(action="auth.lockout", object_id="aud").detail["alert"]
+
+
+def test_behind_a_proxy_each_client_is_throttled_on_its_own_address(fonds, django_user_model,
+                                                                    settings):
+    """KJDA_TRUST_PROXY: the per-address limit counts the client's address, not the proxy's
+    (else one attacker would throttle every login), and a prepended X-Forwarded-For entry
+    doesn't escape it."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/1m/ip"}
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = settings.KJDA_TRUST_PROXY = 1
+
+    def attempt(xff: str) -> int:
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=xff).post(
+            "/api/v1/auth/token", json.dumps({"username": "nobody", "password": "x"}),
+            content_type="application/json").status_code
+
+    assert [attempt("198.51.100.1") for _ in range(4)] == [401, 401, 401, 429]
+    assert attempt("203.0.113.9, 198.51.100.1") == 429  # spoofed entry on the left
+    assert attempt("198.51.100.2") == 401  # another client behind the same proxy

@@ -57,9 +57,15 @@ def test_an_administrator_without_totp_gets_no_api_access_on_any_channel(
     assert list(ApiToken.objects.filter(user=user).values_list("name", flat=True)) == ["old"]
     assert AuditEvent.objects.filter(action="access.denied", outcome="denied",
                                      detail__reason="mfa_required").count() >= 3
-    # and once the second factor is set up, the API opens
+    # once the second factor is set up, the API opens, but not to the token issued before it
+    # (on a password alone)
     totp_activate(user)
     assert session.get("/api/v1/me").status_code == 200
+    _assert_refused(Client(headers={"Authorization": f"Bearer {raw}"}).get("/api/v1/me"),
+                    "mfa_required")
+    fresh = token_issue(user=user, name="new")[1]
+    assert Client(headers={"Authorization": f"Bearer {fresh}"}).get("/api/v1/me").status_code \
+        == 200
 
 
 def test_an_account_that_must_change_its_password_gets_no_api_access(fonds, django_user_model):
@@ -167,4 +173,7 @@ def test_kjda_serve_warns_at_every_start_when_mfa_is_off(monkeypatch, capsys, se
     settings.KJDA_MFA_REQUIRED_ROLES = ["secadmin"]
     assert cli.main(["serve", "--port", "8999"]) == 0
     assert "KJDA_MFA_REQUIRED_ROLES" not in capsys.readouterr().err
+    settings.KJDA_MFA_REQUIRED_ROLES = ["secadmn"]  # a typo is not silently "off" for secadmin
+    assert cli.main(["serve", "--port", "8999"]) == 0
+    assert "unknown roles: secadmn" in capsys.readouterr().err
 
