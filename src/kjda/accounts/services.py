@@ -85,9 +85,9 @@ def _scopes_validate(scopes: list[str] | None) -> list[str]:
 
 
 def token_mint(*, user, name: str, scopes: list[str] | None = None,
-                 ttl_hours: int | None = None, parent: ApiToken | None = None,
-                 mfa_verified: bool = False, totp: str | None = None,
-                 request=None) -> tuple[ApiToken, str]:
+               ttl_hours: int | None = None, parent: ApiToken | None = None,
+               mfa_verified: bool = False, totp: str | None = None,
+               request=None) -> tuple[ApiToken, str]:
     """A token made by a logged-in user (the tokens page, `POST /api/v1/auth/tokens`).
 
     An account with TOTP proves the second factor: a browser session that passed it at login
@@ -244,6 +244,9 @@ def system_user(*, name: str, roles: list[str] | None = None):
     from kjda.accounts.models import Profile
     from kjda.accounts.roles import CONTENT_ROLES
 
+    if roles and not set(roles) <= CONTENT_ROLES:  # never an administrator without a person
+        raise DomainError("role_unknown", "系统账号只能拥有档案内容角色",
+                          "a system account holds content roles only")
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(username=name[:150],
                                                      defaults={"is_active": True})
@@ -251,9 +254,6 @@ def system_user(*, name: str, roles: list[str] | None = None):
         user.set_unusable_password()
         user.save(update_fields=["password"])
         if roles:
-            if not set(roles) <= CONTENT_ROLES:  # never an administrator without a person
-                raise DomainError("role_unknown", "系统账号只能拥有档案内容角色",
-                                  "a system account holds content roles only")
             Profile.objects.create(user=user, roles=sorted(set(roles)))
     return user
 

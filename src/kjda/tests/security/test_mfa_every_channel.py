@@ -177,3 +177,20 @@ def test_kjda_serve_warns_at_every_start_when_mfa_is_off(monkeypatch, capsys, se
     assert cli.main(["serve", "--port", "8999"]) == 0
     assert "unknown roles: secadmn" in capsys.readouterr().err
 
+
+
+def test_the_demo_simulator_acts_as_its_own_archivist_not_as_admin(fonds):
+    """`kjda demo` hands the OA simulator a token: of its own content-role account, since the
+    bootstrap admin's token is refused until admin has TOTP."""
+    from kjda.accounts.services import system_user
+    from kjda.errors import DomainError
+
+    sim = system_user(name="kjda-demo-oa", roles=["archivist"])
+    raw = token_issue(user=sim, name="sim", ttl_hours=24)[1]
+    assert Client(headers={"Authorization": f"Bearer {raw}"}).get(
+        "/api/v1/connectors").status_code == 200
+    with pytest.raises(DomainError):
+        system_user(name="kjda-demo-sec", roles=["secadmin"])
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(username="kjda-demo-sec").exists()
