@@ -98,6 +98,7 @@ ENDPOINTS = [  # (method, path, body, expected status per caller)
     ("post", "/api/v1/users", {"username": "new-{who}", "password": "Another-Pass-2024!",
                                "roles": ["accountant"]}, _expect({"sec"}, ok=201)),
     ("get", "/api/v1/audit", None, _expect({"aud"})),
+    ("post", "/api/v1/users/acct/unlock", None, _expect({"sec"}, ok=204)),
 ]
 
 
