@@ -115,6 +115,17 @@ def test_a_session_without_a_second_factor_mints_a_token_only_with_a_code(
     assert made.status_code == 201, made.content
 
 
+
+def test_the_tokens_page_takes_the_code_in_its_form(fonds, django_user_model):
+    user = _user(django_user_model, "sec", ["secadmin"])
+    secret = totp_activate(user)
+    session = Client()
+    session.force_login(user)
+    page = session.post("/tokens/", {"action": "create", "name": "web",
+                                     "totp": totp_code(secret)})
+    assert page.status_code == 200 and ApiToken.objects.filter(name="web").exists()
+
+
 def test_a_session_that_passed_the_second_factor_at_login_mints_without_a_code(
         fonds, django_user_model):
     user = _user(django_user_model, "sec", ["secadmin"])
