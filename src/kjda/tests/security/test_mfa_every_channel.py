@@ -115,7 +115,6 @@ def test_a_session_without_a_second_factor_mints_a_token_only_with_a_code(
     assert made.status_code == 201, made.content
 
 
-
 def test_the_tokens_page_takes_the_code_in_its_form(fonds, django_user_model):
     user = _user(django_user_model, "sec", ["secadmin"])
     secret = totp_activate(user)
