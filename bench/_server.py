@@ -48,7 +48,9 @@ def kjda_server(*, data_dir: str | None = None, env: dict | None = None,
     data_dir = data_dir or bench_dir("kjda-bench-")
     port = free_port()
     kjda = Path(sys.executable).with_name("kjda")
+    # A throw-away instance: its admin gets a password token without TOTP (serve warns).
     full_env = {**os.environ, "KJDA_DATA_DIR": data_dir, "KJDA_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "KJDA_MFA_REQUIRED_ROLES": "none",
                 "KJDA_LOG_LEVEL": "WARNING", "KJDA_PUBLIC_URL": f"http://127.0.0.1:{port}",
                 **(env or {})}
     cmd = [str(kjda), "serve", "--port", str(port), "--threads", str(threads)]

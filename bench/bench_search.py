@@ -473,6 +473,8 @@ def _marker_path(kind: str) -> Path:
 def _env(kind: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({"KJDA_DATA_DIR": str(OUT / kind), "KJDA_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                # a throw-away instance: admin's password token without TOTP (serve warns)
+                "KJDA_MFA_REQUIRED_ROLES": "none",
                 "DJANGO_SETTINGS_MODULE": "kjda.settings", "KJDA_LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT / "src")})
     if kind == "postgres":

@@ -137,6 +137,7 @@ def main() -> None:
         os.environ["KJDA_DATA_DIR"] = bench_dir("kjda-prof-")
         atexit.register(shutil.rmtree, os.environ["KJDA_DATA_DIR"], True)
     os.environ["KJDA_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    os.environ["KJDA_MFA_REQUIRED_ROLES"] = "none"  # a throw-away instance: admin without TOTP
     os.environ.setdefault("KJDA_LOG_LEVEL", "WARNING")
     from kjda.cli import _prepare, _setup
 

@@ -57,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  密码   password: {generated}")
         print("  （仅显示这一次 / shown only this once）")
         print("=" * 64)
+    _warn_if_mfa_off()
     host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
     print(f"KJDA 已启动 / running: http://{host}:{args.port}/  (数据目录 data: {settings.DATA_DIR})",
           flush=True)
@@ -87,6 +88,25 @@ def _audit_checkpoint_quietly(when: str) -> None:
         return
     if cp is not None:
         print(f"审计检查点 / audit checkpoint ({when}): #{cp.seq}", flush=True)
+
+
+def _warn_if_mfa_off() -> None:
+    """A test instance may turn the administrators' second factor off
+    (KJDA_MFA_REQUIRED_ROLES=none); it must never go unnoticed."""
+    from django.conf import settings
+
+    from kjda.accounts.roles import Role
+
+    unknown = sorted(set(settings.KJDA_MFA_REQUIRED_ROLES) - set(Role.values))
+    if unknown:  # a typo would silently drop the requirement for that role
+        print(f"警告 / WARNING: KJDA_MFA_REQUIRED_ROLES names unknown roles: {', '.join(unknown)} "
+              f"(use {', '.join(Role.values)}, or none)", file=sys.stderr, flush=True)
+    if not settings.KJDA_MFA_REQUIRED_ROLES:
+        print("!" * 64, file=sys.stderr)
+        print("警告：KJDA_MFA_REQUIRED_ROLES=none，管理员无需双因素认证，仅限测试环境使用！\n"
+              "WARNING: KJDA_MFA_REQUIRED_ROLES=none: administrators log in without a second "
+              "factor. For a test instance only.", file=sys.stderr)
+        print("!" * 64, file=sys.stderr, flush=True)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -147,13 +167,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     import subprocess
 
-    from django.contrib.auth import get_user_model
     from django.db import connections
 
-    from kjda.accounts.services import token_issue
+    from kjda.accounts.services import system_user, token_issue
 
-    admin = get_user_model().objects.get(username="admin")
-    _token, raw = token_issue(user=admin, name="kjda demo: OA simulator", ttl_hours=24)
+    # Its own account (an archivist, which may configure connectors), not the bootstrap admin:
+    # that one holds secadmin, so the API admits it only after it has set up TOTP.
+    sim_user = system_user(name="kjda-demo-oa", roles=["archivist"])
+    _token, raw = token_issue(user=sim_user, name="kjda demo: OA simulator", ttl_hours=24)
     connections.close_all()  # nothing shared across the fork below
     kjda_url = f"http://127.0.0.1:{args.port}"
     sim = subprocess.Popen(  # noqa: S603 - our own CLI

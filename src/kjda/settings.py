@@ -226,16 +226,30 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 KJDA_LOGIN_FAILURES = int(os.environ.get("KJDA_LOGIN_FAILURES", "5"))
 KJDA_LOCKOUT_MINUTES = int(os.environ.get("KJDA_LOCKOUT_MINUTES", "15"))
+# Behind reverse proxies (KJDA_TRUST_PROXY=1, or the number of proxy hops): the client address
+# is the X-Forwarded-For entry that many hops from the right, for the audit log and for
+# allauth's per-address login limits alike. Without it every client behind the proxy would
+# share one address, and one attacker's failures would throttle everybody's logins.
+_trust_proxy = os.environ.get("KJDA_TRUST_PROXY", "").strip().lower()
+KJDA_TRUST_PROXY = (int(_trust_proxy) if _trust_proxy.isdigit()
+                    else 1 if _trust_proxy in ("true", "yes", "on") else 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = KJDA_TRUST_PROXY
+# Login attempts per client address per minute (web login and POST /api/v1/auth/token alike).
+KJDA_LOGIN_IP_RATE = int(os.environ.get("KJDA_LOGIN_IP_RATE", "30"))
 ACCOUNT_RATE_LIMITS = {
     # per username ("key") and per address: the account is locked for the window
     "login_failed": f"{KJDA_LOGIN_FAILURES}/{KJDA_LOCKOUT_MINUTES}m/key,"
                     f"{KJDA_LOGIN_FAILURES * 4}/{KJDA_LOCKOUT_MINUTES}m/ip",
+    # every attempt, right or wrong, per address: one address can't spray many accounts
+    "login": f"{KJDA_LOGIN_IP_RATE}/1m/ip",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "KJDA"
 # Roles that must log in with a second factor (comma-separated role codes).
-KJDA_MFA_REQUIRED_ROLES = [r for r in os.environ.get(
-    "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",") if r]
+# `none` turns the requirement off (a test instance only: `kjda serve` warns at every start).
+KJDA_MFA_REQUIRED_ROLES = [r.strip() for r in os.environ.get(
+    "KJDA_MFA_REQUIRED_ROLES", "sysadmin,secadmin,auditadmin").split(",")
+    if r.strip() and r.strip().lower() != "none"]
 # Single sign-on (django-allauth socialaccount): providers from KJDA_OIDC_*, KJDA_DINGTALK_*,
 # KJDA_WECOM_*, KJDA_FEISHU_* (accounts/sso/config.py) or SocialApp rows in the database.
 SOCIALACCOUNT_ADAPTER = "kjda.accounts.sso.adapter.SocialAccountAdapter"
@@ -300,11 +314,12 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "SAMEORIGIN"
 
 # Transport (Django's SecurityMiddleware). Served over https — KJDA_PUBLIC_URL is https, and a
-# reverse proxy terminating TLS says so in X-Forwarded-Proto when KJDA_TRUST_PROXY_HEADERS=1 —
-# cookies are Secure, HSTS is sent and plain-http requests are redirected. The default
-# (http public URL) keeps plain http working for a single machine and loopback use.
+# reverse proxy terminating TLS says so in X-Forwarded-Proto when KJDA_TRUST_PROXY is set (the
+# same switch as for the client address) — cookies are Secure, HSTS is sent and plain-http
+# requests are redirected. The default (http public URL) keeps plain http working for a single
+# machine and loopback use.
 KJDA_HTTPS = KJDA_PUBLIC_URL.startswith("https://")
-if os.environ.get("KJDA_TRUST_PROXY_HEADERS", "") == "1":
+if KJDA_TRUST_PROXY:
     # Only behind a proxy that sets this header itself (a client could send it otherwise).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = KJDA_HTTPS

@@ -1,11 +1,28 @@
 """django-allauth adapters: accounts are created by the security administrator (or by SSO
-provisioning), never by self sign-up."""
+provisioning), never by self sign-up; a lockout is keyed by the username alone and raised as an
+alert when it hits an administrator."""
 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 
 
+def login_lockout_key(username: str) -> str:
+    """The key of an account's failed-login counter in allauth's rate limits (`login_failed`
+    per key). allauth's own key starts with the request's host name (we have no sites
+    framework), so varying the Host header would reset the count; ours is the username."""
+    return f"kjda-login:{username.strip().lower()}"
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth's hook for the per-account key (see login_lockout_key).
+        return login_lockout_key(credentials.get("email", credentials.get("username", "")))
+
+    def authentication_failed(self, request, **credentials) -> None:
+        from kjda.accounts.services import login_failure_record
+
+        login_failure_record(request=request, username=credentials.get("username", ""))

@@ -19,6 +19,10 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The token this one was made with (None: made by a login or a password). A child never
+    # has wider scopes or a later expiry, and revoking a token revokes its descendants.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="children")
 
     class Meta:
         ordering = ["-created_at"]

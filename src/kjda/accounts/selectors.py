@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
 from kjda.accounts.models import ApiToken, Profile
-from kjda.accounts.roles import PERMISSIONS, Role
+from kjda.accounts.roles import CONTENT_ROLES, PERMISSIONS, Role
 from kjda.db_rows import row_get
 
 _EMPTY = Profile(roles=[], fonds=[], departments=[])
@@ -127,6 +127,81 @@ def user_list_with_profiles() -> list[tuple]:
     profiles = {p.user_id: p for p in Profile.objects.all()}
     return [(u, profiles.get(u.pk)) for u in get_user_model().objects.order_by("username")
             if u.has_usable_password() or u.pk in profiles]
+
+
+def mfa_required_for(user) -> bool:
+    """Whether `user`'s roles need a second factor (settings.KJDA_MFA_REQUIRED_ROLES; the
+    bootstrap `admin` too, as it holds secadmin)."""
+    from django.conf import settings
+
+    return bool(actor_roles(user) & set(settings.KJDA_MFA_REQUIRED_ROLES))
+
+
+def totp_enabled(user) -> bool:
+    """Whether `user` has set up a TOTP authenticator (django-allauth's)."""
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+BLOCK_PASSWORD_CHANGE = "password_change_required"
+BLOCK_MFA = "mfa_required"
+
+
+def access_block_reason(user, *, token: ApiToken | None = None) -> str | None:
+    """Why an authenticated `user` may do nothing yet but fix it, on every channel (web pages,
+    API sessions, API tokens, the password-token endpoint): a generated password must be
+    changed first, then the roles that need a second factor must have one. With `token` (a
+    bearer request), a token issued before that second factor existed was issued on a
+    password alone and stays refused. None: no block."""
+    if user is None or not user.is_authenticated:
+        return None
+    if actor_profile(user).must_change_password:
+        return BLOCK_PASSWORD_CHANGE
+    if mfa_required_for(user):
+        since = _totp_since(user)
+        if since is None or (token is not None and token.created_at < since):
+            return BLOCK_MFA
+    return None
+
+
+def _totp_since(user):
+    """When `user`'s TOTP authenticator was set up (None: it has none)."""
+    from allauth.mfa.models import Authenticator
+
+    return (Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP)
+            .values_list("created_at", flat=True).first())
+
+
+def access_block_error(reason: str):
+    """The 403 the API answers for a block reason (Chinese and English)."""
+    from kjda.errors import Forbidden
+
+    if reason == BLOCK_PASSWORD_CHANGE:
+        return Forbidden(BLOCK_PASSWORD_CHANGE, "请先在网页上修改初始密码，再使用接口",
+                         "change the initial password on the web first, then use the API")
+    return Forbidden(BLOCK_MFA, "您的角色须启用双因素认证（TOTP）：请先在网页上设置，再使用接口"
+                     "（设置之前签发的令牌不再有效）",
+                     "your roles require two-factor authentication (TOTP): set it up on the "
+                     "web first, then use the API (tokens issued before it are no longer "
+                     "valid)")
+
+
+def session_mfa_verified(request, user) -> bool:
+    """Whether this browser session passed a second factor (django-allauth records each
+    authentication step of the session; TOTP at login is method "mfa")."""
+    from allauth.account.authentication import get_authentication_records
+
+    if not hasattr(request, "session"):
+        return False
+    return any(r.get("method") == "mfa" for r in get_authentication_records(request, user))
+
+
+def separation_conflicts() -> list[str]:
+    """Usernames of the security administrators who also hold a content role — the bootstrap
+    `admin` (archivist + secadmin) until a real security administrator splits its roles."""
+    return sorted(name for name, roles in Profile.objects.values_list("user__username", "roles")
+                  if Role.SECADMIN in roles and set(roles) & CONTENT_ROLES)
 
 
 def admin_trio_missing() -> list[str]:

@@ -19,14 +19,25 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 from ninja.responses import NinjaJSONEncoder
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 
+from kjda.accounts.selectors import access_block_error, access_block_reason
 from kjda.accounts.services import token_authenticate
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 from kjda.inputs import json_loads
 
 log = logging.getLogger(__name__)
+
+
+def _access_check(request: HttpRequest) -> None:
+    """The rule the web pages apply (kjda.web.middleware), on every API channel: an account
+    that must change its password or set up a second factor is refused (403, audited)."""
+    reason = access_block_reason(request.user, token=getattr(request, "api_token", None))
+    if reason:
+        audit_log(action="access.denied", request=request, outcome="denied",
+                  object_type="api", object_id=request.path, detail={"reason": reason})
+        raise access_block_error(reason)
 
 
 class BearerToken(HttpBearer):
@@ -36,10 +47,21 @@ class BearerToken(HttpBearer):
             return None
         request.user = api_token.user
         request.api_token = api_token  # type: ignore[attr-defined]
+        _access_check(request)
         return api_token.user
 
 
-AUTH = [BearerToken(), django_auth]
+class Session(SessionAuth):
+    """A browser session (ninja's, CSRF-checked), under the same access rule."""
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        user = super().authenticate(request, key)
+        if user is not None:
+            _access_check(request)
+        return user
+
+
+AUTH = [BearerToken(), Session()]
 
 
 class JSONRenderer(BaseRenderer):

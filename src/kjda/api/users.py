@@ -9,7 +9,7 @@ from ninja import Router, Schema, Status
 from kjda.accounts.models import Profile
 from kjda.accounts.roles import Perm, Role
 from kjda.accounts.selectors import actor_profile, user_list_with_profiles
-from kjda.accounts.services import user_create, user_update
+from kjda.accounts.services import user_create, user_unlock, user_update
 from kjda.errors import NotFound
 
 from .permissions import require
@@ -77,13 +77,29 @@ def users_list(request: HttpRequest):
     return [_out(u, p or Profile(roles=[])) for u, p in user_list_with_profiles()]
 
 
-@router.patch("/users/{username}", response=UserOut, summary="Change roles, scope, active flag")
-def users_patch(request: HttpRequest, username: str, payload: UserPatch):
-    """Takes effect at the user's next request; audited with the before and after."""
-    require(request, Perm.USER_MANAGE)
+def _user(username: str):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise NotFound("user_not_found", f"用户 {username} 不存在", f"user {username} not found")
-    user = user_update(actor=request.user, user=user, request=request,
+    return user
+
+
+@router.patch("/users/{username}", response=UserOut, summary="Change roles, scope, active flag")
+def users_patch(request: HttpRequest, username: str, payload: UserPatch):
+    """Takes effect at the user's next request; audited with the before and after. Nobody
+    changes their own roles, scope or active flag, and a security administrator never also
+    holds a content role (403, audited)."""
+    require(request, Perm.USER_MANAGE)
+    user = user_update(actor=request.user, user=_user(username), request=request,
                        **payload.dict(exclude_none=True))
     return _out(user)
+
+
+@router.post("/users/{username}/unlock", response={204: None},
+             summary="Lift a login lockout (security administrator)")
+def users_unlock(request: HttpRequest, username: str):
+    """Clears the account's failed-login count at once (it would otherwise lift after
+    `KJDA_LOCKOUT_MINUTES`); audited as `user.unlock`."""
+    require(request, Perm.USER_MANAGE)
+    user_unlock(actor=request.user, user=_user(username), request=request)
+    return Status(204, None)

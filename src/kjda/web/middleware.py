@@ -1,4 +1,7 @@
-"""A generated account must set its own password before it does anything else."""
+"""Before anything else, a generated account sets its own password, then an account whose
+roles need a second factor sets one up. The rule is `access_block_reason` (accounts), the same
+one the API applies to sessions and tokens (kjda.api.api); here it leads the browser to the
+page that lifts the block."""
 
 from __future__ import annotations
 
@@ -6,7 +9,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from kjda.accounts.selectors import BLOCK_MFA, BLOCK_PASSWORD_CHANGE, access_block_reason
+
+# The API answers for itself (403 JSON); OA callbacks carry no user.
 _EXEMPT_PREFIXES = ("/static/", "/api/", "/oa/", "/i18n/")
+
+
+def _block(request: HttpRequest) -> str | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or request.path.startswith(_EXEMPT_PREFIXES):
+        return None
+    if request.path in (reverse("web:logout"), reverse("web:password_change")):
+        return None
+    if not hasattr(request, "_kjda_block"):  # asked by both middlewares: one look-up
+        request._kjda_block = access_block_reason(user)  # type: ignore[attr-defined]
+    return request._kjda_block  # type: ignore[attr-defined]
 
 
 class ForcePasswordChangeMiddleware:
@@ -14,46 +31,20 @@ class ForcePasswordChangeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not request.path.startswith(
-                _EXEMPT_PREFIXES):
-            from kjda.accounts.selectors import actor_profile
-
-            allowed = {reverse("web:password_change"), reverse("web:logout")}
-            if actor_profile(user).must_change_password and request.path not in allowed:
-                return redirect("web:password_change")
+        if _block(request) == BLOCK_PASSWORD_CHANGE:
+            return redirect("web:password_change")
         return self.get_response(request)
 
 
 class RequireMfaMiddleware:
-    """Administrators (settings.KJDA_MFA_REQUIRED_ROLES) set up TOTP before anything else."""
+    """Administrators (settings.KJDA_MFA_REQUIRED_ROLES; the bootstrap `admin` too, as it
+    holds secadmin) set up TOTP before anything else; allauth's pages (/accounts/: the
+    TOTP set-up and the password check before it) stay open."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated
-                and not request.path.startswith((*_EXEMPT_PREFIXES, "/accounts/"))
-                and request.path not in (reverse("web:logout"), reverse("web:password_change"))
-                and _mfa_required(user) and not _has_totp(user)):
+        if not request.path.startswith("/accounts/") and _block(request) == BLOCK_MFA:
             return redirect("mfa_activate_totp")
         return self.get_response(request)
-
-
-def _mfa_required(user) -> bool:
-    """The bootstrap account `admin` is exempt, so a new install is usable at once; the users
-    page leads it to name the three administrators, who are not."""
-    from django.conf import settings
-
-    from kjda.accounts.selectors import actor_roles
-
-    if user.get_username() == "admin":
-        return False
-    return bool(actor_roles(user) & set(settings.KJDA_MFA_REQUIRED_ROLES))
-
-
-def _has_totp(user) -> bool:
-    from allauth.mfa.models import Authenticator
-
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

@@ -18,9 +18,12 @@ URL = "/api/v1/files/inspect"
 
 def _user(django_user_model, name: str, roles: list[str]):
     from kjda.accounts.models import Profile
+    from kjda.testing.factories import totp_activate
 
     user = django_user_model.objects.create_user(name, password="Inspect-Pass-2024")
     Profile.objects.create(user=user, roles=roles)
+    if {"sysadmin", "secadmin", "auditadmin"} & set(roles):  # they must have a second factor
+        totp_activate(user)
     return user
 
 

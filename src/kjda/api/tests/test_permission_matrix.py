@@ -25,6 +25,7 @@ ROLES = {  # username: (roles, fonds, departments, person_name)
     "auditor": (["auditor"], ["Z001"], [], ""),
     "emp": (["employee"], [], [], "张三"),
 }
+ADMINS = ("sys", "sec", "aud")
 
 
 @pytest.fixture
@@ -32,11 +33,15 @@ def world(db, fonds, django_user_model):
     from kjda.archives.models import Fonds
 
     Fonds.objects.create(code="Z002", name="子公司", unit_name="子公司")
+    from kjda.testing.factories import totp_activate
+
     tokens = {}
     for name, (roles, fonds_codes, departments, person) in ROLES.items():
         user = django_user_model.objects.create_user(name, password="Matrix-Pass-2024!")
         Profile.objects.create(user=user, roles=roles, fonds=fonds_codes,
                                departments=departments, person_name=person)
+        if name in ADMINS:  # the three administrators have their second factor
+            totp_activate(user)
         tokens[name] = token_issue(user=user, name="matrix")[1]
     expired_token, raw = token_issue(user=django_user_model.objects.get(username="arch"),
                                      name="old")
@@ -93,6 +98,7 @@ ENDPOINTS = [  # (method, path, body, expected status per caller)
     ("post", "/api/v1/users", {"username": "new-{who}", "password": "Another-Pass-2024!",
                                "roles": ["accountant"]}, _expect({"sec"}, ok=201)),
     ("get", "/api/v1/audit", None, _expect({"aud"})),
+    ("post", "/api/v1/users/acct/unlock", None, _expect({"sec"}, ok=204)),
 ]
 
 
@@ -226,16 +232,11 @@ PAGES = [  # web pages: who may open them (others: 403; anonymous: to the login 
 
 @pytest.mark.parametrize(("path", "allowed"), PAGES, ids=[p for p, _ in PAGES])
 def test_each_page_opens_only_for_the_roles_it_serves(world, django_user_model, path, allowed):
-    from kjda.testing.factories import totp_activate
-
     got, want = {}, {}
     for who in [*ROLES, "anon"]:
         c = Client()
         if who != "anon":
-            user = django_user_model.objects.get(username=who)
-            if who in ("sys", "sec", "aud"):  # administrators must have a second factor
-                totp_activate(user)
-            c.force_login(user)
+            c.force_login(django_user_model.objects.get(username=who))
         got[who] = c.get(path).status_code
         want[who] = 302 if who == "anon" else (200 if who in allowed else 403)
     assert got == want
@@ -264,3 +265,77 @@ def test_a_scoped_accountant_files_only_into_its_own_departments(world):
     refused = post("采购部", "1")
     assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
     assert post("销售部", "2").status_code == 201
+
+
+# --- issue 15: tokens never grow, the second factor on every channel, 三员 against secadmin ---
+
+def test_no_callers_token_mints_a_wider_or_longer_lived_one(world):
+    """Every role's token, narrowed to `read` and one hour: what it may mint."""
+    tokens, _ = world
+    for who in ROLES:
+        full = _client(tokens, who)
+        narrow = full.post("/api/v1/auth/tokens", json.dumps(
+            {"name": "narrow", "scopes": ["read"], "ttl_hours": 1}),
+            content_type="application/json")
+        assert narrow.status_code == 201, (who, narrow.content)
+        c = Client(headers={"Authorization": f"Bearer {narrow.json()['token']}"})
+        got = {}
+        for label, body in (("empty", {"scopes": []}), ("null", {"scopes": None}),
+                            ("same", {"scopes": ["read"]}), ("wider", {"scopes": ["admin"]}),
+                            ("longer", {"ttl_hours": 2}), ("unknown", {"scopes": ["root"]})):
+            resp = c.post("/api/v1/auth/tokens", json.dumps({"name": label, **body}),
+                          content_type="application/json")
+            got[label] = (resp.status_code, resp.json().get("scopes") or resp.json()["code"])
+        assert got == {"empty": (201, ["read"]), "null": (201, ["read"]),
+                       "same": (201, ["read"]), "wider": (403, "token_scope"),
+                       "longer": (403, "token_expiry"),
+                       "unknown": (422, "token_scope_unknown")}, who
+
+
+def test_every_endpoint_refuses_a_blocked_account_on_every_channel(fonds, django_user_model):
+    """An administrator without a second factor, and an account that must change its
+    password: 403 with the reason on every endpoint, by session and by token; only the public
+    retention table still answers."""
+    blocked = {}
+    for name, roles, must_change in (("sys0", ["sysadmin"], False),
+                                     ("sec0", ["secadmin"], False),
+                                     ("aud0", ["auditadmin"], False),
+                                     ("new0", ["archivist"], True)):
+        user = django_user_model.objects.create_user(name, password="Matrix-Pass-2024!")
+        Profile.objects.create(user=user, roles=roles, must_change_password=must_change)
+        session = Client()
+        session.force_login(user)
+        bearer = Client(headers={"Authorization": f"Bearer {token_issue(user=user, name='m')[1]}"})
+        blocked[name] = ("password_change_required" if must_change else "mfa_required",
+                         session, bearer)
+    for method, path, body, _ in ENDPOINTS:
+        for name, (code, session, bearer) in blocked.items():
+            for channel, c in (("session", session), ("token", bearer)):
+                payload = json.dumps(body).replace("{who}", name) if body is not None else None
+                resp = getattr(c, method)(path, payload, content_type="application/json")
+                if path == "/api/v1/retention-rules":
+                    assert resp.status_code == 200
+                    continue
+                assert (resp.status_code, resp.json()["code"]) == (403, code), \
+                    (method, path, name, channel)
+
+
+def test_no_one_changes_their_own_roles_and_secadmin_grants_itself_nothing(world):
+    tokens, _ = world
+    got = {}
+    for who in ROLES:
+        resp = _client(tokens, who).patch(f"/api/v1/users/{who}", json.dumps(
+            {"roles": ["archivist", "accountant"]}), content_type="application/json")
+        got[who] = (resp.status_code, resp.json()["code"])
+    assert got == {who: (403, "self_change" if who == "sec" else "forbidden") for who in ROLES}
+    sec = _client(tokens, "sec")
+    for target, roles in (("arch", ["archivist", "secadmin"]), ("aud", ["auditadmin", "secadmin"]),
+                          ("emp", ["employee", "secadmin"])):
+        resp = sec.patch(f"/api/v1/users/{target}", json.dumps({"roles": roles}),
+                         content_type="application/json")
+        assert resp.status_code in (400, 403), (target, resp.content)
+        assert resp.json()["code"].startswith("roles_separation")
+    from kjda.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="access.denied", actor_name="sec",
+                                     object_type="user").count() == 4

@@ -45,7 +45,7 @@ def test_https_public_url_turns_transport_security_on():
 
 def test_proxy_header_and_hsts_options_come_from_the_environment():
     s = _settings_under({"KJDA_PUBLIC_URL": "https://archive.example.com",
-                         "KJDA_TRUST_PROXY_HEADERS": "1", "KJDA_HSTS_SECONDS": "600",
+                         "KJDA_TRUST_PROXY": "1", "KJDA_HSTS_SECONDS": "600",
                          "KJDA_HSTS_INCLUDE_SUBDOMAINS": "1"})
     assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
     assert s["SECURE_HSTS_SECONDS"] == 600

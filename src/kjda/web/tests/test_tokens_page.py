@@ -40,7 +40,7 @@ def test_make_use_and_revoke_a_token_in_the_ui(web, archivist):
 def test_bad_token_requests_are_refused_clearly(web, archivist, django_user_model):
     assert web.post("/tokens/", {"action": "create", "name": ""}).status_code == 400
     bad = web.post("/tokens/", {"action": "create", "name": "x", "scopes": ["root"]})
-    assert bad.status_code == 400 and "token scope" in bad.content.decode()
+    assert bad.status_code == 422 and "token scope" in bad.content.decode()
     other = django_user_model.objects.create_user("other", password="Other-Pass-2024!")
     from kjda.accounts.services import token_issue
 

@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from kjda.accounts.roles import Perm
+from kjda.accounts.selectors import actor_can, separation_conflicts
 from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
 from kjda.web import presenters
@@ -31,6 +33,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "filed": by_status.get(RecordStatus.FILED, 0),
         "pending": by_status.get(RecordStatus.PENDING, 0),
         "latest": latest,
+        # a task for the security administrators until the bootstrap admin's roles are split
+        "separation_conflicts": separation_conflicts()
+        if actor_can(request.user, Perm.USER_MANAGE) else [],
     })
 
 

@@ -9,9 +9,13 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from kjda.accounts.roles import TOKEN_SCOPES
-from kjda.accounts.selectors import token_get_own, token_list
-from kjda.accounts.services import token_issue, token_revoke
-from kjda.audit.services import audit_log
+from kjda.accounts.selectors import (
+    session_mfa_verified,
+    token_get_own,
+    token_list,
+    totp_enabled,
+)
+from kjda.accounts.services import token_mint, token_revoke
 from kjda.errors import DomainError
 
 
@@ -26,24 +30,24 @@ def token_page(request: HttpRequest) -> HttpResponse:
                 if token is None:
                     raise DomainError("token_not_found", "令牌不存在", "token not found",
                                       status=404)
-                token_revoke(token=token)
-                audit_log(action="auth.token_revoke", request=request, object_type="api_token",
-                          object_id=str(token.pk), detail={"name": token.name})
+                token_revoke(token=token, request=request)  # and the tokens made with it
             else:
                 name = request.POST.get("name", "").strip()
                 if not name:
                     raise DomainError("token_name_required", "请填写令牌名称",
                                       "a token needs a name")
                 days = request.POST.get("ttl_days", "").strip()
-                created, raw = token_issue(
+                created, raw = token_mint(
                     user=request.user, name=name, scopes=request.POST.getlist("scopes"),
-                    ttl_hours=int(days) * 24 if days.isdigit() else None)
-                audit_log(action="auth.token", request=request, object_type="api_token",
-                          object_id=str(created.pk),
-                          detail={"name": created.name, "scopes": created.scopes})
+                    ttl_hours=int(days) * 24 if days.isdigit() else None,
+                    mfa_verified=session_mfa_verified(request, request.user),
+                    totp=request.POST.get("totp"), request=request)
         except DomainError as exc:
             error, status = exc.message, exc.status
     return render(request, "web/tokens.html", {
         "tokens": token_list(user=request.user), "scopes": TOKEN_SCOPES, "error": error,
         "created": created, "raw": raw, "now": timezone.now(),
+        # a session that did not pass the second factor at login confirms it with a code
+        "ask_totp": totp_enabled(request.user)
+        and not session_mfa_verified(request, request.user),
     }, status=status)
