@@ -36,7 +36,8 @@ REPLAY_WINDOW = timedelta(minutes=10)
 
 
 def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
-                         *, actor) -> list[tuple[str, str, str]]:
+                         *, actor, request=None,
+                         connector_pk: str = "") -> list[tuple[str, str, str]]:
     """(name, old, new) of each destination setting (base URLs, notify URL) that `after`
     changes from `before` (a blank value is its default). Each must be an http(s) URL, and
     only a system administrator may set one (vendor credentials go where it points); `actor`
@@ -59,6 +60,11 @@ def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
                                   "credentials", status=422)
         changes.append((spec.name, old, new))
     if changes and actor is not None and Role.SYSADMIN not in actor_roles(actor):
+        # Nothing was written yet (the write comes after this check): the refusal stands alone.
+        audit_log(action="access.denied", actor=actor, request=request, outcome="denied",
+                  object_type="connector", object_id=connector_pk,
+                  detail={"reason": "connector_destination_sysadmin_only", "kind": cls.kind,
+                          "settings": [c[0] for c in changes]})
         raise Forbidden("connector_destination_sysadmin_only",
                         f"只有系统管理员可以设置或修改平台地址（{', '.join(c[0] for c in changes)}）",
                         "only the system administrator may set or change the platform "
@@ -85,7 +91,7 @@ def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = 
         raise DomainError("connector_settings_unknown", f"未知的设置项：{', '.join(unknown)}",
                           f"unknown settings: {', '.join(unknown)}", status=422)
     cls(values)  # validates required settings
-    changes = _destination_changes(cls, {}, values, actor=actor)
+    changes = _destination_changes(cls, {}, values, actor=actor, request=request)
     secret_names = cls.secret_names()
     with transaction.atomic():
         connector = Connector.objects.create(
@@ -112,7 +118,8 @@ def connector_update_settings(*, connector: Connector, settings: dict, actor=Non
     merged = {**connector.settings, **secrets,
               **{k: "" if v is None else str(v) for k, v in settings.items()}}
     cls(merged)
-    changes = _destination_changes(cls, connector.settings, merged, actor=actor)
+    changes = _destination_changes(cls, connector.settings, merged, actor=actor, request=request,
+                                   connector_pk=str(connector.pk))
     secret_names = cls.secret_names()
     with transaction.atomic():
         connector.settings = {k: v for k, v in merged.items() if k not in secret_names}

@@ -94,6 +94,8 @@ ENDPOINTS = [  # (method, path, body, expected status per caller)
     ("post", "/api/v1/volumes/999999/close", None, _expect({"arch"}, ok=404)),
     ("get", "/api/v1/connectors", None, _expect({"sys", "arch"})),
     ("get", "/api/v1/intake", None, _expect({"sys", "arch"})),
+    ("patch", "/api/v1/connectors/00000000-0000-0000-0000-000000000000",
+     {"settings": {"agent_id": "1"}}, _expect({"sys", "arch"}, ok=404)),
     ("get", "/api/v1/users", None, _expect({"sec"})),
     ("post", "/api/v1/users", {"username": "new-{who}", "password": "Another-Pass-2024!",
                                "roles": ["accountant"]}, _expect({"sec"}, ok=201)),

@@ -400,8 +400,14 @@ def test_oidc_discovery_to_loopback_refused_without_allow(settings):
                                  client_id=op.client_id, secret=op.client_secret,
                                  settings={"server_url": op.issuer})
         settings.KJDA_OUTBOUND_ALLOW = ""
-        answer = Client(raise_request_exception=False).post("/accounts/oidc/idp/login/")
-        assert answer.status_code != 302 and seen == []
+        answer = Client().post("/accounts/oidc/idp/login/")
+        # a page that says the IdP is unreachable (never a 500), and the refusal audited
+        assert answer.status_code == 502 and seen == []
+        assert 'data-code="idp_unreachable"' in answer.content.decode()
+        from kjda.audit.models import AuditEvent
+
+        failed = AuditEvent.objects.filter(action="auth.failed").latest("pk")
+        assert failed.detail["reason"] == "idp_unreachable"
         settings.KJDA_OUTBOUND_ALLOW = "127.0.0.1"
         answer = Client().post("/accounts/oidc/idp/login/")
         assert answer.status_code == 302 and answer["Location"].startswith(op.issuer)
@@ -455,6 +461,11 @@ def test_base_url_change_is_audited_and_reserved_to_the_sysadmin(fonds, token):
             "api_base_url": "https://evil.example.net"}}), content_type="application/json",
         headers={"Authorization": f"Bearer {token}"})
     assert created.status_code == 403
+    refusals = AuditEvent.objects.filter(action="access.denied",
+                                         detail__reason="connector_destination_sysadmin_only")
+    assert refusals.count() == 2  # both refusals audited, naming the setting
+    assert {str(e.object_id) for e in refusals} == {str(connector.pk), ""}
+    assert all(e.detail["settings"] == ["api_base_url"] for e in refusals)
 
     sys_token = token_issue(user=_sysadmin(), name="t")[1]
     changed = Client().patch(url, body, content_type="application/json",

@@ -15,11 +15,15 @@ from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from allauth.utils import build_absolute_uri
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
+from requests import RequestException
 
 from kjda.accounts.sso.oidc.logout import oidc_logout_remember
 from kjda.accounts.sso.reasons import SSORefused
+from kjda.audit.models import Action, Outcome
+from kjda.audit.services import audit_log
 
 # Never "none" and never HMAC (a client secret known to both sides proves nothing).
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -74,12 +78,26 @@ class OIDCCallbackView(OAuth2CallbackView):
         return state, resp
 
 
+def _idp_unreachable(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """Discovery or JWKS failed (the IdP is down, or the outbound guard refused its address):
+    a page that says so, never a 500; the cause is in the server log (kjda.outbound)."""
+    audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
+              object_type="user", actor_name=f"oidc:{provider_id}"[:150],
+              detail={"channel": "sso", "provider": provider_id, "reason": "idp_unreachable"})
+    return render(request, "web/sso_error.html", {
+        "code": "idp_unreachable", "zh": "身份提供方不可达，请稍后再试或联系管理员",
+        "en": "the identity provider is unreachable; try again later or ask the administrator",
+    }, status=502)
+
+
 @login_not_required
 def login(request: HttpRequest, provider_id: str):
     try:
         return OAuth2LoginView.adapter_view(OIDCAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
+    except RequestException:
+        return _idp_unreachable(request, provider_id)
 
 
 @login_not_required
@@ -88,3 +106,5 @@ def callback(request: HttpRequest, provider_id: str):
         return OIDCCallbackView.adapter_view(OIDCAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
+    except RequestException:
+        return _idp_unreachable(request, provider_id)
