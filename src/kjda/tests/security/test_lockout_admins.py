@@ -12,9 +12,8 @@ import logging
 import pytest
 from django.test import Client
 
-from kjda.accounts.models import Profile
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import totp_activate
+from kjda.testing.factories import user_with_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +21,7 @@ PASSWORD = "Lockout-Pass-2024!"
 
 
 def _user(django_user_model, name: str, roles: list[str]):
-    user = django_user_model.objects.create_user(name, password=PASSWORD)
-    Profile.objects.create(user=user, roles=roles)
-    if {"sysadmin", "secadmin", "auditadmin"} & set(roles):
-        totp_activate(user)
-    return user
+    return user_with_roles(name, roles, password=PASSWORD)
 
 
 def _login(username: str, password: str, **extra):
