@@ -144,7 +144,8 @@ def test_content_already_in_a_record_is_reported_not_blocked(api, voucher_files)
     assert gd_1_8(first)["result"] == "pass"
     again = api.post_record(metadata_json(document_no="记-0002"), voucher_files[:1]).json()
     assert again["status"] == "filed"
-    assert gd_1_8(again)["result"] == "warn" and str(first["id"]) in gd_1_8(again)["reason"]
+    # named for this reader (who may see it) by its 档号
+    assert gd_1_8(again)["result"] == "warn" and first["archive_no"] in gd_1_8(again)["reason"]
 
 
 @pytest.mark.parametrize("title", ["报销\ue000差旅费", "报销\U000f0001差旅费", "报销<b>差旅费",
