@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kjda.api.middleware.MethodNotAllowedJsonMiddleware",
 ]
 
 ROOT_URLCONF = "kjda.urls"

@@ -199,3 +199,9 @@ def test_unknown_api_path_is_a_json_404(db):
     # and pages outside /api/ keep Django's HTML answer
     page = Client().get("/no-such-page/")
     assert page.status_code in (302, 404) and "application/json" not in page["Content-Type"]
+
+
+def test_a_method_the_path_does_not_take_is_a_json_405(sec):
+    resp = sec.delete("/api/v1/me")
+    body = assert_json_error(resp, 405, "method_not_allowed")
+    assert "DELETE" in body["message_en"] and resp["Allow"] == "GET"
