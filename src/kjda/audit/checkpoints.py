@@ -33,7 +33,7 @@ from django.utils import timezone
 from kjda.audit.chain import canonical_json
 from kjda.audit.keys import audit_key_by_id, audit_key_current
 from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
-from kjda.audit.services import CheckpointMark, _ChainWalker, _events_after, audit_log
+from kjda.audit.services import ChainWalker, CheckpointMark, audit_log, events_after
 from kjda.errors import DomainError
 from kjda.storage.services import checkpoint_get, checkpoint_put, checkpoints_list
 
@@ -144,8 +144,8 @@ def audit_checkpoint_write(*, only_if_new: bool = True) -> Checkpoint | None:
         # Verify what was logged since: a log cut below the checkpoint and grown again, or an
         # event edited since, must not be signed.
         mark = CheckpointMark(previous.seq, previous.hash, previous.legacy_until)
-        walker = _ChainWalker(mark=mark, start=(previous.seq, previous.hash))
-        fault = walker.walk(_events_after(previous.seq, 5000, until=last_seq))
+        walker = ChainWalker(mark=mark, start=(previous.seq, previous.hash))
+        fault = walker.walk(events_after(previous.seq, 5000, until=last_seq))
         if fault is not None:
             _refuse(fault.reason)
         if walker.last_seq != last_seq or walker.prev_hash != last_hash:

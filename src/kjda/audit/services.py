@@ -185,7 +185,7 @@ def audit_chain_verify(*, batch_size: int = 5000, checkpoint: bool = True) -> Ch
         except DomainError as exc:  # a forged or damaged checkpoint, or the store unreadable
             return ChainVerification(ok=False, checked=0, first_bad_seq=None, reason=exc.message)
     mark = CheckpointMark(cp.seq, cp.hash, cp.legacy_until) if cp is not None else None
-    walker = _ChainWalker(mark=mark)
+    walker = ChainWalker(mark=mark)
     result = _verify_walk(walker, batch_size)
     if not result.ok or cp is None:
         return result
@@ -203,8 +203,8 @@ def audit_chain_verify(*, batch_size: int = 5000, checkpoint: bool = True) -> Ch
     return walker.result_ok(checkpoint_at=cp.written_at)
 
 
-def _verify_walk(walker: _ChainWalker, batch_size: int) -> ChainVerification:
-    fault = walker.walk(_events_after(0, batch_size))
+def _verify_walk(walker: ChainWalker, batch_size: int) -> ChainVerification:
+    fault = walker.walk(events_after(0, batch_size))
     if fault:
         return fault
     head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
@@ -220,7 +220,7 @@ def _verify_walk(walker: _ChainWalker, batch_size: int) -> ChainVerification:
         )
     if head.last_seq > walker.last_seq:
         # Events appended while we walked; check up to the head, then anything missing is gone.
-        fault = walker.walk(_events_after(walker.last_seq, batch_size, until=head.last_seq))
+        fault = walker.walk(events_after(walker.last_seq, batch_size, until=head.last_seq))
         if fault:
             return fault
         if walker.last_seq < head.last_seq:
@@ -241,7 +241,7 @@ def _verify_walk(walker: _ChainWalker, batch_size: int) -> ChainVerification:
 _VERIFY_FIELDS = (*HASHED_FIELDS, "key_id", "hash")
 
 
-def _events_after(
+def events_after(
     seq: int, batch_size: int, *, until: int | None = None
 ) -> Iterator[dict[str, Any]]:
     # Keyset pagination on the unique seq index: constant memory, no long-lived cursor.
@@ -256,7 +256,7 @@ def _events_after(
         seq = batch[-1]["seq"]
 
 
-class _ChainWalker:
+class ChainWalker:
     """Checks events in seq order: numbering, each hash (keyed or, before the key, plain), the
     link to the previous event, and the checkpoint `mark` when passing it. It may start after
     a checkpoint (`start`: seq and hash of the event there) to check only what follows."""
