@@ -184,7 +184,5 @@ def intake_retry_endpoint(request: HttpRequest, event_pk: int):
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)
     if event is None:
         raise NotFound("intake_not_found", "事件不存在", "event not found")
-    intake_retry(event=event)
-    audit_log(action="intake.retry", request=request, object_type="inbox_event",
-              object_id=str(event.pk))
+    intake_retry(event=event, actor=request.user, request=request)
     return {"id": event.pk, "status": "received"}

@@ -26,10 +26,17 @@ from kjda.connectors.base import (
     CallbackRequest,
     OAConnector,
 )
-from kjda.connectors.models import Connector, InboxEvent, Mapping, ReplayGuard, Scenario
+from kjda.connectors.models import (
+    Connector,
+    InboxEvent,
+    InboxStatus,
+    Mapping,
+    ReplayGuard,
+    Scenario,
+)
 from kjda.connectors.registry import connector_class
 from kjda.connectors.secrets import secrets_decrypt, secrets_encrypt
-from kjda.errors import DomainError, Forbidden, NotFound
+from kjda.errors import Conflict, DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 REPLAY_WINDOW = timedelta(minutes=10)
@@ -267,10 +274,26 @@ def replay_guard_prune() -> int:
     return deleted
 
 
-def intake_retry(*, event: InboxEvent) -> None:
-    """Queue a failed (or ignored/pending) event again, now."""
-    InboxEvent.objects.filter(pk=event.pk).exclude(status="processing").update(
-        status="received", next_attempt_at=None, lease_until=None)
+# Only these may be queued again: an archived event must never be reset (it would be archived
+# a second time), and one being processed belongs to its worker's lease.
+INTAKE_RETRYABLE = frozenset({InboxStatus.FAILED, InboxStatus.IGNORED, InboxStatus.RECEIVED})
+
+
+@transaction.atomic
+def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
+    """Queue a failed, ignored or still waiting event again, now; audited (`intake.retry`).
+    Refused (409 `intake_not_retryable`) for an event being processed or already archived: the
+    status is re-read under the row lock, so a worker finishing meanwhile wins."""
+    current = (InboxEvent.objects.select_for_update().filter(pk=event.pk)
+               .values_list("status", flat=True).first())
+    if current not in INTAKE_RETRYABLE:
+        raise Conflict("intake_not_retryable",
+                       f"事件 #{event.pk} 正在处理或已归档，无需重试",
+                       f"event #{event.pk} is being processed or already archived: no retry")
+    InboxEvent.objects.filter(pk=event.pk).update(
+        status=InboxStatus.RECEIVED, next_attempt_at=None, lease_until=None)
+    audit_log(action="intake.retry", actor=actor, request=request, object_type="inbox_event",
+              object_id=str(event.pk), detail={"status": current})
     from kjda.connectors.tasks import enqueue_inbox
 
     transaction.on_commit(lambda: enqueue_inbox([event.pk]))

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,10 +17,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from kjda.accounts.roles import Perm
-from kjda.audit.services import audit_log
 from kjda.connectors import selectors
 from kjda.connectors.models import InboxEvent, InboxStatus
 from kjda.connectors.services import intake_retry
+from kjda.errors import Conflict
 from kjda.web.connector_forms import IntakeFilterForm
 from kjda.web.permissions import perm_required
 
@@ -29,7 +28,6 @@ PAGE_SIZE = 50
 # A received event normally starts within seconds; one still waiting after this (its task lost,
 # or backing off after a failed attempt) is "stuck" and offered a retry.
 STUCK_AFTER = timedelta(minutes=1)
-RETRYABLE = {InboxStatus.FAILED, InboxStatus.IGNORED, InboxStatus.RECEIVED}
 
 
 def offers_retry(event: InboxEvent, now: datetime) -> bool:
@@ -72,12 +70,10 @@ def intake_retry_view(request: HttpRequest, event_pk: int) -> HttpResponse:
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)
     if event is None:
         raise Http404("event not found")
-    if event.status not in RETRYABLE:
+    try:
+        intake_retry(event=event, actor=request.user, request=request)
+    except Conflict:
         messages.warning(request, _("事件 #%(id)s 正在处理或已归档，无需重试。") % {"id": event.pk})
         return redirect(_back(request))
-    with transaction.atomic():
-        intake_retry(event=event)
-        audit_log(action="intake.retry", request=request, object_type="inbox_event",
-                  object_id=str(event.pk), detail={"status": event.status})
     messages.success(request, _("事件 #%(id)s 已重新加入归档队列。") % {"id": event.pk})
     return redirect(_back(request))

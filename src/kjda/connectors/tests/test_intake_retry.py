@@ -1,0 +1,73 @@
+"""Retrying an OA event is one service (`intake_retry`) that decides, writes and audits: the API
+and the web page follow the same rule, so an archived event is never reset through either (it
+would be archived a second time), and every retry is in the audit log with who asked."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from kjda.audit.models import AuditEvent
+from kjda.connectors.models import Connector, InboxEvent
+from kjda.connectors.services import connector_create, intake_retry
+from kjda.errors import Conflict
+
+WEBHOOK = {"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+
+
+@pytest.fixture
+def connector(fonds) -> Connector:
+    return connector_create(kind="webhook", name="ERP", settings=WEBHOOK)
+
+
+def _event(connector: Connector, status: str, n: int = 1) -> InboxEvent:
+    return InboxEvent.objects.create(
+        connector=connector, event_id=f"evt-{status}-{n}", instance_id=f"PI-{status}-{n}",
+        process_code="PROC-REIMB-001", action="approved", status=status, attempts=3,
+        last_error="HTTP 500" if status == "failed" else "")
+
+
+def _retry(token: str, event: InboxEvent):
+    return Client().post(f"/api/v1/intake/{event.pk}/retry",
+                         headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_service_queues_a_failed_event_and_audits_who_asked(connector, archivist):
+    event = _event(connector, "failed")
+    intake_retry(event=event, actor=archivist)
+    event.refresh_from_db()
+    assert event.status == "received" and event.next_attempt_at is None
+    audit = AuditEvent.objects.get(action="intake.retry")
+    assert audit.object_id == str(event.pk) and audit.actor_name == "archivist"
+    assert audit.detail == {"status": "failed"}
+
+
+@pytest.mark.parametrize("status", ["done", "processing"])
+def test_the_service_refuses_an_archived_or_running_event(connector, archivist, status):
+    event = _event(connector, status)
+    with pytest.raises(Conflict) as refused:
+        intake_retry(event=event, actor=archivist)
+    assert refused.value.code == "intake_not_retryable"
+    event.refresh_from_db()
+    assert event.status == status
+    assert not AuditEvent.objects.filter(action="intake.retry").exists()
+
+
+def test_the_api_cannot_reset_an_archived_event(connector, token):
+    done = _event(connector, "done")
+    answer = _retry(token, done)
+    assert answer.status_code == 409, answer.content
+    body = answer.json()
+    assert body["code"] == "intake_not_retryable" and body["message_zh"] and body["message_en"]
+    done.refresh_from_db()
+    assert done.status == "done"
+    assert not AuditEvent.objects.filter(action="intake.retry").exists()
+
+    failed = _event(connector, "failed", 2)
+    answer = _retry(token, failed)
+    assert answer.status_code == 200 and answer.json() == {"id": failed.pk, "status": "received"}
+    failed.refresh_from_db()
+    assert failed.status == "received"
+    assert AuditEvent.objects.filter(action="intake.retry", object_id=str(failed.pk),
+                                     actor_name="archivist").count() == 1
