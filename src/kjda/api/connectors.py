@@ -10,7 +10,6 @@ from ninja import Query, Router, Schema, Status
 
 from kjda.accounts.roles import Perm
 from kjda.api.permissions import require
-from kjda.audit.services import audit_log
 from kjda.connectors import selectors
 from kjda.connectors.models import Connector
 from kjda.connectors.services import (
@@ -113,9 +112,6 @@ def connectors_create(request: HttpRequest, payload: ConnectorIn):
                                  fonds_code=payload.fonds,
                                  finance_owner_ids=payload.finance_owner_ids,
                                  actor=request.user, request=request)
-    audit_log(action="connector.create", request=request, object_type="connector",
-              object_id=str(connector.pk), detail={"kind": connector.kind,
-                                                   "name": connector.name})
     return Status(201, _out(connector))
 
 
@@ -151,9 +147,7 @@ def mappings_create(request: HttpRequest, connector_id: UUID, payload: MappingIn
     connector = _connector(request, connector_id)
     mapping = mapping_create(connector=connector, process_code=payload.process_code,
                              scenario=payload.scenario, category=payload.category,
-                             fields=payload.fields)
-    audit_log(action="connector.mapping_create", request=request, object_type="connector",
-              object_id=str(connector.pk), detail=payload.dict())
+                             fields=payload.fields, actor=request.user, request=request)
     return Status(201, {"id": mapping.pk, "process_code": mapping.process_code,
                         "scenario": mapping.scenario, "category": mapping.category,
                         "fields": mapping.fields})

@@ -107,6 +107,9 @@ def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = 
             settings={k: v for k, v in values.items() if k not in secret_names},
             secrets_encrypted=secrets_encrypt({k: v for k, v in values.items()
                                                if k in secret_names}))
+        audit_log(action="connector.create", actor=actor, request=request,
+                  object_type="connector", object_id=str(connector.pk),
+                  detail={"kind": connector.kind, "name": connector.name})
         _destination_audit(changes, connector=connector, actor=actor, request=request)
     return connector
 
@@ -180,7 +183,9 @@ def connector_public_settings(connector: Connector) -> dict:
 
 
 def mapping_create(*, connector: Connector, process_code: str, scenario: str, category: str,
-                   fields: dict[str, str]) -> Mapping:
+                   fields: dict[str, str], actor=None, request=None) -> Mapping:
+    """Map an approval template of `connector` to a scenario and an archive category; audited
+    (`connector.mapping_create`). 409 when the template already has a mapping."""
     from kjda.archives.services import rule_for_category
 
     if scenario not in Scenario.values:
@@ -192,9 +197,14 @@ def mapping_create(*, connector: Connector, process_code: str, scenario: str, ca
                           status=422)
     try:
         with transaction.atomic():
-            return Mapping.objects.create(connector=connector, process_code=process_code,
-                                          scenario=scenario, category=category,
-                                          fields=dict(fields or {}))
+            mapping = Mapping.objects.create(connector=connector, process_code=process_code,
+                                             scenario=scenario, category=category,
+                                             fields=dict(fields or {}))
+            audit_log(action="connector.mapping_create", actor=actor, request=request,
+                      object_type="connector", object_id=str(connector.pk),
+                      detail={"process_code": process_code, "scenario": scenario,
+                              "category": category, "fields": dict(fields or {})})
+            return mapping
     except IntegrityError as exc:
         raise DomainError("mapping_exists", f"审批模板 {process_code} 已有映射",
                           f"process code {process_code} already has a mapping",

@@ -71,3 +71,26 @@ def test_the_api_cannot_reset_an_archived_event(connector, token):
     assert failed.status == "received"
     assert AuditEvent.objects.filter(action="intake.retry", object_id=str(failed.pk),
                                      actor_name="archivist").count() == 1
+
+
+def test_creating_a_connector_and_a_mapping_audits_each_once_on_every_channel(fonds, token):
+    """The services write the audit events (the handlers no longer do): one per write, with
+    the caller as actor, whether through the API or the web."""
+    headers = {"Authorization": f"Bearer {token}"}
+    made = Client().post("/api/v1/connectors", {"kind": "webhook", "name": "ERP",
+                                                 "settings": WEBHOOK},
+                         content_type="application/json", headers=headers)
+    assert made.status_code == 201, made.content
+    created = AuditEvent.objects.filter(action="connector.create")
+    assert created.count() == 1 and created.get().actor_name == "archivist"
+    assert created.get().detail == {"kind": "webhook", "name": "ERP"}
+    mapping = {"process_code": "PROC-1", "scenario": "reimbursement", "category": "原始凭证",
+               "fields": {"amount": "报销金额"}}
+    url = f"/api/v1/connectors/{made.json()['id']}/mappings"
+    assert Client().post(url, mapping, content_type="application/json",
+                         headers=headers).status_code == 201
+    again = Client().post(url, mapping, content_type="application/json", headers=headers)
+    assert again.status_code == 409  # refused: nothing written, nothing audited
+    mapped = AuditEvent.objects.filter(action="connector.mapping_create")
+    assert mapped.count() == 1 and mapped.get().detail == mapping
+    assert mapped.get().actor_name == "archivist"

@@ -7,7 +7,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -63,14 +62,10 @@ def connector_new(request: HttpRequest) -> HttpResponse:
         return render(request, "web/connector_form.html", context)
     if form.is_valid():
         try:
-            with transaction.atomic():
-                connector = connector_create(
-                    kind=kind, name=form.cleaned_data["name"], settings=form.settings(),
-                    fonds_code=form.cleaned_data["fonds"] or "",
-                    finance_owner_ids=form.owner_ids(), actor=request.user, request=request)
-                audit_log(action="connector.create", request=request, object_type="connector",
-                          object_id=str(connector.pk),
-                          detail={"kind": connector.kind, "name": connector.name})
+            connector = connector_create(
+                kind=kind, name=form.cleaned_data["name"], settings=form.settings(),
+                fonds_code=form.cleaned_data["fonds"] or "",
+                finance_owner_ids=form.owner_ids(), actor=request.user, request=request)
         except DomainError as exc:
             context["error"] = exc
         else:
@@ -112,10 +107,7 @@ def mapping_new(request: HttpRequest, connector_id: UUID) -> HttpResponse:
                 "scenario": form.cleaned_data["scenario"],
                 "category": form.cleaned_data["category"], "fields": form.mapped_fields()}
         try:
-            with transaction.atomic():
-                mapping_create(connector=connector, **data)
-                audit_log(action="connector.mapping_create", request=request,
-                          object_type="connector", object_id=str(connector.pk), detail=data)
+            mapping_create(connector=connector, **data, actor=request.user, request=request)
         except DomainError as exc:
             error = exc
         else:
