@@ -10,7 +10,6 @@ from kjda.archives import selectors
 from kjda.archives.models import Category, Retention
 from kjda.archives.numbering import category_code
 from kjda.archives.services import fonds_update, volume_close
-from kjda.audit.services import audit_log
 from kjda.errors import NotFound
 
 from .permissions import require
@@ -59,9 +58,8 @@ def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
     fonds = selectors.fonds_list(actor=request.user).filter(code=code).first()
     if fonds is None:
         raise NotFound("fonds_not_found", f"全宗 {code} 不存在", f"fonds {code} not found")
-    fonds = fonds_update(fonds=fonds, **payload.dict(exclude_none=True))
-    audit_log(action="fonds.update", request=request, object_type="fonds", object_id=fonds.code,
-              detail=payload.dict(exclude_none=True))
+    fonds = fonds_update(fonds=fonds, **payload.dict(exclude_none=True), actor=request.user,
+                         request=request)
     return _fonds_out(fonds, list(Category.objects.all()))
 
 
@@ -71,8 +69,6 @@ def volume_close_endpoint(request: HttpRequest, volume_id: int):
     volume = selectors.volume_get(actor=request.user, volume_id=volume_id)
     if volume is None:
         raise NotFound("volume_not_found", f"案卷 {volume_id} 不存在", f"volume {volume_id} not found")
-    volume = volume_close(volume=volume)
-    audit_log(action="volume.close", request=request, object_type="volume",
-              object_id=str(volume.pk), detail={"archive_no": volume.archive_no})
+    volume = volume_close(volume=volume, actor=request.user, request=request)
     return {"id": volume.pk, "archive_no": volume.archive_no, "volume_no": volume.volume_no,
             "items": volume.records.count()}

@@ -30,6 +30,7 @@ from kjda.archives.models import (
     VolumeStatus,
 )
 from kjda.archives.search import search_index_record
+from kjda.audit.services import audit_log
 from kjda.db_insert import rows_insert
 from kjda.errors import Conflict, DomainError
 
@@ -57,7 +58,14 @@ def fonds_set_category_code(*, fonds: Fonds, category: Category, code: str) -> N
 @transaction.atomic
 def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None = None,
                  arrangement: str | None = None, archive_no_with_fonds: bool | None = None,
-                 category_codes: dict[str, str] | None = None) -> Fonds:
+                 category_codes: dict[str, str] | None = None, actor=None,
+                 request=None) -> Fonds:
+    """Configure a fonds; audited (`fonds.update`, the settings given). All or nothing: an
+    unknown category rolls back the other changes."""
+    given = {k: v for k, v in (("name", name), ("unit_name", unit_name),
+                               ("arrangement", arrangement),
+                               ("archive_no_with_fonds", archive_no_with_fonds),
+                               ("category_codes", category_codes)) if v is not None}
     for field, value in (("name", name), ("unit_name", unit_name), ("arrangement", arrangement),
                          ("archive_no_with_fonds", archive_no_with_fonds)):
         if value is not None:
@@ -70,6 +78,8 @@ def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None
             raise DomainError("category_unknown", f"未知门类：{category_name}",
                               f"unknown category: {category_name}")
         fonds_set_category_code(fonds=fonds, category=category, code=code)
+    audit_log(action="fonds.update", actor=actor, request=request, object_type="fonds",
+              object_id=fonds.code, detail=given)
     return fonds
 
 
@@ -212,7 +222,7 @@ def _open_volume(*, record: Record) -> Volume:
 
 
 @transaction.atomic
-def volume_close(*, volume: Volume) -> Volume:
+def volume_close(*, volume: Volume, actor=None, request=None) -> Volume:
     """封卷: the volume takes the next 案卷号 in its class, its items 件号 0001… in the order
     of DA/T 94 §8.4 (by date, then voucher number), and each item its 档号 — all at once."""
     volume = Volume.objects.select_for_update().get(pk=volume.pk)
@@ -237,6 +247,8 @@ def volume_close(*, volume: Volume) -> Volume:
     Record.objects.bulk_update(items, ["volume_no", "item_no", "archive_no"])
     for item in items:
         search_index_record(record=item)
+    audit_log(action="volume.close", actor=actor, request=request, object_type="volume",
+              object_id=str(volume.pk), detail={"archive_no": volume.archive_no})
     return volume
 
 

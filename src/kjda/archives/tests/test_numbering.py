@@ -17,6 +17,7 @@ from kjda.archives.services import (
     rule_for_category,
     volume_close,
 )
+from kjda.audit.models import AuditEvent
 from kjda.errors import DomainError
 from kjda.ingest.metadata import metadata_parse
 from kjda.ingest.pipeline import IncomingFile
@@ -121,8 +122,11 @@ def test_by_volume_items_get_numbers_when_the_volume_closes(fonds, archivist):
                        title=f"凭证{n}") for n in (3, 1, 2)]
     assert all(r.status == RecordStatus.FILED and r.archive_no is None for r in records)
     volume = Volume.objects.get()
-    volume = volume_close(volume=volume)
+    volume = volume_close(volume=volume, actor=archivist)
     assert volume.archive_no == "Z001-PZ·2024·D30-0001"
+    closed = AuditEvent.objects.get(action="volume.close")  # the service audits its write
+    assert closed.actor_name == "archivist" and closed.object_id == str(volume.pk)
+    assert closed.detail == {"archive_no": "Z001-PZ·2024·D30-0001"}
     numbers = list(Record.objects.order_by("date").values_list("archive_no", flat=True))
     assert numbers == [f"Z001-PZ·2024·D30-0001-000{i}" for i in (1, 2, 3)]
     with pytest.raises(DomainError):
