@@ -67,7 +67,7 @@ _TIMED = [
     ("kjda.archives.services", "record_build"),
     ("kjda.archives.services", "record_assign_number"),
     ("kjda.archives.services", "record_save_new"),
-    ("kjda.db_insert", "rows_insert"),
+    ("kjda.db.insert", "rows_insert"),
     ("kjda.archives.search", "search_index_record"),
     ("kjda.audit.services", "audit_log"),
     ("kjda.api.records", "record_detail"),

@@ -151,7 +151,7 @@ def _database() -> dict:
             db.setdefault("TEST", {})["NAME"] = os.environ.get("KJDA_TEST_DB_NAME", "kjda_test")
         return db
     return {
-        "ENGINE": "kjda.db_sqlite",
+        "ENGINE": "kjda.db.sqlite",
         "NAME": str(DATA_DIR / "kjda.sqlite3"),
         # Kept open between requests: opening one (and its PRAGMAs, and a cold page cache)
         # cost more than a small request itself.
@@ -174,7 +174,7 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
-# SQLite group commit (kjda.db_sqlite.group_commit): how long a filing transaction may wait for
+# SQLite group commit (kjda.db.sqlite.group_commit): how long a filing transaction may wait for
 # filings of the same process that are about to join it.
 KJDA_SQLITE_COMMIT_DELAY_MS = float(os.environ.get("KJDA_SQLITE_COMMIT_DELAY_MS", "2"))
 # Ingest pipelines (identify → check) one process runs at once (kjda.ingest.services).

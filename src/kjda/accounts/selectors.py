@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import CONTENT_ROLES, PERMISSIONS, Role
-from kjda.db_rows import row_get
+from kjda.db.rows import row_get
 
 _EMPTY = Profile(roles=[], fonds=[], departments=[])
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
 from kjda.audit.services import audit_log
-from kjda.db_rows import row_get
+from kjda.db.rows import row_get
 from kjda.errors import Conflict, DomainError, Forbidden
 from kjda.inputs import username_check
 

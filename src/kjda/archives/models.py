@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from kjda.db_json import UnicodeJSONEncoder
+from kjda.db.unicode_json import UnicodeJSONEncoder
 
 
 class Arrangement(models.TextChoices):

@@ -31,7 +31,7 @@ from kjda.archives.models import (
 )
 from kjda.archives.search import search_index_record
 from kjda.audit.services import audit_log
-from kjda.db_insert import rows_insert
+from kjda.db.insert import rows_insert
 from kjda.errors import Conflict, DomainError
 
 
@@ -161,7 +161,7 @@ def record_assign_number(*, record: Record) -> None:
 def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
                     relations: list[dict], events: list[dict], text: str = "") -> Record:
     """Insert a built record with its files, entities and business events, and index it:
-    one INSERT per table, its SQL built once (kjda.db_insert), so filing stays fast under load."""
+    one INSERT per table, its SQL built once (kjda.db.insert), so filing stays fast under load."""
     rows_insert([record])
     file_rows = [
         RecordFile(record=record, blob_id=f.sha256, sequence=i, sha256=f.sha256, sm3=f.sm3,

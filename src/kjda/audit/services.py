@@ -25,7 +25,7 @@ from kjda.audit.chain import (
 )
 from kjda.audit.keys import audit_key_by_id, audit_key_current
 from kjda.audit.models import AuditChainHead, AuditEvent, Outcome
-from kjda.db_insert import rows_insert
+from kjda.db.insert import rows_insert
 from kjda.errors import DomainError
 
 _OUTCOMES = frozenset(Outcome.values)  # (Choices.values builds a new list on every access)

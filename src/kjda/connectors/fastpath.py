@@ -162,7 +162,7 @@ def callbacks_marker() -> Path:
 def _write(batch: list[_Pending]) -> list[str]:
     """Write one batch in one transaction. Returns each item's result; an item whose replay key
     is already known (now or earlier in the batch) writes nothing. (On SQLite, writers of all
-    processes queue on the backend's writer lock: `kjda.db_sqlite`.)"""
+    processes queue on the backend's writer lock: `kjda.db.sqlite`.)"""
     connection = connections["default"]
     now = timezone.now()
     results = ["committed"] * len(batch)

@@ -13,8 +13,8 @@ from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
-from kjda.db_locks import xact_locks
-from kjda.db_sqlite.group_commit import expecting, in_transaction
+from kjda.db.locks import xact_locks
+from kjda.db.sqlite.group_commit import expecting, in_transaction
 from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
@@ -118,7 +118,7 @@ def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
         _invoice_lookups(ctx)
         STEPS[-1].run(ctx)
     try:
-        # in a transaction shared with concurrent filings (SQLite: kjda.db_sqlite.group_commit)
+        # in a transaction shared with concurrent filings (SQLite: kjda.db.sqlite.group_commit)
         return IngestResult(in_transaction(lambda: _file(ctx, request)), created=True)
     except IntegrityError:
         # A concurrent delivery of the same (source_system, external_id) won the race.

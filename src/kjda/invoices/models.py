@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 
 from kjda.archives.models import Record, RecordFile
-from kjda.db_json import UnicodeJSONEncoder
+from kjda.db.unicode_json import UnicodeJSONEncoder
 
 
 class Invoice(models.Model):

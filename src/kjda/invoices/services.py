@@ -98,8 +98,8 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
 def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record]) -> None:
     """Inside the filing transaction: an invoice that had no claim when the checks ran must
     still have none, or two concurrent claims of one invoice would both be filed: a lock per
-    invoice (kjda.db_locks) makes the second claim wait for the first to commit."""
-    from kjda.db_locks import xact_locks
+    invoice (kjda.db.locks) makes the second claim wait for the first to commit."""
+    from kjda.db.locks import xact_locks
     from kjda.errors import Conflict
     from kjda.invoices.selectors import invoice_first_claims
 

@@ -1,7 +1,7 @@
-"""JSON written as UTF-8 (kjda.db_json). The encoder is no database attribute, but
+"""JSON written as UTF-8 (kjda.db.unicode_json). The encoder is no database attribute, but
 SQLite's schema editor would remake the whole table for it: state only."""
 
-import kjda.db_json
+import kjda.db.unicode_json
 from django.db import migrations, models
 
 
@@ -16,22 +16,22 @@ class Migration(migrations.Migration):
             migrations.AlterField(
                 model_name='record',
                 name='check_report',
-                field=models.JSONField(blank=True, default=dict, encoder=kjda.db_json.UnicodeJSONEncoder, verbose_name='四性检测报告'),
+                field=models.JSONField(blank=True, default=dict, encoder=kjda.db.unicode_json.UnicodeJSONEncoder, verbose_name='四性检测报告'),
             ),
             migrations.AlterField(
                 model_name='record',
                 name='extra',
-                field=models.JSONField(blank=True, default=dict, encoder=kjda.db_json.UnicodeJSONEncoder, verbose_name='其他元数据'),
+                field=models.JSONField(blank=True, default=dict, encoder=kjda.db.unicode_json.UnicodeJSONEncoder, verbose_name='其他元数据'),
             ),
             migrations.AlterField(
                 model_name='recordfile',
                 name='pdfa',
-                field=models.JSONField(blank=True, encoder=kjda.db_json.UnicodeJSONEncoder, null=True, verbose_name='PDF/A 检测'),
+                field=models.JSONField(blank=True, encoder=kjda.db.unicode_json.UnicodeJSONEncoder, null=True, verbose_name='PDF/A 检测'),
             ),
             migrations.AlterField(
                 model_name='recordfile',
                 name='signatures',
-                field=models.JSONField(blank=True, default=list, encoder=kjda.db_json.UnicodeJSONEncoder, verbose_name='电子签名'),
+                field=models.JSONField(blank=True, default=list, encoder=kjda.db.unicode_json.UnicodeJSONEncoder, verbose_name='电子签名'),
             ),
         ], database_operations=[]),
     ]

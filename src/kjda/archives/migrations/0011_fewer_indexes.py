@@ -9,7 +9,7 @@ The database side drops the indexes alone: SQLite's schema editor would remake t
 import django.db.models.deletion
 from django.db import migrations, models
 
-from kjda.db_schema import single_column_indexes_create, single_column_indexes_drop
+from kjda.db.schema import single_column_indexes_create, single_column_indexes_drop
 
 
 def _drop(apps, schema_editor):

@@ -4,7 +4,7 @@ applicant are only compared whole). Each was written on every filing. SQLite has
 
 from django.db import migrations
 
-from kjda.db_schema import like_indexes_create, like_indexes_drop
+from kjda.db.schema import like_indexes_create, like_indexes_drop
 
 
 def _drop(apps, schema_editor):

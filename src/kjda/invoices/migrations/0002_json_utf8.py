@@ -1,7 +1,7 @@
-"""JSON written as UTF-8 (kjda.db_json). The encoder is no database attribute, but
+"""JSON written as UTF-8 (kjda.db.unicode_json). The encoder is no database attribute, but
 SQLite's schema editor would remake the whole table for it: state only."""
 
-import kjda.db_json
+import kjda.db.unicode_json
 from django.db import migrations, models
 
 
@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             migrations.AlterField(
                 model_name='invoice',
                 name='data',
-                field=models.JSONField(default=dict, encoder=kjda.db_json.UnicodeJSONEncoder, verbose_name='发票数据'),
+                field=models.JSONField(default=dict, encoder=kjda.db.unicode_json.UnicodeJSONEncoder, verbose_name='发票数据'),
             ),
         ], database_operations=[]),
     ]

@@ -3,7 +3,7 @@
 import django.core.validators
 from django.db import migrations, models
 
-from kjda.db_schema import single_column_indexes_create, single_column_indexes_drop
+from kjda.db.schema import single_column_indexes_create, single_column_indexes_drop
 
 
 def _drop(apps, schema_editor):

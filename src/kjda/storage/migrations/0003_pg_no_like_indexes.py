@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from kjda.db_schema import like_indexes_create, like_indexes_drop
+from kjda.db.schema import like_indexes_create, like_indexes_drop
 
 
 def _drop(apps, schema_editor):

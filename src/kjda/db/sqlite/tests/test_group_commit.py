@@ -11,8 +11,8 @@ from django.db import IntegrityError, connection
 
 from kjda.audit.models import AuditEvent
 from kjda.audit.services import audit_chain_verify, audit_log
-from kjda.db_sqlite import group_commit
-from kjda.db_sqlite.group_commit import in_transaction
+from kjda.db.sqlite import group_commit
+from kjda.db.sqlite.group_commit import in_transaction
 
 pytestmark = [pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite group commit"),
               pytest.mark.django_db(transaction=True)]
@@ -72,7 +72,7 @@ def _wait_for(condition, timeout: float = 10) -> None:
 
 
 def _count_transactions(monkeypatch) -> list[int]:
-    from kjda.db_sqlite import base
+    from kjda.db.sqlite import base
 
     begun: list[int] = []
     original = base.DatabaseWrapper._start_transaction_under_autocommit
@@ -157,7 +157,7 @@ def test_inside_an_atomic_block_a_job_runs_at_once_in_the_callers_transaction():
 
 
 def test_a_leader_waits_for_an_announced_filing_and_commits_both_at_once(monkeypatch, settings):
-    from kjda.db_sqlite.group_commit import expecting
+    from kjda.db.sqlite.group_commit import expecting
 
     settings.KJDA_SQLITE_COMMIT_DELAY_MS = 10_000  # never reached: the second job comes first
     begun = _count_transactions(monkeypatch)
@@ -185,7 +185,7 @@ def test_a_leader_waits_for_an_announced_filing_and_commits_both_at_once(monkeyp
 
 
 def test_a_thread_filing_alone_does_not_wait(settings):
-    from kjda.db_sqlite.group_commit import expecting
+    from kjda.db.sqlite.group_commit import expecting
 
     settings.KJDA_SQLITE_COMMIT_DELAY_MS = 10_000
     started = time.monotonic()

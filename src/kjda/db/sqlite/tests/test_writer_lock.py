@@ -116,7 +116,7 @@ def test_closing_a_connection_mid_transaction_releases_the_lock():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_write_outside_a_transaction_takes_and_returns_the_lock(monkeypatch):
-    from kjda.db_sqlite import base
+    from kjda.db.sqlite import base
 
     calls: list[str] = []
     lock = base._writer_lock(str(connection.settings_dict["NAME"]))
@@ -143,7 +143,7 @@ def test_commits_are_durable_wal_with_full_sync():
 def test_placeholders_are_rewritten_once_per_statement_and_as_django_does():
     from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 
-    from kjda.db_sqlite import base
+    from kjda.db.sqlite import base
 
     query = "SELECT %s, '100%%', %s || '%%s'"
     with connection.cursor() as cur:

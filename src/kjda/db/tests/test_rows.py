@@ -10,7 +10,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from kjda.accounts.models import ApiToken, Profile
-from kjda.db_rows import row_get
+from kjda.db.rows import row_get
 
 pytestmark = pytest.mark.django_db
 

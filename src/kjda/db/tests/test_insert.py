@@ -12,7 +12,7 @@ from django.forms.models import model_to_dict
 from kjda.archives.models import BusinessEvent, Record, RecordFile
 from kjda.archives.services import record_build, rule_for_category
 from kjda.audit.models import AuditEvent
-from kjda.db_insert import rows_insert
+from kjda.db.insert import rows_insert
 from kjda.storage.services import blob_store
 from kjda.testing.factories import pdf_bytes
 
