@@ -8,20 +8,122 @@ one) first takes a per-database writer lock: a `threading.Lock` between the thre
 and an exclusive `flock` on `<database>-writer.lock` between processes, both of which wake the
 next waiter the moment the holder releases. A process that dies releases its `flock` with it.
 SQLite's own locking stays underneath, unchanged, as the guarantee; this only orders the queue.
+
+The wait is bounded: after OPTIONS["timeout"] seconds (the busy timeout SQLite itself would have
+waited; KJDA_SQLITE_TIMEOUT) the writer gets an OperationalError "database is locked", as from
+stock SQLite, instead of waiting for ever behind a stuck process. `flock` itself has no timeout,
+so a process's wait for the file lock is made by one helper thread (see `_FileLock`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
+import time
 
 from django.db.backends.sqlite3 import base as sqlite3_base
 from django.db.utils import OperationalError
 
-_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+# Statements that write to the database file (SQLite's grammar; ANALYZE writes sqlite_stat1).
+_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
+                          "VACUUM", "REINDEX", "ANALYZE"})
+# Leading whitespace and comments, then the first word.
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.S)
+# In a WITH statement: string literals, quoted names and comments (skipped), parentheses
+# (nesting) and words; the first main verb outside every parenthesis is the statement's.
+_WITH_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]"
+                          r"|--[^\n]*|/\*.*?\*/|([()])|([A-Za-z_]+)", re.S)
+_MAIN_VERBS = _WRITE_VERBS | {"SELECT", "VALUES"}
+_writes_cache: dict[str, bool] = {}
+_WRITES_CACHE_MAX = 4096
+
+
+def statement_writes(query: str) -> bool:
+    """Whether the SQL statement writes to the database: INSERT, UPDATE, DELETE, REPLACE (and
+    INSERT OR REPLACE, INSERT … ON CONFLICT DO UPDATE), DDL, and a WITH … whose main statement
+    is one of these. Cached per statement text (the same few hundred run again and again)."""
+    found = _writes_cache.get(query)
+    if found is None:
+        found = _statement_writes(query)
+        if len(_writes_cache) < _WRITES_CACHE_MAX:
+            _writes_cache[query] = found
+    return found
+
+
+def _statement_writes(query: str) -> bool:
+    match = _FIRST_WORD.match(query)
+    if match is None:
+        return False
+    verb = match.group(1).upper()
+    if verb != "WITH":
+        return verb in _WRITE_VERBS
+    depth = 0
+    for token in _WITH_TOKENS.finditer(query, match.end()):
+        paren, word = token.group(1), token.group(2)
+        if paren:
+            depth += 1 if paren == "(" else -1
+        elif word and depth == 0 and word.upper() in _MAIN_VERBS:
+            return word.upper() in _WRITE_VERBS
+    return False
+
+
 _registry_lock = threading.Lock()
 _locks: dict[str, _WriterLock] = {}
+
+
+def _locked_error(timeout: float) -> OperationalError:
+    # Where a user sees it (an error page, an API answer), both languages.
+    return OperationalError(
+        f"database is locked: no write lock within {timeout:g} s, another process holds it "
+        f"(数据库被锁定：{timeout:g} 秒内未获得写锁，另一进程正持有)")
+
+
+class _FileLock:
+    """An exclusive `flock` with a timeout. `flock` can't time out, so a blocking wait runs in a
+    helper thread while the caller waits on a condition with its timeout; a caller that gives
+    up leaves the helper waiting, the next caller of this process waits for that same helper
+    (at most one per lock file), and a lock the helper gets with nobody waiting is released at
+    once, so no process holds the file lock for nobody. Used by one thread at a time (the
+    holder of the process's thread lock)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.state = threading.Condition(threading.Lock())
+        self.helper_running = False
+        self.waiting = False
+        self.granted = False
+
+    def acquire(self, timeout: float, reported: float) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        with self.state:
+            self.waiting = True
+            if not self.helper_running:
+                self.helper_running = True
+                threading.Thread(target=self._wait, name="kjda-sqlite-flock", daemon=True).start()
+            got = self.state.wait_for(lambda: self.granted, timeout)
+            self.waiting = False
+            if not got:
+                raise _locked_error(reported)
+            self.granted = False
+
+    def _wait(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        with self.state:
+            self.helper_running = False
+            if self.waiting:
+                self.granted = True
+                self.state.notify_all()
+                return
+        fcntl.flock(self.fd, fcntl.LOCK_UN)  # the caller gave up meanwhile
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 class _WriterLock:
@@ -32,18 +134,20 @@ class _WriterLock:
         self.pid = os.getpid()
         self.thread_lock = threading.Lock()
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.file_lock = _FileLock(self.fd)
 
     def acquire(self, timeout: float) -> None:
+        started = time.monotonic()
         if not self.thread_lock.acquire(timeout=timeout):
-            raise OperationalError("database is locked (writer queue timed out)")
+            raise _locked_error(timeout)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.file_lock.acquire(max(0.0, timeout - (time.monotonic() - started)), timeout)
         except BaseException:
             self.thread_lock.release()
             raise
 
     def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.file_lock.release()
         self.thread_lock.release()
 
 
@@ -147,7 +251,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
     # A write statement in autocommit mode is a transaction of its own.
     def needs_statement_lock(self, query: str) -> bool:
         return (not self._holds_writer_lock and not self.in_atomic_block
-                and query.lstrip()[:7].upper().startswith(_WRITE_VERBS))
+                and statement_writes(query))
 
     def statement_lock(self) -> _StatementLock:
         return _StatementLock(self)

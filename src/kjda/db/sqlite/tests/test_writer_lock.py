@@ -154,3 +154,137 @@ def test_placeholders_are_rewritten_once_per_statement_and_as_django_does():
         assert cur.fetchone() == (2, "100%", "b%s")
         cur.execute("SELECT %(n)s", {"n": 3})  # named placeholders are not cached
         assert cur.fetchone() == (3,)
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO t VALUES (1)",
+    "  insert or replace into t values (1)",
+    "REPLACE INTO t VALUES (1)",
+    "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET v = excluded.v",  # upsert
+    "UPDATE t SET v = 1",
+    "DELETE FROM t",
+    "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+    "WITH RECURSIVE x(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x WHERE n < 3) "
+    "UPDATE t SET v = (SELECT max(n) FROM x)",
+    "with x as (select ')' as p, \"select\" from y) delete from t where v in (select p from x)",
+    "WITH a AS (SELECT 1), b AS (SELECT (SELECT 2)) REPLACE INTO t SELECT * FROM a, b",
+    "/* note */ -- a comment\n DELETE FROM t",
+    "CREATE INDEX i ON t (v)",
+    "DROP TABLE t",
+    "ALTER TABLE t ADD COLUMN w",
+    "VACUUM",
+])
+def test_every_writing_statement_takes_the_writer_lock(sql):
+    from kjda.db.sqlite.base import statement_writes
+
+    assert statement_writes(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM t",
+    "WITH x AS (DELETE FROM t RETURNING 1) SELECT 1",  # not SQLite's grammar: its main verb is read
+    "WITH x AS (SELECT 'INSERT') SELECT * FROM x",
+    "with x as (select 1) values (1)",
+    "PRAGMA journal_mode",
+    "EXPLAIN QUERY PLAN SELECT 1",
+    "",
+])
+def test_reads_do_not_queue_for_the_writer_lock(sql):
+    from kjda.db.sqlite.base import statement_writes
+
+    assert not statement_writes(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_with_insert_outside_a_transaction_takes_the_lock(monkeypatch):
+    from kjda.db.sqlite import base
+
+    calls: list[str] = []
+    lock = base._writer_lock(str(connection.settings_dict["NAME"]))
+    acquire = lock.acquire
+    monkeypatch.setattr(lock, "acquire", lambda timeout: (calls.append("acquire"), acquire(timeout)))
+    with connection.cursor() as cur:
+        cur.execute("WITH x(n) AS (SELECT 0) UPDATE audit_auditchainhead SET last_seq = last_seq "
+                    "WHERE id IN (SELECT n FROM x)")
+    assert calls == ["acquire"]
+
+
+def _hold_file_lock(path: str, ready, release) -> None:  # a stuck process: holds the lock
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ready.set()
+    release.wait(60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_behind_a_stuck_process_gives_up_after_the_timeout(monkeypatch):
+    import time
+
+    from django.db import OperationalError
+
+    name = str(connection.settings_dict["NAME"])
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_file_lock, args=(name + "-writer.lock", ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.5)
+        started = time.monotonic()
+        with (pytest.raises(OperationalError, match="database is locked.*数据库被锁定"),
+              transaction.atomic()):
+            audit_log(action="test.behind_stuck")
+        assert 0.4 < time.monotonic() - started < 5
+        assert connection._holds_writer_lock is False
+        # a second try waits again (for the same helper thread), and gets through once freed
+        with pytest.raises(OperationalError):
+            audit_log(action="test.behind_stuck_again")
+        release.set()
+        holder.join(10)
+        with transaction.atomic():
+            audit_log(action="test.after_stuck")
+    finally:
+        release.set()
+        holder.join(10)
+    from kjda.audit.models import AuditEvent
+
+    assert list(AuditEvent.objects.filter(action__startswith="test.").values_list(
+        "action", flat=True)) == ["test.after_stuck"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_freed_after_a_writer_gave_up_is_not_kept_by_its_process(monkeypatch):
+    import fcntl
+    import time
+
+    from django.db import OperationalError
+
+    name = str(connection.settings_dict["NAME"])
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_file_lock, args=(name + "-writer.lock", ready, release))
+    holder.start()
+    assert ready.wait(10)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.3)
+    with pytest.raises(OperationalError):
+        audit_log(action="test.gives_up")
+    release.set()
+    holder.join(10)
+    # the helper thread got the lock with nobody waiting: it let go, another process can take it
+    fd = os.open(name + "-writer.lock", os.O_RDWR)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new open file: as another process
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the file lock stayed held"
+                time.sleep(0.01)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
