@@ -2,6 +2,8 @@
 
 KJDA_DATA_DIR   folder for the SQLite file, the blob store and the generated secret key
 DATABASE_URL    e.g. postgres://postgres@127.0.0.1:5432/kjda (default: SQLite in KJDA_DATA_DIR)
+KJDA_SQLITE_BACKEND  group_commit (default) or stock (Django's SQLite backend)
+KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
 """
 
@@ -150,22 +152,31 @@ def _database() -> dict:
         if db["ENGINE"].endswith("postgresql"):
             db.setdefault("TEST", {})["NAME"] = os.environ.get("KJDA_TEST_DB_NAME", "kjda_test")
         return db
+    backend = os.environ.get("KJDA_SQLITE_BACKEND", "group_commit").strip().lower()
+    if backend not in ("group_commit", "stock"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("KJDA_SQLITE_BACKEND must be group_commit or stock")
+    timeout = float(os.environ.get("KJDA_SQLITE_TIMEOUT", "60"))
     return {
-        "ENGINE": "kjda.db.sqlite",
+        # group_commit: our backend (kjda.db.sqlite), writers queue on a lock and concurrent
+        # filings share one COMMIT; stock: Django's own, writers wait in SQLite's busy handler.
+        "ENGINE": "kjda.db.sqlite" if backend == "group_commit" else "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "kjda.sqlite3"),
         # Kept open between requests: opening one (and its PRAGMAs, and a cold page cache)
         # cost more than a small request itself.
         "CONN_MAX_AGE": 600,
         "OPTIONS": {
-            # Writers queue on the lock instead of failing with "database is locked", and
-            # archive numbers are allocated inside IMMEDIATE transactions (gap-free, no races).
+            # Writers wait for the lock (up to KJDA_SQLITE_TIMEOUT seconds, then "database is
+            # locked"), and archive numbers are allocated inside IMMEDIATE transactions
+            # (gap-free, no races).
             "transaction_mode": "IMMEDIATE",
-            "timeout": 60,
+            "timeout": timeout,
             # synchronous=FULL: a commit is on disk before the answer (a filed record, an OA
             # callback acknowledged); NORMAL could lose the last commits on a power cut.
             "init_command": (
                 "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;"
-                "PRAGMA busy_timeout=60000;PRAGMA cache_size=-65536"
+                f"PRAGMA busy_timeout={int(timeout * 1000)};PRAGMA cache_size=-65536"
             ),
         },
         # A file, not :memory:, so concurrency tests see one database from many threads.

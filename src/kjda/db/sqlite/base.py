@@ -197,6 +197,7 @@ class _LockingCursor(sqlite3_base.SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
+    group_commit = True  # kjda.db.sqlite.group_commit batches this backend's transactions
     _holds_writer_lock = False
     _cursor_class: type | None = None
 

@@ -21,8 +21,9 @@ A `fn` runs on the leader's thread and database connection: it must not use thre
 other than the database connection (for example `translation.activate` is per thread), and
 its `transaction.on_commit` callbacks run on the leader's thread after the COMMIT.
 
-On other databases, inside an atomic block (whose transaction the caller owns), and for an
-in-memory SQLite database, `fn` runs at once in `transaction.atomic()`.
+On other databases, on Django's stock SQLite backend (KJDA_SQLITE_BACKEND=stock), inside an
+atomic block (whose transaction the caller owns), and for an in-memory SQLite database, `fn`
+runs at once in `transaction.atomic()`.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _queue(alias: str) -> _Queue:
 
 def _batched(alias: str) -> bool:
     conn = connections[alias]
-    if conn.vendor != "sqlite" or conn.in_atomic_block:
+    if not getattr(conn, "group_commit", False) or conn.in_atomic_block:
         return False
     name = str(conn.settings_dict["NAME"])
     return bool(name) and name != ":memory:" and "mode=memory" not in name

@@ -14,7 +14,8 @@ from kjda.audit.services import audit_chain_verify, audit_log
 from kjda.db.sqlite import group_commit
 from kjda.db.sqlite.group_commit import in_transaction
 
-pytestmark = [pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite group commit"),
+pytestmark = [pytest.mark.skipif(not getattr(connection, "group_commit", False),
+                                 reason="SQLite group commit (KJDA_SQLITE_BACKEND=group_commit)"),
               pytest.mark.django_db(transaction=True)]
 
 
