@@ -45,6 +45,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from kjda.archives.models import Record
+from kjda.db.django_private import queryset_cached_rows
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z\u00c0-\u024f]+")
@@ -538,8 +539,9 @@ class _SearchQuerySet:
         return n, max(float(rows), float(n))
 
     def count(self) -> int:
-        if self._result_cache is not None:
-            return len(self._result_cache)
+        cached = queryset_cached_rows(self)
+        if cached is not None:
+            return len(cached)
         conn = connections[self.db]
         if self._sparse is not None:
             return self._count_matches()[0]

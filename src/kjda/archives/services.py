@@ -31,6 +31,7 @@ from kjda.archives.models import (
 )
 from kjda.archives.search import search_index_record
 from kjda.audit.services import audit_log
+from kjda.db.django_private import prefetched_set
 from kjda.db.insert import rows_insert
 from kjda.errors import Conflict, DomainError
 
@@ -187,9 +188,9 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
     if text:
         rows_insert([RecordText(record=record, content=text)])
     # What was just written is what a reader would fetch: keep it on the instance.
-    record._prefetched_objects_cache = {  # type: ignore[attr-defined]
-        "files": file_rows, "agents": agent_rows, "relations": relation_rows,
-        "business_events": event_rows}
+    for name, rows in (("files", file_rows), ("agents", agent_rows), ("relations", relation_rows),
+                       ("business_events", event_rows)):
+        prefetched_set(record, name, rows)
     search_index_record(record=record, text=text, new=True)
     return record
 

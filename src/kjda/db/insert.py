@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from django.db import connections, models
 from django.db.models import Model
 
+from kjda.db.django_private import related_fields_check
+
 _SQL: dict[tuple, tuple[str, list]] = {}
 _MISSING = object()
 # Fields (of exactly these classes) whose value of exactly this type is stored as it is: their
@@ -58,7 +60,7 @@ def rows_insert(objs: Sequence[Model], *, using: str = "default") -> None:
     sql, plans = _statement(model, conn.vendor, conn.ops.quote_name, with_pk, len(objs))
     params: list = []
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="rows_insert")
+        related_fields_check(obj, operation_name="rows_insert")
         values = obj.__dict__
         for f, attname, as_is in plans:
             value = values.get(attname, _MISSING)

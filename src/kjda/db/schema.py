@@ -7,6 +7,8 @@ the state operation in `SeparateDatabaseAndState`.
 
 from __future__ import annotations
 
+from kjda.db.django_private import index_create_sql, like_index_create_sql
+
 
 def _single_column_indexes_drop(schema_editor, table: str, columns: list[str], *,
                                 like_only: bool) -> None:
@@ -31,7 +33,7 @@ def single_column_indexes_create(schema_editor, model, field_names: list[str]) -
     """The reverse: each field's index as `db_index=True` would have made it."""
     for name in field_names:
         field = model._meta.get_field(name)
-        schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
+        schema_editor.execute(index_create_sql(schema_editor, model, field))
     like_indexes_create(schema_editor, model, field_names)
 
 
@@ -47,6 +49,6 @@ def like_indexes_create(schema_editor, model, field_names: list[str]) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name in field_names:
-        sql = schema_editor._create_like_index_sql(model, model._meta.get_field(name))
+        sql = like_index_create_sql(schema_editor, model, model._meta.get_field(name))
         if sql is not None:
             schema_editor.execute(sql)

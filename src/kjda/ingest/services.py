@@ -13,6 +13,7 @@ from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
 from kjda.archives.reference import fonds_for_ingest
 from kjda.audit.services import audit_log
+from kjda.db.django_private import prefetched_set
 from kjda.db.locks import xact_locks
 from kjda.db.sqlite.group_commit import expecting, in_transaction
 from kjda.errors import DomainError, Forbidden
@@ -181,7 +182,7 @@ def _file(ctx: IngestContext, request) -> Record:
         invoice_rows = invoices_save(record=record, files=ctx.files,
                                      first_claims=ctx.duplicate_claims)
     # what was just written is what the answer shows: no query for it (file order, as read)
-    record._prefetched_objects_cache["invoices"] = invoice_rows  # type: ignore[attr-defined]
+    prefetched_set(record, "invoices", invoice_rows)
     audit_log(action="record.create", actor=ctx.actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"archive_no": record.archive_no, "status": record.status,

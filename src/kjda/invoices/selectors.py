@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet
 
 from kjda.archives.models import Record, RecordStatus
+from kjda.db.django_private import prefetched_get
 from kjda.invoices.models import Invoice
 
 
@@ -68,7 +69,7 @@ def invoice_first_claims(*, identities: list[str]) -> dict[str, Record]:
 def invoices_of_record(*, record: Record) -> list[Invoice]:
     """A record's invoices in file order (the record was read through a scoped selector; a
     record just filed carries the rows it was filed with)."""
-    filed = getattr(record, "_prefetched_objects_cache", {}).get("invoices")
+    filed = prefetched_get(record, "invoices")
     if filed is not None:
         return list(filed)
     return list(Invoice.objects.filter(record=record).order_by("file__sequence"))

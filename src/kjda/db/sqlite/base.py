@@ -26,6 +26,8 @@ import time
 from django.db.backends.sqlite3 import base as sqlite3_base
 from django.db.utils import OperationalError
 
+from kjda.db.django_private import TransactionHooks
+
 # Statements that write to the database file (SQLite's grammar; ANALYZE writes sqlite_stat1).
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
                           "VACUUM", "REINDEX", "ANALYZE"})
@@ -173,6 +175,7 @@ _QMARK_MAX = 4096
 class _LockingCursor(sqlite3_base.SQLiteCursorWrapper):
     wrapper: DatabaseWrapper  # set on the per-connection subclass
 
+    # convert_query is undocumented: kjda.db.django_private lists it, its test checks it
     def convert_query(self, query, *, param_names=None):
         if param_names is not None:
             return super().convert_query(query, param_names=param_names)
@@ -196,7 +199,7 @@ class _LockingCursor(sqlite3_base.SQLiteCursorWrapper):
         return super().executemany(query, param_list)
 
 
-class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
+class DatabaseWrapper(TransactionHooks, sqlite3_base.DatabaseWrapper):
     group_commit = True  # kjda.db.sqlite.group_commit batches this backend's transactions
     _holds_writer_lock = False
     _cursor_class: type | None = None
@@ -222,31 +225,15 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
                 lock.release()
 
     # A write transaction: from BEGIN IMMEDIATE to COMMIT/ROLLBACK (or the connection closing).
-    def _start_transaction_under_autocommit(self):
+    def transaction_begin(self) -> None:
         self._acquire_writer_lock()
-        try:
-            super()._start_transaction_under_autocommit()
-        except BaseException:
-            self._release_writer_lock()
-            raise
 
-    def _commit(self):
-        try:
-            return super()._commit()
-        finally:
-            if self.connection is None or not self.connection.in_transaction:
-                self._release_writer_lock()
+    def transaction_begin_failed(self) -> None:
+        self._release_writer_lock()
 
-    def _rollback(self):
-        try:
-            return super()._rollback()
-        finally:
-            self._release_writer_lock()
-
-    def _close(self):
-        try:
-            return super()._close()
-        finally:
+    def transaction_end(self, *, committed: bool) -> None:
+        # a COMMIT that failed leaves the transaction open: the lock stays with it
+        if not committed or self.connection is None or not self.connection.in_transaction:
             self._release_writer_lock()
 
     # A write statement in autocommit mode is a transaction of its own.
