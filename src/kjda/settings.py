@@ -4,6 +4,7 @@ KJDA_DATA_DIR   folder for the SQLite file, the blob store and the generated sec
 DATABASE_URL    e.g. postgres://postgres@127.0.0.1:5432/kjda (default: SQLite in KJDA_DATA_DIR)
 KJDA_SQLITE_BACKEND  group_commit (default) or stock (Django's SQLite backend)
 KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
+KJDA_SEARCH_DATABASE_URL  searches read through this (default: DATABASE_URL, read-only)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
 """
 
@@ -184,7 +185,35 @@ def _database() -> dict:
     }
 
 
+def _search_database(default: dict) -> dict:
+    """The `search` alias (kjda.db.routers): the same database, read-only."""
+    url = os.environ.get("KJDA_SEARCH_DATABASE_URL")
+    if url:  # e.g. a role with SELECT only
+        db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    else:
+        db = {**default, "OPTIONS": dict(default.get("OPTIONS", {}))}
+    db["TEST"] = {"MIRROR": "default"}  # tests read the test database through it
+    if db["ENGINE"].endswith("postgresql"):
+        options = db.setdefault("OPTIONS", {})
+        options["options"] = (options.get("options", "") + " -c default_transaction_read_only=on"
+                              ).strip()
+        return db
+    # SQLite: Django's own backend (no writer queue: it never writes), opened read-only;
+    # query_only also holds where the test runner gives the mirror a plain file name.
+    options = db["OPTIONS"]
+    db["ENGINE"] = "django.db.backends.sqlite3"
+    if not url:
+        db["NAME"] = Path(default["NAME"]).as_uri() + "?mode=ro"
+    options.pop("transaction_mode", None)
+    options["init_command"] = (f"PRAGMA query_only=ON;PRAGMA busy_timeout="
+                               f"{int(float(options.get('timeout', 60)) * 1000)};"
+                               "PRAGMA cache_size=-65536")
+    return db
+
+
 DATABASES = {"default": _database()}
+DATABASES["search"] = _search_database(DATABASES["default"])
+DATABASE_ROUTERS = ["kjda.db.routers.ReadOnlySearchRouter"]
 # SQLite group commit (kjda.db.sqlite.group_commit): how long a filing transaction may wait for
 # filings of the same process that are about to join it.
 KJDA_SQLITE_COMMIT_DELAY_MS = float(os.environ.get("KJDA_SQLITE_COMMIT_DELAY_MS", "2"))

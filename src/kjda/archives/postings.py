@@ -20,6 +20,11 @@ commit) and marks the entry dirty if its id is up to `upto`; the refresh takes t
 lock, so it sees every writer before it committed and none after it started; a reader reads the
 base in one statement and the tail in a second, which also returns the base's version, and
 starts again if a refresh committed in between.
+
+Counting only reads (a search runs on the read-only `search` alias, kjda.db.routers): the
+bitmaps are built and brought up to date by the worker, `postings_refresh_task` asked for by a
+slow count or a long tail, and the periodic loop whenever `postings_refresh_due`. Until then a
+count stays exact through the tail, only slower.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 SEGMENT_BITS = 65536
 SEGMENT_BYTES = SEGMENT_BITS // 8
@@ -86,14 +91,15 @@ class PostingsCount:
         return sorted(out + taken, reverse=True)[:n]
 
 
-def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
+def postings_count(expr: Expr, tsquery: str, *, using: str = "default") -> PostingsCount | None:
     """The exact number of index entries matching `tsquery` (which says what `expr` says) from
-    the bitmaps, or None when some token has none yet or the tail is too long to be worth it."""
+    the bitmaps, or None when some token has none yet or the tail is too long to be worth it.
+    Reads only: `using` may be a read-only alias."""
     if not _enabled():
         return None
     tokens = sorted(tokens_of(expr))
     for _attempt in range(3):
-        with connection.cursor() as cur:
+        with connections[using].cursor() as cur:
             cur.execute(
                 "SELECT s.upto, s.version, (SELECT count(*) FROM archives_search_postings_token "
                 "WHERE token = ANY(%s) AND built), (SELECT max(record_id) FROM archives_search) "
@@ -134,10 +140,10 @@ def postings_count(expr: Expr, tsquery: str) -> PostingsCount | None:
     return None
 
 
-def postings_note(tokens: Sequence[str], seconds: float) -> bool:
-    """After a GIN count that took `seconds`: a slow one asks for bitmaps of its tokens (True
-    when they all have or will have one: a refresh then makes the next count fast)."""
-    if not _enabled() or seconds < SLOW_COUNT_SECONDS or not tokens:
+def postings_note(tokens: Sequence[str]) -> bool:
+    """Ask for bitmaps of `tokens` (the worker's half of a slow count: postings_refresh_task);
+    True when they all have or will have one: a refresh then makes the next count fast."""
+    if not _enabled() or not tokens:
         return False
     with connection.cursor() as cur:
         cur.execute("INSERT INTO archives_search_postings_token (token, built) "

@@ -34,7 +34,7 @@ first page found, from the index alone instead of through a join to every matchi
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -46,6 +46,9 @@ from django.db.models.expressions import RawSQL
 
 from kjda.archives.models import Record
 from kjda.db.django_private import queryset_cached_rows
+from kjda.db.routers import search_alias
+
+log = logging.getLogger(__name__)
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z\u00c0-\u024f]+")
@@ -404,6 +407,7 @@ def search_filter(qs: QuerySet[Record], query: str, scope: Sequence[Facets] | No
     does when `scope` is given: the caller vouches that `scope` (an OR of facet conjunctions)
     says exactly what `qs`'s filters say. The index then also narrows the page's candidates to
     the scope, and `qs`'s filters are still checked on each row of the page."""
+    qs = qs.using(search_alias())  # read-only (kjda.db.routers): a search never writes
     if (scope and connection.vendor == "postgresql"
             and all(f.applicants is not None for f in scope)):
         # An employee's scope (what they applied for: a few hundred records) is cheaper through
@@ -500,11 +504,11 @@ class _SearchQuerySet:
             return None
         from kjda.archives import postings
 
-        found = postings.postings_count(self._bitmap, self._tsquery)
+        found = postings.postings_count(self._bitmap, self._tsquery, using=self.db)
         if found is None:
             return None
         if found.unrefreshed > postings.REFRESH_TAIL:
-            _refresh_postings()
+            _postings_ask(())
         self._found = found
         return found.matches, -1.0  # the table's rows: read only if a page needs them
 
@@ -514,9 +518,8 @@ class _SearchQuerySet:
         if self._bitmap is not None:
             from kjda.archives import postings
 
-            if postings.postings_note(sorted(postings.tokens_of(self._bitmap)),
-                                      time.perf_counter() - started):
-                _refresh_postings()
+            if time.perf_counter() - started >= postings.SLOW_COUNT_SECONDS:
+                _postings_ask(sorted(postings.tokens_of(self._bitmap)))
         return counted
 
     def _gin_count(self) -> tuple[int, float]:
@@ -591,12 +594,32 @@ def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | No
     return qs
 
 
-def _refresh_postings() -> None:
-    """Bring the posting bitmaps up to date now, in this request (tens of ms, rarely): a count
-    that found them behind or missing. A refresh that can't get its lock in time is skipped."""
-    from django.db import DatabaseError
+# Token sets this process asked the worker to build or refresh bitmaps for, and when: a search
+# asks again only after _ASK_EVERY seconds (the task is a row in the queue, written on
+# `default`; the search itself reads only).
+_ASKED: dict[tuple[str, ...], float] = {}
+_ASK_EVERY = 60.0
 
-    from kjda.archives import postings
 
-    with contextlib.suppress(DatabaseError):
-        postings.postings_refresh(lock_timeout_ms=500)
+def _postings_ask(tokens: Sequence[str]) -> None:
+    """Ask the worker for bitmaps of `tokens` (none: only bring them up to date), after the
+    caller's transaction commits. The search goes on without them: its count stays exact."""
+    key = tuple(sorted(tokens))
+    now = time.monotonic()
+    if now - _ASKED.get(key, -_ASK_EVERY) < _ASK_EVERY:
+        return
+    if len(_ASKED) > 1000:
+        _ASKED.clear()
+    _ASKED[key] = now
+
+    def enqueue() -> None:
+        from django.db import DatabaseError
+
+        from kjda.archives.tasks import postings_refresh_task
+
+        try:
+            postings_refresh_task.enqueue(list(key))
+        except DatabaseError:  # a busy queue must not fail the search: the periodic loop refreshes
+            log.warning("postings refresh not enqueued", exc_info=True)
+
+    transaction.on_commit(enqueue, using="default")

@@ -50,7 +50,16 @@ def _counts(actor, q: str) -> tuple[int, int | None, int]:
 
 
 @pytest.fixture
-def corpus(db, fonds, monkeypatch):
+def worker_now(monkeypatch):
+    """What a search asks the worker for (postings_refresh_task, after commit) done at once."""
+    from kjda.archives.tasks import postings_refresh_task
+
+    monkeypatch.setattr(search, "_postings_ask",
+                        lambda tokens: postings_refresh_task.call(list(tokens)))
+
+
+@pytest.fixture
+def corpus(db, fonds, monkeypatch, worker_now):
     monkeypatch.setattr(postings, "SLOW_COUNT_SECONDS", 0.0)  # every count asks for bitmaps
     rule = RetentionRule.objects.select_related("category").get(name="记账凭证")
     other = Fonds.objects.create(code="Z009", name="子公司", unit_name="子公司")
@@ -67,7 +76,7 @@ def test_counts_come_from_the_bitmaps_once_asked_for_and_stay_exact(corpus, arch
     for actor in (archivist, accountant):
         for q in queries:
             api, bitmaps, rows = _counts(actor, q)
-            assert api == rows and bitmaps == rows  # the first count built them
+            assert api == rows and bitmaps == rows  # the worker built them, asked by the first
     assert postings.postings_count(("tok", "差旅"), "'差旅'").unrefreshed == 0
 
     # writes after the refresh: new entries (the tail), an edit and a delete (dirty)
@@ -111,7 +120,7 @@ def test_a_reindex_forgets_the_bitmaps_and_they_come_back(corpus, archivist):
 
 @pg_only
 @pytest.mark.django_db(transaction=True)
-def test_writers_beside_the_refresh_lose_no_entry(fonds, archivist, monkeypatch):
+def test_writers_beside_the_refresh_lose_no_entry(fonds, archivist, monkeypatch, worker_now):
     monkeypatch.setattr(postings, "SLOW_COUNT_SECONDS", 0.0)
     rule = RetentionRule.objects.select_related("category").get(name="记账凭证")
     for i in range(20):
@@ -165,7 +174,7 @@ def test_pages_from_the_bitmaps_are_the_pages_the_walk_gives(corpus, archivist, 
 
     for actor in (archivist, accountant):
         for q in ["差旅", "办公用品"]:
-            assert pages(actor, q) == walked(actor, q)  # the first count builds the bitmaps
+            assert pages(actor, q) == walked(actor, q)  # the first count asks for the bitmaps
     _make(rule, fonds, 200, department="销售部")  # a tail entry
     edited = records[-4]  # 报销差旅费 36 → 办公用品
     edited.title = "办公用品 改"
