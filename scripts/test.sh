@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install KJDA with its test extras into .venv and run the whole test suite:
-# lint, then every test on SQLite, then again on PostgreSQL (127.0.0.1:5432 by default).
+# lint, then every test on SQLite, again on SQLite with Django's stock backend
+# (KJDA_SQLITE_BACKEND=stock), then on PostgreSQL (127.0.0.1:5432 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ PYTHON=${PYTHON:-python3}
 
 echo "== tests on SQLite =="
 .venv/bin/python -m pytest "$@"
+
+echo "== tests on SQLite, Django's stock backend =="
+# The fallback (no writer queue, no group commit) must pass too. Browser tests: once is enough.
+KJDA_SQLITE_BACKEND=stock .venv/bin/python -m pytest -m "not e2e" "$@"
 
 PG_URL=${KJDA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/kjda}
 if .venv/bin/python - "$PG_URL" <<'PY'
