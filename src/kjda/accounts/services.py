@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
@@ -101,14 +102,22 @@ def token_mint(*, user, name: str, scopes: list[str] | None = None,
         raise access_block_error(reason)
     if parent is None and not mfa_verified and totp_enabled(user):
         totp_check(user=user, code=totp, request=request)
-    token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours,
-                             parent=parent)
-    audit_log(action="auth.token", actor=user, request=request, object_type="api_token",
-              object_id=str(token.pk),
-              detail={"name": token.name, "scopes": token.scopes,
-                      "parent": parent.pk if parent is not None else None,
-                      "expires_at": token.expires_at.isoformat()})
+    with transaction.atomic():
+        token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours,
+                                 parent=parent)
+        _token_audit(token, actor=user, request=request,
+                     channel="token" if parent is not None else "session")
     return token, raw
+
+
+def _token_audit(token: ApiToken, *, actor: AbstractBaseUser,
+                 request: HttpRequest | None, channel: str) -> None:
+    """`auth.token`, the same event whichever way the token was asked for."""
+    audit_log(action="auth.token", actor=actor, request=request, object_type="api_token",
+              object_id=str(token.pk),
+              detail={"name": token.name, "scopes": token.scopes, "channel": channel,
+                      "parent": token.parent_id,
+                      "expires_at": token.expires_at.isoformat()})
 
 
 def totp_check(*, user, code: str | None, request=None) -> None:
@@ -159,11 +168,12 @@ def _deny(request, *, reason: str, object_type: str = "api", object_id: str = ""
 def token_for_credentials(*, username: str, password: str, name: str = "api",
                           scopes: list[str] | None = None, ttl_hours: int | None = None,
                           totp: str | None = None,
-                          request=None) -> tuple[ApiToken, str] | None:
-    """A token for a username and password (`POST /api/v1/auth/token`); None for wrong
-    credentials. The same per-address throttle and per-account lockout as the web login; an
-    account that must change its password or set up a second factor gets none; an account
-    with TOTP sends the current code too."""
+                          request: HttpRequest | None = None) -> tuple[ApiToken, str]:
+    """A token for a username and password (`POST /api/v1/auth/token`), audited
+    (`auth.token`, in the token's transaction). Wrong credentials: `auth.failed` is audited and
+    401 `invalid_credentials` raised. The same per-address throttle and per-account lockout as
+    the web login; an account that must change its password or set up a second factor gets
+    none; an account with TOTP sends the current code too."""
     from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
 
     _scopes_validate(scopes)  # a malformed request is refused before the password is tried
@@ -176,7 +186,10 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
                               status=429)
     user = _authenticate_counted(request, username=username, password=password)
     if user is None or not user.is_active:
-        return None
+        audit_log(action="auth.failed", request=request, outcome="failure", object_type="user",
+                  actor_name=username[:150], detail={"channel": "api"})
+        raise DomainError("invalid_credentials", "用户名或密码错误", "wrong username or password",
+                          status=401)
     reason = access_block_reason(user)
     if reason:
         _deny(request, reason=reason, object_type="user", object_id=user.get_username())
@@ -184,7 +197,10 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
     if totp_enabled(user):
         # A password alone must not stand in for the second factor.
         totp_check(user=user, code=totp, request=request)
-    return token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours)
+    with transaction.atomic():
+        token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours)
+        _token_audit(token, actor=user, request=request, channel="password")
+    return token, raw
 
 
 def _authenticate_counted(request, *, username: str, password: str):
