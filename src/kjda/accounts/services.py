@@ -436,6 +436,32 @@ def user_roles_split(*, actor, user, request=None):
                        roles=[r for r in roles if r != Role.SECADMIN])
 
 
+@transaction.atomic
+def user_password_change(*, user: AbstractBaseUser, password: str,
+                         actor: AbstractBaseUser | None = None,
+                         request: HttpRequest | None = None) -> None:
+    """Set `user`'s password and lift `must_change_password`, audited (`auth.password_change`)
+    in the same transaction. The caller has checked the old password (a form); the new one is
+    checked here against the password validators, whoever calls."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from kjda.accounts.models import Profile
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise DomainError("password_weak", "密码不符合要求：" + "；".join(exc.messages),
+                          "password rejected: " + "; ".join(exc.messages)) from None
+    first = not user.has_usable_password()
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    Profile.objects.filter(user=user).update(must_change_password=False)
+    audit_log(action="auth.password_change", actor=actor if actor is not None else user,
+              request=request, object_type="user", object_id=str(user.pk),
+              detail={"first_password": first})
+
+
 def _normal(value):
     return sorted(set(value)) if isinstance(value, list) else value
 

@@ -47,3 +47,38 @@ def test_a_token_minted_by_a_session_is_audited_with_its_channel(archivist):
     event = AuditEvent.objects.get(action="auth.token")
     assert (event.actor_name, event.object_id) == ("archivist", str(token.pk))
     assert event.detail["channel"] == "session" and event.detail["parent"] is None
+
+
+def test_a_password_change_is_written_and_audited_by_the_service(archivist):
+    from kjda.accounts.models import Profile
+    from kjda.accounts.services import user_password_change
+
+    Profile.objects.filter(user=archivist).update(must_change_password=True)
+    user_password_change(user=archivist, password="Changed-Pass-2025!", actor=archivist)
+    archivist.refresh_from_db()
+    assert archivist.check_password("Changed-Pass-2025!")
+    assert not Profile.objects.get(user=archivist).must_change_password
+    event = AuditEvent.objects.get(action="auth.password_change")
+    assert (event.actor_name, event.object_type, event.object_id, event.outcome) \
+        == ("archivist", "user", str(archivist.pk), "success")
+
+
+def test_a_weak_password_changes_nothing_and_audits_nothing(archivist):
+    from kjda.accounts.services import user_password_change
+
+    with pytest.raises(DomainError) as refused:
+        user_password_change(user=archivist, password="123", actor=archivist)
+    assert refused.value.code == "password_weak"
+    archivist.refresh_from_db()
+    assert archivist.check_password(PASSWORD)
+    assert not AuditEvent.objects.filter(action="auth.password_change").exists()
+
+
+def test_the_password_page_changes_through_the_service_and_keeps_the_session(archivist):
+    web = Client()
+    web.force_login(archivist)
+    done = web.post("/password/", {"old_password": PASSWORD, "new_password1": "Changed-Pass-2025!",
+                                   "new_password2": "Changed-Pass-2025!"})
+    assert done.status_code == 302 and done["Location"] == "/"
+    assert AuditEvent.objects.filter(action="auth.password_change").count() == 1
+    assert web.get("/records/").status_code == 200  # still logged in
