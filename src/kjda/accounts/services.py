@@ -265,13 +265,17 @@ def system_user(*, name: str, roles: list[str] | None = None):
         raise DomainError("role_unknown", "系统账号只能拥有档案内容角色",
                           "a system account holds content roles only")
     user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username=name[:150],
-                                                     defaults={"is_active": True})
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-        if roles:
-            Profile.objects.create(user=user, roles=sorted(set(roles)))
+    with transaction.atomic():
+        user, created = user_model.objects.get_or_create(username=name[:150],
+                                                         defaults={"is_active": True})
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            if roles:
+                Profile.objects.create(user=user, roles=sorted(set(roles)))
+            # A new account is an account, even one nobody logs in with: auditors see it.
+            audit_log(action="user.create", object_type="user", object_id=user.get_username(),
+                      detail={"system": True, "roles": sorted(set(roles or []))})
     return user
 
 
@@ -507,6 +511,25 @@ def login_failure_record(*, request, username: str) -> None:
     log("login locked after repeated failures: account %r%s (unlock: the users page or "
         "POST /api/v1/users/<username>/unlock)", username,
         " — an ADMINISTRATOR account" if admin else "")
+
+
+@transaction.atomic
+def user_bootstrap(*, password: str, generated_password: bool = False,
+                   username: str = "admin") -> AbstractBaseUser | None:
+    """The first account (`kjda serve` on an empty database), audited (`user.create`, by the
+    system); None when it exists already."""
+    from kjda.accounts.models import Profile
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        return None
+    user = user_model.objects.create_user(username, "", password)
+    user_grant_bootstrap_roles(user=user, generated_password=generated_password)
+    roles = Profile.objects.filter(user=user).values_list("roles", flat=True).first() or []
+    audit_log(action="user.create", object_type="user", object_id=username,
+              detail={"bootstrap": True, "roles": roles,
+                      "generated_password": generated_password})
+    return user
 
 
 def user_grant_bootstrap_roles(*, user, generated_password: bool = False) -> None:

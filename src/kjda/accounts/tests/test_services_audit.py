@@ -82,3 +82,26 @@ def test_the_password_page_changes_through_the_service_and_keeps_the_session(arc
     assert done.status_code == 302 and done["Location"] == "/"
     assert AuditEvent.objects.filter(action="auth.password_change").count() == 1
     assert web.get("/records/").status_code == 200  # still logged in
+
+
+def test_the_bootstrap_admin_is_created_once_and_audited(db):
+    from kjda.accounts.services import user_bootstrap
+
+    admin = user_bootstrap(password="Bootstrap-Pass-2024", generated_password=True)
+    assert admin is not None and admin.check_password("Bootstrap-Pass-2024")
+    event = AuditEvent.objects.get(action="user.create")
+    assert (event.actor, event.object_type, event.object_id, event.outcome) \
+        == (None, "user", "admin", "success")
+    assert event.detail["bootstrap"] is True and "secadmin" in event.detail["roles"]
+    assert user_bootstrap(password="Other-Pass-2024") is None  # already there: nothing
+    assert AuditEvent.objects.filter(action="user.create").count() == 1
+
+
+def test_a_new_system_account_is_audited_once(db):
+    from kjda.accounts.services import system_user
+
+    first = system_user(name="oa:dingtalk", roles=["archivist"])
+    assert system_user(name="oa:dingtalk") == first
+    event = AuditEvent.objects.get(action="user.create")
+    assert (event.actor, event.object_id) == (None, "oa:dingtalk")
+    assert event.detail == {"system": True, "roles": ["archivist"]}
