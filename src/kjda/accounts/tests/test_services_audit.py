@@ -105,3 +105,38 @@ def test_a_new_system_account_is_audited_once(db):
     event = AuditEvent.objects.get(action="user.create")
     assert (event.actor, event.object_id) == (None, "oa:dingtalk")
     assert event.detail == {"system": True, "roles": ["archivist"]}
+
+
+def test_a_new_account_is_audited_by_the_service_with_who_made_it(archivist, fonds):
+    from django.contrib.auth import get_user_model
+
+    from kjda.accounts.models import Profile
+    from kjda.accounts.services import user_create
+
+    sec = get_user_model().objects.create_user("sec", password=PASSWORD)
+    Profile.objects.create(user=sec, roles=["secadmin"])
+    user_create(actor=sec, username="wangwu", password="Wangwu-Pass-2024!", roles=["accountant"],
+                fonds=["z001"])
+    event = AuditEvent.objects.get(action="user.create")
+    assert (event.actor_name, event.object_type, event.object_id, event.outcome) \
+        == ("sec", "user", "wangwu", "success")
+    assert event.detail["roles"] == ["accountant"] and event.detail["fonds"] == ["Z001"]
+
+
+def test_a_directory_profile_refresh_is_audited_and_a_non_directory_one_writes_nothing(
+        archivist):
+    from kjda.accounts.models import Profile
+    from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh
+
+    outsider = OAIdentity(provider="idp", user_id="u-1", name="别人", department="外部")
+    sso_profile_refresh(archivist, outsider, actor=archivist)
+    assert not AuditEvent.objects.filter(action="user.update").exists()
+    sso_profile_refresh(archivist, OAIdentity(provider="dingtalk", user_id="u-1", name="张三",
+                                              department="财务部", directory=True),
+                        actor=archivist)
+    profile = Profile.objects.get(user=archivist)
+    assert (profile.person_name, profile.department) == ("张三", "财务部")
+    event = AuditEvent.objects.get(action="user.update")
+    assert (event.actor_name, event.object_id, event.outcome) \
+        == ("archivist", "archivist", "success")
+    assert event.detail == {"source": "dingtalk", "changed": ["person_name", "department"]}
