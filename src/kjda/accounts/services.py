@@ -37,6 +37,7 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
     login or a password, no scopes means every scope (the roles still decide)."""
     from kjda.accounts.roles import TOKEN_SCOPES
 
+    name = _name_check(name)
     scopes = _scopes_validate(scopes)
     if ttl_hours is not None and not 1 <= ttl_hours <= 24 * 366:
         raise DomainError("token_ttl_invalid", "有效期须在 1 小时到 366 天之间",
@@ -65,10 +66,18 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
         elif not scopes:
             scopes = list(TOKEN_SCOPES)
         token = ApiToken.objects.create(
-            user=user, name=name[:100], key_hash=_hash(raw), prefix=raw[:12],
+            user=user, name=name, key_hash=_hash(raw), prefix=raw[:12],
             scopes=scopes, expires_at=expires_at, parent=parent,
         )
     return token, raw
+
+
+def _name_check(name: str) -> str:
+    """A token needs a name its owner recognises it by (the tokens page lists them)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("token_name_required", "请填写令牌名称", "a token needs a name")
+    return name[:100]
 
 
 def _scopes_validate(scopes: list[str] | None) -> list[str]:
@@ -96,6 +105,7 @@ def token_mint(*, user, name: str, scopes: list[str] | None = None,
     (`mfa_verified`), a current code (`totp`), or a parent token (only obtainable so)."""
     from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
 
+    _name_check(name)  # a malformed request is refused before a second-factor code is spent
     reason = access_block_reason(user)
     if reason:  # the web and API layers refuse earlier; a service holds the rule anyway
         _deny(request, reason=reason, object_type="api_token")
@@ -176,7 +186,8 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
     none; an account with TOTP sends the current code too."""
     from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
 
-    _scopes_validate(scopes)  # a malformed request is refused before the password is tried
+    _name_check(name)  # a malformed request is refused before the password is tried
+    _scopes_validate(scopes)
     if request is not None:
         from allauth.core import ratelimit
 

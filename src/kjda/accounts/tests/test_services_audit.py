@@ -140,3 +140,19 @@ def test_a_directory_profile_refresh_is_audited_and_a_non_directory_one_writes_n
     assert (event.actor_name, event.object_id, event.outcome) \
         == ("archivist", "archivist", "success")
     assert event.detail == {"source": "dingtalk", "changed": ["person_name", "department"]}
+
+
+def test_a_nameless_token_gets_the_same_answer_on_the_page_and_the_api(archivist):
+    web = Client()
+    web.force_login(archivist)
+    page = web.post("/tokens/", {"action": "create", "name": "  "})
+    assert page.status_code == 400 and "请填写令牌名称" in page.content.decode()
+    api = web.post("/api/v1/auth/tokens", json.dumps({"name": "  "}),
+                   content_type="application/json")
+    assert api.status_code == 400 and api.json()["code"] == "token_name_required"
+    password = Client().post("/api/v1/auth/token", json.dumps(
+        {"username": "archivist", "password": PASSWORD, "name": ""}),
+        content_type="application/json")
+    assert password.status_code == 400 and password.json()["code"] == "token_name_required"
+    assert not ApiToken.objects.exists()
+    assert not AuditEvent.objects.filter(action="auth.token").exists()
