@@ -31,17 +31,16 @@ def _prepare(*, quiet: bool = False) -> str | None:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
     fonds_ensure()
-    user_model = get_user_model()
-    if user_model.objects.filter(username="admin").exists():
+    if get_user_model().objects.filter(username="admin").exists():
         return None
     password = os.environ.get("KJDA_ADMIN_PASSWORD")
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(12)
-    from kjda.accounts.services import user_grant_bootstrap_roles
+    from kjda.accounts.services import user_bootstrap
 
-    user_grant_bootstrap_roles(user=user_model.objects.create_user("admin", "", password),
-                               generated_password=generated is not None)
+    if user_bootstrap(password=password, generated_password=generated is not None) is None:
+        return None  # another process made it meanwhile
     return generated
 
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.models import ApiToken
@@ -36,6 +37,7 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
     login or a password, no scopes means every scope (the roles still decide)."""
     from kjda.accounts.roles import TOKEN_SCOPES
 
+    name = _name_check(name)
     scopes = _scopes_validate(scopes)
     if ttl_hours is not None and not 1 <= ttl_hours <= 24 * 366:
         raise DomainError("token_ttl_invalid", "有效期须在 1 小时到 366 天之间",
@@ -64,10 +66,18 @@ def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None =
         elif not scopes:
             scopes = list(TOKEN_SCOPES)
         token = ApiToken.objects.create(
-            user=user, name=name[:100], key_hash=_hash(raw), prefix=raw[:12],
+            user=user, name=name, key_hash=_hash(raw), prefix=raw[:12],
             scopes=scopes, expires_at=expires_at, parent=parent,
         )
     return token, raw
+
+
+def _name_check(name: str) -> str:
+    """A token needs a name its owner recognises it by (the tokens page lists them)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("token_name_required", "请填写令牌名称", "a token needs a name")
+    return name[:100]
 
 
 def _scopes_validate(scopes: list[str] | None) -> list[str]:
@@ -95,20 +105,29 @@ def token_mint(*, user, name: str, scopes: list[str] | None = None,
     (`mfa_verified`), a current code (`totp`), or a parent token (only obtainable so)."""
     from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
 
+    _name_check(name)  # a malformed request is refused before a second-factor code is spent
     reason = access_block_reason(user)
     if reason:  # the web and API layers refuse earlier; a service holds the rule anyway
         _deny(request, reason=reason, object_type="api_token")
         raise access_block_error(reason)
     if parent is None and not mfa_verified and totp_enabled(user):
         totp_check(user=user, code=totp, request=request)
-    token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours,
-                             parent=parent)
-    audit_log(action="auth.token", actor=user, request=request, object_type="api_token",
-              object_id=str(token.pk),
-              detail={"name": token.name, "scopes": token.scopes,
-                      "parent": parent.pk if parent is not None else None,
-                      "expires_at": token.expires_at.isoformat()})
+    with transaction.atomic():
+        token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours,
+                                 parent=parent)
+        _token_audit(token, actor=user, request=request,
+                     channel="token" if parent is not None else "session")
     return token, raw
+
+
+def _token_audit(token: ApiToken, *, actor: AbstractBaseUser,
+                 request: HttpRequest | None, channel: str) -> None:
+    """`auth.token`, the same event whichever way the token was asked for."""
+    audit_log(action="auth.token", actor=actor, request=request, object_type="api_token",
+              object_id=str(token.pk),
+              detail={"name": token.name, "scopes": token.scopes, "channel": channel,
+                      "parent": token.parent_id,
+                      "expires_at": token.expires_at.isoformat()})
 
 
 def totp_check(*, user, code: str | None, request=None) -> None:
@@ -159,14 +178,16 @@ def _deny(request, *, reason: str, object_type: str = "api", object_id: str = ""
 def token_for_credentials(*, username: str, password: str, name: str = "api",
                           scopes: list[str] | None = None, ttl_hours: int | None = None,
                           totp: str | None = None,
-                          request=None) -> tuple[ApiToken, str] | None:
-    """A token for a username and password (`POST /api/v1/auth/token`); None for wrong
-    credentials. The same per-address throttle and per-account lockout as the web login; an
-    account that must change its password or set up a second factor gets none; an account
-    with TOTP sends the current code too."""
+                          request: HttpRequest | None = None) -> tuple[ApiToken, str]:
+    """A token for a username and password (`POST /api/v1/auth/token`), audited
+    (`auth.token`, in the token's transaction). Wrong credentials: `auth.failed` is audited and
+    401 `invalid_credentials` raised. The same per-address throttle and per-account lockout as
+    the web login; an account that must change its password or set up a second factor gets
+    none; an account with TOTP sends the current code too."""
     from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
 
-    _scopes_validate(scopes)  # a malformed request is refused before the password is tried
+    _name_check(name)  # a malformed request is refused before the password is tried
+    _scopes_validate(scopes)
     if request is not None:
         from allauth.core import ratelimit
 
@@ -176,7 +197,10 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
                               status=429)
     user = _authenticate_counted(request, username=username, password=password)
     if user is None or not user.is_active:
-        return None
+        audit_log(action="auth.failed", request=request, outcome="failure", object_type="user",
+                  actor_name=username[:150], detail={"channel": "api"})
+        raise DomainError("invalid_credentials", "用户名或密码错误", "wrong username or password",
+                          status=401)
     reason = access_block_reason(user)
     if reason:
         _deny(request, reason=reason, object_type="user", object_id=user.get_username())
@@ -184,7 +208,10 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
     if totp_enabled(user):
         # A password alone must not stand in for the second factor.
         totp_check(user=user, code=totp, request=request)
-    return token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours)
+    with transaction.atomic():
+        token, raw = token_issue(user=user, name=name, scopes=scopes, ttl_hours=ttl_hours)
+        _token_audit(token, actor=user, request=request, channel="password")
+    return token, raw
 
 
 def _authenticate_counted(request, *, username: str, password: str):
@@ -249,13 +276,17 @@ def system_user(*, name: str, roles: list[str] | None = None):
         raise DomainError("role_unknown", "系统账号只能拥有档案内容角色",
                           "a system account holds content roles only")
     user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username=name[:150],
-                                                     defaults={"is_active": True})
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-        if roles:
-            Profile.objects.create(user=user, roles=sorted(set(roles)))
+    with transaction.atomic():
+        user, created = user_model.objects.get_or_create(username=name[:150],
+                                                         defaults={"is_active": True})
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            if roles:
+                Profile.objects.create(user=user, roles=sorted(set(roles)))
+            # A new account is an account, even one nobody logs in with: auditors see it.
+            audit_log(action="user.create", object_type="user", object_id=user.get_username(),
+                      detail={"system": True, "roles": sorted(set(roles or []))})
     return user
 
 
@@ -420,6 +451,32 @@ def user_roles_split(*, actor, user, request=None):
                        roles=[r for r in roles if r != Role.SECADMIN])
 
 
+@transaction.atomic
+def user_password_change(*, user: AbstractBaseUser, password: str,
+                         actor: AbstractBaseUser | None = None,
+                         request: HttpRequest | None = None) -> None:
+    """Set `user`'s password and lift `must_change_password`, audited (`auth.password_change`)
+    in the same transaction. The caller has checked the old password (a form); the new one is
+    checked here against the password validators, whoever calls."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from kjda.accounts.models import Profile
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise DomainError("password_weak", "密码不符合要求：" + "；".join(exc.messages),
+                          "password rejected: " + "; ".join(exc.messages)) from None
+    first = not user.has_usable_password()
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    Profile.objects.filter(user=user).update(must_change_password=False)
+    audit_log(action="auth.password_change", actor=actor if actor is not None else user,
+              request=request, object_type="user", object_id=str(user.pk),
+              detail={"first_password": first})
+
+
 def _normal(value):
     return sorted(set(value)) if isinstance(value, list) else value
 
@@ -465,6 +522,25 @@ def login_failure_record(*, request, username: str) -> None:
     log("login locked after repeated failures: account %r%s (unlock: the users page or "
         "POST /api/v1/users/<username>/unlock)", username,
         " — an ADMINISTRATOR account" if admin else "")
+
+
+@transaction.atomic
+def user_bootstrap(*, password: str, generated_password: bool = False,
+                   username: str = "admin") -> AbstractBaseUser | None:
+    """The first account (`kjda serve` on an empty database), audited (`user.create`, by the
+    system); None when it exists already."""
+    from kjda.accounts.models import Profile
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        return None
+    user = user_model.objects.create_user(username, "", password)
+    user_grant_bootstrap_roles(user=user, generated_password=generated_password)
+    roles = Profile.objects.filter(user=user).values_list("roles", flat=True).first() or []
+    audit_log(action="user.create", object_type="user", object_id=username,
+              detail={"bootstrap": True, "roles": roles,
+                      "generated_password": generated_password})
+    return user
 
 
 def user_grant_bootstrap_roles(*, user, generated_password: bool = False) -> None:

@@ -7,8 +7,7 @@ from ninja import Router, Schema, Status
 
 from kjda.accounts.selectors import session_mfa_verified, token_get_own, token_list
 from kjda.accounts.services import token_for_credentials, token_mint, token_revoke
-from kjda.audit.services import audit_log
-from kjda.errors import DomainError, NotFound
+from kjda.errors import NotFound
 
 router = Router(tags=["auth"])
 
@@ -54,17 +53,10 @@ def token_create(request: HttpRequest, payload: TokenIn):
     must change its password or set up two-factor authentication first gets 403
     `password_change_required` / `mfa_required`. Throttled per address and locked per
     account like the web login (429)."""
-    issued = token_for_credentials(username=payload.username, password=payload.password,
-                                   totp=payload.totp, name=payload.name, scopes=payload.scopes,
-                                   ttl_hours=payload.ttl_hours, request=request)
-    if issued is None:
-        audit_log(action="auth.failed", request=request, outcome="failure",
-                  object_type="user", actor_name=payload.username[:150])
-        raise DomainError("invalid_credentials", "用户名或密码错误", "wrong username or password",
-                          status=401)
-    token, raw = issued
-    audit_log(action="auth.token", actor=token.user, request=request, object_type="api_token",
-              object_id=str(token.pk), detail={"name": token.name})
+    token, raw = token_for_credentials(username=payload.username, password=payload.password,
+                                       totp=payload.totp, name=payload.name,
+                                       scopes=payload.scopes, ttl_hours=payload.ttl_hours,
+                                       request=request)
     return TokenOut(token=raw, expires_at=token.expires_at, scopes=token.scopes)
 
 

@@ -10,10 +10,15 @@ from ninja.files import UploadedFile
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
+from kjda.archives.access_log import (
+    file_download_log,
+    record_export_log,
+    record_search_log,
+    record_view_log,
+)
 from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.export import catalogue_csv, catalogue_xlsx, record_metadata_xml
 from kjda.archives.models import Record, RecordFile
-from kjda.audit.services import audit_log
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.selectors import check_report_for, existing_record_for
@@ -159,16 +164,15 @@ def record_list(request: HttpRequest, query: Query[RecordQuery]):
     items = [record_summary(r) for r in qs[offset:offset + limit]]
     count = qs.count()
     if query.q:
-        audit_log(action="record.search", request=request, object_type="record",
-                  detail={"q": query.q[:200], "count": count})
+        record_search_log(request=request, detail={"q": query.q[:200], "count": count})
     return {"items": items, "count": count}
 
 
 def _catalogue_export(request: HttpRequest, qs, query: RecordQuery) -> HttpResponse:
-    audit_log(action="record.export", request=request, object_type="record",
-              detail={"format": query.format,
-                      "filters": {k: str(v) for k, v in query.dict(
-                          exclude={"limit", "offset", "format"}, exclude_none=True).items()}})
+    filters = {k: str(v) for k, v in query.dict(exclude={"limit", "offset", "format"},
+                                                exclude_none=True).items()}
+    record_export_log(request=request, action="record.export",
+                      detail={"format": query.format, "filters": filters})
     records = qs.prefetch_related("files").iterator(chunk_size=2000)
     if query.format == "csv":
         response: HttpResponse = StreamingHttpResponse(
@@ -186,16 +190,14 @@ def _catalogue_export(request: HttpRequest, qs, query: RecordQuery) -> HttpRespo
 @router.get("/records/{record_id}", response=RecordOut, summary="One record with its files")
 def record_get(request: HttpRequest, record_id: int):
     record = _get(request, record_id)
-    audit_log(action="record.view", request=request, object_type="record",
-              object_id=str(record.pk))
+    record_view_log(request=request, record_id=record.pk)
     return record_detail(record, request.user)
 
 
 @router.get("/records/{record_id}/metadata.xml", summary="DA/T 94 metadata as XML")
 def record_metadata(request: HttpRequest, record_id: int):
     record = _get(request, record_id)
-    audit_log(action="record.export_metadata", request=request, object_type="record",
-              object_id=str(record.pk))
+    record_export_log(request=request, action="record.export_metadata", record_id=record.pk)
     relations = selectors.record_relations_for(actor=request.user, record=record)
     response = HttpResponse(record_metadata_xml(record, relations=relations),
                             content_type="application/xml; charset=utf-8")
@@ -209,8 +211,7 @@ def _get(request: HttpRequest, record_id: int) -> Record:
     try:
         return selectors.record_get(actor=request.user, record_id=record_id)
     except Exception:
-        audit_log(action="record.view", request=request, outcome="denied", object_type="record",
-                  object_id=str(record_id), detail={"reason": "not found or out of scope"})
+        record_view_log(request=request, record_id=record_id, refused=True)
         raise
 
 
@@ -220,11 +221,10 @@ def file_content(request: HttpRequest, file_id: int, inline: bool = False):
     try:
         rf = selectors.record_file_get(actor=request.user, file_id=file_id)
     except Exception:
-        audit_log(action="file.download", request=request, outcome="denied", object_type="file",
-                  object_id=str(file_id), detail={"reason": "not found or out of scope"})
+        file_download_log(request=request, file_id=file_id, refused=True)
         raise
     inline = inline and file_previewable(rf)
-    audit_log(action="file.download", request=request, object_type="file", object_id=str(rf.pk),
-              detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
+    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id, sha256=rf.sha256,
+                      inline=inline)
     # Inline only for an allow-listed identified format; the bytes are verified as they go.
     return file_response(request=request, rf=rf, inline=inline)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.archives import numbering
@@ -43,8 +45,12 @@ def fonds_ensure(*, code: str | None = None, name: str | None = None) -> Fonds:
         raise DomainError("fonds_code_invalid", f"全宗号必须是4位字母或数字：{code}",
                           f"a fonds code is 4 letters or digits: {code}")
     name = name or settings.KJDA_FONDS_NAME
-    fonds, _ = Fonds.objects.get_or_create(code=code.upper(),
-                                           defaults={"name": name, "unit_name": name})
+    with transaction.atomic():
+        fonds, created = Fonds.objects.get_or_create(code=code.upper(),
+                                                     defaults={"name": name, "unit_name": name})
+        if created:  # by the system (the seed), so no actor
+            audit_log(action="fonds.create", object_type="fonds", object_id=fonds.code,
+                      detail={"name": fonds.name})
     return fonds
 
 
@@ -203,12 +209,6 @@ def record_relation_add(*, record: Record, target: Record | None, relation_type:
                             description=description[:500])
 
 
-def record_event_add(*, record: Record, action: str, description: str = "", agent_name: str = "",
-                     mandate: str = "") -> None:
-    BusinessEvent.objects.create(record=record, action=action, occurred_at=timezone.now(),
-                                 description=description, agent_name=agent_name, mandate=mandate)
-
-
 def _open_volume(*, record: Record) -> Volume:
     period = f"{record.period:02d}月" if record.period else ""
     title = f"{record.fiscal_year}年{period}{record.rule.name}"
@@ -253,7 +253,12 @@ def volume_close(*, volume: Volume, actor=None, request=None) -> Volume:
     return volume
 
 
-def record_set_asset_disposed(*, record: Record, disposed_on: date) -> Record:
+@transaction.atomic
+def record_set_asset_disposed(*, record: Record, disposed_on: date,
+                              actor: AbstractBaseUser | None = None,
+                              request: HttpRequest | None = None) -> Record:
+    """Record when a fixed asset was disposed of: its card's retention starts to run. Audited
+    (`record.change`, the date and the expiry it sets)."""
     if record.retention != Retention.FA5:
         raise DomainError("not_fixed_asset_card", "只有固定资产卡片记录报废日期",
                           "only fixed-asset cards record a disposal date")
@@ -263,6 +268,11 @@ def record_set_asset_disposed(*, record: Record, disposed_on: date) -> Record:
     record.retention_expires_on = numbering.retention_expiry(
         fiscal_year=record.fiscal_year, retention=record.retention, asset_disposed_on=disposed_on)
     record.save(update_fields=["asset_disposed_on", "retention_expires_on"])
+    audit_log(action="record.change", actor=actor, request=request, object_type="record",
+              object_id=str(record.pk),
+              detail={"asset_disposed_on": disposed_on.isoformat(),
+                      "retention_expires_on": record.retention_expires_on.isoformat()
+                      if record.retention_expires_on else None})
     return record
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.roles import Role
@@ -307,6 +309,65 @@ def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
     from kjda.connectors.tasks import enqueue_inbox
 
     transaction.on_commit(lambda: enqueue_inbox([event.pk]))
+
+
+SWEEP_OVERLAP = timedelta(minutes=30)
+
+
+def connector_sweep(*, connector: Connector, actor: AbstractBaseUser | None = None,
+                    request: HttpRequest | None = None, now: datetime | None = None) -> int:
+    """Ask the platform for approvals finished since the last sweep (with overlap) and put any
+    not yet archived or queued into the inbox; returns how many were queued, each enqueued
+    after commit. The platform is asked outside the transaction (a slow OA must not hold the
+    database's write lock). Audited (`connector.sweep`) when a person asks, success or failure,
+    and when the periodic loop (`actor` None) queued something: an empty periodic sweep every
+    few minutes changes nothing worth an event, and its failures go to the worker's log."""
+    from kjda.archives.models import Record
+
+    now = now or timezone.now()
+    codes = list(Mapping.objects.filter(connector=connector)
+                 .values_list("process_code", flat=True))
+    instance_ids: list[str] = []
+    if codes:
+        since = (connector.last_sweep_at or now - timedelta(days=1)) - SWEEP_OVERLAP
+        try:
+            instance_ids = connector_build(connector).list_finished(since=since, until=now,
+                                                                    process_codes=codes)
+        except DomainError as exc:
+            if actor is not None:
+                audit_log(action="connector.sweep", actor=actor, request=request,
+                          outcome="failure", object_type="connector",
+                          object_id=str(connector.pk),
+                          detail={"code": exc.code, "error": exc.en[:500]})
+            raise
+    with transaction.atomic():
+        known = set(Record.objects.filter(source_system=connector.kind,
+                                          external_id__in=instance_ids)
+                    .values_list("external_id", flat=True))
+        # An approval whose callback is already in the inbox (perhaps queued) isn't missed.
+        known |= set(InboxEvent.objects.filter(connector=connector,
+                                               instance_id__in=instance_ids)
+                     .exclude(action="ignored").values_list("instance_id", flat=True))
+        queued = []
+        for instance_id in instance_ids:
+            if instance_id in known:
+                continue
+            row, created = InboxEvent.objects.get_or_create(
+                connector=connector, event_id=f"sweep:{instance_id}",
+                defaults={"instance_id": instance_id, "action": "approved", "source": "sweep",
+                          "event_type": "sweep", "payload": {}})
+            if created:
+                queued.append(row.pk)
+        if codes:
+            Connector.objects.filter(pk=connector.pk).update(last_sweep_at=now)
+        if actor is not None or queued:
+            audit_log(action="connector.sweep", actor=actor, request=request,
+                      object_type="connector", object_id=str(connector.pk),
+                      detail={"queued": len(queued)})
+        from kjda.connectors.tasks import enqueue_inbox
+
+        transaction.on_commit(lambda: enqueue_inbox(queued))
+    return len(queued)
 
 
 def connector_persist_updates(*, connector: Connector, oa: OAConnector) -> None:

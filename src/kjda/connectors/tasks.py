@@ -16,7 +16,6 @@ from django_tasks import task
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
-SWEEP_OVERLAP = timedelta(minutes=30)
 
 
 @task()
@@ -49,41 +48,12 @@ def enqueue_notice(notice_pk: int) -> None:
 
 
 def sweep_connector(*, connector_pk: str, now=None) -> int:
-    """Ask the platform for approvals finished since the last sweep (with overlap) and put any
-    not yet archived or queued into the inbox. Returns how many were queued."""
-    from kjda.connectors.models import Connector, InboxEvent, Mapping
-    from kjda.connectors.services import connector_build
+    """The periodic loop's sweep of one connector: `connectors.services.connector_sweep`
+    (which writes, audits and enqueues after commit) acting as the system."""
+    from kjda.connectors.models import Connector
+    from kjda.connectors.services import connector_sweep
 
-    now = now or timezone.now()
-    connector = Connector.objects.get(pk=connector_pk)
-    codes = list(Mapping.objects.filter(connector=connector).values_list("process_code",
-                                                                         flat=True))
-    if not codes:
-        return 0
-    since = (connector.last_sweep_at or now - timedelta(days=1)) - SWEEP_OVERLAP
-    instance_ids = connector_build(connector).list_finished(since=since, until=now,
-                                                            process_codes=codes)
-    from kjda.archives.models import Record
-
-    known = set(Record.objects.filter(source_system=connector.kind,
-                                      external_id__in=instance_ids)
-                .values_list("external_id", flat=True))
-    # An approval whose callback is already in the inbox (perhaps still queued) isn't missed.
-    known |= set(InboxEvent.objects.filter(connector=connector, instance_id__in=instance_ids)
-                 .exclude(action="ignored").values_list("instance_id", flat=True))
-    queued = []
-    for instance_id in instance_ids:
-        if instance_id in known:
-            continue
-        row, created = InboxEvent.objects.get_or_create(
-            connector=connector, event_id=f"sweep:{instance_id}",
-            defaults={"instance_id": instance_id, "action": "approved", "source": "sweep",
-                      "event_type": "sweep", "payload": {}})
-        if created:
-            queued.append(row.pk)
-    Connector.objects.filter(pk=connector.pk).update(last_sweep_at=now)
-    enqueue_inbox(queued)
-    return len(queued)
+    return connector_sweep(connector=Connector.objects.get(pk=connector_pk), now=now)
 
 
 def periodic_once() -> None:

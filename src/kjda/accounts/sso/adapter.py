@@ -70,7 +70,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if matched_by == "linked":
             # Only an account already linked to this provider takes its name and department
             # (and only from a directory): a login that merely matched renames nobody.
-            sso_profile_refresh(user, identity)
+            sso_profile_refresh(user, identity, actor=user, request=request)
         detail = {"provider": identity.provider, "oa_user_id": identity.user_id,
                   "matched_by": matched_by}
         if unvouched:

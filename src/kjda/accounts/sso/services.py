@@ -156,10 +156,11 @@ def sso_provision(identity: OAIdentity, *, request=None):
     return user
 
 
-def sso_profile_refresh(user, identity: OAIdentity) -> None:
+def sso_profile_refresh(user, identity: OAIdentity, *, actor=None, request=None) -> None:
     """The OA's directory is the source of the person's name, department and mobile: for an
     account already linked to it. Nothing from a provider that does not speak for the
-    directory (the caller also never refreshes on the login that first matched)."""
+    directory (the caller also never refreshes on the login that first matched). A change is
+    audited (`user.update`, the fields changed and where from) in its transaction."""
     if not identity.directory:
         return
     profile, _ = Profile.objects.get_or_create(user=user)
@@ -173,7 +174,11 @@ def sso_profile_refresh(user, identity: OAIdentity) -> None:
             setattr(profile, target, value)
             changed.append(target)
     if changed:
-        profile.save(update_fields=[*changed, "updated_at"])
+        with transaction.atomic():
+            profile.save(update_fields=[*changed, "updated_at"])
+            audit_log(action="user.update", actor=actor, request=request, object_type="user",
+                      object_id=user.get_username(),
+                      detail={"source": identity.provider, "changed": changed})
 
 
 @transaction.atomic

@@ -182,10 +182,12 @@ def test_sweep_now_queues_approvals_the_callbacks_missed(web, fonds):
 
 
 def test_sweep_failure_shows_the_platform_error(web, webhook_connector, monkeypatch):
-    def down(**kwargs):
+    def down(self, **kwargs):
         raise ConnectorError("platform_unavailable", "平台不可用", "platform unavailable")
 
-    monkeypatch.setattr("kjda.web.views.connectors.sweep_connector", down)
+    mapping_create(connector=webhook_connector, process_code="PROC-REIMB-001",
+                   scenario="reimbursement", category="原始凭证", fields={})
+    monkeypatch.setattr(connector_class("webhook"), "list_finished", down)
     response = web.post(f"/connectors/{webhook_connector.pk}/sweep/", follow=True)
     html = response.content.decode()
     assert "platform_unavailable" in html and "平台不可用" in html

@@ -118,9 +118,9 @@ def test_xml_is_never_served_inline(web, fonds, voucher_files):
 def test_unknown_record_and_file_are_404_and_audited(web, record):
     assert web.get("/records/999999/").status_code == 404
     assert web.get("/files/999999/content").status_code == 404
-    assert AuditEvent.objects.filter(action="record.view", outcome="failure",
+    assert AuditEvent.objects.filter(action="record.view", outcome="denied",
                                      object_id="999999").exists()
-    assert AuditEvent.objects.filter(action="file.download", outcome="failure").exists()
+    assert AuditEvent.objects.filter(action="file.download", outcome="denied").exists()
 
 
 def _upload(name: str, content: bytes):

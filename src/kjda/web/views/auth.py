@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from allauth.account.views import LoginView as AllauthLoginView
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpResponseRedirect
 
+from kjda.accounts.services import user_password_change
 from kjda.accounts.sso.oidc.logout import oidc_end_session_url
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
@@ -62,10 +64,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return reverse("web:dashboard")
 
     def form_valid(self, form):
-        from kjda.accounts.models import Profile
-
-        response = super().form_valid(form)
-        Profile.objects.filter(user=self.request.user).update(must_change_password=False)
-        audit_log(action="auth.password_change", request=self.request, object_type="user",
-                  object_id=str(self.request.user.pk))
-        return response
+        # The form checked the old password; the service writes, clears must_change_password
+        # and audits in one transaction (not form.save(), which would bypass it).
+        user_password_change(user=form.user, password=form.cleaned_data["new_password1"],
+                             actor=self.request.user, request=self.request)
+        update_session_auth_hash(self.request, form.user)  # this session stays logged in
+        return HttpResponseRedirect(self.get_success_url())

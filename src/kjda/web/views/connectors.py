@@ -1,6 +1,6 @@
 """OA integration: the connectors, their settings and mapping rules, and a sweep on demand.
-Reads through `kjda.connectors.selectors`, writes through the services the API calls, each
-write audited under the same action name as the API's."""
+Reads through `kjda.connectors.selectors`, writes through the services the API calls, which
+audit themselves."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ from django.views.decorators.http import require_POST
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors as archive_selectors
-from kjda.audit.models import Outcome
-from kjda.audit.services import audit_log
 from kjda.connectors import selectors
+from kjda.connectors import services as connector_services
 from kjda.connectors.models import Connector, ConnectorKind
 from kjda.connectors.registry import connector_class
 from kjda.connectors.services import connector_create, connector_public_settings, mapping_create
-from kjda.connectors.tasks import sweep_connector
 from kjda.errors import DomainError
 from kjda.web.connector_forms import ConnectorForm, MappingForm, kind_choices
 from kjda.web.permissions import perm_required
@@ -124,16 +122,12 @@ def connector_sweep(request: HttpRequest, connector_id: UUID) -> HttpResponse:
     does the same every few minutes) and queue those not archived yet."""
     connector = _connector_or_404(request, connector_id)
     try:
-        queued = sweep_connector(connector_pk=str(connector.pk))
+        queued = connector_services.connector_sweep(connector=connector, actor=request.user,
+                                                    request=request)
     except DomainError as exc:
-        audit_log(action="connector.sweep", request=request, outcome=Outcome.FAILURE,
-                  object_type="connector", object_id=str(connector.pk),
-                  detail={"code": exc.code, "error": exc.en[:500]})
         messages.error(request, _("同步失败：%(code)s %(message)s")
                        % {"code": exc.code, "message": error_message(exc)})
     else:
-        audit_log(action="connector.sweep", request=request, object_type="connector",
-                  object_id=str(connector.pk), detail={"queued": queued})
         if not selectors.mapping_list(actor=request.user, connector=connector).exists():
             messages.warning(request, _("尚无映射规则：没有可同步的审批模板。"))
         else:

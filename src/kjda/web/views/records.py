@@ -10,10 +10,9 @@ from django.utils.cache import patch_vary_headers
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
+from kjda.archives.access_log import file_download_log, record_search_log, record_view_log
 from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.models import Record, RecordFile
-from kjda.audit.models import Action, Outcome
-from kjda.audit.services import audit_log
 from kjda.errors import NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
@@ -33,10 +32,10 @@ def record_list(request: HttpRequest) -> HttpResponse:
     records = selectors.record_list(actor=request.user, filters=filters)
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     if form.is_filtered():
-        audit_log(action=Action.RECORD_SEARCH, request=request, object_type="record",
-                  detail={"q": (filters.q or "")[:200], "fonds": filters.fonds,
-                          "category": filters.category, "fiscal_year": filters.fiscal_year,
-                          "status": filters.status, "count": page.paginator.count})
+        record_search_log(request=request, detail={
+            "q": (filters.q or "")[:200], "fonds": filters.fonds, "category": filters.category,
+            "fiscal_year": filters.fiscal_year, "status": filters.status,
+            "count": page.paginator.count})
     template = "web/_record_results.html" if request.htmx else "web/record_list.html"
     response = render(request, template, {"form": form, "page": page})
     patch_vary_headers(response, ["HX-Request"])
@@ -47,17 +46,14 @@ def _record_or_404(request: HttpRequest, record_id: int) -> Record:
     try:
         return selectors.record_get(actor=request.user, record_id=record_id)
     except NotFound as exc:
-        audit_log(action=Action.RECORD_VIEW, request=request, outcome=Outcome.FAILURE,
-                  object_type="record", object_id=str(record_id),
-                  detail={"reason": "not found or out of scope"})
+        record_view_log(request=request, record_id=record_id, refused=True)
         raise Http404(exc.en) from exc
 
 
 @login_required
 def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     record = _record_or_404(request, record_id)
-    audit_log(action=Action.RECORD_VIEW, request=request, object_type="record",
-              object_id=str(record.pk))
+    record_view_log(request=request, record_id=record.pk)
     files = list(record.files.all())
     invoices = invoices_of_record(record=record)
     # other records this one names appear only when they are in the reader's scope
@@ -78,9 +74,7 @@ def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
     try:
         return selectors.record_file_get(actor=request.user, file_id=file_id)
     except NotFound as exc:
-        audit_log(action=Action.FILE_DOWNLOAD, request=request, outcome=Outcome.FAILURE,
-                  object_type="file", object_id=str(file_id),
-                  detail={"reason": "not found or out of scope"})
+        file_download_log(request=request, file_id=file_id, refused=True)
         raise Http404(exc.en) from exc
 
 
@@ -90,9 +84,8 @@ def file_content(request: HttpRequest, file_id: int) -> HttpResponse:
     for an allow-listed identified format, kjda.archives.downloads decides)."""
     rf = _file_or_404(request, file_id)
     inline = request.GET.get("inline") == "1" and file_previewable(rf)
-    audit_log(action=Action.FILE_DOWNLOAD, request=request, object_type="file",
-              object_id=str(rf.pk),
-              detail={"record": rf.record_id, "sha256": rf.sha256, "inline": inline})
+    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id,
+                      sha256=rf.sha256, inline=inline)
     try:
         return file_response(request=request, rf=rf, inline=inline)
     except StorageError as exc:  # missing or damaged: said plainly, never the bytes

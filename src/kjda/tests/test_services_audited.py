@@ -1,0 +1,222 @@
+"""Every public function of every `kjda.*.services` module is either a write that audits itself
+(named here with its audit action and a test that asserts that event) or exempt for a stated
+reason. A new service function fails this test until it is put in one of the two tables, so a
+write cannot quietly skip its audit event (issue 16 item 1)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+import kjda
+
+ROOT = Path(kjda.__file__).parent
+
+# service function → (the audit action it writes, "path under src/kjda::test" asserting it)
+AUDITED: dict[str, tuple[str, str]] = {
+    # accounts
+    "kjda.accounts.services.token_mint": (
+        "auth.token", "accounts/tests/test_services_audit.py::"
+        "test_a_token_minted_by_a_session_is_audited_with_its_channel"),
+    "kjda.accounts.services.token_for_credentials": (
+        "auth.token", "accounts/tests/test_services_audit.py::"
+        "test_a_token_for_a_password_is_audited_by_the_service_with_its_owner"),
+    "kjda.accounts.services.totp_check": (
+        "auth.failed", "tests/security/test_mfa_every_channel.py::"
+        "test_the_password_token_endpoint_takes_the_totp_code_once"),
+    "kjda.accounts.services.token_revoke": (
+        "auth.token_revoke", "tests/security/test_tokens_never_grow.py::"
+        "test_revoking_a_token_revokes_the_tokens_made_with_it"),
+    "kjda.accounts.services.system_user": (
+        "user.create", "accounts/tests/test_services_audit.py::"
+        "test_a_new_system_account_is_audited_once"),
+    "kjda.accounts.services.user_bootstrap": (
+        "user.create", "accounts/tests/test_services_audit.py::"
+        "test_the_bootstrap_admin_is_created_once_and_audited"),
+    "kjda.accounts.services.user_create": (
+        "user.create", "accounts/tests/test_services_audit.py::"
+        "test_a_new_account_is_audited_by_the_service_with_who_made_it"),
+    "kjda.accounts.services.user_update": (
+        "user.update", "api/tests/test_permission_matrix.py::"
+        "test_a_role_change_applies_at_once_and_is_audited"),
+    "kjda.accounts.services.user_roles_split": (
+        "user.update", "tests/security/test_separation_of_duties.py::"
+        "test_the_bootstrap_admin_is_split_by_the_first_real_security_administrator"),
+    "kjda.accounts.services.user_password_change": (
+        "auth.password_change", "accounts/tests/test_services_audit.py::"
+        "test_a_password_change_is_written_and_audited_by_the_service"),
+    "kjda.accounts.services.user_unlock": (
+        "user.unlock", "tests/security/test_lockout_admins.py::"
+        "test_the_security_administrator_unlocks_an_account"),
+    "kjda.accounts.services.login_failure_record": (
+        "auth.lockout", "tests/security/test_lockout_admins.py::"
+        "test_a_locked_administrator_raises_an_alert"),
+    "kjda.accounts.sso.services.sso_provision": (
+        "user.provision", "accounts/tests/test_sso_oidc.py::"
+        "test_oidc_login_with_pkce_and_nonce_provisions_the_user"),
+    "kjda.accounts.sso.services.sso_profile_refresh": (
+        "user.update", "accounts/tests/test_services_audit.py::"
+        "test_a_directory_profile_refresh_is_audited_and_a_non_directory_one_writes_nothing"),
+    "kjda.accounts.sso.services.users_access_end": (
+        "user.deactivate", "accounts/tests/test_directory_sync.py::"
+        "test_a_leaver_loses_access_at_the_next_sync"),
+    "kjda.accounts.sso.services.sso_app_save": (
+        "sso.configure", "accounts/tests/test_sso_config.py::"
+        "test_provider_configured_in_the_database_by_command"),
+    # archives
+    "kjda.archives.services.fonds_ensure": (
+        "fonds.create", "archives/tests/test_services_audit.py::"
+        "test_seeding_a_fonds_is_audited_once"),
+    "kjda.archives.services.fonds_update": (
+        "fonds.update", "archives/tests/test_fonds_update.py::"
+        "test_a_fonds_change_is_audited_once_with_its_actor"),
+    "kjda.archives.services.volume_close": (
+        "volume.close", "archives/tests/test_numbering.py::"
+        "test_by_volume_items_get_numbers_when_the_volume_closes"),
+    "kjda.archives.services.record_set_asset_disposed": (
+        "record.change", "archives/tests/test_services_audit.py::"
+        "test_recording_an_asset_disposal_is_audited_with_its_actor"),
+    # ingest
+    "kjda.ingest.services.record_ingest": (
+        "record.create", "web/tests/test_records.py::"
+        "test_detail_shows_metadata_check_report_files_and_trail"),
+    # connectors
+    "kjda.connectors.services.connector_create": (
+        "connector.create", "connectors/tests/test_intake_retry.py::"
+        "test_creating_a_connector_and_a_mapping_audits_each_once_on_every_channel"),
+    "kjda.connectors.services.connector_update_settings": (
+        "connector.update", "connectors/tests/test_services_audit.py::"
+        "test_a_settings_change_is_audited_by_name_never_by_value"),
+    "kjda.connectors.services.mapping_create": (
+        "connector.mapping_create", "connectors/tests/test_intake_retry.py::"
+        "test_creating_a_connector_and_a_mapping_audits_each_once_on_every_channel"),
+    "kjda.connectors.services.intake_retry": (
+        "intake.retry", "connectors/tests/test_intake_retry.py::"
+        "test_the_service_queues_a_failed_event_and_audits_who_asked"),
+    "kjda.connectors.services.connector_sweep": (
+        "connector.sweep", "connectors/tests/test_sweep.py::"
+        "test_a_sweep_asked_by_a_person_queues_audits_and_enqueues_after_commit"),
+    # storage
+    "kjda.storage.services.storage_sweep": (
+        "storage.sweep", "tests/security/test_no_orphans.py::"
+        "test_storage_check_lists_orphans_and_last_sweep_and_can_sweep"),
+}
+
+_STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"
+_READ = "read-only"
+_PURE = "pure helper: no database write"
+
+# service function → why it writes no audit event of its own
+EXEMPT: dict[str, str] = {
+    "kjda.accounts.services.token_issue":
+        "the token row only; token_mint / token_for_credentials audit auth.token around it "
+        "(the demo CLI's simulator token is the one direct caller)",
+    "kjda.accounts.services.token_authenticate":
+        "a read per API call; its last_used_at touch (at most once a minute) is bookkeeping",
+    "kjda.accounts.services.user_grant_bootstrap_roles":
+        "a step of user_bootstrap, which audits user.create; tests build that state with it",
+    "kjda.accounts.sso.services.claim_true": _PURE,
+    "kjda.accounts.sso.services.setting_true": _PURE,
+    "kjda.accounts.sso.services.sso_match": _READ,
+    "kjda.accounts.sso.services.sso_unvouched_claims": _PURE,
+    "kjda.archives.services.fonds_set_category_code": "a step of fonds_update (fonds.update)",
+    "kjda.archives.services.rule_for_category": _READ,
+    "kjda.archives.services.retention_resolve": _PURE,
+    "kjda.archives.services.record_build": "builds an unsaved Record: " + _STEP_OF_INGEST,
+    "kjda.archives.services.record_assign_number": _STEP_OF_INGEST,
+    "kjda.archives.services.record_save_new": _STEP_OF_INGEST,
+    "kjda.archives.services.record_relation_add": _STEP_OF_INGEST + " (via invoices_save)",
+    "kjda.archives.services.relations_resolve":
+        "links relations after the OA intake filed the record (record.create); derived data",
+    "kjda.archives.services.record_revoke":
+        "KNOWN GAP: audited (record.revoke) by its caller connectors.processing._revoke; the "
+        "event moves here when the connectors core settles (issue 16 item 2/3)",
+    "kjda.audit.services.audit_log": "the audit writer itself",
+    "kjda.audit.services.audit_chain_verify": "a verification (the CLI and checkpoints report)",
+    "kjda.audit.services.events_after": _READ,
+    "kjda.connectors.services.connector_build": _PURE,
+    "kjda.connectors.services.connector_for_callbacks": _PURE + " (a per-thread cache)",
+    "kjda.connectors.services.connector_public_settings": _PURE,
+    "kjda.connectors.services.callback_refusal_audit": "the audit helper of refused callbacks",
+    "kjda.connectors.services.callback_receive":
+        "an OA callback writes inbox rows, the inbox being the record of what arrived (at "
+        "callback rates); refusals and replays are audited, the archiving by record.create",
+    "kjda.connectors.services.inbox_event_values": _PURE,
+    "kjda.connectors.services.replay_guard_prune": "housekeeping: expired replay keys",
+    "kjda.connectors.services.connector_persist_updates":
+        "settings a connector learned itself, through connector_update_settings as the system "
+        "(a platform address change is still audited there)",
+    "kjda.invoices.services.invoice_extract": _PURE,
+    "kjda.invoices.services.invoice_for_incoming": _PURE,
+    "kjda.invoices.services.invoice_search_text": _PURE,
+    "kjda.invoices.services.invoice_public": _PURE,
+    "kjda.invoices.services.invoices_save": _STEP_OF_INGEST,
+    "kjda.invoices.services.invoice_check":
+        "read-only check of an uploaded invoice (the API logs the access as invoice.check)",
+    "kjda.storage.services.get_backend": _PURE,
+    "kjda.storage.services.blob_store":
+        "write-once content-addressed bytes; the record that references them is audited",
+    "kjda.storage.services.blob_put": "the bytes of a file being ingested: " + _STEP_OF_INGEST,
+    "kjda.storage.services.blob_rows_add": _STEP_OF_INGEST,
+    "kjda.storage.services.blob_open": _READ,
+    "kjda.storage.services.blob_read_verified": _READ,
+    "kjda.storage.services.blob_verify": _READ,
+    "kjda.storage.services.blob_exists": _READ,
+    "kjda.storage.services.blob_content_exists": _READ,
+    "kjda.storage.services.checkpoint_put":
+        "stores a signed audit checkpoint: the audit chain's own machinery",
+    "kjda.storage.services.checkpoint_get": _READ,
+    "kjda.storage.services.checkpoints_list": _READ,
+    "kjda.storage.services.storage_sweep_last": _READ,
+    "kjda.storage.services.storage_sweep_due": _READ,
+}
+
+
+def _service_modules() -> list[str]:
+    names = []
+    for path in sorted(ROOT.rglob("services.py")):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        if "tests" not in rel.parts:
+            names.append(".".join(rel.parts))
+    return names
+
+
+def _public_functions() -> set[str]:
+    found = set()
+    for name in _service_modules():
+        module = importlib.import_module(name)
+        found |= {f"{name}.{attr}" for attr, value in vars(module).items()
+                  if inspect.isfunction(value) and value.__module__ == name
+                  and not attr.startswith("_")}
+    return found
+
+
+def test_every_public_service_function_is_audited_or_exempt_with_a_reason():
+    found = _public_functions()
+    assert not set(AUDITED) & set(EXEMPT)
+    missing = sorted(found - set(AUDITED) - set(EXEMPT))
+    assert not missing, ("new service functions: add each to AUDITED (with its action and a "
+                         f"test asserting the event) or to EXEMPT (with why): {missing}")
+    stale = sorted((set(AUDITED) | set(EXEMPT)) - found)
+    assert not stale, f"gone from the services modules; drop from the tables: {stale}"
+    assert all(reason.strip() for reason in EXEMPT.values())
+
+
+@pytest.mark.parametrize("qualname", sorted(AUDITED))
+def test_each_audited_service_writes_its_action_and_a_test_asserts_it(qualname):
+    action, test_ref = AUDITED[qualname]
+    module_name, _, func_name = qualname.rpartition(".")
+    module_source = inspect.getsource(importlib.import_module(module_name))
+    assert f'"{action}"' in module_source, f"{qualname} does not write {action}"
+    test_path, _, test_name = test_ref.partition("::")
+    source = (ROOT / test_path).read_text()
+    tests = {node.name: ast.get_source_segment(source, node)
+             for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    assert test_name in tests, f"{test_ref} not found"
+    body = tests[test_name] or ""
+    assert "AuditEvent" in body and f'"{action}"' in body, \
+        f"{test_ref} does not assert the {action} audit row"
