@@ -143,8 +143,8 @@ def main() -> None:
 
     _setup()
     _prepare()
-    from kjda.testing.factories import voucher_pdf
     from kjda.wsgi import application
+    from kjda_oasim.factories import voucher_pdf
 
     def call(env: dict) -> tuple[str, bytes]:
         status: list[str] = []

@@ -158,7 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     generated = _prepare()
     from django.utils import timezone
 
-    from kjda.archives.demo import demo_load
+    from kjda_oasim.records import demo_load
 
     year = args.year or timezone.localdate().year - 1
     count = demo_load(year=year, records=args.records)
@@ -194,7 +194,7 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
     _setup()
     import time
 
-    from kjda.connectors.sim.demo import DemoLoop, build_simulator
+    from kjda_oasim.loop import DemoLoop, build_simulator
 
     sim = build_simulator(args.host, args.port)
     print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)

@@ -15,12 +15,6 @@ KINDS: dict[str, str] = {
     "webhook": "kjda.connectors.webhook:WebhookConnector",
 }
 
-SIMS: dict[str, str] = {
-    "dingtalk": "kjda.connectors.sim.dingtalk:DingTalkSim",
-    "wecom": "kjda.connectors.sim.wecom:WeComSim",
-    "feishu": "kjda.connectors.sim.feishu:FeishuSim",
-    "weaver": "kjda.connectors.sim.weaver:WeaverSim",
-}
 
 
 def _load(path: str):
@@ -33,7 +27,3 @@ def connector_class(kind: str) -> type[OAConnector]:
         raise DomainError("connector_kind_unknown", f"未知的连接器类型：{kind}",
                           f"unknown connector kind: {kind}")
     return _load(KINDS[kind])
-
-
-def sim_class(kind: str):
-    return _load(SIMS[kind])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kjda.connectors.sim.core import OASimulator
+from kjda_oasim.core import OASimulator
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
-from kjda.testing.factories import invoice_pdf, metadata_json, voucher_pdf
+from kjda_oasim.factories import invoice_pdf, metadata_json, voucher_pdf
+from kjda_oasim.testing.clients import ApiClient
 
 
 @pytest.fixture
@@ -36,23 +35,6 @@ def token(archivist) -> str:
     from kjda.accounts.services import token_issue
 
     return token_issue(user=archivist, name="tests")[1]
-
-
-class ApiClient:
-    def __init__(self, token: str) -> None:
-        self.client = Client()
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **params):
-        return self.client.get(path, params, headers=self.headers)
-
-    def post_record(self, metadata: str | None, files: list[tuple[str, bytes]] | None = None):
-        data: dict = {}
-        if metadata is not None:
-            data["metadata"] = metadata
-        if files:
-            data["files"] = [SimpleUploadedFile(name, content) for name, content in files]
-        return self.client.post("/api/v1/records", data, headers=self.headers)
 
 
 @pytest.fixture

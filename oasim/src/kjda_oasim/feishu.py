@@ -32,9 +32,9 @@ import httpx
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from kjda.connectors.sim.core import VendorSim
-from kjda.connectors.sim.feishu_api import FeishuApiSim
-from kjda.connectors.sim.sso import FeishuLoginSim
+from kjda_oasim.core import VendorSim
+from kjda_oasim.feishu_api import FeishuApiSim
+from kjda_oasim.sso import FeishuLoginSim
 
 STATUS = {"approved": "APPROVED", "running": "PENDING", "rejected": "REJECTED",
           "revoked": "REVERTED", "canceled": "CANCELED", "deleted": "DELETED"}

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kjda.connectors.sim.core import SimRequest, SimResponse
+from kjda_oasim.core import SimRequest, SimResponse
 
 ALNUM = string.ascii_letters + string.digits
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from kjda.connectors.sim.core import SimRequest, SimResponse
+from kjda_oasim.core import SimRequest, SimResponse
 
 
 def _err(code: int, msg: str) -> SimResponse:

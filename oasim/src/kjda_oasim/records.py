@@ -19,7 +19,7 @@ from kjda.archives.models import Record
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
-from kjda.testing.factories import invoice_pdf, pdf_bytes, voucher_pdf
+from kjda_oasim.factories import invoice_pdf, pdf_bytes, voucher_pdf
 
 DEPARTMENTS = ["财务部", "销售部", "采购部", "研发中心", "行政部", "人力资源部"]
 PEOPLE = ["王芳", "李伟", "张敏", "刘洋", "陈静", "杨帆", "赵磊", "黄丽"]

@@ -18,7 +18,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from kjda.connectors.sim.core import SimRequest, SimResponse
+from kjda_oasim.core import SimRequest, SimResponse
 
 CODE_TTL = 300.0
 

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from kjda.connectors.sim.core import SimRequest, SimResponse
+from kjda_oasim.core import SimRequest, SimResponse
 
 RECEIVE_ID_TYPES = {"open_id", "user_id", "union_id", "email", "chat_id"}
 MSG_TYPES = {"text", "post", "image", "interactive", "share_chat", "share_user", "file"}

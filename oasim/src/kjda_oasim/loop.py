@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from kjda.connectors.registry import SIMS, sim_class
-from kjda.connectors.sim.core import OASimulator, VendorSim
+from kjda_oasim.core import OASimulator, VendorSim
+from kjda_oasim.simulators import SIMS, sim_class
 
 PROCESS = {"reimbursement": "PROC-REIMB-001", "contract": "PROC-CONTRACT-001",
            "payment": "PROC-PAY-001"}
@@ -46,13 +46,13 @@ def build_simulator(host: str = "127.0.0.1", port: int = 0) -> OASimulator:
 
 
 def _pdf(lines: list[str]) -> str:
-    from kjda.testing.factories import pdf_bytes
+    from kjda_oasim.factories import pdf_bytes
 
     return base64.b64encode(pdf_bytes(lines)).decode()
 
 
 def _invoice(number: str, amount: Decimal, day: date) -> str:
-    from kjda.testing.factories import invoice_pdf
+    from kjda_oasim.factories import invoice_pdf
 
     return base64.b64encode(invoice_pdf(number=number, seller="上海某某酒店有限公司",
                                         amount=amount, day=day)).decode()

@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 import httpx
 
-from kjda.connectors.sim.core import VendorSim
-from kjda.connectors.sim.sso import WeComLoginSim
-from kjda.connectors.sim.wecom_api import WeComApiSim
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
+from kjda_oasim.core import VendorSim
+from kjda_oasim.sso import WeComLoginSim
+from kjda_oasim.wecom_api import WeComApiSim
 
 CHINA = timezone(timedelta(hours=8))
 APPROVAL_AGENT_ID = "3010040"  # the approval app's AgentID in sys_approval_change events

@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from kjda.connectors.sim.core import VendorSim
-from kjda.connectors.sim.dingtalk_api import DingTalkApiSim, _ms, _rand
-from kjda.connectors.sim.sso import DingTalkLoginSim
 from kjda.connectors.wxcrypto import WXBizMsgCrypt, signature
+from kjda_oasim.core import VendorSim
+from kjda_oasim.dingtalk_api import DingTalkApiSim, _ms, _rand
+from kjda_oasim.sso import DingTalkLoginSim
 
 KIND_TYPES = {"text": "TextField", "textarea": "TextareaField", "number": "NumberField",
               "money": "MoneyField", "date": "DDDateField", "attachment": "DDAttachment",

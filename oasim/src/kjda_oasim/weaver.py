@@ -37,7 +37,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from kjda.connectors.sim.core import SimRequest, SimResponse, VendorSim
+from kjda_oasim.core import SimRequest, SimResponse, VendorSim
 
 CHINA = ZoneInfo("Asia/Shanghai")
 _KEY_LOCK = threading.Lock()
