@@ -174,7 +174,7 @@ def test_kjda_serve_warns_at_every_start_when_mfa_is_off(monkeypatch, capsys, se
     import kjda.server
     from kjda import cli
 
-    monkeypatch.setattr(cli, "_setup", lambda: None)
+    monkeypatch.setattr(cli, "django_setup", lambda: None)
     monkeypatch.setattr(cli, "site_prepare", lambda **_: None)
     monkeypatch.setattr(kjda.server, "serve", lambda **_: None)
     settings.KJDA_MFA_REQUIRED_ROLES = []
