@@ -100,7 +100,7 @@ INSTALLED_APPS = [
     # SSO providers (ours: OIDC with nonce, DingTalk/Feishu on current endpoints, WeCom)
     "kjda.accounts.sso.oidc",
     "kjda.accounts.sso.dingtalk",
-    "kjda.accounts.sso.wecom",
+    "kjda.connectors.vendors.wecom.sso",
     "kjda.accounts.sso.feishu",
 ]
 

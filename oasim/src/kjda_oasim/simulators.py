@@ -6,7 +6,7 @@ from importlib import import_module
 
 SIMS: dict[str, str] = {
     "dingtalk": "kjda_oasim.dingtalk:DingTalkSim",
-    "wecom": "kjda_oasim.wecom:WeComSim",
+    "wecom": "kjda_oasim.wecom.sim:WeComSim",
     "feishu": "kjda_oasim.feishu:FeishuSim",
     "weaver": "kjda_oasim.weaver:WeaverSim",
 }

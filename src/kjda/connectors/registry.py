@@ -9,7 +9,7 @@ from kjda.errors import DomainError
 
 KINDS: dict[str, str] = {
     "dingtalk": "kjda.connectors.dingtalk:DingTalkConnector",
-    "wecom": "kjda.connectors.wecom:WeComConnector",
+    "wecom": "kjda.connectors.vendors.wecom.connector:WeComConnector",
     "feishu": "kjda.connectors.feishu:FeishuConnector",
     "weaver": "kjda.connectors.weaver:WeaverConnector",
     "webhook": "kjda.connectors.webhook:WebhookConnector",

@@ -20,8 +20,8 @@ from django.http import HttpRequest, HttpResponseBase
 
 from kjda.accounts.sso.dingtalk.views import LOGIN as DINGTALK_LOGIN
 from kjda.accounts.sso.feishu.views import ACCOUNTS as FEISHU_ACCOUNTS
-from kjda.accounts.sso.wecom.views import LOGIN as WECOM_LOGIN
-from kjda.accounts.sso.wecom.views import OPEN as WECOM_OPEN
+from kjda.connectors.vendors.wecom.sso.views import LOGIN as WECOM_LOGIN
+from kjda.connectors.vendors.wecom.sso.views import OPEN as WECOM_OPEN
 
 # Where each provider sends the browser when its settings name no other host.
 _PUBLIC_LOGIN = {"dingtalk": [DINGTALK_LOGIN], "wecom": [WECOM_LOGIN, WECOM_OPEN],

@@ -44,3 +44,7 @@ def pytest_configure(config) -> None:
     problem = samples_problem(SAMPLES, os.environ)
     if problem:
         raise pytest.UsageError(problem)
+
+
+# Fixtures every connector's tests may use, wherever the connector lives (a vendor package too).
+pytest_plugins = ["kjda_oasim.testing.fixtures"]

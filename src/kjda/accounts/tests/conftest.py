@@ -14,7 +14,7 @@ from kjda_oasim.core import OASimulator
 from kjda_oasim.dingtalk import DingTalkSim
 from kjda_oasim.feishu import FeishuSim
 from kjda_oasim.testing.oidc_op import OIDCProvider
-from kjda_oasim.wecom import WeComSim
+from kjda_oasim.wecom.sim import WeComSim
 
 PEOPLE = [("zhangsan", "张三", "销售部", "13800000001", "zhangsan@corp.example"),
           ("lisi", "李四", "采购部", "13800000002", "lisi@corp.example")]

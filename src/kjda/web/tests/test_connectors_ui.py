@@ -17,7 +17,7 @@ from kjda.connectors.services import connector_create, mapping_create
 from kjda_oasim.dingtalk import DingTalkSim
 from kjda_oasim.feishu import FeishuSim
 from kjda_oasim.weaver import WeaverSim
-from kjda_oasim.wecom import WeComSim
+from kjda_oasim.wecom.sim import WeComSim
 
 pytestmark = pytest.mark.django_db
 

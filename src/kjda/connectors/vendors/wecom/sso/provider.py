@@ -6,7 +6,7 @@ from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 
 from kjda.accounts.sso.services import OAIdentity
-from kjda.accounts.sso.wecom.views import WeComAdapter
+from kjda.connectors.vendors.wecom.sso.views import WeComAdapter
 
 
 class WeComAccount(ProviderAccount):

@@ -1,4 +1,5 @@
-"""A running OA simulator for connector tests."""
+"""Fixtures for OA connector tests, from any package (loaded by kjda_oasim.testing.plugin):
+a running OA simulator."""
 
 from __future__ import annotations
 

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorError
 from kjda.connectors.http import TokenCache
 from kjda.connectors.registry import connector_class
-from kjda.connectors.wecom import WeComConnector
-from kjda.connectors.wecom_api import _filename
+from kjda.connectors.vendors.wecom.client import _filename
+from kjda.connectors.vendors.wecom.connector import WeComConnector
 from kjda.connectors.wxcrypto import signature
 from kjda.errors import DomainError
 from kjda_oasim.simulators import sim_class
-from kjda_oasim.wecom import WeComSim
+from kjda_oasim.wecom.sim import WeComSim
 
 W1 = {"corp_id": "wx5823bf96d3bd56c7", "corp_secret": "s", "token": "QDG6eK",
       "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}

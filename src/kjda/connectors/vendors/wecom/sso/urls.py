@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from kjda.accounts.sso.wecom.provider import WeComProvider
+from kjda.connectors.vendors.wecom.sso.provider import WeComProvider
 
 urlpatterns = default_urlpatterns(WeComProvider)

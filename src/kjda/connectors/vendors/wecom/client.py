@@ -19,7 +19,7 @@ from kjda.connectors.base import (
     ConnectorError,
 )
 from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache, unreachable
-from kjda.connectors.wecom_parse import _int
+from kjda.connectors.vendors.wecom.parse import _int
 from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 log = logging.getLogger(__name__)

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class SSOConfig(AppConfig):
-    name = "kjda.accounts.sso.wecom"
+    name = "kjda.connectors.vendors.wecom.sso"
     label = "sso_wecom"

@@ -34,8 +34,8 @@ from kjda.connectors.base import (
     TrailEntry,
 )
 from kjda.connectors.http import ApiClient, unreachable
-from kjda.connectors.wecom_api import WeComApi, _filename
-from kjda.connectors.wecom_parse import (
+from kjda.connectors.vendors.wecom.client import WeComApi, _filename
+from kjda.connectors.vendors.wecom.parse import (
     DETAIL_RESULT,
     FINAL,
     SP_RESULT,
