@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from kjda_oasim.core import OASimulator, VendorSim
-from kjda_oasim.simulators import SIMS, sim_class
+from kjda_oasim.simulators import simulators
 
 PROCESS = {"reimbursement": "PROC-REIMB-001", "contract": "PROC-CONTRACT-001",
            "payment": "PROC-PAY-001"}
@@ -35,7 +35,7 @@ PEOPLE = [("zhangsan", "张三", "销售部"), ("wangfang", "王芳", "采购部
 
 
 def build_simulator(host: str = "127.0.0.1", port: int = 0) -> OASimulator:
-    sim = OASimulator([sim_class(kind)() for kind in SIMS])
+    sim = OASimulator([cls() for cls in simulators().values()])
     sim.start(host, port)
     for vendor in sim.vendors.values():  # the demo people can log in (SSO) and be synced
         if hasattr(vendor, "directory_add"):
