@@ -25,7 +25,7 @@ import httpx
 
 from kjda.connectors.wxcrypto import WXBizMsgCrypt, signature
 from kjda_oasim.core import VendorSim
-from kjda_oasim.dingtalk_api import DingTalkApiSim, _ms, _rand
+from kjda_oasim.dingtalk_api import DingTalkApiSim, epoch_ms, rand_text
 from kjda_oasim.sso import DingTalkLoginSim
 
 KIND_TYPES = {"text": "TextField", "textarea": "TextareaField", "number": "NumberField",
@@ -57,12 +57,12 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
     def __init__(self) -> None:
         super().__init__()
         self._login_init()
-        self.corp_id = "ding" + _rand(16, "0123456789abcdef")
-        self.app_key = "ding" + _rand(16).lower()
-        self.app_secret = _rand(64)
+        self.corp_id = "ding" + rand_text(16, "0123456789abcdef")
+        self.app_key = "ding" + rand_text(16).lower()
+        self.app_secret = rand_text(64)
         self.agent_id = str(secrets.randbelow(9 * 10**8) + 10**9)
-        self.token = _rand(24)
-        self.aes_key = _rand(43)
+        self.token = rand_text(24)
+        self.aes_key = rand_text(43)
         self.owner_key = self.app_key  # event subscription: encrypted for the appKey
         self.space_id = str(secrets.randbelow(9 * 10**8) + 10**8)
         self.token_ttl = 7200
@@ -109,10 +109,10 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
         return file_id
 
     def add_user(self, user: dict[str, Any]) -> str:
-        uid = str(user.get("id") or "user" + _rand(6).lower())
+        uid = str(user.get("id") or "user" + rand_text(6).lower())
         with self.lock:
             known = self.users.setdefault(uid, {
-                "userid": uid, "unionid": _rand(26), "name": user.get("name") or uid,
+                "userid": uid, "unionid": rand_text(26), "name": user.get("name") or uid,
                 "dept_id_list": [secrets.randbelow(9 * 10**8) + 10**8]})
             if user.get("name"):
                 known["name"] = user["name"]
@@ -146,7 +146,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
                 for cell in row:
                     cell_type, value = self._value(cell, files)
                     cells.append({"componentType": cell_type, "label": cell["name"],
-                                  "value": value, "key": f"{cell_type}-{_rand(8).upper()}",
+                                  "value": value, "key": f"{cell_type}-{rand_text(8).upper()}",
                                   "extendValue": ""})
                 rows.append({"rowValue": cells, "rowNumber": f"TableField_{n}"})
             return ctype, json.dumps(rows, ensure_ascii=False)
@@ -154,7 +154,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
 
     def _component(self, spec: dict[str, Any], files: dict[str, bool]) -> dict[str, Any]:
         ctype, value = self._value(spec, files)
-        comp = {"id": f"{ctype}-{_rand(8).upper()}", "name": spec["name"], "value": value,
+        comp = {"id": f"{ctype}-{rand_text(8).upper()}", "name": spec["name"], "value": value,
                 "componentType": ctype, "bizAlias": spec.get("alias", "")}
         if ctype == "MoneyField":
             comp["extValue"] = json.dumps({"componentName": "MoneyField"})
@@ -191,7 +191,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
         return records, tasks
 
     def create_instance(self, spec: dict[str, Any]) -> str:
-        pid = spec.get("instance_id") or _rand(22) + str(int(time.time() * 1000)).rjust(14, "0")
+        pid = spec.get("instance_id") or rand_text(22) + str(int(time.time() * 1000)).rjust(14, "0")
         now = datetime.now(UTC)
         created = _when(spec.get("create_time"), now - timedelta(hours=1))
         status, result = STATUSES[spec.get("status", "approved")]
@@ -215,8 +215,8 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
             "attachedProcessInstanceIds": [], "mainProcessInstanceId": "",
             "formComponentValues": form, "operationRecords": records, "tasks": tasks}
         with self.lock:
-            self.instances[pid] = {"result": raw, "create_ms": _ms(created),
-                                   "finish_ms": _ms(finished), "files": files}
+            self.instances[pid] = {"result": raw, "create_ms": epoch_ms(created),
+                                   "finish_ms": epoch_ms(finished), "files": files}
         return pid
 
     def _revoke(self, pid: str, reason: str) -> str:
@@ -227,7 +227,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
                 if self.instances[other]["result"]["bizAction"] == "REVOKE":
                     return other
             now = datetime.now(UTC)
-            rid = _rand(22) + str(_ms(now)).rjust(14, "0")
+            rid = rand_text(22) + str(epoch_ms(now)).rjust(14, "0")
             raw = copy.deepcopy(main["result"])
             originator = raw["originatorUserId"]
             approver = (raw["approverUserIds"] or [originator])[0]
@@ -241,8 +241,8 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
                            {"userId": approver, "date": _fmt(now), "type": "EXECUTE_TASK_NORMAL",
                             "result": "AGREE", "remark": "同意撤销", "showName": "审批人",
                             "attachments": []}])
-            self.instances[rid] = {"result": raw, "create_ms": _ms(now) - 60000,
-                                   "finish_ms": _ms(now), "files": dict(main["files"])}
+            self.instances[rid] = {"result": raw, "create_ms": epoch_ms(now) - 60000,
+                                   "finish_ms": epoch_ms(now), "files": dict(main["files"])}
             main["result"]["attachedProcessInstanceIds"].append(rid)
         return rid
 
@@ -253,7 +253,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
                 return  # already there: keep its finishTime, so redeliveries stay identical
             now = datetime.now(UTC)
             inst["result"].update(status=status, result=result, finishTime=_fmt(now))
-            inst["finish_ms"] = _ms(now)
+            inst["finish_ms"] = epoch_ms(now)
 
     # --- callbacks -------------------------------------------------------------------------
     def event_for(self, instance_id: str, action: str = "approved", *,
@@ -279,7 +279,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
                    f"{self.corp_id}&dd_share=false&showmenu=true&back=native&procInstId={instance_id}",
             "bizCategoryId": "", "businessId": raw["businessId"]}
         if typ != "start":
-            payload["finishTime"] = inst["finish_ms"] or _ms(datetime.now(UTC))
+            payload["finishTime"] = inst["finish_ms"] or epoch_ms(datetime.now(UTC))
         if result:
             payload["result"] = result
         if action == "task" and raw["tasks"]:
@@ -300,7 +300,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
         """Encrypt, sign and POST one callback as DingTalk does; check the encrypted reply."""
         plain = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         ts = timestamp or str(int(time.time() * (1 if seconds or python_sample else 1000)))
-        nonce = nonce or _rand(16)
+        nonce = nonce or rand_text(16)
         encrypt = self.crypt.encrypt(plain)
         if python_sample:  # DingCallbackCrypto3.py: base64.encodebytes, newline every 76 chars
             encrypt = base64.encodebytes(base64.b64decode(encrypt)).decode()

@@ -16,27 +16,27 @@ from kjda_oasim.core import SimRequest, SimResponse
 ALNUM = string.ascii_letters + string.digits
 
 
-def _rand(n: int, alphabet: str = ALNUM) -> str:
+def rand_text(n: int, alphabet: str = ALNUM) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
-def _ms(moment: datetime | None) -> int | None:
+def epoch_ms(moment: datetime | None) -> int | None:
     return int(moment.timestamp() * 1000) if moment else None
 
 
 def _api_error(code: str, message: str, status: int = 400) -> SimResponse:
-    return SimResponse.of_json({"code": code, "message": message, "requestid": _rand(32)}, status)
+    return SimResponse.of_json({"code": code, "message": message, "requestid": rand_text(32)}, status)
 
 
 def _oapi_error(errcode: int, errmsg: str) -> SimResponse:
-    return SimResponse.of_json({"errcode": errcode, "errmsg": errmsg, "request_id": _rand(12)})
+    return SimResponse.of_json({"errcode": errcode, "errmsg": errmsg, "request_id": rand_text(12)})
 
 
 class DingTalkApiSim:
     """The API handlers of `DingTalkSim`, over its instances, files, users and token state."""
 
     def _issue(self) -> str:
-        token = _rand(32, "0123456789abcdef")
+        token = rand_text(32, "0123456789abcdef")
         with self.lock:
             self.tokens[token] = time.time() + self.token_ttl
             self.token_requests += 1
@@ -109,7 +109,7 @@ class DingTalkApiSim:
         if denied := self._api_auth(req):
             return denied
         body = req.json()
-        start, end = body.get("startTime"), body.get("endTime") or _ms(datetime.now(UTC))
+        start, end = body.get("startTime"), body.get("endTime") or epoch_ms(datetime.now(UTC))
         size = int(body.get("maxResults") or 20)
         if not body.get("processCode") or not isinstance(start, int) or size > 20 or \
                 end - start > 120 * 86400 * 1000:
@@ -143,7 +143,7 @@ class DingTalkApiSim:
             self.notices.append({"kind": "work_notice", "agent_id": body["agent_id"],
                                  "userid_list": str(body["userid_list"]).split(","),
                                  "msg": msg, "task_id": task_id})
-        return SimResponse.of_json({"errcode": 0, "task_id": task_id, "request_id": _rand(12)})
+        return SimResponse.of_json({"errcode": 0, "task_id": task_id, "request_id": rand_text(12)})
 
     def _user_get(self, req: SimRequest, _m) -> SimResponse:
         if denied := self._oapi_auth(req):
@@ -151,7 +151,7 @@ class DingTalkApiSim:
         user = self.users.get(str(req.json().get("userid", "")))
         if user is None:
             return _oapi_error(60121, "找不到该用户")
-        return SimResponse.of_json({"errcode": 0, "errmsg": "ok", "request_id": _rand(12),
+        return SimResponse.of_json({"errcode": 0, "errmsg": "ok", "request_id": rand_text(12),
                                     "result": {k: v for k, v in user.items()
                                                if k != "department"}})
 
@@ -164,13 +164,13 @@ class DingTalkApiSim:
             return _api_error("InvalidParameter.UnionId", "unionId 或 operatorId 不合法")
         if not body.get("subject") or not set(body.get("executorIds") or []) <= unions:
             return _api_error("InvalidParameter", "subject 必填，executorIds 必须是 unionId")
-        key = (union, str(body.get("sourceId") or _rand(16)))
-        now = _ms(datetime.now(UTC))
+        key = (union, str(body.get("sourceId") or rand_text(16)))
+        now = epoch_ms(datetime.now(UTC))
         with self.lock:
             if key not in self.todos:  # the same sourceId answers the same to-do
-                task = {"id": "task" + _rand(24, "0123456789abcdef"), "createdTime": now,
+                task = {"id": "task" + rand_text(24, "0123456789abcdef"), "createdTime": now,
                         "modifiedTime": now, "creatorId": union, "modifierId": union,
-                        "done": False, "requestId": _rand(32), **body}
+                        "done": False, "requestId": rand_text(32), **body}
                 self.todos[key] = task
                 self.notices.append({"kind": "todo", "union_id": union,
                                      "operator_id": req.query["operatorId"], "body": body,

@@ -19,7 +19,7 @@ from kjda.connectors.base import (
     ConnectorError,
 )
 from kjda.connectors.http import RETRY_STATUS, ApiClient, TokenCache, unreachable
-from kjda.connectors.vendors.wecom.parse import _int
+from kjda.connectors.vendors.wecom.parse import to_int
 from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ BUSY_ERRORS = {-1, 45009, 45033}  # system busy, frequency limits: back off and 
 
 
 def _errcode(data: dict[str, Any]) -> int:
-    return _int(data.get("errcode", 0), -1) if isinstance(data, dict) else -1
+    return to_int(data.get("errcode", 0), -1) if isinstance(data, dict) else -1
 
 
 def _api_error(what: str, data: Any) -> ConnectorError:
@@ -59,7 +59,7 @@ def _read_json(resp: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"errcode": -1, "errmsg": "bad reply"}
 
 
-def _filename(headers: httpx.Headers) -> str:
+def disposition_filename(headers: httpx.Headers) -> str:
     disposition = headers.get("content-disposition", "")
     star = re.search(r"filename\*\s*=\s*([\w-]*)'[^']*'([^;]+)", disposition, re.I)
     if star:
@@ -108,7 +108,7 @@ class WeComApi:
                                      "corpsecret": self.settings["corp_secret"]})
         if _errcode(data) != 0 or not data.get("access_token"):
             raise _api_error("gettoken", data)
-        return str(data["access_token"]), _int(data.get("expires_in"), 7200)
+        return str(data["access_token"]), to_int(data.get("expires_in"), 7200)
 
     def _token(self) -> str:
         return TokenCache.get(self._token_key, self._fetch_token)
@@ -167,7 +167,7 @@ class WeComApi:
             return ref
         try:
             size = _total_size(resp.headers)
-            return dataclasses.replace(ref, filename=_filename(resp.headers) or ref.filename,
+            return dataclasses.replace(ref, filename=disposition_filename(resp.headers) or ref.filename,
                                        size=size if size is not None else ref.size)
         finally:
             resp.close()

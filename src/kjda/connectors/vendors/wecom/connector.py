@@ -34,22 +34,22 @@ from kjda.connectors.base import (
     TrailEntry,
 )
 from kjda.connectors.http import ApiClient, unreachable
-from kjda.connectors.vendors.wecom.client import WeComApi, _filename
+from kjda.connectors.vendors.wecom.client import WeComApi, disposition_filename
 from kjda.connectors.vendors.wecom.parse import (
     DETAIL_RESULT,
     FINAL,
     SP_RESULT,
     SP_STATUS,
-    _as_list,
-    _envelope_encrypt,
-    _event_from,
-    _from_epoch,
-    _int,
-    _malformed,
-    _media_refs,
-    _parse_message,
-    _query,
+    as_list,
+    callback_query,
+    envelope_encrypt,
+    event_from,
+    from_epoch,
+    malformed,
+    media_refs,
     parse_contents,
+    parse_message,
+    to_int,
 )
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 from kjda.errors import DomainError
@@ -119,7 +119,7 @@ class WeComConnector(WeComApi, OAConnector):
         if not sig:
             raise CallbackRejected("bad_signature", "缺少 msg_signature", "msg_signature missing")
         if not ts.isdigit() or not nonce:
-            raise _malformed("timestamp/nonce missing or invalid", "缺少或非法的 timestamp/nonce")
+            raise malformed("timestamp/nonce missing or invalid", "缺少或非法的 timestamp/nonce")
         return sig, ts, nonce
 
     def _check_fresh(self, timestamp: str) -> None:
@@ -131,11 +131,11 @@ class WeComConnector(WeComApi, OAConnector):
                                    "callback timestamp outside the 5-minute window")
 
     def _verify_url(self, request: CallbackRequest) -> CallbackOutcome:
-        params = _query(request)
+        params = callback_query(request)
         sig, ts, nonce = self._signed_params(params)
         echostr = params.get("echostr", "")
         if not echostr:
-            raise _malformed("echostr missing", "缺少 echostr")
+            raise malformed("echostr missing", "缺少 echostr")
         self.crypt.verify(sig, ts, nonce, echostr)
         self._check_fresh(ts)
         plain = self.crypt.decrypt(echostr)
@@ -145,14 +145,14 @@ class WeComConnector(WeComApi, OAConnector):
         if len(request.body) > MAX_BODY:
             raise CallbackRejected("too_large", "回调报文过大", "callback body too large",
                                    status=413)
-        params = _query(request)
+        params = callback_query(request)
         sig, ts, nonce = self._signed_params(params)
-        encrypt = _envelope_encrypt(request.body)
+        encrypt = envelope_encrypt(request.body)
         self.crypt.verify(sig, ts, nonce, encrypt)
         self._check_fresh(ts)
-        message = _parse_message(self.crypt.decrypt(encrypt))
+        message = parse_message(self.crypt.decrypt(encrypt))
         return CallbackOutcome(reply=CallbackReply(200, b"", "text/plain; charset=utf-8"),
-                               events=[_event_from(message)], replay_key=f"wecom:{sig.lower()}")
+                               events=[event_from(message)], replay_key=f"wecom:{sig.lower()}")
 
     # --- instances ------------------------------------------------------------------------
     def fetch_instance(self, instance_id: str) -> ApprovalInstance:
@@ -172,7 +172,7 @@ class WeComConnector(WeComApi, OAConnector):
             attachments = [self._named(ref) for ref in attachments]
         applyer = info.get("applyer") or {}
         user_id = str(applyer.get("userid") or "")
-        code = _int(info.get("sp_status"))
+        code = to_int(info.get("sp_status"))
         acted = [t.time for t in trail if t.time and t.action == "审批"]
         return ApprovalInstance(
             instance_id=str(info.get("sp_no") or ""),
@@ -181,30 +181,30 @@ class WeComConnector(WeComApi, OAConnector):
             status=SP_STATUS.get(code, str(code)), result=SP_RESULT.get(code, ""),
             originator_id=user_id, originator_name=self._user_name(user_id),
             department=self._department_name(str(applyer.get("partyid") or "")),
-            created_at=_from_epoch(info.get("apply_time")),
+            created_at=from_epoch(info.get("apply_time")),
             finished_at=max(acted) if code in FINAL and acted else None,
             fields=fields, attachments=attachments, trail=trail, raw=info)
 
     def _trail(self, info: dict[str, Any]) -> tuple[list[TrailEntry], list[AttachmentRef]]:
         entries: list[TrailEntry] = []
         files: list[AttachmentRef] = []
-        for n, node in enumerate(_as_list(info.get("sp_record")), 1):
-            for detail in _as_list((node or {}).get("details")):
+        for n, node in enumerate(as_list(info.get("sp_record")), 1):
+            for detail in as_list((node or {}).get("details")):
                 user_id = str((detail.get("approver") or {}).get("userid") or "")
-                status, at = _int(detail.get("sp_status")), _int(detail.get("sptime"))
+                status, at = to_int(detail.get("sp_status")), to_int(detail.get("sptime"))
                 if status == 1 and not at:
                     continue  # not acted on yet
                 entries.append(TrailEntry(user_id, self._user_name(user_id), "审批",
-                                          DETAIL_RESULT.get(status, "none"), _from_epoch(at),
+                                          DETAIL_RESULT.get(status, "none"), from_epoch(at),
                                           remark=str(detail.get("speech") or ""),
                                           node=f"审批节点{n}"))
-                files += _media_refs(detail.get("media_id"), "trail", user_id)
-        for comment in _as_list(info.get("comments")):
+                files += media_refs(detail.get("media_id"), "trail", user_id)
+        for comment in as_list(info.get("comments")):
             user_id = str((comment.get("commentUserInfo") or {}).get("userid") or "")
             entries.append(TrailEntry(user_id, self._user_name(user_id), "评论", "comment",
-                                      _from_epoch(comment.get("commenttime")),
+                                      from_epoch(comment.get("commenttime")),
                                       remark=str(comment.get("commentcontent") or "")))
-            files += _media_refs(comment.get("media_id"), "comment", user_id)
+            files += media_refs(comment.get("media_id"), "comment", user_id)
         far = datetime.max.replace(tzinfo=UTC)
         entries.sort(key=lambda e: e.time or far)
         return entries, files
@@ -213,7 +213,7 @@ class WeComConnector(WeComApi, OAConnector):
                             dest: BinaryIO) -> str:
         resp = self._open_media(ref.file_id)
         try:
-            name = _filename(resp.headers) or ref.filename or ref.file_id
+            name = disposition_filename(resp.headers) or ref.filename or ref.file_id
             try:
                 for chunk in resp.iter_bytes(CHUNK):
                     dest.write(chunk)

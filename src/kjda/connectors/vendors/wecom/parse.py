@@ -31,12 +31,12 @@ DETAIL_RESULT = {1: "pending", 2: "agree", 3: "refuse", 4: "redirect"}
 FINAL = {2, 3, 4, 6, 7, 10}
 
 
-def _malformed(en: str, zh: str = "回调报文格式不正确") -> CallbackRejected:
+def malformed(en: str, zh: str = "回调报文格式不正确") -> CallbackRejected:
     return CallbackRejected("malformed", zh, en, status=400)
 
 
 # --- callback parsing ---------------------------------------------------------------------
-def _query(request: CallbackRequest) -> dict[str, str]:
+def callback_query(request: CallbackRequest) -> dict[str, str]:
     """Query parameters URL-decoded exactly once with '+' kept (echostr is base64): from the
     raw query when there is one, else from `query` (repairing a form-style '+' → ' ')."""
     params = dict(request.query)
@@ -54,10 +54,10 @@ def _xml(data: bytes) -> Element:
     try:
         return _xml_fromstring(data, forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
-        raise _malformed("body is not well-formed XML", "回调报文不是合法的 XML") from exc
+        raise malformed("body is not well-formed XML", "回调报文不是合法的 XML") from exc
 
 
-def _envelope_encrypt(body: bytes) -> str:
+def envelope_encrypt(body: bytes) -> str:
     """The `Encrypt` text of the XML envelope, or `encrypt` of the JSON flavour, as received."""
     text = body.strip()
     encrypt: Any = None
@@ -65,14 +65,14 @@ def _envelope_encrypt(body: bytes) -> str:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise _malformed("body is not valid JSON", "回调报文不是合法的 JSON") from exc
+            raise malformed("body is not valid JSON", "回调报文不是合法的 JSON") from exc
         if isinstance(data, dict):
             encrypt = data.get("encrypt", data.get("Encrypt"))
     elif text:
         node = _xml(text).find("Encrypt")
         encrypt = node.text if node is not None else None
     if not isinstance(encrypt, str) or not encrypt.strip():
-        raise _malformed("Encrypt missing", "回调报文缺少 Encrypt")
+        raise malformed("Encrypt missing", "回调报文缺少 Encrypt")
     return encrypt
 
 
@@ -92,17 +92,17 @@ def _xml_to_dict(elem: Element) -> Any:
     return out
 
 
-def _parse_message(plain: bytes) -> dict[str, Any]:
+def parse_message(plain: bytes) -> dict[str, Any]:
     text = plain.strip()
     if text.startswith(b"{"):
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise _malformed("decrypted message is not JSON", "解密后的消息不是合法 JSON") from exc
+            raise malformed("decrypted message is not JSON", "解密后的消息不是合法 JSON") from exc
     else:
         data = _xml_to_dict(_xml(text))
     if not isinstance(data, dict):
-        raise _malformed("decrypted message has no fields", "解密后的消息没有字段")
+        raise malformed("decrypted message has no fields", "解密后的消息没有字段")
     return data
 
 
@@ -115,24 +115,24 @@ def _ci(data: Any, key: str) -> Any:
     return next((v for k, v in data.items() if str(k).lower() == lower), None)
 
 
-def _event_from(msg: dict[str, Any]) -> ApprovalEvent:
+def event_from(msg: dict[str, Any]) -> ApprovalEvent:
     event_type = str(_ci(msg, "Event") or _ci(msg, "MsgType") or "unknown")
-    created = _int(_ci(msg, "CreateTime"))
+    created = to_int(_ci(msg, "CreateTime"))
     info = _ci(msg, "ApprovalInfo")
     if event_type != "sys_approval_change" or not isinstance(info, dict):
         key = _ci(msg, "MsgId") or f"{event_type}:{_ci(msg, 'FromUserName') or ''}:{created}"
         return ApprovalEvent(event_id=f"wecom:{key}", instance_id="", action="ignored",
-                             event_type=event_type, occurred_at=_from_epoch(created),
+                             event_type=event_type, occurred_at=from_epoch(created),
                              payload={"msg_type": str(_ci(msg, "MsgType") or ""),
                                       "event": event_type, "create_time": created})
     sp_no = str(_ci(info, "SpNo") or _ci(info, "SpNoStr") or "").strip()
     if not sp_no:
-        raise _malformed("ApprovalInfo.SpNo missing", "审批事件缺少 SpNo")
-    sp_status, change = _int(_ci(info, "SpStatus")), _int(_ci(info, "StatuChangeEvent"))
+        raise malformed("ApprovalInfo.SpNo missing", "审批事件缺少 SpNo")
+    sp_status, change = to_int(_ci(info, "SpStatus")), to_int(_ci(info, "StatuChangeEvent"))
     reason = ""
     if sp_status == 6 or change == 8:
         action = "revoked"
-        last = _as_list(_ci(info, "Comments"))[-1:]
+        last = as_list(_ci(info, "Comments"))[-1:]
         note = str(_ci(last[0], "CommentContent") or "") if last else ""
         reason = f"企业微信审批单 {sp_no} 已通过后撤销" + (f"：{note}" if note else "")
     elif sp_status == 2:
@@ -145,11 +145,11 @@ def _event_from(msg: dict[str, Any]) -> ApprovalEvent:
     return ApprovalEvent(
         event_id=event_id, instance_id=sp_no, action=action,  # type: ignore[arg-type]
         process_code=str(_ci(info, "TemplateId") or ""), event_type=event_type,
-        occurred_at=_from_epoch(created), reason=reason,
+        occurred_at=from_epoch(created), reason=reason,
         payload={"sp_no": sp_no, "sp_name": str(_ci(info, "SpName") or ""),
                  "sp_status": sp_status, "statu_change_event": change,
                  "template_id": str(_ci(info, "TemplateId") or ""),
-                 "apply_time": _int(_ci(info, "ApplyTime")),
+                 "apply_time": to_int(_ci(info, "ApplyTime")),
                  "_originator_id": str(_ci(_ci(info, "Applyer"), "UserId") or ""),
                  "create_time": created, "agent_id": str(_ci(msg, "AgentID") or "")})
 
@@ -160,7 +160,7 @@ def parse_contents(contents: Any) -> tuple[list[FormField], list[AttachmentRef]]
     {column: value} rows) and the attachments of File controls (tables included)."""
     fields: list[FormField] = []
     files: list[AttachmentRef] = []
-    for control in _as_list(contents):
+    for control in as_list(contents):
         if not isinstance(control, dict) or control.get("control") == "Tips":
             continue
         kind, cid = str(control.get("control") or ""), str(control.get("id") or "")
@@ -168,7 +168,7 @@ def parse_contents(contents: Any) -> tuple[list[FormField], list[AttachmentRef]]
         value = control.get("value") or {}
         if kind == "Table":
             rows: list[dict[str, Any]] = []
-            for i, child in enumerate(_as_list(value.get("children"))):
+            for i, child in enumerate(as_list(value.get("children"))):
                 cells, refs = parse_contents((child or {}).get("list"))
                 rows.append({c.name: c.value for c in cells})
                 files += [dataclasses.replace(r, extra={**r.extra, "table": title, "row": i})
@@ -176,7 +176,7 @@ def parse_contents(contents: Any) -> tuple[list[FormField], list[AttachmentRef]]
             fields.append(FormField(cid, title, rows, kind, control))
             continue
         if kind == "File":
-            found = [f for f in _as_list(value.get("files")) if f.get("file_id")]
+            found = [f for f in as_list(value.get("files")) if f.get("file_id")]
             ids = [str(f["file_id"]) for f in found]
             files += [AttachmentRef(file_id=str(f["file_id"]), field_id=cid, field_name=title,
                                     filename=str(f.get("file_name") or f.get("name") or ""))
@@ -202,14 +202,14 @@ def _control_value(kind: str, value: dict[str, Any]) -> Any:
         return [_date({"type": kind_, "s_timestamp": rng.get(k)}) for k in ("new_begin", "new_end")]
     if kind == "Selector":
         sel = value.get("selector") or {}
-        texts = [_title(o.get("value")) for o in _as_list(sel.get("options"))]
+        texts = [_title(o.get("value")) for o in as_list(sel.get("options"))]
         return texts if sel.get("type") == "multi" else (texts[0] if texts else "")
     if kind == "Contact":
-        people = [m.get("name") or m.get("userid") for m in _as_list(value.get("members"))]
-        depts = [d.get("name") or d.get("openapi_id") for d in _as_list(value.get("departments"))]
+        people = [m.get("name") or m.get("userid") for m in as_list(value.get("members"))]
+        depts = [d.get("name") or d.get("openapi_id") for d in as_list(value.get("departments"))]
         return [str(x) for x in people + depts if x]
     if kind == "RelatedApproval":
-        return [str(r.get("sp_no")) for r in _as_list(value.get("related_approval"))]
+        return [str(r.get("sp_no")) for r in as_list(value.get("related_approval"))]
     if kind == "Location":
         loc = value.get("location") or {}
         return str(loc.get("title") or loc.get("address") or "")
@@ -219,32 +219,32 @@ def _control_value(kind: str, value: dict[str, Any]) -> Any:
 
 
 def _title(title: Any) -> str:
-    items = [t for t in _as_list(title) if isinstance(t, dict)]
+    items = [t for t in as_list(title) if isinstance(t, dict)]
     zh = [t for t in items if str(t.get("lang", "")).lower().startswith("zh")]
     return str((zh or items or [{}])[0].get("text") or "")
 
 
 def _date(date: dict[str, Any]) -> str:
-    stamp = _int(date.get("s_timestamp"))
+    stamp = to_int(date.get("s_timestamp"))
     if not stamp:
         return ""
     moment = datetime.fromtimestamp(stamp, tz=CHINA)
     return moment.date().isoformat() if date.get("type", "day") == "day" else moment.isoformat()
 
 
-def _media_refs(media: Any, source: str, user_id: str) -> list[AttachmentRef]:
+def media_refs(media: Any, source: str, user_id: str) -> list[AttachmentRef]:
     return [AttachmentRef(file_id=str(m), filename="", extra={"source": source, "user": user_id})
-            for m in _as_list(media) if m]
+            for m in as_list(media) if m]
 
 
 # --- small helpers ------------------------------------------------------------------------
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _int(value: Any, default: int = 0) -> int:
+def to_int(value: Any, default: int = 0) -> int:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -260,8 +260,8 @@ def _decimal(value: Any) -> Decimal | str | None:
         return str(value)
 
 
-def _from_epoch(value: Any) -> datetime | None:
-    stamp = _int(value)
+def from_epoch(value: Any) -> datetime | None:
+    stamp = to_int(value)
     if stamp <= 0:
         return None
     if stamp > 10**11:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorError
 from kjda.connectors.http import TokenCache
 from kjda.connectors.registry import connector_class
-from kjda.connectors.vendors.wecom.client import _filename
+from kjda.connectors.vendors.wecom.client import disposition_filename
 from kjda.connectors.vendors.wecom.connector import WeComConnector
 from kjda.connectors.wxcrypto import signature
 from kjda.errors import DomainError
@@ -351,7 +351,7 @@ def test_big_attachment_streams_identically(wecom):
     'attachment; filename="发票.pdf"', 'attachment; filename="%E5%8F%91%E7%A5%A8.pdf"',
     "attachment; filename*=UTF-8''%E5%8F%91%E7%A5%A8.pdf", 'attachment; filename="../x/发票.pdf"'])
 def test_content_disposition_filenames(header):
-    assert _filename(httpx.Headers([(b"content-disposition", header.encode())])) == "发票.pdf"
+    assert disposition_filename(httpx.Headers([(b"content-disposition", header.encode())])) == "发票.pdf"
 
 
 def test_notify_textcard_todo_and_text(wecom):
