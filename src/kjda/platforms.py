@@ -36,6 +36,9 @@ class Platform:
     sso_app: str = ""  # its allauth provider's Django app (added to INSTALLED_APPS)
     sso_provider: str = ""  # the allauth provider id
     sso_env: SsoEnv | None = None
+    # where its SSO sends the browser when the app's settings name no other host (the login
+    # page's Content-Security-Policy form-action admits them)
+    sso_login_origins: tuple[str, ...] = ()
 
     def connector_class(self):
         module, _, name = self.connector.partition(":")
@@ -83,13 +86,15 @@ DINGTALK = Platform(
     sso_app="kjda.accounts.sso.dingtalk", sso_provider="dingtalk",
     sso_env=SsoEnv("KJDA_DINGTALK_", "CLIENT_ID", "CLIENT_SECRET",
                    {"login_base_url": "LOGIN_BASE_URL", "api_base_url": "API_BASE_URL",
-                    "oapi_base_url": "OAPI_BASE_URL"}))
+                    "oapi_base_url": "OAPI_BASE_URL"}),
+    sso_login_origins=("https://login.dingtalk.com",))  # accounts/sso/dingtalk/views.LOGIN
 FEISHU = Platform(
     kind="feishu", label_zh="飞书", label_en="Feishu", order=30,
     connector="kjda.connectors.feishu:FeishuConnector",
     sso_app="kjda.accounts.sso.feishu", sso_provider="feishu",
     sso_env=SsoEnv("KJDA_FEISHU_", "APP_ID", "APP_SECRET",
-                   {"accounts_base_url": "ACCOUNTS_BASE_URL", "api_base_url": "API_BASE_URL"}))
+                   {"accounts_base_url": "ACCOUNTS_BASE_URL", "api_base_url": "API_BASE_URL"}),
+    sso_login_origins=("https://accounts.feishu.cn",))  # accounts/sso/feishu/views.ACCOUNTS
 WEAVER = Platform(kind="weaver", label_zh="泛微 e-cology", label_en="Weaver e-cology", order=40,
                   connector="kjda.connectors.weaver:WeaverConnector")
 WEBHOOK = Platform(kind="webhook", label_zh="通用签名 Webhook", label_en="Signed webhook",

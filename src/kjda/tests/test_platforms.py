@@ -76,3 +76,15 @@ def test_no_registered_platforms_says_to_install_kjda(monkeypatch):
             platforms()
     finally:
         platforms.cache_clear()
+
+
+def test_login_page_csp_admits_each_platforms_public_sso_hosts_from_its_descriptor():
+    from kjda.accounts.sso.dingtalk.views import LOGIN as DINGTALK_LOGIN
+    from kjda.accounts.sso.feishu.views import ACCOUNTS as FEISHU_ACCOUNTS
+    from kjda.web.csp import public_login_origins
+
+    assert public_login_origins("wecom") == ["https://login.work.weixin.qq.com",
+                                             "https://open.weixin.qq.com"]
+    assert public_login_origins("dingtalk") == [DINGTALK_LOGIN]
+    assert public_login_origins("feishu") == [FEISHU_ACCOUNTS]
+    assert public_login_origins("idp") == []

@@ -19,10 +19,9 @@ from allauth.socialaccount.providers.oauth2.views import (
 )
 
 from kjda.accounts.sso.http import base_url, call
+from kjda.connectors.vendors.wecom import LOGIN, OPEN
 
 API = "https://qyapi.weixin.qq.com"
-LOGIN = "https://login.work.weixin.qq.com"
-OPEN = "https://open.weixin.qq.com"
 
 
 def _ok(data) -> bool:
