@@ -25,8 +25,8 @@ import httpx
 
 from kjda.connectors.wxcrypto import WXBizMsgCrypt
 from kjda_oasim.core import VendorSim
-from kjda_oasim.sso import WeComLoginSim
 from kjda_oasim.wecom.api import WeComApiSim
+from kjda_oasim.wecom.login import WeComLoginSim
 
 CHINA = timezone(timedelta(hours=8))
 APPROVAL_AGENT_ID = "3010040"  # the approval app's AgentID in sys_approval_change events
