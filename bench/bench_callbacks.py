@@ -322,9 +322,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     import django
 
     django.setup()
-    from kjda.connectors.sim.core import OASimulator
-    from kjda.connectors.sim.dingtalk import DingTalkSim
-    from kjda.testing.factories import invoice_pdf
+    from kjda_oasim.core import OASimulator
+    from kjda_oasim.dingtalk import DingTalkSim
+    from kjda_oasim.factories import invoice_pdf
 
     load_before = loadavg()
     invoices = []

@@ -43,8 +43,8 @@ def main() -> int:
     from kjda.accounts import directory as _directory
     from kjda.accounts.models import Profile
     from kjda.connectors.services import connector_create
-    from kjda.connectors.sim.core import OASimulator
-    from kjda.connectors.sim.dingtalk import DingTalkSim
+    from kjda_oasim.core import OASimulator
+    from kjda_oasim.dingtalk import DingTalkSim
 
     call_command("migrate", verbosity=0)
     sim = OASimulator([DingTalkSim()])

@@ -56,7 +56,7 @@ def main() -> None:
     from kjda.ingest.longterm import image_to_pdfa, pdf_to_pdfa
     from kjda.ingest.pdfa_check import pdfa_check
     from kjda.ingest.tests.test_pdfa import reportlab_pdf
-    from kjda.testing.factories import voucher_pdf
+    from kjda_oasim.factories import voucher_pdf
 
     pdf = voucher_pdf(number="00001", summary="报销差旅费 第1笔", amount=Decimal("1280.50"),
                       day=date(2024, 3, 15), pad_to=100_000)

@@ -61,7 +61,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from kjda.testing.factories import voucher_pdf
+    from kjda_oasim.factories import voucher_pdf
 
     # ~100 KB PDFs, every record's content distinct (a new blob, written and fsynced, each time),
     # made before timing: a few rendered vouchers, each copy with its own file identifier.

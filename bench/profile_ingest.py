@@ -139,12 +139,12 @@ def main() -> None:
     os.environ["KJDA_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     os.environ["KJDA_MFA_REQUIRED_ROLES"] = "none"  # a throw-away instance: admin without TOTP
     os.environ.setdefault("KJDA_LOG_LEVEL", "WARNING")
-    from kjda.cli import _prepare, _setup
+    from kjda.cli import django_setup, site_prepare
 
-    _setup()
-    _prepare()
-    from kjda.testing.factories import voucher_pdf
+    django_setup()
+    site_prepare()
     from kjda.wsgi import application
+    from kjda_oasim.factories import voucher_pdf
 
     def call(env: dict) -> tuple[str, bytes]:
         status: list[str] = []

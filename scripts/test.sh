@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test]' -e ./oasim  # kjda-oasim from the folder
 
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests bench oasim conftest.py
+.venv/bin/python scripts/check_wheel.py  # no tests, test helpers or simulator in the wheel
 
 echo "== tests on SQLite =="
 .venv/bin/python -m pytest "$@"

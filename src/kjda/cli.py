@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 
-def _setup() -> None:
+def django_setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     import django
 
     django.setup()
 
 
-def _prepare(*, quiet: bool = False) -> str | None:
+def site_prepare(*, quiet: bool = False) -> str | None:
     """Migrate, seed, create the admin. Returns the generated admin password, if one was made."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -45,10 +45,10 @@ def _prepare(*, quiet: bool = False) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _setup()
+    django_setup()
     from django.conf import settings
 
-    generated = _prepare()
+    generated = site_prepare()
     if generated:
         print("=" * 64)
         print("已创建管理员账号 / admin account created")
@@ -126,7 +126,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         os.nice(args.nice)
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
-    _setup()
+    django_setup()
     import threading
 
     from django.core.management import call_command
@@ -146,80 +146,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Load a realistic year of records; then (unless --no-oa) run KJDA with the OA simulator
-    beside it, so approvals in simulated DingTalk/WeCom/Feishu/Weaver file themselves."""
-    if not args.no_oa:  # the simulator runs on loopback, which outbound calls may not reach
-        allow = os.environ.get("KJDA_OUTBOUND_ALLOW", "")
-        os.environ["KJDA_OUTBOUND_ALLOW"] = ",".join(
-            filter(None, [allow, f"127.0.0.1:{args.sim_port}"]))
-    _setup()
-    generated = _prepare()
-    from django.utils import timezone
-
-    from kjda.archives.demo import demo_load
-
-    year = args.year or timezone.localdate().year - 1
-    count = demo_load(year=year, records=args.records)
-    print(f"已载入 {count} 件 {year} 年示例档案 / loaded {count} demo records for {year}")
-    if args.no_oa:
-        return 0
-    import subprocess
-
-    from django.db import connections
-
-    from kjda.accounts.services import system_user, token_issue
-
-    # Its own account (an archivist, which may configure connectors), not the bootstrap admin:
-    # that one holds secadmin, so the API admits it only after it has set up TOTP.
-    sim_user = system_user(name="kjda-demo-oa", roles=["archivist"])
-    _token, raw = token_issue(user=sim_user, name="kjda demo: OA simulator", ttl_hours=24)
-    connections.close_all()  # nothing shared across the fork below
-    kjda_url = f"http://127.0.0.1:{args.port}"
-    sim = subprocess.Popen(  # noqa: S603 - our own CLI
-        [str(Path(sys.executable).with_name("kjda")), "oa-sim", "--port",
-         str(args.sim_port), "--kjda", kjda_url],
-        env={**os.environ, "KJDA_OA_SIM_TOKEN": raw})
-    if generated:
-        print(f"管理员 admin 的密码 / admin password: {generated}")
-    try:
-        return cmd_serve(build_parser().parse_args(["serve", "--host", "127.0.0.1",
-                                                    "--port", str(args.port)]))
-    finally:
-        sim.terminate()
-
-
-def cmd_oa_sim(args: argparse.Namespace) -> int:
-    _setup()
-    import time
-
-    from kjda.connectors.sim.demo import DemoLoop, build_simulator
-
-    sim = build_simulator(args.host, args.port)
-    print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
-    print(f"  KJDA 需允许访问 / KJDA must be allowed to reach it: "
-          f"KJDA_OUTBOUND_ALLOW={sim.base_url.split('://', 1)[-1].rstrip('/')}", flush=True)
-    for name, vendor in sim.vendors.items():
-        print(f"  {name}: {vendor.connector_settings()}")
-        if hasattr(vendor, "sso_settings"):  # SocialApp values for SSO against the simulator
-            print(f"  {name} SSO: {vendor.sso_settings()}")
-    token = os.environ.get("KJDA_OA_SIM_TOKEN", "")
-    if args.kjda and token:
-        loop = DemoLoop(sim, args.kjda, token)
-        loop.wait_for_kjda()
-        loop.configure()
-        print("已在 KJDA 中创建连接器和映射 / connectors and mappings created in KJDA", flush=True)
-        loop.run(rounds=args.rounds, log=lambda line: print(line, flush=True))
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sim.stop()
-    return 0
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
-    _setup()
+    django_setup()
     from kjda.audit.services import audit_chain_verify
 
     result = audit_chain_verify()
@@ -234,7 +162,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     """Write a signed checkpoint of the audit chain to the blob store now."""
-    _setup()
+    django_setup()
     from kjda.audit.checkpoints import audit_checkpoint_write
     from kjda.errors import DomainError
 
@@ -254,7 +182,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
 def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
     """Put a new audit key first in KJDA_DATA_DIR/audit_key; the old ones stay below it, to
     verify the events and checkpoints written with them. Takes effect at the next start."""
-    _setup()
+    django_setup()
     from django.conf import settings
 
     from kjda.audit.keys import audit_key_id
@@ -281,7 +209,7 @@ def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
 
 def cmd_storage_check(args: argparse.Namespace) -> int:
     """Orphaned blob files and stale temp files (and the last sweep); --sweep removes them."""
-    _setup()
+    django_setup()
     from kjda.storage.services import get_backend, storage_sweep, storage_sweep_last
 
     report = storage_sweep(dry_run=not args.sweep)
@@ -314,7 +242,7 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the full-text index from the records (after a restore, or a tokenizer change)."""
-    _setup()
+    django_setup()
     from kjda.archives.search import search_reindex
 
     count = search_reindex()
@@ -324,7 +252,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_directory_sync(args: argparse.Namespace) -> int:
     """Sync departments and leavers from the DingTalk / WeCom / Feishu directories now."""
-    _setup()
+    django_setup()
     from kjda.accounts.directory import DIRECTORY_KINDS, directory_sync
     from kjda.connectors.models import Connector
 
@@ -383,21 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
     worker.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
-    demo = sub.add_parser("demo", help="load a realistic year of sample records")
-    demo.add_argument("--year", type=int, default=None)
-    demo.add_argument("--records", type=int, default=240)
-    demo.add_argument("--no-oa", action="store_true",
-                      help="only load records; don't start KJDA and the OA simulator")
-    demo.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
-    demo.add_argument("--sim-port", type=int, default=9800)
-    demo.set_defaults(func=cmd_demo)
-    sim = sub.add_parser("oa-sim", help="run the OA simulator (DingTalk, WeCom, Feishu, Weaver)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9800)
-    sim.add_argument("--kjda", default="", help="KJDA URL: configure it and fire approvals "
-                     "(token from KJDA_OA_SIM_TOKEN)")
-    sim.add_argument("--rounds", type=int, default=1)
-    sim.set_defaults(func=cmd_oa_sim)
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="recompute the audit hash chain and check it "
@@ -425,11 +338,41 @@ def build_parser() -> argparse.ArgumentParser:
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
+    _plugin_commands(sub)
     return parser
 
 
+# Commands that live in other distributions (kjda-oasim: `demo`, `oa-sim`) register here, so the
+# runtime package neither ships nor imports them.
+COMMANDS_GROUP = "kjda.commands"
+OPTIONAL_COMMANDS = {"demo": "load a realistic year of sample records (kjda-oasim)",
+                     "oa-sim": "run the OA simulator (kjda-oasim)"}
+
+
+def _plugin_commands(sub) -> None:
+    from importlib.metadata import entry_points
+
+    registered = set()
+    for ep in entry_points(group=COMMANDS_GROUP):
+        ep.load()(sub)
+        registered.add(ep.name)
+    for name, help_text in OPTIONAL_COMMANDS.items():
+        if name not in registered:
+            sub.add_parser(name, help=help_text).set_defaults(func=_cmd_missing)
+
+
+def _cmd_missing(args: argparse.Namespace) -> int:
+    print(f"`kjda {args.command}` 需要安装 kjda-oasim（在源码目录中：pip install -e ./oasim）/ "
+          f"`kjda {args.command}` needs kjda-oasim: pip install -e ./oasim (in the source "
+          "checkout) or pip install 'kjda[demo]'", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.func is not _cmd_missing:  # a missing command's options are unknown
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.func(args)
 
 

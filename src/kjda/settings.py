@@ -17,6 +17,7 @@ from pathlib import Path
 import dj_database_url
 
 from kjda.accounts.sso.config import sso_providers_from_env
+from kjda.platforms import sso_apps as platform_sso_apps
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("KJDA_DATA_DIR", "./kjda-data")).resolve()
@@ -100,11 +101,10 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.socialaccount",
-    # SSO providers (ours: OIDC with nonce, DingTalk/Feishu on current endpoints, WeCom)
+    # SSO providers (ours: OIDC with nonce; the OA platforms' from their descriptors:
+    # DingTalk/Feishu on current endpoints, WeCom)
     "kjda.accounts.sso.oidc",
-    "kjda.accounts.sso.dingtalk",
-    "kjda.accounts.sso.wecom",
-    "kjda.accounts.sso.feishu",
+    *platform_sso_apps(),
 ]
 
 MIDDLEWARE = [

@@ -124,7 +124,7 @@ def ingest_voucher(actor, *, title: str = "报销差旅费"):
     from kjda.ingest.metadata import FileMetaIn, metadata_parse
     from kjda.ingest.pipeline import IncomingFile
     from kjda.ingest.services import record_ingest
-    from kjda.testing.factories import invoice_pdf, voucher_pdf
+    from kjda_oasim.factories import invoice_pdf, voucher_pdf
 
     day = date(2024, 3, 15)
     files = [
@@ -146,7 +146,7 @@ def seed_records(actor) -> None:
     from kjda.ingest.metadata import FileMetaIn, metadata_parse
     from kjda.ingest.pipeline import IncomingFile
     from kjda.ingest.services import record_ingest
-    from kjda.testing.factories import pdf_bytes, voucher_pdf
+    from kjda_oasim.factories import pdf_bytes, voucher_pdf
 
     plan = [  # (fiscal year, category, how many)
         (2022, "记账凭证", 5), (2022, "总账", 1), (2022, "年度财务会计报告", 1),

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from kjda.testing.factories import invoice_pdf, voucher_pdf
+from kjda_oasim.factories import invoice_pdf, voucher_pdf
 
 from .conftest import login, seed_records
 

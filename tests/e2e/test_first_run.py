@@ -16,9 +16,9 @@ CHOSEN = "Chosen-Admin-Pass-2025!"
 def test_the_bootstrap_admin_changes_the_password_then_sets_up_totp(live_server, browser_page,
                                                                    fonds, django_user_model):
     from kjda.accounts.services import user_grant_bootstrap_roles
-    from kjda.testing.factories import totp_code
+    from kjda_oasim.factories import totp_code
 
-    # what kjda serve's first start does (kjda.cli._prepare)
+    # what kjda serve's first start does (kjda.cli.site_prepare)
     user_grant_bootstrap_roles(user=django_user_model.objects.create_user("admin", "", GENERATED),
                                generated_password=True)
     page, base = browser_page, live_server.url

@@ -36,7 +36,7 @@ def test_the_account_locks_after_repeated_failures(live_server, browser_page, fo
 def test_an_administrator_sets_up_totp_and_then_logs_in_with_a_code(live_server, browser_page,
                                                                      fonds, django_user_model):
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_code
+    from kjda_oasim.factories import totp_code
 
     user = django_user_model.objects.create_user("sec", password=PASSWORD)
     Profile.objects.create(user=user, roles=["secadmin"])

@@ -63,7 +63,7 @@ def _file(actor, n: int):
     from kjda.ingest.metadata import FileMetaIn, metadata_parse
     from kjda.ingest.pipeline import IncomingFile
     from kjda.ingest.services import record_ingest
-    from kjda.testing.factories import voucher_pdf
+    from kjda_oasim.factories import voucher_pdf
 
     day = date(2024, 3, 10 + n)
     pdf = voucher_pdf(number=f"{n:04d}", summary="报销差旅费", amount=Decimal("100.00"), day=day)
@@ -117,7 +117,7 @@ def test_main_pages_load_without_a_csp_violation_and_htmx_works(live_server, bro
 def test_administrator_pages_and_second_factor_load_without_a_csp_violation(
         live_server, browser_page, fonds, django_user_model):
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate, totp_code
+    from kjda_oasim.factories import totp_activate, totp_code
 
     user = django_user_model.objects.create_user("sec", password=PASSWORD)
     Profile.objects.create(user=user, roles=["secadmin"])

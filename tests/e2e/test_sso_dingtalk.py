@@ -17,7 +17,7 @@ def _claim(actor, n: int, applicant: str):
     from kjda.ingest.metadata import FileMetaIn, metadata_parse
     from kjda.ingest.pipeline import IncomingFile
     from kjda.ingest.services import record_ingest
-    from kjda.testing.factories import voucher_pdf
+    from kjda_oasim.factories import voucher_pdf
 
     day = date(2024, 3, 15)
     pdf = voucher_pdf(number=f"{n:04d}", summary=f"报销 {n}", amount=Decimal("88.00"), day=day)
@@ -35,8 +35,8 @@ def test_employee_logs_in_with_dingtalk_and_sees_only_own_claims(live_server, br
     from allauth.socialaccount.models import SocialApp
 
     from kjda.audit.models import AuditEvent
-    from kjda.connectors.sim.core import OASimulator
-    from kjda.connectors.sim.dingtalk import DingTalkSim
+    from kjda_oasim.core import OASimulator
+    from kjda_oasim.dingtalk import DingTalkSim
 
     sim = OASimulator([DingTalkSim()])
     sim.start()

@@ -43,13 +43,13 @@ from kjda.connectors.base import (
 from kjda.connectors.feishu_api import FeishuApi
 from kjda.connectors.feishu_parse import (
     RESULTS,
-    _form,
-    _int,
-    _ms,
-    _rejected,
+    form_items,
+    from_ms,
     parse_event,
     parse_trail,
     parse_widget,
+    rejected,
+    to_int,
 )
 from kjda.connectors.http import RETRY_STATUS, ApiClient, unreachable
 from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
@@ -113,19 +113,19 @@ class FeishuConnector(FeishuApi, OAConnector):
     # --- callbacks -----------------------------------------------------------------------------
     def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
         if request.method.upper() != "POST":
-            raise _rejected("method_not_allowed", "飞书回调只接受 POST", "Feishu callbacks are POST",
+            raise rejected("method_not_allowed", "飞书回调只接受 POST", "Feishu callbacks are POST",
                             405)
         signature = self._verify_signature(request)  # over the raw bytes, before any parsing
         payload = self._open(request.body)
         is_challenge = payload.get("type") == "url_verification"
         self._check_token(payload)
         if self.settings["encrypt_key"] and not signature and not is_challenge:
-            raise _rejected("unsigned", "缺少飞书签名（已配置 Encrypt Key）",
+            raise rejected("unsigned", "缺少飞书签名（已配置 Encrypt Key）",
                             "missing X-Lark-Signature while an Encrypt Key is configured", 401)
         if is_challenge:
             challenge = payload.get("challenge")
             if not isinstance(challenge, str):
-                raise _rejected("malformed", "URL 验证缺少 challenge", "url_verification without "
+                raise rejected("malformed", "URL 验证缺少 challenge", "url_verification without "
                                 "challenge")
             body = json.dumps({"challenge": challenge}, ensure_ascii=False, separators=(",", ":"))
             return CallbackOutcome(reply=CallbackReply(200, body.encode()))
@@ -143,40 +143,40 @@ class FeishuConnector(FeishuApi, OAConnector):
         nonce = headers.get("x-lark-request-nonce", "")
         expected = lark_signature(stamp, nonce, key, request.body)
         if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
-            raise _rejected("bad_signature", "飞书回调签名校验失败", "X-Lark-Signature mismatch", 401)
+            raise rejected("bad_signature", "飞书回调签名校验失败", "X-Lark-Signature mismatch", 401)
         if not stamp.isdigit():
-            raise _rejected("malformed", "缺少或错误的 X-Lark-Request-Timestamp",
+            raise rejected("malformed", "缺少或错误的 X-Lark-Request-Timestamp",
                             "missing or malformed X-Lark-Request-Timestamp")
         seconds = int(stamp) / (1000 if len(stamp) > 11 else 1)
         if abs(time.time() - seconds) > TOLERANCE:
-            raise _rejected("stale", "飞书回调时间戳已过期", "stale X-Lark-Request-Timestamp", 401)
+            raise rejected("stale", "飞书回调时间戳已过期", "stale X-Lark-Request-Timestamp", 401)
         return given.strip().lower()
 
     def _open(self, body: bytes) -> dict[str, Any]:
         try:
             outer = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _rejected("malformed", "回调正文不是合法的 JSON", "callback body is not JSON") from exc
+            raise rejected("malformed", "回调正文不是合法的 JSON", "callback body is not JSON") from exc
         if not isinstance(outer, dict):
-            raise _rejected("malformed", "回调正文不是 JSON 对象", "callback body is not an object")
+            raise rejected("malformed", "回调正文不是 JSON 对象", "callback body is not an object")
         key = self.settings["encrypt_key"] or ""
         if "encrypt" not in outer:
             if key:
-                raise _rejected("not_encrypted", "已配置 Encrypt Key，但回调未加密",
+                raise rejected("not_encrypted", "已配置 Encrypt Key，但回调未加密",
                                 "callback not encrypted although an Encrypt Key is configured")
             return outer
         if not key:
-            raise _rejected("not_configured", "回调已加密，但未配置 Encrypt Key",
+            raise rejected("not_configured", "回调已加密，但未配置 Encrypt Key",
                             "encrypted callback but no Encrypt Key configured")
         if not isinstance(outer["encrypt"], str):
-            raise _rejected("malformed", "encrypt 不是字符串", "encrypt is not a string")
+            raise rejected("malformed", "encrypt 不是字符串", "encrypt is not a string")
         try:
             inner = json.loads(lark_decrypt(key, outer["encrypt"]).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _rejected("malformed", "解密后的内容不是合法的 JSON",
+            raise rejected("malformed", "解密后的内容不是合法的 JSON",
                             "decrypted payload is not JSON") from exc
         if not isinstance(inner, dict):
-            raise _rejected("malformed", "解密后的内容不是 JSON 对象", "decrypted payload is not an "
+            raise rejected("malformed", "解密后的内容不是 JSON 对象", "decrypted payload is not an "
                             "object")
         return inner
 
@@ -190,14 +190,14 @@ class FeishuConnector(FeishuApi, OAConnector):
             given = payload.get("token")
         expected = str(self.settings["verification_token"])
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise _rejected("bad_token", "飞书 Verification Token 不匹配",
+            raise rejected("bad_token", "飞书 Verification Token 不匹配",
                             "Feishu verification token mismatch", 401)
 
     # --- instances -----------------------------------------------------------------------------
     def fetch_instance(self, instance_id: str) -> ApprovalInstance:
         data = self._instance_data(instance_id)
         attachments: list[AttachmentRef] = []
-        fields = [parse_widget(w, attachments, "") for w in _form(data.get("form"))]
+        fields = [parse_widget(w, attachments, "") for w in form_items(data.get("form"))]
         trail = parse_trail(data, attachments, self._user_name)
         originator = str(data.get("open_id") or data.get("user_id") or "")
         status = str(data.get("status") or "")
@@ -208,7 +208,7 @@ class FeishuConnector(FeishuApi, OAConnector):
             result=RESULTS.get(status, ""), originator_id=originator,
             originator_name=self._user_name(originator),
             department=self._department_name(str(data.get("department_id") or "")),
-            created_at=_ms(data.get("start_time")), finished_at=_ms(data.get("end_time")),
+            created_at=from_ms(data.get("start_time")), finished_at=from_ms(data.get("end_time")),
             fields=fields, attachments=attachments, trail=trail, raw=data)
 
     # --- attachments -----------------------------------------------------------------------------
@@ -323,7 +323,7 @@ class FeishuConnector(FeishuApi, OAConnector):
         if memo_key in _FINISHED:
             return _FINISHED[memo_key]
         data = self._instance_data(instance_id)
-        state = (str(data.get("status") or ""), _int(data.get("end_time")))
+        state = (str(data.get("status") or ""), to_int(data.get("end_time")))
         if state[0] in TERMINAL:
             _FINISHED[memo_key] = state
             while len(_FINISHED) > 20000:

@@ -37,18 +37,18 @@ TIMELINE = {  # timeline type → (action, result)
 }
 
 
-def _rejected(code: str, zh: str, en: str, status: int = 400) -> CallbackRejected:
+def rejected(code: str, zh: str, en: str, status: int = 400) -> CallbackRejected:
     return CallbackRejected(code, zh, en, status=status)
 
 
-def _ms(value: Any) -> datetime | None:
-    stamp = _int(value)
+def from_ms(value: Any) -> datetime | None:
+    stamp = to_int(value)
     if stamp <= 0:
         return None
     return datetime.fromtimestamp(epoch_seconds(stamp), tz=UTC)
 
 
-def _int(value: Any) -> int:
+def to_int(value: Any) -> int:
     try:
         return int(Decimal(str(value)))
     except (InvalidOperation, ValueError, TypeError):
@@ -94,7 +94,7 @@ def _file_names(ext: Any, count: int) -> list[str]:
     return [names[i] if i < len(names) and names[i] else f"附件{i + 1}" for i in range(count)]
 
 
-def _form(value: Any) -> list[dict]:
+def form_items(value: Any) -> list[dict]:
     if isinstance(value, str):
         try:
             value = json.loads(value or "[]", parse_float=Decimal)
@@ -140,13 +140,13 @@ def parse_event(payload: dict[str, Any]) -> ApprovalEvent:
         event_id, trigger = payload.get("uuid"), event_type in TRIGGERS
         fallback_time = None
     else:
-        raise _rejected("malformed", "无法识别的飞书事件格式", "unrecognised Feishu event envelope")
+        raise rejected("malformed", "无法识别的飞书事件格式", "unrecognised Feishu event envelope")
     if not isinstance(event, dict):
-        raise _rejected("malformed", "飞书事件缺少 event", "Feishu event without an event body")
+        raise rejected("malformed", "飞书事件缺少 event", "Feishu event without an event body")
     instance_id = str(event.get("instance_code") or "")
     status = str(event.get("status") or "").upper()
     if trigger and not instance_id:
-        raise _rejected("malformed", "审批事件缺少 instance_code", "approval event without "
+        raise rejected("malformed", "审批事件缺少 instance_code", "approval event without "
                         "instance_code")
     operate_time = event.get("operate_time") or event.get("instance_operate_time")
     action, reason = "ignored", ""
@@ -158,7 +158,7 @@ def parse_event(payload: dict[str, Any]) -> ApprovalEvent:
     return ApprovalEvent(
         event_id=event_id, instance_id=instance_id, action=action,
         process_code=str(event.get("approval_code") or ""), event_type=event_type,
-        occurred_at=_ms(operate_time) or _ms(fallback_time), reason=reason,
+        occurred_at=from_ms(operate_time) or from_ms(fallback_time), reason=reason,
         payload=_without_token(payload))
 
 
@@ -204,10 +204,10 @@ def parse_trail(data: dict, attachments: list[AttachmentRef], name_of: Callable[
         steps.append((str(c.get("open_id") or c.get("user_id") or ""), "评论", "none",
                       "comment", c.get("create_time"), _text(c.get("comment")), "",
                       c.get("files") or []))
-    steps.sort(key=lambda s: _int(s[4]))
+    steps.sort(key=lambda s: to_int(s[4]))
     trail = []
     for n, (actor, action, result, source, when, remark, node, files) in enumerate(steps):
-        trail.append(TrailEntry(actor, name_of(actor), action, result, _ms(when),
+        trail.append(TrailEntry(actor, name_of(actor), action, result, from_ms(when),
                                 remark, node))
         for j, f in enumerate(f for f in files if isinstance(f, dict) and f.get("url")):
             attachments.append(AttachmentRef(

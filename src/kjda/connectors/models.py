@@ -7,18 +7,14 @@ import uuid
 
 from django.db import models
 
-
-class ConnectorKind(models.TextChoices):
-    DINGTALK = "dingtalk", "钉钉"
-    WECOM = "wecom", "企业微信"
-    FEISHU = "feishu", "飞书"
-    WEAVER = "weaver", "泛微 e-cology"
-    WEBHOOK = "webhook", "通用签名 Webhook"
+from kjda.platforms import kind_choices
 
 
 class Connector(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=20, choices=ConnectorKind.choices)
+    # The registered OA platforms (kjda.platforms): a callable, so the migrations name the
+    # function and a new platform needs none.
+    kind = models.CharField(max_length=20, choices=kind_choices)
     name = models.CharField(max_length=100)
     # Non-secret settings in clear; secret ones only as Fernet ciphertext (never shown again).
     settings = models.JSONField(default=dict, blank=True)

@@ -1,39 +1,16 @@
-"""Connector kinds → their classes. Adding a platform: one module + one line here."""
+"""Connector kinds → their classes, from the platforms registered through entry points
+(kjda.platforms). Adding a platform: one package and one entry point, nothing here."""
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from kjda.connectors.base import OAConnector
 from kjda.errors import DomainError
-
-KINDS: dict[str, str] = {
-    "dingtalk": "kjda.connectors.dingtalk:DingTalkConnector",
-    "wecom": "kjda.connectors.wecom:WeComConnector",
-    "feishu": "kjda.connectors.feishu:FeishuConnector",
-    "weaver": "kjda.connectors.weaver:WeaverConnector",
-    "webhook": "kjda.connectors.webhook:WebhookConnector",
-}
-
-SIMS: dict[str, str] = {
-    "dingtalk": "kjda.connectors.sim.dingtalk:DingTalkSim",
-    "wecom": "kjda.connectors.sim.wecom:WeComSim",
-    "feishu": "kjda.connectors.sim.feishu:FeishuSim",
-    "weaver": "kjda.connectors.sim.weaver:WeaverSim",
-}
-
-
-def _load(path: str):
-    module, _, name = path.partition(":")
-    return getattr(import_module(module), name)
+from kjda.platforms import platforms
 
 
 def connector_class(kind: str) -> type[OAConnector]:
-    if kind not in KINDS:
+    platform = platforms().get(kind)
+    if platform is None:
         raise DomainError("connector_kind_unknown", f"未知的连接器类型：{kind}",
                           f"unknown connector kind: {kind}")
-    return _load(KINDS[kind])
-
-
-def sim_class(kind: str):
-    return _load(SIMS[kind])
+    return platform.connector_class()

@@ -46,9 +46,9 @@ from kjda.connectors.base import (
 from kjda.connectors.http import ApiClient, TokenCache
 from kjda.connectors.weaver_parse import (
     ARCHIVE_NODE,
-    _lean,
     instance_from_action,
     instance_from_rest,
+    lean_payload,
 )
 from kjda.connectors.webhook import (
     CHINA,
@@ -208,7 +208,7 @@ class WeaverConnector(OAConnector):
             action = "ignored"
         instance = (instance_from_action(data, status="approved", result="agree")
                     if action == "approved" else None)
-        payload = _lean(data)
+        payload = lean_payload(data)
         creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
         if creator.get("id"):
             payload["_originator_id"] = str(creator["id"])

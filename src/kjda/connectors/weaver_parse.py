@@ -233,7 +233,7 @@ def instance_from_action(data: dict[str, Any], *, status: str, result: str) -> A
         raw={"nodeId": data.get("nodeId"), "src": data.get("src"), "creator": creator})
 
 
-def _lean(data: dict[str, Any]) -> dict[str, Any]:
+def lean_payload(data: dict[str, Any]) -> dict[str, Any]:
     files = [{k: v for k, v in a.items() if k != "contentBase64"} if isinstance(a, dict) else a
              for a in data.get("attachments") or []]
     return {**data, "attachments": files}

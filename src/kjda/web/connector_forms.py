@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from kjda.connectors.base import SettingSpec
-from kjda.connectors.models import ConnectorKind, InboxStatus, Scenario
+from kjda.connectors.models import InboxStatus, Scenario
+from kjda.platforms import kind_choices as platform_kind_choices
+from kjda.platforms import platforms
 from kjda.web.forms import category_choices
 
 SETTING_PREFIX = "setting_"
@@ -28,14 +30,18 @@ _SPLIT_IDS = re.compile(r"[\s,，;；、]+")
 
 
 def kind_choices() -> list[tuple[str, str]]:
-    return [(value, gettext(label)) for value, label in ConnectorKind.choices]
+    """The registered platforms, labelled in the page's language; a platform whose Chinese
+    label is not in our catalogue (one from another package) shows its own English label."""
+    english = not (get_language() or "zh").startswith("zh")
+    return [(p.kind, p.label_en if english and gettext(p.label_zh) == p.label_zh
+             else gettext(p.label_zh)) for p in platforms().values()]
 
 
 class ConnectorForm(forms.Form):
     """`kind` is fixed by the page (one tab per kind); one field per setting of that kind.
     Secret settings are password inputs that never render a value back."""
 
-    kind = forms.ChoiceField(widget=forms.HiddenInput, choices=ConnectorKind.choices)
+    kind = forms.ChoiceField(widget=forms.HiddenInput, choices=platform_kind_choices)
     name = forms.CharField(label=_("名称"), max_length=100)
     fonds = forms.ChoiceField(label=_("全宗"), required=False)
     finance_owner_ids = forms.CharField(

@@ -18,14 +18,13 @@ from csp.middleware import CSPMiddleware as _CSPMiddleware
 from csp.middleware import PolicyParts
 from django.http import HttpRequest, HttpResponseBase
 
-from kjda.accounts.sso.dingtalk.views import LOGIN as DINGTALK_LOGIN
-from kjda.accounts.sso.feishu.views import ACCOUNTS as FEISHU_ACCOUNTS
-from kjda.accounts.sso.wecom.views import LOGIN as WECOM_LOGIN
-from kjda.accounts.sso.wecom.views import OPEN as WECOM_OPEN
+from kjda.platforms import platforms
 
-# Where each provider sends the browser when its settings name no other host.
-_PUBLIC_LOGIN = {"dingtalk": [DINGTALK_LOGIN], "wecom": [WECOM_LOGIN, WECOM_OPEN],
-                 "feishu": [FEISHU_ACCOUNTS]}
+
+def public_login_origins(provider: str) -> list[str]:
+    """Where a platform's SSO sends the browser when its settings name no other host."""
+    return [origin for p in platforms().values() if p.sso_provider == provider
+            for origin in p.sso_login_origins]
 
 
 def _origin(value: object) -> str | None:
@@ -44,7 +43,7 @@ def sso_form_origins(request: HttpRequest) -> list[str]:
         settings = app.settings or {}
         # A vendor's hosts may be overridden one by one (tests, private deployments): the
         # settings' URLs and the public login hosts both.
-        for origin in [*map(_origin, settings.values()), *_PUBLIC_LOGIN.get(app.provider, [])]:
+        for origin in [*map(_origin, settings.values()), *public_login_origins(app.provider)]:
             if origin:
                 origins[origin] = None
     return list(origins)

@@ -33,7 +33,7 @@ DATA_STRINGS = [
     # 业务实体 actions, audit outcomes, agent types
     _("四性检测"), _("历史行为"), _("成功"), _("失败"), _("拒绝"),
     _("单位"), _("内设机构"), _("个人"),
-    # OA integration: ConnectorKind, Scenario, InboxStatus, NoticeStatus (已归档, 失败 above)
+    # OA integration: platform labels (kjda.platforms), Scenario, InboxStatus, NoticeStatus (已归档, 失败 above)
     _("钉钉"), _("企业微信"), _("飞书"), _("泛微 e-cology"), _("通用签名 Webhook"),
     _("报销"), _("合同"), _("付款"),
     _("已接收"), _("处理中"), _("已忽略"),

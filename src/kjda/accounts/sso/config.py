@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from kjda.platforms import platforms
+
 
 def _app(env: Mapping[str, str], prefix: str, *, id_var: str, key_var: str, name: str,
          settings: dict[str, str], provider_id: str = "") -> dict[str, Any] | None:
@@ -51,23 +53,13 @@ def sso_providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if scope := env.get("KJDA_OIDC_SCOPE"):
             oidc["settings"]["scope"] = scope.split()
         providers["oidc"] = {"APPS": [oidc]}
-    dingtalk = _app(env, "KJDA_DINGTALK_", id_var="CLIENT_ID", key_var="CLIENT_SECRET",
-                    name="钉钉", settings={"login_base_url": "LOGIN_BASE_URL",
-                                         "api_base_url": "API_BASE_URL",
-                                         "oapi_base_url": "OAPI_BASE_URL"})
-    if dingtalk:
-        providers["dingtalk"] = {"APPS": [dingtalk]}
-    wecom = _app(env, "KJDA_WECOM_", id_var="CORP_ID", key_var="SECRET", name="企业微信",
-                 settings={"agent_id": "AGENT_ID", "mode": "MODE",
-                           "api_base_url": "API_BASE_URL", "login_base_url": "LOGIN_BASE_URL",
-                           "open_base_url": "OPEN_BASE_URL"})
-    if wecom:
-        providers["wecom"] = {"APPS": [wecom]}
-    feishu = _app(env, "KJDA_FEISHU_", id_var="APP_ID", key_var="APP_SECRET", name="飞书",
-                  settings={"accounts_base_url": "ACCOUNTS_BASE_URL",
-                            "api_base_url": "API_BASE_URL"})
-    if feishu:
-        providers["feishu"] = {"APPS": [feishu]}
+    for platform in platforms().values():  # DingTalk, WeCom, Feishu, … as registered
+        if platform.sso_env and platform.sso_provider:
+            conf = platform.sso_env
+            app = _app(env, conf.prefix, id_var=conf.id_var, key_var=conf.key_var,
+                       name=platform.label_zh, settings=conf.settings)
+            if app:
+                providers[platform.sso_provider] = {"APPS": [app]}
     if extra := env.get("KJDA_SSO_PROVIDERS_JSON"):  # several OIDC providers, or anything else
         for key, value in json.loads(extra).items():
             providers.setdefault(key, {}).setdefault("APPS", []).extend(value.get("APPS", []))

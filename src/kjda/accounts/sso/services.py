@@ -35,6 +35,7 @@ from kjda.accounts.roles import ADMIN_TRIO
 from kjda.accounts.sso.config import token_auth_method_check
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
+from kjda.platforms import sso_provider_ids
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,11 @@ def users_access_end(*, users: list, reason: str, actor=None, request=None) -> d
     return {"tokens_revoked": sum(tokens.values()), "sessions_ended": sum(sessions.values())}
 
 
-SSO_PROVIDERS = ("oidc", "dingtalk", "wecom", "feishu")
+
+
+def sso_provider_choices() -> list[str]:
+    """OIDC and the SSO providers of the registered OA platforms (kjda.platforms)."""
+    return ["oidc", *sso_provider_ids()]
 
 
 @transaction.atomic
@@ -221,9 +226,10 @@ def sso_app_save(*, provider: str, client_id: str, secret: str, name: str = "",
     login, no restart. OIDC needs a `provider_id` (the URL segment) and `server_url`."""
     from allauth.socialaccount.models import SocialApp
 
-    if provider not in SSO_PROVIDERS:
+    providers = sso_provider_choices()
+    if provider not in providers:
         raise DomainError("sso_provider_unknown", f"未知的单点登录类型：{provider}",
-                          f"unknown SSO provider {provider!r} (use {', '.join(SSO_PROVIDERS)})")
+                          f"unknown SSO provider {provider!r} (use {', '.join(providers)})")
     settings = dict(settings or {})
     if provider == "oidc" and (not provider_id or not settings.get("server_url")):
         raise DomainError("sso_oidc_incomplete", "OIDC 需要 provider_id 和 server_url",

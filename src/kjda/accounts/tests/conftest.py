@@ -10,11 +10,11 @@ import httpx
 import pytest
 from django.test import Client
 
-from kjda.connectors.sim.core import OASimulator
-from kjda.connectors.sim.dingtalk import DingTalkSim
-from kjda.connectors.sim.feishu import FeishuSim
-from kjda.connectors.sim.wecom import WeComSim
-from kjda.testing.oidc_op import OIDCProvider
+from kjda_oasim.core import OASimulator
+from kjda_oasim.dingtalk import DingTalkSim
+from kjda_oasim.feishu import FeishuSim
+from kjda_oasim.testing.oidc_op import OIDCProvider
+from kjda_oasim.wecom.sim import WeComSim
 
 PEOPLE = [("zhangsan", "张三", "销售部", "13800000001", "zhangsan@corp.example"),
           ("lisi", "李四", "采购部", "13800000002", "lisi@corp.example")]

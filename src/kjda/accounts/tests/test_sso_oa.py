@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from kjda.accounts.tests.conftest import oa_login
-from kjda.testing.factories import metadata_json, voucher_pdf
+from kjda_oasim.factories import metadata_json, voucher_pdf
 
 
 def _user(client: Client):

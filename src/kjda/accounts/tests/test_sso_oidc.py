@@ -122,7 +122,7 @@ def test_login_page_shows_the_configured_provider(idp_app):
 
 
 def test_an_sso_user_with_totp_still_gives_the_second_factor(op, idp_app):
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     _, first = sso_login(Client(), "/accounts/oidc/idp/login/")
     from django.contrib.auth import get_user_model

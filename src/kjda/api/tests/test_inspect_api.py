@@ -8,8 +8,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from kjda.testing import SAMPLES
-from kjda.testing.factories import png_bytes
+from kjda_oasim.factories import png_bytes
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 _CORPUS = sorted((SAMPLES / "pdfa").glob("*.pdf")) if SAMPLES.exists() else []
@@ -18,7 +18,7 @@ URL = "/api/v1/files/inspect"
 
 def _user(django_user_model, name: str, roles: list[str]):
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = django_user_model.objects.create_user(name, password="Inspect-Pass-2024")
     Profile.objects.create(user=user, roles=roles)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.services import token_issue
-from kjda.testing.factories import metadata_json, voucher_pdf
+from kjda_oasim.factories import metadata_json, voucher_pdf
 
 ROLES = {  # username: (roles, fonds, departments, person_name)
     "sys": (["sysadmin"], [], [], ""),
@@ -33,7 +33,7 @@ def world(db, fonds, django_user_model):
     from kjda.archives.models import Fonds
 
     Fonds.objects.create(code="Z002", name="子公司", unit_name="子公司")
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     tokens = {}
     for name, (roles, fonds_codes, departments, person) in ROLES.items():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kjda.testing.factories import metadata_json, pdf_bytes, png_bytes
+from kjda_oasim.factories import metadata_json, pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from kjda.accounts.models import ApiToken
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from kjda.errors import DomainError
 from kjda.ingest.metadata import metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
-from kjda.testing.factories import metadata_json, pdf_bytes
+from kjda_oasim.factories import metadata_json, pdf_bytes
 
 
 def _ingest(actor, **meta):

@@ -13,7 +13,7 @@ from kjda.audit.models import AuditEvent
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
-from kjda.testing.factories import metadata_json, pdf_bytes
+from kjda_oasim.factories import metadata_json, pdf_bytes
 
 
 def test_seeding_a_fonds_is_audited_once(db):

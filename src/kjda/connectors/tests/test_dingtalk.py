@@ -21,10 +21,11 @@ import pytest
 from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorError
 from kjda.connectors.dingtalk import DingTalkConnector
 from kjda.connectors.http import TokenCache
-from kjda.connectors.registry import connector_class, sim_class
-from kjda.connectors.sim.dingtalk import DingTalkSim
+from kjda.connectors.registry import connector_class
 from kjda.connectors.wxcrypto import WXBizMsgCrypt, signature
 from kjda.errors import DomainError
+from kjda_oasim.dingtalk import DingTalkSim
+from kjda_oasim.simulators import sim_class
 
 D1 = ("mryue", "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7", "ding6ccabc44d2c8d38b")
 D1_CALL = ("03044561471240d4a14bb09372dfcfd4fd0e40cb", "1608001896814", "WL4PK6yA",

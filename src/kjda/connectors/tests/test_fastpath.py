@@ -21,8 +21,8 @@ from kjda.audit.models import AuditEvent
 from kjda.connectors import fastpath, views
 from kjda.connectors.models import Connector, InboxEvent, ReplayGuard
 from kjda.connectors.services import connector_create, connector_update_settings
-from kjda.connectors.sim.dingtalk import DingTalkSim
 from kjda.connectors.wxcrypto import signature
+from kjda_oasim.dingtalk import DingTalkSim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

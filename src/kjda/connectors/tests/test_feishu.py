@@ -18,8 +18,9 @@ import pytest
 
 from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorError
 from kjda.connectors.feishu import FeishuConnector, lark_decrypt, lark_signature
-from kjda.connectors.registry import connector_class, sim_class
-from kjda.connectors.sim.feishu import FeishuSim, encrypt, sign
+from kjda.connectors.registry import connector_class
+from kjda_oasim.feishu import FeishuSim, encrypt, sign
+from kjda_oasim.simulators import sim_class
 
 F1_KEY, F1_ENCRYPT = "test key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="
 PDF = b"%PDF-1.4\n" + "发票 No.0001 金额 1280.50".encode() + bytes(range(256)) * 300

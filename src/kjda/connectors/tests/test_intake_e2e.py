@@ -16,8 +16,8 @@ from kjda.archives.models import Record
 from kjda.connectors.models import InboxEvent, Notice
 from kjda.connectors.notices import notice_send
 from kjda.connectors.processing import inbox_due, inbox_process
-from kjda.connectors.sim.dingtalk import DingTalkSim
-from kjda.testing.factories import invoice_pdf
+from kjda_oasim.dingtalk import DingTalkSim
+from kjda_oasim.factories import invoice_pdf
 
 pytestmark = pytest.mark.django_db(transaction=True)
 INVOICE = invoice_pdf(number="24310000000012345678", seller="某某酒店有限公司",
@@ -56,7 +56,7 @@ def sysadmin_client(db):
 
     from kjda.accounts.models import Profile
     from kjda.accounts.services import token_issue
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = get_user_model().objects.create_user("sysadmin", password="Sys-Admin-Pass-2024")
     Profile.objects.create(user=user, roles=["sysadmin"])

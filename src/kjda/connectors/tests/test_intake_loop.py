@@ -10,8 +10,8 @@ import pytest
 from kjda.connectors import processing
 from kjda.connectors.models import InboxEvent
 from kjda.connectors.services import connector_create
-from kjda.connectors.sim.dingtalk import DingTalkSim
 from kjda.connectors.tasks import intake_loop
+from kjda_oasim.dingtalk import DingTalkSim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

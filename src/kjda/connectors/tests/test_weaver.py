@@ -14,9 +14,9 @@ import pytest
 
 from kjda.connectors.base import CallbackRejected, CallbackRequest, ConnectorError
 from kjda.connectors.http import TokenCache
-from kjda.connectors.sim.core import SimRequest, SimResponse, VendorSim
-from kjda.connectors.sim.weaver import WeaverSim
 from kjda.connectors.weaver import WeaverConnector, rsa_encrypt
+from kjda_oasim.core import SimRequest, SimResponse, VendorSim
+from kjda_oasim.weaver import WeaverSim
 
 INVOICE = b"%PDF-1.4\n" + "增值税电子普通发票".encode() * 20000  # ~540 KB
 PHOTO = bytes(range(256)) * 64

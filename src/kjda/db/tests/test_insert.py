@@ -14,7 +14,7 @@ from kjda.archives.services import record_build, rule_for_category
 from kjda.audit.models import AuditEvent
 from kjda.db.insert import rows_insert
 from kjda.storage.services import blob_store
-from kjda.testing.factories import pdf_bytes
+from kjda_oasim.factories import pdf_bytes
 
 
 def _record(fonds, n: int) -> Record:

@@ -12,7 +12,7 @@ from kjda.archives.models import Record
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
-from kjda.testing.factories import metadata_json, pdf_bytes
+from kjda_oasim.factories import metadata_json, pdf_bytes
 
 
 @pytest.mark.django_db

@@ -10,8 +10,8 @@ import pikepdf
 import pytest
 
 from kjda.ingest.formats import identify, probe_bytes
-from kjda.testing import SAMPLES
-from kjda.testing.factories import pdf_bytes, png_bytes
+from kjda_oasim.factories import pdf_bytes, png_bytes
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 

@@ -13,8 +13,8 @@ from PIL import Image
 from kjda.ingest.longterm import RenditionRefused, image_to_pdfa, pdf_to_pdfa
 from kjda.ingest.pdfa_check import pdfa_check
 from kjda.ingest.tests.test_pdfa import reportlab_pdf
-from kjda.testing import SAMPLES
-from kjda.testing.factories import metadata_json, pdf_bytes, png_bytes
+from kjda_oasim.factories import metadata_json, pdf_bytes, png_bytes
+from kjda_oasim.testing import SAMPLES
 
 
 def _image(mode: str, fmt: str, **save) -> bytes:

@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 from kjda.ingest.pdfa import pdfa_claim
-from kjda.testing import SAMPLES
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
+from kjda_oasim.testing import SAMPLES
 
 pytestmark = [pytest.mark.django_db,
               pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")]

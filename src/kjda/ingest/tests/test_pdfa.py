@@ -14,7 +14,7 @@ from reportlab.pdfgen import canvas
 
 from kjda.ingest.pdfa import PRODUCER, PdfAError, make_pdfa2b, pdfa_claim, srgb_icc_profile
 from kjda.ingest.renditions import cjk_font
-from kjda.testing import SAMPLES
+from kjda_oasim.testing import SAMPLES
 
 CST = timezone(timedelta(hours=8))
 WHEN = datetime(2024, 3, 15, 10, 30, 5, tzinfo=CST)

@@ -12,7 +12,7 @@ from pikepdf import Dictionary, Name
 
 from kjda.ingest.pdfa_check import pdfa_check
 from kjda.ingest.tests.test_pdfa import _converted
-from kjda.testing import SAMPLES
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 _CORPUS = sorted((SAMPLES / "pdfa").glob("*.pdf")) if SAMPLES.exists() else []
@@ -103,7 +103,7 @@ def test_embedded_non_pdfa_file_breaks_6_8_in_pdfa2():
 
 
 def test_a_plain_pdf_claims_nothing_and_is_checked_as_2b():
-    from kjda.testing.factories import pdf_bytes
+    from kjda_oasim.factories import pdf_bytes
 
     report = pdfa_check(pdf_bytes(["发票"]))
     assert report.claimed is None and report.checked_as == "2B" and not report.compliant

@@ -16,7 +16,7 @@ from lxml import etree
 from reportlab.pdfgen import canvas
 
 from kjda.ingest.signatures import file_signatures, pyhanko_ready
-from kjda.testing import SAMPLES
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from kjda.archives.models import Record, Relation
 from kjda.invoices.models import Invoice
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kjda.invoices import codes
 from kjda.invoices.services import invoice_extract
-from kjda.testing.factories import pdf_bytes
+from kjda_oasim.factories import pdf_bytes
 
 
 def test_bank_electronic_receipt():

@@ -153,7 +153,7 @@ def test_airline_itinerary_is_identified_with_its_key_fields(samples):
 
 
 def test_a_pdf_that_is_no_invoice_yields_none():
-    from kjda.testing.factories import pdf_bytes
+    from kjda_oasim.factories import pdf_bytes
 
     assert invoice_extract(pdf_bytes(["会议纪要", "第三季度预算讨论"]), "pdf") is None
     assert invoice_extract(b"<root><a>1</a></root>", "xml") is None

@@ -13,9 +13,9 @@ from kjda.archives.models import Record
 from kjda.connectors.models import Notice
 from kjda.connectors.notices import notice_send
 from kjda.connectors.processing import inbox_due, inbox_process
-from kjda.connectors.sim.core import OASimulator
-from kjda.connectors.sim.dingtalk import DingTalkSim
 from kjda.invoices.models import Invoice
+from kjda_oasim.core import OASimulator
+from kjda_oasim.dingtalk import DingTalkSim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +40,7 @@ def dingtalk(fonds, token, live_server):
 
     from kjda.accounts.models import Profile
     from kjda.accounts.services import token_issue
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     sim_vendor = DingTalkSim()
     sim = OASimulator([sim_vendor])

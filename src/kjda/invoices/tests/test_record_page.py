@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
 
 pytestmark = pytest.mark.django_db
 

@@ -49,7 +49,7 @@ def test_qr_that_disagrees_with_the_printed_total_is_a_conflict(real):
 
 
 def test_a_picture_without_an_invoice_yields_none_without_ocr():
-    from kjda.testing.factories import png_bytes
+    from kjda_oasim.factories import png_bytes
 
     assert invoice_extract(png_bytes(400, 300), "png") is None
 
@@ -71,7 +71,7 @@ def test_scanned_pdf_without_text_layer_is_read_by_qr_and_ocr(real):
 
 
 def test_ocr_text_of_an_uploaded_photo_is_searchable(api, real):
-    from kjda.testing.factories import metadata_json
+    from kjda_oasim.factories import metadata_json
 
     photo = invoice_scan(real, fmt="JPEG")
     meta = metadata_json(category="原始凭证", document_no="", external_id="OCR-1",

@@ -16,7 +16,7 @@ import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name, String
 
-from kjda.testing.factories import metadata_json, voucher_pdf
+from kjda_oasim.factories import metadata_json, voucher_pdf
 
 SAMPLES = Path(__file__).resolve().parents[4].parent / "shared" / "samples"
 

@@ -10,7 +10,7 @@ import logging
 import pytest
 from django.test import Client, override_settings
 
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
 
 DEEP = 5000
 
@@ -42,7 +42,7 @@ def sec(db, fonds):
 
     from kjda.accounts.models import Profile
     from kjda.accounts.services import token_issue
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = get_user_model().objects.create_user("sec", password="Sec-Admin-Pass-2024!")
     Profile.objects.create(user=user, roles=["secadmin"])
@@ -159,7 +159,7 @@ def test_unsafe_usernames_are_refused_by_the_api(sec, username):
 
 def test_unsafe_usernames_are_refused_by_the_users_page(db, fonds, django_user_model):
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = django_user_model.objects.create_user("sec", password="Sec-Admin-Pass-2024!")
     Profile.objects.create(user=user, roles=["secadmin"])

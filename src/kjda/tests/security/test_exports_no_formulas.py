@@ -16,7 +16,7 @@ from django.test import Client
 
 from kjda.accounts.models import Profile
 from kjda.accounts.services import token_issue
-from kjda.testing.factories import metadata_json, voucher_pdf
+from kjda_oasim.factories import metadata_json, voucher_pdf
 
 pytestmark = pytest.mark.django_db
 

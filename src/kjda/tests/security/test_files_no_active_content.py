@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from kjda.archives.models import RecordFile
-from kjda.testing.factories import metadata_json, png_bytes
+from kjda_oasim.factories import metadata_json, png_bytes
 
 pytestmark = pytest.mark.django_db
 

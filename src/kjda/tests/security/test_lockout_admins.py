@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import user_with_roles
+from kjda_oasim.factories import user_with_roles
 
 pytestmark = pytest.mark.django_db
 

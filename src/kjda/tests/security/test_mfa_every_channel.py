@@ -15,7 +15,7 @@ from django.test import Client
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.services import token_issue
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import totp_activate, totp_code
+from kjda_oasim.factories import totp_activate, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -174,8 +174,8 @@ def test_kjda_serve_warns_at_every_start_when_mfa_is_off(monkeypatch, capsys, se
     import kjda.server
     from kjda import cli
 
-    monkeypatch.setattr(cli, "_setup", lambda: None)
-    monkeypatch.setattr(cli, "_prepare", lambda **_: None)
+    monkeypatch.setattr(cli, "django_setup", lambda: None)
+    monkeypatch.setattr(cli, "site_prepare", lambda **_: None)
     monkeypatch.setattr(kjda.server, "serve", lambda **_: None)
     settings.KJDA_MFA_REQUIRED_ROLES = []
     assert cli.main(["serve", "--port", "8999"]) == 0

@@ -352,7 +352,7 @@ def _sysadmin(username: str = "sys"):
     from django.contrib.auth import get_user_model
 
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = get_user_model().objects.create_user(username, password="Sys-Admin-Pass-2024")
     Profile.objects.create(user=user, roles=["sysadmin"])
@@ -387,7 +387,7 @@ def test_notify_url_answer_body_never_reaches_the_user(settings, sites):
 def test_oidc_discovery_to_loopback_refused_without_allow(settings):
     from allauth.socialaccount.models import SocialApp
 
-    from kjda.testing.oidc_op import OIDCProvider
+    from kjda_oasim.testing.oidc_op import OIDCProvider
 
     op = OIDCProvider(client_id="kjda-test")
     op.start()

@@ -69,7 +69,7 @@ def _client(user) -> Client:
 @pytest.fixture
 def secadmin(db, django_user_model):
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = django_user_model.objects.create_user("sec", password="Sec-Admin-Pass-2024!")
     Profile.objects.create(user=user, roles=["secadmin"])

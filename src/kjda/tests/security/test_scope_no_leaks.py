@@ -18,8 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from kjda.conftest import ApiClient
-from kjda.testing.factories import metadata_json, voucher_pdf
+from kjda_oasim.factories import metadata_json, voucher_pdf
+from kjda_oasim.testing.clients import ApiClient
 
 SAMPLES = Path(__file__).resolve().parents[4].parent / "shared" / "samples"
 # One invoice in two different files (a duplicate claim: kjda.invoices).

@@ -13,7 +13,7 @@ from django.test import Client
 
 from kjda.accounts.models import Profile
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import totp_activate, user_with_roles
+from kjda_oasim.factories import totp_activate, user_with_roles
 
 pytestmark = pytest.mark.django_db
 

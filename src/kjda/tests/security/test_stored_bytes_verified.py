@@ -20,7 +20,7 @@ from kjda.archives.models import RecordFile
 from kjda.audit.models import AuditEvent
 from kjda.storage.errors import StorageError
 from kjda.storage.services import get_backend
-from kjda.testing.factories import metadata_json
+from kjda_oasim.factories import metadata_json
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,10 @@ from kjda.connectors.base import ConnectorError
 from kjda.connectors.models import Connector, InboxEvent, Mapping, Notice
 from kjda.connectors.registry import connector_class
 from kjda.connectors.services import connector_create, mapping_create
-from kjda.connectors.sim.dingtalk import DingTalkSim
-from kjda.connectors.sim.feishu import FeishuSim
-from kjda.connectors.sim.weaver import WeaverSim
-from kjda.connectors.sim.wecom import WeComSim
+from kjda_oasim.dingtalk import DingTalkSim
+from kjda_oasim.feishu import FeishuSim
+from kjda_oasim.weaver import WeaverSim
+from kjda_oasim.wecom.sim import WeComSim
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def sysweb(fonds) -> Client:
     from django.contrib.auth import get_user_model
 
     from kjda.accounts.models import Profile
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = get_user_model().objects.create_user("sysadmin", password="Sys-Admin-Pass-2024")
     Profile.objects.create(user=user, roles=["sysadmin"])
@@ -155,7 +155,7 @@ def test_an_unknown_category_is_refused(web, webhook_connector):
 
 
 def test_sweep_now_queues_approvals_the_callbacks_missed(web, fonds):
-    from kjda.connectors.sim.core import OASimulator
+    from kjda_oasim.core import OASimulator
 
     sim_vendor = DingTalkSim()
     sim = OASimulator([sim_vendor])

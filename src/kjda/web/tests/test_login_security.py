@@ -10,7 +10,7 @@ from django.test import Client
 
 from kjda.accounts.models import Profile
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import totp_activate, totp_code
+from kjda_oasim.factories import totp_activate, totp_code
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 
 from kjda.archives.models import RecordFile
 from kjda.audit.models import AuditEvent
-from kjda.testing.factories import png_bytes
+from kjda_oasim.factories import png_bytes
 
 from .conftest import upload_data
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _user(django_user_model, name, roles, **profile):
-    from kjda.testing.factories import totp_activate
+    from kjda_oasim.factories import totp_activate
 
     user = django_user_model.objects.create_user(name, password="Users-Page-2024!")
     Profile.objects.create(user=user, roles=roles, **profile)

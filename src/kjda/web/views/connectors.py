@@ -18,10 +18,11 @@ from kjda.accounts.roles import Perm
 from kjda.archives import selectors as archive_selectors
 from kjda.connectors import selectors
 from kjda.connectors import services as connector_services
-from kjda.connectors.models import Connector, ConnectorKind
+from kjda.connectors.models import Connector
 from kjda.connectors.registry import connector_class
 from kjda.connectors.services import connector_create, connector_public_settings, mapping_create
 from kjda.errors import DomainError
+from kjda.platforms import platforms
 from kjda.web.connector_forms import ConnectorForm, MappingForm, kind_choices
 from kjda.web.permissions import perm_required
 from kjda.web.templatetags.kjda_web import error_message
@@ -50,8 +51,8 @@ def connector_list(request: HttpRequest) -> HttpResponse:
 @perm_required(Perm.CONNECTOR_MANAGE)
 def connector_new(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
-    if kind not in ConnectorKind.values:
-        kind = ConnectorKind.DINGTALK
+    if kind not in platforms():
+        kind = next(iter(platforms()))  # the first tab
     form = ConnectorForm(request.POST or None, initial={"kind": kind},
                          spec=connector_class(kind).settings_spec,
                          fonds_list=archive_selectors.fonds_list(actor=request.user))

@@ -9,16 +9,17 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kjda.accounts.sso.services import sso_provider_choices
 from kjda.errors import DomainError
 
 
 class Command(BaseCommand):
-    help = "configure SSO providers (oidc, dingtalk, wecom, feishu)"
+    help = "configure SSO providers (oidc and the OA platforms': dingtalk, wecom, feishu…)"
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="verb", required=True)
         put = sub.add_parser("set", help="add or change a provider")
-        put.add_argument("provider", choices=["oidc", "dingtalk", "wecom", "feishu"])
+        put.add_argument("provider", choices=sso_provider_choices())
         put.add_argument("--client-id", required=True,
                          help="client id / AppKey / CorpID / App ID")
         put.add_argument("--name", default="", help="the button's label")

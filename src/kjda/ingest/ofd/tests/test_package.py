@@ -10,7 +10,7 @@ import pytest
 
 from kjda.ingest.ofd.document import parse_ofd_date
 from kjda.ingest.ofd.package import OFDError, OFDLimits, OFDPackage, parse_xml
-from kjda.testing import SAMPLES
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 GENERAL = sorted((SAMPLES / "ofd_general").glob("*.ofd"))

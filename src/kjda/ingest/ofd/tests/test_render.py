@@ -15,7 +15,7 @@ from kjda.ingest.ofd.graphics import _arc_to_beziers, _deltas
 from kjda.ingest.ofd.render import render_pdf, render_pdfa, render_png
 from kjda.ingest.pdfa import fonts_not_embedded, pdfa_claim
 from kjda.ingest.renditions import ofd_rendition
-from kjda.testing import SAMPLES
+from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")
 ALL = sorted((SAMPLES / "ofd_general").glob("*.ofd")) + sorted((SAMPLES / "ofd_invoices").glob("*.ofd")) + [

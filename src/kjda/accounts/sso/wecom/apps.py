@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class SSOConfig(AppConfig):
-    name = "kjda.accounts.sso.wecom"
-    label = "sso_wecom"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SSOConfig(AppConfig):
+    name = "kjda.connectors.vendors.wecom.sso"
+    label = "sso_wecom"
