@@ -123,6 +123,7 @@ EXEMPT: dict[str, str] = {
     "kjda.accounts.sso.services.setting_true": _PURE,
     "kjda.accounts.sso.services.sso_match": _READ,
     "kjda.accounts.sso.services.sso_unvouched_claims": _PURE,
+    "kjda.accounts.sso.services.sso_provider_choices": _PURE,
     "kjda.archives.services.fonds_set_category_code": "a step of fonds_update (fonds.update)",
     "kjda.archives.services.rule_for_category": _READ,
     "kjda.archives.services.retention_resolve": _PURE,
