@@ -5,32 +5,38 @@ unsent notices are resent; each platform is swept for approvals whose callback w
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from django_tasks import task
 
+from kjda.archives.models import Record
+from kjda.archives.postings import postings_refresh, postings_refresh_due
+from kjda.audit.checkpoints import audit_checkpoint_due
+from kjda.connectors.directory import directory_sync, directory_sync_due
+from kjda.connectors.models import Connector, InboxEvent, Mapping
+from kjda.connectors.notices import notice_send, notice_send_task, notices_due
+from kjda.connectors.processing import inbox_due, inbox_process, inbox_process_task
+from kjda.connectors.services import callbacks_marker, connector_build, replay_guard_prune
+from kjda.storage.services import storage_sweep, storage_sweep_due
+
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
 SWEEP_OVERLAP = timedelta(minutes=30)
+# The tasks are defined beside the work they do (processing, notices); these names stay
+# importable here for rows queued under them before.
+__all__ = ["directory_sync_task", "inbox_process_task", "notice_send_task"]
 
 
 @task()
-def inbox_process_task(event_pk: int) -> str:
-    from kjda.connectors.processing import inbox_process
-
-    return inbox_process(event_pk=event_pk)
-
-
-@task()
-def notice_send_task(notice_pk: int) -> str:
-    from kjda.connectors.notices import notice_send
-
-    return notice_send(notice_pk=notice_pk)
+def directory_sync_task(connector_pk: str) -> dict:
+    return directory_sync(connector=Connector.objects.get(pk=connector_pk))
 
 
 def enqueue_inbox(event_pks: list[int]) -> None:
@@ -41,19 +47,9 @@ def enqueue_inbox(event_pks: list[int]) -> None:
             log.warning("could not enqueue inbox event %s", pk, exc_info=True)
 
 
-def enqueue_notice(notice_pk: int) -> None:
-    try:
-        notice_send_task.enqueue(notice_pk)
-    except Exception:
-        log.warning("could not enqueue notice %s", notice_pk, exc_info=True)
-
-
 def sweep_connector(*, connector_pk: str, now=None) -> int:
     """Ask the platform for approvals finished since the last sweep (with overlap) and put any
     not yet archived or queued into the inbox. Returns how many were queued."""
-    from kjda.connectors.models import Connector, InboxEvent, Mapping
-    from kjda.connectors.services import connector_build
-
     now = now or timezone.now()
     connector = Connector.objects.get(pk=connector_pk)
     codes = list(Mapping.objects.filter(connector=connector).values_list("process_code",
@@ -63,8 +59,6 @@ def sweep_connector(*, connector_pk: str, now=None) -> int:
     since = (connector.last_sweep_at or now - timedelta(days=1)) - SWEEP_OVERLAP
     instance_ids = connector_build(connector).list_finished(since=since, until=now,
                                                             process_codes=codes)
-    from kjda.archives.models import Record
-
     known = set(Record.objects.filter(source_system=connector.kind,
                                       external_id__in=instance_ids)
                 .values_list("external_id", flat=True))
@@ -87,11 +81,6 @@ def sweep_connector(*, connector_pk: str, now=None) -> int:
 
 
 def periodic_once() -> None:
-    from kjda.connectors.models import Connector
-    from kjda.connectors.notices import notice_send, notices_due
-    from kjda.connectors.processing import inbox_due, inbox_process
-    from kjda.connectors.services import replay_guard_prune
-
     for pk in inbox_due():
         inbox_process(event_pk=pk)
     for pk in notices_due():
@@ -104,23 +93,15 @@ def periodic_once() -> None:
             except Exception:  # a platform being down must not stop the loop
                 log.warning("sweep of connector %s failed", connector.pk, exc_info=True)
     replay_guard_prune()
-    from kjda.accounts.directory import directory_sync_due
-
     directory_sync_due()  # departments and leavers, every KJDA_DIRECTORY_SYNC_MINUTES
-    from kjda.archives.postings import postings_refresh, postings_refresh_due
-
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
         postings_refresh()
-    from kjda.storage.services import storage_sweep, storage_sweep_due
-
     if storage_sweep_due():  # orphaned blobs and temp files, every 6 hours
         try:
             storage_sweep()
         except Exception:  # a full disk or a lost mount must not stop the intake loop
             log.exception("orphan sweep failed")
     # Last, so the checkpoint covers the events the loop itself wrote.
-    from kjda.audit.checkpoints import audit_checkpoint_due
-
     try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
         audit_checkpoint_due()
     except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
@@ -130,10 +111,6 @@ def periodic_once() -> None:
 def _leader_lock():
     """One process of a machine runs the periodic loop: whoever holds the lock file. When that
     process dies the OS releases the lock and another worker takes over."""
-    import fcntl
-
-    from django.conf import settings
-
     fh = open(settings.DATA_DIR / "periodic.lock", "a")  # noqa: SIM115 - held for life
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,8 +125,6 @@ def intake_loop(*, index: int = 0, count: int = 1, idle: float = 0.5,
     """Claim and process received inbox events until `stop` is set. Callbacks only commit
     their inbox rows; this is what archives them. Workers start at different points of the
     due list, so they rarely race for the same event (a lost race costs one failed claim)."""
-    from kjda.connectors.processing import inbox_due, inbox_process
-
     stop = stop or threading.Event()
     while not stop.is_set():
         close_old_connections()
@@ -178,8 +153,6 @@ def _hold_back_while_callbacks_arrive(stop: threading.Event, *, quiet: float = 0
     """Archiving waits (at most `longest` seconds per event) until no callback has been
     committed on this machine for `quiet` seconds: a burst of callbacks gets the CPU and the
     database first; archiving catches up after it."""
-    from kjda.connectors.fastpath import callbacks_marker
-
     marker = callbacks_marker()
     deadline = time.time() + longest
     while not stop.is_set() and time.time() < deadline:

@@ -55,7 +55,7 @@ def test_archiving_holds_back_while_callbacks_arrive(settings, tmp_path):
     import os
     import time
 
-    from kjda.connectors.fastpath import callbacks_marker
+    from kjda.connectors.services import callbacks_marker
     from kjda.connectors.tasks import _hold_back_while_callbacks_arrive
 
     settings.DATA_DIR = tmp_path
