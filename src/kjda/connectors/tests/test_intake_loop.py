@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kjda.connectors import processing
+from kjda.connectors import processing, tasks
 from kjda.connectors.models import InboxEvent
 from kjda.connectors.services import connector_create
 from kjda.connectors.sim.dingtalk import DingTalkSim
@@ -38,7 +38,7 @@ def test_loops_process_every_received_event_once(monkeypatch):
                 stop.set()
         return "done"
 
-    monkeypatch.setattr(processing, "inbox_process", process)
+    monkeypatch.setattr(tasks, "inbox_process", process)  # what the loop calls
     loops = [threading.Thread(target=intake_loop, kwargs={"index": i, "count": 2, "idle": 0.05,
                                                           "stop": stop}) for i in range(2)]
     for loop in loops:
