@@ -212,6 +212,16 @@ def loadavg() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def grant_sysadmin(data_dir: str) -> None:
+    """Give the throw-away instance's bootstrap admin the system administrator role as well:
+    only that role may point a connector at a platform address (here: the simulator's)."""
+    code = ("from kjda.accounts.models import Profile; p = Profile.objects.get(user__username='admin');"
+            " p.roles = sorted(set(p.roles) | {'sysadmin'}); p.save(update_fields=['roles'])")
+    subprocess.run([str(Path(sys.executable).with_name("kjda")), "manage", "shell", "-c", code],
+                   env={**os.environ, "KJDA_DATA_DIR": data_dir}, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def make_spec(n: int, invoices: list[tuple[bytes, Decimal, str]]) -> dict:
     uid, name, dept = PEOPLE[n % len(PEOPLE)]
     city, reason = TRIPS[n % len(TRIPS)]
@@ -355,6 +365,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     try:
         with kjda_server(data_dir=data_dir, env=env, threads=args.threads,
                          task_worker=True) as (port, proc):
+            grant_sysadmin(data_dir)  # the simulator's loopback URLs are platform addresses
             api = Api(port, token(port))
             status, connector = api.call("POST", "/api/v1/connectors", {
                 "kind": "dingtalk", "name": "钉钉（模拟，基准）",

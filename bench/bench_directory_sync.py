@@ -40,8 +40,8 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from kjda.accounts import directory as _directory
     from kjda.accounts.models import Profile
+    from kjda.connectors import directory as _directory
     from kjda.connectors.services import connector_create
     from kjda_oasim.core import OASimulator
     from kjda_oasim.dingtalk import DingTalkSim

@@ -253,12 +253,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_directory_sync(args: argparse.Namespace) -> int:
     """Sync departments and leavers from the DingTalk / WeCom / Feishu directories now."""
     django_setup()
-    from kjda.accounts.directory import DIRECTORY_KINDS, directory_sync
-    from kjda.connectors.models import Connector
+    from kjda.connectors.directory import directory_connectors, directory_sync
 
-    connectors = Connector.objects.filter(enabled=True, kind__in=DIRECTORY_KINDS)
-    if args.connector:
-        connectors = connectors.filter(pk=args.connector)
+    connectors = [c for c in directory_connectors()
+                  if not args.connector or str(c.pk) == str(args.connector)]
     failed = 0
     for connector in connectors:
         try:

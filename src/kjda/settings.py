@@ -300,6 +300,10 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # matching is ours (accounts/sso/ser
 KJDA_SSO_PROVISION = os.environ.get("KJDA_SSO_PROVISION", "1") == "1"
 KJDA_SSO_DEFAULT_ROLES = [r for r in os.environ.get(
     "KJDA_SSO_DEFAULT_ROLES", "employee").split(",") if r]
+# OA callbacks: the lean path in front of Django (kjda.connectors.fastpath, group commit) when
+# on; off, the stock Django view answers them. Both write through the same service.
+KJDA_CALLBACK_FASTPATH = os.environ.get("KJDA_CALLBACK_FASTPATH", "on").lower() in (
+    "on", "1", "true", "yes")
 # Directory sync (departments, leavers) of the enabled DingTalk/WeCom/Feishu connectors.
 KJDA_DIRECTORY_SYNC_MINUTES = int(os.environ.get("KJDA_DIRECTORY_SYNC_MINUTES", "60"))
 LOGIN_REDIRECT_URL = "web:dashboard"

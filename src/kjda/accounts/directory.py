@@ -1,88 +1,93 @@
-"""Directory sync: an OA platform's directory keeps KJDA's departments and people current.
+"""Applying an OA platform's directory to KJDA's departments and people (the reading and the
+schedule are the connectors' side: `kjda.connectors.directory`).
 
-For each enabled DingTalk / WeCom / Feishu connector: the departments are upserted (those no
-longer listed are marked inactive); every KJDA user linked to that platform by SSO gets the
-name, department and mobile the directory has; a linked user who is no longer in the
-directory, or is listed as left / disabled, loses access at once (deactivated, tokens revoked,
-sessions ended). Users are not re-activated here: that is the security administrator's call.
-All of it is audited.
+The departments are upserted (those no longer listed are marked inactive); every KJDA user
+linked to that platform by SSO gets the name, department and mobile the directory has; a linked
+user who is no longer in the directory, or is listed as left / disabled, loses access at once
+(deactivated, tokens revoked, sessions ended). Users are not re-activated here: that is the
+security administrator's call.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
-from django.conf import settings
-from django.core.cache import cache
+from allauth.socialaccount.models import SocialAccount
 from django.db import transaction
 from django.utils import timezone
 
 from kjda.accounts.models import DirectoryDepartment, Profile
 from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, users_access_end
-from kjda.audit.services import audit_log
-from kjda.errors import DomainError
-
-log = logging.getLogger(__name__)
-DIRECTORY_KINDS = ("dingtalk", "wecom", "feishu")
 
 
-def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
-    """Sync one connector's directory; returns counts. Raises (changing nothing) when the
-    platform can't be read completely."""
-    from allauth.socialaccount.models import SocialAccount
+class DepartmentIn(Protocol):
+    external_id: str
+    name: str
+    parent_id: str
 
-    from kjda.connectors.directory import directory_read
-    from kjda.connectors.services import connector_build
 
-    directory = directory_read(connector_build(connector))
-    if not directory.people:  # an empty directory is a permission problem, not an exodus
-        raise DomainError("directory_empty", "通讯录为空：请检查应用的通讯录权限",
-                          "the directory lists nobody: check the app's contact permissions")
-    source = connector.kind
-    counts = {"departments": len(directory.departments), "people": len(directory.people),
+class PersonIn(Protocol):
+    user_id: str
+    name: str
+    department: str
+    mobile: str
+    active: bool
+
+
+class DirectoryIn(Protocol):
+    """A platform's whole directory (`kjda.connectors.base.Directory` is one)."""
+
+    departments: Iterable[DepartmentIn]
+    people: Mapping[str, PersonIn]
+
+
+@transaction.atomic
+def directory_apply(*, source: str, directory: DirectoryIn, actor=None,
+                    request=None) -> dict[str, int]:
+    """Bring the departments and the users linked to `source` (an SSO provider id) in line
+    with `directory`; returns counts. The caller audits the sync (its transaction)."""
+    departments = list(directory.departments)
+    counts = {"departments": len(departments), "people": len(directory.people),
               "updated": 0, "deactivated": 0}
-    with transaction.atomic():
-        listed = set()
-        for dept in directory.departments:
-            listed.add(dept.external_id)
-            DirectoryDepartment.objects.update_or_create(
-                source=source, external_id=dept.external_id,
-                defaults={"name": dept.name, "parent_external_id": dept.parent_id,
-                          "active": True})
-        DirectoryDepartment.objects.filter(source=source).exclude(
-            external_id__in=listed).update(active=False, synced_at=timezone.now())
-        accounts = list(SocialAccount.objects.filter(provider=source).select_related("user"))
-        profiles = {p.user_id: p for p in Profile.objects.filter(
-            user_id__in=[a.user_id for a in accounts])}
-        left, disabled, changed = [], [], []
-        for account in accounts:
-            person = directory.people.get(account.uid)
-            user = account.user
-            if person is None or not person.active:
-                if user.is_active:
-                    (left if person is None else disabled).append(user)
-                continue
-            profile = profiles.get(user.pk)
-            if profile is None:
-                sso_profile_refresh(user, OAIdentity(
-                    provider=source, user_id=person.user_id, name=person.name,
-                    mobile=person.mobile, department=person.department,
-                    mobile_verified=True, directory=True))
-            elif _apply(profile, person):
-                changed.append(profile)
-            counts["updated"] += 1
-        Profile.objects.bulk_update(changed, ["person_name", "department", "mobile",
-                                              "updated_at"], batch_size=500)
-        counts["changed"] = len(changed)
-        for users, why in ((left, "left the organisation"), (disabled, "disabled")):
-            users_access_end(users=users, actor=actor, request=request, reason=f"{source}: {why}")
-        counts["deactivated"] = len(left) + len(disabled)
-    audit_log(action="directory.sync", actor=actor, request=request, object_type="connector",
-              object_id=str(connector.pk), detail={"kind": source, **counts})
+    listed = set()
+    for dept in departments:
+        listed.add(dept.external_id)
+        DirectoryDepartment.objects.update_or_create(
+            source=source, external_id=dept.external_id,
+            defaults={"name": dept.name, "parent_external_id": dept.parent_id, "active": True})
+    DirectoryDepartment.objects.filter(source=source).exclude(
+        external_id__in=listed).update(active=False, synced_at=timezone.now())
+    accounts = list(SocialAccount.objects.filter(provider=source).select_related("user"))
+    profiles = {p.user_id: p for p in Profile.objects.filter(
+        user_id__in=[a.user_id for a in accounts])}
+    left, disabled, changed = [], [], []
+    for account in accounts:
+        person = directory.people.get(account.uid)
+        user = account.user
+        if person is None or not person.active:
+            if user.is_active:
+                (left if person is None else disabled).append(user)
+            continue
+        profile = profiles.get(user.pk)
+        if profile is None:
+            sso_profile_refresh(user, OAIdentity(
+                provider=source, user_id=person.user_id, name=person.name,
+                mobile=person.mobile, department=person.department,
+                mobile_verified=True, directory=True))
+        elif _apply(profile, person):
+            changed.append(profile)
+        counts["updated"] += 1
+    Profile.objects.bulk_update(changed, ["person_name", "department", "mobile", "updated_at"],
+                                batch_size=500)
+    counts["changed"] = len(changed)
+    for users, why in ((left, "left the organisation"), (disabled, "disabled")):
+        users_access_end(users=users, actor=actor, request=request, reason=f"{source}: {why}")
+    counts["deactivated"] = len(left) + len(disabled)
     return counts
 
 
-def _apply(profile, person) -> bool:
+def _apply(profile: Profile, person: PersonIn) -> bool:
     """The directory's name, department and mobile onto the profile; whether any changed."""
     changed = False
     for target, value in (("person_name", person.name), ("department", person.department),
@@ -93,28 +98,3 @@ def _apply(profile, person) -> bool:
     if changed:
         profile.updated_at = timezone.now()
     return changed
-
-
-def directory_sync_due() -> list[dict]:
-    """Sync every enabled directory connector not synced in the last
-    KJDA_DIRECTORY_SYNC_MINUTES (periodic loop); a failure is logged and audited, and the
-    others still run."""
-    from kjda.connectors.models import Connector
-
-    results = []
-    every = settings.KJDA_DIRECTORY_SYNC_MINUTES * 60
-    if every <= 0:
-        return results
-    for connector in Connector.objects.filter(enabled=True, kind__in=DIRECTORY_KINDS):
-        # The shared cache table is the clock: add() succeeds once per interval.
-        if not cache.add(f"kjda:directory-sync:{connector.pk}", "1", timeout=every):
-            continue
-        try:
-            results.append({"connector": str(connector.pk), **directory_sync(connector=connector)})
-        except Exception as exc:  # one platform failing must not stop the others
-            log.warning("directory sync of %s failed: %s", connector.pk, exc)
-            audit_log(action="directory.sync", object_type="connector",
-                      object_id=str(connector.pk), outcome="failure",
-                      detail={"kind": connector.kind, "error": str(exc)[:300]})
-            results.append({"connector": str(connector.pk), "error": str(exc)})
-    return results

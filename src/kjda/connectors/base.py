@@ -12,6 +12,8 @@ A connector is constructed from its settings (the vendor's own credential names,
 4. `notify`: send a work notice or to-do to users in their own OA.
 5. `list_finished`: approvals finished in a time window, for the sweep that catches missed
    callbacks.
+6. `read_directory` (optional): the platform's departments and people, for the directory sync
+   (`kjda.connectors.directory`); platforms without a directory leave it out.
 
 Adding a platform means adding one module that subclasses `OAConnector` and registering it in
 `kjda.connectors.registry`; nothing else changes.
@@ -167,6 +169,35 @@ class ApprovalInstance:
 
 
 @dataclass(frozen=True)
+class DirectoryDepartment:
+    external_id: str
+    name: str
+    parent_id: str = ""
+
+
+@dataclass(frozen=True)
+class DirectoryPerson:
+    user_id: str  # what the login provider uses as the account uid
+    name: str
+    department: str = ""  # name of the main department
+    mobile: str = ""
+    email: str = ""
+    active: bool = True
+
+
+@dataclass
+class Directory:
+    """A platform's whole directory. A reader raises on any API error: a partial directory
+    must never look like a mass departure."""
+
+    departments: list[DirectoryDepartment] = field(default_factory=list)
+    people: dict[str, DirectoryPerson] = field(default_factory=dict)
+
+
+DIRECTORY_MAX_PAGES = 10_000  # a runaway cursor must end
+
+
+@dataclass(frozen=True)
 class SettingSpec:
     name: str
     secret: bool = False
@@ -220,3 +251,12 @@ class OAConnector(abc.ABC):
                       process_codes: list[str]) -> list[str]:
         """Instance ids of approvals that finished (approved) in [since, until)."""
         return []
+
+    def read_directory(self) -> Directory:
+        """The platform's departments and people (raise on any error, never return part)."""
+        raise DomainError("directory_unsupported", f"{self.label} 不提供通讯录同步",
+                          f"{self.kind} has no directory to sync")
+
+    @classmethod
+    def has_directory(cls) -> bool:
+        return cls.read_directory is not OAConnector.read_directory

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from kjda.connectors.base import (
+    DIRECTORY_MAX_PAGES,
     ApprovalInstance,
     AttachmentRef,
     CallbackOutcome,
@@ -34,6 +35,9 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
+    Directory,
+    DirectoryDepartment,
+    DirectoryPerson,
     OAConnector,
     SettingSpec,
     epoch_seconds,
@@ -335,6 +339,35 @@ class DingTalkConnector(DingTalkApi, OAConnector):
         # finishTime has minute precision ("2022-08-31T11:52Z"): overlap the whole minute
         return agreed and finished is not None and \
             finished < until and finished + timedelta(minutes=1) > since
+
+    def read_directory(self) -> Directory:
+        """Departments breadth first (`topapi/v2/department/get` + `listsub`), then each
+        department's members (`topapi/v2/user/list`, cursor)."""
+        out = Directory()
+        root = self._oapi("/topapi/v2/department/get", {"dept_id": 1, "language": "zh_CN"})["result"]
+        todo, names = [root], {}
+        while todo:
+            dept = todo.pop(0)
+            names[int(dept["dept_id"])] = str(dept["name"])
+            out.departments.append(DirectoryDepartment(str(dept["dept_id"]), str(dept["name"]),
+                                                       str(dept.get("parent_id") or "")))
+            todo += self._oapi("/topapi/v2/department/listsub",
+                               {"dept_id": dept["dept_id"], "language": "zh_CN"}).get("result") or []
+        for dept_id in names:
+            cursor = 0
+            for _ in range(DIRECTORY_MAX_PAGES):
+                page = self._oapi("/topapi/v2/user/list", {"dept_id": dept_id, "cursor": cursor,
+                                                           "size": 100, "language": "zh_CN"})["result"]
+                for u in page.get("list") or []:
+                    depts = u.get("dept_id_list") or [dept_id]
+                    out.people.setdefault(str(u["userid"]), DirectoryPerson(
+                        str(u["userid"]), str(u.get("name") or ""), names.get(int(depts[0]), ""),
+                        str(u.get("mobile") or ""), str(u.get("email") or ""),
+                        bool(u.get("active", True))))
+                if not page.get("has_more"):
+                    break
+                cursor = page["next_cursor"]
+        return out
 
 
 def _ms(moment: datetime) -> int:

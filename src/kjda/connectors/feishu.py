@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kjda.connectors.base import (
+    DIRECTORY_MAX_PAGES,
     ApprovalInstance,
     AttachmentRef,
     CallbackOutcome,
@@ -37,6 +38,9 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
+    Directory,
+    DirectoryDepartment,
+    DirectoryPerson,
     OAConnector,
     SettingSpec,
 )
@@ -329,6 +333,44 @@ class FeishuConnector(FeishuApi, OAConnector):
             while len(_FINISHED) > 20000:
                 _FINISHED.popitem(last=False)
         return state
+
+    def read_directory(self) -> Directory:
+        """Contact v3: `departments/0/children` (all levels), then each department's
+        `users/find_by_department` (page_token)."""
+        out = Directory()
+        depts = self._directory_pages(
+            "/open-apis/contact/v3/departments/0/children",
+            {"department_id_type": "open_department_id", "fetch_child": "true"})
+        names = {"0": ""}
+        for d in depts:
+            if (d.get("status") or {}).get("is_deleted"):
+                continue
+            names[d["open_department_id"]] = str(d["name"])
+            out.departments.append(DirectoryDepartment(
+                d["open_department_id"], str(d["name"]), str(d.get("parent_department_id") or "")))
+        for dept_id in names:
+            for u in self._directory_pages("/open-apis/contact/v3/users/find_by_department",
+                                           {"department_id": dept_id, "user_id_type": "open_id",
+                                            "department_id_type": "open_department_id"}):
+                status = u.get("status") or {}
+                main = (u.get("department_ids") or [dept_id])[0]
+                out.people.setdefault(str(u["open_id"]), DirectoryPerson(
+                    str(u["open_id"]), str(u.get("name") or ""), names.get(main, ""),
+                    str(u.get("mobile") or ""),
+                    str(u.get("enterprise_email") or u.get("email") or ""),
+                    not status.get("is_resigned") and not status.get("is_frozen")))
+        return out
+
+    def _directory_pages(self, path: str, params: dict) -> list[dict]:
+        items, token = [], ""
+        for _ in range(DIRECTORY_MAX_PAGES):
+            data = self._call("GET", path, params={**params, "page_size": 50,
+                                                   **({"page_token": token} if token else {})})
+            items += data.get("items") or []
+            if not data.get("has_more"):
+                return items
+            token = data["page_token"]
+        return items
 
 
 class _LinkExpired(Exception):

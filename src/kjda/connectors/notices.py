@@ -10,8 +10,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.connectors.models import Connector, InboxEvent, Notice, NoticeStatus
+from kjda.connectors.services import connector_build, connector_persist_updates
 
 log = logging.getLogger(__name__)
 MAX_NOTICE_ATTEMPTS = 8
@@ -38,15 +40,18 @@ def notice_create(*, connector: Connector, user_ids: list[str], reason: str, tit
                 inbox_event=inbox_event, record_id=record_id)
     except IntegrityError:
         return None  # already queued for this cause
-    from kjda.connectors.tasks import enqueue_notice
-
-    transaction.on_commit(lambda: enqueue_notice(notice.pk))
+    transaction.on_commit(lambda: _enqueue_send(notice.pk))
     return notice
 
 
-def notice_send(*, notice_pk: int) -> str:
-    from kjda.connectors.services import connector_build, connector_persist_updates
+def _enqueue_send(notice_pk: int) -> None:
+    try:
+        notice_send_task.enqueue(notice_pk)
+    except Exception:  # the row is the outbox: the periodic loop sends it anyway
+        log.warning("could not enqueue notice %s", notice_pk, exc_info=True)
 
+
+def notice_send(*, notice_pk: int) -> str:
     # Claim: only one sender per notice, however many workers saw it.
     claimed = Notice.objects.filter(pk=notice_pk, status=NoticeStatus.PENDING).update(
         status=NoticeStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now())
@@ -69,6 +74,11 @@ def notice_send(*, notice_pk: int) -> str:
                                                platform_message_id=str(message_id)[:200],
                                                last_error="")
     return NoticeStatus.SENT
+
+
+@task()
+def notice_send_task(notice_pk: int) -> str:
+    return notice_send(notice_pk=notice_pk)
 
 
 def notices_due(*, limit: int = 100) -> list[int]:

@@ -8,28 +8,23 @@ between filing and marking the event done never produces a second record.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import traceback
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
-from kjda.connectors.base import (
-    ApprovalInstance,
-    AttachmentRef,
-    ConnectorError,
-    FormField,
-    TrailEntry,
-)
+from kjda.audit.services import audit_log
+from kjda.connectors.base import ConnectorError
+from kjda.connectors.instances import instance_from_json
 from kjda.connectors.models import Connector, InboxEvent, InboxStatus, Mapping
 from kjda.connectors.notices import notice_create
+from kjda.connectors.scenarios import archive_instance
 from kjda.connectors.services import connector_build, connector_persist_updates
 from kjda.errors import DomainError
 
@@ -37,41 +32,6 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 7200)]
-
-
-# --- instance ⇄ JSON (events that carry the instance, e.g. Weaver and the generic webhook) ----
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def instance_to_json(instance: ApprovalInstance) -> dict:
-    return _jsonable(dataclasses.asdict(instance))
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def instance_from_json(data: dict) -> ApprovalInstance:
-    return ApprovalInstance(
-        instance_id=data["instance_id"], process_code=data.get("process_code", ""),
-        title=data.get("title", ""), status=data.get("status", ""),
-        result=data.get("result", ""), originator_id=data.get("originator_id", ""),
-        originator_name=data.get("originator_name", ""), department=data.get("department", ""),
-        created_at=_dt(data.get("created_at")), finished_at=_dt(data.get("finished_at")),
-        fields=[FormField(**f) for f in data.get("fields", [])],
-        attachments=[AttachmentRef(**a) for a in data.get("attachments", [])],
-        trail=[TrailEntry(**{**t, "time": _dt(t.get("time"))}) for t in data.get("trail", [])],
-        raw=data.get("raw", {}))
 
 
 # --- claiming -------------------------------------------------------------------------------
@@ -114,6 +74,12 @@ def inbox_process(*, event_pk: int) -> str:
         status=status, record_id=record_id, last_error=note, lease_until=None,
         processed_at=timezone.now(), attempts=event.attempts + 1)
     return status
+
+
+@task()
+def inbox_process_task(event_pk: int) -> str:
+    """The task form of `inbox_process` (the periodic sweep queues the approvals it finds)."""
+    return inbox_process(event_pk=event_pk)
 
 
 def _failed(event: InboxEvent, exc: BaseException) -> str:
@@ -187,8 +153,6 @@ def _process(event: InboxEvent) -> tuple[str, int | None, str]:
         return (InboxStatus.IGNORED, None,
                 f"审批模板 {instance.process_code or event.process_code} 未配置归档映射 / "
                 "no mapping for this process code")
-    from kjda.connectors.scenarios import archive_instance
-
     try:
         record = archive_instance(connector=connector, oa=oa, mapping=mapping, instance=instance)
     finally:
@@ -211,8 +175,6 @@ def _revoke(event: InboxEvent) -> tuple[str, int | None, str]:
     with transaction.atomic():
         archive_services.record_revoke(record=record, reason=f"{connector.get_kind_display()}："
                                        f"{reason}", agent_name=f"oa:{connector.kind}")
-        from kjda.audit.services import audit_log
-
         audit_log(action="record.revoke", object_type="record", object_id=str(record.pk),
                   actor_name=f"oa:{connector.kind}",
                   detail={"connector": str(connector.pk), "instance": event.instance_id,

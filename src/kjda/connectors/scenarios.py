@@ -24,9 +24,10 @@ from typing import Any
 from django.utils import timezone
 
 from kjda.accounts.services import system_user
-from kjda.archives.models import Record, RecordStatus
+from kjda.archives.models import Fonds, Record, RecordStatus
 from kjda.archives.services import relations_resolve
 from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector, epoch_seconds
+from kjda.connectors.instances import instance_to_json
 from kjda.connectors.models import Connector, Mapping, Scenario
 from kjda.connectors.notices import notice_create, record_url
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
@@ -127,6 +128,7 @@ def _base_metadata(connector: Connector, mapping: Mapping, instance: ApprovalIns
 
 def _common_files(connector: Connector, mapping: Mapping, instance: ApprovalInstance) -> tuple[
         IncomingFile, list[IncomingFile]]:
+    # The PDF rendering stack: loaded on first use (see `_payment_voucher`).
     from kjda.ingest.approval_record import approval_trail_json
     from kjda.ingest.renditions import render_approval_form, render_approval_trail
 
@@ -134,8 +136,6 @@ def _common_files(connector: Connector, mapping: Mapping, instance: ApprovalInst
                  render_approval_form(instance, platform_label=connector.get_kind_display(),
                                       scenario_label=SCENARIO_LABEL[mapping.scenario]),
                  "审批单")
-    from kjda.connectors.processing import instance_to_json
-
     trail = [
         _file(f"审批记录-{instance.instance_id}.pdf", render_approval_trail(instance), "审批记录"),
         _file(f"审批记录-{instance.instance_id}.json", approval_trail_json(instance),
@@ -184,7 +184,8 @@ def build_material(*, connector: Connector, oa: OAConnector, mapping: Mapping,
 
 def _payment_voucher(connector: Connector, instance: ApprovalInstance, fields: dict[str, str],
                      meta: dict[str, Any]) -> IncomingFile:
-    from kjda.archives.models import Fonds
+    # The PDF rendering stack (fonts, reportlab) is loaded when a record is first built, not
+    # by every web process that imports the connectors.
     from kjda.ingest.payment_voucher import render_payment_voucher
 
     def get(name: str) -> str:

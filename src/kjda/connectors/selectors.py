@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from kjda.connectors.models import Connector, InboxEvent, Mapping, Notice
 
@@ -40,8 +40,6 @@ def intake_get(*, actor, event_pk: int) -> InboxEvent | None:
 def connector_list_with_counts(*, actor) -> QuerySet[Connector]:
     """Connectors with the number of their inbox events waiting (received), archived (done)
     and failed, as `n_received`, `n_done`, `n_failed` (for the web UI's connector list)."""
-    from django.db.models import Count, Q
-
     def count(status: str) -> Count:
         return Count("events", filter=Q(events__status=status))
 

@@ -7,27 +7,38 @@ in one transaction; processing happens in a task after commit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import threading
+import time
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.conf import settings as django_settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.roles import Role
 from kjda.accounts.selectors import actor_roles
+from kjda.archives.models import Record
+from kjda.archives.services import rule_for_category
 from kjda.audit.services import audit_log
 from kjda.connectors.base import (
     ApprovalEvent,
+    CallbackOutcome,
     CallbackRejected,
     CallbackReply,
     CallbackRequest,
     OAConnector,
 )
+from kjda.connectors.instances import instance_to_json
 from kjda.connectors.models import (
     Connector,
     InboxEvent,
@@ -188,8 +199,6 @@ def mapping_create(*, connector: Connector, process_code: str, scenario: str, ca
                    fields: dict[str, str], actor=None, request=None) -> Mapping:
     """Map an approval template of `connector` to a scenario and an archive category; audited
     (`connector.mapping_create`). 409 when the template already has a mapping."""
-    from kjda.archives.services import rule_for_category
-
     if scenario not in Scenario.values:
         raise DomainError("scenario_unknown", f"未知的业务场景：{scenario}",
                           f"unknown scenario: {scenario}", status=422)
@@ -221,16 +230,6 @@ def _connector_for_callback(connector_id: str) -> Connector:
     return connector
 
 
-def _replay_guard_add(connector: Connector, key: str) -> bool:
-    """Remember an accepted delivery's signature; False when it was accepted before."""
-    try:
-        with transaction.atomic():
-            ReplayGuard.objects.create(connector=connector, key=key[:200])
-    except IntegrityError:
-        return False
-    return True
-
-
 def callback_refusal_audit(*, connector: Connector, request: CallbackRequest,
                            exc: CallbackRejected) -> None:
     audit_log(action="oa.callback_rejected", outcome="denied", object_type="connector",
@@ -248,36 +247,176 @@ def callback_receive(*, connector_id: str, request: CallbackRequest) -> Callback
     except CallbackRejected as exc:
         callback_refusal_audit(connector=connector, request=request, exc=exc)
         raise
-    with transaction.atomic():
-        replayed = bool(outcome.replay_key) and not _replay_guard_add(connector,
-                                                                      outcome.replay_key)
-        for event in [] if replayed else outcome.events:
-            InboxEvent.objects.get_or_create(connector=connector, event_id=event.event_id[:200],
-                                             defaults=inbox_event_values(event))
-    if replayed:
-        # A byte-identical redelivery (a platform retrying because our first answer was lost, or
-        # someone replaying a captured message): nothing is archived again, and it is answered
-        # as delivered, or the platform would keep retrying and may disable the endpoint.
-        audit_log(action="oa.callback_replayed", outcome="success", object_type="connector",
-                  object_id=str(connector.pk), ip=request.remote_addr or None,
-                  user_agent=request.headers.get("user-agent", ""),
-                  detail={"kind": connector.kind, "reason": "already accepted; not archived again"})
+    if outcome.replay_key or outcome.events:  # (a handshake commits nothing)
+        inbox_events_commit(batch=[inbox_delivery(connector_pk=connector.pk, kind=connector.kind,
+                                                  outcome=outcome, request=request)])
     # No task per event: every task worker's intake loop claims received inbox rows.
     return outcome.reply
 
 
+# --- the one write of a received callback (the Django view and the lean path both use it) --
+
+@dataclass
+class InboxDelivery:
+    """One verified callback, ready to commit: the connector it was verified with, the
+    delivery's replay key and the inbox rows of its events (event id, `inbox_event_values`)."""
+
+    connector_pk: uuid.UUID
+    kind: str
+    replay_key: str
+    rows: list[tuple[str, dict]]
+    # The connector row (`callback_connector_keys`) the callback was verified with, when the
+    # caller verified it with a cached connector: inside the commit the row must still be that.
+    connector_key: tuple | None = None
+    remote_addr: str = ""
+    user_agent: str = ""
+
+
+def inbox_delivery(*, connector_pk: uuid.UUID, kind: str, outcome: CallbackOutcome,
+                   request: CallbackRequest, connector_key: tuple | None = None
+                   ) -> InboxDelivery:
+    return InboxDelivery(connector_pk=connector_pk, kind=kind, replay_key=outcome.replay_key,
+                         rows=[(e.event_id, inbox_event_values(e)) for e in outcome.events],
+                         connector_key=connector_key, remote_addr=request.remote_addr,
+                         user_agent=request.headers.get("user-agent", ""))
+
+
+def inbox_events_commit(*, batch: list[InboxDelivery]) -> list[str]:
+    """Commit verified callbacks in one transaction: each delivery's replay key (a
+    byte-identical redelivery, now or earlier in the batch, writes nothing and is audited as
+    `oa.callback_replayed`) and its inbox rows (an event id already in the inbox is skipped).
+    Returns each delivery's result: `committed`, `replayed`, or `stale` (its connector was
+    changed or disabled since the caller verified it: verify again with the row as it is).
+    The caller answers the platform only after this returns."""
+    connection = connections["default"]
+    now = timezone.now()
+    results = ["committed"] * len(batch)
+    with transaction.atomic(), connection.cursor() as cursor:
+        checked = {d.connector_pk for d in batch if d.connector_key is not None}
+        current = callback_connector_keys(connector_pks=checked, cursor=cursor) if checked else {}
+        for i, delivery in enumerate(batch):
+            if delivery.connector_key is not None and \
+                    current.get(delivery.connector_pk) != delivery.connector_key:
+                results[i] = "stale"
+        keyed = [(i, str(d.connector_pk), d.replay_key[:200]) for i, d in enumerate(batch)
+                 if d.replay_key and results[i] == "committed"]
+        if keyed:
+            fresh = _replay_keys_insert(cursor, connection, keyed, now)
+            seen: set[tuple[str, str]] = set()
+            for i, pk, key in keyed:
+                if (pk, key) not in fresh or (pk, key) in seen:
+                    results[i] = "replayed"
+                seen.add((pk, key))
+        rows = [(d.connector_pk, event_id, values)
+                for d, result in zip(batch, results, strict=True)
+                if result == "committed" for event_id, values in d.rows]
+        if rows:
+            _inbox_rows_insert(cursor, connection, rows, now)
+        for delivery, result in zip(batch, results, strict=True):
+            if result == "replayed":
+                # A platform retrying because our first answer was lost, or someone replaying
+                # a captured message: answered as delivered (or the platform keeps retrying and
+                # may disable the endpoint), archived once.
+                audit_log(action="oa.callback_replayed", outcome="success",
+                          object_type="connector", object_id=str(delivery.connector_pk),
+                          ip=delivery.remote_addr or None, user_agent=delivery.user_agent,
+                          detail={"kind": delivery.kind,
+                                  "reason": "already accepted; not archived again"})
+    if "committed" in results:
+        callbacks_mark_busy()
+    return results
+
+
+def callback_connector_keys(*, connector_pks, cursor=None) -> dict[uuid.UUID, tuple]:
+    """(kind, settings JSON, encrypted secrets) of the enabled connectors among
+    `connector_pks`: what a callback is verified with, compared again inside the commit."""
+    connection = connections["default"]
+    table = connection.ops.quote_name(Connector._meta.db_table)
+    pks = list(connector_pks)
+    with contextlib.nullcontext(cursor) if cursor is not None else connection.cursor() as cur:
+        cur.execute(f"SELECT id, kind, settings, secrets_encrypted FROM {table} "  # noqa: S608 - our table
+                    f"WHERE enabled AND id IN ({', '.join(['%s'] * len(pks))})",
+                    [_prep(Connector, "id", pk, connection) for pk in pks])
+        rows = cur.fetchall()
+    return {uuid.UUID(str(pk)): (kind, settings if isinstance(settings, str) else
+                                 json.dumps(settings, sort_keys=True), secrets or "")
+            for pk, kind, settings, secrets in rows}
+
+
+def _prep(model, name: str, value, connection):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _replay_keys_insert(cursor, connection, keyed: list[tuple[int, str, str]],
+                        now: datetime) -> set[tuple[str, str]]:
+    """Insert the replay keys; return those that were new (one statement for the batch)."""
+    table = connection.ops.quote_name(ReplayGuard._meta.db_table)
+    values, params = [], []
+    seen_at = _prep(ReplayGuard, "seen_at", now, connection)
+    for _i, pk, key in keyed:
+        values.append("(%s, %s, %s)")
+        params += [_prep(ReplayGuard, "connector", uuid.UUID(pk), connection), key, seen_at]
+    cursor.execute(f"INSERT INTO {table} (connector_id, key, seen_at) VALUES "  # noqa: S608 - our table
+                   f"{', '.join(values)} ON CONFLICT (connector_id, key) DO NOTHING "
+                   "RETURNING connector_id, key", params)
+    return {(str(uuid.UUID(str(pk))), key) for pk, key in cursor.fetchall()}
+
+
+INBOX_COLUMNS = ("connector_id", "event_id", "instance_id", "process_code", "action",
+                 "event_type", "payload", "status", "attempts", "last_error", "source",
+                 "received_at")
+
+
+def _inbox_rows_insert(cursor, connection, rows: list[tuple[uuid.UUID, str, dict]],
+                       now: datetime) -> None:
+    table = connection.ops.quote_name(InboxEvent._meta.db_table)
+    received_at = _prep(InboxEvent, "received_at", now, connection)
+    placeholders = "(" + ", ".join(["%s"] * len(INBOX_COLUMNS)) + ")"
+    params: list = []
+    for connector_pk, event_id, v in rows:
+        params += [_prep(InboxEvent, "connector", connector_pk, connection), event_id[:200],
+                   v["instance_id"], v["process_code"], v["action"], v["event_type"],
+                   _prep(InboxEvent, "payload", v["payload"], connection), v["status"], 0, "",
+                   "callback", received_at]
+    cursor.execute(f"INSERT INTO {table} ({', '.join(INBOX_COLUMNS)}) VALUES "  # noqa: S608 - our table
+                   f"{', '.join([placeholders] * len(rows))} "
+                   "ON CONFLICT (connector_id, event_id) DO NOTHING", params)
+
+
 def inbox_event_values(event: ApprovalEvent) -> dict:
-    """The inbox row of one verified event (both callback paths write exactly this)."""
+    """The inbox row of one verified event."""
     payload = dict(event.payload)
     if event.reason:
         payload["_reason"] = event.reason
     if event.instance is not None:
-        from kjda.connectors.processing import instance_to_json
-
         payload["_instance"] = instance_to_json(event.instance)
     return {"instance_id": event.instance_id[:200], "process_code": event.process_code[:200],
             "action": event.action, "event_type": event.event_type[:100], "payload": payload,
             "status": "received" if event.action != "ignored" else "ignored"}
+
+
+_last_mark = 0.0
+
+
+def callbacks_mark_busy() -> None:
+    """Tell this machine's task workers that callbacks are arriving (the marker file's mtime,
+    touched at most every 0.1 s): their intake loops hold back meanwhile."""
+    global _last_mark
+    now = time.monotonic()
+    if now - _last_mark < 0.1:
+        return
+    _last_mark = now
+    try:
+        os.utime(callbacks_marker(), None)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            callbacks_marker().touch()
+    except OSError:
+        pass
+
+
+def callbacks_marker() -> Path:
+    return Path(django_settings.DATA_DIR) / "callbacks.busy"
 
 
 def replay_guard_prune() -> int:
@@ -306,9 +445,7 @@ def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
         status=InboxStatus.RECEIVED, next_attempt_at=None, lease_until=None)
     audit_log(action="intake.retry", actor=actor, request=request, object_type="inbox_event",
               object_id=str(event.pk), detail={"status": current})
-    from kjda.connectors.tasks import enqueue_inbox
-
-    transaction.on_commit(lambda: enqueue_inbox([event.pk]))
+    # Nothing to enqueue: every task worker's intake loop claims received, due inbox rows.
 
 
 SWEEP_OVERLAP = timedelta(minutes=30)
@@ -321,9 +458,8 @@ def connector_sweep(*, connector: Connector, actor: AbstractBaseUser | None = No
     after commit. The platform is asked outside the transaction (a slow OA must not hold the
     database's write lock). Audited (`connector.sweep`) when a person asks, success or failure,
     and when the periodic loop (`actor` None) queued something: an empty periodic sweep every
-    few minutes changes nothing worth an event, and its failures go to the worker's log."""
-    from kjda.archives.models import Record
-
+    few minutes changes nothing worth an event, and its failures go to the worker's log.
+    Nothing to enqueue: every task worker's intake loop claims received inbox rows."""
     now = now or timezone.now()
     codes = list(Mapping.objects.filter(connector=connector)
                  .values_list("process_code", flat=True))
@@ -364,9 +500,6 @@ def connector_sweep(*, connector: Connector, actor: AbstractBaseUser | None = No
             audit_log(action="connector.sweep", actor=actor, request=request,
                       object_type="connector", object_id=str(connector.pk),
                       detail={"queued": len(queued)})
-        from kjda.connectors.tasks import enqueue_inbox
-
-        transaction.on_commit(lambda: enqueue_inbox(queued))
     return len(queued)
 
 

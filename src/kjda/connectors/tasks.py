@@ -5,63 +5,49 @@ unsent notices are resent; each platform is swept for approvals whose callback w
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from django_tasks import task
 
+from kjda.archives.postings import postings_refresh, postings_refresh_due
+from kjda.audit.checkpoints import audit_checkpoint_due
+from kjda.connectors.directory import directory_sync, directory_sync_due
+from kjda.connectors.models import Connector
+from kjda.connectors.notices import notice_send, notice_send_task, notices_due
+from kjda.connectors.processing import inbox_due, inbox_process, inbox_process_task
+from kjda.connectors.services import (
+    callbacks_marker,
+    connector_sweep,
+    replay_guard_prune,
+)
+from kjda.storage.services import storage_sweep, storage_sweep_due
+
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
+# The tasks are defined beside the work they do (processing, notices); these names stay
+# importable here for rows queued under them before.
+__all__ = ["directory_sync_task", "inbox_process_task", "notice_send_task"]
 
 
 @task()
-def inbox_process_task(event_pk: int) -> str:
-    from kjda.connectors.processing import inbox_process
-
-    return inbox_process(event_pk=event_pk)
-
-
-@task()
-def notice_send_task(notice_pk: int) -> str:
-    from kjda.connectors.notices import notice_send
-
-    return notice_send(notice_pk=notice_pk)
-
-
-def enqueue_inbox(event_pks: list[int]) -> None:
-    for pk in event_pks:
-        try:
-            inbox_process_task.enqueue(pk)
-        except Exception:  # the periodic loop picks the event up from the inbox anyway
-            log.warning("could not enqueue inbox event %s", pk, exc_info=True)
-
-
-def enqueue_notice(notice_pk: int) -> None:
-    try:
-        notice_send_task.enqueue(notice_pk)
-    except Exception:
-        log.warning("could not enqueue notice %s", notice_pk, exc_info=True)
+def directory_sync_task(connector_pk: str) -> dict:
+    return directory_sync(connector=Connector.objects.get(pk=connector_pk))
 
 
 def sweep_connector(*, connector_pk: str, now=None) -> int:
     """The periodic loop's sweep of one connector: `connectors.services.connector_sweep`
-    (which writes, audits and enqueues after commit) acting as the system."""
-    from kjda.connectors.models import Connector
-    from kjda.connectors.services import connector_sweep
-
+    (which writes and audits) acting as the system."""
     return connector_sweep(connector=Connector.objects.get(pk=connector_pk), now=now)
 
 
 def periodic_once() -> None:
-    from kjda.connectors.models import Connector
-    from kjda.connectors.notices import notice_send, notices_due
-    from kjda.connectors.processing import inbox_due, inbox_process
-    from kjda.connectors.services import replay_guard_prune
-
     for pk in inbox_due():
         inbox_process(event_pk=pk)
     for pk in notices_due():
@@ -74,23 +60,15 @@ def periodic_once() -> None:
             except Exception:  # a platform being down must not stop the loop
                 log.warning("sweep of connector %s failed", connector.pk, exc_info=True)
     replay_guard_prune()
-    from kjda.accounts.directory import directory_sync_due
-
     directory_sync_due()  # departments and leavers, every KJDA_DIRECTORY_SYNC_MINUTES
-    from kjda.archives.postings import postings_refresh, postings_refresh_due
-
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh
         postings_refresh()
-    from kjda.storage.services import storage_sweep, storage_sweep_due
-
     if storage_sweep_due():  # orphaned blobs and temp files, every 6 hours
         try:
             storage_sweep()
         except Exception:  # a full disk or a lost mount must not stop the intake loop
             log.exception("orphan sweep failed")
     # Last, so the checkpoint covers the events the loop itself wrote.
-    from kjda.audit.checkpoints import audit_checkpoint_due
-
     try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
         audit_checkpoint_due()
     except Exception:  # a refused (tampered) or unwritable checkpoint is logged; go on
@@ -100,10 +78,6 @@ def periodic_once() -> None:
 def _leader_lock():
     """One process of a machine runs the periodic loop: whoever holds the lock file. When that
     process dies the OS releases the lock and another worker takes over."""
-    import fcntl
-
-    from django.conf import settings
-
     fh = open(settings.DATA_DIR / "periodic.lock", "a")  # noqa: SIM115 - held for life
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,8 +92,6 @@ def intake_loop(*, index: int = 0, count: int = 1, idle: float = 0.5,
     """Claim and process received inbox events until `stop` is set. Callbacks only commit
     their inbox rows; this is what archives them. Workers start at different points of the
     due list, so they rarely race for the same event (a lost race costs one failed claim)."""
-    from kjda.connectors.processing import inbox_due, inbox_process
-
     stop = stop or threading.Event()
     while not stop.is_set():
         close_old_connections()
@@ -148,8 +120,6 @@ def _hold_back_while_callbacks_arrive(stop: threading.Event, *, quiet: float = 0
     """Archiving waits (at most `longest` seconds per event) until no callback has been
     committed on this machine for `quiet` seconds: a burst of callbacks gets the CPU and the
     database first; archiving catches up after it."""
-    from kjda.connectors.fastpath import callbacks_marker
-
     marker = callbacks_marker()
     deadline = time.time() + longest
     while not stop.is_set() and time.time() < deadline:

@@ -99,7 +99,10 @@ AUDITED: dict[str, tuple[str, str]] = {
         "test_the_service_queues_a_failed_event_and_audits_who_asked"),
     "kjda.connectors.services.connector_sweep": (
         "connector.sweep", "connectors/tests/test_sweep.py::"
-        "test_a_sweep_asked_by_a_person_queues_audits_and_enqueues_after_commit"),
+        "test_a_sweep_asked_by_a_person_queues_for_the_intake_loop_and_audits"),
+    "kjda.connectors.services.inbox_events_commit": (
+        "oa.callback_replayed", "connectors/tests/test_inbox_commit.py::"
+        "test_one_commit_writes_the_batch_and_audits_a_replay_within_it"),
     # storage
     "kjda.storage.services.storage_sweep": (
         "storage.sweep", "tests/security/test_no_orphans.py::"
@@ -147,6 +150,11 @@ EXEMPT: dict[str, str] = {
         "an OA callback writes inbox rows, the inbox being the record of what arrived (at "
         "callback rates); refusals and replays are audited, the archiving by record.create",
     "kjda.connectors.services.inbox_event_values": _PURE,
+    "kjda.connectors.services.inbox_delivery": _PURE,
+    "kjda.connectors.services.callback_connector_keys": _READ,
+    "kjda.connectors.services.callbacks_marker": _PURE,
+    "kjda.connectors.services.callbacks_mark_busy":
+        "touches a marker file for the task workers; no database write",
     "kjda.connectors.services.replay_guard_prune": "housekeeping: expired replay keys",
     "kjda.connectors.services.connector_persist_updates":
         "settings a connector learned itself, through connector_update_settings as the system "

@@ -28,10 +28,10 @@ def _me(client: Client):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_leaver_loses_access_at_the_next_sync(oa_sim, connectors, kind):
-    from kjda.accounts.directory import directory_sync
     from kjda.accounts.models import ApiToken, DirectoryDepartment
     from kjda.accounts.services import token_issue
     from kjda.audit.models import AuditEvent
+    from kjda.connectors.directory import directory_sync
 
     zhang, li = Client(), Client()
     assert oa_login(zhang, kind, "zhangsan")[1].status_code == 302
@@ -64,7 +64,7 @@ def test_a_leaver_loses_access_at_the_next_sync(oa_sim, connectors, kind):
 
 
 def test_an_empty_or_unreadable_directory_changes_nothing(oa_sim, connectors):
-    from kjda.accounts.directory import directory_sync
+    from kjda.connectors.directory import directory_sync
     from kjda.errors import DomainError
 
     zhang = Client()
@@ -84,7 +84,7 @@ def test_an_empty_or_unreadable_directory_changes_nothing(oa_sim, connectors):
 
 
 def test_periodic_run_syncs_each_connector_once_per_interval(oa_sim, connectors, settings):
-    from kjda.accounts.directory import directory_sync_due
+    from kjda.connectors.directory import directory_sync_due
 
     settings.KJDA_DIRECTORY_SYNC_MINUTES = 60
     first = directory_sync_due()

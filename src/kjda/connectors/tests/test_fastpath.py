@@ -18,7 +18,7 @@ import pytest
 from django.db import connections
 
 from kjda.audit.models import AuditEvent
-from kjda.connectors import fastpath, views
+from kjda.connectors import fastpath, services, views
 from kjda.connectors.models import Connector, InboxEvent, ReplayGuard
 from kjda.connectors.services import connector_create, connector_update_settings
 from kjda.connectors.wxcrypto import signature
@@ -103,8 +103,8 @@ def _approved(sim: DingTalkSim, n: int = 1) -> dict:
 def test_accepted_callback_is_committed_before_the_answer_without_django(ding, view_calls,
                                                                          monkeypatch):
     sim, connector, url = ding
-    monkeypatch.setattr(fastpath, "_last_mark", 0.0)  # an earlier test's mark may be < 0.1 s old
-    fastpath.callbacks_marker().unlink(missing_ok=True)
+    monkeypatch.setattr(services, "_last_mark", 0.0)  # an earlier test's mark may be < 0.1 s old
+    services.callbacks_marker().unlink(missing_ok=True)
     resp = _post(url, _delivery(sim, _approved(sim)))
     assert resp.status_code == 200 and sim.acknowledged(resp.content)
     # Visible from this thread's own connection: committed, not merely written.
@@ -115,7 +115,7 @@ def test_accepted_callback_is_committed_before_the_answer_without_django(ding, v
     assert event.event_type == "bpms_instance_change" and event.received_at is not None
     assert ReplayGuard.objects.filter(connector=connector).count() == 1
     assert view_calls == []
-    assert fastpath.callbacks_marker().exists()  # the task workers hold back meanwhile
+    assert services.callbacks_marker().exists()  # the task workers hold back meanwhile
 
 
 def test_the_same_event_delivered_twice_gives_one_inbox_row(ding, view_calls):

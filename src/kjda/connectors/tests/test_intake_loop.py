@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kjda.connectors import processing
+from kjda.connectors import processing, tasks
 from kjda.connectors.models import InboxEvent
 from kjda.connectors.services import connector_create
 from kjda.connectors.tasks import intake_loop
@@ -38,7 +38,7 @@ def test_loops_process_every_received_event_once(monkeypatch):
                 stop.set()
         return "done"
 
-    monkeypatch.setattr(processing, "inbox_process", process)
+    monkeypatch.setattr(tasks, "inbox_process", process)  # what the loop calls
     loops = [threading.Thread(target=intake_loop, kwargs={"index": i, "count": 2, "idle": 0.05,
                                                           "stop": stop}) for i in range(2)]
     for loop in loops:
@@ -55,7 +55,7 @@ def test_archiving_holds_back_while_callbacks_arrive(settings, tmp_path):
     import os
     import time
 
-    from kjda.connectors.fastpath import callbacks_marker
+    from kjda.connectors.services import callbacks_marker
     from kjda.connectors.tasks import _hold_back_while_callbacks_arrive
 
     settings.DATA_DIR = tmp_path

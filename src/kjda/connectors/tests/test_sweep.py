@@ -1,6 +1,6 @@
 """A sweep is one service (`connector_sweep`): it asks the platform outside the transaction,
-then writes the missed approvals to the inbox, audits and enqueues after commit, whether the
-button on the connector page or the periodic loop asked."""
+then writes the missed approvals to the inbox (where the task workers' intake loop claims them)
+and audits, whether the button on the connector page or the periodic loop asked."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from kjda.audit.models import AuditEvent
 from kjda.connectors.base import ConnectorError
 from kjda.connectors.models import Connector, InboxEvent
+from kjda.connectors.processing import inbox_due
 from kjda.connectors.registry import connector_class
 from kjda.connectors.services import connector_create, connector_sweep, mapping_create
 from kjda.connectors.tasks import sweep_connector
@@ -38,24 +39,15 @@ def platform(monkeypatch):
     return answer
 
 
-@pytest.fixture
-def enqueued(monkeypatch) -> list[list[int]]:
-    calls: list[list[int]] = []
-    monkeypatch.setattr("kjda.connectors.tasks.enqueue_inbox", calls.append)
-    return calls
-
-
-def test_a_sweep_asked_by_a_person_queues_audits_and_enqueues_after_commit(
-        connector, archivist, platform, enqueued, django_capture_on_commit_callbacks):
+def test_a_sweep_asked_by_a_person_queues_for_the_intake_loop_and_audits(
+        connector, archivist, platform):
     platform["ids"] = ["PI-1", "PI-2"]
     InboxEvent.objects.create(connector=connector, event_id="cb-1", instance_id="PI-2",
                               action="approved")  # its callback arrived: not missed
-    with django_capture_on_commit_callbacks(execute=True):
-        queued = connector_sweep(connector=connector, actor=archivist)
-        assert enqueued == []  # nothing is enqueued before the rows commit
+    queued = connector_sweep(connector=connector, actor=archivist)
     assert queued == 1
     swept = InboxEvent.objects.get(source="sweep")
-    assert swept.instance_id == "PI-1" and enqueued == [[swept.pk]]
+    assert swept.instance_id == "PI-1" and swept.pk in inbox_due()
     event = AuditEvent.objects.get(action="connector.sweep")
     assert (event.actor_name, event.object_type, event.object_id, event.outcome) \
         == ("archivist", "connector", str(connector.pk), "success")
@@ -76,7 +68,7 @@ def test_a_failed_sweep_asked_by_a_person_is_audited_and_writes_nothing(
     assert connector.last_sweep_at is None and not InboxEvent.objects.exists()
 
 
-def test_the_periodic_sweep_audits_only_what_it_queued(connector, platform, enqueued):
+def test_the_periodic_sweep_audits_only_what_it_queued(connector, platform):
     assert sweep_connector(connector_pk=str(connector.pk)) == 0
     assert not AuditEvent.objects.filter(action="connector.sweep").exists()
     platform["ids"] = ["PI-9"]

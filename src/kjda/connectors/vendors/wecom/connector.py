@@ -29,6 +29,9 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
+    Directory,
+    DirectoryDepartment,
+    DirectoryPerson,
     OAConnector,
     SettingSpec,
     TrailEntry,
@@ -284,9 +287,25 @@ class WeComConnector(WeComApi, OAConnector):
             seen.add(cursor)
         return ids
 
-
-
-
+    def read_directory(self) -> Directory:
+        """`cgi-bin/department/list`, then each department's `cgi-bin/user/list`."""
+        out = Directory()
+        depts = self._call("GET", "/cgi-bin/department/list").get("department") or []
+        names = {str(d["id"]): str(d["name"]) for d in depts}
+        for d in depts:
+            out.departments.append(DirectoryDepartment(str(d["id"]), str(d["name"]),
+                                                       str(d.get("parentid") or "")))
+        for dept_id in names:
+            members = self._call("GET", "/cgi-bin/user/list",
+                                 params={"department_id": dept_id}).get("userlist") or []
+            for u in members:
+                main = str(u.get("main_department") or (u.get("department") or [dept_id])[0])
+                # status: 1 active, 2 disabled, 4 not yet activated, 5 left
+                out.people.setdefault(str(u["userid"]), DirectoryPerson(
+                    str(u["userid"]), str(u.get("name") or ""), names.get(main, ""),
+                    str(u.get("mobile") or ""), str(u.get("email") or u.get("biz_mail") or ""),
+                    int(u.get("status") or 1) in (1, 4)))
+        return out
 
 
 def _clip(text: str, limit: int) -> str:
