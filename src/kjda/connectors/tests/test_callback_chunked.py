@@ -23,8 +23,8 @@ import kjda
 from kjda.audit.models import AuditEvent
 from kjda.connectors.models import InboxEvent, ReplayGuard
 from kjda.connectors.services import connector_create
-from kjda_oasim.dingtalk import DingTalkSim
 from kjda.connectors.tests.test_fastpath import _approved, _delivery
+from kjda_oasim.dingtalk import DingTalkSim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,8 +17,8 @@ from kjda.connectors.services import (
     connector_update_settings,
     inbox_events_commit,
 )
-from kjda_oasim.dingtalk import DingTalkSim
 from kjda.connectors.tests.test_fastpath import _approved, _delivery
+from kjda_oasim.dingtalk import DingTalkSim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
