@@ -8,6 +8,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
@@ -94,7 +95,7 @@ def record_detail(r: Record, actor) -> dict:
 
 @router.post("/records", response={200: RecordOut, 201: RecordOut},
              summary="File a record (multipart: metadata JSON + files)")
-def record_create(request: HttpRequest, metadata: Form[str | None] = None,
+def record_create(request: AuthedRequest, metadata: Form[str | None] = None,
                   files: File[list[UploadedFile]] = None):  # type: ignore[assignment]
     """Receive, check (四性检测) and file one record. Returns 201 with the new record, or 200
     with the existing one when (`source_system`, `external_id`) was filed before."""

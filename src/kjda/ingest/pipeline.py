@@ -10,7 +10,7 @@ import io
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
@@ -22,6 +22,9 @@ from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
 from kjda.ingest.metadata import FileMetaIn, RecordMetadata
 from kjda.inputs import filename_check
 from kjda.storage.services import blob_put
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +106,14 @@ class IncomingFile:
 class IngestContext:
     metadata: RecordMetadata
     files: list[IncomingFile]
-    actor: Any = None
-    fonds: Fonds | None = None
-    rule: RetentionRule | None = None
-    values: dict = field(default_factory=dict)
+    fonds: Fonds
+    rule: RetentionRule
+    actor: User | None = None
+    values: dict[str, Any] = field(default_factory=dict)
     results: list[checks.CheckResult] = field(default_factory=list)
     duplicate_document_of: int | None = None  # the record's id
     same_content_records: list[int] = field(default_factory=list)
-    duplicate_claims: dict = field(default_factory=dict)  # invoice identity → first record
+    duplicate_claims: dict[str, Record] = field(default_factory=dict)  # invoice identity → first record
     record: Record | None = None
 
 
