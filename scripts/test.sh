@@ -10,6 +10,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[test]'
 
 .venv/bin/ruff check src tests bench
+.venv/bin/mypy  # the whole package, settings in pyproject [tool.mypy]
 
 echo "== tests on SQLite =="
 .venv/bin/python -m pytest "$@"

@@ -44,11 +44,14 @@ class RelationIn(BaseModel):
     description: Str500 = ""
 
 
+FileRole = Literal["original", "rendition", "signature", "attachment"]
+
+
 class FileMetaIn(BaseModel):
     """Per-file metadata, matched to the uploaded files by position."""
 
     model_config = ConfigDict(extra="forbid")
-    role: Literal["original", "rendition", "signature", "attachment"] = "original"
+    role: FileRole = "original"
     document_type: Str50 = ""
     filename: Annotated[str, Field(max_length=255)] | None = None
     size: int | None = Field(default=None, ge=0)
