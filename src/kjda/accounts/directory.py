@@ -11,6 +11,7 @@ All of it is audited.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,11 +23,18 @@ from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, users_ac
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
+
+    from kjda.connectors.models import Connector
+
 log = logging.getLogger(__name__)
 DIRECTORY_KINDS = ("dingtalk", "wecom", "feishu")
 
 
-def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
+def directory_sync(*, connector: Connector, actor: User | None = None,
+                   request: HttpRequest | None = None) -> dict[str, int]:
     """Sync one connector's directory; returns counts. Raises (changing nothing) when the
     platform can't be read completely."""
     from allauth.socialaccount.models import SocialAccount
@@ -54,7 +62,9 @@ def directory_sync(*, connector, actor=None, request=None) -> dict[str, int]:
         accounts = list(SocialAccount.objects.filter(provider=source).select_related("user"))
         profiles = {p.user_id: p for p in Profile.objects.filter(
             user_id__in=[a.user_id for a in accounts])}
-        left, disabled, changed = [], [], []
+        left: list[User] = []
+        disabled: list[User] = []
+        changed: list[Profile] = []
         for account in accounts:
             person = directory.people.get(account.uid)
             user = account.user
@@ -101,7 +111,7 @@ def directory_sync_due() -> list[dict]:
     others still run."""
     from kjda.connectors.models import Connector
 
-    results = []
+    results: list[dict[str, Any]] = []
     every = settings.KJDA_DIRECTORY_SYNC_MINUTES * 60
     if every <= 0:
         return results

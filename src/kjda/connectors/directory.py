@@ -97,7 +97,8 @@ def _wecom(oa) -> Directory:
 
 
 def _feishu_pages(oa, path: str, params: dict) -> list[dict]:
-    items, token = [], ""
+    items: list[dict] = []
+    token = ""
     for _ in range(MAX_PAGES):
         data = oa._call("GET", path, params={**params, "page_size": 50,
                                              **({"page_token": token} if token else {})})

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
@@ -38,12 +39,16 @@ from kjda.connectors.registry import connector_class
 from kjda.connectors.secrets import secrets_decrypt, secrets_encrypt
 from kjda.errors import Conflict, DomainError, Forbidden, NotFound
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
+
 log = logging.getLogger(__name__)
 REPLAY_WINDOW = timedelta(minutes=10)
 
 
-def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
-                         *, actor, request=None,
+def _destination_changes(cls: type[OAConnector], before: dict[str, Any],
+                         after: dict[str, Any], *, actor: User | None, request: HttpRequest | None = None,
                          connector_pk: str = "") -> list[tuple[str, str, str]]:
     """(name, old, new) of each destination setting (base URLs, notify URL) that `after`
     changes from `before` (a blank value is its default). Each must be an http(s) URL, and
@@ -79,17 +84,17 @@ def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
     return changes
 
 
-def _destination_audit(changes: list[tuple[str, str, str]], *, connector: Connector, actor,
-                       request) -> None:
+def _destination_audit(changes: list[tuple[str, str, str]], *, connector: Connector,
+                       actor: User | None, request: HttpRequest | None) -> None:
     for name, old, new in changes:
         audit_log(action="connector.base_url_changed", actor=actor, request=request,
                   object_type="connector", object_id=str(connector.pk),
                   detail={"kind": connector.kind, "setting": name, "old": old, "new": new})
 
 
-def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = "",
-                     finance_owner_ids: list[str] | None = None, actor=None,
-                     request=None) -> Connector:
+def connector_create(*, kind: str, name: str, settings: dict[str, Any], fonds_code: str = "",
+                     finance_owner_ids: list[str] | None = None, actor: User | None = None,
+                     request: HttpRequest | None = None) -> Connector:
     cls = connector_class(kind)
     values = {k: ("" if v is None else str(v)) for k, v in (settings or {}).items()}
     known = {s.name for s in cls.settings_spec}
@@ -114,8 +119,8 @@ def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = 
     return connector
 
 
-def connector_update_settings(*, connector: Connector, settings: dict, actor=None,
-                              request=None) -> Connector:
+def connector_update_settings(*, connector: Connector, settings: dict[str, Any],
+                              actor: User | None = None, request: HttpRequest | None = None) -> Connector:
     """Change some settings; secrets given replace the stored ones, others stay. A change of
     a platform address needs the system administrator (when `actor` is a person) and is
     audited as `connector.base_url_changed` with the old and new address."""
@@ -172,7 +177,7 @@ def connector_for_callbacks(connector: Connector) -> OAConnector:
     return oa
 
 
-def connector_public_settings(connector: Connector) -> dict:
+def connector_public_settings(connector: Connector) -> dict[str, Any]:
     """Settings as shown after creation: secrets never come back, only that they are set."""
     cls = connector_class(connector.kind)
     secrets = secrets_decrypt(connector.secrets_encrypted)
@@ -183,7 +188,8 @@ def connector_public_settings(connector: Connector) -> dict:
 
 
 def mapping_create(*, connector: Connector, process_code: str, scenario: str, category: str,
-                   fields: dict[str, str], actor=None, request=None) -> Mapping:
+                   fields: dict[str, str], actor: User | None = None,
+                   request: HttpRequest | None = None) -> Mapping:
     """Map an approval template of `connector` to a scenario and an archive category; audited
     (`connector.mapping_create`). 409 when the template already has a mapping."""
     from kjda.archives.services import rule_for_category
@@ -264,7 +270,7 @@ def callback_receive(*, connector_id: str, request: CallbackRequest) -> Callback
     return outcome.reply
 
 
-def inbox_event_values(event: ApprovalEvent) -> dict:
+def inbox_event_values(event: ApprovalEvent) -> dict[str, Any]:
     """The inbox row of one verified event (both callback paths write exactly this)."""
     payload = dict(event.payload)
     if event.reason:
@@ -290,7 +296,7 @@ INTAKE_RETRYABLE = frozenset({InboxStatus.FAILED, InboxStatus.IGNORED, InboxStat
 
 
 @transaction.atomic
-def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
+def intake_retry(*, event: InboxEvent, actor: User | None = None, request: HttpRequest | None = None) -> None:
     """Queue a failed, ignored or still waiting event again, now; audited (`intake.retry`).
     Refused (409 `intake_not_retryable`) for an event being processed or already archived: the
     status is re-read under the row lock, so a worker finishing meanwhile wins."""
