@@ -58,7 +58,7 @@ def rows_insert(objs: Sequence[Model], *, using: str = "default") -> None:
     sql, plans = _statement(model, conn.vendor, conn.ops.quote_name, with_pk, len(objs))
     params: list = []
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="rows_insert")
+        obj._prepare_related_fields_for_save(operation_name="rows_insert")  # type: ignore[attr-defined]  # private Django API
         values = obj.__dict__
         for f, attname, as_is in plans:
             value = values.get(attname, _MISSING)

@@ -120,27 +120,27 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
     def _start_transaction_under_autocommit(self):
         self._acquire_writer_lock()
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private Django API, not in django-stubs
         except BaseException:
             self._release_writer_lock()
             raise
 
     def _commit(self):
         try:
-            return super()._commit()
+            return super()._commit()  # type: ignore[misc]  # private Django API, not in django-stubs
         finally:
             if self.connection is None or not self.connection.in_transaction:
                 self._release_writer_lock()
 
     def _rollback(self):
         try:
-            return super()._rollback()
+            return super()._rollback()  # type: ignore[misc]  # private Django API, not in django-stubs
         finally:
             self._release_writer_lock()
 
     def _close(self):
         try:
-            return super()._close()
+            return super()._close()  # type: ignore[misc]  # private Django API, not in django-stubs
         finally:
             self._release_writer_lock()
 
