@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status = 400
 
     def __init__(self, code: str, zh: str, en: str, *, status: int | None = None,
-                 detail: dict | None = None) -> None:
+                 detail: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {en}")
         self.code = code
         self.zh = zh
@@ -20,8 +22,8 @@ class DomainError(Exception):
     def message(self) -> str:
         return f"{self.zh} / {self.en}"
 
-    def as_dict(self) -> dict:
-        data = {"code": self.code, "message": self.message, "message_zh": self.zh,
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message, "message_zh": self.zh,
                 "message_en": self.en}
         if self.detail:
             data["detail"] = self.detail

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from requests import ConnectionError as RequestsConnectionError
-from requests import Response, Session
+from requests import PreparedRequest, Response, Session
 from requests.adapters import BaseAdapter
 
 from kjda.errors import DomainError
@@ -411,7 +411,10 @@ class _GuardedRequestsAdapter(BaseAdapter):
         super().__init__()
         self._client = guarded_client(follow_redirects=False, max_bytes=max_bytes)
 
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+    def send(self, request: PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None,
+             verify: bool | str = True,
+             cert: Any = None, proxies: Any = None) -> Response:
         from requests.structures import CaseInsensitiveDict
         from requests.utils import get_encoding_from_headers
 
@@ -420,10 +423,16 @@ class _GuardedRequestsAdapter(BaseAdapter):
             limit = httpx.Timeout(read or 15.0, connect=connect or 10.0)
         else:
             limit = httpx.Timeout(timeout or 15.0)
+        assert request.method is not None and request.url is not None  # set by prepare()
         body = request.body.encode() if isinstance(request.body, str) else request.body
+        if body is not None and not isinstance(body, bytes):
+            raise TypeError("a streamed request body is not supported")  # OAuth bodies are small
+        # On the wire as http.client sends requests' headers: str values in Latin-1.
+        headers = {k.encode("latin-1"): v if isinstance(v, bytes) else v.encode("latin-1")
+                   for k, v in request.headers.items()}
         try:
             answer = self._client.request(request.method, request.url, content=body,
-                                          headers=dict(request.headers), timeout=limit)
+                                          headers=headers, timeout=limit)
         except httpx.HTTPError as exc:
             log_failure("request", request.url, exc)
             raise RequestsConnectionError(Unreachable().en, request=request) from None
@@ -435,7 +444,7 @@ class _GuardedRequestsAdapter(BaseAdapter):
         response.url = request.url
         response.request = request
         response.encoding = get_encoding_from_headers(response.headers)
-        response.connection = self
+        response.connection = self  # type: ignore[assignment]  # stubs allow only HTTPAdapter
         return response
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from kjda.archives.models import Record
@@ -39,10 +40,11 @@ VOUCHERS = [
 
 def _file(name: str, data: bytes, document_type: str) -> tuple[IncomingFile, dict]:
     meta = {"document_type": document_type, "filename": name}
-    return IncomingFile(io.BytesIO(data), name, FileMetaIn(**meta)), meta
+    return IncomingFile(io.BytesIO(data), name, FileMetaIn(document_type=document_type,
+                                                           filename=name)), meta
 
 
-def _ingest(actor, metadata: dict, files: list[tuple[IncomingFile, dict]]) -> Record:
+def _ingest(actor: User | None, metadata: dict, files: list[tuple[IncomingFile, dict]]) -> Record:
     metadata["files"] = [m for _, m in files]
     parsed = metadata_parse(metadata)
     return record_ingest(metadata=parsed, files=[f for f, _ in files], actor=actor).record

@@ -5,6 +5,7 @@ alert when it hits an administrator."""
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.http import HttpRequest
 
 
 def login_lockout_key(username: str) -> str:
@@ -15,14 +16,14 @@ def login_lockout_key(username: str) -> str:
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    def is_open_for_signup(self, request) -> bool:
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False
 
-    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials) -> str:
         # allauth's hook for the per-account key (see login_lockout_key).
         return login_lockout_key(credentials.get("email", credentials.get("username", "")))
 
-    def authentication_failed(self, request, **credentials) -> None:
+    def authentication_failed(self, request: HttpRequest, **credentials) -> None:
         from kjda.accounts.services import login_failure_record
 
         login_failure_record(request=request, username=credentials.get("username", ""))

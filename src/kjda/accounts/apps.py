@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.http import HttpRequest
 
 
 class AccountsConfig(AppConfig):
@@ -11,7 +12,7 @@ class AccountsConfig(AppConfig):
         user_logged_in.connect(_audit_login, dispatch_uid="kjda-audit-login")
 
 
-def _audit_login(sender, request, user, **kwargs) -> None:
+def _audit_login(sender, request: HttpRequest, user, **kwargs) -> None:
     """Every way in (password, password + TOTP, SSO) ends in Django's login()."""
     from kjda.audit.models import Action
     from kjda.audit.services import audit_log

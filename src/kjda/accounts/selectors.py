@@ -8,33 +8,43 @@ change of roles applies from the next request on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q
 
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import CONTENT_ROLES, PERMISSIONS, Role
 from kjda.db.rows import row_get
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from kjda.errors import Forbidden
+
+# Whoever a read is for: request.user (anonymous included: it reads nothing) or None (no one).
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+
 _EMPTY = Profile(roles=[], fonds=[], departments=[])
 
 
-def actor_profile(actor: AbstractBaseUser | AnonymousUser | None) -> Profile:
+def actor_profile(actor: Actor) -> Profile:
     if actor is None or not actor.is_authenticated or not actor.is_active:
         return _EMPTY
-    cached = getattr(actor, "_kjda_profile_cache", None)
+    cached: Profile | None = getattr(actor, "_kjda_profile_cache", None)
     if cached is None:
         # Without the ORM's query building: this runs on every request (it cost 4× the query).
         cached = row_get(Profile, "user_id = %s", [actor.pk]) or _EMPTY
-        actor._kjda_profile_cache = cached  # type: ignore[union-attr]
+        actor.__dict__["_kjda_profile_cache"] = cached  # the user object lives for one request
     return cached
 
 
-def actor_roles(actor) -> frozenset[str]:
+def actor_roles(actor: Actor) -> frozenset[str]:
     return frozenset(actor_profile(actor).roles)
 
 
-def actor_can(actor, perm: str) -> bool:
+def actor_can(actor: Actor, perm: str) -> bool:
     return bool(actor_roles(actor) & PERMISSIONS[perm])
 
 
@@ -58,8 +68,7 @@ class ScopePart:
         return out
 
 
-def record_scope_parts(*, actor: AbstractBaseUser | AnonymousUser | None
-                       ) -> list[ScopePart] | None:
+def record_scope_parts(*, actor: Actor) -> list[ScopePart] | None:
     """What `actor` may read, as an OR of parts (structured, for the search index: see
     kjda.archives.search.Facets); None means nothing, a part with no condition everything.
 
@@ -74,7 +83,7 @@ def record_scope_parts(*, actor: AbstractBaseUser | AnonymousUser | None
                                if profile.departments else None))
     if Role.AUDITOR in roles:
         parts.append(ScopePart(fonds=fonds))
-    if Role.EMPLOYEE in roles:
+    if Role.EMPLOYEE in roles and actor is not None:
         names = {n for n in (profile.person_name, actor.get_full_name()
                              if hasattr(actor, "get_full_name") else "", actor.get_username())
                  if n}
@@ -86,7 +95,7 @@ def record_scope_parts(*, actor: AbstractBaseUser | AnonymousUser | None
     return parts
 
 
-def record_scope_q(*, actor: AbstractBaseUser | AnonymousUser | None) -> Q | None:
+def record_scope_q(*, actor: Actor) -> Q | None:
     """A filter on `archives.Record` for what `actor` may read (the OR of
     `record_scope_parts`); None means nothing, an empty Q everything."""
     return scope_parts_q(record_scope_parts(actor=actor))
@@ -102,7 +111,7 @@ def scope_parts_q(parts: list[ScopePart] | None) -> Q | None:
     return scope
 
 
-def actor_may_file(actor, *, fonds_code: str, department: str) -> bool:
+def actor_may_file(actor: Actor, *, fonds_code: str, department: str) -> bool:
     """Whether a record of this fonds and department is inside the actor's data scope for
     filing (a scope that names no fonds / departments covers all of them)."""
     profile = actor_profile(actor)
@@ -111,25 +120,23 @@ def actor_may_file(actor, *, fonds_code: str, department: str) -> bool:
     return not profile.departments or department in profile.departments
 
 
-def token_list(*, user) -> list[ApiToken]:
+def token_list(*, user: User) -> list[ApiToken]:
     """The user's own tokens, newest first."""
     return list(ApiToken.objects.filter(user=user).order_by("-created_at"))
 
 
-def token_get_own(*, user, token_id: int) -> ApiToken | None:
+def token_get_own(*, user: User, token_id: int) -> ApiToken | None:
     return ApiToken.objects.filter(user=user, pk=token_id).first()
 
 
-def user_list_with_profiles() -> list[tuple]:
+def user_list_with_profiles() -> list[tuple[User, Profile | None]]:
     """People's accounts (not the OA intake system accounts) with their profiles, by name."""
-    from django.contrib.auth import get_user_model
-
     profiles = {p.user_id: p for p in Profile.objects.all()}
-    return [(u, profiles.get(u.pk)) for u in get_user_model().objects.order_by("username")
+    return [(u, profiles.get(u.pk)) for u in User.objects.order_by("username")
             if u.has_usable_password() or u.pk in profiles]
 
 
-def mfa_required_for(user) -> bool:
+def mfa_required_for(user: Actor) -> bool:
     """Whether `user`'s roles need a second factor (settings.KJDA_MFA_REQUIRED_ROLES; the
     bootstrap `admin` too, as it holds secadmin)."""
     from django.conf import settings
@@ -137,18 +144,18 @@ def mfa_required_for(user) -> bool:
     return bool(actor_roles(user) & set(settings.KJDA_MFA_REQUIRED_ROLES))
 
 
-def totp_enabled(user) -> bool:
+def totp_enabled(user: AbstractBaseUser) -> bool:
     """Whether `user` has set up a TOTP authenticator (django-allauth's)."""
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    return bool(Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists())
 
 
 BLOCK_PASSWORD_CHANGE = "password_change_required"
 BLOCK_MFA = "mfa_required"
 
 
-def access_block_reason(user, *, token: ApiToken | None = None) -> str | None:
+def access_block_reason(user: Actor, *, token: ApiToken | None = None) -> str | None:
     """Why an authenticated `user` may do nothing yet but fix it, on every channel (web pages,
     API sessions, API tokens, the password-token endpoint): a generated password must be
     changed first, then the roles that need a second factor must have one. With `token` (a
@@ -165,15 +172,16 @@ def access_block_reason(user, *, token: ApiToken | None = None) -> str | None:
     return None
 
 
-def _totp_since(user):
+def _totp_since(user: AbstractBaseUser) -> datetime | None:
     """When `user`'s TOTP authenticator was set up (None: it has none)."""
     from allauth.mfa.models import Authenticator
 
-    return (Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP)
-            .values_list("created_at", flat=True).first())
+    since: datetime | None = (Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP)
+                              .values_list("created_at", flat=True).first())
+    return since
 
 
-def access_block_error(reason: str):
+def access_block_error(reason: str) -> Forbidden:
     """The 403 the API answers for a block reason (Chinese and English)."""
     from kjda.errors import Forbidden
 
@@ -187,7 +195,7 @@ def access_block_error(reason: str):
                      "valid)")
 
 
-def session_mfa_verified(request, user) -> bool:
+def session_mfa_verified(request: HttpRequest, user: AbstractBaseUser) -> bool:
     """Whether this browser session passed a second factor (django-allauth records each
     authentication step of the session; TOTP at login is method "mfa")."""
     from allauth.account.authentication import get_authentication_records

@@ -3,11 +3,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -19,6 +21,8 @@ from kjda.errors import Conflict, DomainError, Forbidden
 from kjda.inputs import username_check
 
 TOKEN_PREFIX = "kjda_"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 logger = logging.getLogger(__name__)
 
 
@@ -26,7 +30,7 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def token_issue(*, user: AbstractBaseUser, name: str, scopes: list[str] | None = None,
+def token_issue(*, user: User, name: str, scopes: list[str] | None = None,
                 ttl_hours: int | None = None,
                 parent: ApiToken | None = None) -> tuple[ApiToken, str]:
     """A new token (the raw value is returned once).
@@ -95,10 +99,10 @@ def _scopes_validate(scopes: list[str] | None) -> list[str]:
     return [s for s in TOKEN_SCOPES if s in scopes]
 
 
-def token_mint(*, user, name: str, scopes: list[str] | None = None,
+def token_mint(*, user: User, name: str, scopes: list[str] | None = None,
                ttl_hours: int | None = None, parent: ApiToken | None = None,
                mfa_verified: bool = False, totp: str | None = None,
-               request=None) -> tuple[ApiToken, str]:
+               request: HttpRequest | None = None) -> tuple[ApiToken, str]:
     """A token made by a logged-in user (the tokens page, `POST /api/v1/auth/tokens`).
 
     An account with TOTP proves the second factor: a browser session that passed it at login
@@ -120,7 +124,7 @@ def token_mint(*, user, name: str, scopes: list[str] | None = None,
     return token, raw
 
 
-def _token_audit(token: ApiToken, *, actor: AbstractBaseUser,
+def _token_audit(token: ApiToken, *, actor: User,
                  request: HttpRequest | None, channel: str) -> None:
     """`auth.token`, the same event whichever way the token was asked for."""
     audit_log(action="auth.token", actor=actor, request=request, object_type="api_token",
@@ -130,7 +134,7 @@ def _token_audit(token: ApiToken, *, actor: AbstractBaseUser,
                       "expires_at": token.expires_at.isoformat()})
 
 
-def totp_check(*, user, code: str | None, request=None) -> None:
+def totp_check(*, user: User, code: str | None, request: HttpRequest | None = None) -> None:
     """403 unless `code` is a current, unused TOTP code of `user` (django-allauth's TOTP, so a
     code is accepted once). Wrong codes count toward the same lockout as at the web login."""
     from allauth.core import ratelimit
@@ -166,8 +170,8 @@ def _locked() -> DomainError:
                        "too many failed logins: the account is locked for a while", status=429)
 
 
-def _deny(request, *, reason: str, object_type: str = "api", object_id: str = "",
-          **detail) -> None:
+def _deny(request: HttpRequest | None, *, reason: str, object_type: str = "api",
+          object_id: str = "", **detail: Any) -> None:
     """Audit a refusal (outside the refused write's transaction, so it stays)."""
     audit_log(action="access.denied", request=request, outcome="denied",
               object_type=object_type,
@@ -214,7 +218,8 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
     return token, raw
 
 
-def _authenticate_counted(request, *, username: str, password: str):
+def _authenticate_counted(request: HttpRequest | None, *, username: str,
+                          password: str) -> User | None:
     """Password check through django-allauth, so failures here count toward the same lockout
     as failed web logins (and a locked account is refused with 429)."""
     from allauth.account.adapter import get_adapter
@@ -223,7 +228,9 @@ def _authenticate_counted(request, *, username: str, password: str):
     if request is None:
         return authenticate(None, username=username, password=password)
     try:
-        return get_adapter(request).authenticate(request, username=username, password=password)
+        user: User | None = get_adapter(request).authenticate(request, username=username,
+                                                              password=password)
+        return user
     except ValidationError:
         raise _locked() from None
 
@@ -234,7 +241,10 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
     # Two narrow lookups without the ORM's query building: this runs on every API call.
     token = row_get(ApiToken, "key_hash = %s", [_hash(raw)])
     if token is not None:
-        token.user = row_get(get_user_model(), "id = %s", [token.user_id])
+        user = row_get(get_user_model(), "id = %s", [token.user_id])
+        if user is None:  # deleted meanwhile (its tokens go with it)
+            return None
+        token.user = user
     now = timezone.now()
     if token is None or token.revoked_at or token.expires_at <= now or not token.user.is_active:
         return None
@@ -245,7 +255,7 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, request=None) -> list[int]:
+def token_revoke(*, token: ApiToken, request: HttpRequest | None = None) -> list[int]:
     """Revoke `token` and every token made with it, transitively; returns the ids of the
     descendants revoked with it. Audited (one event, naming them)."""
     now = timezone.now()
@@ -264,7 +274,7 @@ def token_revoke(*, token: ApiToken, request=None) -> list[int]:
     return descendants
 
 
-def system_user(*, name: str, roles: list[str] | None = None):
+def system_user(*, name: str, roles: list[str] | None = None) -> User:
     """The account that OA intake and other automatic steps act as (no password, no login).
     `roles` (content roles only) are given to a new account, e.g. the demo's OA simulator."""
     from django.contrib.auth import get_user_model
@@ -339,17 +349,20 @@ def _fonds_validate(codes: list[str]) -> list[str]:
     return codes
 
 
-def _audited_refusal(func):
+def _audited_refusal(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run a user-management write; a separation-of-duties refusal rolls the write back and is
     then audited (`access.denied` with the reason), so the event survives the rollback."""
     from functools import wraps
 
     @wraps(func)
-    def wrapper(*, actor, request=None, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return func(actor=actor, request=request, **kwargs)
+            return func(*args, **kwargs)
         except SeparationRefused as exc:
-            target = kwargs.get("user")
+            # the keywords every decorated write takes
+            actor = cast("User | None", kwargs.get("actor"))
+            request = cast("HttpRequest | None", kwargs.get("request"))
+            target = cast("User | None", kwargs.get("user"))
             name = target.get_username() if target is not None else kwargs.get("username", "")
             audit_log(action="access.denied", actor=actor, request=request, outcome="denied",
                       object_type="user", object_id=str(name)[:150],
@@ -362,9 +375,10 @@ def _audited_refusal(func):
 
 @_audited_refusal
 @transaction.atomic
-def user_create(*, actor, username: str, password: str, roles: list[str],
+def user_create(*, actor: User | None, username: str, password: str, roles: list[str],
                 departments: list[str] | None = None, fonds: list[str] | None = None,
-                person_name: str = "", department: str = "", request=None):
+                person_name: str = "", department: str = "",
+                request: HttpRequest | None = None) -> User:
     """A local account with its roles and scope; it must change its password at first login."""
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
@@ -396,9 +410,10 @@ def user_create(*, actor, username: str, password: str, roles: list[str],
 
 @_audited_refusal
 @transaction.atomic
-def user_update(*, actor, user, roles: list[str] | None = None,
+def user_update(*, actor: User | None, user: User, roles: list[str] | None = None,
                 departments: list[str] | None = None, fonds: list[str] | None = None,
-                is_active: bool | None = None, person_name: str | None = None, request=None):
+                is_active: bool | None = None, person_name: str | None = None,
+                request: HttpRequest | None = None) -> User:
     """Change roles, scope or the active flag; takes effect on the user's next request.
     Nobody changes their own roles, scope or active flag (another security administrator
     does)."""
@@ -436,7 +451,7 @@ def user_update(*, actor, user, roles: list[str] | None = None,
     return user
 
 
-def user_roles_split(*, actor, user, request=None):
+def user_roles_split(*, actor: User | None, user: User, request: HttpRequest | None = None) -> User:
     """Split an account holding security administration together with content roles (the
     bootstrap `admin`): it keeps the content roles and loses secadmin. Done by another
     security administrator (nobody changes their own roles)."""
@@ -452,8 +467,8 @@ def user_roles_split(*, actor, user, request=None):
 
 
 @transaction.atomic
-def user_password_change(*, user: AbstractBaseUser, password: str,
-                         actor: AbstractBaseUser | None = None,
+def user_password_change(*, user: User, password: str,
+                         actor: User | None = None,
                          request: HttpRequest | None = None) -> None:
     """Set `user`'s password and lift `must_change_password`, audited (`auth.password_change`)
     in the same transaction. The caller has checked the old password (a form); the new one is
@@ -477,11 +492,11 @@ def user_password_change(*, user: AbstractBaseUser, password: str,
               detail={"first_password": first})
 
 
-def _normal(value):
+def _normal(value: Any) -> Any:  # a profile field (JSON) or the active flag
     return sorted(set(value)) if isinstance(value, list) else value
 
 
-def user_unlock(*, actor, user, request) -> None:
+def user_unlock(*, actor: User | None, user: User, request: HttpRequest) -> None:
     """Lift the lockout of `user`'s account now: clears allauth's failed-login counters for the
     account (password and second factor), through allauth's rate-limit API. Audited."""
     from allauth.core import ratelimit
@@ -496,7 +511,7 @@ def user_unlock(*, actor, user, request) -> None:
               object_id=user.get_username())
 
 
-def login_failure_record(*, request, username: str) -> None:
+def login_failure_record(*, request: HttpRequest | None, username: str) -> None:
     """After a failed password (allauth's adapter hook): if that failure locked the account,
     audit `auth.lockout`; for an administrator account (the three, or the bootstrap admin)
     with `alert: true` and an ERROR in the log, since locking administrators out is an attack
@@ -526,7 +541,7 @@ def login_failure_record(*, request, username: str) -> None:
 
 @transaction.atomic
 def user_bootstrap(*, password: str, generated_password: bool = False,
-                   username: str = "admin") -> AbstractBaseUser | None:
+                   username: str = "admin") -> User | None:
     """The first account (`kjda serve` on an empty database), audited (`user.create`, by the
     system); None when it exists already."""
     from kjda.accounts.models import Profile

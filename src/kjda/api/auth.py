@@ -5,6 +5,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.selectors import session_mfa_verified, token_get_own, token_list
 from kjda.accounts.services import token_for_credentials, token_mint, token_revoke
 from kjda.errors import NotFound
@@ -61,7 +62,7 @@ def token_create(request: HttpRequest, payload: TokenIn):
 
 
 @router.post("/tokens", response={201: TokenOut}, summary="Issue a named, scoped token")
-def token_new(request: HttpRequest, payload: NewTokenIn):
+def token_new(request: AuthedRequest, payload: NewTokenIn):
     """For integrations: a token of the logged-in user (a browser session, or another token),
     shown once. A token issues only tokens that never grow: its own scopes or fewer (none
     given: its own), expiring no later than itself, revoked with it. An account with
@@ -76,13 +77,13 @@ def token_new(request: HttpRequest, payload: NewTokenIn):
 
 
 @router.get("/tokens", response=list[TokenInfo], summary="My tokens (never their values)")
-def token_mine(request: HttpRequest):
+def token_mine(request: AuthedRequest):
     return token_list(user=request.user)
 
 
 @router.delete("/tokens/{token_id}", response={204: None},
                summary="Revoke one of my tokens (and every token made with it)")
-def token_delete(request: HttpRequest, token_id: int):
+def token_delete(request: AuthedRequest, token_id: int):
     token = token_get_own(user=request.user, token_id=token_id)
     if token is None:
         raise NotFound("token_not_found", f"令牌 {token_id} 不存在", f"token {token_id} not found")

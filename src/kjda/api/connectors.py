@@ -8,6 +8,7 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.api.permissions import require
 from kjda.connectors import selectors
@@ -102,7 +103,7 @@ def _connector(request: HttpRequest, connector_id: UUID) -> Connector:
 
 
 @router.post("/connectors", response={201: ConnectorOut}, summary="Create an OA connector")
-def connectors_create(request: HttpRequest, payload: ConnectorIn):
+def connectors_create(request: AuthedRequest, payload: ConnectorIn):
     """`settings` use the vendor's own credential names (see the README); secrets are stored
     encrypted and never returned. The answer carries the callback URL to give the platform."""
     require(request, Perm.CONNECTOR_MANAGE)
@@ -129,7 +130,7 @@ def connectors_get(request: HttpRequest, connector_id: UUID):
 
 @router.patch("/connectors/{connector_id}", response=ConnectorOut,
               summary="Change some settings of an OA connector")
-def connectors_update(request: HttpRequest, connector_id: UUID, payload: ConnectorPatch):
+def connectors_update(request: AuthedRequest, connector_id: UUID, payload: ConnectorPatch):
     """Secrets given replace the stored ones; settings not given stay. Platform addresses
     (`api_base_url`, `oapi_base_url`, Weaver's `base_url`, the webhook's `notify_url`) only
     the system administrator may change; each change is audited with the old and new value."""
@@ -142,7 +143,7 @@ def connectors_update(request: HttpRequest, connector_id: UUID, payload: Connect
 
 @router.post("/connectors/{connector_id}/mappings", response={201: MappingOut},
              summary="Map an approval template to a scenario and an archive category")
-def mappings_create(request: HttpRequest, connector_id: UUID, payload: MappingIn):
+def mappings_create(request: AuthedRequest, connector_id: UUID, payload: MappingIn):
     require(request, Perm.CONNECTOR_MANAGE)
     connector = _connector(request, connector_id)
     mapping = mapping_create(connector=connector, process_code=payload.process_code,
@@ -173,7 +174,7 @@ def intake_list(request: HttpRequest, query: Query[IntakeQuery]):
 
 
 @router.post("/intake/{event_pk}/retry", summary="Process a failed or pending event again")
-def intake_retry_endpoint(request: HttpRequest, event_pk: int):
+def intake_retry_endpoint(request: AuthedRequest, event_pk: int):
     require(request, Perm.CONNECTOR_MANAGE)
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)
     if event is None:

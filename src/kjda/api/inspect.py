@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO, cast
+
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import File, Router, Schema
@@ -57,13 +59,13 @@ def file_inspect_api(request: HttpRequest, file: File[UploadedFile]):
     """For integrators and for checks before an approval is finished: multipart field `file`.
     Any user who may read or file records may ask."""
     require_any(request, [Perm.RECORD_READ, Perm.RECORD_INGEST])
-    if file.size == 0:
+    if not file.size:
         raise DomainError("file_empty", "文件为空", "the file is empty")
     if file.size > settings.KJDA_MAX_FILE_BYTES:
         raise DomainError("file_too_large", f"文件超过 {settings.KJDA_MAX_FILE_BYTES} 字节上限",
                           f"the file exceeds the {settings.KJDA_MAX_FILE_BYTES}-byte limit",
                           status=413)
-    result = file_inspect(file)
+    result = file_inspect(cast(BinaryIO, file))  # an UploadedFile reads as a binary file
     audit_log(action="file.inspect", request=request, object_type="file",
               detail={"filename": (file.name or "")[:200], "size": file.size,
                       "format": result["format"], "puid": result["puid"]})

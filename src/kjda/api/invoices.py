@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO, cast
+
 from django.http import HttpRequest
 from ninja import File, Router, Schema
 from ninja.files import UploadedFile
@@ -33,7 +35,7 @@ def invoices_check(request: HttpRequest, file: File[UploadedFile] = None):  # ty
     if file is None or not file.size:
         raise DomainError("file_missing", "需要一个文件（file 字段）",
                           "a file is required (form field `file`)")
-    result = invoice_check(actor=request.user, upload=file)
+    result = invoice_check(actor=request.user, upload=cast(BinaryIO, file))  # reads as one
     audit_log(action="invoice.check", request=request, object_type="invoice",
               object_id=(result["invoice"] or {}).get("identity", ""),
               detail={"duplicate": result["duplicate"]})

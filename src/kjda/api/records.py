@@ -3,12 +3,17 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from decimal import Decimal
+from typing import BinaryIO, cast
 
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
+from kjda.accounts.selectors import Actor
 from kjda.archives import selectors
 from kjda.archives.access_log import (
     file_download_log,
@@ -73,7 +78,7 @@ def _pick(obj, *names: str) -> dict:
     return {n: getattr(obj, n) for n in names}
 
 
-def record_detail(r: Record, actor) -> dict:
+def record_detail(r: Record, actor: Actor) -> dict:
     """A record as `actor` sees it: other records it names (relations, duplicate claims, the
     check report) are named only when they are in the actor's scope."""
     data = record_summary(r)
@@ -99,7 +104,7 @@ def record_detail(r: Record, actor) -> dict:
 
 @router.post("/records", response={200: RecordOut, 201: RecordOut},
              summary="File a record (multipart: metadata JSON + files)")
-def record_create(request: HttpRequest, metadata: Form[str | None] = None,
+def record_create(request: AuthedRequest, metadata: Form[str | None] = None,
                   files: File[list[UploadedFile]] = None):  # type: ignore[assignment]
     """Receive, check (四性检测) and file one record. Returns 201 with the new record, or 200
     with the existing one when (`source_system`, `external_id`) was filed before."""
@@ -107,8 +112,9 @@ def record_create(request: HttpRequest, metadata: Form[str | None] = None,
     meta = metadata_parse(metadata)
     uploads = list(files or [])
     incoming = [
-        IncomingFile(stream=u, filename=(meta.files[i].filename if i < len(meta.files)
-                                         and meta.files[i].filename else u.name or f"file{i + 1}"),
+        IncomingFile(stream=cast(BinaryIO, u),  # an UploadedFile reads as a binary file
+                     filename=((meta.files[i].filename if i < len(meta.files) else None)
+                               or u.name or f"file{i + 1}"),
                      meta=meta.files[i] if i < len(meta.files) else FileMetaIn(),
                      declared_mime=u.content_type or "")
         for i, u in enumerate(uploads)
@@ -168,14 +174,15 @@ def record_list(request: HttpRequest, query: Query[RecordQuery]):
     return {"items": items, "count": count}
 
 
-def _catalogue_export(request: HttpRequest, qs, query: RecordQuery) -> HttpResponse:
+def _catalogue_export(request: HttpRequest, qs: QuerySet[Record], query: RecordQuery
+                      ) -> HttpResponseBase:
     filters = {k: str(v) for k, v in query.dict(exclude={"limit", "offset", "format"},
                                                 exclude_none=True).items()}
     record_export_log(request=request, action="record.export",
                       detail={"format": query.format, "filters": filters})
     records = qs.prefetch_related("files").iterator(chunk_size=2000)
     if query.format == "csv":
-        response: HttpResponse = StreamingHttpResponse(
+        response = StreamingHttpResponse(
             catalogue_csv(records), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="kjda-catalogue.csv"'
         return response

@@ -5,6 +5,7 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.models import Category, Retention
@@ -50,7 +51,7 @@ class FondsPatch(Schema):
 
 
 @router.patch("/fonds/{code}", response=FondsOut, summary="配置全宗：整理方式、门类代码")
-def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
+def fonds_patch(request: AuthedRequest, code: str, payload: FondsPatch):
     """Set a fonds' arrangement (by item / by volume), whether archive numbers start with the
     fonds code, and its category codes (e.g. `{"会计凭证": "KJPZ"}`). Numbers already given
     never change; new settings apply to records filed from now on."""
@@ -64,7 +65,7 @@ def fonds_patch(request: HttpRequest, code: str, payload: FondsPatch):
 
 
 @router.post("/volumes/{volume_id}/close", summary="封卷：分配案卷号和件号")
-def volume_close_endpoint(request: HttpRequest, volume_id: int):
+def volume_close_endpoint(request: AuthedRequest, volume_id: int):
     require(request, Perm.VOLUME_CLOSE)
     volume = selectors.volume_get(actor=request.user, volume_id=volume_id)
     if volume is None:

@@ -50,7 +50,6 @@ class FileOut(DictOut):
     derived_from: int | None = None  # a rendition: the id of the original it was made from
     content_url: str
     signatures: list[dict] = []  # each: status valid|invalid|unsupported, reason, signer, kind
-    derived_from: int | None = None  # a rendition's original file
 
 
 class AgentOut(DictOut):

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from kjda.accounts.models import Profile
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm, Role
 from kjda.accounts.selectors import actor_profile, user_list_with_profiles
 from kjda.accounts.services import user_create, user_unlock, user_update
@@ -62,7 +63,7 @@ def me(request: HttpRequest):
 
 
 @router.post("/users", response={201: UserOut}, summary="Create a user (security administrator)")
-def users_create(request: HttpRequest, payload: UserIn):
+def users_create(request: AuthedRequest, payload: UserIn):
     """Roles: `sysadmin`, `secadmin`, `auditadmin` (at most one of these three per person),
     `archivist`, `accountant`, `auditor`, `employee`. `fonds` and `departments` limit what the
     content roles see (empty: all). The new user must change the password at first login."""
@@ -85,7 +86,7 @@ def _user(username: str):
 
 
 @router.patch("/users/{username}", response=UserOut, summary="Change roles, scope, active flag")
-def users_patch(request: HttpRequest, username: str, payload: UserPatch):
+def users_patch(request: AuthedRequest, username: str, payload: UserPatch):
     """Takes effect at the user's next request; audited with the before and after. Nobody
     changes their own roles, scope or active flag, and a security administrator never also
     holds a content role (403, audited)."""
@@ -97,7 +98,7 @@ def users_patch(request: HttpRequest, username: str, payload: UserPatch):
 
 @router.post("/users/{username}/unlock", response={204: None},
              summary="Lift a login lockout (security administrator)")
-def users_unlock(request: HttpRequest, username: str):
+def users_unlock(request: AuthedRequest, username: str):
     """Clears the account's failed-login count at once (it would otherwise lift after
     `KJDA_LOCKOUT_MINUTES`); audited as `user.unlock`."""
     require(request, Perm.USER_MANAGE)

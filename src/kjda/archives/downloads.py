@@ -72,7 +72,7 @@ def file_response(*, request: HttpRequest, rf: RecordFile, inline: bool) -> Stre
     response = StreamingHttpResponse(body, content_type=delivery.content_type)
     response["Content-Length"] = str(rf.size)
     response["Content-Disposition"] = content_disposition_header(
-        not delivery.inline, rf.filename or f"file-{rf.pk}")
+        not delivery.inline, rf.filename or f"file-{rf.pk}") or "inline"  # None only unnamed
     response["X-Content-SHA256"] = rf.sha256
     response["X-Content-SM3"] = rf.sm3
     for name, value in FILE_HEADERS.items():

@@ -66,7 +66,7 @@ def counter_next(*, fonds: Fonds, scope: str, kind: str, count: int = 1) -> int:
     The UPDATE takes the counter row's lock (PostgreSQL) or runs under the IMMEDIATE write lock
     (SQLite) until the filing commits, so concurrent writers queue and never share a number."""
     assert connection.in_atomic_block, "archive numbers are allocated inside the filing transaction"
-    params = [count, fonds.pk, scope, kind]
+    params: list[int | str] = [count, fonds.pk, scope, kind]
     with connection.cursor() as cur:
         cur.execute(_COUNTER_BUMP, params)
         row = cur.fetchone()

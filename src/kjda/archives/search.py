@@ -37,8 +37,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
@@ -307,6 +308,7 @@ def _write_rows(rows: list[tuple[int, str, list[str]]], *, new: bool = False) ->
 
 def _facet_expr(scope: Sequence[Facets], pg: bool) -> str | None:
     """The index expression for an OR of facet conjunctions; None when it allows nothing."""
+    q: Callable[[str], str]
     if pg:
         q, and_, or_ = _pg_quote, " & ", " | "
     else:
@@ -349,7 +351,7 @@ def _bitmap_expr(query: str, scope: Sequence[Facets] | None) -> tuple | None:
         terms.append(("tok", token))
     if not terms:
         return None
-    parts = []
+    parts: list[tuple[str, Any]] = []
     for facets in scope or ():
         groups = facets.groups()
         if any(not g for g in groups):
@@ -444,7 +446,13 @@ _PG_WALK_ROWS = 2000
 _PG_BITMAP_PAGE_ROWS = 1000  # pages ending within this many matches come from the bitmaps
 
 
-class _SearchQuerySet:
+if TYPE_CHECKING:  # to mypy the mixin is the QuerySet it is mixed into (see _as_search_queryset)
+    _MixedInto = QuerySet[Record]
+else:
+    _MixedInto = object
+
+
+class _SearchQuerySet(_MixedInto):
     """Mixed into the QuerySet class of what `search_filter` returns (clones keep it).
 
     `count()` of an unfiltered search runs `_index_count`, a count over the index alone, instead
@@ -587,11 +595,12 @@ def _as_search_queryset(qs: QuerySet[Record], index_count: tuple[str, list] | No
                                                {})
         qs = qs.all()
         qs.__class__ = cls
-    qs._index_count = index_count
-    qs._sparse = sparse
-    qs._bitmap = bitmap
-    qs._tsquery = tsquery
-    return qs
+    search_qs = cast(_SearchQuerySet, qs)
+    search_qs._index_count = index_count
+    search_qs._sparse = sparse
+    search_qs._bitmap = bitmap
+    search_qs._tsquery = tsquery
+    return search_qs
 
 
 # Token sets this process asked the worker to build or refresh bitmaps for, and when: a search

@@ -3,6 +3,7 @@ there is no other way to read records, so scoping can't be forgotten."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 
 from kjda.accounts.selectors import (
+    Actor,
     ScopePart,
     record_scope_parts,
     scope_parts_q,
@@ -40,7 +42,7 @@ class RecordFilters:
     invoice: Any = None  # kjda.invoices.selectors.InvoiceFilters: records holding such an invoice
 
 
-def _scoped(actor) -> QuerySet[Record]:
+def _scoped(actor: Actor) -> QuerySet[Record]:
     """The records `actor` may read."""
     return _in_scope(record_scope_parts(actor=actor))
 
@@ -51,7 +53,7 @@ def _in_scope(parts: list[ScopePart] | None) -> QuerySet[Record]:
     return Record.objects.none() if scope is None else Record.objects.filter(scope)
 
 
-def record_list(*, actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
+def record_list(*, actor: Actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
     f = filters or RecordFilters()
     parts = record_scope_parts(actor=actor)
     qs = _in_scope(parts).select_related("fonds", "rule", "category")
@@ -102,8 +104,9 @@ def _search_scope(parts: list[ScopePart] | None, f: RecordFilters) -> list[Facet
             if not value:
                 continue  # record_list doesn't filter on an empty value either
             allowed = getattr(facets, field)
-            facets = replace(facets, **{field: (value,) if allowed is None or value in allowed
-                                        else ()})
+            narrowed: dict[str, Any] = {field: (value,) if allowed is None or value in allowed
+                                        else ()}
+            facets = replace(facets, **narrowed)
         out.append(facets)
     return out
 
@@ -131,7 +134,7 @@ def _category_filter(qs: QuerySet[Record], name: str) -> QuerySet[Record]:
     return qs.filter(category__name=name)
 
 
-def record_get(*, actor, record_id: int) -> Record:
+def record_get(*, actor: Actor, record_id: int) -> Record:
     """One record with its files and entities; outside the actor's scope it does not exist."""
     record = (
         _scoped(actor)
@@ -148,7 +151,7 @@ def record_get(*, actor, record_id: int) -> Record:
     return record
 
 
-def record_file_get(*, actor, file_id: int) -> RecordFile:
+def record_file_get(*, actor: Actor, file_id: int) -> RecordFile:
     scope = scope_parts_q(record_scope_parts(actor=actor))
     qs = RecordFile.objects.none() if scope is None else RecordFile.objects.filter(
         record__in=Record.objects.filter(scope))
@@ -171,7 +174,7 @@ def record_find_existing(*, source_system: str, external_id: str) -> Record | No
     return None if row is None else Record.objects.filter(pk=row[0]).first()
 
 
-def fonds_list(*, actor) -> QuerySet[Fonds]:
+def fonds_list(*, actor: Actor) -> QuerySet[Fonds]:
     """The fonds the actor works in: those their scope names (all when it names none), for
     anyone who reads records, configures fonds or grants scopes."""
     from kjda.accounts.roles import Perm
@@ -184,7 +187,7 @@ def fonds_list(*, actor) -> QuerySet[Fonds]:
     return Fonds.objects.filter(code__in=codes) if codes else Fonds.objects.all()
 
 
-def volume_get(*, actor, volume_id: int) -> Volume | None:
+def volume_get(*, actor: Actor, volume_id: int) -> Volume | None:
     """A volume in one of the actor's fonds, or None."""
     return Volume.objects.filter(pk=volume_id, fonds__in=fonds_list(actor=actor)).first()
 
@@ -193,14 +196,14 @@ def retention_rule_list() -> QuerySet[RetentionRule]:
     return RetentionRule.objects.select_related("category").order_by("seq")
 
 
-def record_counts_by_year_and_category(*, actor) -> list[dict]:
+def record_counts_by_year_and_category(*, actor: Actor) -> list[Mapping[str, Any]]:
     return list(
         _scoped(actor).values("fiscal_year", "category__name")
         .annotate(count=Count("id")).order_by("-fiscal_year", "category__form_no")
     )
 
 
-def record_counts_by_status(*, actor) -> dict[str, int]:
+def record_counts_by_status(*, actor: Actor) -> dict[str, int]:
     rows = _scoped(actor).values("status").annotate(count=Count("id"))
     return {r["status"]: r["count"] for r in rows}
 
@@ -236,7 +239,9 @@ def record_ids_holding_blobs(*, sha256s: list[str], limit: int = 10) -> list[int
 def item_no_taken(*, fonds_id: int, class_code: str, volume_no: int | None, item_no: int) -> bool:
     """Whether an item number is held in its class (and volume), for the continuity check."""
     volume = "volume_no IS NULL" if volume_no is None else "volume_no = %s"
-    params = [fonds_id, class_code, item_no] + ([] if volume_no is None else [volume_no])
+    params: list[int | str] = [fonds_id, class_code, item_no]
+    if volume_no is not None:
+        params.append(volume_no)
     with connection.cursor() as cur:
         cur.execute("SELECT 1 FROM archives_record WHERE fonds_id = %s AND class_code = %s "  # noqa: S608 - fixed SQL
                     f"AND item_no = %s AND {volume} LIMIT 1", params)
@@ -252,12 +257,12 @@ OUT_OF_SCOPE_EN = "a record outside your scope"
 OUT_OF_SCOPE = f"{OUT_OF_SCOPE_ZH} / {OUT_OF_SCOPE_EN}"
 
 
-def actor_sees_all(*, actor) -> bool:
+def actor_sees_all(*, actor: Actor) -> bool:
     """Whether the actor's scope is the whole archive (nothing is ever hidden from them)."""
     return record_scope_parts(actor=actor) == [ScopePart()]
 
 
-def records_visible(*, actor, ids) -> dict[int, Record]:
+def records_visible(*, actor: Actor, ids: Iterable[int | str | None]) -> dict[int, Record]:
     """Of the records `ids`, those the actor may read, by id (one query; only the columns that
     name a record: id, 档号, title, status)."""
     wanted = {int(i) for i in ids if i is not None}
@@ -268,14 +273,14 @@ def records_visible(*, actor, ids) -> dict[int, Record]:
     return {r.pk: r for r in rows}
 
 
-def record_relations_for(*, actor, record: Record) -> list[dict]:
+def record_relations_for(*, actor: Actor, record: Record) -> list[dict[str, Any]]:
     """The record's relations (实体关系) as the actor may see them: a target outside their
     scope keeps its relation type but is named only as "a record outside your scope"."""
     relations = list(record.relations.all())
     visible = records_visible(actor=actor, ids=[r.target_id for r in relations])
     out = []
     for r in relations:
-        row = {"entity_identifier": r.entity_identifier, "relation_type": r.relation_type,
+        row: dict[str, Any] = {"entity_identifier": r.entity_identifier, "relation_type": r.relation_type,
                "relation": r.relation, "description": r.description, "target_id": r.target_id,
                "target_visible": True}
         if r.target_id is not None and r.target_id not in visible:
@@ -285,8 +290,8 @@ def record_relations_for(*, actor, record: Record) -> list[dict]:
     return out
 
 
-def record_reference_for(*, actor, record_id: int | None,
-                         visible: dict[int, Record] | None = None) -> dict | None:
+def record_reference_for(*, actor: Actor, record_id: int | None,
+                         visible: dict[int, Record] | None = None) -> dict[str, Any] | None:
     """Another record as the actor may see it: `{visible, record_id, archive_no, title,
     status}` in scope, `{"visible": False}` outside it (the shape of /invoices/check)."""
     if record_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +38,10 @@ from kjda.db.django_private import prefetched_set
 from kjda.db.insert import rows_insert
 from kjda.errors import Conflict, DomainError
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
+
 
 def fonds_ensure(*, code: str | None = None, name: str | None = None) -> Fonds:
     """The fonds `kjda serve` seeds from KJDA_FONDS_CODE (default Z001)."""
@@ -65,8 +70,8 @@ def fonds_set_category_code(*, fonds: Fonds, category: Category, code: str) -> N
 @transaction.atomic
 def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None = None,
                  arrangement: str | None = None, archive_no_with_fonds: bool | None = None,
-                 category_codes: dict[str, str] | None = None, actor=None,
-                 request=None) -> Fonds:
+                 category_codes: dict[str, str] | None = None, actor: User | None = None,
+                 request: HttpRequest | None = None) -> Fonds:
     """Configure a fonds; audited (`fonds.update`, the settings given). All or nothing: an
     unknown category rolls back the other changes."""
     given = {k: v for k, v in (("name", name), ("unit_name", unit_name),
@@ -129,12 +134,12 @@ class NewFile:
     puid: str
     creating_application: str = ""
     format_profile: str = ""
-    pdfa: dict | None = None
-    signatures: list = dataclasses.field(default_factory=list)  # M64–M71, kjda.ingest.signatures
+    pdfa: dict[str, Any] | None = None
+    signatures: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # M64–M71, kjda.ingest.signatures
     derived_from: int | None = None  # position (0-based) in the list of the file it renders
 
 
-def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict, actor=None) -> Record:
+def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict[str, Any], actor: User | None = None) -> Record:
     """An unsaved record with its class code and expiry (values are validated by the caller)."""
     retention = values["retention"]
     return Record(
@@ -165,8 +170,8 @@ def record_assign_number(*, record: Record) -> None:
                                                     item_no=record.item_no)
 
 
-def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict],
-                    relations: list[dict], events: list[dict], text: str = "") -> Record:
+def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict[str, Any]],
+                    relations: list[dict[str, Any]], events: list[dict[str, Any]], text: str = "") -> Record:
     """Insert a built record with its files, entities and business events, and index it:
     one INSERT per table, its SQL built once (kjda.db.insert), so filing stays fast under load."""
     rows_insert([record])
@@ -223,7 +228,8 @@ def _open_volume(*, record: Record) -> Volume:
 
 
 @transaction.atomic
-def volume_close(*, volume: Volume, actor=None, request=None) -> Volume:
+def volume_close(*, volume: Volume, actor: User | None = None,
+                 request: HttpRequest | None = None) -> Volume:
     """封卷: the volume takes the next 案卷号 in its class, its items 件号 0001… in the order
     of DA/T 94 §8.4 (by date, then voucher number), and each item its 档号 — all at once."""
     volume = Volume.objects.select_for_update().get(pk=volume.pk)

@@ -216,7 +216,9 @@ class OAConnector(abc.ABC):
 
     def __init__(self, settings: dict[str, Any], *, connector_id: str = "") -> None:
         self.connector_id = connector_id
-        self.settings = {s.name: settings.get(s.name, s.default) for s in self.settings_spec}
+        # strings (or None) from the connector's JSON settings
+        self.settings: dict[str, Any] = {s.name: settings.get(s.name, s.default)
+                                         for s in self.settings_spec}
         missing = [s.name for s in self.settings_spec
                    if s.required and not self.settings.get(s.name)]
         if missing:

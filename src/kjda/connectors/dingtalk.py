@@ -104,7 +104,7 @@ class DingTalkConnector(DingTalkApi, OAConnector):
                               "aes_key must be a 43-character EncodingAESKey") from exc
         self.clock = time.time
         self.retries, self.backoff = retries, backoff
-        opts = dict(vendor="DingTalk", timeout=timeout, retries=retries, backoff=backoff,
+        opts: dict[str, Any] = dict(vendor="DingTalk", timeout=timeout, retries=retries, backoff=backoff,
                     transport=transport)
         self.api = ApiClient(base_url=s["api_base_url"], **opts)
         self.oapi = ApiClient(base_url=s["oapi_base_url"], **opts)

@@ -119,7 +119,7 @@ class DingTalkApi:
         if hit and hit[0] > time.monotonic():
             return hit[1]
         data = self._oapi("/topapi/v2/user/get", {"userid": user_id, "language": "zh_CN"})
-        result = data.get("result") if isinstance(data.get("result"), dict) else {}
+        result = found if isinstance(found := data.get("result"), dict) else {}
         with self._cache_lock:
             if len(self._users) > 10000:
                 self._users.clear()

@@ -105,7 +105,7 @@ def _file_refs(value: Any, *, field_id: str, field_name: str, **extra: Any) -> l
             size = item.get("fileSize")
             refs.append(AttachmentRef(
                 file_id=str(item["fileId"]), filename=str(item.get("fileName") or item["fileId"]),
-                size=int(size) if str(size or "").isdigit() else None, field_id=field_id,
+                size=int(str(size)) if str(size or "").isdigit() else None, field_id=field_id,
                 field_name=field_name,
                 extra={"spaceId": str(item.get("spaceId") or ""),
                        "fileType": str(item.get("fileType") or ""), **extra}))

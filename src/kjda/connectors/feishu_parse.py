@@ -15,6 +15,7 @@ from kjda.connectors.base import (
     AttachmentRef,
     CallbackRejected,
     ConnectorError,
+    EventAction,
     FormField,
     TrailEntry,
     epoch_seconds,
@@ -149,7 +150,8 @@ def parse_event(payload: dict[str, Any]) -> ApprovalEvent:
         raise rejected("malformed", "审批事件缺少 instance_code", "approval event without "
                         "instance_code")
     operate_time = event.get("operate_time") or event.get("instance_operate_time")
-    action, reason = "ignored", ""
+    action: EventAction = "ignored"
+    reason = ""
     if trigger and status == "APPROVED":
         action = "approved"
     elif trigger and status == "REVERTED":

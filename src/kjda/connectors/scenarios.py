@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ from kjda.connectors.base import ApprovalInstance, AttachmentRef, OAConnector, e
 from kjda.connectors.instances import instance_to_json
 from kjda.connectors.models import Connector, Mapping, Scenario
 from kjda.connectors.notices import notice_create, record_url
-from kjda.ingest.metadata import FileMetaIn, metadata_parse
+from kjda.ingest.metadata import FileMetaIn, FileRole, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.selectors import check_report_for
 from kjda.ingest.services import record_ingest
@@ -74,17 +74,20 @@ def _as_date(value: Any, fallback: date) -> date:
     return fallback
 
 
-def _file(name: str, data: bytes, document_type: str, role: str = "original") -> IncomingFile:
+def _file(name: str, data: bytes, document_type: str, role: FileRole = "original"
+          ) -> IncomingFile:
     fh = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by GC
     fh.write(data)
     fh.seek(0)
-    return IncomingFile(fh, name, FileMetaIn(role=role, document_type=document_type,
+    # A binary file; typeshed types SpooledTemporaryFile as IO[bytes], not BinaryIO.
+    return IncomingFile(cast(BinaryIO, fh), name, FileMetaIn(role=role, document_type=document_type,
                                              filename=name))
 
 
 def _download(oa: OAConnector, instance: ApprovalInstance, ref: AttachmentRef,
               document_type: str) -> IncomingFile:
-    fh = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by GC
+    fh = cast(BinaryIO, tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by GC
+        max_size=SPOOL_BYTES))  # a binary file (typeshed: IO[bytes], not BinaryIO)
     name = oa.download_attachment(instance, ref, fh) or ref.filename or ref.file_id
     fh.seek(0)
     return IncomingFile(fh, name, FileMetaIn(role="original", document_type=document_type,

@@ -7,22 +7,23 @@ from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
 
+from kjda.accounts.selectors import Actor
 from kjda.connectors.models import Connector, InboxEvent, Mapping, Notice
 
 
-def _allowed(actor) -> bool:
+def _allowed(actor: Actor) -> bool:
     return bool(actor and actor.is_authenticated and actor.is_active)
 
 
-def connector_list(*, actor) -> QuerySet[Connector]:
+def connector_list(*, actor: Actor) -> QuerySet[Connector]:
     return Connector.objects.all() if _allowed(actor) else Connector.objects.none()
 
 
-def connector_get(*, actor, connector_id: UUID) -> Connector | None:
+def connector_get(*, actor: Actor, connector_id: UUID) -> Connector | None:
     return connector_list(actor=actor).filter(pk=connector_id).first()
 
 
-def intake_list(*, actor, status: str | None = None,
+def intake_list(*, actor: Actor, status: str | None = None,
                 connector_id: UUID | None = None) -> QuerySet[InboxEvent]:
     qs = InboxEvent.objects.select_related("connector") if _allowed(actor) else \
         InboxEvent.objects.none()
@@ -33,11 +34,11 @@ def intake_list(*, actor, status: str | None = None,
     return qs.order_by("-received_at")
 
 
-def intake_get(*, actor, event_pk: int) -> InboxEvent | None:
+def intake_get(*, actor: Actor, event_pk: int) -> InboxEvent | None:
     return intake_list(actor=actor).filter(pk=event_pk).first()
 
 
-def connector_list_with_counts(*, actor) -> QuerySet[Connector]:
+def connector_list_with_counts(*, actor: Actor) -> QuerySet[Connector]:
     """Connectors with the number of their inbox events waiting (received), archived (done)
     and failed, as `n_received`, `n_done`, `n_failed` (for the web UI's connector list)."""
     def count(status: str) -> Count:
@@ -47,13 +48,13 @@ def connector_list_with_counts(*, actor) -> QuerySet[Connector]:
         n_received=count("received"), n_done=count("done"), n_failed=count("failed"))
 
 
-def mapping_list(*, actor, connector: Connector) -> QuerySet[Mapping]:
+def mapping_list(*, actor: Actor, connector: Connector) -> QuerySet[Mapping]:
     qs = Mapping.objects.filter(connector=connector) if _allowed(actor) else \
         Mapping.objects.none()
     return qs.order_by("process_code")
 
 
-def notice_list(*, actor, limit: int = 20) -> QuerySet[Notice]:
+def notice_list(*, actor: Actor, limit: int = 20) -> QuerySet[Notice]:
     """The latest notices and to-dos sent (or being sent) back to OA users, newest first."""
     qs = Notice.objects.select_related("connector") if _allowed(actor) else Notice.objects.none()
     return qs.order_by("-created_at")[:limit]

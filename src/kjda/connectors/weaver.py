@@ -40,6 +40,7 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
+    EventAction,
     OAConnector,
     SettingSpec,
 )
@@ -200,6 +201,7 @@ class WeaverConnector(OAConnector):
         src = str(data.get("src") or "").strip().lower()
         node_types = {str(data[k]) for k in ("nodeType", "nextNodeType")
                       if data.get(k) not in (None, "")}
+        action: EventAction
         if str(data.get("action") or "").lower() == "revoke" or src == "revoke":
             action, src = "revoked", "revoke"
         elif src == "submit" and (not node_types or ARCHIVE_NODE in node_types):

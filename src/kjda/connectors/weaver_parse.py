@@ -205,9 +205,9 @@ def _action_file(item: dict[str, Any], fields: list[FormField]) -> AttachmentRef
 
 def instance_from_action(data: dict[str, Any], *, status: str, result: str) -> ApprovalInstance:
     """Our Action contract (§4.1 of oa-protocols.md, docs/integration/weaver-action.md)."""
-    info = data.get("fieldInfo") if isinstance(data.get("fieldInfo"), dict) else {}
-    main = data.get("main") if isinstance(data.get("main"), dict) else {}
-    creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+    info = found if isinstance(found := data.get("fieldInfo"), dict) else {}
+    main = found if isinstance(found := data.get("main"), dict) else {}
+    creator = found if isinstance(found := data.get("creator"), dict) else {}
     try:
         fields = [_action_field(str(k), v, info.get(str(k)) or {}) for k, v in main.items()]
         fields += _action_details(data.get("details"), info)

@@ -35,6 +35,7 @@ from kjda.connectors.base import (
     CallbackReply,
     CallbackRequest,
     ConnectorError,
+    EventAction,
     FormField,
     OAConnector,
     SettingSpec,
@@ -222,7 +223,7 @@ def _attachment(item: dict[str, Any], fields: list[FormField]) -> AttachmentRef:
     extra = {k: item[k] for k in ("url", "content_base64", "sha256") if item.get(k)}
     size = item.get("size")
     return AttachmentRef(file_id=file_id, filename=str(item.get("filename") or file_id),
-                         size=int(size) if str(size or "").isdigit() else None,
+                         size=int(str(size)) if str(size or "").isdigit() else None,
                          field_id=field.id if field else owner,
                          field_name=field.name if field else owner, extra=extra)
 
@@ -296,8 +297,9 @@ class WebhookConnector(OAConnector):
 
     def _event(self, data: dict[str, Any], msg_id: str) -> ApprovalEvent:
         kind = str(data.get("type") or "")
-        action = {"approval.approved": "approved", "approval.revoked": "revoked"}.get(kind,
-                                                                                      "ignored")
+        actions: dict[str, EventAction] = {"approval.approved": "approved",
+                                           "approval.revoked": "revoked"}
+        action = actions.get(kind, "ignored")
         raw_instance = data.get("instance")
         if action == "ignored" and not isinstance(raw_instance, dict):
             instance = None

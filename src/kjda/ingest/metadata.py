@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kjda.errors import DomainError
 from kjda.inputs import json_check, json_loads
 
+# The field `date` (M14) hides the type inside RecordMetadata: later fields name it this way.
+_Date = date
+
 Str50 = Annotated[str, Field(max_length=50)]
 Str100 = Annotated[str, Field(max_length=100)]
 Str200 = Annotated[str, Field(max_length=200)]
@@ -41,11 +44,14 @@ class RelationIn(BaseModel):
     description: Str500 = ""
 
 
+FileRole = Literal["original", "rendition", "signature", "attachment"]
+
+
 class FileMetaIn(BaseModel):
     """Per-file metadata, matched to the uploaded files by position."""
 
     model_config = ConfigDict(extra="forbid")
-    role: Literal["original", "rendition", "signature", "attachment"] = "original"
+    role: FileRole = "original"
     document_type: Str50 = ""
     filename: Annotated[str, Field(max_length=255)] | None = None
     size: int | None = Field(default=None, ge=0)
@@ -71,14 +77,14 @@ class RecordMetadata(BaseModel):
     source_system: Str50 = ""
     external_id: Str200 = ""
     retention: Literal["Y", "D30", "D10", "FA5"] | None = None
-    asset_disposed_on: date | None = None
+    asset_disposed_on: _Date | None = None
     document_no: Str100 = ""
     voucher_type: Annotated[str, Field(max_length=10)] = ""
     responsible: Str200 = ""
     preparer: Str100 = ""
-    prepared_on: date | None = None
+    prepared_on: _Date | None = None
     reviewer: Str100 = ""
-    reviewed_on: date | None = None
+    reviewed_on: _Date | None = None
     security_level: Literal["公开", "限制", "秘密", "机密", "绝密"] = "公开"
     secrecy_period: Str50 = ""
     org_unit: Str50 = ""

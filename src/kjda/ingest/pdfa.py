@@ -175,7 +175,7 @@ def _resource_dicts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
                 stack.append(font)
 
 
-def _font_embedded(font: Dictionary) -> bool:
+def _font_embedded(font: pikepdf.Object) -> bool:
     if font.get("/Subtype") == Name.Type3:
         return True  # glyphs are content streams inside the font
     if font.get("/Subtype") == Name.Type0:

@@ -161,9 +161,9 @@ class _Checker:
     # --- 6.2 graphics: output intent and device colour -------------------------------------
 
     def output_intent(self) -> None:
-        intents = self.pdf.Root.get("/OutputIntents")
-        intents = [i for i in intents if isinstance(i, Dictionary)] \
-            if isinstance(intents, Array) else []
+        declared = self.pdf.Root.get("/OutputIntents")
+        intents = [i for i in declared if isinstance(i, Dictionary)] \
+            if isinstance(declared, Array) else []
         pdfa = [i for i in intents if i.get("/S") == Name("/GTS_PDFA1")]
         profiles = {i.DestOutputProfile.objgen for i in intents
                     if isinstance(i.get("/DestOutputProfile"), pikepdf.Stream)}
@@ -268,7 +268,7 @@ class _Checker:
         if isinstance(names, Dictionary) and "/JavaScript" in names:
             self.fail("actions", "文档含 JavaScript（名称字典 JavaScript）",
                       "the document has document-level JavaScript")
-        actions: list[Dictionary] = []
+        actions: list[pikepdf.Object] = []
         if isinstance(root.get("/OpenAction"), Dictionary):
             actions.append(root.OpenAction)
         for page in self.pdf.pages:
@@ -294,7 +294,7 @@ class _Checker:
                 if isinstance(fld, Dictionary) and "/AA" in fld:
                     self.fail("trigger", "表单域含附加动作（AA）", "a form field has additional actions")
 
-    def _annotations(self, page: Dictionary) -> Iterator[Dictionary]:
+    def _annotations(self, page: pikepdf.Object) -> Iterator[pikepdf.Object]:
         for annot in page.get("/Annots", Array()):
             if not isinstance(annot, Dictionary):
                 continue
@@ -344,6 +344,7 @@ class _Checker:
 def _identification(claim: str | None, hint: str | None, state: str,
                     part: int) -> Violation | None:
     clause = _CLAUSE["identification"][part - 1]
+    assert clause is not None  # every part has it
     if claim is None:
         if hint:
             return Violation(clause, "PDF/A 标识（pdfaid:part）缺失或不在命名空间 " + NS_PDFAID,

@@ -48,7 +48,7 @@ def _device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None)
     the PDF's resource dictionaries, when the caller has walked them already."""
     used: set[str] = set()
     budget = MAX_CONTENT_SCAN
-    streams: list[pikepdf.Object] = []
+    streams: list[pikepdf.Object | None] = []
     for page in pdf.pages:
         contents = page.obj.get("/Contents")
         streams.extend(contents if isinstance(contents, Array) else [contents])
@@ -98,7 +98,7 @@ def _fonts(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> Itera
             yield font
 
 
-def _name_tree_values(node: pikepdf.Object, depth: int = 0) -> Iterator[pikepdf.Object]:
+def _name_tree_values(node: pikepdf.Object | None, depth: int = 0) -> Iterator[pikepdf.Object]:
     if not isinstance(node, Dictionary) or depth > 32:
         return
     pairs = node.get("/Names", Array())
@@ -133,7 +133,7 @@ def _file_specs(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
 
 
 def _af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
-    holders: list[Dictionary] = [pdf.Root]
+    holders: list[pikepdf.Object] = [pdf.Root]
     for page in pdf.pages:
         holders.append(page.obj)
         holders.extend(a for a in page.obj.get("/Annots", Array()) if isinstance(a, Dictionary))
@@ -141,7 +141,7 @@ def _af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
             if isinstance(spec, Dictionary) and spec.is_indirect}
 
 
-def _is_pdfa_1_or_2(stream: pikepdf.Object) -> bool:
+def _is_pdfa_1_or_2(stream: pikepdf.Object | None) -> bool:
     if not isinstance(stream, pikepdf.Stream):
         return False
     try:
@@ -155,10 +155,10 @@ def _is_pdfa_1_or_2(stream: pikepdf.Object) -> bool:
             claim, _hint, _state = read_claim(inner)
     except (pikepdf.PdfError, pikepdf.PasswordError, ValueError):
         return False
-    return bool(claim) and claim[0] in "12"
+    return claim is not None and claim[:1] in ("1", "2")
 
 
-def _outline_actions(root: Dictionary) -> Iterator[Dictionary]:
+def _outline_actions(root: pikepdf.Object) -> Iterator[pikepdf.Object]:
     outlines = root.get("/Outlines")
     stack = [outlines.get("/First")] if isinstance(outlines, Dictionary) else []
     seen: set[tuple[int, int]] = set()
@@ -173,7 +173,7 @@ def _outline_actions(root: Dictionary) -> Iterator[Dictionary]:
         stack.extend([item.get("/Next"), item.get("/First")])
 
 
-def _action_chain(actions: list[Dictionary]) -> Iterator[Dictionary]:
+def _action_chain(actions: list[pikepdf.Object]) -> Iterator[pikepdf.Object]:
     """Each action and the ones it chains through /Next, once."""
     seen: set[tuple[int, int]] = set()
     stack: list[pikepdf.Object] = list(actions)

@@ -10,7 +10,7 @@ import io
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
@@ -22,6 +22,9 @@ from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
 from kjda.ingest.metadata import FileMetaIn, RecordMetadata
 from kjda.inputs import filename_check
 from kjda.storage.services import blob_put
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ class IncomingFile:
     meta: FileMetaIn
     sha256: str = ""
     sm3: str = ""
-    invoice: dict | None = None  # kjda.invoices: the invoice object, when the file holds one
+    invoice: dict[str, Any] | None = None  # kjda.invoices: the invoice object, when the file holds one
     size: int = 0
     stored_sha256: str = ""  # what the store computed on writing (its Blob row is added on filing)
     format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
@@ -79,14 +82,14 @@ class IncomingFile:
     declared_mime: str = ""  # the Content-Type the sender gave the file, if any
     derived_from: int | None = None  # a rendition: index of its original in the record's files
     rendition_note: str = ""  # why a long-term rendition was not made, when one was needed
-    signatures: list[dict] = field(default_factory=list)  # see kjda.ingest.signatures
-    details: dict = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
+    signatures: list[dict[str, Any]] = field(default_factory=list)  # see kjda.ingest.signatures
+    details: dict[str, Any] = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
 
     def __post_init__(self) -> None:
         # An upload held in memory is read directly: pikepdf reads a PDF in hundreds of small
         # seeks and reads, and each through Django's File proxy is a Python-level call.
-        if isinstance(self.stream, InMemoryUploadedFile):
-            self.stream = self.stream.file
+        if isinstance(self.stream, InMemoryUploadedFile) and self.stream.file is not None:
+            self.stream = cast(BinaryIO, self.stream.file)  # a BytesIO
 
     @property
     def mime_mismatch(self) -> bool:
@@ -103,14 +106,14 @@ class IncomingFile:
 class IngestContext:
     metadata: RecordMetadata
     files: list[IncomingFile]
-    actor: Any = None
-    fonds: Fonds | None = None
-    rule: RetentionRule | None = None
-    values: dict = field(default_factory=dict)
+    fonds: Fonds
+    rule: RetentionRule
+    actor: User | None = None
+    values: dict[str, Any] = field(default_factory=dict)
     results: list[checks.CheckResult] = field(default_factory=list)
     duplicate_document_of: int | None = None  # the record's id
     same_content_records: list[int] = field(default_factory=list)
-    duplicate_claims: dict = field(default_factory=dict)  # invoice identity → first record
+    duplicate_claims: dict[str, Record] = field(default_factory=dict)  # invoice identity → first record
     record: Record | None = None
 
 
@@ -185,7 +188,9 @@ class Convert(Step):
         rendition.sha256, rendition.sm3, rendition.size = stored.sha256, stored.sm3, stored.size
         rendition.stored_sha256 = stored.sha256
         rendition.format = identify(rendition.stream)
-        rendition.probe = handler_for(rendition.format.name).probe(rendition.stream)
+        handler = handler_for(rendition.format.name)
+        assert handler is not None  # a PDF, which has one
+        rendition.probe = handler.probe(rendition.stream)
         rendition.format = rendition.probe.format or rendition.format
         return rendition
 

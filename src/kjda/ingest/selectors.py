@@ -4,10 +4,14 @@ records only when the reader may see them (issue 15 item 9)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives.models import Record
 from kjda.errors import Conflict
+
+if TYPE_CHECKING:
+    from kjda.accounts.selectors import Actor
 
 _REF = re.compile("\u27e6(\\d+)\u27e7")
 # A GD-1-8 item written before the references were stored as ids names records in its text:
@@ -16,7 +20,7 @@ _LEGACY_REDACTED = ("与已有档案重复（详情可能涉及您权限范围�
                     "existing record (details not shown: they may name a record outside your scope)")
 
 
-def check_report_for(*, actor, report: dict | None) -> dict:
+def check_report_for(*, actor: Actor, report: dict[str, Any] | None) -> dict[str, Any]:
     """A record's stored check report as `actor` sees it: every record a reason names (by id,
     in the item's `refs`) is rendered as its 档号 (or id) when in the actor's scope, and as
     "a record outside your scope" when not. The ids themselves are not shown."""
@@ -42,7 +46,7 @@ def check_report_for(*, actor, report: dict | None) -> dict:
 
 
 def _render(reason: str, refs: list[int], visible: dict[int, Record]) -> str:
-    def name(match: re.Match, zh: bool | None) -> str:
+    def name(match: re.Match[str], zh: bool | None) -> str:
         i = int(match.group(1))
         r = visible.get(refs[i]) if i < len(refs) else None
         if r is not None:
@@ -58,7 +62,7 @@ def _render(reason: str, refs: list[int], visible: dict[int, Record]) -> str:
     return _REF.sub(lambda m: name(m, None), reason)
 
 
-def existing_record_for(*, actor, record: Record) -> Record:
+def existing_record_for(*, actor: Actor, record: Record) -> Record:
     """The record an upload's (source_system, external_id) was filed under before, read in the
     actor's scope; outside it, a 409 that names it only as "a record outside your scope"."""
     visible = archive_selectors.records_visible(actor=actor, ids=[record.pk])

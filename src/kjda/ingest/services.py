@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -21,6 +22,10 @@ from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
 from kjda.ingest.pipeline import STEPS, IncomingFile, IngestContext, ensure_files, order_files
 from kjda.storage.services import Digests, blob_rows_add
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
 
 # Metadata keys that are not Record columns.
 _NOT_COLUMNS = {"fonds", "category", "agents", "relations", "files", "file_count", "total_bytes"}
@@ -47,7 +52,7 @@ class IngestResult:
     created: bool
 
 
-def _values(meta: RecordMetadata, retention: str, fonds: Fonds) -> dict:
+def _values(meta: RecordMetadata, retention: str, fonds: Fonds) -> dict[str, Any]:
     values = meta.model_dump(exclude=_NOT_COLUMNS)
     values["retention"] = retention
     # 责任者 (M32) is mandatory; the preparer or applicant stands in, else the unit itself.
@@ -80,16 +85,16 @@ def _invoice_lookups(ctx: IngestContext) -> None:
         ctx.duplicate_claims = invoice_first_claims(identities=identities)
 
 
-def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
-                  request=None) -> IngestResult:
+def record_ingest(*, metadata: RecordMetadata, files: list[IncomingFile],
+                  actor: User | None, request: HttpRequest | None = None) -> IngestResult:
     """Receive, identify, extract, check and file one record. Idempotent on
     (source_system, external_id): a retry returns the record filed the first time."""
     with expecting():  # the filing transaction may wait a moment for this one to join it
         return _ingest(metadata=metadata, files=files, actor=actor, request=request)
 
 
-def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
-            request) -> IngestResult:
+def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile],
+            actor: User | None, request: HttpRequest | None) -> IngestResult:
     ensure_files(files)
     existing = archive_selectors.record_find_existing(
         source_system=metadata.source_system, external_id=metadata.external_id)
@@ -130,7 +135,7 @@ def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile], actor,
         return IngestResult(existing, created=False)
 
 
-def _file(ctx: IngestContext, request) -> Record:
+def _file(ctx: IngestContext, request: HttpRequest | None) -> Record:
     new_files = [
         archive_services.NewFile(
             sha256=f.sha256, sm3=f.sm3, size=f.size, filename=f.filename, role=f.meta.role,

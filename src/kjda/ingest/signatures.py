@@ -23,7 +23,7 @@ import io
 import logging
 import os
 import re
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from kjda.ingest.ofd.signatures import INVALID, TRUST_NOTE, UNSUPPORTED, VALID
 
@@ -123,9 +123,11 @@ def pyhanko_ready() -> None:
 
     for module in (algos, cms, x509, core):
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, core.ObjectIdentifier) and obj._map is not None \
-                    and obj._reverse_map is not None:
-                obj._reverse_map = {name: oid for oid, name in obj._map.items()}
+            if not (isinstance(obj, type) and issubclass(obj, core.ObjectIdentifier)):
+                continue
+            oid_class: Any = obj  # asn1crypto has no type hints for its (private) maps
+            if oid_class._map is not None and oid_class._reverse_map is not None:
+                oid_class._reverse_map = {name: oid for oid, name in oid_class._map.items()}
 
 
 def pdf_signatures(source: Source) -> list[dict]:
@@ -173,7 +175,7 @@ def pdf_signatures(source: Source) -> list[dict]:
         elif status.coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION) or (
                 status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
                 and status.modification_level not in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)):
-            out.append(_result(INVALID, f"签名后文件被修改 / file changed after signing ({status.modification_level.name})",
+            out.append(_result(INVALID, f"签名后文件被修改 / file changed after signing ({getattr(status.modification_level, 'name', '?')})",
                                kind="pdf", signer=signer, field=name))
         else:
             out.append(_result(VALID, "", kind="pdf", signer=signer, field=name, notes=[TRUST_NOTE]))

@@ -20,7 +20,7 @@ def qr_payloads(image: Image.Image) -> list[str]:
         image = image.copy()
         image.thumbnail((6000, 6000))
     try:
-        found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     except Exception:  # noqa: BLE001 - a picture zxing can't take has no QR for us
         log.warning("QR scan failed", exc_info=True)
         return []

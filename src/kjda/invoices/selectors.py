@@ -6,12 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
 from kjda.archives.models import Record, RecordStatus
 from kjda.db.django_private import prefetched_get
 from kjda.invoices.models import Invoice
+
+if TYPE_CHECKING:
+    from kjda.accounts.selectors import Actor
 
 
 @dataclass
@@ -75,7 +79,7 @@ def invoices_of_record(*, record: Record) -> list[Invoice]:
     return list(Invoice.objects.filter(record=record).order_by("file__sequence"))
 
 
-def invoice_claim_for_actor(*, actor, identity: str) -> dict | None:
+def invoice_claim_for_actor(*, actor: Actor, identity: str) -> dict[str, Any] | None:
     """The record that already claimed `identity`: its id and number when the actor may see
     it, else only that it exists (no detail leaks across scopes); None when unclaimed."""
     from kjda.archives import selectors as archive_selectors
@@ -92,7 +96,8 @@ def invoice_claim_for_actor(*, actor, identity: str) -> dict | None:
             "title": visible.title, "status": visible.status}
 
 
-def invoice_duplicates_for(*, actor, invoices: list[Invoice]) -> list[dict | None]:
+def invoice_duplicates_for(*, actor: Actor, invoices: list[Invoice]
+                           ) -> list[dict[str, Any] | None]:
     """For each invoice (in order): the earlier claim it duplicates as the actor may see it,
     `{visible, record_id, archive_no, title, status}` or `{visible: false}` (as /invoices/check
     answers), or None; one query for all of them."""

@@ -4,17 +4,19 @@ invoice rows of a filed record, and the duplicate-claim link (财会〔2020〕6�
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from kjda.invoices.extract import IMAGE_FORMATS
 from kjda.invoices.extract import invoice_extract as _extract
 from kjda.invoices.models import Invoice
 
 if TYPE_CHECKING:
+    from kjda.accounts.selectors import Actor
     from kjda.archives.models import Record
     from kjda.ingest.pipeline import IncomingFile
 
@@ -25,7 +27,8 @@ _INVOICE_WORDS = re.compile(r"发票|行程单|客票|回单|纳税人识别号|
 _OCR_DOCUMENT_TYPES = re.compile(r"发票|回单|票|原始凭证")
 
 
-def invoice_extract(path, fmt: str, *, ocr_images: bool = True) -> dict | None:
+def invoice_extract(path: str | os.PathLike[str] | BinaryIO | bytes, fmt: str, *,
+                    ocr_images: bool = True) -> dict[str, Any] | None:
     """The `invoice` object of a file (path, bytes or stream) of format `fmt`, or None.
     `ocr_images=False`: a picture is read only if it carries an invoice QR code."""
     try:
@@ -35,7 +38,7 @@ def invoice_extract(path, fmt: str, *, ocr_images: bool = True) -> dict | None:
         return None
 
 
-def invoice_for_incoming(f: IncomingFile) -> dict | None:
+def invoice_for_incoming(f: IncomingFile) -> dict[str, Any] | None:
     """Ingest's step: only files that may hold an invoice pay for reading one."""
     fmt = f.format.name
     if fmt not in INVOICE_FORMATS or not f.probe.readable or f.probe.encrypted:
@@ -46,7 +49,7 @@ def invoice_for_incoming(f: IncomingFile) -> dict | None:
     return invoice_extract(f.stream, fmt, ocr_images=ocr)
 
 
-def invoice_search_text(invoice: dict) -> str:
+def invoice_search_text(invoice: dict[str, Any]) -> str:
     """What of an invoice goes into the record's search index (OCR text included)."""
     parts = [invoice.get(k) or "" for k in ("kind", "invoice_code", "invoice_number",
                                              "seller_name", "seller_tax_id", "buyer_name",
@@ -103,8 +106,9 @@ def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record
     from kjda.errors import Conflict
     from kjda.invoices.selectors import invoice_first_claims
 
-    unclaimed = sorted({f.invoice["identity"] for f in files
-                        if getattr(f, "invoice", None) and f.invoice["identity"]} - set(first_claims))
+    unclaimed = sorted({inv["identity"] for f in files
+                        if (inv := getattr(f, "invoice", None)) and inv["identity"]}
+                       - set(first_claims))
     if not unclaimed:
         return
     xact_locks(f"kjda-invoice:{key}" for key in unclaimed)
@@ -113,7 +117,7 @@ def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record
                        "the same invoice is being filed by another request: retry")
 
 
-def _stored_data(invoice: dict) -> dict:
+def _stored_data(invoice: dict[str, Any]) -> dict[str, Any]:
     data = dict(invoice)
     details = dict(data.get("details") or {})
     details.pop("ocr_text", None)  # kept in the record's text, not twice
@@ -124,7 +128,7 @@ def _stored_data(invoice: dict) -> dict:
     return data
 
 
-def invoice_check(*, actor, upload: BinaryIO) -> dict:
+def invoice_check(*, actor: Actor, upload: BinaryIO) -> dict[str, Any]:
     """`POST /invoices/check`: the invoice in an uploaded file and the record that already
     claimed it. Nothing is stored; the upload is read from a temporary copy."""
     from kjda.ingest.formats import identify
@@ -134,8 +138,10 @@ def invoice_check(*, actor, upload: BinaryIO) -> dict:
         for chunk in iter(lambda: upload.read(1024 * 1024), b""):
             tmp.write(chunk)
         tmp.seek(0)
-        fmt = identify(tmp).name
-        invoice = invoice_extract(tmp, fmt)
+        # A binary file; typeshed types SpooledTemporaryFile as IO[bytes], not BinaryIO.
+        fh = cast(BinaryIO, tmp)
+        fmt = identify(fh).name
+        invoice = invoice_extract(fh, fmt)
     if invoice is None:
         return {"format": fmt, "invoice": None, "duplicate": False, "duplicate_of": None}
     claim = invoice_claim_for_actor(actor=actor, identity=invoice["identity"]) \
@@ -144,7 +150,7 @@ def invoice_check(*, actor, upload: BinaryIO) -> dict:
             "duplicate_of": claim}
 
 
-def invoice_public(invoice: dict) -> dict:
+def invoice_public(invoice: dict[str, Any]) -> dict[str, Any]:
     """The `invoice` object as the API shows it."""
     data = dict(invoice)
     details = dict(data.get("details") or {})

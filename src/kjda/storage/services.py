@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.db import connection
@@ -28,6 +28,9 @@ from .backends.base import CheckpointStore
 from .backends.local import LocalBlobBackend, LocalCheckpointStore
 from .digests import OPENSSL_SM3, Digests, new_sm3, read_chunks, require_sha256
 from .errors import StorageError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 from .models import Blob
 
 __all__ = [
@@ -73,7 +76,8 @@ def _backend_for(url: str, data_dir: str) -> BlobBackend:
     return backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
 
 
-def blob_store(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> StoredBlob:
+def blob_store(*, source: IO[bytes], max_bytes: int | None = None,
+               actor: User | None = None) -> StoredBlob:
     """Store a binary stream from its current position, e.g. a Django UploadedFile.
 
     max_bytes can only lower settings.KJDA_MAX_FILE_BYTES. Safe inside an outer transaction;
@@ -84,7 +88,8 @@ def blob_store(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = 
     return StoredBlob(digests.sha256, digests.sm3, digests.size, created)
 
 
-def blob_put(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = None) -> Digests:
+def blob_put(*, source: IO[bytes], max_bytes: int | None = None,
+             actor: User | None = None) -> Digests:
     """The bytes only, without the Blob row: for a caller that adds the row (blob_rows_add) in
     the transaction that also writes what refers to it, so that one write transaction, not
     two, is spent per record (on SQLite every write transaction queues for the single writer).
@@ -103,7 +108,7 @@ def blob_put(*, source: IO[bytes], max_bytes: int | None = None, actor: Any = No
     return result.digests
 
 
-def _repair_audit(digests: Digests, *, backend: BlobBackend, actor: Any) -> None:
+def _repair_audit(digests: Digests, *, backend: BlobBackend, actor: User | None) -> None:
     # Imported here: the audit app stores its checkpoints through this module.
     from kjda.audit.services import audit_log
 
@@ -314,7 +319,8 @@ def storage_sweep(*, dry_run: bool = False) -> SweepReport:
 def storage_sweep_last() -> dict[str, Any] | None:
     """When this machine last swept and what it removed, or None."""
     try:
-        return json.loads((Path(settings.DATA_DIR) / SWEEP_STATE).read_text())
+        last: dict[str, Any] = json.loads((Path(settings.DATA_DIR) / SWEEP_STATE).read_text())
+        return last
     except (FileNotFoundError, ValueError):
         return None
 
@@ -396,10 +402,10 @@ def _sweep_blobs(backend: LocalBlobBackend, *, now: float, grace: float,
         logger.error("orphan sweep of %r: %s", backend, report.skipped)
         return
     for start in range(0, len(old), _SWEEP_BATCH):
-        batch = old[start:start + _SWEEP_BATCH]
+        listed = old[start:start + _SWEEP_BATCH]
         # Looked up again just before removal: a filing may have adopted the bytes meanwhile.
-        known = _rows_of([sha for sha, *_ in batch])
-        for sha, path, size, age in batch:
+        known = _rows_of([sha for sha, *_ in listed])
+        for sha, path, size, age in listed:
             if sha in known:
                 continue
             if not report.dry_run:

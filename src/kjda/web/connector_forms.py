@@ -5,6 +5,7 @@ rules live in `kjda.connectors.services`, whose DomainErrors the views show."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django import forms
 from django.utils.translation import get_language, gettext, pgettext_lazy
@@ -51,7 +52,7 @@ class ConnectorForm(forms.Form):
     def __init__(self, *args, spec: list[SettingSpec], fonds_list=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.spec = spec
-        self.fields["fonds"].choices = [("", gettext("默认全宗"))] + [
+        cast(forms.ChoiceField, self.fields["fonds"]).choices = [("", gettext("默认全宗"))] + [
             (f.code, str(f)) for f in fonds_list]
         for s in spec:
             # Not `required` here: the connector class checks its settings (one error message
@@ -85,7 +86,7 @@ class MappingForm(forms.Form):
 
     def __init__(self, *args, rules=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scenario"].choices = [(v, gettext(label)) for v, label in Scenario.choices]
+        cast(forms.ChoiceField, self.fields["scenario"]).choices = [(v, gettext(label)) for v, label in Scenario.choices]
         self.fields["category"].widget.choices = [("", "—")] + category_choices(rules)
         for key, label in MAPPING_FIELDS:
             self.fields[FIELD_PREFIX + key] = forms.CharField(
@@ -107,9 +108,9 @@ class IntakeFilterForm(forms.Form):
     def __init__(self, *args, connectors=(), **kwargs):
         super().__init__(*args, **kwargs)
         everything = ("", pgettext_lazy("filter", "全部"))
-        self.fields["status"].choices = [everything] + [
+        cast(forms.ChoiceField, self.fields["status"]).choices = [everything] + [
             (v, gettext(label)) for v, label in InboxStatus.choices]
-        self.fields["connector"].choices = [everything] + [
+        cast(forms.ChoiceField, self.fields["connector"]).choices = [everything] + [
             (str(c.pk), f"{gettext(c.get_kind_display())} · {c.name}") for c in connectors]
 
     def filters(self) -> dict:

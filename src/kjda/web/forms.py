@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -12,12 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 from kjda.archives.models import RecordStatus
 from kjda.archives.selectors import RecordFilters
-from kjda.ingest.metadata import FileMetaIn
+from kjda.ingest.metadata import FileMetaIn, FileRole
 from kjda.ingest.pipeline import IncomingFile
 from kjda.invoices.selectors import InvoiceFilters
 
 # (form field, document type, file role); DA/T 94 §8.4.1 puts them in this order in the item.
-DOCUMENT_ROWS = [
+DOCUMENT_ROWS: list[tuple[str, str, FileRole]] = [
     ("files_voucher", "记账凭证", "original"),
     ("files_source", "原始凭证", "original"),
     ("files_attachment", "附件", "attachment"),
@@ -63,9 +64,9 @@ class RecordFilterForm(forms.Form):
     def __init__(self, *args, fonds_list=(), rules=(), **kwargs):
         super().__init__(*args, **kwargs)
         everything = ("", pgettext_lazy("filter", "全部"))
-        self.fields["fonds"].choices = [everything] + [(f.code, str(f)) for f in fonds_list]
-        self.fields["category"].choices = [everything, *category_choices(rules, whole=True)]
-        self.fields["status"].choices = [everything] + [
+        cast(forms.ChoiceField, self.fields["fonds"]).choices = [everything] + [(f.code, str(f)) for f in fonds_list]
+        cast(forms.ChoiceField, self.fields["category"]).choices = [everything, *category_choices(rules, whole=True)]
+        cast(forms.ChoiceField, self.fields["status"]).choices = [everything] + [
             (value, gettext(label)) for value, label in RecordStatus.choices]
 
     def filters(self) -> RecordFilters:
@@ -121,7 +122,7 @@ class RecordUploadForm(forms.Form):
         kwargs["initial"].setdefault("date", today)
         kwargs["initial"].setdefault("upload_token", uuid.uuid4())
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "—")] + category_choices(rules)
+        cast(forms.ChoiceField, self.fields["category"]).choices = [("", "—")] + category_choices(rules)
 
     def metadata(self) -> dict:
         """The ingest metadata dict (validated again by `metadata_parse`)."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -132,7 +135,7 @@ def metadata_groups(record: Record) -> list[dict]:
     ]
 
 
-def record_audit_trail(*, actor, record: Record, limit: int = 100) -> list:
+def record_audit_trail(*, actor: AbstractBaseUser | AnonymousUser, record: Record, limit: int = 100) -> list:
     """Audit events on the record itself and on each of its files, newest first, in one query."""
     querysets = [audit_event_list(actor_user=actor, object_type="record", object_id=record.pk)]
     querysets += [audit_event_list(actor_user=actor, object_type="file", object_id=f.pk)
@@ -164,7 +167,7 @@ def _nice_step(top: int) -> int:
     return magnitude
 
 
-def year_category_chart(rows: list[dict], categories: list[str], *, years: int = 8,
+def year_category_chart(rows: list[Mapping[str, Any]], categories: list[str], *, years: int = 8,
                         width: int = 640, height: int = 240) -> Chart | None:
     """A stacked bar per fiscal year (the latest `years`), one segment per category."""
     if not rows:
@@ -184,7 +187,7 @@ def year_category_chart(rows: list[dict], categories: list[str], *, years: int =
     bars = []
     for i, year in enumerate(shown):
         x = left + slot * i + (slot - bar_w) / 2
-        y = top + plot_h
+        y: float = top + plot_h
         segments = []
         for cat in categories:
             n = counts[year].get(cat, 0)
@@ -203,7 +206,7 @@ def year_category_chart(rows: list[dict], categories: list[str], *, years: int =
     return Chart(width, height, bars, ticks, legend, baseline=top + plot_h)
 
 
-def year_category_table(rows: list[dict], categories: list[str]) -> dict:
+def year_category_table(rows: list[Mapping[str, Any]], categories: list[str]) -> dict:
     """The same counts as a year × category matrix with totals (newest year first)."""
     years = sorted({r["fiscal_year"] for r in rows}, reverse=True)
     cell = {(r["fiscal_year"], r["category__name"]): r["count"] for r in rows}

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.providers.base import AuthError
+from django.http import HttpRequest
 from django.shortcuts import render
 
 from kjda.accounts.sso.reasons import refusal_reason
@@ -39,7 +42,7 @@ _UNVOUCHED_REASONS = {"email": "unverified_email", "mobile": "unverified_phone",
                       "username": "username_not_trusted"}
 
 
-def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str,
+def _refuse(request: HttpRequest, *, provider: str, uid: str, code: str, zh: str, en: str,
             reason: str = "", extra: dict | None = None):
     audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
               object_type="user", object_id=uid[:150], actor_name=f"{provider}:{uid}"[:150],
@@ -51,7 +54,7 @@ def _refuse(request, *, provider: str, uid: str, code: str, zh: str, en: str,
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    def pre_social_login(self, request, sociallogin) -> None:
+    def pre_social_login(self, request: HttpRequest, sociallogin) -> None:
         identity = identity_of(sociallogin)
         matched_by, unvouched = "linked", []
         if sociallogin.is_existing:
@@ -71,14 +74,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             # Only an account already linked to this provider takes its name and department
             # (and only from a directory): a login that merely matched renames nobody.
             sso_profile_refresh(user, identity, actor=user, request=request)
-        detail = {"provider": identity.provider, "oa_user_id": identity.user_id,
+        detail: dict[str, Any] = {"provider": identity.provider, "oa_user_id": identity.user_id,
                   "matched_by": matched_by}
         if unvouched:
             detail["unvouched"] = unvouched
         audit_log(action="auth.sso", actor=user, request=request, object_type="user",
                   object_id=str(user.pk), detail=detail)
 
-    def _provision_or_refuse(self, request, identity: OAIdentity, unvouched: list[str]):
+    def _provision_or_refuse(self, request: HttpRequest, identity: OAIdentity, unvouched: list[str]):
         try:
             return sso_provision(identity, request=request)
         except DomainError as exc:
@@ -87,7 +90,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                     zh=exc.zh, en=exc.en, reason=reason,
                     extra={"unvouched": unvouched} if unvouched else None)
 
-    def on_authentication_error(self, request, provider, error=None, exception=None,
+    def on_authentication_error(self, request: HttpRequest, provider, error=None, exception=None,
                                 extra_context=None) -> None:
         reason = refusal_reason(error=error, exception=exception, extra_context=extra_context,
                                 request=request)
@@ -101,7 +104,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         super().on_authentication_error(request, provider, error=error, exception=exception,
                                         extra_context=extra_context)
 
-    def is_open_for_signup(self, request, sociallogin) -> bool:
+    def is_open_for_signup(self, request: HttpRequest, sociallogin) -> bool:
         return False  # accounts come from pre_social_login (matched or provisioned), not a form
 
     def get_requests_session(self):

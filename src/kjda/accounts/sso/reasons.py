@@ -9,6 +9,7 @@ from __future__ import annotations
 import jwt
 from allauth.socialaccount.providers.base import AuthError
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from django.http import HttpRequest
 from requests import RequestException
 
 
@@ -43,7 +44,8 @@ def _chain(exc: BaseException | None):
         exc = exc.__cause__  # `raise … from`, as jwtkit does; not unrelated handled ones
 
 
-def refusal_reason(*, error=None, exception=None, extra_context=None, request=None) -> str:
+def refusal_reason(*, error=None, exception=None, extra_context=None,
+                   request: HttpRequest | None = None) -> str:
     """The reason code for one refused SSO callback (see README "Single sign-on")."""
     extra_context = extra_context or {}
     if error == AuthError.CANCELLED:

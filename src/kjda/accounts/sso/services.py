@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from kjda.accounts.models import ApiToken, Profile
@@ -36,6 +38,11 @@ from kjda.accounts.sso.config import token_auth_method_check
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError
 from kjda.platforms import sso_provider_ids
+
+if TYPE_CHECKING:
+    from allauth.socialaccount.models import SocialApp
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
 
 
 @dataclass(frozen=True)
@@ -57,18 +64,18 @@ class OAIdentity:
     directory: bool = False
 
 
-def claim_true(value) -> bool:
+def claim_true(value: object) -> bool:
     """An OIDC `*_verified` claim: boolean true, or the string "true" some IdPs send (e.g.
     AWS Cognito, older ADFS); anything else, absence included, is not verified."""
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def setting_true(value) -> bool:
+def setting_true(value: object) -> bool:
     """A yes/no provider setting, from JSON (true) or the environment ("1", "true", "yes")."""
     return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _matchable(users, provider: str):
+def _matchable(users: QuerySet[User], provider: str) -> QuerySet[User]:
     from allauth.socialaccount.models import SocialAccount
 
     linked = SocialAccount.objects.filter(provider=provider).values("user_id")
@@ -78,7 +85,7 @@ def _matchable(users, provider: str):
     return users.filter(kjda_profile__isnull=False).exclude(pk__in=linked).exclude(pk__in=trio)
 
 
-def sso_match(identity: OAIdentity):
+def sso_match(identity: OAIdentity) -> tuple[User | None, str]:
     """The existing KJDA user this identity is (steps 2–4 of the rule), and how it matched."""
     users = _matchable(get_user_model().objects.all(), identity.provider)
     if identity.directory:
@@ -120,7 +127,7 @@ def _safe_username(value: str) -> str:
 
 
 @transaction.atomic
-def sso_provision(identity: OAIdentity, *, request=None):
+def sso_provision(identity: OAIdentity, *, request: HttpRequest | None = None) -> User:
     """A new KJDA user for an OA person who has no account yet (no usable password)."""
     if not settings.KJDA_SSO_PROVISION:
         raise DomainError("sso_no_account", "该单点登录用户在本系统没有账号，请联系安全保密管理员",
@@ -157,7 +164,8 @@ def sso_provision(identity: OAIdentity, *, request=None):
     return user
 
 
-def sso_profile_refresh(user, identity: OAIdentity, *, actor=None, request=None) -> None:
+def sso_profile_refresh(user: User, identity: OAIdentity, *, actor: User | None = None,
+                        request: HttpRequest | None = None) -> None:
     """The OA's directory is the source of the person's name, department and mobile: for an
     account already linked to it. Nothing from a provider that does not speak for the
     directory (the caller also never refreshes on the login that first matched). A change is
@@ -183,7 +191,8 @@ def sso_profile_refresh(user, identity: OAIdentity, *, actor=None, request=None)
 
 
 @transaction.atomic
-def users_access_end(*, users: list, reason: str, actor=None, request=None) -> dict[str, int]:
+def users_access_end(*, users: list[User], reason: str, actor: User | None = None,
+                     request: HttpRequest | None = None) -> dict[str, int]:
     """People who left: each account is deactivated, every API token revoked and every
     session ended, at once. One pass over the live sessions for all of them."""
     if not users:
@@ -221,7 +230,8 @@ def sso_provider_choices() -> list[str]:
 
 @transaction.atomic
 def sso_app_save(*, provider: str, client_id: str, secret: str, name: str = "",
-                 provider_id: str = "", settings: dict | None = None, actor=None):
+                 provider_id: str = "", settings: dict[str, Any] | None = None,
+                 actor: User | None = None) -> SocialApp:
     """Add or change an SSO provider (an allauth SocialApp row): takes effect at the next
     login, no restart. OIDC needs a `provider_id` (the URL segment) and `server_url`."""
     from allauth.socialaccount.models import SocialApp

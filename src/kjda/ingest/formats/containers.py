@@ -77,7 +77,7 @@ class OfdHandler(FormatHandler):
         if not head.startswith(b"PK\x03\x04"):
             return False
         names = _zip_names(fh)
-        return bool(names) and any(n.lstrip("/") == "OFD.xml" for n in names)
+        return names is not None and any(n.lstrip("/") == "OFD.xml" for n in names)
 
     def probe(self, fh: BinaryIO) -> Probe:
         return _zip_probe(fh, required="OFD.xml")
@@ -151,10 +151,12 @@ class OdfHandler(FormatHandler):
 
     def matches(self, head: bytes, fh: BinaryIO) -> bool:
         m = _ODF_MIME.search(head[30:120])
-        return head.startswith(b"PK\x03\x04") and bool(m) and m.group(1).decode() in _ODF
+        return head.startswith(b"PK\x03\x04") and m is not None and m.group(1).decode() in _ODF
 
     def info(self, head: bytes, fh: BinaryIO) -> FormatInfo:
-        kind = _ODF_MIME.search(head[30:120]).group(1).decode()
+        m = _ODF_MIME.search(head[30:120])
+        assert m is not None  # matches() found it
+        kind = m.group(1).decode()
         name, puids = _ODF[kind]
         version = ""
         fh.seek(0)

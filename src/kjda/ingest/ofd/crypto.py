@@ -41,10 +41,10 @@ _DIGESTS = {
     "sha512": lambda d: hashlib.sha512(d).digest(), "2.16.840.1.101.3.4.2.3": None,
     "md5": lambda d: hashlib.md5(d, usedforsecurity=False).digest(), "1.2.840.113549.2.5": None,
 }
-for _oid, _name in (("1.3.14.3.2.26", "sha1"), ("2.16.840.1.101.3.4.2.1", "sha256"),
-                    ("2.16.840.1.101.3.4.2.2", "sha384"), ("2.16.840.1.101.3.4.2.3", "sha512"),
-                    ("1.2.840.113549.2.5", "md5")):
-    _DIGESTS[_oid] = _DIGESTS[_name]
+for _alg_oid, _name in (("1.3.14.3.2.26", "sha1"), ("2.16.840.1.101.3.4.2.1", "sha256"),
+                        ("2.16.840.1.101.3.4.2.2", "sha384"),
+                        ("2.16.840.1.101.3.4.2.3", "sha512"), ("1.2.840.113549.2.5", "md5")):
+    _DIGESTS[_alg_oid] = _DIGESTS[_name]
 
 
 def digest_function(method: str):

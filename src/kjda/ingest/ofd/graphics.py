@@ -127,6 +127,14 @@ Matrix = tuple[float, float, float, float, float, float]
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
+def matrix_of(values: list[float]) -> Matrix | None:
+    """A CTM attribute's numbers as a matrix; None unless there are exactly six."""
+    if len(values) != 6:
+        return None
+    a, b, c, d, e, f = values
+    return (a, b, c, d, e, f)
+
+
 def matrix_then(m: Matrix, n: Matrix) -> Matrix:
     """The matrix applying `m` first, then `n` (row-vector convention, as OFD and PDF write it)."""
     a, b, c, d, e, f = m
@@ -287,7 +295,7 @@ def _image_reader(data: bytes, problems: list[str], name: str) -> ImageReader | 
     if data[:3] == b"\xff\xd8\xff":
         return ImageReader(io.BytesIO(data))  # JPEG goes in as it is (DCTDecode), not re-encoded
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         img.load()
     except Exception:
         problems.append(f"image {name} can't be decoded (format not supported)")

@@ -79,19 +79,20 @@ def parse_ofd_date(value: str | None) -> date | datetime | None:
     m = _COMPACT.match(s)
     if m:
         try:
-            return datetime(*(int(g) for g in m.groups()[:6]), tzinfo=UTC if m[7] else None)
+            y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
+            return datetime(y, mo, d, h, mi, sec, tzinfo=UTC if m[7] else None)
         except ValueError:
             return None
     iso = s.replace("/", "-").replace("Z", "+00:00")
-    for parse in (datetime.fromisoformat, date.fromisoformat):
-        try:
-            value = parse(iso)
-        except ValueError:
-            continue
-        if parse == datetime.fromisoformat and len(iso) <= 10:
-            return value.date()
-        return value
-    return None
+    try:
+        parsed = datetime.fromisoformat(iso)
+        return parsed.date() if len(iso) <= 10 else parsed
+    except ValueError:
+        pass
+    try:
+        return date.fromisoformat(iso)
+    except ValueError:
+        return None
 
 
 @dataclass

@@ -38,6 +38,7 @@ from kjda.ingest.ofd.graphics import (
     _path,
     _splice_jbig2,
     _Style,
+    matrix_of,
     matrix_then,
 )
 from kjda.ingest.ofd.stamps import _seal_pictures, _seal_reader
@@ -138,22 +139,22 @@ class _Painter:
         outer = ctm if clips.get("TransFlag") == "true" else IDENTITY
         for clip in _children(clips, "Clip"):
             areas = _children(clip, "Area")
-            shapes = [_child(a, "Path") for a in areas]
-            if not areas or any(sh is None for sh in shapes):
+            shapes = [sh for a in areas if (sh := _child(a, "Path")) is not None]
+            if not areas or len(shapes) < len(areas):
                 continue
             p = self.c.beginPath()
             even_odd = False
             for area, shape in zip(areas, shapes, strict=True):
                 m = IDENTITY
-                own = floats(shape.get("CTM"))
-                if len(own) == 6:
-                    m = matrix_then(m, tuple(own))
+                own = matrix_of(floats(shape.get("CTM")))
+                if own is not None:
+                    m = matrix_then(m, own)
                 pb = floats(shape.get("Boundary"))
                 if len(pb) >= 2:
                     m = matrix_then(m, (1, 0, 0, 1, pb[0], pb[1]))
-                actm = floats(area.get("CTM"))
-                if len(actm) == 6:
-                    m = matrix_then(m, tuple(actm))
+                actm = matrix_of(floats(area.get("CTM")))
+                if actm is not None:
+                    m = matrix_then(m, actm)
                 m = matrix_then(m, outer)
                 _path(self.c, _text(_child(shape, "AbbreviatedData")), into=p, matrix=m)
                 even_odd = even_odd or shape.get("Rule") == "Even-Odd"

@@ -39,8 +39,9 @@ def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]
             picture = seal_picture(doc.package, ref.path, root)
         except Exception:  # noqa: S112 - a seal we can't read is reported by verification, not here
             continue
-        if picture is None:
+        signed_info = _child(root, "SignedInfo")
+        if picture is None or signed_info is None:
             continue
-        for sa in _child(root, "SignedInfo").iter("StampAnnot"):
+        for sa in signed_info.iter("StampAnnot"):
             out.setdefault(sa.get("PageRef", ""), []).append((floats(sa.get("Boundary")), picture))
     return out

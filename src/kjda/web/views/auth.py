@@ -6,8 +6,9 @@ from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.services import user_password_change
 from kjda.accounts.sso.oidc.logout import oidc_end_session_url
 from kjda.audit.models import Action, Outcome
@@ -31,7 +32,7 @@ class LoginView(AllauthLoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args, **kwargs):
         idp_logout = oidc_end_session_url(request)  # read before the session ends
         if request.user.is_authenticated:
             audit_log(action=Action.AUTH_LOGOUT, request=request, object_type="user",
@@ -48,6 +49,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     password it never had: it may set one (a fallback if the IdP is down)."""
 
     template_name = "web/password_change.html"
+    request: AuthedRequest  # Django's PasswordChangeView requires a login
 
     def get_form_class(self):
         if not self.request.user.has_usable_password():

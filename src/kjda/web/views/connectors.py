@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors as archive_selectors
 from kjda.connectors import selectors
@@ -49,7 +50,7 @@ def connector_list(request: HttpRequest) -> HttpResponse:
 
 
 @perm_required(Perm.CONNECTOR_MANAGE)
-def connector_new(request: HttpRequest) -> HttpResponse:
+def connector_new(request: AuthedRequest) -> HttpResponse:
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
     if kind not in platforms():
         kind = next(iter(platforms()))  # the first tab
@@ -97,7 +98,7 @@ def connector_detail(request: HttpRequest, connector_id: UUID) -> HttpResponse:
 
 @perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
-def mapping_new(request: HttpRequest, connector_id: UUID) -> HttpResponse:
+def mapping_new(request: AuthedRequest, connector_id: UUID) -> HttpResponse:
     connector = _connector_or_404(request, connector_id)
     form = MappingForm(request.POST, rules=archive_selectors.retention_rule_list())
     error = None

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.connectors import selectors
 from kjda.connectors.models import InboxEvent, InboxStatus
@@ -23,6 +24,7 @@ from kjda.connectors.services import intake_retry
 from kjda.errors import Conflict
 from kjda.web.connector_forms import IntakeFilterForm
 from kjda.web.permissions import perm_required
+from kjda.web.requests import HtmxRequest
 
 PAGE_SIZE = 50
 # A received event normally starts within seconds; one still waiting after this (its task lost,
@@ -38,7 +40,7 @@ def offers_retry(event: InboxEvent, now: datetime) -> bool:
 
 
 @perm_required(Perm.CONNECTOR_MANAGE)
-def intake_list(request: HttpRequest) -> HttpResponse:
+def intake_list(request: HtmxRequest) -> HttpResponse:
     form = IntakeFilterForm(request.GET,
                             connectors=selectors.connector_list(actor=request.user))
     events = selectors.intake_list(actor=request.user, **form.filters())
@@ -66,7 +68,7 @@ def _back(request: HttpRequest) -> str:
 
 @perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
-def intake_retry_view(request: HttpRequest, event_pk: int) -> HttpResponse:
+def intake_retry_view(request: AuthedRequest, event_pk: int) -> HttpResponse:
     event = selectors.intake_get(actor=request.user, event_pk=event_pk)
     if event is None:
         raise Http404("event not found")

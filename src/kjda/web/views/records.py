@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
@@ -20,12 +21,13 @@ from kjda.storage.services import StorageError
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
+from kjda.web.requests import HtmxRequest
 
 PAGE_SIZE = 20
 
 
 @perm_required(Perm.RECORD_READ)
-def record_list(request: HttpRequest) -> HttpResponse:
+def record_list(request: HtmxRequest) -> HttpResponse:
     form = RecordFilterForm(request.GET, fonds_list=selectors.fonds_list(actor=request.user),
                             rules=selectors.retention_rule_list())
     filters = form.filters()
@@ -79,7 +81,7 @@ def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
 
 
 @login_required
-def file_content(request: HttpRequest, file_id: int) -> HttpResponse:
+def file_content(request: HttpRequest, file_id: int) -> HttpResponseBase:
     """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview (only
     for an allow-listed identified format, kjda.archives.downloads decides)."""
     rf = _file_or_404(request, file_id)

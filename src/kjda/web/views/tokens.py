@@ -4,10 +4,11 @@ once, right after it is made (only its hash is stored)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import TOKEN_SCOPES
 from kjda.accounts.selectors import (
     session_mfa_verified,
@@ -20,7 +21,7 @@ from kjda.errors import DomainError
 
 
 @login_required
-def token_page(request: HttpRequest) -> HttpResponse:
+def token_page(request: AuthedRequest) -> HttpResponse:
     error, created, raw, status = "", None, "", 200
     if request.method == "POST":
         try:

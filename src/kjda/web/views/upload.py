@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
@@ -19,7 +20,7 @@ from kjda.web.permissions import perm_required
 
 
 @perm_required(Perm.RECORD_INGEST)
-def record_upload(request: HttpRequest) -> HttpResponse:
+def record_upload(request: AuthedRequest) -> HttpResponse:
     rules = selectors.retention_rule_list()
     if request.method != "POST":
         return render(request, "web/record_upload.html", {"form": RecordUploadForm(rules=rules)})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.models import User
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
+from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm, Role
 from kjda.accounts.selectors import (
     admin_trio_missing,
@@ -19,21 +21,26 @@ from kjda.errors import DomainError
 from kjda.web.permissions import perm_required
 
 
+def _user_named(username: str) -> User:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise DomainError("user_not_found", "用户不存在", "no such user", status=404)
+    return user
+
+
 def _split(value: str) -> list[str]:
     return [p.strip() for p in value.replace("，", ",").split(",") if p.strip()]
 
 
 @perm_required(Perm.USER_MANAGE)
-def user_list(request: HttpRequest) -> HttpResponse:
+def user_list(request: AuthedRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         data = request.POST
         try:
             action = data.get("action")
             if action in ("update", "unlock", "split"):
-                user = get_user_model().objects.filter(username=data.get("username", "")).first()
-                if user is None:
-                    raise DomainError("user_not_found", "用户不存在", "no such user", status=404)
+                user = _user_named(data.get("username", ""))
             if action == "update":
                 user_update(actor=request.user, user=user, request=request,
                             roles=data.getlist("roles"),

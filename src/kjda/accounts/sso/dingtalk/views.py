@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from allauth.socialaccount.providers.dingtalk.views import DingTalkOAuth2Adapter
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
+from django.http import HttpRequest
 
 from kjda.accounts.sso.http import base_url, call
 
@@ -31,18 +32,18 @@ class DingTalkAdapter(DingTalkOAuth2Adapter):
         return self.get_provider().app
 
     @property
-    def authorize_url(self) -> str:  # type: ignore[override]
+    def authorize_url(self) -> str:
         return base_url(self._app, "login_base_url", LOGIN) + "/oauth2/auth"
 
     @property
-    def access_token_url(self) -> str:  # type: ignore[override]
+    def access_token_url(self) -> str:
         return base_url(self._app, "api_base_url", API) + "/v1.0/oauth2/userAccessToken"
 
     @property
-    def profile_url(self) -> str:  # type: ignore[override]
+    def profile_url(self) -> str:
         return base_url(self._app, "api_base_url", API) + "/v1.0/contact/users/me"
 
-    def complete_login(self, request, app, token, **kwargs):
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
         me = call("GET", self.profile_url, what="DingTalk users/me",
                   headers={"x-acs-dingtalk-access-token": token.token})
         oapi = base_url(app, "oapi_base_url", OAPI)

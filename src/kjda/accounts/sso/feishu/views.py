@@ -16,6 +16,7 @@ from allauth.socialaccount.providers.oauth2.views import (
     OAuth2CallbackView,
     OAuth2LoginView,
 )
+from django.http import HttpRequest
 
 from kjda.accounts.sso.http import base_url, call
 
@@ -53,18 +54,18 @@ class FeishuAdapter(FeishuOAuth2Adapter):
         return self.get_provider().app
 
     @property
-    def authorize_url(self) -> str:  # type: ignore[override]
+    def authorize_url(self) -> str:
         return base_url(self._app, "accounts_base_url", ACCOUNTS) + "/open-apis/authen/v1/authorize"
 
     @property
-    def access_token_url(self) -> str:  # type: ignore[override]
+    def access_token_url(self) -> str:
         return base_url(self._app, "api_base_url", API) + "/open-apis/authen/v2/oauth/token"
 
-    def get_client(self, request, app):
+    def get_client(self, request: HttpRequest, app):
         # allauth's Feishu adapter builds its legacy client here, whatever client_class says.
         return OAuth2Adapter.get_client(self, request, app)
 
-    def complete_login(self, request, app, token, **kwargs):
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
         api = base_url(app, "api_base_url", API)
         info = call("GET", api + "/open-apis/authen/v1/user_info", ok=_ok,
                     headers={"Authorization": f"Bearer {token.token}"},

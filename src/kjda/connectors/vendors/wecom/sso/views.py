@@ -8,6 +8,7 @@ openid and is refused), `cgi-bin/user/get` and `cgi-bin/department/get` the dire
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from allauth.socialaccount.models import SocialToken
@@ -17,6 +18,7 @@ from allauth.socialaccount.providers.oauth2.views import (
     OAuth2CallbackView,
     OAuth2LoginView,
 )
+from django.http import HttpRequest
 
 from kjda.accounts.sso.http import base_url, call
 from kjda.connectors.vendors.wecom import LOGIN, OPEN
@@ -29,7 +31,7 @@ def _ok(data) -> bool:
 
 
 class WeComClient(OAuth2Client):
-    app = None  # the SocialApp, set by the adapter
+    app: Any = None  # the SocialApp (allauth has no type hints), set by the adapter
 
     def get_redirect_url(self, authorization_url, scope, extra_params) -> str:
         s = self.app.settings or {}
@@ -65,16 +67,16 @@ class WeComAdapter(OAuth2Adapter):
         return self.get_provider().app
 
     @property
-    def authorize_url(self) -> str:  # type: ignore[override]
+    def authorize_url(self) -> str:
         if (self._app.settings or {}).get("mode") == "inapp":
             return base_url(self._app, "open_base_url", OPEN) + "/connect/oauth2/authorize"
         return base_url(self._app, "login_base_url", LOGIN) + "/wwlogin/sso/login"
 
     @property
-    def access_token_url(self) -> str:  # type: ignore[override]
+    def access_token_url(self) -> str:
         return base_url(self._app, "api_base_url", API) + "/cgi-bin/gettoken"
 
-    def get_client(self, request, app):
+    def get_client(self, request: HttpRequest, app):
         client = super().get_client(request, app)
         client.app = app
         return client
@@ -84,7 +86,7 @@ class WeComAdapter(OAuth2Adapter):
         token.token_secret = data["userid"]  # carried to complete_login
         return token
 
-    def complete_login(self, request, app, token, **kwargs):
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
         api = base_url(app, "api_base_url", API)
         userid = kwargs["response"]["userid"]
         auth = {"access_token": token.token}
