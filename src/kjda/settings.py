@@ -187,11 +187,12 @@ def _database() -> dict[str, Any]:
     }
 
 
-def _search_database(default: dict) -> dict:
+def _search_database(default: dict[str, Any]) -> dict[str, Any]:
     """The `search` alias (kjda.db.routers): the same database, read-only."""
     url = os.environ.get("KJDA_SEARCH_DATABASE_URL")
     if url:  # e.g. a role with SELECT only
-        db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60,
+                                                        conn_health_checks=True))
     else:
         db = {**default, "OPTIONS": dict(default.get("OPTIONS", {}))}
     db["TEST"] = {"MIRROR": "default"}  # tests read the test database through it

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,24 +23,41 @@ from kjda.accounts.sso.services import OAIdentity, sso_profile_refresh, users_ac
 
 
 class DepartmentIn(Protocol):
-    external_id: str
-    name: str
-    parent_id: str
+    @property
+    def external_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parent_id(self) -> str: ...
 
 
 class PersonIn(Protocol):
-    user_id: str
-    name: str
-    department: str
-    mobile: str
-    active: bool
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def department(self) -> str: ...
+
+    @property
+    def mobile(self) -> str: ...
+
+    @property
+    def active(self) -> bool: ...
 
 
 class DirectoryIn(Protocol):
     """A platform's whole directory (`kjda.connectors.base.Directory` is one)."""
 
-    departments: Iterable[DepartmentIn]
-    people: Mapping[str, PersonIn]
+    @property
+    def departments(self) -> Iterable[DepartmentIn]: ...
+
+    @property
+    def people(self) -> Mapping[str, PersonIn]: ...
 
 
 @transaction.atomic
@@ -61,7 +79,9 @@ def directory_apply(*, source: str, directory: DirectoryIn, actor=None,
     accounts = list(SocialAccount.objects.filter(provider=source).select_related("user"))
     profiles = {p.user_id: p for p in Profile.objects.filter(
         user_id__in=[a.user_id for a in accounts])}
-    left, disabled, changed = [], [], []
+    left: list[User] = []
+    disabled: list[User] = []
+    changed: list[Profile] = []
     for account in accounts:
         person = directory.people.get(account.uid)
         user = account.user

@@ -558,7 +558,7 @@ def user_bootstrap(*, password: str, generated_password: bool = False,
     return user
 
 
-def user_grant_bootstrap_roles(*, user, generated_password: bool = False) -> None:
+def user_grant_bootstrap_roles(*, user: User, generated_password: bool = False) -> None:
     """The account `kjda serve` creates: usable at once (archivist) and able to create the
     three separated administrators (security administrator). A generated password must be
     replaced at the first login."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -199,9 +201,11 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict[s
     if text:
         rows_insert([RecordText(record=record, content=text)])
     # What was just written is what a reader would fetch: keep it on the instance.
-    for name, rows in (("files", file_rows), ("agents", agent_rows), ("relations", relation_rows),
-                       ("business_events", event_rows)):
-        prefetched_set(record, name, rows)
+    written: tuple[tuple[str, Sequence[Model]], ...] = (
+        ("files", file_rows), ("agents", agent_rows), ("relations", relation_rows),
+        ("business_events", event_rows))
+    for name, written_rows in written:
+        prefetched_set(record, name, written_rows)
     search_index_record(record=record, text=text, new=True)
     return record
 

@@ -118,7 +118,7 @@ class InboxWriter:
     @staticmethod
     def _commit(batch: list[_Pending]) -> None:
         try:
-            results = _write([item.delivery for item in batch])
+            results = _write([item.delivery for item in batch if item.delivery is not None])
         except Exception:
             log.exception("inbox group commit of %s callbacks failed", len(batch))
             connections.close_all()

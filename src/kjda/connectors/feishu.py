@@ -362,7 +362,8 @@ class FeishuConnector(FeishuApi, OAConnector):
         return out
 
     def _directory_pages(self, path: str, params: dict) -> list[dict]:
-        items, token = [], ""
+        items: list[dict] = []
+        token = ""
         for _ in range(DIRECTORY_MAX_PAGES):
             data = self._call("GET", path, params={**params, "page_size": 50,
                                                    **({"page_token": token} if token else {})})

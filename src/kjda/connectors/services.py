@@ -14,14 +14,17 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Field, Model
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -53,10 +56,12 @@ from kjda.errors import Conflict, DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 REPLAY_WINDOW = timedelta(minutes=10)
+# (kind, settings JSON, encrypted secrets): the connector row a callback was verified with
+ConnectorKey = tuple[str, str, str]
 
 
-def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
-                         *, actor, request=None,
+def _destination_changes(cls: type[OAConnector], before: dict[str, Any], after: dict[str, Any],
+                         *, actor: User | None, request: HttpRequest | None = None,
                          connector_pk: str = "") -> list[tuple[str, str, str]]:
     """(name, old, new) of each destination setting (base URLs, notify URL) that `after`
     changes from `before` (a blank value is its default). Each must be an http(s) URL, and
@@ -92,17 +97,17 @@ def _destination_changes(cls: type[OAConnector], before: dict, after: dict,
     return changes
 
 
-def _destination_audit(changes: list[tuple[str, str, str]], *, connector: Connector, actor,
-                       request) -> None:
+def _destination_audit(changes: list[tuple[str, str, str]], *, connector: Connector,
+                       actor: User | None, request: HttpRequest | None) -> None:
     for name, old, new in changes:
         audit_log(action="connector.base_url_changed", actor=actor, request=request,
                   object_type="connector", object_id=str(connector.pk),
                   detail={"kind": connector.kind, "setting": name, "old": old, "new": new})
 
 
-def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = "",
-                     finance_owner_ids: list[str] | None = None, actor=None,
-                     request=None) -> Connector:
+def connector_create(*, kind: str, name: str, settings: dict[str, Any], fonds_code: str = "",
+                     finance_owner_ids: list[str] | None = None, actor: User | None = None,
+                     request: HttpRequest | None = None) -> Connector:
     cls = connector_class(kind)
     values = {k: ("" if v is None else str(v)) for k, v in (settings or {}).items()}
     known = {s.name for s in cls.settings_spec}
@@ -127,8 +132,9 @@ def connector_create(*, kind: str, name: str, settings: dict, fonds_code: str = 
     return connector
 
 
-def connector_update_settings(*, connector: Connector, settings: dict, actor=None,
-                              request=None) -> Connector:
+def connector_update_settings(*, connector: Connector, settings: dict[str, Any],
+                              actor: User | None = None,
+                              request: HttpRequest | None = None) -> Connector:
     """Change some settings; secrets given replace the stored ones, others stay. A change of
     a platform address needs the system administrator (when `actor` is a person) and is
     audited as `connector.base_url_changed` with the old and new address."""
@@ -185,7 +191,7 @@ def connector_for_callbacks(connector: Connector) -> OAConnector:
     return oa
 
 
-def connector_public_settings(connector: Connector) -> dict:
+def connector_public_settings(connector: Connector) -> dict[str, Any]:
     """Settings as shown after creation: secrets never come back, only that they are set."""
     cls = connector_class(connector.kind)
     secrets = secrets_decrypt(connector.secrets_encrypted)
@@ -196,7 +202,8 @@ def connector_public_settings(connector: Connector) -> dict:
 
 
 def mapping_create(*, connector: Connector, process_code: str, scenario: str, category: str,
-                   fields: dict[str, str], actor=None, request=None) -> Mapping:
+                   fields: dict[str, str], actor: User | None = None,
+                   request: HttpRequest | None = None) -> Mapping:
     """Map an approval template of `connector` to a scenario and an archive category; audited
     (`connector.mapping_create`). 409 when the template already has a mapping."""
     if scenario not in Scenario.values:
@@ -264,16 +271,16 @@ class InboxDelivery:
     connector_pk: uuid.UUID
     kind: str
     replay_key: str
-    rows: list[tuple[str, dict]]
+    rows: list[tuple[str, dict[str, Any]]]
     # The connector row (`callback_connector_keys`) the callback was verified with, when the
     # caller verified it with a cached connector: inside the commit the row must still be that.
-    connector_key: tuple | None = None
+    connector_key: ConnectorKey | None = None
     remote_addr: str = ""
     user_agent: str = ""
 
 
 def inbox_delivery(*, connector_pk: uuid.UUID, kind: str, outcome: CallbackOutcome,
-                   request: CallbackRequest, connector_key: tuple | None = None
+                   request: CallbackRequest, connector_key: ConnectorKey | None = None
                    ) -> InboxDelivery:
     return InboxDelivery(connector_pk=connector_pk, kind=kind, replay_key=outcome.replay_key,
                          rows=[(e.event_id, inbox_event_values(e)) for e in outcome.events],
@@ -327,7 +334,8 @@ def inbox_events_commit(*, batch: list[InboxDelivery]) -> list[str]:
     return results
 
 
-def callback_connector_keys(*, connector_pks, cursor=None) -> dict[uuid.UUID, tuple]:
+def callback_connector_keys(*, connector_pks: Iterable[uuid.UUID], cursor: Any = None
+                            ) -> dict[uuid.UUID, ConnectorKey]:
     """(kind, settings JSON, encrypted secrets) of the enabled connectors among
     `connector_pks`: what a callback is verified with, compared again inside the commit."""
     connection = connections["default"]
@@ -343,15 +351,18 @@ def callback_connector_keys(*, connector_pks, cursor=None) -> dict[uuid.UUID, tu
             for pk, kind, settings, secrets in rows}
 
 
-def _prep(model, name: str, value, connection):
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+def _prep(model: type[Model], name: str, value: Any, connection: Any) -> Any:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a concrete column, never a reverse relation
+    return field.get_db_prep_save(value, connection)
 
 
-def _replay_keys_insert(cursor, connection, keyed: list[tuple[int, str, str]],
+def _replay_keys_insert(cursor: Any, connection: Any, keyed: list[tuple[int, str, str]],
                         now: datetime) -> set[tuple[str, str]]:
     """Insert the replay keys; return those that were new (one statement for the batch)."""
     table = connection.ops.quote_name(ReplayGuard._meta.db_table)
-    values, params = [], []
+    values: list[str] = []
+    params: list[Any] = []
     seen_at = _prep(ReplayGuard, "seen_at", now, connection)
     for _i, pk, key in keyed:
         values.append("(%s, %s, %s)")
@@ -367,12 +378,12 @@ INBOX_COLUMNS = ("connector_id", "event_id", "instance_id", "process_code", "act
                  "received_at")
 
 
-def _inbox_rows_insert(cursor, connection, rows: list[tuple[uuid.UUID, str, dict]],
+def _inbox_rows_insert(cursor: Any, connection: Any, rows: list[tuple[uuid.UUID, str, dict[str, Any]]],
                        now: datetime) -> None:
     table = connection.ops.quote_name(InboxEvent._meta.db_table)
     received_at = _prep(InboxEvent, "received_at", now, connection)
     placeholders = "(" + ", ".join(["%s"] * len(INBOX_COLUMNS)) + ")"
-    params: list = []
+    params: list[Any] = []
     for connector_pk, event_id, v in rows:
         params += [_prep(InboxEvent, "connector", connector_pk, connection), event_id[:200],
                    v["instance_id"], v["process_code"], v["action"], v["event_type"],
@@ -383,7 +394,7 @@ def _inbox_rows_insert(cursor, connection, rows: list[tuple[uuid.UUID, str, dict
                    "ON CONFLICT (connector_id, event_id) DO NOTHING", params)
 
 
-def inbox_event_values(event: ApprovalEvent) -> dict:
+def inbox_event_values(event: ApprovalEvent) -> dict[str, Any]:
     """The inbox row of one verified event."""
     payload = dict(event.payload)
     if event.reason:
@@ -431,7 +442,8 @@ INTAKE_RETRYABLE = frozenset({InboxStatus.FAILED, InboxStatus.IGNORED, InboxStat
 
 
 @transaction.atomic
-def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
+def intake_retry(*, event: InboxEvent, actor: User | None = None,
+                 request: HttpRequest | None = None) -> None:
     """Queue a failed, ignored or still waiting event again, now; audited (`intake.retry`).
     Refused (409 `intake_not_retryable`) for an event being processed or already archived: the
     status is re-read under the row lock, so a worker finishing meanwhile wins."""
@@ -451,7 +463,7 @@ def intake_retry(*, event: InboxEvent, actor=None, request=None) -> None:
 SWEEP_OVERLAP = timedelta(minutes=30)
 
 
-def connector_sweep(*, connector: Connector, actor: AbstractBaseUser | None = None,
+def connector_sweep(*, connector: Connector, actor: User | None = None,
                     request: HttpRequest | None = None, now: datetime | None = None) -> int:
     """Ask the platform for approvals finished since the last sweep (with overlap) and put any
     not yet archived or queued into the inbox; returns how many were queued, each enqueued

@@ -211,7 +211,7 @@ class WeaverConnector(OAConnector):
         instance = (instance_from_action(data, status="approved", result="agree")
                     if action == "approved" else None)
         payload = lean_payload(data)
-        creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+        creator = found if isinstance(found := data.get("creator"), dict) else {}
         if creator.get("id"):
             payload["_originator_id"] = str(creator["id"])
         return ApprovalEvent(

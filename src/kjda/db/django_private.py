@@ -44,7 +44,8 @@ def like_index_create_sql(schema_editor: Any, model: type[Model], field: Any) ->
 def related_fields_check(obj: Model, *, operation_name: str) -> None:
     """What `save()` checks of `obj`'s relations first (and the foreign key ids it copies from
     related objects saved since they were assigned)."""
-    obj._prepare_related_fields_for_save(operation_name=operation_name)
+    obj._prepare_related_fields_for_save(  # type: ignore[attr-defined]  # not in django-stubs
+        operation_name=operation_name)
 
 
 def prefetched_set(obj: Model, name: str, rows: Sequence[Model]) -> None:

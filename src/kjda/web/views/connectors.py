@@ -119,7 +119,7 @@ def mapping_new(request: AuthedRequest, connector_id: UUID) -> HttpResponse:
 
 @perm_required(Perm.CONNECTOR_MANAGE)
 @require_POST
-def connector_sweep(request: HttpRequest, connector_id: UUID) -> HttpResponse:
+def connector_sweep(request: AuthedRequest, connector_id: UUID) -> HttpResponse:
     """Ask the platform now for approvals finished since the last sweep (the periodic loop
     does the same every few minutes) and queue those not archived yet."""
     connector = _connector_or_404(request, connector_id)
