@@ -10,6 +10,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[test]'
 
 .venv/bin/ruff check src tests bench
+# Import contracts ([tool.importlinter] in pyproject.toml): layers, no cycles, no private names.
+.venv/bin/lint-imports
 
 echo "== tests on SQLite =="
 .venv/bin/python -m pytest "$@"
