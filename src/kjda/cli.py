@@ -221,7 +221,7 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     _setup()
-    from kjda.audit.services import audit_chain_verify
+    from kjda.audit.selectors import audit_chain_verify
 
     result = audit_chain_verify()
     if result.ok:

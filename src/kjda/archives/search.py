@@ -45,6 +45,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from kjda.archives.models import Record
+from kjda.archives.postings import pg_quote as _pg_quote
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"[{_CJK}]+|[0-9A-Za-z\u00c0-\u024f]+")
@@ -160,10 +161,6 @@ def pg_tsvector_for_text(text: str) -> str:
         # produce; it compresses to nothing) tips such rows over the limit.
         out += " " + _PG_PAD
     return out
-
-
-def _pg_quote(token: str) -> str:
-    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _fts5_expr(query: str) -> str | None:

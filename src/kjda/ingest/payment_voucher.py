@@ -14,9 +14,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, HRFlowable, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
-from kjda.connectors.base import TrailEntry
 from kjda.ingest.approval_record import result_zh
 from kjda.ingest.renditions import LABEL_BG, _build, _display_tz, _grid, _money, _p, cjk_font
+from kjda.ingest.types import TrailEntry
 
 _START = {"发起", "提交", "start", "start_process_instance"}
 _DIGITS = "零壹贰叁肆伍陆柒捌玖"

@@ -34,10 +34,10 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
-from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
 from kjda.errors import DomainError
 from kjda.ingest.approval_record import action_zh, result_zh
 from kjda.ingest.pdfa import make_pdfa2b
+from kjda.ingest.types import ApprovalInstance, AttachmentRef, FormField, TrailEntry
 
 FONT_PACKAGE = "fonts-wqy-microhei"
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

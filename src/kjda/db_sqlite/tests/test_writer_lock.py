@@ -11,7 +11,8 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from kjda.audit.services import audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import audit_log
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's lock")
 
