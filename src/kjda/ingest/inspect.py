@@ -22,7 +22,7 @@ import io
 from pathlib import Path
 from typing import BinaryIO
 
-from kjda.ingest.formats import Probe, handler_for, identify
+from kjda.formats import Probe, handler_for, identify
 
 
 def file_inspect(source: str | Path | BinaryIO) -> dict:

@@ -8,21 +8,37 @@ import re
 import tempfile
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from kjda.archives.services import record_relation_add
+from kjda.db_locks import xact_locks
+from kjda.errors import Conflict
+from kjda.formats import FormatInfo, Probe, identify
 from kjda.invoices.extract import IMAGE_FORMATS
 from kjda.invoices.extract import invoice_extract as _extract
 from kjda.invoices.models import Invoice
+from kjda.invoices.selectors import invoice_claim_for_actor, invoice_first_claims
 
 if TYPE_CHECKING:
     from kjda.archives.models import Record
-    from kjda.ingest.pipeline import IncomingFile
 
 log = logging.getLogger(__name__)
 INVOICE_FORMATS = ("ofd", "xml", "xbrl", "pdf", "pdfa", *IMAGE_FORMATS)
 _INVOICE_WORDS = re.compile(r"发票|行程单|客票|回单|纳税人识别号|价税合计")
 # Document types whose pictures are worth OCR (seconds a page) even without an invoice QR.
 _OCR_DOCUMENT_TYPES = re.compile(r"发票|回单|票|原始凭证")
+
+
+class IncomingFile(Protocol):
+    """What invoices reads of ingest's file (`kjda.ingest.types.IncomingFile`): ingest is the
+    layer above, so invoices names the shape instead of importing the class."""
+
+    stream: BinaryIO
+    format: FormatInfo
+    probe: Probe
+    text: str
+    meta: Any  # kjda.ingest.metadata.FileMetaIn: its document_type
+    invoice: dict | None
 
 
 def invoice_extract(path, fmt: str, *, ocr_images: bool = True) -> dict | None:
@@ -64,8 +80,6 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
                   first_claims: dict[str, Record]) -> list[Invoice]:
     """One invoice row per file of the new record that holds one, linked to the record that
     claimed the same invoice first (if any), plus a 实体关系 row for each such link."""
-    from kjda.archives.services import record_relation_add
-
     _claims_recheck(files=files, first_claims=first_claims)
     rows = []
     stored = {rf.sequence: rf for rf in record.files.all()}
@@ -99,10 +113,6 @@ def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record
     """Inside the filing transaction: an invoice that had no claim when the checks ran must
     still have none, or two concurrent claims of one invoice would both be filed: a lock per
     invoice (kjda.db_locks) makes the second claim wait for the first to commit."""
-    from kjda.db_locks import xact_locks
-    from kjda.errors import Conflict
-    from kjda.invoices.selectors import invoice_first_claims
-
     unclaimed = sorted({f.invoice["identity"] for f in files
                         if getattr(f, "invoice", None) and f.invoice["identity"]} - set(first_claims))
     if not unclaimed:
@@ -127,9 +137,6 @@ def _stored_data(invoice: dict) -> dict:
 def invoice_check(*, actor, upload: BinaryIO) -> dict:
     """`POST /invoices/check`: the invoice in an uploaded file and the record that already
     claimed it. Nothing is stored; the upload is read from a temporary copy."""
-    from kjda.ingest.formats import identify
-    from kjda.invoices.selectors import invoice_claim_for_actor
-
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as tmp:
         for chunk in iter(lambda: upload.read(1024 * 1024), b""):
             tmp.write(chunk)

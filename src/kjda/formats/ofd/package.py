@@ -24,7 +24,7 @@ from lxml import etree
 from kjda.errors import DomainError
 
 if TYPE_CHECKING:
-    from kjda.ingest.ofd.document import OFDDocument
+    from kjda.formats.ofd.document import OFDDocument
 
 
 class OFDError(DomainError):
@@ -284,7 +284,7 @@ class OFDPackage:
         return self.xml("OFD.xml")
 
     def documents(self) -> list[OFDDocument]:
-        from kjda.ingest.ofd.document import OFDDocument
+        from kjda.formats.ofd.document import OFDDocument
 
         root = self.root()
         if root.tag.lower() != "ofd":

@@ -14,15 +14,15 @@ if TYPE_CHECKING:
     from lxml import etree
 
 
-def _dir(path: str) -> str:
+def path_dir(path: str) -> str:
     return posixpath.dirname(path)
 
 
-def _text(el: etree._Element | None) -> str:
+def el_text(el: etree._Element | None) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
-def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
+def el_child(el: etree._Element | None, tag: str) -> etree._Element | None:
     if el is None:
         return None
     for c in el:
@@ -31,7 +31,7 @@ def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
     return None
 
 
-def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
+def el_children(el: etree._Element | None, tag: str) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str) and c.tag == tag] if el is not None else []
 
 
