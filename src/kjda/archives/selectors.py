@@ -8,8 +8,11 @@ from dataclasses import dataclass, replace
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import (
     ScopePart,
+    actor_can,
+    actor_profile,
     record_scope_parts,
     scope_parts_q,
 )
@@ -173,9 +176,6 @@ def record_find_existing(*, source_system: str, external_id: str) -> Record | No
 def fonds_list(*, actor) -> QuerySet[Fonds]:
     """The fonds the actor works in: those their scope names (all when it names none), for
     anyone who reads records, configures fonds or grants scopes."""
-    from kjda.accounts.roles import Perm
-    from kjda.accounts.selectors import actor_can, actor_profile
-
     if not any(actor_can(actor, p) for p in (Perm.RECORD_READ, Perm.FONDS_CONFIGURE,
                                             Perm.USER_MANAGE)):
         return Fonds.objects.none()

@@ -8,6 +8,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
+from kjda.accounts.roles import Perm
+from kjda.accounts.selectors import actor_can
 from kjda.audit.checkpoints import audit_checkpoint_latest
 from kjda.audit.models import AuditChainHead, AuditEvent
 from kjda.audit.services import ChainVerification, ChainWalker, CheckpointMark, events_after
@@ -31,9 +33,6 @@ def audit_event_list(
     `actor_user` is the person reading the log: the security auditor (安全审计员) sees every
     event, anyone else at most their own.
     """
-    from kjda.accounts.roles import Perm
-    from kjda.accounts.selectors import actor_can
-
     qs = AuditEvent.objects.select_related("actor")
     if not actor_can(actor_user, Perm.AUDIT_READ):
         # Anyone else sees at most their own events.

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from kjda.archives.numbering import archive_no_is_valid
+from kjda.archives.selectors import item_no_taken
+from kjda.formats.active_content import risky
 from kjda.ingest.types import CheckResult, IncomingFile, IngestContext
+from kjda.storage.services import blob_content_exists
 
 AUTHENTICITY, INTEGRITY, USABILITY, SECURITY = "真实性", "完整性", "可用性", "安全性"
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
@@ -197,8 +201,6 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-10", "元数据与内容关联一致性检测", AUTHENTICITY)
 def _content_link(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.storage.services import blob_content_exists
-
     # The Blob rows are written with the record's file rows, in one transaction.
     missing = [f.filename for f in ctx.files
                if not f.sha256 or not blob_content_exists(sha256=f.sha256)]
@@ -209,8 +211,6 @@ def _content_link(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-7", "档号规范性检测", AUTHENTICITY, stage=AFTER)
 def _archive_no(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.archives.numbering import archive_no_is_valid
-
     record = ctx.record
     if record is None or not record.archive_no:
         return SKIP, "按卷整理，封卷时编档号 / arranged by volume: numbered when the volume closes"
@@ -252,8 +252,6 @@ def _required(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-2-6", "连续性元数据项检测", INTEGRITY, stage=AFTER)
 def _continuity(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.archives.selectors import item_no_taken
-
     record = ctx.record
     if record is None or record.item_no is None:
         return SKIP, "尚未编件号 / no item number yet"
@@ -349,8 +347,6 @@ def _active_content(ctx: IngestContext) -> tuple[str, str]:
     executable attachments (kjda.formats.active_content). KJDA_ACTIVE_CONTENT decides: `warn`
     files the record with this item as a warning, `hold` fails it (blocking: 待处理 for review)."""
     from django.conf import settings
-
-    from kjda.formats.active_content import risky
 
     flagged, notes = [], []
     for f in ctx.files:

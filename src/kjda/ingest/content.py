@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from kjda.formats.active_content import ofd_active_content
+from kjda.formats.containers import ofd_xml_text
+from kjda.formats.ofd import OFDError, OFDPackage
 from kjda.ingest.signatures import file_signatures
 
 if TYPE_CHECKING:
@@ -39,10 +42,6 @@ def inspect_file(f: IncomingFile) -> None:
 
 
 def _inspect_ofd(f: IncomingFile) -> None:
-    from kjda.formats.active_content import ofd_active_content
-    from kjda.formats.containers import ofd_xml_text
-    from kjda.formats.ofd import OFDError, OFDPackage
-
     f.stream.seek(0)
     text = None
     try:

@@ -14,10 +14,12 @@ from django.conf import settings
 
 from kjda.errors import DomainError
 from kjda.formats import Probe, handler_for, identify
-from kjda.ingest import checks
+from kjda.ingest import checks, longterm
+from kjda.ingest.content import inspect_file
 from kjda.ingest.metadata import FileMetaIn
 from kjda.ingest.types import IncomingFile, IngestContext, mime_agrees  # noqa: F401 - re-exported
 from kjda.inputs import filename_check
+from kjda.invoices.services import invoice_for_incoming, invoice_search_text
 from kjda.storage.services import blob_put
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,6 @@ class Convert(Step):
     note of why (shown in the GD-3-3.1 check)."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.ingest import longterm
-
         for index, f in enumerate(list(ctx.files)):
             pdfa = f.probe.properties.get("pdfa")
             if (f.meta.role != "original" or f.derived_from is not None or not f.probe.readable
@@ -119,8 +119,6 @@ class Inspect(Step):
     """Signatures (固化信息) of every file; an OFD's pages, text and attachments."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.ingest.content import inspect_file
-
         for f in ctx.files:
             if f.size <= MAX_EXTRACT_BYTES:
                 inspect_file(f)
@@ -135,8 +133,6 @@ class InvoiceExtract(Step):
     """Invoice data (kjda.invoices) of files that may hold an invoice; its text is indexed."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.invoices.services import invoice_for_incoming, invoice_search_text
-
         for f in ctx.files:
             if f.size <= MAX_EXTRACT_BYTES and f.derived_from is None:
                 f.invoice = invoice_for_incoming(f)

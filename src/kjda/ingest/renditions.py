@@ -33,6 +33,8 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
 from kjda.formats.fonts import cjk_font
+from kjda.formats.ofd import OFDPackage
+from kjda.formats.ofd.render import render_pdfa
 from kjda.formats.pdfa import make_pdfa2b
 from kjda.ingest.approval_record import action_zh, result_zh
 from kjda.ingest.types import ApprovalInstance, AttachmentRef, FormField, TrailEntry
@@ -322,9 +324,6 @@ def _build_unlocked(story: list[Flowable], *, pagesize: tuple[float, float], mar
 def ofd_rendition(source: Any) -> bytes:
     """PDF/A-2b of an OFD's pages for viewing in the browser; the OFD itself stays the original.
     `source` is a path, bytes or a binary stream (see `kjda.formats.ofd`)."""
-    from kjda.formats.ofd import OFDPackage
-    from kjda.formats.ofd.render import render_pdfa
-
     with OFDPackage.open(source) as pkg:
         return render_pdfa(pkg.documents()[0]).pdf
 

@@ -17,6 +17,8 @@ from kjda.formats.ofd.model import (  # noqa: F401 - the model's names are part 
     DocInfo,
     Font,
     Media,
+    OFDError,
+    PartReader,
     Resources,
     SignatureRef,
     TextItem,
@@ -27,12 +29,9 @@ from kjda.formats.ofd.model import (  # noqa: F401 - the model's names are part 
     parse_ofd_date,
     path_dir,
 )
-from kjda.formats.ofd.package import OFDError
 
 if TYPE_CHECKING:
     from lxml import etree
-
-    from kjda.formats.ofd.package import OFDPackage
 
 
 class OFDPage:
@@ -122,7 +121,7 @@ class OFDPage:
 class OFDDocument:
     """One DocBody: read lazily, each part at most once."""
 
-    def __init__(self, package: OFDPackage, body: etree._Element, *, index: int = 0) -> None:
+    def __init__(self, package: PartReader, body: etree._Element, *, index: int = 0) -> None:
         self.package = package
         self.body = body
         self.index = index

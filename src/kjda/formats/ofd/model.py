@@ -1,6 +1,7 @@
 """The plain parts of the OFD model: XML helpers over namespace-stripped trees, the date forms
 real OFDs carry, and the small records (DocInfo, fonts, media, attachments, signatures, text)
-that `OFDDocument` hands out."""
+that `OFDDocument` hands out; `OFDError`, and `PartReader`: what a document needs of its
+package (`OFDPackage` is one), so that the document module need not import the package one."""
 
 from __future__ import annotations
 
@@ -8,10 +9,28 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from kjda.errors import DomainError
 
 if TYPE_CHECKING:
     from lxml import etree
+
+
+class OFDError(DomainError):
+    """An OFD that can't be read safely. `code` is stable; `zh`/`en` say why."""
+
+    status = 422
+
+
+class PartReader(Protocol):
+    """The parts of an OFD package by path (implemented by `OFDPackage`)."""
+
+    def find(self, path: str, base: str = "") -> str | None: ...
+
+    def read(self, path: str, base: str = "") -> bytes: ...
+
+    def xml(self, path: str, base: str = "") -> etree._Element: ...
 
 
 def path_dir(path: str) -> str:
