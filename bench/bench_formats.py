@@ -52,9 +52,9 @@ def main() -> None:
     import pikepdf
     from PIL import Image
 
-    from kjda.ingest.formats import handler_for, identify
+    from kjda.formats import handler_for, identify
+    from kjda.formats.pdfa_check import pdfa_check
     from kjda.ingest.longterm import image_to_pdfa, pdf_to_pdfa
-    from kjda.ingest.pdfa_check import pdfa_check
     from kjda.ingest.tests.test_pdfa import reportlab_pdf
     from kjda_oasim.factories import voucher_pdf
 

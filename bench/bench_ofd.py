@@ -21,9 +21,9 @@ import django  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
 django.setup()
 
-from kjda.ingest.ofd import OFDError, OFDPackage  # noqa: E402
-from kjda.ingest.ofd.render import render_pdfa, render_png  # noqa: E402
-from kjda.ingest.ofd.signatures import verify_package  # noqa: E402
+from kjda.formats.ofd import OFDError, OFDPackage  # noqa: E402
+from kjda.formats.ofd.render import render_pdfa, render_png  # noqa: E402
+from kjda.formats.ofd.signatures import verify_package  # noqa: E402
 
 SAMPLES = Path(os.environ.get("KJDA_SAMPLES_DIR", ROOT.parent / "shared" / "samples"))
 

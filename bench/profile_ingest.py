@@ -56,7 +56,7 @@ _TIMED = [
     ("kjda.storage.backends.local", "LocalBlobBackend._place"),
     ("kjda.storage.backends.local", "LocalBlobBackend._check_placed"),
     ("kjda.ingest.pipeline", "Identify.run"),
-    ("kjda.ingest.formats.pdf", "PdfHandler.probe"),
+    ("kjda.formats.pdf", "PdfHandler.probe"),
     ("kjda.ingest.pipeline", "Extract.run"),
     ("kjda.ingest.pipeline", "Inspect.run"),
     ("kjda.ingest.pipeline", "InvoiceExtract.run"),

@@ -10,7 +10,9 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]' -e ./oasim  # kjda-oasim from the folder
 
-.venv/bin/ruff check src tests bench oasim conftest.py
+.venv/bin/ruff check src tests bench oasim conftest.py scripts
+# Import contracts ([tool.importlinter] in pyproject.toml): layers, no cycles, no private names.
+.venv/bin/lint-imports
 .venv/bin/mypy  # the whole package, settings in pyproject [tool.mypy]
 .venv/bin/python scripts/check_wheel.py  # no tests, test helpers or simulator in the wheel
 

@@ -148,7 +148,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     django_setup()
-    from kjda.audit.services import audit_chain_verify
+    from kjda.audit.selectors import audit_chain_verify
 
     result = audit_chain_verify()
     if result.ok:

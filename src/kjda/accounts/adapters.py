@@ -7,12 +7,8 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
 
-
-def login_lockout_key(username: str) -> str:
-    """The key of an account's failed-login counter in allauth's rate limits (`login_failed`
-    per key). allauth's own key starts with the request's host name (we have no sites
-    framework), so varying the Host header would reset the count; ours is the username."""
-    return f"kjda-login:{username.strip().lower()}"
+from kjda.accounts.lockout import login_lockout_key
+from kjda.accounts.services import login_failure_record
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -24,6 +20,4 @@ class AccountAdapter(DefaultAccountAdapter):
         return login_lockout_key(credentials.get("email", credentials.get("username", "")))
 
     def authentication_failed(self, request: HttpRequest, **credentials) -> None:
-        from kjda.accounts.services import login_failure_record
-
         login_failure_record(request=request, username=credentials.get("username", ""))

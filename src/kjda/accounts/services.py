@@ -14,6 +14,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from kjda.accounts.fonds import fonds_codes_known
+from kjda.accounts.lockout import login_lockout_key
 from kjda.accounts.models import ApiToken
 from kjda.audit.services import audit_log
 from kjda.db.rows import row_get
@@ -338,10 +340,8 @@ def _roles_validate(roles: list[str], *, before: list[str] | None = None) -> lis
 
 
 def _fonds_validate(codes: list[str]) -> list[str]:
-    from kjda.archives.models import Fonds
-
     codes = sorted({c.upper() for c in codes})
-    known = set(Fonds.objects.filter(code__in=codes).values_list("code", flat=True))
+    known = fonds_codes_known(codes)
     missing = [c for c in codes if c not in known]
     if missing:
         raise DomainError("fonds_unknown", f"全宗不存在：{', '.join(missing)}",
@@ -501,8 +501,6 @@ def user_unlock(*, actor: User | None, user: User, request: HttpRequest) -> None
     account (password and second factor), through allauth's rate-limit API. Audited."""
     from allauth.core import ratelimit
 
-    from kjda.accounts.adapters import login_lockout_key
-
     # allauth's clear() also resets the per-address counter of the address making this
     # request (the unlocking administrator's); the attacker's address stays throttled.
     ratelimit.clear(request, action="login_failed", key=login_lockout_key(user.get_username()))
@@ -518,7 +516,6 @@ def login_failure_record(*, request: HttpRequest | None, username: str) -> None:
     on the system itself."""
     from allauth.core import ratelimit
 
-    from kjda.accounts.adapters import login_lockout_key
     from kjda.accounts.roles import ADMIN_TRIO
     from kjda.accounts.selectors import actor_roles
 

@@ -28,7 +28,12 @@ from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.selectors import check_report_for, existing_record_for
 from kjda.ingest.services import record_ingest
-from kjda.invoices.selectors import InvoiceFilters, invoice_duplicates_for, invoices_of_record
+from kjda.invoices.selectors import (
+    InvoiceFilters,
+    invoice_duplicates_for,
+    invoice_record_condition,
+    invoices_of_record,
+)
 from kjda.invoices.services import invoice_public
 
 from .permissions import require, require_token_scope
@@ -160,7 +165,8 @@ def record_list(request: HttpRequest, query: Query[RecordQuery]):
     matching record in the caller's scope."""
     require(request, Perm.RECORD_READ)
     params = query.dict(exclude={"limit", "offset", "format"})
-    invoice = InvoiceFilters(**{k: params.pop(k) for k in _INVOICE_FILTERS})
+    invoice = invoice_record_condition(
+        InvoiceFilters(**{k: params.pop(k) for k in _INVOICE_FILTERS}))
     filters = selectors.RecordFilters(**params, invoice=invoice)
     qs = selectors.record_list(actor=request.user, filters=filters)
     if query.format in ("csv", "xlsx"):

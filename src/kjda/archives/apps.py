@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from kjda.accounts.fonds import fonds_lookup_register
+
 
 def _after_migrate(sender, using, **kwargs) -> None:
     """Keep seed data and the raw-SQL search index consistent after `migrate` and `flush`:
@@ -21,6 +23,12 @@ def _after_migrate(sender, using, **kwargs) -> None:
         cur.execute("DELETE FROM archives_search")
 
 
+def _fonds_codes_known(codes) -> set[str]:
+    from kjda.archives.models import Fonds
+
+    return set(Fonds.objects.filter(code__in=list(codes)).values_list("code", flat=True))
+
+
 class ArchivesConfig(AppConfig):
     name = "kjda.archives"
     label = "archives"
@@ -28,3 +36,5 @@ class ArchivesConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_after_migrate, sender=self)
+        # accounts checks the fonds of a user's scope through this, without importing archives
+        fonds_lookup_register(_fonds_codes_known)

@@ -25,7 +25,7 @@ from kjda.storage.services import StorageError, blob_read_verified
 
 logger = logging.getLogger(__name__)
 
-# Identified format name (kjda.ingest.formats) → the type it is served as when inline.
+# Identified format name (kjda.formats) → the type it is served as when inline.
 INLINE_FORMATS = {"pdf": "application/pdf", "pdfa": "application/pdf", "png": "image/png",
                   "jpeg": "image/jpeg"}
 ATTACHMENT_TYPE = "application/octet-stream"

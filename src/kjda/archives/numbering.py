@@ -19,6 +19,7 @@ from kjda.archives.models import (
     Fonds,
     Retention,
 )
+from kjda.archives.reference import category_code_for
 
 DOT = "\u00b7"
 ARCHIVE_NO_RE = re.compile(
@@ -29,8 +30,6 @@ ARCHIVE_NO_RE = re.compile(
 
 
 def category_code(*, fonds: Fonds, category: Category) -> str:
-    from kjda.archives.reference import category_code_for
-
     return category_code_for(fonds, category)
 
 

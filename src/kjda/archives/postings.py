@@ -176,14 +176,17 @@ def _set_bit(data: bytearray, bit: int, value: bool = True) -> None:
         data[bit // 8] &= ~(1 << (bit % 8)) & 0xFF
 
 
+def pg_quote(token: str) -> str:
+    """A PostgreSQL tsquery/tsvector lexeme in quotes (shared with kjda.archives.search)."""
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def postings_refresh(*, lock_timeout_ms: int = 2000) -> dict:
     """Bring the bitmaps up to date: entries written since the last refresh and dirty ones are
     read again, tokens asked for get their bitmap built. Blocks index writers while it runs
     (milliseconds for a few thousand entries); returns what it did."""
     if not _enabled():
         return {}
-    from kjda.archives.search import _pg_quote
-
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
@@ -228,7 +231,7 @@ def postings_refresh(*, lock_timeout_ms: int = 2000) -> dict:
                 changed += 1
         for token in pending:  # a whole bitmap, from the GIN index
             cur.execute("SELECT record_id FROM archives_search WHERE grams @@ %s::tsquery "
-                        "AND record_id <= %s", [_pg_quote(token), max(top, upto)])
+                        "AND record_id <= %s", [pg_quote(token), max(top, upto)])
             ids = [r[0] for r in cur.fetchall()]
             for record_id in ids:
                 data = segments.setdefault((token, record_id // SEGMENT_BITS),

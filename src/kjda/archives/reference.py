@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 
 from kjda.archives.models import Category, Fonds, FondsCategoryCode, RetentionRule
+from kjda.archives.selectors import retention_rule_find
 
 TTL = 2.0
 _lock = threading.Lock()
@@ -44,8 +45,6 @@ def fonds_for_ingest(code: str | None) -> Fonds | None:
 
 
 def rule_by_name(name: str) -> RetentionRule | None:
-    from kjda.archives.selectors import retention_rule_find
-
     return _cached(("rule", name), lambda: retention_rule_find(name=name))
 
 

@@ -46,6 +46,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from kjda.archives.models import Record
+from kjda.archives.postings import pg_quote
 from kjda.db.django_private import queryset_cached_rows
 from kjda.db.routers import search_alias
 
@@ -155,8 +156,8 @@ def pg_tsvector_for_text(text: str) -> str:
             pos += 1
         else:
             plain[run.lower()] = None
-    parts = [_pg_quote(g) + (":" + ",".join(map(str, p)) if p else "") for g, p in grams.items()]
-    parts.extend(_pg_quote(t) for t in plain if t not in grams)
+    parts = [pg_quote(g) + (":" + ",".join(map(str, p)) if p else "") for g, p in grams.items()]
+    parts.extend(pg_quote(t) for t in plain if t not in grams)
     out = " ".join(parts)
     if len(out.encode()) < _PG_SMALL:
         # PostgreSQL moves a value out of line only when the row exceeds ~2 KB, and the GIN
@@ -165,10 +166,6 @@ def pg_tsvector_for_text(text: str) -> str:
         # produce; it compresses to nothing) tips such rows over the limit.
         out += " " + _PG_PAD
     return out
-
-
-def _pg_quote(token: str) -> str:
-    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _fts5_expr(query: str) -> str | None:
@@ -193,11 +190,11 @@ def _pg_term(run: str) -> tuple[str, str | None]:
     elif len(run) in (2, PG_GRAM):
         token = run  # the bigram lexeme, or the one 4-gram
     elif len(run) < PG_GRAM:
-        return _pg_quote(run) + ":*", None
+        return pg_quote(run) + ":*", None
     else:
-        return "(" + " <-> ".join(_pg_quote(run[i:i + PG_GRAM])
+        return "(" + " <-> ".join(pg_quote(run[i:i + PG_GRAM])
                                   for i in range(len(run) - PG_GRAM + 1)) + ")", None
-    return _pg_quote(token), token
+    return pg_quote(token), token
 
 
 def _pg_tsquery(query: str) -> str | None:
@@ -228,7 +225,7 @@ def search_index_record(*, record: Record, text: str | None = None, new: bool = 
 
         row = RecordText.objects.filter(record_id=record.pk).first()
         text = row.content if row else ""
-    _write_rows([(record.pk, record_search_text(record, text), record_facet_tokens(record))],
+    search_rows_write([(record.pk, record_search_text(record, text), record_facet_tokens(record))],
                 new=new)
 
 
@@ -249,7 +246,7 @@ def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 
                                     .order_by("record_id", "sequence")
                                     .values_list("record_id", "filename")):
             names.setdefault(record_id, []).append(filename)
-        _write_rows([(r.pk, record_search_text(r, text, names.get(r.pk, ())),
+        search_rows_write([(r.pk, record_search_text(r, text, names.get(r.pk, ())),
                       record_facet_tokens(r)) for r, text in batch])
 
     for item in items:
@@ -286,7 +283,7 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
         last = records[-1].pk
 
 
-def _write_rows(rows: list[tuple[int, str, list[str]]], *, new: bool = False) -> None:
+def search_rows_write(rows: list[tuple[int, str, list[str]]], *, new: bool = False) -> None:
     """Store the index entries for (record id, text to index, facet tokens), replacing old ones."""
     if not rows:
         return
@@ -297,7 +294,7 @@ def _write_rows(rows: list[tuple[int, str, list[str]]], *, new: bool = False) ->
                 "SELECT id, g::tsvector FROM unnest(%s::bigint[], %s::text[]) AS t(id, g) "
                 "ON CONFLICT (record_id) DO UPDATE SET grams = EXCLUDED.grams",
                 [[r[0] for r in rows],
-                 [pg_tsvector_for_text(r[1]) + "".join(" " + _pg_quote(t) for t in r[2])
+                 [pg_tsvector_for_text(r[1]) + "".join(" " + pg_quote(t) for t in r[2])
                   for r in rows]])
             return
         if not new:
@@ -310,7 +307,7 @@ def _facet_expr(scope: Sequence[Facets], pg: bool) -> str | None:
     """The index expression for an OR of facet conjunctions; None when it allows nothing."""
     q: Callable[[str], str]
     if pg:
-        q, and_, or_ = _pg_quote, " & ", " | "
+        q, and_, or_ = pg_quote, " & ", " | "
     else:
         def q(t: str) -> str:
             return '"' + t + '"'

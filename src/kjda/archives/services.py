@@ -34,6 +34,7 @@ from kjda.archives.models import (
     Volume,
     VolumeStatus,
 )
+from kjda.archives.reference import rule_by_name
 from kjda.archives.search import search_index_record
 from kjda.audit.services import audit_log
 from kjda.db.django_private import prefetched_set
@@ -98,8 +99,6 @@ def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None
 
 
 def rule_for_category(*, name: str) -> RetentionRule:
-    from kjda.archives.reference import rule_by_name
-
     rule = rule_by_name(name)
     if rule is None:
         raise DomainError("category_unknown", f"未知的档案类别：{name}（应为保管期限表中的档案名称）",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from kjda.connectors.base import ApprovalInstance
+from kjda.ingest.types import ApprovalInstance
 
 _RESULT_ZH = {"agree": "同意", "agreed": "同意", "approve": "同意", "approved": "同意",
               "pass": "同意", "passed": "同意", "auto_pass": "自动通过", "refuse": "拒绝",

@@ -12,37 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from kjda.ingest.pipeline import IngestContext
+from kjda.archives.numbering import archive_no_is_valid
+from kjda.archives.selectors import item_no_taken
+from kjda.formats.active_content import risky
+from kjda.ingest.types import CheckResult, IncomingFile, IngestContext
+from kjda.storage.services import blob_content_exists
 
 AUTHENTICITY, INTEGRITY, USABILITY, SECURITY = "真实性", "完整性", "可用性", "安全性"
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
-
-
-@dataclass
-class CheckResult:
-    code: str
-    name: str
-    property: str
-    result: str
-    blocking: bool
-    reason: str = ""
-    # Other records the reason names, as ids: the reason holds REF(i) where refs[i] goes, and
-    # kjda.ingest.selectors.check_report_for renders each for the reader (a record outside
-    # their scope is never named). Stored as ids because readers of one report differ in scope.
-    refs: list[int] | None = None
-
-    def as_dict(self) -> dict:
-        # By hand: dataclasses.asdict deep-copies, and every record stores ~30 of these.
-        out = {"code": self.code, "name": self.name, "property": self.property,
-               "result": self.result, "blocking": self.blocking, "reason": self.reason}
-        if self.refs:
-            out["refs"] = self.refs
-        return out
 
 
 def REF(i: int) -> str:  # noqa: N802 - reads as a placeholder in the message templates
@@ -116,8 +96,6 @@ def _digests(ctx: IngestContext) -> tuple[str, str]:
 def _signatures(ctx: IngestContext) -> tuple[str, str]:
     # Reported per signature; an invalid one fails the item without holding the record back,
     # so the evidence is archived with the finding (财会〔2020〕6号: detect, keep the original).
-    from kjda.ingest.content import signature_summary
-
     return signature_summary(ctx.files)
 
 
@@ -223,8 +201,6 @@ def _file_properties(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-10", "元数据与内容关联一致性检测", AUTHENTICITY)
 def _content_link(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.storage.services import blob_content_exists
-
     # The Blob rows are written with the record's file rows, in one transaction.
     missing = [f.filename for f in ctx.files
                if not f.sha256 or not blob_content_exists(sha256=f.sha256)]
@@ -235,8 +211,6 @@ def _content_link(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-1-7", "档号规范性检测", AUTHENTICITY, stage=AFTER)
 def _archive_no(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.archives.numbering import archive_no_is_valid
-
     record = ctx.record
     if record is None or not record.archive_no:
         return SKIP, "按卷整理，封卷时编档号 / arranged by volume: numbered when the volume closes"
@@ -278,8 +252,6 @@ def _required(ctx: IngestContext) -> tuple[str, str]:
 
 @check("GD-2-6", "连续性元数据项检测", INTEGRITY, stage=AFTER)
 def _continuity(ctx: IngestContext) -> tuple[str, str]:
-    from kjda.archives.selectors import item_no_taken
-
     record = ctx.record
     if record is None or record.item_no is None:
         return SKIP, "尚未编件号 / no item number yet"
@@ -372,16 +344,14 @@ def _malicious(ctx: IngestContext) -> tuple[str, str]:
 def _active_content(ctx: IngestContext) -> tuple[str, str]:
     """Part of GD-4-2 (malicious code): PDF JavaScript, launch/import/submit actions, actions on
     open, local-file links, XFA scripts, embedded executables; OFD media/attachment actions and
-    executable attachments (kjda.ingest.active_content). KJDA_ACTIVE_CONTENT decides: `warn`
+    executable attachments (kjda.formats.active_content). KJDA_ACTIVE_CONTENT decides: `warn`
     files the record with this item as a warning, `hold` fails it (blocking: 待处理 for review)."""
     from django.conf import settings
-
-    from kjda.ingest.active_content import risky
 
     flagged, notes = [], []
     for f in ctx.files:
         if f.derived_from is not None:
-            continue  # our renditions carry no active content (kjda.ingest.pdfa strips it)
+            continue  # our renditions carry no active content (kjda.formats.pdfa strips it)
         findings = f.probe.properties.get("active_content") or []
         high = risky(findings)
         if high:
@@ -402,3 +372,22 @@ def _process(ctx: IngestContext) -> tuple[str, str]:
     if ctx.actor is None or not ctx.actor.is_authenticated:
         return FAIL, "归档操作者未认证 / archiving actor not authenticated"
     return PASS, f"经认证的操作者 {ctx.actor.get_username()}，过程已写入审计日志 / audited"
+
+
+def signature_summary(files: list[IncomingFile]) -> tuple[str, str]:
+    """(result, reason) of the 固化信息 (signature) check over all files, one clause per signature."""
+    parts, statuses = [], []
+    for f in files:
+        for i, s in enumerate(f.signatures, start=1):
+            statuses.append(s["status"])
+            who = f"（{s['signer']}）" if s.get("signer") else ""
+            seal = f"「{s['seal_name']}」" if s.get("seal_name") else ""
+            tail = f": {s['reason']}" if s.get("reason") else ""
+            parts.append(f"{f.filename} #{i} {s.get('kind', '')}{seal}{who} {s['status']}{tail}")
+    if not statuses:
+        return SKIP, "文件未含电子签名/电子印章 / no electronic signatures or seals in the files"
+    if "invalid" in statuses:
+        return FAIL, "; ".join(parts)
+    if "unsupported" in statuses:
+        return WARN, "; ".join(parts)
+    return PASS, "; ".join(parts)

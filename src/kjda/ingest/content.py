@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from kjda.formats.active_content import ofd_active_content
+from kjda.formats.containers import ofd_xml_text
+from kjda.formats.ofd import OFDError, OFDPackage
 from kjda.ingest.signatures import file_signatures
 
 if TYPE_CHECKING:
-    from kjda.ingest.pipeline import IncomingFile
+    from kjda.ingest.types import IncomingFile
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,6 @@ def inspect_file(f: IncomingFile) -> None:
 
 
 def _inspect_ofd(f: IncomingFile) -> None:
-    from kjda.ingest.active_content import ofd_active_content
-    from kjda.ingest.formats.containers import ofd_xml_text
-    from kjda.ingest.ofd import OFDError, OFDPackage
-
     f.stream.seek(0)
     text = None
     try:
@@ -60,24 +59,3 @@ def _inspect_ofd(f: IncomingFile) -> None:
             f.text = ofd_xml_text(f.stream)
     finally:
         f.stream.seek(0)
-
-
-def signature_summary(files: list[IncomingFile]) -> tuple[str, str]:
-    """(result, reason) of the 固化信息 (signature) check over all files, one clause per signature."""
-    from kjda.ingest.checks import FAIL, PASS, SKIP, WARN
-
-    parts, statuses = [], []
-    for f in files:
-        for i, s in enumerate(f.signatures, start=1):
-            statuses.append(s["status"])
-            who = f"（{s['signer']}）" if s.get("signer") else ""
-            seal = f"「{s['seal_name']}」" if s.get("seal_name") else ""
-            tail = f": {s['reason']}" if s.get("reason") else ""
-            parts.append(f"{f.filename} #{i} {s.get('kind', '')}{seal}{who} {s['status']}{tail}")
-    if not statuses:
-        return SKIP, "文件未含电子签名/电子印章 / no electronic signatures or seals in the files"
-    if "invalid" in statuses:
-        return FAIL, "; ".join(parts)
-    if "unsupported" in statuses:
-        return WARN, "; ".join(parts)
-    return PASS, "; ".join(parts)

@@ -22,7 +22,9 @@ import io
 from pathlib import Path
 from typing import BinaryIO
 
-from kjda.ingest.formats import Probe, handler_for, identify
+from kjda.formats import Probe, handler_for, identify
+from kjda.ingest.signatures import file_signatures
+from kjda.invoices.services import invoice_extract
 
 
 def file_inspect(source: str | Path | BinaryIO) -> dict:
@@ -42,9 +44,6 @@ def _inspect(fh: BinaryIO) -> dict:
     signatures: list[dict] = []
     invoice = None
     if probe.readable and not probe.encrypted:
-        from kjda.ingest.signatures import file_signatures
-        from kjda.invoices.services import invoice_extract
-
         fh.seek(0)
         signatures = file_signatures(fh, fmt.name)
         fh.seek(0)

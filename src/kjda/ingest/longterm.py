@@ -18,8 +18,10 @@ from datetime import datetime
 from django.conf import settings
 
 from kjda.errors import DomainError
-from kjda.ingest.pdfa import PdfAError, make_pdfa2b
-from kjda.ingest.pdfa_check import PdfAReport, pdfa_check
+from kjda.formats.ofd import OFDError
+from kjda.formats.pdfa import PdfAError, make_pdfa2b
+from kjda.formats.pdfa_check import PdfAReport, pdfa_check
+from kjda.ingest.renditions import ofd_rendition
 
 IMAGE_FORMATS = {"jpeg", "png", "tiff"}
 # An OFD is itself a long-term format (GB/T 33190) and stays the original; its PDF/A rendition is
@@ -113,9 +115,6 @@ def pdf_to_pdfa(data: bytes, *, title: str, author: str, created: datetime | Non
 
 def ofd_to_pdfa(data: bytes, *, title: str, author: str, created: datetime | None = None) -> bytes:
     """An OFD's pages as PDF/A-2b for viewing (text with the embedded or a system CJK font)."""
-    from kjda.ingest.ofd import OFDError
-    from kjda.ingest.renditions import ofd_rendition
-
     try:
         return _checked(ofd_rendition(data))
     except OFDError as exc:

@@ -14,9 +14,10 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, HRFlowable, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
-from kjda.connectors.base import TrailEntry
+from kjda.formats.fonts import cjk_font
 from kjda.ingest.approval_record import result_zh
-from kjda.ingest.renditions import LABEL_BG, _build, _display_tz, _grid, _money, _p, cjk_font
+from kjda.ingest.renditions import LABEL_BG, display_tz, money_text, para, pdf_build, table_grid
+from kjda.ingest.types import TrailEntry
 
 _START = {"发起", "提交", "start", "start_process_instance"}
 _DIGITS = "零壹贰叁肆伍陆柒捌玖"
@@ -86,40 +87,40 @@ def render_payment_voucher(*, voucher_no: str, date: date, payee: str, payee_acc
     page = landscape(A5)
     width = page[0] - 24 * mm
     currency_zh = _CURRENCY.get(currency.upper(), currency)
-    small = _money(amount) or str(amount)
+    small = money_text(amount) or str(amount)
     symbol = "¥" if currency.upper() in ("CNY", "RMB") else f"{currency} "
-    head = Table([[_p(f"单位：{company}"), _p(f"日期：{date:%Y年%m月%d日}"),
-                   _p(f"凭证号：{voucher_no}", "money")]],
+    head = Table([[para(f"单位：{company}"), para(f"日期：{date:%Y年%m月%d日}"),
+                   para(f"凭证号：{voucher_no}", "money")]],
                  colWidths=[width * 0.45, width * 0.27, width * 0.28])
     head.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), cjk_font(), 9.5),
                               ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     lw = 24 * mm
     body = [
-        [_p("摘要", "label"), _p(summary), "", ""],
-        [_p("收款人", "label"), _p(payee), _p("收款账号", "label"), _p(payee_account)],
-        [_p("付款单位", "label"), _p(payer), _p("币种", "label"),
-         _p(f"{currency_zh}（{currency.upper()}）")],
-        [_p("金额（大写）", "label"), _p(f"{currency_zh}{amount_in_chinese(amount)}"), "", ""],
-        [_p("金额（小写）", "label"), _p(f"{symbol}{small}", "money"), "", ""],
-        [_p("关联单据", "label"), _p("\n".join(related) or "无"), "", ""],
+        [para("摘要", "label"), para(summary), "", ""],
+        [para("收款人", "label"), para(payee), para("收款账号", "label"), para(payee_account)],
+        [para("付款单位", "label"), para(payer), para("币种", "label"),
+         para(f"{currency_zh}（{currency.upper()}）")],
+        [para("金额（大写）", "label"), para(f"{currency_zh}{amount_in_chinese(amount)}"), "", ""],
+        [para("金额（小写）", "label"), para(f"{symbol}{small}", "money"), "", ""],
+        [para("关联单据", "label"), para("\n".join(related) or "无"), "", ""],
     ]
-    grid = _grid(body, [lw, width / 2 - lw, lw, width / 2 - lw], extra=[
+    grid = table_grid(body, [lw, width / 2 - lw, lw, width / 2 - lw], extra=[
         ("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 1), (2, 2), LABEL_BG),
         *[("SPAN", (1, r), (3, r)) for r in (0, 3, 4, 5)]])
     who = _signatories(approvals)
-    signs = Table([[_p(f"{role}：{name}") for role, name in
+    signs = Table([[para(f"{role}：{name}") for role, name in
                     [*who.items(), ("出纳", ""), ("制单", "KJDA")]]],
                   colWidths=[width / 5] * 5,
                   style=[("FONT", (0, 0), (-1, -1), cjk_font(), 9.5)])
     story: list[Flowable] = [
-        _p("付 款 凭 证", "title"),
+        para("付 款 凭 证", "title"),
         *[HRFlowable(width=42 * mm, thickness=t, color=colors.black, spaceAfter=1.2)
           for t in (0.9, 0.5)],
-        _p(f"附单据 {len(related)} 张", "subtitle"), head,
+        para(f"附单据 {len(related)} 张", "subtitle"), head,
         Spacer(1, 2 * mm), grid, Spacer(1, 4 * mm), signs]
-    return _build(story, pagesize=page, margin=12 * mm, title=f"付款凭证 {voucher_no}",
+    return pdf_build(story, pagesize=page, margin=12 * mm, title=f"付款凭证 {voucher_no}",
                   author=company or payer or "KJDA", subject=summary,
                   keywords=f"付款凭证, {voucher_no}",
-                  created=datetime.combine(date, time(0, 0), tzinfo=_display_tz()),
+                  created=datetime.combine(date, time(0, 0), tzinfo=display_tz()),
                   footer=f"付款凭证 {voucher_no}")

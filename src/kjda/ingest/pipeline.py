@@ -9,114 +9,25 @@ from __future__ import annotations
 import io
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from django.conf import settings
-from django.core.files.uploadedfile import InMemoryUploadedFile
 
-from kjda.archives.models import Fonds, Record, RetentionRule
 from kjda.errors import DomainError
-from kjda.ingest import checks
-from kjda.ingest.formats import FormatInfo, Probe, handler_for, identify
-from kjda.ingest.metadata import FileMetaIn, RecordMetadata
+from kjda.formats import Probe, handler_for, identify
+from kjda.ingest import checks, longterm
+from kjda.ingest.content import inspect_file
+from kjda.ingest.metadata import FileMetaIn
+from kjda.ingest.types import IncomingFile, IngestContext, mime_agrees  # noqa: F401 - re-exported
 from kjda.inputs import filename_check
+from kjda.invoices.services import invoice_for_incoming, invoice_search_text
 from kjda.storage.services import blob_put
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
-# Extensions we expect for each identified format; a mismatch is a GD-1-9 failure.
-_EXTENSIONS = {
-    "pdf": {".pdf"}, "pdfa": {".pdf"}, "ofd": {".ofd"}, "xml": {".xml"}, "xbrl": {".xml", ".xbrl"},
-    "jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "tiff": {".tif", ".tiff"},
-    "txt": {".txt", ".csv", ".log", ""}, "json": {".json"}, "zip": {".zip"},
-    "docx": {".docx"}, "xlsx": {".xlsx"}, "pptx": {".pptx"}, "odt": {".odt"}, "ods": {".ods"},
-    "odp": {".odp"}, "doc": {".doc", ".wps"}, "xls": {".xls", ".et"}, "ppt": {".ppt", ".dps"},
-}  # (.wps/.et/.dps: WPS Office writes the same OLE2 streams as Word, Excel and PowerPoint)
 # DA/T 94 §8.4.1: in a voucher item the 记账凭证 comes first, then its 原始凭证, then the rest.
 _DOCUMENT_ORDER = {"记账凭证": 0, "审批单": 1, "报销单": 1, "原始凭证": 1, "发票": 1, "电子发票": 1,
                    "银行回单": 1, "合同": 1}
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024
-# Content types that say nothing about the format (text/plain is many HTTP clients' default for
-# any file), and the aliases senders use.
-_VAGUE_MIMES = {"", "application/octet-stream", "binary/octet-stream", "application/x-download",
-                "application/force-download", "application/unknown", "text/plain"}
-_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
-                 "application/x-pdf": "application/pdf", "text/xml": "application/xml",
-                 "image/tif": "image/tiff", "application/x-zip-compressed": "application/zip",
-                 "application/x-ofd": "application/ofd", "text/json": "application/json"}
-
-
-def mime_agrees(declared: str, fmt: FormatInfo) -> bool:
-    """Whether a sender's Content-Type fits the content: vague types always do, a ZIP type fits
-    any ZIP-based format (OFD, Office), XML types fit XML dialects."""
-    mime = declared.split(";")[0].strip().lower()
-    mime = _MIME_ALIASES.get(mime, mime)
-    if mime in _VAGUE_MIMES or mime == fmt.mime:
-        return True
-    if mime == "application/zip":
-        return fmt.name in {"zip", "ofd", "docx", "xlsx", "pptx", "odt", "ods", "odp"}
-    if mime in {"application/xml", "application/xbrl+xml"} or mime.endswith("+xml"):
-        return fmt.name in {"xml", "xbrl"}
-    if fmt.name == "txt":  # text/csv, text/markdown…; Windows browsers call CSV an Excel file
-        return mime.startswith("text/") or mime == "application/vnd.ms-excel"
-    return False
-
-
-@dataclass
-class IncomingFile:
-    stream: BinaryIO
-    filename: str
-    meta: FileMetaIn
-    sha256: str = ""
-    sm3: str = ""
-    invoice: dict[str, Any] | None = None  # kjda.invoices: the invoice object, when the file holds one
-    size: int = 0
-    stored_sha256: str = ""  # what the store computed on writing (its Blob row is added on filing)
-    format: FormatInfo = field(default_factory=lambda: FormatInfo("unknown", ""))
-    probe: Probe = field(default_factory=lambda: Probe(readable=False))
-    text: str = ""
-    declared_mime: str = ""  # the Content-Type the sender gave the file, if any
-    derived_from: int | None = None  # a rendition: index of its original in the record's files
-    rendition_note: str = ""  # why a long-term rendition was not made, when one was needed
-    signatures: list[dict[str, Any]] = field(default_factory=list)  # see kjda.ingest.signatures
-    details: dict[str, Any] = field(default_factory=dict)  # what was read inside (OFD pages, attachments…)
-
-    def __post_init__(self) -> None:
-        # An upload held in memory is read directly: pikepdf reads a PDF in hundreds of small
-        # seeks and reads, and each through Django's File proxy is a Python-level call.
-        if isinstance(self.stream, InMemoryUploadedFile) and self.stream.file is not None:
-            self.stream = cast(BinaryIO, self.stream.file)  # a BytesIO
-
-    @property
-    def mime_mismatch(self) -> bool:
-        return bool(self.declared_mime) and not mime_agrees(self.declared_mime, self.format)
-
-    @property
-    def extension_mismatch(self) -> bool:
-        ext = os.path.splitext(self.filename)[1].lower()
-        expected = _EXTENSIONS.get(self.format.name)
-        return expected is not None and ext not in expected and bool(ext)
-
-
-@dataclass
-class IngestContext:
-    metadata: RecordMetadata
-    files: list[IncomingFile]
-    fonds: Fonds
-    rule: RetentionRule
-    actor: User | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    results: list[checks.CheckResult] = field(default_factory=list)
-    duplicate_document_of: int | None = None  # the record's id
-    same_content_records: list[int] = field(default_factory=list)
-    duplicate_claims: dict[str, Record] = field(default_factory=dict)  # invoice identity → first record
-    record: Record | None = None
-
-
 class Step:
     def run(self, ctx: IngestContext) -> None:
         raise NotImplementedError
@@ -151,8 +62,6 @@ class Convert(Step):
     note of why (shown in the GD-3-3.1 check)."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.ingest import longterm
-
         for index, f in enumerate(list(ctx.files)):
             pdfa = f.probe.properties.get("pdfa")
             if (f.meta.role != "original" or f.derived_from is not None or not f.probe.readable
@@ -212,8 +121,6 @@ class Inspect(Step):
     """Signatures (固化信息) of every file; an OFD's pages, text and attachments."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.ingest.content import inspect_file
-
         for f in ctx.files:
             if f.size <= MAX_EXTRACT_BYTES:
                 inspect_file(f)
@@ -228,8 +135,6 @@ class InvoiceExtract(Step):
     """Invoice data (kjda.invoices) of files that may hold an invoice; its text is indexed."""
 
     def run(self, ctx: IngestContext) -> None:
-        from kjda.invoices.services import invoice_for_incoming, invoice_search_text
-
         for f in ctx.files:
             if f.size <= MAX_EXTRACT_BYTES and f.derived_from is None:
                 f.invoice = invoice_for_incoming(f)

@@ -3,7 +3,7 @@ PDF/A-2b with an embedded CJK font, and the page layout they share with the paym
 (付款凭证, `kjda.ingest.payment_voucher`); the record's canonical JSON is in
 `kjda.ingest.approval_record`. Pure functions: data in, bytes out, no database.
 
-The font is Debian's fonts-wqy-microhei (installed by `.ci/run`); without it we refuse rather
+The font is Debian's fonts-wqy-microhei (`kjda.formats.fonts`); without it we refuse rather
 than fall back to a font that is not embedded. Output is reproducible: the PDF dates come from
 the data (finish time of the approval, date of the voucher), so the same input gives the same
 bytes and the same digest.
@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -29,42 +28,22 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus.tables import Table, TableStyle
 
-from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
-from kjda.errors import DomainError
+from kjda.formats.fonts import cjk_font
+from kjda.formats.ofd import OFDPackage
+from kjda.formats.ofd.render import render_pdfa
+from kjda.formats.pdfa import make_pdfa2b
 from kjda.ingest.approval_record import action_zh, result_zh
-from kjda.ingest.pdfa import make_pdfa2b
+from kjda.ingest.types import ApprovalInstance, AttachmentRef, FormField, TrailEntry
 
-FONT_PACKAGE = "fonts-wqy-microhei"
-FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-FONT_NAME = "KJDA-WQYMicroHei"
 MISSING_GLYPH = "〓"  # the customary mark for a character the font cannot show
 LINE, LABEL_BG = colors.HexColor("#7a8494"), colors.HexColor("#eef1f5")
 
 
-class RenditionError(DomainError):
-    status = 500
-
-
 # --- font, text, styles --------------------------------------------------------------------
-
-@functools.cache
-def cjk_font() -> str:
-    """Register the embedded CJK TrueType font once; its reportlab name."""
-    if not FONT_PATH.exists():
-        raise RenditionError(
-            "rendition_font_missing",
-            f"缺少中文字体 {FONT_PATH}：请安装 Debian 软件包 {FONT_PACKAGE}"
-            f"（apt-get install {FONT_PACKAGE}），归档版式文件必须嵌入字体",
-            f"CJK font {FONT_PATH} missing: install the Debian package {FONT_PACKAGE} "
-            "(archival renditions must embed their font)")
-    pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_PATH), subfontIndex=0))
-    return FONT_NAME
-
 
 def _clean(text: Any) -> str:
     """Text the font can show: control characters dropped, missing glyphs marked 〓."""
@@ -97,11 +76,11 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: Any, style: str = "body") -> Paragraph:
+def para(text: Any, style: str = "body") -> Paragraph:
     return Paragraph(escape(_clean(text)).replace("\n", "<br/>"), _styles()[style])
 
 
-def _display_tz() -> tzinfo:
+def display_tz() -> tzinfo:
     try:
         from django.conf import settings
 
@@ -114,13 +93,13 @@ def _when(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is not None:
-        value = value.astimezone(_display_tz())
+        value = value.astimezone(display_tz())
     return f"{value:%Y-%m-%d %H:%M:%S}"
 
 
 # --- values --------------------------------------------------------------------------------
 
-def _money(value: Any) -> str | None:
+def money_text(value: Any) -> str | None:
     try:
         amount = Decimal(str(value).replace(",", "").replace("¥", "").strip())
     except (InvalidOperation, ValueError):
@@ -211,18 +190,18 @@ def _value_flowable(f: FormField, attachments: Sequence[AttachmentRef]) -> Parag
         names = ([f"{a.filename}（{_size(a.size)}）" if a.size is not None else a.filename
                   for a in refs] or [_plain(v) for v in
                                      (f.value if isinstance(f.value, list) else [f.value])])
-        return _p("\n".join(n for n in names if n) or "（无附件）")
+        return para("\n".join(n for n in names if n) or "（无附件）")
     kind = f.kind.lower()
     if isinstance(f.value, Decimal | int | float) and not isinstance(f.value, bool) or \
             "money" in kind or "amount" in kind:
-        text = None if "number" in kind else _money(f.value)
-        return _p(text if text is not None else _plain(f.value), "money")
-    return _p(_plain(f.value))
+        text = None if "number" in kind else money_text(f.value)
+        return para(text if text is not None else _plain(f.value), "money")
+    return para(_plain(f.value))
 
 
 # --- tables --------------------------------------------------------------------------------
 
-def _grid(rows: list[list[Any]], widths: list[float], *, header: bool = False,
+def table_grid(rows: list[list[Any]], widths: list[float], *, header: bool = False,
           label_col: bool = False, extra: Iterable[tuple] = ()) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0, splitInRow=1)
     style = [("FONT", (0, 0), (-1, -1), cjk_font(), 9.5),  # never the unembedded Helvetica
@@ -241,7 +220,7 @@ def _money_column(name: str, cells: list[tuple[Any, str]]) -> bool:
     """A column of amounts: its vendor type or its name says money, and every value parses."""
     hint = any(w in k.lower() for _, k in cells for w in ("money", "amount")) or \
         any(w in name.lower() for w in ("金额", "价", "费", "amount", "money", "price", "total"))
-    return bool(cells) and hint and all(_money(v) is not None for v, _ in cells)
+    return bool(cells) and hint and all(money_text(v) is not None for v, _ in cells)
 
 
 def _sub_table(name: str, rows: list[list[tuple[str, Any, str]]], width: float) -> Table:
@@ -253,11 +232,11 @@ def _sub_table(name: str, rows: list[list[tuple[str, Any, str]]], width: float) 
     body = []
     for row in rows:
         cells = {c: (v, kind) for c, v, kind in row}
-        body.append([_p(_money(cells[c][0]), "money") if c in money and c in cells else
-                     _p(_plain(cells[c][0]) if c in cells else "") for c in columns])
-    caption = [_p(f"{name}（共 {len(rows)} 行）", "label")] + [""] * (len(columns) - 1)
-    data = [caption, [_p(c, "label") for c in columns], *body]
-    table = _grid(data, [width / len(columns)] * len(columns), extra=[
+        body.append([para(money_text(cells[c][0]), "money") if c in money and c in cells else
+                     para(_plain(cells[c][0]) if c in cells else "") for c in columns])
+    caption = [para(f"{name}（共 {len(rows)} 行）", "label")] + [""] * (len(columns) - 1)
+    data = [caption, [para(c, "label") for c in columns], *body]
+    table = table_grid(data, [width / len(columns)] * len(columns), extra=[
         ("SPAN", (0, 0), (-1, 0)), ("BACKGROUND", (0, 0), (-1, 1), LABEL_BG)])
     table.repeatRows = 2
     return table
@@ -269,24 +248,24 @@ def _pairs_table(pairs: list[tuple[str, Any]], width: float) -> Table:
     for i in range(0, len(pairs), 2):
         row: list[Any] = []
         for label, value in pairs[i:i + 2]:
-            row += [_p(label, "label"), _p(_plain(value))]
+            row += [para(label, "label"), para(_plain(value))]
         rows.append(row + [""] * (4 - len(row)))
     label_w = 24 * mm
-    return _grid(rows, [label_w, width / 2 - label_w] * 2, extra=[
+    return table_grid(rows, [label_w, width / 2 - label_w] * 2, extra=[
         ("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 0), (2, -1), LABEL_BG)])
 
 
 def _trail_table(trail: Sequence[TrailEntry], width: float) -> Table:
     head = ["序号", "节点", "处理人", "操作", "结果", "时间", "意见"]
-    rows: list[list[Any]] = [[_p(h, "label") for h in head]]
+    rows: list[list[Any]] = [[para(h, "label") for h in head]]
     for i, t in enumerate(trail, 1):
         actor = t.actor_name or t.actor_id
-        rows.append([_p(i), _p(t.node), _p(actor), _p(action_zh(t.action)),
-                     _p(result_zh(t.result)), _p(_when(t.time)), _p(t.remark)])
+        rows.append([para(i), para(t.node), para(actor), para(action_zh(t.action)),
+                     para(result_zh(t.result)), para(_when(t.time)), para(t.remark)])
     if not trail:
-        rows.append([_p("（无审批记录）")] + [""] * 6)
+        rows.append([para("（无审批记录）")] + [""] * 6)
     fractions = [0.06, 0.15, 0.13, 0.09, 0.08, 0.225, 0.265]
-    return _grid(rows, [width * f for f in fractions], header=True,
+    return table_grid(rows, [width * f for f in fractions], header=True,
                  extra=[("SPAN", (0, 1), (-1, 1))] if not trail else [])
 
 
@@ -323,7 +302,7 @@ class _NumberedCanvas(canvas.Canvas):
 _BUILD_LOCK = threading.Lock()
 
 
-def _build(story: list[Flowable], **kwargs: Any) -> bytes:
+def pdf_build(story: list[Flowable], **kwargs: Any) -> bytes:
     with _BUILD_LOCK:
         return _build_unlocked(story, **kwargs)
 
@@ -344,10 +323,7 @@ def _build_unlocked(story: list[Flowable], *, pagesize: tuple[float, float], mar
 
 def ofd_rendition(source: Any) -> bytes:
     """PDF/A-2b of an OFD's pages for viewing in the browser; the OFD itself stays the original.
-    `source` is a path, bytes or a binary stream (see `kjda.ingest.ofd`)."""
-    from kjda.ingest.ofd import OFDPackage
-    from kjda.ingest.ofd.render import render_pdfa
-
+    `source` is a path, bytes or a binary stream (see `kjda.formats.ofd`)."""
     with OFDPackage.open(source) as pkg:
         return render_pdfa(pkg.documents()[0]).pdf
 
@@ -367,17 +343,17 @@ def render_approval_form(instance: ApprovalInstance, *, platform_label: str,
     """The approval form as a clean A4 PDF/A-2b: header, every field, attachments, trail."""
     width = A4[0] - 40 * mm
     title = instance.title or f"{scenario_label}审批单"
-    story: list[Flowable] = [_p(title, "title"), _p(f"{platform_label} · {scenario_label}审批单",
+    story: list[Flowable] = [para(title, "title"), para(f"{platform_label} · {scenario_label}审批单",
                                                     "subtitle"),
                              _pairs_table([("审批平台", platform_label),
                                            ("业务场景", scenario_label),
                                            *_instance_pairs(instance)], width),
-                             _p("表单内容", "h2")]
+                             para("表单内容", "h2")]
     pending: list[list[Any]] = []
 
     def flush() -> None:
         if pending:
-            story.append(_grid(list(pending), [40 * mm, width - 40 * mm], label_col=True))
+            story.append(table_grid(list(pending), [40 * mm, width - 40 * mm], label_col=True))
             pending.clear()
 
     for f in instance.fields:
@@ -386,21 +362,21 @@ def render_approval_form(instance: ApprovalInstance, *, platform_label: str,
             flush()
             story.append(_sub_table(f.name or f.id, rows, width))
         else:
-            pending.append([_p(f.name or f.id, "label"),
+            pending.append([para(f.name or f.id, "label"),
                             _value_flowable(f, instance.attachments)])
     flush()
     if not instance.fields:
-        story.append(_p("（表单无字段）"))
+        story.append(para("（表单无字段）"))
     if instance.attachments:
-        story += [_p("附件", "h2"), _grid(
-            [[_p(h, "label") for h in ("序号", "文件名", "所属字段", "大小")]] +
-            [[_p(i), _p(a.filename), _p(a.field_name or a.field_id or "审批意见"),
-              _p(_size(a.size), "money")] for i, a in enumerate(instance.attachments, 1)],
+        story += [para("附件", "h2"), table_grid(
+            [[para(h, "label") for h in ("序号", "文件名", "所属字段", "大小")]] +
+            [[para(i), para(a.filename), para(a.field_name or a.field_id or "审批意见"),
+              para(_size(a.size), "money")] for i, a in enumerate(instance.attachments, 1)],
             [width * f for f in (0.08, 0.54, 0.24, 0.14)], header=True)]
-    story += [_p("审批记录", "h2"), _trail_table(instance.trail, width), Spacer(1, 6 * mm),
-              _p(f"本文件由 KJDA 电子会计档案系统根据{platform_label}审批数据生成；"
+    story += [para("审批记录", "h2"), _trail_table(instance.trail, width), Spacer(1, 6 * mm),
+              para(f"本文件由 KJDA 电子会计档案系统根据{platform_label}审批数据生成；"
                  "审批记录另存为 PDF/A 与 JSON。", "small")]
-    return _build(story, pagesize=A4, margin=20 * mm, title=title,
+    return pdf_build(story, pagesize=A4, margin=20 * mm, title=title,
                   author=instance.originator_name or instance.originator_id,
                   subject=f"{platform_label} {scenario_label}审批单 {instance.instance_id}",
                   keywords=f"审批单, {scenario_label}, {instance.process_code}, "
@@ -412,10 +388,10 @@ def render_approval_form(instance: ApprovalInstance, *, platform_label: str,
 def render_approval_trail(instance: ApprovalInstance) -> bytes:
     """The approval record (审批记录) of the instance as an A4 PDF/A-2b table."""
     width = A4[0] - 40 * mm
-    story: list[Flowable] = [_p("审批记录", "title"), _p(instance.title, "subtitle"),
+    story: list[Flowable] = [para("审批记录", "title"), para(instance.title, "subtitle"),
                              _pairs_table(_instance_pairs(instance), width), Spacer(1, 5 * mm),
                              _trail_table(instance.trail, width)]
-    return _build(story, pagesize=A4, margin=20 * mm, title=f"审批记录 {instance.title}".strip(),
+    return pdf_build(story, pagesize=A4, margin=20 * mm, title=f"审批记录 {instance.title}".strip(),
                   author=instance.originator_name or instance.originator_id,
                   subject=f"审批记录 {instance.instance_id}",
                   keywords=f"审批记录, {instance.process_code}, {instance.instance_id}",

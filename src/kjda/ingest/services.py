@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import IntegrityError
 
+from kjda.accounts.selectors import actor_may_file
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
 from kjda.archives.models import Fonds, Record
@@ -21,6 +22,8 @@ from kjda.errors import DomainError, Forbidden
 from kjda.ingest import checks
 from kjda.ingest.metadata import RecordMetadata
 from kjda.ingest.pipeline import STEPS, IncomingFile, IngestContext, ensure_files, order_files
+from kjda.invoices.selectors import invoice_first_claims
+from kjda.invoices.services import invoices_save
 from kjda.storage.services import Digests, blob_rows_add
 
 if TYPE_CHECKING:
@@ -80,8 +83,6 @@ def _invoice_lookups(ctx: IngestContext) -> None:
     """Records that already claimed one of these invoices (财会〔2020〕6号)."""
     identities = [f.invoice["identity"] for f in ctx.files if f.invoice and f.invoice["identity"]]
     if identities:
-        from kjda.invoices.selectors import invoice_first_claims
-
         ctx.duplicate_claims = invoice_first_claims(identities=identities)
 
 
@@ -106,8 +107,6 @@ def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile],
     if fonds is None:
         raise DomainError("fonds_unknown", f"全宗 {fonds_code or ''} 不存在",
                           f"fonds {fonds_code or '(default)'} does not exist", status=400)
-    from kjda.accounts.selectors import actor_may_file
-
     if not actor_may_file(actor, fonds_code=fonds.code, department=metadata.department):
         raise Forbidden("out_of_scope", f"无权向全宗 {fonds.code} 的“{metadata.department or '（无部门）'}”归档",
                         f"filing into fonds {fonds.code}, department "
@@ -182,8 +181,6 @@ def _file(ctx: IngestContext, request: HttpRequest | None) -> Record:
         text="\n".join(f.text for f in ctx.files if f.text))
     invoice_rows = []
     if any(f.invoice for f in ctx.files):
-        from kjda.invoices.services import invoices_save
-
         invoice_rows = invoices_save(record=record, files=ctx.files,
                                      first_claims=ctx.duplicate_claims)
     # what was just written is what the answer shows: no query for it (file order, as read)

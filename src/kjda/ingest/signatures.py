@@ -3,7 +3,7 @@
 `file_signatures(source, format)` returns one dict per signature found:
 `{"status": "valid"|"invalid"|"unsupported", "reason", "signer", "kind", ...}`.
 
-- OFD: seals and signatures per GB/T 33190 §18 / GM/T 0031 (`kjda.ingest.ofd.signatures`).
+- OFD: seals and signatures per GB/T 33190 §18 / GM/T 0031 (`kjda.formats.ofd.signatures`).
 - PDF: every signature field, by pyHanko (byte-range digest, signature value, coverage and
   changes after signing). SM2 signatures in PDFs are reported unsupported.
 - XML: W3C XML-DSig (`ds:Signature`, e.g. 数电票 XML), by signxml against the certificate in
@@ -25,7 +25,7 @@ import os
 import re
 from typing import Any, BinaryIO
 
-from kjda.ingest.ofd.signatures import INVALID, TRUST_NOTE, UNSUPPORTED, VALID
+from kjda.formats.ofd.signatures import INVALID, TRUST_NOTE, UNSUPPORTED, VALID
 
 log = logging.getLogger(__name__)
 Source = str | os.PathLike | bytes | BinaryIO
@@ -86,8 +86,8 @@ def file_signatures(source: Source, format: str) -> list[dict]:
 # --- OFD ------------------------------------------------------------------------------------------
 
 def ofd_signatures(source: Source) -> list[dict]:
-    from kjda.ingest.ofd import OFDError, OFDPackage
-    from kjda.ingest.ofd.signatures import verify_package
+    from kjda.formats.ofd import OFDError, OFDPackage
+    from kjda.formats.ofd.signatures import verify_package
 
     if not isinstance(source, bytes | bytearray | str | os.PathLike):
         source.seek(0)
@@ -253,7 +253,7 @@ def _einvoice_cms(b64: bytes) -> dict:
     """The pre-数电 e-invoice `<fp:Signature>`: a detached SM2 CMS SignedData."""
     from asn1crypto import cms
 
-    from kjda.ingest.ofd.signatures import cms_signed_data
+    from kjda.formats.ofd.signatures import cms_signed_data
 
     try:
         signed = cms_signed_data(base64.b64decode(b"".join(b64.split())))

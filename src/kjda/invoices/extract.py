@@ -1,6 +1,6 @@
 """One entry point for every format: the `invoice` object of a file, or None.
 
-`fmt` is the short format id of `kjda.ingest.formats` (ofd, xml, xbrl, pdf, pdfa, jpeg, png,
+`fmt` is the short format id of `kjda.formats` (ofd, xml, xbrl, pdf, pdfa, jpeg, png,
 tiff). Cheap tests come first so that files which are not invoices cost next to nothing: an XML
 is parsed only when its root names an invoice schema, a PDF is rendered (for the QR) only when
 its text layer looks like an invoice or it has no text at all, an image is OCR'd only when it

@@ -1,11 +1,11 @@
-"""Invoices in OFD packages (§9.2), read through `kjda.ingest.ofd` (the one safe OFD reader):
+"""Invoices in OFD packages (§9.2), read through `kjda.formats.ofd` (the one safe OFD reader):
 XML attachments (original_invoice.xml, XBRL e-vouchers, 数电 XML) first, then OFD.xml custom
 data, then custom tags resolved to the page text, then the QR picture, then the page text by
 position."""
 
 from __future__ import annotations
 
-from kjda.ingest.ofd import OFDDocument, OFDError, OFDPackage
+from kjda.formats.ofd import OFDDocument, OFDError, OFDPackage
 from kjda.invoices.barcodes import qr_from_image_bytes
 from kjda.invoices.data import InvoiceBuilder
 from kjda.invoices.evouchers import parse_voucher, voucher_kind

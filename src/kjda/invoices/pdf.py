@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from kjda.ingest.formats import _PDFIUM_LOCK  # PDFium is not thread-safe: one lock for all
+from kjda.formats import PDFIUM_LOCK  # PDFium is not thread-safe: one lock for all
 from kjda.invoices.layout import Glyph
 
 MAX_PAGES = 3
@@ -16,7 +16,7 @@ OCR_SCALE = 2.5  # 180 dpi for a scanned page's small print
 def pdf_first_page_image(data: bytes, *, scale: float = QR_SCALE) -> Image.Image | None:
     import pypdfium2 as pdfium
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(data)
         except pdfium.PdfiumError:
@@ -37,7 +37,7 @@ def pdf_pages(data: bytes) -> list[list[Glyph]]:
     import pypdfium2 as pdfium
 
     out: list[list[Glyph]] = []
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(data)
         except pdfium.PdfiumError:

@@ -8,10 +8,12 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
+from kjda.archives import selectors as archive_selectors
 from kjda.archives.models import Record, RecordStatus
 from kjda.db.django_private import prefetched_get
+from kjda.errors import NotFound
 from kjda.invoices.models import Invoice
 
 if TYPE_CHECKING:
@@ -33,8 +35,12 @@ class InvoiceFilters:
         return any(v not in (None, "") for v in vars(self).values())
 
 
-def records_with_invoice(qs: QuerySet[Record], f: InvoiceFilters) -> QuerySet[Record]:
-    """`qs` narrowed to records holding an invoice that matches every given filter."""
+def invoice_record_condition(f: InvoiceFilters) -> Q | None:
+    """A condition on Record (kjda.archives' RecordFilters.invoice): records holding an invoice
+    that matches every given filter; None when `f` filters nothing. Built here so that archives,
+    a lower layer, filters on invoices without importing them."""
+    if not f.any():
+        return None
     inv = Invoice.objects.all()
     if f.invoice_number:
         inv = inv.filter(invoice_number=f.invoice_number.strip())
@@ -53,7 +59,7 @@ def records_with_invoice(qs: QuerySet[Record], f: InvoiceFilters) -> QuerySet[Re
         inv = inv.filter(issue_date__gte=f.issue_date_from)
     if f.issue_date_to:
         inv = inv.filter(issue_date__lte=f.issue_date_to)
-    return qs.filter(pk__in=inv.values("record_id"))
+    return Q(pk__in=inv.values("record_id"))
 
 
 def invoice_first_claims(*, identities: list[str]) -> dict[str, Record]:
@@ -82,9 +88,6 @@ def invoices_of_record(*, record: Record) -> list[Invoice]:
 def invoice_claim_for_actor(*, actor: Actor, identity: str) -> dict[str, Any] | None:
     """The record that already claimed `identity`: its id and number when the actor may see
     it, else only that it exists (no detail leaks across scopes); None when unclaimed."""
-    from kjda.archives import selectors as archive_selectors
-    from kjda.errors import NotFound
-
     first = invoice_first_claims(identities=[identity]).get(identity)
     if first is None:
         return None
@@ -101,8 +104,6 @@ def invoice_duplicates_for(*, actor: Actor, invoices: list[Invoice]
     """For each invoice (in order): the earlier claim it duplicates as the actor may see it,
     `{visible, record_id, archive_no, title, status}` or `{visible: false}` (as /invoices/check
     answers), or None; one query for all of them."""
-    from kjda.archives import selectors as archive_selectors
-
     visible = archive_selectors.records_visible(
         actor=actor, ids=[inv.duplicate_of_id for inv in invoices if inv.duplicate_of_id])
     return [archive_selectors.record_reference_for(actor=actor, record_id=inv.duplicate_of_id,

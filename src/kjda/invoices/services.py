@@ -7,24 +7,41 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
+from kjda.archives.services import record_relation_add
+from kjda.db.locks import xact_locks
+from kjda.errors import Conflict
+from kjda.formats import FormatInfo, Probe, identify
 from kjda.invoices.extract import IMAGE_FORMATS
 from kjda.invoices.extract import invoice_extract as _extract
 from kjda.invoices.models import Invoice
+from kjda.invoices.selectors import invoice_claim_for_actor, invoice_first_claims
 
 if TYPE_CHECKING:
     from kjda.accounts.selectors import Actor
     from kjda.archives.models import Record
-    from kjda.ingest.pipeline import IncomingFile
 
 log = logging.getLogger(__name__)
 INVOICE_FORMATS = ("ofd", "xml", "xbrl", "pdf", "pdfa", *IMAGE_FORMATS)
 _INVOICE_WORDS = re.compile(r"发票|行程单|客票|回单|纳税人识别号|价税合计")
 # Document types whose pictures are worth OCR (seconds a page) even without an invoice QR.
 _OCR_DOCUMENT_TYPES = re.compile(r"发票|回单|票|原始凭证")
+
+
+class IncomingFile(Protocol):
+    """What invoices reads of ingest's file (`kjda.ingest.types.IncomingFile`): ingest is the
+    layer above, so invoices names the shape instead of importing the class."""
+
+    stream: BinaryIO
+    format: FormatInfo
+    probe: Probe
+    text: str
+    meta: Any  # kjda.ingest.metadata.FileMetaIn: its document_type
+    invoice: dict[str, Any] | None
 
 
 def invoice_extract(path: str | os.PathLike[str] | BinaryIO | bytes, fmt: str, *,
@@ -63,12 +80,10 @@ def _decimal(value: str | None) -> Decimal | None:
     return None if value in (None, "") else Decimal(value)
 
 
-def invoices_save(*, record: Record, files: list[IncomingFile],
+def invoices_save(*, record: Record, files: Sequence[IncomingFile],
                   first_claims: dict[str, Record]) -> list[Invoice]:
     """One invoice row per file of the new record that holds one, linked to the record that
     claimed the same invoice first (if any), plus a 实体关系 row for each such link."""
-    from kjda.archives.services import record_relation_add
-
     _claims_recheck(files=files, first_claims=first_claims)
     rows = []
     stored = {rf.sequence: rf for rf in record.files.all()}
@@ -98,14 +113,10 @@ def invoices_save(*, record: Record, files: list[IncomingFile],
     return rows
 
 
-def _claims_recheck(*, files: list[IncomingFile], first_claims: dict[str, Record]) -> None:
+def _claims_recheck(*, files: Sequence[IncomingFile], first_claims: dict[str, Record]) -> None:
     """Inside the filing transaction: an invoice that had no claim when the checks ran must
     still have none, or two concurrent claims of one invoice would both be filed: a lock per
     invoice (kjda.db.locks) makes the second claim wait for the first to commit."""
-    from kjda.db.locks import xact_locks
-    from kjda.errors import Conflict
-    from kjda.invoices.selectors import invoice_first_claims
-
     unclaimed = sorted({inv["identity"] for f in files
                         if (inv := getattr(f, "invoice", None)) and inv["identity"]}
                        - set(first_claims))
@@ -131,9 +142,6 @@ def _stored_data(invoice: dict[str, Any]) -> dict[str, Any]:
 def invoice_check(*, actor: Actor, upload: BinaryIO) -> dict[str, Any]:
     """`POST /invoices/check`: the invoice in an uploaded file and the record that already
     claimed it. Nothing is stored; the upload is read from a temporary copy."""
-    from kjda.ingest.formats import identify
-    from kjda.invoices.selectors import invoice_claim_for_actor
-
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as tmp:
         for chunk in iter(lambda: upload.read(1024 * 1024), b""):
             tmp.write(chunk)

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from kjda.audit.services import audit_log
+
 from . import errors
 from .backends import BlobBackend, backend_from_url
 from .backends.base import CheckpointStore
@@ -109,9 +111,6 @@ def blob_put(*, source: IO[bytes], max_bytes: int | None = None,
 
 
 def _repair_audit(digests: Digests, *, backend: BlobBackend, actor: User | None) -> None:
-    # Imported here: the audit app stores its checkpoints through this module.
-    from kjda.audit.services import audit_log
-
     logger.error("blob %s was damaged in %r and has been replaced with verified bytes of a new "
                  "upload", digests.sha256, backend)
     audit_log(action=FIXITY_REPAIRED, actor=actor, object_type="blob", object_id=digests.sha256,
@@ -305,8 +304,6 @@ def storage_sweep(*, dry_run: bool = False) -> SweepReport:
         # S3: objects are not listed (a bucket of millions; Object Lock keeps them anyway).
         _sweep_blobs(backend, now=now, grace=grace, report=report)
     if not dry_run:
-        from kjda.audit.services import audit_log  # here: the audit app imports this module
-
         audit_log(action=SWEEP, object_type="storage", object_id=repr(backend)[:255],
                   detail=report.counts())
         state = Path(settings.DATA_DIR) / SWEEP_STATE

@@ -15,7 +15,7 @@ from kjda.archives.models import RecordStatus
 from kjda.archives.selectors import RecordFilters
 from kjda.ingest.metadata import FileMetaIn, FileRole
 from kjda.ingest.pipeline import IncomingFile
-from kjda.invoices.selectors import InvoiceFilters
+from kjda.invoices.selectors import InvoiceFilters, invoice_record_condition
 
 # (form field, document type, file role); DA/T 94 §8.4.1 puts them in this order in the item.
 DOCUMENT_ROWS: list[tuple[str, str, FileRole]] = [
@@ -72,7 +72,8 @@ class RecordFilterForm(forms.Form):
     def filters(self) -> RecordFilters:
         self.is_valid()  # invalid fields drop out of cleaned_data; the valid ones still filter
         data = self.cleaned_data
-        invoice = InvoiceFilters(**{k: data.get(k) or None for k in INVOICE_FIELDS})
+        invoice = invoice_record_condition(
+            InvoiceFilters(**{k: data.get(k) or None for k in INVOICE_FIELDS}))
         return RecordFilters(
             q=(data.get("q") or "").strip() or None, fonds=data.get("fonds") or None,
             category=data.get("category") or None, fiscal_year=data.get("fiscal_year"),
@@ -80,7 +81,7 @@ class RecordFilterForm(forms.Form):
 
     def is_filtered(self) -> bool:
         f = self.filters()
-        return any((f.q, f.fonds, f.category, f.fiscal_year, f.status, f.invoice.any()))
+        return any((f.q, f.fonds, f.category, f.fiscal_year, f.status, f.invoice is not None))
 
 
 class MultipleFileInput(forms.ClearableFileInput):

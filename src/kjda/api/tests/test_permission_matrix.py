@@ -160,7 +160,7 @@ def test_each_role_reads_exactly_the_records_in_its_scope(world, who):
 
 def test_refusals_and_reads_are_in_the_audit_log_and_the_chain_verifies(world):
     from kjda.audit.models import AuditEvent
-    from kjda.audit.services import audit_chain_verify
+    from kjda.audit.selectors import audit_chain_verify
 
     tokens, ids = world
     _client(tokens, "sys").get(f"/api/v1/records/{ids['sales'][0]}")

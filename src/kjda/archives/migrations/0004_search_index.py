@@ -57,7 +57,7 @@ def _reindex(apps, connection) -> None:
                                     .order_by("record_id", "sequence")
                                     .values_list("record_id", "filename")):
             names.setdefault(record_id, []).append(filename)
-        search._write_rows([(r.pk, search.record_search_text(r, texts.get(r.pk, ""),
+        search.search_rows_write([(r.pk, search.record_search_text(r, texts.get(r.pk, ""),
                                                              names.get(r.pk, [])),
                              search.record_facet_tokens(r))
                             for r in records], new=True)

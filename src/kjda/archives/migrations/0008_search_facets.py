@@ -4,7 +4,7 @@ A user's data scope and the simple list filters then become index terms, and a s
 counted from the index alone (see kjda.archives.search.Facets). The tokens are appended to the
 existing entries in SQL, as `record_facet_tokens` writes them (ξ + kind + hex of the UTF-8
 value), without re-tokenizing the text: minutes, not the half hour of a full re-index, over a
-million records. Entries that already have them (written by a newer `_write_rows`, e.g. by 0004
+million records. Entries that already have them (written by a newer `search_rows_write`, e.g. by 0004
 on a fresh install) are left alone.
 """
 

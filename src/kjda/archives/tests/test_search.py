@@ -404,7 +404,7 @@ def test_the_migration_writes_the_facet_tokens_that_python_writes(make, fonds):
 
     migration = importlib.import_module("kjda.archives.migrations.0008_search_facets")
     record = make("报销差旅费", department="财务部", applicant="张三")
-    search._write_rows([(record.pk, search.record_search_text(record, ""), [])])
+    search.search_rows_write([(record.pk, search.record_search_text(record, ""), [])])
     with connection.cursor() as cur:
         pg = connection.vendor == "postgresql"
         cur.execute(migration.PG_FACETS if pg else migration.SQLITE_FACETS)

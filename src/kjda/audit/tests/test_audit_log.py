@@ -15,7 +15,8 @@ from django.test import RequestFactory
 from kjda.audit.chain import GENESIS_HASH, event_hash, event_mac
 from kjda.audit.keys import audit_key_current
 from kjda.audit.models import Action, AuditEvent, Outcome
-from kjda.audit.services import AuditChainHeadMissing, audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import AuditChainHeadMissing, audit_log
 from kjda.audit.tests.conftest import raw_sql
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from kjda.audit.chain import GENESIS_HASH, event_hash, event_mac
 from kjda.audit.keys import audit_key_current
 from kjda.audit.models import AuditChainHead, AuditEvent
-from kjda.audit.services import audit_chain_verify
+from kjda.audit.selectors import audit_chain_verify
 from kjda.audit.tests.conftest import raw_sql
 
 pytestmark = pytest.mark.django_db

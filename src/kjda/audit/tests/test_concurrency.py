@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 
 from kjda.audit.models import AuditEvent
-from kjda.audit.services import audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import audit_log
 
 THREADS = 8
 EVENTS_PER_THREAD = 25

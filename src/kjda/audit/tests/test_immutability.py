@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kjda.audit.models import AuditChainHead, AuditEvent, AuditLogImmutable
-from kjda.audit.services import audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import audit_log
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from kjda.ingest.formats import identify, probe_bytes
+from kjda.formats import identify, probe_bytes
 from kjda_oasim.factories import pdf_bytes, png_bytes
 from kjda_oasim.testing import SAMPLES
 
@@ -41,7 +41,7 @@ def test_invoice_xml_is_identified_as_xml_or_xbrl(path):
 
 @needs_samples
 def test_real_einvoice_pdf_is_readable_with_text():
-    from kjda.ingest.formats import handler_for
+    from kjda.formats import handler_for
 
     path = next((SAMPLES / "einvoice_pdf").glob("*.pdf"))
     info, probe = probe_bytes(path.read_bytes())
@@ -227,7 +227,7 @@ def test_pdf_probe_carries_the_pdfa_verdict_and_corrects_a_false_claim():
 
 
 def test_declared_mime_is_compared_with_the_content():
-    from kjda.ingest.formats import FormatInfo
+    from kjda.formats import FormatInfo
     from kjda.ingest.pipeline import mime_agrees
 
     pdf = FormatInfo("pdf", "application/pdf")

@@ -10,8 +10,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from kjda.formats.pdfa_check import pdfa_check
 from kjda.ingest.longterm import RenditionRefused, image_to_pdfa, pdf_to_pdfa
-from kjda.ingest.pdfa_check import pdfa_check
 from kjda.ingest.tests.test_pdfa import reportlab_pdf
 from kjda_oasim.factories import metadata_json, pdf_bytes, png_bytes
 from kjda_oasim.testing import SAMPLES

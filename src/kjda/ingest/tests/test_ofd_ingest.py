@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from kjda.ingest.pdfa import pdfa_claim
+from kjda.formats.pdfa import pdfa_claim
 from kjda_oasim.factories import metadata_json
 from kjda_oasim.testing import SAMPLES
 
@@ -86,7 +86,7 @@ def test_zip_bomb_is_kept_but_held_back_by_the_size_guard_not_unpacked(api):
 
 
 def _ofd_reader_text(data: bytes) -> str:
-    from kjda.ingest.ofd import OFDPackage
+    from kjda.formats.ofd import OFDPackage
 
     with OFDPackage.open(io.BytesIO(data)) as pkg:
         return "\n\n".join(d.text() for d in pkg.documents())
@@ -94,7 +94,7 @@ def _ofd_reader_text(data: bytes) -> str:
 
 def test_an_ofds_page_text_is_read_once_by_the_ofd_reader_and_searchable(api):
     from kjda.archives.models import RecordText
-    from kjda.ingest.formats import handler_for
+    from kjda.formats import handler_for
 
     data = (SAMPLES / "ofd_general" / "ofdrw_crypto_hello-integrity.ofd").read_bytes()
     # The Extract step reads no OFD text: the Inspect step's OFD reader is the one reading.

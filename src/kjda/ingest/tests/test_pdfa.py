@@ -12,8 +12,8 @@ import pytest
 from PIL import ImageCms
 from reportlab.pdfgen import canvas
 
-from kjda.ingest.pdfa import PRODUCER, PdfAError, make_pdfa2b, pdfa_claim, srgb_icc_profile
-from kjda.ingest.renditions import cjk_font
+from kjda.formats.fonts import cjk_font
+from kjda.formats.pdfa import PRODUCER, PdfAError, make_pdfa2b, pdfa_claim, srgb_icc_profile
 from kjda_oasim.testing import SAMPLES
 
 CST = timezone(timedelta(hours=8))

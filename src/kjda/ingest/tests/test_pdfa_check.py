@@ -10,7 +10,7 @@ import pikepdf
 import pytest
 from pikepdf import Dictionary, Name
 
-from kjda.ingest.pdfa_check import pdfa_check
+from kjda.formats.pdfa_check import pdfa_check
 from kjda.ingest.tests.test_pdfa import _converted
 from kjda_oasim.testing import SAMPLES
 

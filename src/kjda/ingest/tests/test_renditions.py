@@ -13,12 +13,12 @@ import pypdfium2 as pdfium
 import pytest
 
 from kjda.connectors.base import ApprovalInstance, AttachmentRef, FormField, TrailEntry
-from kjda.ingest import renditions
+from kjda.formats import fonts
+from kjda.formats.fonts import RenditionError
+from kjda.formats.pdfa import pdfa_claim
 from kjda.ingest.approval_record import approval_trail_json
 from kjda.ingest.payment_voucher import amount_in_chinese, render_payment_voucher
-from kjda.ingest.pdfa import pdfa_claim
 from kjda.ingest.renditions import (
-    RenditionError,
     render_approval_form,
     render_approval_trail,
     table_rows,
@@ -191,14 +191,14 @@ def test_same_form_same_bytes():
 
 
 def test_missing_font_is_a_clear_error_naming_the_debian_package(monkeypatch, tmp_path):
-    renditions.cjk_font.cache_clear()
-    monkeypatch.setattr(renditions, "FONT_PATH", tmp_path / "absent.ttc")
+    fonts.cjk_font.cache_clear()
+    monkeypatch.setattr(fonts, "FONT_PATH", tmp_path / "absent.ttc")
     try:
         with pytest.raises(RenditionError) as err:
             form()
         assert "fonts-wqy-microhei" in err.value.zh and "fonts-wqy-microhei" in err.value.en
     finally:
-        renditions.cjk_font.cache_clear()
+        fonts.cjk_font.cache_clear()
 
 
 # --- the approval record ----------------------------------------------------------------------

@@ -138,9 +138,9 @@ def test_a_claim_filed_meanwhile_is_caught_inside_the_filing_transaction(api, sa
                                                                            monkeypatch):
     """The checks ran before a concurrent claim of the same invoice was filed: the filing
     transaction sees it and refuses (409) instead of filing the invoice twice."""
-    from kjda.invoices import selectors
+    from kjda.ingest import services as ingest_services
 
-    real = selectors.invoice_first_claims
+    real = ingest_services.invoice_first_claims
     calls = {"n": 0}
 
     def stale_then_real(*, identities):
@@ -150,13 +150,14 @@ def test_a_claim_filed_meanwhile_is_caught_inside_the_filing_transaction(api, sa
             return {}
         return real(identities=identities)
 
-    monkeypatch.setattr(selectors, "invoice_first_claims", stale_then_real)
+    # Only the checks' lookup (in ingest) is stale; the filing transaction's (in invoices) isn't.
+    monkeypatch.setattr(ingest_services, "invoice_first_claims", stale_then_real)
     content = (samples / "ofd_invoices" / "ofdrw_sign_v4signed.ofd").read_bytes()
     resp = api.post_record(metadata_json(category="原始凭证", document_no="", source_system="test",
                                          external_id="G-2"), [("b.ofd", content)])
     assert resp.status_code == 409 and resp.json()["code"] == "invoice_claim_race"
     assert not Record.objects.filter(external_id="G-2").exists()
-    monkeypatch.setattr(selectors, "invoice_first_claims", real)
+    monkeypatch.setattr(ingest_services, "invoice_first_claims", real)
     again = api.post_record(metadata_json(category="原始凭证", document_no="", source_system="test",
                                           external_id="G-2"), [("b.ofd", content)]).json()
     assert again["status"] == "pending"  # the retry is caught as the duplicate it is

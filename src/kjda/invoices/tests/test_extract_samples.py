@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from defusedxml import ElementTree as ET
 
-from kjda.ingest.ofd import OFDPackage
+from kjda.formats.ofd import OFDPackage
 from kjda.invoices import codes
 from kjda.invoices.services import invoice_extract
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from kjda.audit.services import audit_chain_verify
+from kjda.audit.selectors import audit_chain_verify
 
 
 class Command(BaseCommand):

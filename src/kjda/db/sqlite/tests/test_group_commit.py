@@ -10,7 +10,8 @@ import pytest
 from django.db import IntegrityError, connection
 
 from kjda.audit.models import AuditEvent
-from kjda.audit.services import audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import audit_log
 from kjda.db.sqlite import group_commit
 from kjda.db.sqlite.group_commit import in_transaction
 

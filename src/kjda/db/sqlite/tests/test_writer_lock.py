@@ -11,7 +11,8 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from kjda.audit.services import audit_chain_verify, audit_log
+from kjda.audit.selectors import audit_chain_verify
+from kjda.audit.services import audit_log
 
 pytestmark = pytest.mark.skipif(not getattr(connection, "group_commit", False),
                                 reason="our SQLite backend's lock (KJDA_SQLITE_BACKEND=group_commit)")

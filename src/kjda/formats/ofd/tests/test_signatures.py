@@ -7,9 +7,9 @@ import zipfile
 import pytest
 from gmssl import sm2
 
-from kjda.ingest.ofd import OFDPackage
-from kjda.ingest.ofd.crypto import sm2_verify, sm3_digest
-from kjda.ingest.ofd.signatures import INVALID, UNSUPPORTED, VALID, verify_package
+from kjda.formats.ofd import OFDPackage
+from kjda.formats.ofd.crypto import sm2_verify, sm3_digest
+from kjda.formats.ofd.signatures import INVALID, UNSUPPORTED, VALID, verify_package
 from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")

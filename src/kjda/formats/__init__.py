@@ -7,7 +7,7 @@ JSON), images, and last executables and plain text, which would match much else.
 
 import importlib
 
-from kjda.ingest.formats.base import (
+from kjda.formats.base import (
     HEAD_BYTES,
     MAX_TEXT_CHARS,
     MAX_XML_BYTES,
@@ -26,8 +26,8 @@ from kjda.ingest.formats.base import (
 for _module in ("pdf", "containers", "structured", "images", "plain"):
     importlib.import_module(f"{__name__}.{_module}")
 
-from kjda.ingest.formats.pdf import _PDFIUM_LOCK, pdf_format  # noqa: E402 - after registration
+from kjda.formats.pdf import PDFIUM_LOCK, pdf_format  # noqa: E402 - after registration
 
-__all__ = ["HEAD_BYTES", "MAX_TEXT_CHARS", "MAX_XML_BYTES", "MAX_ZIP_ENTRIES", "_PDFIUM_LOCK",
+__all__ = ["HEAD_BYTES", "MAX_TEXT_CHARS", "MAX_XML_BYTES", "MAX_ZIP_ENTRIES", "PDFIUM_LOCK",
            "FormatHandler", "FormatInfo", "Probe", "cjk_spacing_removed", "handler_for",
            "identify", "pdf_format", "probe_bytes", "register"]

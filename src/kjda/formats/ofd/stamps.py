@@ -8,10 +8,10 @@ import io
 from PIL import Image
 from reportlab.lib.utils import ImageReader
 
-from kjda.ingest.ofd.document import OFDDocument, _child, floats
+from kjda.formats.ofd.document import OFDDocument, el_child, floats
 
 
-def _seal_reader(data: bytes) -> ImageReader | None:
+def seal_reader(data: bytes) -> ImageReader | None:
     """A seal picture with its paper-white made transparent: viewers lay seals over the text
     (multiply), and an opaque white square would hide what the seal was stamped on."""
     try:
@@ -26,9 +26,9 @@ def _seal_reader(data: bytes) -> ImageReader | None:
     return ImageReader(rgba)
 
 
-def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]]]:
+def seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]]]:
     """Page ID → (StampAnnot boundary, picture bytes) of each seal whose picture we can draw."""
-    from kjda.ingest.ofd.signatures import seal_picture
+    from kjda.formats.ofd.signatures import seal_picture
 
     out: dict[str, list[tuple[list[float], bytes]]] = {}
     for ref in doc.signatures():
@@ -39,7 +39,7 @@ def _seal_pictures(doc: OFDDocument) -> dict[str, list[tuple[list[float], bytes]
             picture = seal_picture(doc.package, ref.path, root)
         except Exception:  # noqa: S112 - a seal we can't read is reported by verification, not here
             continue
-        signed_info = _child(root, "SignedInfo")
+        signed_info = el_child(root, "SignedInfo")
         if picture is None or signed_info is None:
             continue
         for sa in signed_info.iter("StampAnnot"):

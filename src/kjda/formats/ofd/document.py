@@ -12,27 +12,26 @@ import posixpath
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from kjda.ingest.ofd.model import (  # noqa: F401 - the model's names are part of this module's API
+from kjda.formats.ofd.model import (  # noqa: F401 - the model's names are part of this module's API
     Attachment,
     DocInfo,
     Font,
     Media,
+    OFDError,
+    PartReader,
     Resources,
     SignatureRef,
     TextItem,
-    _child,
-    _children,
-    _dir,
-    _text,
+    el_child,
+    el_children,
+    el_text,
     floats,
     parse_ofd_date,
+    path_dir,
 )
-from kjda.ingest.ofd.package import OFDError
 
 if TYPE_CHECKING:
     from lxml import etree
-
-    from kjda.ingest.ofd.package import OFDPackage
 
 
 class OFDPage:
@@ -56,14 +55,14 @@ class OFDPage:
     @property
     def box(self) -> tuple[float, float, float, float]:
         """PhysicalBox (x, y, w, h) in millimetres: the page's own Area, else the document's."""
-        area = _child(self.root, "Area")
-        box = floats(_text(_child(area, "PhysicalBox"))) if area is not None else []
+        area = el_child(self.root, "Area")
+        box = floats(el_text(el_child(area, "PhysicalBox"))) if area is not None else []
         return tuple(box) if len(box) == 4 else self.doc.page_box  # type: ignore[return-value]
 
     def templates(self) -> list[tuple[etree._Element, str]]:
         """(template root, ZOrder) for each template the page uses; Background ones first."""
         out = []
-        for t in _children(self.root, "Template"):
+        for t in el_children(self.root, "Template"):
             root = self.doc.template(t.get("TemplateID", ""))
             if root is not None:
                 out.append((root, t.get("ZOrder") or self.doc.template_zorder.get(t.get("TemplateID", ""), "Background")))
@@ -73,13 +72,13 @@ class OFDPage:
     def resources(self) -> Resources:
         """Document resources plus the page's own PageRes."""
         res = self.doc.resources
-        own = _children(self.root, "PageRes")
+        own = el_children(self.root, "PageRes")
         if not own or self.path is None:
             return res
         merged = Resources(dict(res.fonts), dict(res.media), dict(res.draw_params),
                            dict(res.composite_units), dict(res.color_spaces))
         for el in own:
-            self.doc._load_res(_text(el), _dir(self.path), merged)
+            self.doc._load_res(el_text(el), path_dir(self.path), merged)
         return merged
 
     def text_items(self, *, with_templates: bool = True) -> list[TextItem]:
@@ -92,7 +91,7 @@ class OFDPage:
                 bx = floats(obj.get("Boundary"))
                 ox, oy = (bx[0], bx[1]) if len(bx) >= 2 else (0.0, 0.0)
                 size = (floats(obj.get("Size")) or [3.5])[0]
-                for code in _children(obj, "TextCode"):
+                for code in el_children(obj, "TextCode"):
                     if code.text and code.text.strip():
                         x = (floats(code.get("X")) or [0.0])[0]
                         y = (floats(code.get("Y")) or [0.0])[0]
@@ -122,59 +121,59 @@ class OFDPage:
 class OFDDocument:
     """One DocBody: read lazily, each part at most once."""
 
-    def __init__(self, package: OFDPackage, body: etree._Element, *, index: int = 0) -> None:
+    def __init__(self, package: PartReader, body: etree._Element, *, index: int = 0) -> None:
         self.package = package
         self.body = body
         self.index = index
         self.problems: list[str] = []
-        root_ref = _text(_child(body, "DocRoot"))
+        root_ref = el_text(el_child(body, "DocRoot"))
         self.path = package.find(root_ref) if root_ref else None
         if self.path is None:
             raise OFDError("ofd_no_document_root", f"找不到文档根节点 {root_ref or '（未声明）'}",
                            f"document root {root_ref or '(not declared)'} not found in the package",
                            detail={"doc_root": root_ref})
-        self.dir = _dir(self.path)
+        self.dir = path_dir(self.path)
         self.root = package.xml(self.path)
 
     # --- DocInfo and custom data -------------------------------------------------------------
 
     @cached_property
     def info(self) -> DocInfo:
-        el = _child(self.body, "DocInfo")
-        kw = [_text(k) for k in _children(_child(el, "Keywords"), "Keyword") if _text(k)]
-        return DocInfo(doc_id=_text(_child(el, "DocID")), title=_text(_child(el, "Title")),
-                       author=_text(_child(el, "Author")), subject=_text(_child(el, "Subject")),
-                       abstract=_text(_child(el, "Abstract")), creator=_text(_child(el, "Creator")),
-                       creator_version=_text(_child(el, "CreatorVersion")),
-                       creation_date_raw=_text(_child(el, "CreationDate")),
-                       mod_date_raw=_text(_child(el, "ModDate")), keywords=kw)
+        el = el_child(self.body, "DocInfo")
+        kw = [el_text(k) for k in el_children(el_child(el, "Keywords"), "Keyword") if el_text(k)]
+        return DocInfo(doc_id=el_text(el_child(el, "DocID")), title=el_text(el_child(el, "Title")),
+                       author=el_text(el_child(el, "Author")), subject=el_text(el_child(el, "Subject")),
+                       abstract=el_text(el_child(el, "Abstract")), creator=el_text(el_child(el, "Creator")),
+                       creator_version=el_text(el_child(el, "CreatorVersion")),
+                       creation_date_raw=el_text(el_child(el, "CreationDate")),
+                       mod_date_raw=el_text(el_child(el, "ModDate")), keywords=kw)
 
     def custom_data(self) -> dict[str, str]:
         """OFD.xml DocInfo/CustomDatas: Name → value (empty string for empty or self-closing)."""
         out: dict[str, str] = {}
-        for cd in _children(_child(_child(self.body, "DocInfo"), "CustomDatas"), "CustomData"):
+        for cd in el_children(el_child(el_child(self.body, "DocInfo"), "CustomDatas"), "CustomData"):
             name = (cd.get("Name") or "").strip()
             if name:
-                out.setdefault(name, _text(cd))
+                out.setdefault(name, el_text(cd))
         return out
 
     # --- common data, resources, templates ----------------------------------------------------
 
     @cached_property
     def _common(self) -> etree._Element | None:
-        return _child(self.root, "CommonData")
+        return el_child(self.root, "CommonData")
 
     @property
     def page_box(self) -> tuple[float, float, float, float]:
-        box = floats(_text(_child(_child(self._common, "PageArea"), "PhysicalBox")))
+        box = floats(el_text(el_child(el_child(self._common, "PageArea"), "PhysicalBox")))
         return tuple(box) if len(box) == 4 else (0.0, 0.0, 210.0, 297.0)  # type: ignore[return-value]
 
     @cached_property
     def resources(self) -> Resources:
         res = Resources()
         for tag in ("PublicRes", "DocumentRes"):
-            for el in _children(self._common, tag):
-                self._load_res(_text(el), self.dir, res)
+            for el in el_children(self._common, tag):
+                self._load_res(el_text(el), self.dir, res)
         return res
 
     def _load_res(self, ref: str, base: str, res: Resources) -> None:
@@ -189,22 +188,22 @@ class OFDDocument:
             self.problems.append(exc.en)
             return
         # §7.9: Res/@BaseLoc is the directory the resource files are relative to.
-        res_base = posixpath.normpath(posixpath.join(_dir(path), root.get("BaseLoc") or "."))
+        res_base = posixpath.normpath(posixpath.join(path_dir(path), root.get("BaseLoc") or "."))
         if (root.get("BaseLoc") or "").startswith("/"):
             res_base = root.get("BaseLoc").strip("/")
         res_base = "" if res_base == "." else res_base
 
         def locate(ref: str) -> str | None:
-            return self.package.find(ref, res_base) or self.package.find(ref, _dir(path))
+            return self.package.find(ref, res_base) or self.package.find(ref, path_dir(path))
 
         for font in root.iter("Font"):
-            file_ref = _text(_child(font, "FontFile"))
+            file_ref = el_text(el_child(font, "FontFile"))
             res.fonts[font.get("ID", "")] = Font(
                 font.get("ID", ""), font.get("FontName", ""), font.get("FamilyName", ""),
                 font.get("Bold") == "true", font.get("Italic") == "true",
                 locate(file_ref) if file_ref else None)
         for mm in root.iter("MultiMedia"):
-            ref_file = _text(_child(mm, "MediaFile"))
+            ref_file = el_text(el_child(mm, "MediaFile"))
             res.media[mm.get("ID", "")] = Media(mm.get("ID", ""), mm.get("Type", ""), mm.get("Format", ""),
                                                 ref_file, locate(ref_file) if ref_file else None)
         for dp in root.iter("DrawParam"):
@@ -217,11 +216,11 @@ class OFDDocument:
     @cached_property
     def _templates(self) -> dict[str, str | None]:
         return {t.get("ID", ""): self.package.find(t.get("BaseLoc", ""), self.dir)
-                for t in _children(self._common, "TemplatePage")}
+                for t in el_children(self._common, "TemplatePage")}
 
     @cached_property
     def template_zorder(self) -> dict[str, str]:
-        return {t.get("ID", ""): t.get("ZOrder", "Background") for t in _children(self._common, "TemplatePage")}
+        return {t.get("ID", ""): t.get("ZOrder", "Background") for t in el_children(self._common, "TemplatePage")}
 
     def template(self, template_id: str) -> etree._Element | None:
         path = self._templates.get(template_id)
@@ -238,7 +237,7 @@ class OFDDocument:
     @cached_property
     def pages(self) -> list[OFDPage]:
         pages = []
-        for i, el in enumerate(_children(_child(self.root, "Pages"), "Page")):
+        for i, el in enumerate(el_children(el_child(self.root, "Pages"), "Page")):
             ref = el.get("BaseLoc", "")
             path = self.package.find(ref, self.dir)
             if path is None:
@@ -263,7 +262,7 @@ class OFDDocument:
     # --- attachments, custom tags, signatures --------------------------------------------------
 
     def attachments(self) -> list[Attachment]:
-        ref = _text(_child(self.root, "Attachments"))
+        ref = el_text(el_child(self.root, "Attachments"))
         path = self.package.find(ref, self.dir) if ref else None
         if path is None:
             if ref:
@@ -271,8 +270,8 @@ class OFDDocument:
             return []
         out = []
         for a in self.package.xml(path).iter("Attachment"):
-            loc = _text(_child(a, "FileLoc"))
-            file = self.package.find(loc, _dir(path)) or self.package.find(loc, self.dir)
+            loc = el_text(el_child(a, "FileLoc"))
+            file = self.package.find(loc, path_dir(path)) or self.package.find(loc, self.dir)
             if file is None:
                 self.problems.append(f"attachment {a.get('Name', '')} ({loc}) is missing")
             out.append(Attachment(id=a.get("ID", ""), name=a.get("Name", ""), format=a.get("Format", ""),
@@ -284,7 +283,7 @@ class OFDDocument:
     def custom_tag_refs(self) -> list[dict]:
         """Every element of the custom-tag files that points at page objects: its name, its path in
         the tag file, the page and object ids, and the text of those objects."""
-        ref = _text(_child(self.root, "CustomTags"))
+        ref = el_text(el_child(self.root, "CustomTags"))
         path = self.package.find(ref, self.dir) if ref else None
         if path is None:
             return []
@@ -299,8 +298,8 @@ class OFDDocument:
 
         out = []
         for tag in self.package.xml(path).iter("CustomTag"):
-            loc = _text(_child(tag, "FileLoc"))
-            file = self.package.find(loc, _dir(path))
+            loc = el_text(el_child(tag, "FileLoc"))
+            file = self.package.find(loc, path_dir(path))
             if file is None:
                 if loc:
                     self.problems.append(f"custom tag file {loc} is missing")
@@ -311,12 +310,12 @@ class OFDDocument:
                 self.problems.append(exc.en)
                 continue
             for el in troot.iter():
-                refs = _children(el, "ObjectRef")
+                refs = el_children(el, "ObjectRef")
                 if not refs:
                     continue
                 ids, parts = [], []
                 for r in refs:
-                    page_id, obj_id = r.get("PageRef", ""), _text(r)
+                    page_id, obj_id = r.get("PageRef", ""), el_text(r)
                     ids.append((page_id, obj_id))
                     found = texts(page_id).get(obj_id)
                     if found is None:  # PageRef wrong or absent: look on every page
@@ -338,7 +337,7 @@ class OFDDocument:
 
     @cached_property
     def _annotations(self) -> dict[str, list[etree._Element]]:
-        ref = _text(_child(self.root, "Annotations"))
+        ref = el_text(el_child(self.root, "Annotations"))
         path = self.package.find(ref, self.dir) if ref else None
         out: dict[str, list[etree._Element]] = {}
         if path is None:
@@ -349,8 +348,8 @@ class OFDDocument:
             self.problems.append(exc.en)
             return out
         for page in index.iter("Page"):
-            loc = _text(_child(page, "FileLoc"))
-            file = self.package.find(loc, _dir(path))
+            loc = el_text(el_child(page, "FileLoc"))
+            file = self.package.find(loc, path_dir(path))
             if file is None:
                 continue
             try:
@@ -366,8 +365,8 @@ class OFDDocument:
         return self._annotations.get(page.id, [])
 
     def signatures(self) -> list[SignatureRef]:
-        """Signatures.xml entries (GB/T 33190 §18.1); verified by `kjda.ingest.ofd.signatures`."""
-        ref = _text(_child(self.body, "Signatures"))
+        """Signatures.xml entries (GB/T 33190 §18.1); verified by `kjda.formats.ofd.signatures`."""
+        ref = el_text(el_child(self.body, "Signatures"))
         if not ref:
             return []
         path = self.package.find(ref) or self.package.find(ref, self.dir)
@@ -378,7 +377,7 @@ class OFDDocument:
         for s in self.package.xml(path).iter("Signature"):
             loc = s.get("BaseLoc", "")
             out.append(SignatureRef(id=s.get("ID", ""), type=s.get("Type", "Seal") or "Seal",
-                                    path=self.package.find(loc, _dir(path)), ref=loc))
+                                    path=self.package.find(loc, path_dir(path)), ref=loc))
         return out
 
     def summary(self) -> dict:

@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import pytest
 
-from kjda.ingest.ofd.document import parse_ofd_date
-from kjda.ingest.ofd.package import OFDError, OFDLimits, OFDPackage, parse_xml
+from kjda.formats.ofd.document import parse_ofd_date
+from kjda.formats.ofd.package import OFDError, OFDLimits, OFDPackage, parse_xml
 from kjda_oasim.testing import SAMPLES
 
 needs_samples = pytest.mark.skipif(not SAMPLES.exists(), reason=f"no sample corpus at {SAMPLES}")

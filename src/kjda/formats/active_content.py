@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pikepdf
 
-    from kjda.ingest.ofd import OFDPackage
+    from kjda.formats.ofd import OFDPackage
 
 MAX_NODES = 200_000  # PDF dictionaries/arrays visited
 MAX_SECONDS = 0.5
@@ -250,8 +250,8 @@ _OFD_MAX_PARTS = 2_000
 
 def ofd_active_content(pkg: OFDPackage, docs: list) -> list[dict]:
     """Findings in an open OFD package: actions in its XML parts and executable attachments."""
-    from kjda.ingest.ofd import OFDError
-    from kjda.ingest.ofd.package import parse_xml
+    from kjda.formats.ofd import OFDError
+    from kjda.formats.ofd.package import parse_xml
 
     found: dict[tuple, dict] = {}
     deadline = time.monotonic() + MAX_SECONDS

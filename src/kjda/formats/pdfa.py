@@ -141,7 +141,7 @@ def _page_resources(page: Dictionary) -> pikepdf.Object | None:
     return None
 
 
-def _resource_dicts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
+def resource_dicts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
     """Every /Resources dictionary reachable from pages, form XObjects, Type 3 fonts, patterns
     and annotation appearance streams (each visited once)."""
     seen: set[tuple[int, int]] = set()
@@ -175,7 +175,7 @@ def _resource_dicts(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
                 stack.append(font)
 
 
-def _font_embedded(font: pikepdf.Object) -> bool:
+def font_embedded(font: pikepdf.Object) -> bool:
     if font.get("/Subtype") == Name.Type3:
         return True  # glyphs are content streams inside the font
     if font.get("/Subtype") == Name.Type0:
@@ -188,9 +188,9 @@ def _font_embedded(font: pikepdf.Object) -> bool:
 def fonts_not_embedded(pdf: pikepdf.Pdf) -> list[str]:
     """BaseFont names of the fonts referenced from the pages that lack an embedded program."""
     missing: set[str] = set()
-    for res in _resource_dicts(pdf):
+    for res in resource_dicts(pdf):
         for name, font in res.get("/Font", Dictionary()).items():
-            if isinstance(font, Dictionary) and not _font_embedded(font):
+            if isinstance(font, Dictionary) and not font_embedded(font):
                 missing.add(str(font.get("/BaseFont", name)).lstrip("/"))
     return sorted(missing)
 

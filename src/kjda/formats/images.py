@@ -7,12 +7,12 @@ import io
 from collections.abc import Iterator
 from typing import BinaryIO, ClassVar
 
-from kjda.ingest.formats.base import (
+from kjda.formats.base import (
     HEAD_BYTES,
     FormatHandler,
     FormatInfo,
     Probe,
-    _head_tail,
+    head_tail,
     register,
 )
 
@@ -76,7 +76,7 @@ class JpegHandler(_ImageHandler):
         return FormatInfo(self.name, self.mime, puid, archival=True)
 
     def complete(self, fh: BinaryIO) -> bool:
-        _, tail = _head_tail(fh)
+        _, tail = head_tail(fh)
         return b"\xff\xd9" in tail  # EOI, possibly followed by padding
 
     def refined(self, img, info: FormatInfo) -> FormatInfo | None:

@@ -27,24 +27,25 @@ from dataclasses import asdict, dataclass, field
 
 from asn1crypto import cms
 
-from kjda.ingest.ofd.crypto import (
-    _HASH_OF_SIGALG,
+from kjda.formats.ofd.crypto import (
+    HASH_OF_SIGALG,
     OID_SM2_SM3,
     OID_SM3,
-    _Cert,
-    _der_int,
-    _items,
-    _load_cert,
-    _Node,
-    _oid,
-    _string,
+    Cert,
+    DerNode,
+    der_int,
+    der_items,
+    der_oid,
+    der_string,
     digest_function,
+    load_cert,
     signed_outside_validity,
     stamp,
     verify_value,
 )
-from kjda.ingest.ofd.document import OFDDocument, SignatureRef, _child, _children, _text
-from kjda.ingest.ofd.package import OFDError, OFDPackage
+from kjda.formats.ofd.document import OFDDocument, SignatureRef, el_child, el_children, el_text
+from kjda.formats.ofd.model import PartReader
+from kjda.formats.ofd.package import OFDError, OFDPackage
 
 VALID, INVALID, UNSUPPORTED = "valid", "invalid", "unsupported"
 TRUST_NOTE = "未校验证书链（离线）/ certificate chain not checked (offline)"
@@ -78,15 +79,15 @@ class _Unsupported(Exception):
     pass
 
 
-def _check_references(pkg: OFDPackage, sig_root, result: SignatureResult) -> None:
-    refs = _child(_child(sig_root, "SignedInfo"), "References")
+def _check_references(pkg: PartReader, sig_root, result: SignatureResult) -> None:
+    refs = el_child(el_child(sig_root, "SignedInfo"), "References")
     if refs is None:
         raise _Invalid("Signature.xml 无 References（未保护任何文件） / no References: nothing is protected")
     method = refs.get("CheckMethod") or OID_SM3
     digest = digest_function(method)
     if digest is None:
         raise _Unsupported(f"不支持的摘要算法 / unsupported digest algorithm {method}")
-    entries = _children(refs, "Reference")
+    entries = el_children(refs, "Reference")
     if not entries:
         raise _Invalid("References 为空 / References is empty")
     for ref in entries:
@@ -95,7 +96,7 @@ def _check_references(pkg: OFDPackage, sig_root, result: SignatureResult) -> Non
         if path is None:
             raise _Invalid(f"受保护的文件缺失 / protected file missing: {file_ref}")
         try:
-            expected = base64.b64decode(_text(_child(ref, "CheckValue")), validate=False)
+            expected = base64.b64decode(el_text(el_child(ref, "CheckValue")), validate=False)
         except (binascii.Error, ValueError) as exc:
             raise _Invalid(f"{file_ref} 的 CheckValue 无法解码 / undecodable CheckValue") from exc
         if not hmac.compare_digest(digest(pkg.read(path)), expected):
@@ -107,26 +108,26 @@ def _ses(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
     """GM/T 0031 SES_Signature. v4: SEQUENCE{TBS_Sign, cert OCTET STRING, signatureAlgID, signature
     BIT STRING, [0] timeStamp}. v1–v3: SEQUENCE{TBS_Sign{…, propertyInfo, cert, signatureAlgorithm},
     signature BIT STRING}."""
-    top = _items(der)[0].children
+    top = der_items(der)[0].children
     tbs = top[0]
     fields = tbs.children
-    version = _der_int(fields[0])
+    version = der_int(fields[0])
     if len(top) >= 4 and top[1].is_(4):
         result.format = f"SES v{version}"
-        cert_der, alg, value = top[1].contents, _oid(top[2]), top[3].bits()
+        cert_der, alg, value = top[1].contents, der_oid(top[2]), top[3].bits()
         time_node, data_hash = fields[2], fields[3].bits()
     elif len(top) >= 2 and top[1].is_(3) and len(fields) >= 7:
         result.format = f"SES v{version}"
-        cert_der, alg, value = fields[5].contents, _oid(fields[6]), top[1].bits()
+        cert_der, alg, value = fields[5].contents, der_oid(fields[6]), top[1].bits()
         time_node, data_hash = fields[2], fields[3].bits()
     else:
         raise _Unsupported("无法识别的 SES_Signature 结构 / unrecognised SES_Signature layout")
     result.signed_at = (time_node.bits() if time_node.is_(3) else time_node.contents).decode("ascii", "replace")
     result.seal_name = _seal_name(fields[1])
-    cert = _load_cert(cert_der)
+    cert = load_cert(cert_der)
     result.signer = cert.subject_cn
     # dataHash uses the hash of the signature algorithm: SM3 for SM2, SHA-x for RSA/ECDSA.
-    digest = digest_function(OID_SM3 if alg == OID_SM2_SM3 or cert.is_sm2 else _HASH_OF_SIGALG.get(alg, "sha256"))
+    digest = digest_function(OID_SM3 if alg == OID_SM2_SM3 or cert.is_sm2 else HASH_OF_SIGALG.get(alg, "sha256"))
     if not hmac.compare_digest(digest(sig_xml), data_hash):
         raise _Invalid("Signature.xml 与签章中的 dataHash 不符 / Signature.xml does not match the seal's dataHash")
     ok, why = verify_value(cert, alg, tbs.raw, value)
@@ -143,7 +144,7 @@ def _ses(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
     _check_seal(fields[1], result)
 
 
-def _check_seal(eseal: _Node, result: SignatureResult) -> None:
+def _check_seal(eseal: DerNode, result: SignatureResult) -> None:
     """The seal itself (SESeal) must be signed by its maker (制章人), and the signature made
     within the seal's validity period. v4: SESeal{eSealInfo, cert, signAlgID, signedValue},
     signed over eSealInfo; v1–v3: SESeal{esealInfo, signInfo{cert, alg, signData}}, signed over
@@ -158,8 +159,8 @@ def _check_seal(eseal: _Node, result: SignatureResult) -> None:
     else:
         result.notes.append("印章结构无法识别，未校验制章签名 / seal layout not recognised: maker signature not checked")
         return
-    maker = _load_cert(cert_node.contents)
-    alg = _oid(alg_node)
+    maker = load_cert(cert_node.contents)
+    alg = der_oid(alg_node)
     body = info.raw + cert_node.raw + alg_node.raw
     wrapped = b"\x30" + _der_length(len(body)) + body
     outcomes = [verify_value(maker, alg, m, value) for m in (info.raw, wrapped)]
@@ -171,7 +172,7 @@ def _check_seal(eseal: _Node, result: SignatureResult) -> None:
         raise _Invalid("印章本身的制章签名无效 / the seal is not validly signed by its maker")
     try:
         prop = info.children[2].children
-        start, end = (stamp(_string(n)) for n in prop[-2:])
+        start, end = (stamp(der_string(n)) for n in prop[-2:])
     except (IndexError, ValueError, TypeError):
         return
     when = stamp(result.signed_at)
@@ -187,11 +188,11 @@ def _der_length(n: int) -> bytes:
     return bytes([0x80 | len(raw)]) + raw
 
 
-def _seal_name(eseal: _Node) -> str:
+def _seal_name(eseal: DerNode) -> str:
     """SESeal → SES_SealInfo → SES_ESPropertyInfo → name (the same path in v1 and v4)."""
     try:
         prop = eseal.children[0].children[2].children
-        return _string(prop[1])
+        return der_string(prop[1])
     except (IndexError, ValueError, TypeError):
         return ""
 
@@ -199,7 +200,7 @@ def _seal_name(eseal: _Node) -> str:
 def cms_signed_data(der: bytes) -> cms.SignedData:
     """SignedData out of a ContentInfo, whatever its content-type OID (asn1crypto only maps the
     PKCS#7 one; GB/T 35275 SM2 uses 1.2.156.10197.6.1.4.2.2)."""
-    top = _items(der)[0].children
+    top = der_items(der)[0].children
     return cms.SignedData.load(top[1].children[0].raw)
 
 
@@ -216,7 +217,7 @@ def _cms(der: bytes, sig_xml: bytes, result: SignatureResult) -> None:
         raise _Unsupported("CMS 中没有签名证书 / CMS carries no signer certificate")
     sid = si["sid"].chosen
     serial = sid["serial_number"].native if isinstance(sid, cms.IssuerAndSerialNumber) else None
-    cert = _Cert(next((c for c in certs if c.serial_number == serial), certs[0]))
+    cert = Cert(next((c for c in certs if c.serial_number == serial), certs[0]))
     result.signer = cert.subject_cn
     digest_oid = si["digest_algorithm"]["algorithm"].dotted
     digest = digest_function(digest_oid)
@@ -261,7 +262,7 @@ def _not_valid(result: SignatureResult, exc: Exception) -> None:
         result.reason = exc.message if isinstance(exc, OFDError) else str(exc)
 
 
-def verify_signature(pkg: OFDPackage, ref: SignatureRef) -> SignatureResult:
+def verify_signature(pkg: PartReader, ref: SignatureRef) -> SignatureResult:
     result = SignatureResult(id=ref.id, type=ref.type, status=UNSUPPORTED,
                              kind="ofd-seal" if ref.type.lower() == "seal" else "ofd-signature")
     try:
@@ -292,8 +293,8 @@ def verify_signature(pkg: OFDPackage, ref: SignatureRef) -> SignatureResult:
     return result
 
 
-def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: SignatureResult) -> None:
-    value_ref = _text(_child(root, "SignedValue"))
+def _check_value(pkg: PartReader, sig_path: str, root, sig_xml: bytes, result: SignatureResult) -> None:
+    value_ref = el_text(el_child(root, "SignedValue"))
     value_path = pkg.find(value_ref, posixpath.dirname(sig_path))
     if value_path is None:
         raise _Invalid(f"签名值文件缺失 / SignedValue file missing: {value_ref}")
@@ -303,8 +304,8 @@ def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: S
         raise _Unsupported("签名值为裸 SM2 签名，未附签名证书，无法校验 / bare SM2 signature value without a "
                            "certificate: can't be verified from the file alone")
     try:
-        first = _items(der)[0]
-        is_cms = first.children[0].is_(6) and _oid(first.children[0]) in _CMS_SIGNED_DATA
+        first = der_items(der)[0]
+        is_cms = first.children[0].is_(6) and der_oid(first.children[0]) in _CMS_SIGNED_DATA
         (_cms if is_cms else _ses)(der, sig_xml, result)
     except (_Invalid, _Unsupported):
         raise
@@ -315,7 +316,7 @@ def _check_value(pkg: OFDPackage, sig_path: str, root, sig_xml: bytes, result: S
 
 def _is_bare_sm2(der: bytes) -> bool:
     try:
-        (seq,) = _items(der)
+        (seq,) = der_items(der)
         kids = seq.children
     except (ValueError, TypeError, IndexError):
         return False
@@ -343,7 +344,7 @@ def verify_integrity(pkg: OFDPackage) -> SignatureResult | None:
     try:
         entries = pkg.read(entries_path)
         root = pkg.xml(entries_path)
-        value_ref = _text(_child(root, "SignedValueLoc"))
+        value_ref = el_text(el_child(root, "SignedValueLoc"))
         value_path = pkg.find(value_ref, posixpath.dirname(entries_path))
         if value_path is None:
             raise _Invalid(f"完整性保护签名值缺失 / integrity signed value missing: {value_ref}")
@@ -368,14 +369,14 @@ def verify_integrity(pkg: OFDPackage) -> SignatureResult | None:
     return result
 
 
-def seal_picture(pkg: OFDPackage, sig_path: str, root) -> bytes | None:
+def seal_picture(pkg: PartReader, sig_path: str, root) -> bytes | None:
     """The seal's picture (SES_ESPictrueInfo.data) when it is a raster image or an OFD, for the preview.
     SESeal → SES_SealInfo → picture is at the same place in v1 and v4."""
-    value_path = pkg.find(_text(_child(root, "SignedValue")), posixpath.dirname(sig_path))
+    value_path = pkg.find(el_text(el_child(root, "SignedValue")), posixpath.dirname(sig_path))
     if value_path is None:
         return None
     try:
-        top = _items(pkg.read(value_path))[0].children
+        top = der_items(pkg.read(value_path))[0].children
         if top[0].is_(6):  # CMS: no picture inside
             return None
         eseal = top[0].children[1]

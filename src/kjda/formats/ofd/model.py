@@ -1,6 +1,7 @@
 """The plain parts of the OFD model: XML helpers over namespace-stripped trees, the date forms
 real OFDs carry, and the small records (DocInfo, fonts, media, attachments, signatures, text)
-that `OFDDocument` hands out."""
+that `OFDDocument` hands out; `OFDError`, and `PartReader`: what a document needs of its
+package (`OFDPackage` is one), so that the document module need not import the package one."""
 
 from __future__ import annotations
 
@@ -8,21 +9,39 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from kjda.errors import DomainError
 
 if TYPE_CHECKING:
     from lxml import etree
 
 
-def _dir(path: str) -> str:
+class OFDError(DomainError):
+    """An OFD that can't be read safely. `code` is stable; `zh`/`en` say why."""
+
+    status = 422
+
+
+class PartReader(Protocol):
+    """The parts of an OFD package by path (implemented by `OFDPackage`)."""
+
+    def find(self, path: str, base: str = "") -> str | None: ...
+
+    def read(self, path: str, base: str = "") -> bytes: ...
+
+    def xml(self, path: str, base: str = "") -> etree._Element: ...
+
+
+def path_dir(path: str) -> str:
     return posixpath.dirname(path)
 
 
-def _text(el: etree._Element | None) -> str:
+def el_text(el: etree._Element | None) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
-def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
+def el_child(el: etree._Element | None, tag: str) -> etree._Element | None:
     if el is None:
         return None
     for c in el:
@@ -31,7 +50,7 @@ def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
     return None
 
 
-def _children(el: etree._Element | None, tag: str) -> list[etree._Element]:
+def el_children(el: etree._Element | None, tag: str) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str) and c.tag == tag] if el is not None else []
 
 

@@ -10,10 +10,10 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from kjda.ingest.ofd import OFDPackage
-from kjda.ingest.ofd.graphics import _arc_to_beziers, _deltas
-from kjda.ingest.ofd.render import render_pdf, render_pdfa, render_png
-from kjda.ingest.pdfa import fonts_not_embedded, pdfa_claim
+from kjda.formats.ofd import OFDPackage
+from kjda.formats.ofd.graphics import _arc_to_beziers, deltas
+from kjda.formats.ofd.render import render_pdf, render_pdfa, render_png
+from kjda.formats.pdfa import fonts_not_embedded, pdfa_claim
 from kjda.ingest.renditions import ofd_rendition
 from kjda_oasim.testing import SAMPLES
 
@@ -99,8 +99,8 @@ def test_rendition_is_pdfa2b_with_embedded_fonts_and_reproducible():
 
 
 def test_delta_shorthand_and_arcs():
-    assert _deltas("g 3 1.5 2") == [1.5, 1.5, 1.5, 2.0]
-    assert _deltas("1 2 bad 3") == [1.0, 2.0, 3.0]
+    assert deltas("g 3 1.5 2") == [1.5, 1.5, 1.5, 2.0]
+    assert deltas("1 2 bad 3") == [1.0, 2.0, 3.0]
     # A half circle of radius 1 from (0,0) to (2,0) ends at (2,0) and passes y = ±1.
     segs = _arc_to_beziers(0, 0, 1, 1, 0, 0, 1, 2, 0)
     assert segs[-1][4:] == pytest.approx((2, 0), abs=1e-9)

@@ -1,6 +1,6 @@
 """PDF/A checker: the level a PDF claims and the clauses of ISO 19005-1/-2/-3 it breaks.
 
-Separate from the writer (`kjda.ingest.pdfa`), so our own renditions are checked by code that
+Separate from the writer (`kjda.formats.pdfa`), so our own renditions are checked by code that
 did not make them. `pdfa_check(data)` reads the claim from the XMP PDF/A identification schema
 (namespace http://www.aiim.org/pdfa/ns/id/) and checks the file against that part's clauses:
 
@@ -30,17 +30,17 @@ from dataclasses import dataclass, field
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
-from kjda.ingest.pdfa import _font_embedded, _resource_dicts
-from kjda.ingest.pdfa_claim import NS_PDFAID, read_claim
-from kjda.ingest.pdfa_objects import (
-    _action_chain,
-    _af_objgens,
-    _device_colours,
-    _file_specs,
-    _fonts,
-    _icc_problem,
-    _is_pdfa_1_or_2,
-    _outline_actions,
+from kjda.formats.pdfa import font_embedded, resource_dicts
+from kjda.formats.pdfa_claim import NS_PDFAID, read_claim
+from kjda.formats.pdfa_objects import (
+    action_chain,
+    af_objgens,
+    device_colours,
+    file_specs,
+    font_dicts,
+    icc_problem,
+    is_pdfa_1_or_2,
+    outline_actions,
 )
 
 DEFAULT_FLAVOUR = "2B"
@@ -111,7 +111,7 @@ class _Checker:
     def resources(self) -> list[Dictionary]:
         """Every resource dictionary, walked once for the colour and the font clauses."""
         if self._resources is None:
-            self._resources = list(_resource_dicts(self.pdf))
+            self._resources = list(resource_dicts(self.pdf))
         return self._resources
 
     def fail(self, key: str, zh: str, en: str) -> None:
@@ -182,11 +182,11 @@ class _Checker:
                 self.fail("output_intent", "PDF/A 输出意图缺少 DestOutputProfile（ICC 配置文件）",
                           "the PDF/A output intent has no DestOutputProfile (ICC profile)")
                 continue
-            problem, colour_space = _icc_problem(profile, self.part)
+            problem, colour_space = icc_problem(profile, self.part)
             if problem:
                 self.fail("output_intent", f"输出意图的 ICC 配置文件无效：{problem}",
                           f"the output intent's ICC profile is not valid: {problem}")
-        used = _device_colours(self.pdf, self.resources)
+        used = device_colours(self.pdf, self.resources)
         needs = {"RGB": "RGB ", "CMYK": "CMYK", "Gray": None}
         missing = sorted(c for c in used
                          if colour_space is None or (needs[c] and needs[c] != colour_space))
@@ -202,9 +202,9 @@ class _Checker:
     # --- fonts ---------------------------------------------------------------------------
 
     def fonts(self) -> None:
-        for font in _fonts(self.pdf, self.resources):
+        for font in font_dicts(self.pdf, self.resources):
             name = str(font.get("/BaseFont", "")).lstrip("/")
-            if not _font_embedded(font):
+            if not font_embedded(font):
                 self.fail("font_embedded", f"字体未嵌入：{name}", f"font not embedded: {name}")
                 continue
             if self.part != 1 or not _SUBSET.match(name):
@@ -223,19 +223,19 @@ class _Checker:
     # --- embedded files ------------------------------------------------------------------
 
     def embedded_files(self) -> None:
-        specs = list(_file_specs(self.pdf))
+        specs = list(file_specs(self.pdf))
         names = self.pdf.Root.get("/Names")
         if self.part == 1:
             if specs or (isinstance(names, Dictionary) and "/EmbeddedFiles" in names):
                 self.fail("embedded_files", "PDF/A-1 不允许嵌入文件", "PDF/A-1 allows no embedded files")
             return
-        associated = _af_objgens(self.pdf)
+        associated = af_objgens(self.pdf)
         for spec in specs:
             label = str(spec.get("/UF", spec.get("/F", "?")))
             ef = spec.get("/EF")
             stream = ef.get("/F", ef.get("/UF")) if isinstance(ef, Dictionary) else None
             if self.part == 2:
-                if not _is_pdfa_1_or_2(stream):
+                if not is_pdfa_1_or_2(stream):
                     self.fail("embedded_files", f"嵌入文件 {label} 不是 PDF/A-1 或 PDF/A-2 文件",
                               f"embedded file {label} is not a PDF/A-1 or PDF/A-2 file")
                 continue
@@ -275,8 +275,8 @@ class _Checker:
             if "/AA" in page.obj and self.part > 1:
                 self.fail("trigger", "页面含附加动作（AA）", "a page has additional actions (AA)")
             actions.extend(self._annotations(page.obj))
-        actions.extend(_outline_actions(root))
-        for action in _action_chain(actions):
+        actions.extend(outline_actions(root))
+        for action in action_chain(actions):
             kind = str(action.get("/S", "")).lstrip("/")
             if kind not in _ALLOWED_ACTIONS[self.part - 1]:
                 self.fail("actions", f"不允许的动作类型：{kind or '?'}", f"action not allowed: {kind or '?'}")

@@ -1,5 +1,5 @@
 """PDF and PDF/A: identification by header and XMP claim, probing with pikepdf (the PDF/A
-clauses in `kjda.ingest.pdfa_check`), text through PDFium."""
+clauses in `kjda.formats.pdfa_check`), text through PDFium."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import re
 import threading
 from typing import BinaryIO
 
-from kjda.ingest.formats.base import (
+from kjda.formats.base import (
     MAX_TEXT_CHARS,
     FormatHandler,
     FormatInfo,
     Probe,
-    _head_tail,
     cjk_spacing_removed,
+    head_tail,
     register,
 )
 
 # PDFium is not thread-safe (pypdfium2 docs): the web server runs requests in threads.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 # PRONOM ids (checked against siegfried's PRONOM signatures, DROID V125, in the tests).
 _PDF_PUID = {"1.0": "fmt/14", "1.1": "fmt/15", "1.2": "fmt/16", "1.3": "fmt/17", "1.4": "fmt/18",
@@ -63,10 +63,10 @@ class PdfHandler(FormatHandler):
     def probe(self, fh: BinaryIO) -> Probe:
         import pikepdf
 
-        from kjda.ingest.active_content import pdf_active_content
-        from kjda.ingest.pdfa_check import pdfa_check_pdf
+        from kjda.formats.active_content import pdf_active_content
+        from kjda.formats.pdfa_check import pdfa_check_pdf
 
-        head, tail = _head_tail(fh)
+        head, tail = head_tail(fh)
         problems = []
         if b"%%EOF" not in tail:
             problems.append("PDF 不完整：末尾没有 %%EOF，可能被截断 / PDF is truncated: no %%EOF at "
@@ -99,7 +99,7 @@ class PdfHandler(FormatHandler):
     def extract_text(self, fh: BinaryIO) -> str:
         fh.seek(0)
         data = fh.read()
-        with _PDFIUM_LOCK:
+        with PDFIUM_LOCK:
             return self._pdfium_text(data)
 
     @staticmethod

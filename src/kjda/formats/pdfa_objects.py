@@ -1,4 +1,4 @@
-"""The PDF objects the PDF/A clauses look at (`kjda.ingest.pdfa_check`): ICC profiles, device
+"""The PDF objects the PDF/A clauses look at (`kjda.formats.pdfa_check`): ICC profiles, device
 colour in content streams, fonts, embedded file specifications, outline and chained actions. Each
 walk visits an indirect object once and is bounded, so a hostile file can't make it loop."""
 
@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
-from kjda.ingest.pdfa import _resource_dicts
-from kjda.ingest.pdfa_claim import read_claim
+from kjda.formats.pdfa import resource_dicts
+from kjda.formats.pdfa_claim import read_claim
 
 MAX_CONTENT_SCAN = 4 * 1024 * 1024  # bytes of content streams scanned for device colour
 MAX_EMBEDDED_PEEK = 8 * 1024 * 1024
 
 
-def _icc_problem(profile: pikepdf.Stream, part: int) -> tuple[str, str | None]:
+def icc_problem(profile: pikepdf.Stream, part: int) -> tuple[str, str | None]:
     try:
         data = profile.read_bytes()
     except pikepdf.PdfError as exc:
@@ -42,7 +42,7 @@ _NAMED_SPACES = {b"/DeviceRGB": "RGB", b"/DeviceCMYK": "CMYK", b"/DeviceGray": "
 _IMAGE_SPACES = {"/DeviceRGB": "RGB", "/DeviceCMYK": "CMYK", "/DeviceGray": "Gray"}
 
 
-def _device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> set[str]:
+def device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> set[str]:
     """The device colour spaces the pages paint with: colour operators and colour-space names
     in content streams, and the colour spaces of image XObjects (bounded scan). `resources`:
     the PDF's resource dictionaries, when the caller has walked them already."""
@@ -52,7 +52,7 @@ def _device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None)
     for page in pdf.pages:
         contents = page.obj.get("/Contents")
         streams.extend(contents if isinstance(contents, Array) else [contents])
-    for res in _resource_dicts(pdf) if resources is None else resources:
+    for res in resource_dicts(pdf) if resources is None else resources:
         defaults = res.get("/ColorSpace", Dictionary())
         for xobj in res.get("/XObject", Dictionary()).values():
             if not isinstance(xobj, pikepdf.Stream):
@@ -85,9 +85,9 @@ def _device_colours(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None)
     return used
 
 
-def _fonts(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> Iterator[Dictionary]:
+def font_dicts(pdf: pikepdf.Pdf, resources: list[Dictionary] | None = None) -> Iterator[Dictionary]:
     seen: set[tuple[int, int]] = set()
-    for res in _resource_dicts(pdf) if resources is None else resources:
+    for res in resource_dicts(pdf) if resources is None else resources:
         for font in res.get("/Font", Dictionary()).values():
             if not isinstance(font, Dictionary):
                 continue
@@ -108,7 +108,7 @@ def _name_tree_values(node: pikepdf.Object | None, depth: int = 0) -> Iterator[p
         yield from _name_tree_values(kid, depth + 1)
 
 
-def _file_specs(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
+def file_specs(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
     """File specification dictionaries that embed a file (EF): from the EmbeddedFiles name
     tree, file attachment annotations and AF arrays, each once."""
     seen: set[tuple[int, int]] = set()
@@ -132,7 +132,7 @@ def _file_specs(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
         yield spec
 
 
-def _af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
+def af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
     holders: list[pikepdf.Object] = [pdf.Root]
     for page in pdf.pages:
         holders.append(page.obj)
@@ -141,7 +141,7 @@ def _af_objgens(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
             if isinstance(spec, Dictionary) and spec.is_indirect}
 
 
-def _is_pdfa_1_or_2(stream: pikepdf.Object | None) -> bool:
+def is_pdfa_1_or_2(stream: pikepdf.Object | None) -> bool:
     if not isinstance(stream, pikepdf.Stream):
         return False
     try:
@@ -158,7 +158,7 @@ def _is_pdfa_1_or_2(stream: pikepdf.Object | None) -> bool:
     return claim is not None and claim[:1] in ("1", "2")
 
 
-def _outline_actions(root: pikepdf.Object) -> Iterator[pikepdf.Object]:
+def outline_actions(root: pikepdf.Object) -> Iterator[pikepdf.Object]:
     outlines = root.get("/Outlines")
     stack = [outlines.get("/First")] if isinstance(outlines, Dictionary) else []
     seen: set[tuple[int, int]] = set()
@@ -173,7 +173,7 @@ def _outline_actions(root: pikepdf.Object) -> Iterator[pikepdf.Object]:
         stack.extend([item.get("/Next"), item.get("/First")])
 
 
-def _action_chain(actions: list[pikepdf.Object]) -> Iterator[pikepdf.Object]:
+def action_chain(actions: list[pikepdf.Object]) -> Iterator[pikepdf.Object]:
     """Each action and the ones it chains through /Next, once."""
     seen: set[tuple[int, int]] = set()
     stack: list[pikepdf.Object] = list(actions)

@@ -62,7 +62,7 @@ def digest_function(method: str):
 # --- DER helpers (positional, so every SES version and vendor variant parses) ----------------------
 
 @dataclass
-class _Node:
+class DerNode:
     cls: int
     constructed: bool
     tag: int
@@ -70,8 +70,8 @@ class _Node:
     contents: bytes
 
     @property
-    def children(self) -> list[_Node]:
-        return _items(self.contents)
+    def children(self) -> list[DerNode]:
+        return der_items(self.contents)
 
     def is_(self, tag: int, cls: int = 0) -> bool:
         return self.tag == tag and self.cls == cls
@@ -80,27 +80,27 @@ class _Node:
         return self.contents[1:]
 
 
-def _items(data: bytes) -> list[_Node]:
+def der_items(data: bytes) -> list[DerNode]:
     out, pos = [], 0
     while pos < len(data):
         cls, method, tag, header, contents, trailer = asn1_parse(data[pos:])
         n = len(header) + len(contents) + len(trailer)
-        out.append(_Node(cls, bool(method), tag, data[pos:pos + n], contents))
+        out.append(DerNode(cls, bool(method), tag, data[pos:pos + n], contents))
         pos += n
     return out
 
 
-def _der_int(node: _Node) -> int:
+def der_int(node: DerNode) -> int:
     return int.from_bytes(node.contents, "big", signed=True)
 
 
-def _oid(node: _Node) -> str:
+def der_oid(node: DerNode) -> str:
     from asn1crypto.core import ObjectIdentifier
 
     return ObjectIdentifier.load(node.raw).dotted
 
 
-def _string(node: _Node) -> str:
+def der_string(node: DerNode) -> str:
     for enc in ("utf-8", "gb18030", "latin-1"):
         try:
             return node.contents.decode(enc)
@@ -121,9 +121,9 @@ def _rs(sig: bytes) -> tuple[int, int] | None:
     if len(sig) == 64:
         return int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     try:
-        (seq,) = _items(sig)
+        (seq,) = der_items(sig)
         r, s = seq.children
-        return _der_int(r), _der_int(s)
+        return der_int(r), der_int(s)
     except (ValueError, TypeError):
         return None
 
@@ -177,7 +177,7 @@ def sm2_verify(public_key: bytes, message: bytes, signature: bytes, user_id: byt
 
 
 @dataclass
-class _Cert:
+class Cert:
     cert: x509.Certificate
 
     @property
@@ -226,7 +226,7 @@ def stamp(text: str) -> str:
     return (digits + "000000")[:14] if len(digits) >= 8 else ""
 
 
-def signed_outside_validity(cert: _Cert, signed_at: str) -> str:
+def signed_outside_validity(cert: Cert, signed_at: str) -> str:
     """GB/T 38540 verification: the signing time must fall inside the signer certificate's
     validity. The reason when it does not, else ""."""
     when = stamp(signed_at)
@@ -242,19 +242,19 @@ def signed_outside_validity(cert: _Cert, signed_at: str) -> str:
     return ""
 
 
-def _load_cert(der: bytes) -> _Cert:
+def load_cert(der: bytes) -> Cert:
     cert = x509.Certificate.load(der)
     cert["tbs_certificate"]["subject_public_key_info"]  # noqa: B018 - parse now, fail here
-    return _Cert(cert)
+    return Cert(cert)
 
 
-_HASH_OF_SIGALG = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.11": "sha256",
+HASH_OF_SIGALG = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.11": "sha256",
                    "1.2.840.113549.1.1.12": "sha384", "1.2.840.113549.1.1.13": "sha512",
                    "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.2": "sha256",
                    "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512"}
 
 
-def verify_value(cert: _Cert, alg_oid: str, message: bytes, signature: bytes) -> tuple[bool | None, str]:
+def verify_value(cert: Cert, alg_oid: str, message: bytes, signature: bytes) -> tuple[bool | None, str]:
     """(True/False, "") when checked, (None, why) when the algorithm is not supported."""
     if cert.is_sm2 or alg_oid == OID_SM2_SM3:
         return sm2_verify(cert.public_point, message, signature), ""
@@ -263,7 +263,7 @@ def verify_value(cert: _Cert, alg_oid: str, message: bytes, signature: bytes) ->
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.x509 import load_der_x509_certificate
 
-    name = _HASH_OF_SIGALG.get(alg_oid)
+    name = HASH_OF_SIGALG.get(alg_oid)
     # SHA-1 only to verify signatures made with it years ago, never to make new ones.
     algo = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(),  # noqa: S303
             "sha512": hashes.SHA512()}.get(name or "")

@@ -16,21 +16,13 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote
 
 from lxml import etree
 
-from kjda.errors import DomainError
-
-if TYPE_CHECKING:
-    from kjda.ingest.ofd.document import OFDDocument
-
-
-class OFDError(DomainError):
-    """An OFD that can't be read safely. `code` is stable; `zh`/`en` say why."""
-
-    status = 422
+from kjda.formats.ofd.document import OFDDocument
+from kjda.formats.ofd.model import OFDError
 
 
 @dataclass(frozen=True)
@@ -284,8 +276,6 @@ class OFDPackage:
         return self.xml("OFD.xml")
 
     def documents(self) -> list[OFDDocument]:
-        from kjda.ingest.ofd.document import OFDDocument
-
         root = self.root()
         if root.tag.lower() != "ofd":
             raise OFDError("ofd_bad_entry_file", "OFD.xml 根元素不是 ofd:OFD",

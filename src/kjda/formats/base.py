@@ -3,7 +3,7 @@
 Each handler recognises its format from the first bytes (and, for ZIP containers, the member
 names), then `probe` opens the file with limits to tell whether it is readable and encrypted, and
 `extract_text` returns text for the search index. The handlers live beside this module, one
-module a family; `kjda.ingest.formats` registers them in the order `identify` tries them.
+module a family; `kjda.formats` registers them in the order `identify` tries them.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def identify(fh: BinaryIO) -> FormatInfo:
 
 
 
-def _head_tail(fh: BinaryIO) -> tuple[bytes, bytes]:
+def head_tail(fh: BinaryIO) -> tuple[bytes, bytes]:
     fh.seek(0)
     head = fh.read(_TAIL_BYTES)
     fh.seek(0, io.SEEK_END)
@@ -113,7 +113,7 @@ def _head_tail(fh: BinaryIO) -> tuple[bytes, bytes]:
     return head, tail
 
 
-def _xml_text(data: bytes) -> str:
+def xml_text_of(data: bytes) -> str:
     try:
         root = SafeET.fromstring(data)
     except Exception:  # noqa: BLE001 - any parse failure means "no text", probe reports it

@@ -8,14 +8,14 @@ from typing import BinaryIO
 
 from defusedxml import ElementTree as SafeET
 
-from kjda.ingest.formats.base import (
+from kjda.formats.base import (
     MAX_TEXT_CHARS,
     MAX_XML_BYTES,
     FormatHandler,
     FormatInfo,
     Probe,
-    _xml_text,
     register,
+    xml_text_of,
 )
 
 _NS_XBRL = "http://www.xbrl.org/2003/instance"
@@ -81,7 +81,7 @@ class XmlHandler(FormatHandler):
 
     def extract_text(self, fh: BinaryIO) -> str:
         fh.seek(0)
-        return _xml_text(fh.read(MAX_XML_BYTES))[:MAX_TEXT_CHARS]
+        return xml_text_of(fh.read(MAX_XML_BYTES))[:MAX_TEXT_CHARS]
 
 
 @register

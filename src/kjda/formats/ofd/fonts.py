@@ -1,5 +1,5 @@
 """Fonts for the OFD renderer: the embedded TrueType of an OFD font id when reportlab can load
-it and it has every glyph needed, else the system CJK font (fonts-wqy-microhei)."""
+it and it has every glyph needed, else the system CJK font (`kjda.formats.fonts`)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,15 @@ from typing import TYPE_CHECKING
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
+from kjda.formats.fonts import cjk_font
+
 if TYPE_CHECKING:
-    from kjda.ingest.ofd.document import OFDDocument
+    from kjda.formats.ofd.document import OFDDocument
 
 _MAX_EMBEDDED_FONTS = 500  # then the system font: bounds what a long-running worker keeps
 _registered = 0
-_FALLBACK_FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-_FALLBACK_FONT = "KJDA-WQYMicroHei"  # the same registration name renditions.py uses
 
-
-def _fallback_font() -> str:
-    if _FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():
-        from kjda.ingest.renditions import cjk_font
-
-        return cjk_font()  # raises the clear "install fonts-wqy-microhei" error if missing
-    return _FALLBACK_FONT
-
-
-class _Fonts:
+class Fonts:
     """reportlab font names for OFD font ids: the embedded TrueType when usable, else fallback."""
 
     def __init__(self, doc: OFDDocument, problems: list[str]) -> None:
@@ -45,7 +36,7 @@ class _Fonts:
             face = pdfmetrics.getFont(name).face
             if all(ord(ch) in face.charToGlyph for ch in text if not ch.isspace()):
                 return name
-        return _fallback_font()
+        return cjk_font()  # raises the clear "install fonts-wqy-microhei" error if missing
 
     def _embedded(self, font) -> str:
         data = self.doc.package.read(font.path)

@@ -25,23 +25,24 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
-from kjda.ingest.ofd.document import OFDDocument, OFDPage, _child, _children, _text, floats
-from kjda.ingest.ofd.fonts import _fallback_font, _Fonts
-from kjda.ingest.ofd.graphics import (
-    _JB2_MARK,
+from kjda.formats.fonts import cjk_font
+from kjda.formats.ofd.document import OFDDocument, OFDPage, el_child, el_children, el_text, floats
+from kjda.formats.ofd.fonts import Fonts
+from kjda.formats.ofd.graphics import (
     IDENTITY,
-    _color,
-    _deltas,
-    _image_reader,
-    _jbig2_embedded,
-    _param_style,
-    _path,
-    _splice_jbig2,
-    _Style,
+    JB2_MARK,
+    Style,
+    color_of,
+    deltas,
+    draw_path,
+    image_reader,
+    jbig2_embedded,
     matrix_of,
     matrix_then,
+    param_style,
+    splice_jbig2,
 )
-from kjda.ingest.ofd.stamps import _seal_pictures, _seal_reader
+from kjda.formats.ofd.stamps import seal_pictures, seal_reader
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -60,7 +61,7 @@ class RenderResult:
 # --- the page painter ----------------------------------------------------------------------------
 
 class _Painter:
-    def __init__(self, c: canvas.Canvas, doc: OFDDocument, page: OFDPage, fonts: _Fonts,
+    def __init__(self, c: canvas.Canvas, doc: OFDDocument, page: OFDPage, fonts: Fonts,
                  problems: list[str], jbig2: list | None = None) -> None:
         self.c, self.doc, self.page, self.fonts, self.problems = c, doc, page, fonts, problems
         self.res = page.resources
@@ -90,25 +91,25 @@ class _Painter:
         for annot in self.doc.annotations(self.page):
             if annot.get("Visible") == "false" or annot.get("NoView") == "true":
                 continue
-            for app in _children(annot, "Appearance"):
+            for app in el_children(annot, "Appearance"):
                 self.c.saveState()
                 bx = floats(app.get("Boundary"))
                 if len(bx) >= 2:
                     self.c.translate(bx[0], bx[1])
-                self.block(app, _Style())
+                self.block(app, Style())
                 self.c.restoreState()
 
     def content(self, root: etree._Element) -> None:
-        for layer in _children(_child(root, "Content"), "Layer"):
-            self.block(layer, _param_style(layer.get("DrawParam", ""), self.res, _Style()))
+        for layer in el_children(el_child(root, "Content"), "Layer"):
+            self.block(layer, param_style(layer.get("DrawParam", ""), self.res, Style()))
 
-    def block(self, el: etree._Element, style: _Style) -> None:
+    def block(self, el: etree._Element, style: Style) -> None:
         for obj in el:
             if not isinstance(obj.tag, str):
                 continue
             try:
                 if obj.tag == "PageBlock":
-                    self.block(obj, _param_style(obj.get("DrawParam", ""), self.res, style))
+                    self.block(obj, param_style(obj.get("DrawParam", ""), self.res, style))
                 elif obj.tag == "PathObject":
                     self.path(obj, style)
                 elif obj.tag == "TextObject":
@@ -133,13 +134,13 @@ class _Painter:
         """GB/T 33190 §8.4: each Clip intersects; its Areas (paths, each with its own CTM and
         boundary, under the Area's CTM, and under the object's CTM when TransFlag is true) unite.
         A Clip with an area we can't build (text clips) is skipped rather than hiding content."""
-        clips = _child(obj, "Clips")
+        clips = el_child(obj, "Clips")
         if clips is None:
             return
         outer = ctm if clips.get("TransFlag") == "true" else IDENTITY
-        for clip in _children(clips, "Clip"):
-            areas = _children(clip, "Area")
-            shapes = [sh for a in areas if (sh := _child(a, "Path")) is not None]
+        for clip in el_children(clips, "Clip"):
+            areas = el_children(clip, "Area")
+            shapes = [sh for a in areas if (sh := el_child(a, "Path")) is not None]
             if not areas or len(shapes) < len(areas):
                 continue
             p = self.c.beginPath()
@@ -156,7 +157,7 @@ class _Painter:
                 if actm is not None:
                     m = matrix_then(m, actm)
                 m = matrix_then(m, outer)
-                _path(self.c, _text(_child(shape, "AbbreviatedData")), into=p, matrix=m)
+                draw_path(self.c, el_text(el_child(shape, "AbbreviatedData")), into=p, matrix=m)
                 even_odd = even_odd or shape.get("Rule") == "Even-Odd"
             self.c.clipPath(p, stroke=0, fill=0, fillMode=0 if even_odd else 1)
 
@@ -166,19 +167,19 @@ class _Painter:
         if fill:
             self.c.setFillColorRGB(*fill[:3], alpha=fill[3])
 
-    def path(self, obj: etree._Element, style: _Style) -> None:
+    def path(self, obj: etree._Element, style: Style) -> None:
         if obj.get("Visible") == "false":
             return
-        style = _param_style(obj.get("DrawParam", ""), self.res, style)
+        style = param_style(obj.get("DrawParam", ""), self.res, style)
         stroke_on = obj.get("Stroke", "true") != "false"
         fill_on = obj.get("Fill", "false") == "true"
-        stroke = _color(_child(obj, "StrokeColor"), self.res.color_spaces) or style.stroke
-        fill = _color(_child(obj, "FillColor"), self.res.color_spaces) or style.fill
+        stroke = color_of(el_child(obj, "StrokeColor"), self.res.color_spaces) or style.stroke
+        fill = color_of(el_child(obj, "FillColor"), self.res.color_spaces) or style.fill
         lw = floats(obj.get("LineWidth"))
         c = self.c
         c.saveState()
         self._place(obj)
-        p, _ = _path(c, _text(_child(obj, "AbbreviatedData")))
+        p, _ = draw_path(c, el_text(el_child(obj, "AbbreviatedData")))
         c.setLineWidth(lw[0] if lw else style.line_width)
         c.setLineCap({"Round": 1, "Square": 2}.get(obj.get("Cap", ""), 0))
         c.setLineJoin({"Round": 1, "Bevel": 2}.get(obj.get("Join", ""), 0))
@@ -187,16 +188,16 @@ class _Painter:
                    fillMode=0 if obj.get("Rule") == "Even-Odd" else 1)
         c.restoreState()
 
-    def text(self, obj: etree._Element, style: _Style) -> None:
+    def text(self, obj: etree._Element, style: Style) -> None:
         if obj.get("Visible") == "false":
             return
-        style = _param_style(obj.get("DrawParam", ""), self.res, style)
+        style = param_style(obj.get("DrawParam", ""), self.res, style)
         size = (floats(obj.get("Size")) or [3.5])[0]
-        fill = _color(_child(obj, "FillColor"), self.res.color_spaces) or style.fill or (0, 0, 0, 1)
+        fill = color_of(el_child(obj, "FillColor"), self.res.color_spaces) or style.fill or (0, 0, 0, 1)
         if obj.get("Fill") == "false":
             return
         hscale = (floats(obj.get("HScale")) or [1.0])[0]
-        codes = _children(obj, "TextCode")
+        codes = el_children(obj, "TextCode")
         all_text = "".join(cd.text or "" for cd in codes)
         font = self.fonts.name(obj.get("Font", ""), all_text, self.res)
         c = self.c
@@ -211,7 +212,7 @@ class _Painter:
             xs, ys = floats(code.get("X")), floats(code.get("Y"))
             x = xs[0] if xs else x
             y = ys[0] if ys else y
-            dxs, dys = _deltas(code.get("DeltaX")), _deltas(code.get("DeltaY"))
+            dxs, dys = deltas(code.get("DeltaX")), deltas(code.get("DeltaY"))
             vertical = not dxs and any(dys)
             for i, ch in enumerate(chars):
                 if not ch.isspace():
@@ -234,14 +235,14 @@ class _Painter:
             self.problems.append(f"page {self.page.index + 1}: image {resource_id} missing")
         else:
             data = self.doc.package.read(media.path)
-            jb2 = _jbig2_embedded(data)
+            jb2 = jbig2_embedded(data)
             if jb2 is not None:
                 # Pillow can't decode JBIG2 but PDF can carry it (JBIG2Decode): draw a uniquely
                 # sized placeholder now and splice the JBIG2 stream in after the PDF is built.
                 self.jbig2.append(jb2)
-                reader = ImageReader(Image.new("L", (_JB2_MARK + len(self.jbig2) - 1, 1), 0x5A))
+                reader = ImageReader(Image.new("L", (JB2_MARK + len(self.jbig2) - 1, 1), 0x5A))
             else:
-                reader = _image_reader(data, self.problems, media.path)
+                reader = image_reader(data, self.problems, media.path)
         self.images[resource_id] = reader
         return reader
 
@@ -262,14 +263,14 @@ class _Painter:
             c.rect(0, 0, 1, 1, stroke=1, fill=0)
         c.restoreState()
 
-    def composite(self, obj: etree._Element, style: _Style) -> None:
+    def composite(self, obj: etree._Element, style: Style) -> None:
         unit = self.res.composite_units.get(obj.get("ResourceID", ""))
         if unit is None:
             return
         c = self.c
         c.saveState()
         self._place(obj)
-        content = _child(unit, "Content")
+        content = el_child(unit, "Content")
         self.block(content if content is not None else unit, style)
         c.restoreState()
 
@@ -283,7 +284,7 @@ class _Painter:
             # first page into the stamp's boundary. Nested seals are not followed.
             if depth:
                 return
-            from kjda.ingest.ofd.package import OFDLimits, OFDPackage
+            from kjda.formats.ofd.package import OFDLimits, OFDPackage
 
             try:
                 inner = OFDPackage.open(picture, limits=OFDLimits(max_total_bytes=16 * 1024 * 1024))
@@ -297,10 +298,10 @@ class _Painter:
             c.translate(x, y)
             c.scale(w / (pw or w), h / (ph or h))
             c.translate(-px, -py)
-            _Painter(c, doc, page, _Fonts(doc, self.problems), self.problems).paint()
+            _Painter(c, doc, page, Fonts(doc, self.problems), self.problems).paint()
             c.restoreState()
             return
-        reader = _seal_reader(picture)
+        reader = seal_reader(picture)
         if reader is None:
             self.problems.append("seal picture can't be decoded")
             return
@@ -316,14 +317,14 @@ def render_pdf(doc: OFDDocument) -> RenderResult:
     problems: list[str] = []
     buf = io.BytesIO()
     with _LOCK:
-        _fallback_font()
-        c = canvas.Canvas(buf, invariant=1, pageCompression=1, initialFontName=_fallback_font())
+        cjk_font()
+        c = canvas.Canvas(buf, invariant=1, pageCompression=1, initialFontName=cjk_font())
         info = doc.info
         c.setTitle(info.title or "OFD")
         c.setAuthor(info.author)
         c.setCreator("KJDA OFD renderer")
-        fonts = _Fonts(doc, problems)
-        stamps = _seal_pictures(doc)
+        fonts = Fonts(doc, problems)
+        stamps = seal_pictures(doc)
         pages = doc.pages or []
         jbig2: list[tuple[bytes, int, int]] = []
         for page in pages:
@@ -340,11 +341,11 @@ def render_pdf(doc: OFDDocument) -> RenderResult:
             c.showPage()
         if not pages:
             c.setPageSize((210 * MM, 297 * MM))
-            c.setFont(_fallback_font(), 12)
+            c.setFont(cjk_font(), 12)
             c.drawString(20 * MM, 270 * MM, "（此 OFD 文档没有页面 / this OFD document has no pages）")
             c.showPage()
         c.save()
-    pdf = _splice_jbig2(buf.getvalue(), jbig2) if jbig2 else buf.getvalue()
+    pdf = splice_jbig2(buf.getvalue(), jbig2) if jbig2 else buf.getvalue()
     return RenderResult(pdf, max(1, len(pages)), problems + doc.problems)
 
 
@@ -369,7 +370,7 @@ def render_pdfa(doc: OFDDocument) -> RenderResult:
     the OFD's own creation date, so the same OFD always gives the same bytes."""
     from datetime import UTC, date, datetime
 
-    from kjda.ingest.pdfa import make_pdfa2b
+    from kjda.formats.pdfa import make_pdfa2b
 
     result = render_pdf(doc)
     created = doc.info.creation_date

@@ -7,15 +7,15 @@ import re
 import zipfile
 from typing import BinaryIO
 
-from kjda.ingest.formats.base import (
+from kjda.formats.base import (
     MAX_TEXT_CHARS,
     MAX_XML_BYTES,
     MAX_ZIP_ENTRIES,
     FormatHandler,
     FormatInfo,
     Probe,
-    _xml_text,
     register,
+    xml_text_of,
 )
 
 
@@ -47,7 +47,7 @@ def _zip_probe(fh: BinaryIO, required: str | None = None) -> Probe:
                 problems.append("压缩包含越界路径 / ZIP has path-traversal entries")
             if required and required not in {i.filename.lstrip("/") for i in infos}:
                 problems.append(f"缺少 {required} / {required} missing")
-            from kjda.ingest.ofd.package import DEFAULT_LIMITS, OFDError, OFDLimits, OFDPackage
+            from kjda.formats.ofd.package import DEFAULT_LIMITS, OFDError, OFDLimits, OFDPackage
 
             # Declared sizes, ratio, count and paths, before testzip inflates anything. Plain
             # ZIPs and Office files may be bigger than an OFD, not more compressed.
@@ -99,7 +99,7 @@ def ofd_xml_text(fh: BinaryIO) -> str:
                 if "/Pages/" not in info.filename and "Attachs/" not in info.filename:
                     continue
                 with zf.open(info) as member:
-                    parts.append(_xml_text(member.read(MAX_XML_BYTES)))
+                    parts.append(xml_text_of(member.read(MAX_XML_BYTES)))
     except (zipfile.BadZipFile, OSError, ValueError):
         return ""
     return "\n".join(p for p in parts if p)[:MAX_TEXT_CHARS]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from kjda.ingest.formats.base import MAX_TEXT_CHARS, FormatHandler, FormatInfo, register
+from kjda.formats.base import MAX_TEXT_CHARS, FormatHandler, FormatInfo, register
 
 
 @register

@@ -15,14 +15,14 @@ from PIL import Image
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from kjda.ingest.ofd.document import _child, floats
+from kjda.formats.ofd.document import el_child, floats
 
 if TYPE_CHECKING:
     from lxml import etree
 
 # --- colours and draw parameters -----------------------------------------------------------------
 
-def _color(el: etree._Element | None, spaces: dict) -> tuple[float, float, float, float] | None:
+def color_of(el: etree._Element | None, spaces: dict) -> tuple[float, float, float, float] | None:
     if el is None:
         return None
     raw = (el.get("Value") or "").strip()
@@ -30,8 +30,8 @@ def _color(el: etree._Element | None, spaces: dict) -> tuple[float, float, float
     if not raw:
         # Axial/radial shading or pattern: use its first segment's colour.
         seg = next((s for s in el.iter("Segment")), None)
-        inner = _child(seg, "Color") if seg is not None else None
-        return _color(inner, spaces) if inner is not None else None
+        inner = el_child(seg, "Color") if seg is not None else None
+        return color_of(inner, spaces) if inner is not None else None
     if raw.startswith("#") or re.fullmatch(r"(#?[0-9A-Fa-f]{2}\s*)+", raw) and "#" in raw:
         vals = [int(t.lstrip("#"), 16) for t in raw.split()]
     else:
@@ -51,22 +51,22 @@ def _color(el: etree._Element | None, spaces: dict) -> tuple[float, float, float
 
 
 @dataclass
-class _Style:
+class Style:
     line_width: float = 0.353
     stroke: tuple | None = (0.0, 0.0, 0.0, 1.0)
     fill: tuple | None = (0.0, 0.0, 0.0, 1.0)
 
 
-def _param_style(param_id: str, res, base: _Style, depth: int = 0) -> _Style:
+def param_style(param_id: str, res, base: Style, depth: int = 0) -> Style:
     dp = res.draw_params.get(param_id)
     if dp is None or depth > 8:
         return base
     if dp.get("Relative"):
-        base = _param_style(dp.get("Relative"), res, base, depth + 1)
+        base = param_style(dp.get("Relative"), res, base, depth + 1)
     lw = floats(dp.get("LineWidth"))
-    return _Style(line_width=lw[0] if lw else base.line_width,
-                  stroke=_color(_child(dp, "StrokeColor"), res.color_spaces) or base.stroke,
-                  fill=_color(_child(dp, "FillColor"), res.color_spaces) or base.fill)
+    return Style(line_width=lw[0] if lw else base.line_width,
+                  stroke=color_of(el_child(dp, "StrokeColor"), res.color_spaces) or base.stroke,
+                  fill=color_of(el_child(dp, "FillColor"), res.color_spaces) or base.fill)
 
 
 # --- AbbreviatedData ------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ class _Mapped:
         self.path.close()
 
 
-def _path(c: canvas.Canvas, data: str, *, into=None, matrix: Matrix | None = None):
+def draw_path(c: canvas.Canvas, data: str, *, into=None, matrix: Matrix | None = None):
     """Build AbbreviatedData as a reportlab path (or append it to `into`, mapped by `matrix`)."""
     toks = _TOKEN.findall(data or "")
     base = into if into is not None else c.beginPath()
@@ -217,7 +217,7 @@ def _path(c: canvas.Canvas, data: str, *, into=None, matrix: Matrix | None = Non
     return base, drew
 
 
-def _deltas(value: str | None) -> list[float]:
+def deltas(value: str | None) -> list[float]:
     """DeltaX/DeltaY with the `g count value` run-length form (GB/T 33190 §11.3)."""
     toks = (value or "").split()
     out, i = [], 0
@@ -234,10 +234,10 @@ def _deltas(value: str | None) -> list[float]:
 
 
 _JBIG2_MAGIC = b"\x97JB2\r\n\x1a\n"
-_JB2_MARK = 7919  # placeholder width base: 1-pixel-high images this wide are ours
+JB2_MARK = 7919  # placeholder width base: 1-pixel-high images this wide are ours
 
 
-def _jbig2_embedded(data: bytes) -> tuple[bytes, int, int] | None:
+def jbig2_embedded(data: bytes) -> tuple[bytes, int, int] | None:
     """A JBIG2 file (ITU T.88 Annex D, sequential organisation) as the embedded stream PDF's
     JBIG2Decode takes, with the page size from its page-information segment."""
     if not data.startswith(_JBIG2_MAGIC) or len(data) < 13:
@@ -270,13 +270,13 @@ def _jbig2_embedded(data: bytes) -> tuple[bytes, int, int] | None:
     return None
 
 
-def _splice_jbig2(pdf: bytes, streams: list[tuple[bytes, int, int]]) -> bytes:
+def splice_jbig2(pdf: bytes, streams: list[tuple[bytes, int, int]]) -> bytes:
     import pikepdf
 
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         for page in doc.pages:
             for _, xobj in page.get_images().items():
-                index = int(xobj.get("/Width", 0)) - _JB2_MARK
+                index = int(xobj.get("/Width", 0)) - JB2_MARK
                 if int(xobj.get("/Height", 0)) != 1 or not 0 <= index < len(streams):
                     continue
                 data, width, height = streams[index]
@@ -291,7 +291,7 @@ def _splice_jbig2(pdf: bytes, streams: list[tuple[bytes, int, int]]) -> bytes:
     return out.getvalue()
 
 
-def _image_reader(data: bytes, problems: list[str], name: str) -> ImageReader | None:
+def image_reader(data: bytes, problems: list[str], name: str) -> ImageReader | None:
     if data[:3] == b"\xff\xd8\xff":
         return ImageReader(io.BytesIO(data))  # JPEG goes in as it is (DCTDecode), not re-encoded
     try:
