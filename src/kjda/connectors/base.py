@@ -104,7 +104,6 @@ class CallbackOutcome:
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class DirectoryDepartment:
     external_id: str
     name: str
