@@ -7,9 +7,12 @@ from typing import Any
 
 class DomainError(Exception):
     status = 400
+    # True when the same request may succeed if simply asked again (a race with a concurrent
+    # writer): background work retries it instead of failing for good.
+    retryable = False
 
     def __init__(self, code: str, zh: str, en: str, *, status: int | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
+                 detail: dict[str, Any] | None = None, retryable: bool | None = None) -> None:
         super().__init__(f"{code}: {en}")
         self.code = code
         self.zh = zh
@@ -17,6 +20,8 @@ class DomainError(Exception):
         self.detail = detail or {}
         if status is not None:
             self.status = status
+        if retryable is not None:
+            self.retryable = retryable
 
     @property
     def message(self) -> str:

@@ -85,7 +85,7 @@ def inbox_process_task(event_pk: int) -> str:
 def _failed(event: InboxEvent, exc: BaseException) -> str:
     attempts = event.attempts + 1
     transient = not isinstance(exc, DomainError) or isinstance(exc, ConnectorError) or \
-        exc.status >= 500
+        exc.status >= 500 or exc.retryable
     text = (exc.message if isinstance(exc, DomainError) else
             "".join(traceback.format_exception_only(type(exc), exc)).strip())
     if transient and attempts < MAX_ATTEMPTS:

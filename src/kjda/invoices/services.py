@@ -125,7 +125,8 @@ def _claims_recheck(*, files: Sequence[IncomingFile], first_claims: dict[str, Re
     xact_locks(f"kjda-invoice:{key}" for key in unclaimed)
     if invoice_first_claims(identities=unclaimed):
         raise Conflict("invoice_claim_race", "同一发票正由另一请求归档，请重试",
-                       "the same invoice is being filed by another request: retry")
+                       "the same invoice is being filed by another request: retry",
+                       retryable=True)
 
 
 def _stored_data(invoice: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.test import Client
 
 from kjda.audit.models import AuditEvent
 from kjda.connectors.models import Connector, InboxEvent
+from kjda.connectors.processing import inbox_process
 from kjda.connectors.services import connector_create, intake_retry
 from kjda.errors import Conflict
 
@@ -94,3 +95,34 @@ def test_creating_a_connector_and_a_mapping_audits_each_once_on_every_channel(fo
     mapped = AuditEvent.objects.filter(action="connector.mapping_create")
     assert mapped.count() == 1 and mapped.get().detail == mapping
     assert mapped.get().actor_name == "archivist"
+
+
+def _process_raising(monkeypatch, exc: Exception) -> None:
+    def fail(event):
+        raise exc
+
+    monkeypatch.setattr("kjda.connectors.processing._process", fail)
+
+
+def test_a_race_with_a_concurrent_filing_is_tried_again_not_failed_for_good(
+        connector, monkeypatch):
+    # Two approvals claiming one invoice at once: the second gets invoice_claim_race, which says
+    # "retry" — the intake must retry it (it then files as a duplicate claim), not give up.
+    event = _event(connector, "received")
+    InboxEvent.objects.filter(pk=event.pk).update(attempts=0)
+    _process_raising(monkeypatch, Conflict("invoice_claim_race", "同一发票正由另一请求归档，请重试",
+                                           "the same invoice is being filed by another request: "
+                                           "retry", retryable=True))
+    assert inbox_process(event_pk=event.pk) == "received"
+    event.refresh_from_db()
+    assert event.status == "received" and event.attempts == 1
+    assert event.next_attempt_at is not None and "retry" in event.last_error
+
+
+def test_a_refusal_that_asking_again_cannot_change_fails_at_once(connector, monkeypatch):
+    event = _event(connector, "received")
+    InboxEvent.objects.filter(pk=event.pk).update(attempts=0)
+    _process_raising(monkeypatch, Conflict("mapping_missing", "未配置映射", "no mapping"))
+    assert inbox_process(event_pk=event.pk) == "failed"
+    event.refresh_from_db()
+    assert event.status == "failed" and event.attempts == 1
