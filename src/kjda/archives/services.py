@@ -285,8 +285,12 @@ def record_set_asset_disposed(*, record: Record, disposed_on: date,
     return record
 
 
-def record_revoke(*, record: Record, reason: str, agent_name: str = "") -> Record:
-    """Mark a record revoked (e.g. an approval withdrawn after it was archived). Never deletes:
+@transaction.atomic
+def record_revoke(*, record: Record, reason: str, agent_name: str = "",
+                  actor: User | None = None, request: HttpRequest | None = None,
+                  detail: dict[str, Any] | None = None) -> Record:
+    """Mark a record revoked (e.g. an approval withdrawn after it was archived), audited
+    (`record.revoke`, by `actor` or else by `agent_name`, e.g. `oa:dingtalk`). Never deletes:
     the record, its files and its archive number stay, with the reason as a business event."""
     if record.status == RecordStatus.REVOKED:
         return record
@@ -294,6 +298,9 @@ def record_revoke(*, record: Record, reason: str, agent_name: str = "") -> Recor
     record.save(update_fields=["status"])
     BusinessEvent.objects.create(record=record, action="撤销", occurred_at=timezone.now(),
                                  description=reason[:2000], agent_name=agent_name)
+    audit_log(action="record.revoke", actor=actor, request=request,
+              actor_name=(agent_name or None) if actor is None else None, object_type="record",
+              object_id=str(record.pk), detail={"reason": reason, **(detail or {})})
     return record
 
 

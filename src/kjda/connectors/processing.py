@@ -19,7 +19,6 @@ from django_tasks import task
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
-from kjda.audit.services import audit_log
 from kjda.connectors.base import ConnectorError
 from kjda.connectors.instances import instance_from_json
 from kjda.connectors.models import Connector, InboxEvent, InboxStatus, Mapping
@@ -172,11 +171,8 @@ def _revoke(event: InboxEvent) -> tuple[str, int | None, str]:
     if record is None:
         return InboxStatus.IGNORED, None, "撤销的审批尚未归档 / revoked approval was never archived"
     reason = event.payload.get("_reason") or "审批通过后被撤销 / approval revoked after approval"
-    with transaction.atomic():
-        archive_services.record_revoke(record=record, reason=f"{connector.get_kind_display()}："
-                                       f"{reason}", agent_name=f"oa:{connector.kind}")
-        audit_log(action="record.revoke", object_type="record", object_id=str(record.pk),
-                  actor_name=f"oa:{connector.kind}",
-                  detail={"connector": str(connector.pk), "instance": event.instance_id,
-                          "reason": reason})
+    archive_services.record_revoke(
+        record=record, reason=f"{connector.get_kind_display()}：{reason}",
+        agent_name=f"oa:{connector.kind}",
+        detail={"connector": str(connector.pk), "instance": event.instance_id})
     return InboxStatus.DONE, record.pk, ""

@@ -100,6 +100,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.connectors.services.connector_sweep": (
         "connector.sweep", "connectors/tests/test_sweep.py::"
         "test_a_sweep_asked_by_a_person_queues_for_the_intake_loop_and_audits"),
+    "kjda.archives.services.record_revoke": (
+        "record.revoke", "archives/tests/test_services_audit.py::"
+        "test_revoking_a_record_is_audited_in_its_transaction_and_only_once"),
     "kjda.connectors.services.inbox_events_commit": (
         "oa.callback_replayed", "connectors/tests/test_inbox_commit.py::"
         "test_one_commit_writes_the_batch_and_audits_a_replay_within_it"),
@@ -136,11 +139,7 @@ EXEMPT: dict[str, str] = {
     "kjda.archives.services.record_relation_add": _STEP_OF_INGEST + " (via invoices_save)",
     "kjda.archives.services.relations_resolve":
         "links relations after the OA intake filed the record (record.create); derived data",
-    "kjda.archives.services.record_revoke":
-        "KNOWN GAP: audited (record.revoke) by its caller connectors.processing._revoke; the "
-        "event moves here when the connectors core settles (issue 16 item 2/3)",
     "kjda.audit.services.audit_log": "the audit writer itself",
-    "kjda.audit.services.audit_chain_verify": "a verification (the CLI and checkpoints report)",
     "kjda.audit.services.events_after": _READ,
     "kjda.connectors.services.connector_build": _PURE,
     "kjda.connectors.services.connector_for_callbacks": _PURE + " (a per-thread cache)",

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from kjda.archives.models import Fonds
-from kjda.archives.services import fonds_ensure, record_set_asset_disposed
+from kjda.archives.services import fonds_ensure, record_revoke, record_set_asset_disposed
 from kjda.audit.models import AuditEvent
 from kjda.ingest.metadata import FileMetaIn, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
@@ -39,3 +39,20 @@ def test_recording_an_asset_disposal_is_audited_with_its_actor(fonds, archivist)
         == ("archivist", "record", str(record.pk), "success")
     assert event.detail == {"asset_disposed_on": "2024-05-01",
                             "retention_expires_on": "2029-12-31"}
+
+
+@pytest.mark.django_db
+def test_revoking_a_record_is_audited_in_its_transaction_and_only_once(fonds, archivist):
+    parsed = metadata_parse(metadata_json(category="原始凭证", document_no="BX-9", title="报销"))
+    doc = IncomingFile(io.BytesIO(pdf_bytes(["报销单", "BX-9"])), "bx.pdf",
+                       parsed.files[0] if parsed.files else FileMetaIn())
+    record = record_ingest(metadata=parsed, files=[doc], actor=archivist).record
+    record_revoke(record=record, reason="钉钉：审批通过后被撤销", agent_name="oa:dingtalk",
+                  detail={"instance": "PI-9"})
+    record_revoke(record=record, reason="again")  # already revoked: nothing written
+    event = AuditEvent.objects.get(action="record.revoke")
+    assert (event.actor, event.actor_name, event.object_id, event.outcome) \
+        == (None, "oa:dingtalk", str(record.pk), "success")
+    assert event.detail == {"reason": "钉钉：审批通过后被撤销", "instance": "PI-9"}
+    record.refresh_from_db()
+    assert record.status == "revoked"
