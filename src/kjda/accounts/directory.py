@@ -16,6 +16,7 @@ from typing import Protocol
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.models import DirectoryDepartment, Profile
@@ -61,8 +62,8 @@ class DirectoryIn(Protocol):
 
 
 @transaction.atomic
-def directory_apply(*, source: str, directory: DirectoryIn, actor=None,
-                    request=None) -> dict[str, int]:
+def directory_apply(*, source: str, directory: DirectoryIn, actor: User | None = None,
+                    request: HttpRequest | None = None) -> dict[str, int]:
     """Bring the departments and the users linked to `source` (an SSO provider id) in line
     with `directory`; returns counts. The caller audits the sync (its transaction)."""
     departments = list(directory.departments)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpRequest
 
 from kjda.accounts.directory import directory_apply
 from kjda.audit.services import audit_log
@@ -31,7 +33,8 @@ def directory_connectors() -> list[Connector]:
             if connector_class(c.kind).has_directory()]
 
 
-def directory_sync(*, connector: Connector, actor=None, request=None) -> dict[str, int]:
+def directory_sync(*, connector: Connector, actor: User | None = None,
+                   request: HttpRequest | None = None) -> dict[str, int]:
     """Sync one connector's directory; returns counts. Raises (changing nothing) when the
     platform can't be read completely."""
     directory = connector_build(connector).read_directory()
