@@ -17,6 +17,7 @@ from django.db.models import Q
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import CONTENT_ROLES, PERMISSIONS, Role
 from kjda.db.rows import row_get
+from kjda.errors import Forbidden
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -183,8 +184,6 @@ def _totp_since(user: AbstractBaseUser) -> datetime | None:
 
 def access_block_error(reason: str) -> Forbidden:
     """The 403 the API answers for a block reason (Chinese and English)."""
-    from kjda.errors import Forbidden
-
     if reason == BLOCK_PASSWORD_CHANGE:
         return Forbidden(BLOCK_PASSWORD_CHANGE, "请先在网页上修改初始密码，再使用接口",
                          "change the initial password on the web first, then use the API")

@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from kjda.accounts.fonds import fonds_codes_known
 from kjda.accounts.lockout import login_lockout_key
-from kjda.accounts.models import ApiToken
+from kjda.accounts.models import ApiToken, Profile
+from kjda.accounts.roles import ADMIN_TRIO, CONTENT_ROLES, TOKEN_SCOPES, Role
+from kjda.accounts.selectors import (
+    access_block_error,
+    access_block_reason,
+    actor_roles,
+    totp_enabled,
+)
 from kjda.audit.services import audit_log
 from kjda.db.rows import row_get
 from kjda.errors import Conflict, DomainError, Forbidden
@@ -41,8 +48,6 @@ def token_issue(*, user: User, name: str, scopes: list[str] | None = None,
     scopes, named scopes must be among the parent's, and it expires no later than the parent
     (without `ttl_hours` it gets the default lifetime cut at the parent's expiry). Made by a
     login or a password, no scopes means every scope (the roles still decide)."""
-    from kjda.accounts.roles import TOKEN_SCOPES
-
     name = _name_check(name)
     scopes = _scopes_validate(scopes)
     if ttl_hours is not None and not 1 <= ttl_hours <= 24 * 366:
@@ -89,8 +94,6 @@ def _name_check(name: str) -> str:
 def _scopes_validate(scopes: list[str] | None) -> list[str]:
     """Known scopes in their canonical order; [] for none (the caller decides what that
     means). An unknown scope is refused with 422, before any other check."""
-    from kjda.accounts.roles import TOKEN_SCOPES
-
     if not scopes:
         return []
     unknown = sorted({str(s) for s in scopes} - set(TOKEN_SCOPES))
@@ -109,8 +112,6 @@ def token_mint(*, user: User, name: str, scopes: list[str] | None = None,
 
     An account with TOTP proves the second factor: a browser session that passed it at login
     (`mfa_verified`), a current code (`totp`), or a parent token (only obtainable so)."""
-    from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
-
     _name_check(name)  # a malformed request is refused before a second-factor code is spent
     reason = access_block_reason(user)
     if reason:  # the web and API layers refuse earlier; a service holds the rule anyway
@@ -190,8 +191,6 @@ def token_for_credentials(*, username: str, password: str, name: str = "api",
     401 `invalid_credentials` raised. The same per-address throttle and per-account lockout as
     the web login; an account that must change its password or set up a second factor gets
     none; an account with TOTP sends the current code too."""
-    from kjda.accounts.selectors import access_block_error, access_block_reason, totp_enabled
-
     _name_check(name)  # a malformed request is refused before the password is tried
     _scopes_validate(scopes)
     if request is not None:
@@ -281,9 +280,6 @@ def system_user(*, name: str, roles: list[str] | None = None) -> User:
     `roles` (content roles only) are given to a new account, e.g. the demo's OA simulator."""
     from django.contrib.auth import get_user_model
 
-    from kjda.accounts.models import Profile
-    from kjda.accounts.roles import CONTENT_ROLES
-
     if roles and not set(roles) <= CONTENT_ROLES:  # never an administrator without a person
         raise DomainError("role_unknown", "系统账号只能拥有档案内容角色",
                           "a system account holds content roles only")
@@ -316,8 +312,6 @@ def _roles_validate(roles: list[str], *, before: list[str] | None = None) -> lis
     grant themselves (or a fellow security administrator) the archive or the audit log. The
     bootstrap `admin` starts as archivist + secadmin; such an account may only lose roles
     until it is split (`before`: the roles held now)."""
-    from kjda.accounts.roles import ADMIN_TRIO, CONTENT_ROLES, Role
-
     unknown = [r for r in roles if r not in Role.values]
     if unknown:
         raise DomainError("role_unknown", f"未知角色：{', '.join(unknown)}",
@@ -383,8 +377,6 @@ def user_create(*, actor: User | None, username: str, password: str, roles: list
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
 
-    from kjda.accounts.models import Profile
-
     user_model = get_user_model()
     username = username_check(username.strip())  # Django's characters, 1–150
     if user_model.objects.filter(username=username).exists():
@@ -417,8 +409,6 @@ def user_update(*, actor: User | None, user: User, roles: list[str] | None = Non
     """Change roles, scope or the active flag; takes effect on the user's next request.
     Nobody changes their own roles, scope or active flag (another security administrator
     does)."""
-    from kjda.accounts.models import Profile
-
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
     before = {"roles": profile.roles, "fonds": profile.fonds,
               "departments": profile.departments, "is_active": user.is_active}
@@ -455,9 +445,6 @@ def user_roles_split(*, actor: User | None, user: User, request: HttpRequest | N
     """Split an account holding security administration together with content roles (the
     bootstrap `admin`): it keeps the content roles and loses secadmin. Done by another
     security administrator (nobody changes their own roles)."""
-    from kjda.accounts.models import Profile
-    from kjda.accounts.roles import CONTENT_ROLES, Role
-
     roles = Profile.objects.filter(user=user).values_list("roles", flat=True).first() or []
     if Role.SECADMIN not in roles or not set(roles) & CONTENT_ROLES:
         raise DomainError("nothing_to_split", "该账号没有需要拆分的角色",
@@ -475,8 +462,6 @@ def user_password_change(*, user: User, password: str,
     checked here against the password validators, whoever calls."""
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
-
-    from kjda.accounts.models import Profile
 
     try:
         validate_password(password, user)
@@ -516,9 +501,6 @@ def login_failure_record(*, request: HttpRequest | None, username: str) -> None:
     on the system itself."""
     from allauth.core import ratelimit
 
-    from kjda.accounts.roles import ADMIN_TRIO
-    from kjda.accounts.selectors import actor_roles
-
     username = (username or "").strip()[:150]
     if request is None or not username or ratelimit.consume(
             request, action="login_failed", key=login_lockout_key(username), dry_run=True):
@@ -541,8 +523,6 @@ def user_bootstrap(*, password: str, generated_password: bool = False,
                    username: str = "admin") -> User | None:
     """The first account (`kjda serve` on an empty database), audited (`user.create`, by the
     system); None when it exists already."""
-    from kjda.accounts.models import Profile
-
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         return None
@@ -559,9 +539,6 @@ def user_grant_bootstrap_roles(*, user: User, generated_password: bool = False) 
     """The account `kjda serve` creates: usable at once (archivist) and able to create the
     three separated administrators (security administrator). A generated password must be
     replaced at the first login."""
-    from kjda.accounts.models import Profile
-    from kjda.accounts.roles import Role
-
     Profile.objects.update_or_create(user=user, defaults={
         "roles": [Role.ARCHIVIST.value, Role.SECADMIN.value],
         "must_change_password": generated_password})

@@ -45,8 +45,10 @@ from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from kjda.archives.models import Record
-from kjda.archives.postings import pg_quote
+from kjda.archives import postings
+from kjda.archives.models import Record, RecordFile, RecordText
+from kjda.archives.postings import pg_quote, postings_reset
+from kjda.archives.tasks import postings_refresh_task
 from kjda.db.django_private import queryset_cached_rows
 from kjda.db.routers import search_alias
 
@@ -221,8 +223,6 @@ def search_index_record(*, record: Record, text: str | None = None, new: bool = 
     """(Re)index one record; runs inside the filing transaction so the index never lags.
     `new`: the record was just inserted, so it has no entry to replace."""
     if text is None:
-        from kjda.archives.models import RecordText
-
         row = RecordText.objects.filter(record_id=record.pk).first()
         text = row.content if row else ""
     search_rows_write([(record.pk, record_search_text(record, text), record_facet_tokens(record))],
@@ -235,8 +235,6 @@ def search_index_bulk(items: Iterable[tuple[Record, str]], *, batch_size: int = 
     Records should come with `rule` loaded (select_related) so that no query runs per record;
     file names are read with one query per batch. Each record's old tokens are replaced.
     Returns the number of records indexed. The caller owns the transaction."""
-    from kjda.archives.models import RecordFile
-
     done = 0
     batch: list[tuple[Record, str]] = []
 
@@ -265,9 +263,6 @@ def search_reindex(*, batch_size: int = 2000, id_from: int = 0) -> int:
     """Rebuild the index entry of every record (with id > `id_from`), in batches by id.
 
     What a re-index command runs after the token scheme changes; each batch commits on its own."""
-    from kjda.archives.models import RecordText
-    from kjda.archives.postings import postings_reset
-
     postings_reset()  # rebuilt as counts ask for them, instead of every entry marked dirty
     done, last = 0, id_from
     while True:
@@ -507,8 +502,6 @@ class _SearchQuerySet(_MixedInto):
     def _count_from_bitmaps(self) -> tuple[int, float] | None:
         if self._bitmap is None:
             return None
-        from kjda.archives import postings
-
         found = postings.postings_count(self._bitmap, self._tsquery, using=self.db)
         if found is None:
             return None
@@ -520,11 +513,9 @@ class _SearchQuerySet(_MixedInto):
     def _count_from_gin(self) -> tuple[int, float]:
         started = time.perf_counter()
         counted = self._gin_count()
-        if self._bitmap is not None:
-            from kjda.archives import postings
-
-            if time.perf_counter() - started >= postings.SLOW_COUNT_SECONDS:
-                _postings_ask(sorted(postings.tokens_of(self._bitmap)))
+        if self._bitmap is not None and \
+                time.perf_counter() - started >= postings.SLOW_COUNT_SECONDS:
+            _postings_ask(sorted(postings.tokens_of(self._bitmap)))
         return counted
 
     def _gin_count(self) -> tuple[int, float]:
@@ -620,8 +611,6 @@ def _postings_ask(tokens: Sequence[str]) -> None:
 
     def enqueue() -> None:
         from django.db import DatabaseError
-
-        from kjda.archives.tasks import postings_refresh_task
 
         try:
             postings_refresh_task.enqueue(list(key))

@@ -6,13 +6,13 @@ from __future__ import annotations
 from django.db import DatabaseError
 from django_tasks import task
 
+from kjda.archives import postings
+
 
 @task()
 def postings_refresh_task(tokens: list[str]) -> dict:
     """Bitmaps for `tokens` (terms whose counts were slow) if there is room, and the bitmaps
     brought up to date (kjda.archives.postings)."""
-    from kjda.archives import postings
-
     if tokens:
         postings.postings_note(tokens)
     try:

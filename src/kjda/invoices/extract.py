@@ -20,6 +20,8 @@ from kjda.invoices import barcodes, ocr
 from kjda.invoices.data import InvoiceBuilder
 from kjda.invoices.evouchers import parse_voucher, voucher_kind
 from kjda.invoices.layout import Glyph, lines_from_glyphs, lines_text, parse_lines, qr_in_text
+from kjda.invoices.ofd import ofd_invoice
+from kjda.invoices.pdf import OCR_SCALE, pdf_first_page_image, pdf_pages
 from kjda.invoices.xmldata import xml_invoice
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -49,8 +51,6 @@ def invoice_extract(source: str | os.PathLike | BinaryIO | bytes, fmt: str, *,
     """The invoice object (standards.md §9 fields with their sources) or None."""
     fmt = (fmt or "").lower()
     if fmt == "ofd":
-        from kjda.invoices.ofd import ofd_invoice
-
         return ofd_invoice(source if not isinstance(source, bytes | bytearray)
                            else io.BytesIO(source))
     data = _read(source)
@@ -86,8 +86,6 @@ def _from_glyphs(glyphs: list[Glyph], source: str, b: InvoiceBuilder) -> str:
 
 
 def pdf_invoice(data: bytes, *, ocr_scans: bool = True) -> dict | None:
-    from kjda.invoices.pdf import OCR_SCALE, pdf_first_page_image, pdf_pages
-
     pages = pdf_pages(data)
     text = "".join(g.text for glyphs in pages for g in glyphs)
     scanned = bool(pages) and not text.strip()

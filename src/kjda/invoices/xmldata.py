@@ -12,6 +12,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 
 from kjda.invoices import codes
+from kjda.invoices.barcodes import qr_from_image_bytes
 from kjda.invoices.data import InvoiceBuilder
 
 EINVOICE_NS = "http://www.edrm.org.cn/schema/e-invoice/2019"
@@ -107,8 +108,6 @@ def _qr_from_png(value: str) -> codes.QrData | None:
         png = base64.b64decode(value, validate=False)
     except (binascii.Error, ValueError):
         return None
-    from kjda.invoices.barcodes import qr_from_image_bytes
-
     return qr_from_image_bytes(png)
 
 

@@ -86,8 +86,6 @@ def test_inside_a_transaction_a_search_reads_its_own_uncommitted_rows(fonds, arc
 
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_count_asks_the_worker_once_after_commit(monkeypatch):
-    from kjda.archives import tasks
-
     calls: list[list[str]] = []
 
     class _Task:
@@ -95,7 +93,7 @@ def test_a_slow_count_asks_the_worker_once_after_commit(monkeypatch):
         def enqueue(tokens: list[str]) -> None:
             calls.append(tokens)
 
-    monkeypatch.setattr(tasks, "postings_refresh_task", _Task)
+    monkeypatch.setattr(search, "postings_refresh_task", _Task)
     with transaction.atomic():
         search._postings_ask(["差旅", "报销"])
         assert calls == []  # not before the caller's transaction commits
