@@ -96,6 +96,11 @@ INSTALLED_APPS = [
     "kjda.ingest",
     "kjda.invoices",
     "kjda.connectors",
+    # custody and disposition (issue 17): one app per workflow
+    "kjda.lifecycle.volumes",
+    "kjda.lifecycle.transfers",
+    "kjda.lifecycle.appraisal",
+    "kjda.lifecycle.destruction",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout
     "allauth",

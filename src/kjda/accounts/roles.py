@@ -19,10 +19,23 @@ class Role(models.TextChoices):
     ACCOUNTANT = "accountant", "会计"
     AUDITOR = "auditor", "审计"
     EMPLOYEE = "employee", "员工"
+    # Custody and disposition (issue 17; 79号令 Art.11, 17, 18): who signs and witnesses. These
+    # roles read no records by themselves (no data scope of their own); they act on batches.
+    HEAD = "head", "单位负责人"
+    ARCHIVES_HEAD = "archives_head", "档案机构负责人"
+    ACCOUNTING_HEAD = "accounting_head", "会计机构负责人"
+    INSPECTOR = "inspector", "纪检监察"
+    IT_OFFICER = "it_officer", "信息系统管理"
+    # Art.11: the cashier never looks after the accounting archives (kept as a role so the rule
+    # can be checked wherever someone becomes a custodian).
+    CASHIER = "cashier", "出纳"
 
 
 ADMIN_TRIO = frozenset({Role.SYSADMIN, Role.SECADMIN, Role.AUDITADMIN})
-CONTENT_ROLES = frozenset({Role.ARCHIVIST, Role.ACCOUNTANT, Role.AUDITOR, Role.EMPLOYEE})
+LIFECYCLE_ROLES = frozenset({Role.HEAD, Role.ARCHIVES_HEAD, Role.ACCOUNTING_HEAD, Role.INSPECTOR,
+                             Role.IT_OFFICER, Role.CASHIER})
+CONTENT_ROLES = frozenset({Role.ARCHIVIST, Role.ACCOUNTANT, Role.AUDITOR, Role.EMPLOYEE}
+                          | LIFECYCLE_ROLES)
 
 
 class Perm:

@@ -10,6 +10,7 @@ from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import actor_can, separation_conflicts
 from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
+from kjda.lifecycle.todos import todos_for
 from kjda.web import presenters
 
 LATEST = 10
@@ -33,6 +34,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "filed": by_status.get(RecordStatus.FILED, 0),
         "pending": by_status.get(RecordStatus.PENDING, 0),
         "latest": latest,
+        "todos": todos_for(request.user),
         # a task for the security administrators until the bootstrap admin's roles are split
         "separation_conflicts": separation_conflicts()
         if actor_can(request.user, Perm.USER_MANAGE) else [],

@@ -1,0 +1,1 @@
+"""移交: custody of records, the temporary-custody period, and transfer batches to the archives."""
