@@ -17,6 +17,7 @@ from kjda.archives.models import Record, RecordFile
 from kjda.errors import NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
+from kjda.lifecycle.mentions import mentions_of_record
 from kjda.storage.services import StorageError
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
@@ -69,6 +70,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         "invoices": presenters.invoice_panels(
             invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
+        "mentions": mentions_of_record(record),
     })
 
 
