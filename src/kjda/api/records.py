@@ -3,12 +3,12 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from decimal import Decimal
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from ninja import File, Form, Query, Router, Schema, Status
+from ninja import Body, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from kjda.accounts.requests import AuthedRequest
@@ -24,10 +24,16 @@ from kjda.archives.access_log import (
 from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
 from kjda.archives.export import catalogue_csv, catalogue_xlsx, record_metadata_xml
 from kjda.archives.models import Record, RecordFile
-from kjda.ingest.metadata import FileMetaIn, metadata_parse
+from kjda.archives.services import record_withdraw
+from kjda.ingest.metadata import FileMetaIn, metadata_file_parse, metadata_parse
 from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.selectors import check_report_for, existing_record_for
-from kjda.ingest.services import record_ingest
+from kjda.ingest.services import (
+    record_file_add,
+    record_ingest,
+    record_metadata_correct,
+    record_recheck,
+)
 from kjda.invoices.selectors import (
     InvoiceFilters,
     invoice_duplicates_for,
@@ -37,7 +43,7 @@ from kjda.invoices.selectors import (
 from kjda.invoices.services import invoice_public
 
 from .permissions import require, require_token_scope
-from .schemas import RecordListOut, RecordOut
+from .schemas import RecordListOut, RecordOut, RecordWithdrawIn
 
 router = Router(tags=["records"])
 
@@ -75,7 +81,7 @@ def file_dict(f: RecordFile) -> dict:
         "format": f.format_name, "format_version": f.format_version, "mime": f.mime,
         "puid": f.puid, "profile": f.format_profile, "pdfa": f.pdfa,
         "signatures": f.signatures, "derived_from": f.derived_from_id,
-        "content_url": f"/api/v1/files/{f.pk}/content",
+        "content_url": f"/api/v1/files/{f.pk}/content", "superseded_at": f.superseded_at,
     }
 
 
@@ -104,6 +110,10 @@ def record_detail(r: Record, actor: Actor) -> dict:
                              duplicate_of=(claim or {}).get("record_id"), duplicate_claim=claim)
                         for i, claim in zip(invoices, claims, strict=True)]
     data["invoice"] = data["invoices"][0] if data["invoices"] else None
+    data["check_history"] = [
+        {"superseded_at": h.superseded_at, "status": h.status,
+         "report": check_report_for(actor=actor, report=h.report)}
+        for h in selectors.record_past_reports(record=r)]
     return data
 
 
@@ -241,3 +251,65 @@ def file_content(request: HttpRequest, file_id: int, inline: bool = False):
                       inline=inline)
     # Inline only for an allow-listed identified format; the bytes are verified as they go.
     return file_response(request=request, rf=rf, inline=inline)
+
+
+# --- Putting a pending record right (issue 17 item 1). Token scope `ingest`, as for filing; who
+# may do what to which record is the services' decision (whoever may file into its scope; its
+# applicant adds or replaces files and re-checks; a filed record's description: an archivist).
+
+def _for_correction(request: AuthedRequest, record_id: int) -> Record:
+    require_token_scope(request, "ingest")
+    return _get(request, record_id)
+
+
+def _answer(request: AuthedRequest, record: Record) -> dict:
+    return record_detail(selectors.record_get(actor=request.user, record_id=record.pk),
+                         request.user)
+
+
+@router.patch("/records/{record_id}", response=RecordOut, summary="Correct a record's metadata")
+def record_correct(request: AuthedRequest, record_id: int,
+                   changes: Body[dict[str, Any]]):
+    """Pending: any metadata field (validated as on ingest; re-check afterwards). Filed: the
+    descriptive fields only, by an archivist; each change is a 元数据更正 event with before and
+    after. 409 for a field a filed record's 档号, class, term or content derive from."""
+    record = _for_correction(request, record_id)
+    record = record_metadata_correct(record=record, changes=changes,
+                                     actor=request.user, request=request)
+    return _answer(request, record)
+
+
+@router.post("/records/{record_id}/files", response={201: RecordOut},
+             summary="Add a file to a pending record, or replace one (multipart)")
+def record_file_post(request: AuthedRequest, record_id: int,
+                     file: File[UploadedFile],
+                     replace: Form[int | None] = None, document_type: Form[str] = "",
+                     role: Form[str] = "original"):
+    """`file`: the new file; `replace=<file_id>`: the file it replaces (kept, marked superseded);
+    `document_type`, `role` as in ingest's per-file metadata. A filed record's files: 409.
+    The checks run again on `POST …/recheck`."""
+    record = _for_correction(request, record_id)
+    meta = metadata_file_parse({"document_type": document_type, "role": role})
+    upload = IncomingFile(stream=cast(BinaryIO, file), filename=file.name or "file",
+                          meta=meta, declared_mime=file.content_type or "")
+    record_file_add(record=record, upload=upload, replace_file_id=replace, actor=request.user,
+                    request=request)
+    return Status(201, _answer(request, record))
+
+
+@router.post("/records/{record_id}/recheck", response=RecordOut,
+             summary="Run the 四性 checks of a pending record again")
+def record_recheck_post(request: AuthedRequest, record_id: int):
+    """A new check report (the old one is kept in `check_history`); passed, the record is
+    filed with its 档号 (or joins its volume) as a fresh filing is."""
+    record = _for_correction(request, record_id)
+    return _answer(request, record_recheck(record=record, actor=request.user, request=request))
+
+
+@router.post("/records/{record_id}/withdraw", response=RecordOut,
+             summary="Withdraw a pending record with a reason")
+def record_withdraw_post(request: AuthedRequest, record_id: int, body: RecordWithdrawIn):
+    """The record is kept with status `withdrawn` (已撤回) and the reason as a business event."""
+    record = _for_correction(request, record_id)
+    record_withdraw(record=record, reason=body.reason, actor=request.user, request=request)
+    return _answer(request, record)

@@ -50,6 +50,8 @@ class FileOut(DictOut):
     derived_from: int | None = None  # a rendition: the id of the original it was made from
     content_url: str
     signatures: list[dict] = []  # each: status valid|invalid|unsupported, reason, signer, kind
+    # set when the file was replaced while its record was pending: kept, no longer part of it
+    superseded_at: datetime | None = None
 
 
 class AgentOut(DictOut):
@@ -126,6 +128,12 @@ class RecordOut(RecordSummaryOut):
     check_report: CheckReportOut
     invoice: dict | None = None  # the first file's invoice object (kjda.invoices)
     invoices: list[dict] = []  # one per file that holds an invoice
+    # the check reports a re-check replaced, oldest first: {superseded_at, status, report}
+    check_history: list[dict] = []
+
+
+class RecordWithdrawIn(Schema):
+    reason: str
 
 
 class RecordListOut(DictOut):

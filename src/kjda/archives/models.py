@@ -166,6 +166,8 @@ class RecordStatus(models.TextChoices):
     PENDING = "pending", "待处理"
     FILED = "filed", "已归档"
     REVOKED = "revoked", "已撤销"
+    # A pending record given up by whoever may file it, with a reason: kept, never deleted.
+    WITHDRAWN = "withdrawn", "已撤回"
 
 
 class SecurityLevel(models.TextChoices):
@@ -332,6 +334,9 @@ class RecordFile(models.Model):
     signatures = models.JSONField("电子签名", default=list, blank=True,
                                   encoder=UnicodeJSONEncoder)  # M64–M71
     created_at = models.DateTimeField(auto_now_add=True)
+    # A file replaced while its record was pending (or a rendition made before a re-check):
+    # the row and its blob stay, so nothing received is lost; it is no longer part of the item.
+    superseded_at = models.DateTimeField("被替换时间", null=True, blank=True)
 
     class Meta:
         ordering = ["record_id", "sequence"]
@@ -373,6 +378,24 @@ class BusinessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class CheckReportHistory(models.Model):
+    """A 四性检测 report a re-check replaced: the record's history of checks (the current report
+    stays on `Record.check_report`)."""
+
+    record = models.ForeignKey(Record, on_delete=models.PROTECT, related_name="past_reports")
+    report = models.JSONField("四性检测报告", default=dict, encoder=UnicodeJSONEncoder)
+    status = models.CharField("当时状态", max_length=10, choices=RecordStatus.choices)
+    superseded_at = models.DateTimeField("被替代时间")
+    superseded_by = models.CharField("替代人", max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "历史检测报告"
+        ordering = ["superseded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"report of record {self.record_id} until {self.superseded_at:%Y-%m-%d %H:%M}"
 
 
 class Relation(models.Model):

@@ -10,16 +10,19 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from kjda.accounts.roles import Perm
+from kjda.accounts.roles import Perm, Role
 from kjda.accounts.selectors import (
     Actor,
     ScopePart,
     actor_can,
+    actor_may_file,
     actor_profile,
+    actor_roles,
     record_scope_parts,
     scope_parts_q,
 )
 from kjda.archives.models import (
+    CheckReportHistory,
     Fonds,
     Record,
     RecordFile,
@@ -303,3 +306,52 @@ def record_reference_for(*, actor: Actor, record_id: int | None,
         return {"visible": False}
     return {"visible": True, "record_id": r.pk, "archive_no": r.archive_no, "title": r.title,
             "status": r.status}
+
+
+# Who may put a pending record right (issue 17 item 1): a "filer" may do everything (files,
+# metadata, re-check, withdraw); the record's own "applicant" (an employee reaching it from the
+# OA notice) may add or replace files and re-check, no more: the metadata came from the approved
+# OA form (changing it would no longer match what was approved) and whether a claim is dropped
+# is the finance side's decision.
+CORRECTOR_FILER, CORRECTOR_APPLICANT = "filer", "applicant"
+
+
+def record_corrector(*, actor: Actor, record: Record) -> str | None:
+    """"filer", "applicant" or None: what `actor` may do to put `record` right."""
+    if actor is None or not actor.is_authenticated:
+        return None
+    if actor_can(actor, Perm.RECORD_INGEST) and actor_may_file(
+            actor, fonds_code=record.fonds.code, department=record.department):
+        return CORRECTOR_FILER
+    roles = actor_roles(actor)
+    if Role.EMPLOYEE in roles and record.applicant:
+        profile = actor_profile(actor)
+        names = {n for n in (profile.person_name, getattr(actor, "get_full_name", str)(),
+                             actor.get_username()) if n}
+        if record.applicant in names:
+            return CORRECTOR_APPLICANT
+    return None
+
+
+def record_archivist_may_correct(*, actor: Actor, record: Record) -> bool:
+    """A filed record's descriptive metadata is corrected by an archivist of its scope."""
+    return (actor is not None and Role.ARCHIVIST in actor_roles(actor)
+            and actor_may_file(actor, fonds_code=record.fonds.code,
+                               department=record.department))
+
+
+def record_past_reports(*, record: Record) -> list[CheckReportHistory]:
+    """The check reports a re-check replaced, oldest first (the record was read in scope)."""
+    return list(CheckReportHistory.objects.filter(record=record).order_by("superseded_at", "id"))
+
+
+def record_files_active(*, record: Record) -> list[RecordFile]:
+    """The files that make up the item now (not superseded), in sequence order (the record
+    was read in scope)."""
+    return list(RecordFile.objects.filter(record_id=record.pk, superseded_at__isnull=True)
+                .order_by("sequence"))
+
+
+def record_renditions_of(*, file: RecordFile) -> list[RecordFile]:
+    """The renditions made of a file that are still part of its item."""
+    return list(RecordFile.objects.filter(derived_from=file, superseded_at__isnull=True))

@@ -22,6 +22,7 @@ from kjda.archives.models import (
     Arrangement,
     BusinessEvent,
     Category,
+    CheckReportHistory,
     Fonds,
     FondsCategoryCode,
     Record,
@@ -36,10 +37,11 @@ from kjda.archives.models import (
 )
 from kjda.archives.reference import rule_by_name
 from kjda.archives.search import search_index_record
+from kjda.archives.selectors import CORRECTOR_FILER, record_corrector
 from kjda.audit.services import audit_log
 from kjda.db.django_private import prefetched_set
 from kjda.db.insert import rows_insert
-from kjda.errors import Conflict, DomainError
+from kjda.errors import Conflict, DomainError, Forbidden
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -321,3 +323,113 @@ def relations_resolve(*, record: Record) -> int:
         linked += Relation.objects.filter(entity_identifier=identifier,
                                           target__isnull=True).update(target=record)
     return linked
+
+
+# --- Putting a pending record right (issue 17 item 1) ------------------------------------------
+# Row-level steps of the audited services in kjda.ingest.services (record_file_add,
+# record_recheck, record_metadata_correct): they run inside those services' transactions.
+
+
+def record_lock(*, record_id: int) -> Record:
+    """The record, locked for the rest of the transaction (a re-check and a file added at the
+    same time take turns)."""
+    return (Record.objects.select_for_update().select_related("fonds", "rule", "category")
+            .get(pk=record_id))
+
+
+def record_class_set(*, record: Record, fonds: Fonds, rule: RetentionRule) -> None:
+    """A pending record's fonds, item type, class code and expiry after its metadata changed
+    (as record_build sets them on ingest)."""
+    record.fonds, record.rule, record.category = fonds, rule, rule.category
+    record.class_code = numbering.class_code_build(fonds=fonds, category=rule.category,
+                                                   fiscal_year=record.fiscal_year,
+                                                   retention=record.retention)
+    record.retention_expires_on = numbering.retention_expiry(
+        fiscal_year=record.fiscal_year, retention=record.retention,
+        asset_disposed_on=record.asset_disposed_on)
+
+
+def record_file_row_add(*, record: Record, file: NewFile,
+                        derived_from: RecordFile | None = None) -> RecordFile:
+    """One more file row of a pending record, after the ones it has (superseded ones included:
+    their sequence numbers stay theirs)."""
+    last = (RecordFile.objects.filter(record=record).order_by("-sequence")
+            .values_list("sequence", flat=True).first()) or 0
+    return RecordFile.objects.create(
+        record=record, blob_id=file.sha256, sequence=last + 1, sha256=file.sha256, sm3=file.sm3,
+        size=file.size, filename=file.filename, role=file.role, document_type=file.document_type,
+        format_name=file.format_name, format_version=file.format_version, mime=file.mime,
+        puid=file.puid, creating_application=file.creating_application,
+        format_profile=file.format_profile, pdfa=file.pdfa, signatures=file.signatures,
+        derived_from=derived_from)
+
+
+def record_files_supersede(*, files: Sequence[RecordFile]) -> None:
+    """Take files out of their item; rows and blobs stay (nothing received is lost)."""
+    now = timezone.now()
+    RecordFile.objects.filter(pk__in=[f.pk for f in files], superseded_at__isnull=True).update(
+        superseded_at=now)
+
+
+def record_file_properties_set(*, row: RecordFile, file: NewFile) -> None:
+    """What a re-check read of a file that is kept (its format, PDF/A verdict, signatures)."""
+    for name in ("format_name", "format_version", "mime", "puid", "format_profile", "pdfa",
+                 "signatures", "creating_application"):
+        setattr(row, name, getattr(file, name))
+    row.save(update_fields=["format_name", "format_version", "mime", "puid", "format_profile",
+                            "pdfa", "signatures", "creating_application"])
+
+
+def record_report_supersede(*, record: Record, by: str) -> CheckReportHistory | None:
+    """Keep the record's current check report in its history before a new one replaces it."""
+    if not record.check_report:
+        return None
+    return CheckReportHistory.objects.create(record=record, report=record.check_report,
+                                             status=record.status, superseded_at=timezone.now(),
+                                             superseded_by=by[:150])
+
+
+def record_event_add(*, record: Record, action: str, description: str, agent_name: str = "",
+                     mandate: str = "") -> BusinessEvent:
+    """One 业务实体 (M87–M91) event of a record."""
+    return BusinessEvent.objects.create(record=record, action=action[:50],
+                                        occurred_at=timezone.now(), mandate=mandate[:200],
+                                        description=description, agent_name=agent_name[:150])
+
+
+def record_text_set(*, record: Record, text: str | None = None) -> None:
+    """Replace the record's extracted text (None: keep it) and re-index the record."""
+    if text is not None:
+        RecordText.objects.update_or_create(record=record, defaults={"content": text})
+    search_index_record(record=record, text=text)
+
+
+@transaction.atomic
+def record_withdraw(*, record: Record, reason: str, actor: User | None = None,
+                    request: HttpRequest | None = None) -> Record:
+    """撤回 a pending record with a reason, audited (`record.withdraw`). Never deletes: the
+    record, its files and its check reports stay, the reason is a business event. Who may
+    withdraw: whoever may file into its scope (not its applicant: see
+    kjda.archives.selectors.record_corrector)."""
+    if record_corrector(actor=actor, record=record) != CORRECTOR_FILER:
+        raise Forbidden("out_of_scope", "无权撤回该档案（须有向其全宗和部门归档的权限）",
+                        "withdrawing this record needs the right to file into its fonds and "
+                        "department")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_missing", "撤回须说明理由", "a withdrawal needs a reason")
+    if len(reason) > 2000:
+        raise DomainError("reason_too_long", "理由不得超过 2000 字", "the reason is over 2000 characters")
+    record = record_lock(record_id=record.pk)
+    if record.status != RecordStatus.PENDING:
+        raise Conflict("record_not_pending",
+                       f"只有待处理的档案可以撤回（当前：{record.get_status_display()}）",
+                       f"only a pending record can be withdrawn (it is {record.status})")
+    record.status = RecordStatus.WITHDRAWN
+    record.save(update_fields=["status"])
+    name = actor.get_username() if actor else ""
+    record_event_add(record=record, action="撤回", agent_name=name, mandate="DA/T 94-2022",
+                     description=f"撤回 / withdrawn: {reason}")
+    audit_log(action="record.withdraw", actor=actor, request=request, object_type="record",
+              object_id=str(record.pk), detail={"reason": reason})
+    return record

@@ -155,3 +155,14 @@ def metadata_parse(raw: str | bytes | dict | None) -> RecordMetadata:
         raise DomainError("metadata_invalid", f"元数据不合法：{listing}",
                           f"invalid metadata: {listing}", status=422,
                           detail={"errors": problems}) from exc
+
+
+def metadata_file_parse(raw: dict) -> FileMetaIn:
+    """One file's metadata (role, document type…), validated as ingest validates it (422)."""
+    try:
+        return FileMetaIn.model_validate(raw)
+    except ValidationError as exc:
+        listing = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                            for e in exc.errors())
+        raise DomainError("metadata_invalid", f"文件元数据不合法：{listing}",
+                          f"invalid file metadata: {listing}", status=422) from exc

@@ -63,13 +63,16 @@ def invoice_record_condition(f: InvoiceFilters) -> Q | None:
 
 
 def invoice_first_claims(*, identities: list[str]) -> dict[str, Record]:
-    """For each invoice identity, the earliest record (not revoked) that already holds it."""
+    """For each invoice identity, the earliest record (not revoked or withdrawn) that already
+    holds it."""
     keys = [k for k in dict.fromkeys(identities) if k]
     if not keys:
         return {}
     out: dict[str, Record] = {}
     rows = (Invoice.objects.filter(identity__in=keys)
-            .exclude(record__status=RecordStatus.REVOKED)
+            .exclude(record__status__in=[RecordStatus.REVOKED, RecordStatus.WITHDRAWN])
+            # a file replaced while its record was pending no longer claims its invoice
+            .filter(file__superseded_at__isnull=True)
             .select_related("record").order_by("record_id"))
     for inv in rows:
         out.setdefault(inv.identity, inv.record)
@@ -82,7 +85,8 @@ def invoices_of_record(*, record: Record) -> list[Invoice]:
     filed = prefetched_get(record, "invoices")
     if filed is not None:
         return list(filed)
-    return list(Invoice.objects.filter(record=record).order_by("file__sequence"))
+    return list(Invoice.objects.filter(record=record, file__superseded_at__isnull=True)
+                .order_by("file__sequence"))
 
 
 def invoice_claim_for_actor(*, actor: Actor, identity: str) -> dict[str, Any] | None:

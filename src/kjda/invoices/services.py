@@ -23,7 +23,7 @@ from kjda.invoices.selectors import invoice_claim_for_actor, invoice_first_claim
 
 if TYPE_CHECKING:
     from kjda.accounts.selectors import Actor
-    from kjda.archives.models import Record
+    from kjda.archives.models import Record, RecordFile
 
 log = logging.getLogger(__name__)
 INVOICE_FORMATS = ("ofd", "xml", "xbrl", "pdf", "pdfa", *IMAGE_FORMATS)
@@ -81,12 +81,16 @@ def _decimal(value: str | None) -> Decimal | None:
 
 
 def invoices_save(*, record: Record, files: Sequence[IncomingFile],
-                  first_claims: dict[str, Record]) -> list[Invoice]:
+                  first_claims: dict[str, Record],
+                  file_rows: Sequence[RecordFile] | None = None) -> list[Invoice]:
     """One invoice row per file of the new record that holds one, linked to the record that
-    claimed the same invoice first (if any), plus a 实体关系 row for each such link."""
+    claimed the same invoice first (if any), plus a 实体关系 row for each such link.
+    `file_rows`: the stored row of each file, by position (a re-check of a pending record adds
+    files after the first ones); without it files[i] is the record's file of sequence i + 1."""
     _claims_recheck(files=files, first_claims=first_claims)
     rows = []
-    stored = {rf.sequence: rf for rf in record.files.all()}
+    stored = ({i: rf for i, rf in enumerate(file_rows, start=1)} if file_rows is not None
+              else {rf.sequence: rf for rf in record.files.all()})
     for seq, f in enumerate(files, start=1):
         inv = getattr(f, "invoice", None)
         rf = stored.get(seq)
