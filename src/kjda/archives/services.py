@@ -429,7 +429,7 @@ def record_withdraw(*, record: Record, reason: str, actor: User | None = None,
     record.save(update_fields=["status"])
     name = actor.get_username() if actor else ""
     record_event_add(record=record, action="撤回", agent_name=name, mandate="DA/T 94-2022",
-                     description=f"撤回 / withdrawn: {reason}")
+                     description=f"撤回：{reason} / withdrawn: {reason}")
     audit_log(action="record.withdraw", actor=actor, request=request, object_type="record",
               object_id=str(record.pk), detail={"reason": reason})
     return record

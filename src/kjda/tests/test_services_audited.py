@@ -106,6 +106,19 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.connectors.services.inbox_events_commit": (
         "oa.callback_replayed", "connectors/tests/test_inbox_commit.py::"
         "test_one_commit_writes_the_batch_and_audits_a_replay_within_it"),
+    # pending records put right, filed records' description corrected (issue 17 item 1)
+    "kjda.ingest.services.record_file_add": (
+        "record.file_add", "ingest/tests/test_pending_correction.py::"
+        "test_a_missing_invoice_added_and_rechecked_files_the_record_with_its_archive_no"),
+    "kjda.ingest.services.record_recheck": (
+        "record.recheck", "ingest/tests/test_pending_correction.py::"
+        "test_a_missing_invoice_added_and_rechecked_files_the_record_with_its_archive_no"),
+    "kjda.ingest.services.record_metadata_correct": (
+        "record.correct", "ingest/tests/test_pending_correction.py::"
+        "test_a_filed_records_description_is_corrected_by_the_archivist_with_before_and_after"),
+    "kjda.archives.services.record_withdraw": (
+        "record.withdraw", "ingest/tests/test_pending_correction.py::"
+        "test_withdrawing_a_pending_record_keeps_it_with_the_reason"),
     # storage
     "kjda.storage.services.storage_sweep": (
         "storage.sweep", "tests/security/test_no_orphans.py::"
@@ -114,6 +127,9 @@ AUDITED: dict[str, tuple[str, str]] = {
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"
 _READ = "read-only"
+_STEP_OF_CORRECTION = ("a step inside record_file_add / record_recheck / record_metadata_correct "
+                       "(kjda.ingest.services), which audit record.file_add, record.recheck, "
+                       "record.correct")
 _PURE = "pure helper: no database write"
 
 # service function → why it writes no audit event of its own
@@ -181,6 +197,15 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.checkpoints_list": _READ,
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
+    # pending records put right (issue 17 item 1): row-level steps of the audited services
+    "kjda.archives.services.record_lock": _READ + " (SELECT … FOR UPDATE)",
+    "kjda.archives.services.record_class_set": _PURE + " (sets attributes; the caller saves)",
+    "kjda.archives.services.record_file_row_add": _STEP_OF_CORRECTION,
+    "kjda.archives.services.record_files_supersede": _STEP_OF_CORRECTION,
+    "kjda.archives.services.record_file_properties_set": _STEP_OF_CORRECTION,
+    "kjda.archives.services.record_report_supersede": _STEP_OF_CORRECTION,
+    "kjda.archives.services.record_event_add": _STEP_OF_CORRECTION,
+    "kjda.archives.services.record_text_set": _STEP_OF_CORRECTION,
 }
 
 

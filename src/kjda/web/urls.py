@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, tokens, upload, users
+from kjda.web.views import (
+    auth,
+    connectors,
+    correction,
+    dashboard,
+    intake,
+    records,
+    tokens,
+    upload,
+    users,
+)
 
 app_name = "web"
 
@@ -15,6 +25,14 @@ urlpatterns = [
     path("records/new/", upload.record_upload, name="record_upload"),
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),
     path("files/<int:file_id>/content", records.file_content, name="file_content"),
+    # putting a pending record right; a filed record's description (issue 17 item 1)
+    path("records/<int:record_id>/files/", correction.record_file_post, name="record_file_add"),
+    path("records/<int:record_id>/correct/", correction.record_correct_post,
+         name="record_correct"),
+    path("records/<int:record_id>/recheck/", correction.record_recheck_post,
+         name="record_recheck"),
+    path("records/<int:record_id>/withdraw/", correction.record_withdraw_post,
+         name="record_withdraw"),
     path("retention/", dashboard.retention_table, name="retention_table"),
     path("connectors/", connectors.connector_list, name="connector_list"),
     path("connectors/new/", connectors.connector_new, name="connector_new"),

@@ -238,3 +238,56 @@ def test_out_of_scope_users_are_refused_403_and_strangers_see_nothing(api, vouch
     read_only = ApiClient(token_issue(user=Record.objects.get().created_by, name="ro",
                                       scopes=["read"])[1])
     assert _post(read_only, f"/api/v1/records/{record['id']}/recheck").status_code == 403
+
+
+def test_the_pending_record_page_says_what_failed_and_offers_the_fixes(
+        api, archivist, voucher_files):
+    from django.test import Client
+
+    record = _pending_missing_invoice(api, voucher_files)
+    web = Client()
+    web.force_login(archivist)
+    html = web.get(f"/records/{record['id']}/").content.decode()
+    assert "待处理：检测未通过" in html and "GD-2-8" in html and "附件完整性检测" in html
+    assert "缺少" in html and "发票" in html  # the blocking item in words
+    for action in ("files/", "recheck/", "withdraw/", "correct/"):
+        assert f"/records/{record['id']}/{action}" in html
+    resp = web.post(f"/records/{record['id']}/files/",
+                    {"file": SimpleUploadedFile(*voucher_files[1]), "document_type": "原始凭证"})
+    assert resp.status_code == 302 and resp["Location"].endswith("#fix")
+    resp = web.post(f"/records/{record['id']}/recheck/")
+    assert resp.status_code == 302
+    stored = Record.objects.get(pk=record["id"])
+    assert stored.status == RecordStatus.FILED and stored.archive_no
+    html = web.get(f"/records/{record['id']}/").content.decode()
+    assert "待处理：检测未通过" not in html
+    assert "历史检测报告" in html and "GD-2-8" in html  # the old report, in the history
+    assert "检测通过，已归档" in html  # the message after the redirect
+    # a filed record: the archivist's correction form, descriptive fields only
+    assert "更正描述性元数据" in html and 'name="fiscal_year"' not in html
+    resp = web.post(f"/records/{record['id']}/correct/",
+                    {"title": "报销差旅费（已更正）", "notes": "题名更正"})
+    assert resp.status_code == 302
+    stored.refresh_from_db()
+    assert stored.title == "报销差旅费（已更正）" and stored.notes == "题名更正"
+    html = web.get(f"/records/{record['id']}/").content.decode()
+    assert "元数据更正" in html and "报销差旅费（已更正）" in html
+    # a content change on the filed record is refused with the reason
+    web.post(f"/records/{record['id']}/files/", {"file": SimpleUploadedFile("x.pdf", b"%PDF-1.4")},
+             follow=False)
+    html = web.get(f"/records/{record['id']}/").content.decode()
+    assert "已归档档案的内容不可更改" in html
+
+
+def test_withdrawing_from_the_page_keeps_the_record(api, archivist, voucher_files):
+    from django.test import Client
+
+    record = _pending_missing_invoice(api, voucher_files)
+    web = Client()
+    web.force_login(archivist)
+    web.post(f"/records/{record['id']}/withdraw/", {"reason": "申请人已放弃报销"})
+    stored = Record.objects.get(pk=record["id"])
+    assert stored.status == RecordStatus.WITHDRAWN
+    html = web.get(f"/records/{record['id']}/").content.decode()
+    assert "已撤回" in html, html[html.find("subtitle"):][:600]
+    assert "申请人已放弃报销" in html and "重新检测" not in html

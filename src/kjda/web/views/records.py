@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,7 +15,7 @@ from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.access_log import file_download_log, record_search_log, record_view_log
 from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
-from kjda.archives.models import Record, RecordFile
+from kjda.archives.models import Record, RecordFile, RecordStatus
 from kjda.errors import NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
@@ -23,6 +25,7 @@ from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
 from kjda.web.requests import HtmxRequest
+from kjda.web.views.correction import correction_form_fields
 
 PAGE_SIZE = 20
 
@@ -71,7 +74,32 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
             invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
         "mentions": mentions_of_record(record),
+        **_correction_context(request, record, files),
     })
+
+
+def _correction_context(request: HttpRequest, record: Record, files: list[RecordFile]
+                        ) -> dict[str, Any]:
+    """What the page offers to put the record right (issue 17 item 1), and its history of
+    check reports."""
+    kind = (selectors.record_corrector(actor=request.user, record=record)
+            if record.status == RecordStatus.PENDING else None)
+    archivist = (record.status == RecordStatus.FILED
+                 and selectors.record_archivist_may_correct(actor=request.user, record=record))
+    report = record.check_report or {}
+    return {
+        "corrector": kind,
+        "may_edit": kind == selectors.CORRECTOR_FILER or archivist,
+        "blocking": [i for i in check_report_for(actor=request.user, report=report)
+                     .get("items", []) if i.get("blocking")],
+        "replaceable": [f for f in files if f.superseded_at is None and f.role != "rendition"],
+        "edit_fields": correction_form_fields(record) if kind == selectors.CORRECTOR_FILER
+        or archivist else [],
+        "past_reports": [
+            {"superseded_at": h.superseded_at, "status": h.status, "by": h.superseded_by,
+             "report": check_report_for(actor=request.user, report=h.report)}
+            for h in selectors.record_past_reports(record=record)],
+    }
 
 
 def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
