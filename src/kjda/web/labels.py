@@ -7,7 +7,7 @@ from django.utils.translation import gettext_noop as _
 
 DATA_STRINGS = [
     # RecordStatus, Retention, Arrangement, SecurityLevel, FileRole
-    _("已归档"), _("待处理"), _("已撤销"),
+    _("已归档"), _("待处理"), _("已撤销"), _("已撤回"),
     _("永久"), _("30年"), _("10年"), _("报废清理后保管5年"),
     _("按件"), _("按卷"),
     _("公开"), _("限制"), _("秘密"), _("机密"), _("绝密"),

@@ -291,3 +291,86 @@ def test_withdrawing_from_the_page_keeps_the_record(api, archivist, voucher_file
     html = web.get(f"/records/{record['id']}/").content.decode()
     assert "已撤回" in html, html[html.find("subtitle"):][:600]
     assert "申请人已放弃报销" in html and "重新检测" not in html
+
+
+def test_a_replaced_file_is_no_orphan_and_keeps_its_bytes(settings, tmp_path, api, voucher_files):
+    import os
+    import time
+
+    from kjda.storage.services import get_backend, storage_sweep
+
+    settings.DATA_DIR = tmp_path
+    settings.STORAGE_URL = (tmp_path / "blobs").as_uri()
+    settings.KJDA_ORPHAN_GRACE_HOURS = 1
+    record = _pending_missing_invoice(api, voucher_files)
+    first = RecordFile.objects.get(record_id=record["id"])
+    resp = _add_file(api, record["id"], "记账凭证-0015-v2.pdf",
+                     pdf_bytes(["记账凭证 记-0015", "报销差旅费 1280.50"]), replace=first.pk)
+    assert resp.status_code == 201, resp.content
+    first.refresh_from_db()
+    assert first.superseded_at is not None
+    then = time.time() - 3 * 3600
+    for f in RecordFile.objects.filter(record_id=record["id"]):
+        os.utime(get_backend().path_for(f.sha256), (then, then))
+    report = storage_sweep(dry_run=True)
+    assert not [f for f in report.found if f.kind == "orphan"]
+    assert report.referenced == 2  # the replaced file's blob is still referenced
+    # the replaced file is still served, exactly
+    body = b"".join(api.get(f"/api/v1/files/{first.pk}/content").streaming_content)
+    assert body == voucher_files[0][1]
+
+
+def test_by_volume_a_rechecked_record_joins_its_open_volume(api, fonds, voucher_files):
+    fonds.arrangement = "volume"
+    fonds.save()
+    record = _pending_missing_invoice(api, voucher_files)
+    _add_file(api, record["id"], *voucher_files[1], document_type="原始凭证")
+    out = _post(api, f"/api/v1/records/{record['id']}/recheck").json()
+    assert out["status"] == "filed" and out["archive_no"] is None
+    stored = Record.objects.get(pk=record["id"])
+    assert stored.volume is not None and stored.volume.status == "open"
+    assert stored.volume.title == "2024年03月记账凭证"
+
+
+def test_a_pending_records_category_change_is_resolved_as_on_ingest(api, voucher_files):
+    record = _pending_missing_invoice(api, voucher_files)
+    resp = _patch(api, record["id"], {"category": "没有这种"})
+    assert resp.status_code == 400 and resp.json()["code"] == "category_unknown"
+    resp = _patch(api, record["id"], {"category": "原始凭证", "fiscal_year": 2023,
+                                      "date": "2023-12-20"})
+    assert resp.status_code == 200, resp.content
+    stored = Record.objects.get(pk=record["id"])
+    assert stored.rule.name == "原始凭证" and stored.class_code == "PZ·2023·D30"
+    assert stored.retention_expires_on.year == 2053
+
+
+def test_the_applicant_from_the_oa_notice_sees_only_the_file_and_recheck_forms(
+        api, voucher_files):
+    from django.test import Client
+
+    from kjda.connectors.notices import record_url
+
+    record = _pending_missing_invoice(api, voucher_files)
+    user = user_with_roles("zs", ["employee"], password="Emp-Pass-2024-z")
+    user.kjda_profile.person_name = "张三"
+    user.kjda_profile.save()
+    web = Client()
+    web.force_login(user)
+    path = record_url(record["id"]).split("://", 1)[-1].split("/", 1)[1]
+    html = web.get("/" + path).content.decode()
+    assert "GD-2-8" in html and f"/records/{record['id']}/files/" in html
+    assert f"/records/{record['id']}/recheck/" in html
+    assert f"/records/{record['id']}/withdraw/" not in html
+    assert f"/records/{record['id']}/correct/" not in html
+    web.post(f"/records/{record['id']}/files/",
+             {"file": SimpleUploadedFile(*voucher_files[1]), "document_type": "原始凭证"})
+    web.post(f"/records/{record['id']}/recheck/")
+    assert Record.objects.get(pk=record["id"]).status == RecordStatus.FILED
+    assert AuditEvent.objects.get(action="record.recheck").actor_name == "zs"
+
+
+def test_the_correction_endpoints_are_in_the_openapi_document(api):
+    paths = api.get("/api/v1/openapi.json").json()["paths"]
+    assert "patch" in paths["/api/v1/records/{record_id}"]
+    for tail in ("files", "recheck", "withdraw"):
+        assert "post" in paths[f"/api/v1/records/{{record_id}}/{tail}"]
