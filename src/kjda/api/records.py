@@ -113,7 +113,9 @@ def record_detail(r: Record, actor: Actor) -> dict:
     data["check_history"] = [
         {"superseded_at": h.superseded_at, "status": h.status,
          "report": check_report_for(actor=actor, report=h.report)}
-        for h in selectors.record_past_reports(record=r)]
+        # only a re-checked record has a history (no query for every other record)
+        for h in (selectors.record_past_reports(record=r) if r.check_report.get("recheck")
+                  else [])]
     return data
 
 

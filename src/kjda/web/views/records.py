@@ -62,43 +62,44 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     record_view_log(request=request, record_id=record.pk)
     files = list(record.files.all())
     invoices = invoices_of_record(record=record)
+    report = check_report_for(actor=request.user, report=record.check_report)
     # other records this one names appear only when they are in the reader's scope
     return render(request, "web/record_detail.html", {
         "record": record,
         "files": files,
         "previews": [f for f in files if file_previewable(f)],
-        "report": check_report_for(actor=request.user, report=record.check_report),
+        "report": report,
         "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
         "invoices": presenters.invoice_panels(
             invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
         "mentions": mentions_of_record(record),
-        **_correction_context(request, record, files),
+        **_correction_context(request, record, files, report),
     })
 
 
-def _correction_context(request: HttpRequest, record: Record, files: list[RecordFile]
-                        ) -> dict[str, Any]:
+def _correction_context(request: HttpRequest, record: Record, files: list[RecordFile],
+                        report: dict[str, Any]) -> dict[str, Any]:
     """What the page offers to put the record right (issue 17 item 1), and its history of
     check reports."""
     kind = (selectors.record_corrector(actor=request.user, record=record)
             if record.status == RecordStatus.PENDING else None)
     archivist = (record.status == RecordStatus.FILED
                  and selectors.record_archivist_may_correct(actor=request.user, record=record))
-    report = record.check_report or {}
     return {
         "corrector": kind,
         "may_edit": kind == selectors.CORRECTOR_FILER or archivist,
-        "blocking": [i for i in check_report_for(actor=request.user, report=report)
-                     .get("items", []) if i.get("blocking")],
+        "blocking": [i for i in report.get("items", []) if i.get("blocking")],
         "replaceable": [f for f in files if f.superseded_at is None and f.role != "rendition"],
         "edit_fields": correction_form_fields(record) if kind == selectors.CORRECTOR_FILER
         or archivist else [],
         "past_reports": [
             {"superseded_at": h.superseded_at, "status": h.status, "by": h.superseded_by,
              "report": check_report_for(actor=request.user, report=h.report)}
-            for h in selectors.record_past_reports(record=record)],
+            # only a re-checked record has a history (no query for every other record)
+            for h in (selectors.record_past_reports(record=record)
+                      if record.check_report.get("recheck") else [])],
     }
 
 
