@@ -155,6 +155,41 @@ def test_missing_invoice_files_pending_record_and_sends_applicant_a_todo(dingtal
     assert any("zhangsan" in json.dumps(n, ensure_ascii=False) for n in sim.notices), todo_users
 
 
+def test_the_applicants_todo_leads_to_the_fix_and_the_record_is_filed(dingtalk):
+    """Issue 17 item 1: the OA to-do's link opens the pending record, where its applicant adds
+    the missing invoice and re-checks; the record is filed with its 档号."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kjda.archives.models import CheckReportHistory
+    from kjda_oasim.factories import user_with_roles
+
+    sim, callback_url = dingtalk
+    sim.fire(callback_url=callback_url,
+             instance_id=sim.create_instance(_spec(with_invoice=False)))
+    _process_all()
+    record = Record.objects.get()
+    todo = Notice.objects.get(todo=True)
+    zhangsan = user_with_roles("zhangsan", ["employee"], password="Zhang-San-Pass-2024")
+    zhangsan.kjda_profile.person_name = "张三"
+    zhangsan.kjda_profile.save()
+    web = Client()
+    web.force_login(zhangsan)
+    page = web.get(todo.url.split(sim_host(todo.url), 1)[1]).content.decode()
+    assert "GD-2-8" in page and f"/records/{record.pk}/files/" in page
+    web.post(f"/records/{record.pk}/files/", {
+        "file": SimpleUploadedFile("住宿发票.pdf", INVOICE), "document_type": "原始凭证"})
+    web.post(f"/records/{record.pk}/recheck/")
+    record.refresh_from_db()
+    assert record.status == "filed" and record.archive_no
+    assert CheckReportHistory.objects.get(record=record).report["blocking_failures"] == ["GD-2-8"]
+
+
+def sim_host(url: str) -> str:
+    """The scheme and host of an absolute URL (KJDA_PUBLIC_URL), to request its path."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
 def test_platform_down_then_back_loses_nothing(dingtalk, make_sim):
     sim, callback_url = dingtalk
     instance_id = sim.create_instance(_spec())
