@@ -83,7 +83,8 @@ def record_metadata_xml(record: Record, *, relations: list[dict] | None = None) 
     if record.amount is not None:
         amount = _add(content, "金额", f"{record.amount:.2f}")
         amount.set("币种", record.currency)
-    files = list(record.files.all())
+    # a file replaced while the record was pending is kept, but is not part of the item
+    files = [f for f in record.files.all() if f.superseded_at is None]
     form = _add(entity, "形式特征", number="M47")
     _leaves(form, [("文件组合类型", "M48", "组合文件" if len(files) > 1 else "单件"),
                    ("件数", "M49", None), ("页数", "M50", record.page_count),
@@ -158,7 +159,7 @@ def catalogue_rows(records: Iterable[Record]) -> Iterator[list]:
     text) and not yet neutralised: each writer passes every cell through `cell_value`.
     `records` should prefetch `files`."""
     for n, r in enumerate(records, start=1):
-        files = list(r.files.all())
+        files = [f for f in r.files.all() if f.superseded_at is None]  # not replaced ones
         yield [n, r.archive_no or "", r.document_no, r.title, r.date, r.get_retention_display(),
                "; ".join(f.filename for f in files), len(files), r.amount, r.currency, r.notes]
 

@@ -119,6 +119,10 @@ def test_numbering_stays_gap_free_when_a_pending_record_is_filed_later(api, vouc
     assert old.superseded_at is not None and blob_exists(sha256=old.sha256)
     assert Blob.objects.filter(pk=old.sha256).exists()
     assert len(out["check_history"]) == 2
+    # the DA/T 94 metadata lists the files of the item, not the replaced one
+    xml = api.get(f"/api/v1/records/{pending['id']}/metadata.xml").content.decode()
+    active = [f for f in out["files"] if not f["superseded_at"]]
+    assert xml.count("<电子属性") == len(active) and len(active) < len(out["files"])
 
 
 def test_a_filed_record_refuses_new_files_with_409(api, voucher_files):
