@@ -355,3 +355,13 @@ def record_files_active(*, record: Record) -> list[RecordFile]:
 def record_renditions_of(*, file: RecordFile) -> list[RecordFile]:
     """The renditions made of a file that are still part of its item."""
     return list(RecordFile.objects.filter(derived_from=file, superseded_at__isnull=True))
+
+
+def records_to_put_right(*, actor: Actor, limit: int = 20) -> list[Record]:
+    """Pending records `actor` may put right (a filer's in scope, an applicant's own), oldest
+    first: the to-dos of the dashboard."""
+    if actor is None or not actor.is_authenticated:
+        return []
+    rows = (_scoped(actor).filter(status=RecordStatus.PENDING).select_related("fonds")
+            .order_by("created_at", "id")[:limit])
+    return [r for r in rows if record_corrector(actor=actor, record=r) is not None]

@@ -378,3 +378,20 @@ def test_the_correction_endpoints_are_in_the_openapi_document(api):
     assert "patch" in paths["/api/v1/records/{record_id}"]
     for tail in ("files", "recheck", "withdraw"):
         assert "post" in paths[f"/api/v1/records/{{record_id}}/{tail}"]
+
+
+def test_the_dashboard_lists_pending_records_to_whoever_may_put_them_right(
+        api, archivist, voucher_files):
+    from django.test import Client
+
+    record = _pending_missing_invoice(api, voucher_files)
+    web = Client()
+    web.force_login(archivist)
+    html = web.get("/").content.decode()
+    assert f"/records/{record['id']}/#fix" in html and "补正待处理档案：报销差旅费" in html
+    auditor = user_with_roles("aud2", ["auditor"], password="Aud-Pass-2024-q")
+    web.force_login(auditor)  # reads it, may not put it right
+    assert f"/records/{record['id']}/#fix" not in web.get("/").content.decode()
+    _post(api, f"/api/v1/records/{record['id']}/withdraw", {"reason": "不再报销"})
+    web.force_login(archivist)
+    assert f"/records/{record['id']}/#fix" not in web.get("/").content.decode()
