@@ -199,9 +199,11 @@ def _file(ctx: IngestContext, request: HttpRequest | None) -> Record:
 # --- Putting a pending record right; correcting a filed record's description (issue 17.1) ---
 
 # RecordMetadata fields that are not the record's own description: the delivery's identity
-# (the idempotency key of ingest), its entities and its per-file declarations.
+# (the idempotency key of ingest), its entities, its per-file declarations, and `extra`, which
+# holds what the sender found (e.g. the attachments missing, GD-2-8): that is answered by
+# supplying the file, not by editing the finding away.
 _NOT_CORRECTABLE = {"source_system", "external_id", "agents", "relations", "files", "file_count",
-                    "total_bytes"}
+                    "total_bytes", "extra"}
 # What an archivist may correct on a FILED record: its description. Not what its 档号, class
 # code (类别号 = 门类·年度·期限) and term derive from — fonds, category, fiscal_year, retention,
 # period: changing them would renumber a filed item (leaving a gap in its class) or shorten its
@@ -226,6 +228,7 @@ def _record_metadata_dict(record: Record) -> dict[str, Any]:
                             if k not in _NOT_CORRECTABLE | {"fonds", "category"}}
     data["fonds"], data["category"] = record.fonds.code, record.rule.name
     data["source_system"], data["external_id"] = record.source_system, record.external_id
+    data["extra"] = record.extra
     return data
 
 

@@ -167,6 +167,7 @@ def test_pending_metadata_is_corrected_as_ingest_validates_it_then_rechecked(api
     bad = _patch(api, record["id"], {"date": "not a date"})
     assert bad.status_code == 422 and bad.json()["code"] == "metadata_invalid"
     assert _patch(api, record["id"], {"external_id": "x"}).status_code == 400
+    assert _patch(api, record["id"], {"extra": {}}).status_code == 400  # a finding stays
     resp = _patch(api, record["id"], {"date": "2024-03-15", "title": "报销差旅费（更正）"})
     assert resp.status_code == 200, resp.content
     event = AuditEvent.objects.get(action="record.correct", object_id=str(record["id"]))
