@@ -274,9 +274,9 @@ def record_correct(request: AuthedRequest, record_id: int,
                    changes: Body[dict[str, Any]]):
     """Fields named as on ingest. Pending: any metadata field but the delivery's own
     (source_system, external_id, agents, relations, files, extra), validated as on ingest;
-    re-check afterwards. Filed: the
-    descriptive fields only, by an archivist; each change is a 元数据更正 event with before and
-    after. 409 for a field a filed record's 档号, class, term or content derive from."""
+    re-check afterwards. Filed: the descriptive fields only, by an archivist; each change is a
+    元数据更正 event with before and after. 409 for a field a filed record's 档号, class, term
+    or content derive from."""
     record = _for_correction(request, record_id)
     record = record_metadata_correct(record=record, changes=changes,
                                      actor=request.user, request=request)
