@@ -44,7 +44,7 @@ from kjda.lifecycle.appraisal.models import (
 )
 from kjda.lifecycle.appraisal.register import TITLE, appraisal_register
 from kjda.lifecycle.appraisal.workflow import APPRAISAL, SIDE_ROLES
-from kjda.lifecycle.registers import register_file, register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_file, register_pdf
 from kjda.lifecycle.todos import oa_todo_notify
 
 Actor = AbstractBaseUser | AnonymousUser
@@ -425,9 +425,11 @@ def appraisal_decide(*, actor: Actor, batch: AppraisalBatch,
         batch.state, batch.decided_at, batch.decided_by = step.target, now, actor
         batch.save(update_fields=["state", "decided_at", "decided_by"])
         register = appraisal_register(batch, created=now)
-        pdf, xlsx = register_pdf(register), register_xlsx(register)
+        pdf = register_pdf(register)
         filed = register_file(
-            pdf=pdf, xlsx=xlsx, title=f"{TITLE} {batch.number}", rule_name=TITLE,
+            # without the Excel copy: the filing checks refuse .xlsx as a non-archival format
+            # (GD-3-3); it is generated on request from the same batch (register.xlsx)
+            pdf=pdf, title=f"{TITLE} {batch.number}", rule_name=TITLE,
             fonds_code=batch.fonds.code, fiscal_year=timezone.localdate().year,
             document_no=batch.number, external_id=f"appraisal:{batch.pk}",
             on=timezone.localdate(), department="档案管理机构", request=request)
