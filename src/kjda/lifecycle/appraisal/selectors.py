@@ -3,7 +3,7 @@ the administered retention rules and their versions, and the Art.8 evidence of a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -209,7 +209,7 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _long_term(f: dict[str, Any]) -> bool:
+def _long_term(f: Mapping[str, Any]) -> bool:
     name = (f.get("format_name") or "").upper()
     mime = (f.get("mime") or "").lower()
     pdfa = f.get("pdfa") or {}

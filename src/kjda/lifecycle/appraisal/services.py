@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 from django.http import HttpRequest
@@ -47,11 +47,10 @@ from kjda.lifecycle.appraisal.workflow import APPRAISAL, SIDE_ROLES
 from kjda.lifecycle.registers import register_file, register_pdf
 from kjda.lifecycle.todos import oa_todo_notify
 
-Actor = AbstractBaseUser | AnonymousUser
 LOCAL_SEQ_BASE = 100  # local rules are numbered 101… after the statutory rows
 
 
-def _require_sysadmin(actor: Actor | None) -> None:
+def _require_sysadmin(actor: User | None) -> None:
     if Role.SYSADMIN not in actor_roles(actor):
         raise Forbidden("forbidden", "只有系统管理员可以维护保管期限规则",
                         "only the system administrator maintains retention rules")
@@ -82,7 +81,7 @@ def _check_longer(*, base: RetentionRule, retention: str) -> None:
             f"of '{base.name}' (Art.15)")
 
 
-def retention_local_rule_add(*, actor: Actor, extends: RetentionRule, name: str, retention: str,
+def retention_local_rule_add(*, actor: User, extends: RetentionRule, name: str, retention: str,
                              note: str = "", reason: str = "",
                              request: HttpRequest | None = None) -> RetentionRule:
     """A rule of the unit that lengthens a statutory row (e.g. 合同类原始凭证 D50 extends 原始凭证
@@ -112,7 +111,7 @@ def retention_local_rule_add(*, actor: Actor, extends: RetentionRule, name: str,
     return rule
 
 
-def retention_local_rule_change(*, actor: Actor, rule: RetentionRule, name: str | None = None,
+def retention_local_rule_change(*, actor: User, rule: RetentionRule, name: str | None = None,
                                 retention: str | None = None, note: str | None = None,
                                 active: bool | None = None, reason: str = "",
                                 request: HttpRequest | None = None) -> RetentionRule:
@@ -155,7 +154,7 @@ def retention_local_rule_change(*, actor: Actor, rule: RetentionRule, name: str 
     return rule
 
 
-def fonds_retention_schedule_set(*, actor: Actor, fonds: Fonds, schedule: str, reason: str = "",
+def fonds_retention_schedule_set(*, actor: User, fonds: Fonds, schedule: str, reason: str = "",
                                  request: HttpRequest | None = None) -> Fonds:
     """Which 保管期限表 a fonds follows (附表1 enterprises, 附表2 行政事业单位). Records filed
     before keep their rule and term. Versioned and audited (`retention.schedule_set`)."""
@@ -181,8 +180,8 @@ def fonds_retention_schedule_set(*, actor: Actor, fonds: Fonds, schedule: str, r
     return fonds
 
 
-def _archives_staff(fonds: Fonds) -> list[AbstractBaseUser]:
-    users = []
+def _archives_staff(fonds: Fonds) -> list[User]:
+    users: list[User] = []
     for p in Profile.objects.select_related("user").filter(user__is_active=True):
         if set(p.roles or []) & {Role.ARCHIVIST, Role.ARCHIVES_HEAD} and (
                 not p.fonds or fonds.code in p.fonds):
@@ -190,7 +189,7 @@ def _archives_staff(fonds: Fonds) -> list[AbstractBaseUser]:
     return users
 
 
-def expiry_scan(*, today: date | None = None, actor: Actor | None = None,
+def expiry_scan(*, today: date | None = None, actor: User | None = None,
                 request: HttpRequest | None = None) -> list[ExpiryScan]:
     """The daily job (Art.16 "定期鉴定"): per fonds, how many records and volumes have passed
     their term; the archives department gets a to-do (dashboard, and their OA). Idempotent per
@@ -225,7 +224,7 @@ def _next_number(year: int) -> str:
     return f"{prefix}{int(last.rsplit('-', 1)[1]) + 1 if last else 1:04d}"
 
 
-def appraisal_create(*, actor: Actor, fonds: Fonds, record_ids: Sequence[int] = (),
+def appraisal_create(*, actor: User, fonds: Fonds, record_ids: Sequence[int] = (),
                      volume_ids: Sequence[int] = (), title: str = "",
                      request: HttpRequest | None = None) -> AppraisalBatch:
     """An appraisal batch (draft) of expired records and/or volumes of one fonds, led by the
@@ -269,16 +268,16 @@ def _locked(batch: AppraisalBatch) -> AppraisalBatch:
     return AppraisalBatch.objects.select_for_update().select_related("fonds").get(pk=batch.pk)
 
 
-def _participants(batch: AppraisalBatch, sides: Iterable[str]) -> list[AbstractBaseUser]:
+def _participants(batch: AppraisalBatch, sides: Iterable[str]) -> list[User]:
     roles = set().union(*(SIDE_ROLES[s] for s in sides)) if sides else set()
-    users = []
+    users: list[User] = []
     for p in Profile.objects.select_related("user").filter(user__is_active=True):
         if set(p.roles or []) & roles and (not p.fonds or batch.fonds.code in p.fonds):
             users.append(p.user)
     return users
 
 
-def appraisal_submit(*, actor: Actor, batch: AppraisalBatch,
+def appraisal_submit(*, actor: User, batch: AppraisalBatch,
                      request: HttpRequest | None = None) -> AppraisalBatch:
     """Draft → in review: the four functions are asked for their opinions (to-dos, OA)."""
     with transaction.atomic():
@@ -295,7 +294,7 @@ def appraisal_submit(*, actor: Actor, batch: AppraisalBatch,
     return batch
 
 
-def appraisal_opinion(*, actor: Actor, batch: AppraisalBatch, opinion: str,
+def appraisal_opinion(*, actor: User, batch: AppraisalBatch, opinion: str,
                       side: str | None = None,
                       request: HttpRequest | None = None) -> AppraisalOpinion:
     """One function's opinion (archives, accounting, audit or discipline inspection), once per
@@ -338,7 +337,7 @@ class OutcomeIn:
     reason: str = ""
 
 
-def appraisal_outcomes_set(*, actor: Actor, batch: AppraisalBatch, outcomes: Sequence[OutcomeIn],
+def appraisal_outcomes_set(*, actor: User, batch: AppraisalBatch, outcomes: Sequence[OutcomeIn],
                            request: HttpRequest | None = None) -> AppraisalBatch:
     """The archives department records, item by item, destroy or keep with a new term (Art.16:
     重新划定保管期限; never shorter: the new end is always after today). Audited
@@ -382,7 +381,7 @@ def appraisal_outcomes_set(*, actor: Actor, batch: AppraisalBatch, outcomes: Seq
     return batch
 
 
-def appraisal_decide(*, actor: Actor, batch: AppraisalBatch,
+def appraisal_decide(*, actor: User, batch: AppraisalBatch,
                      request: HttpRequest | None = None) -> AppraisalBatch:
     """In review → decided, once all four functions have given their opinion and every item
     has an outcome: kept items get their new term (the record's expiry and a 鉴定 business
@@ -443,7 +442,7 @@ def appraisal_decide(*, actor: Actor, batch: AppraisalBatch,
     return batch
 
 
-def appraisal_cancel(*, actor: Actor, batch: AppraisalBatch, reason: str,
+def appraisal_cancel(*, actor: User, batch: AppraisalBatch, reason: str,
                      request: HttpRequest | None = None) -> AppraisalBatch:
     """Draft or in review → cancelled, with a reason; its items return to the appraisal list.
     Audited (`appraisal.cancel`)."""
