@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, tokens, upload, users
+from kjda.web.views import (
+    appraisals,
+    auth,
+    connectors,
+    dashboard,
+    intake,
+    records,
+    tokens,
+    upload,
+    users,
+)
 
 app_name = "web"
 
@@ -15,7 +25,17 @@ urlpatterns = [
     path("records/new/", upload.record_upload, name="record_upload"),
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),
     path("files/<int:file_id>/content", records.file_content, name="file_content"),
-    path("retention/", dashboard.retention_table, name="retention_table"),
+    # issue 17 items 4, 8, 9: retention rules administered, appraisal, Art.8
+    path("retention/", appraisals.retention_rules, name="retention_table"),
+    path("retention/save/", appraisals.retention_rule_save, name="retention_rule_save"),
+    path("appraisals/", appraisals.appraisal_list, name="appraisal_list"),
+    path("appraisals/expired/", appraisals.appraisal_expired, name="appraisal_expired"),
+    path("appraisals/<int:batch_id>/", appraisals.appraisal_detail, name="appraisal_detail"),
+    path("appraisals/<int:batch_id>/<str:step>/", appraisals.appraisal_step,
+         name="appraisal_step"),
+    path("fonds/<str:code>/art8/", appraisals.fonds_art8, name="fonds_art8"),
+    path("records/<int:record_id>/asset-disposed/", appraisals.record_asset_disposed,
+         name="record_asset_disposed"),
     path("connectors/", connectors.connector_list, name="connector_list"),
     path("connectors/new/", connectors.connector_new, name="connector_new"),
     path("connectors/<uuid:connector_id>/", connectors.connector_detail,

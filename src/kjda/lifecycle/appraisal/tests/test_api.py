@@ -53,9 +53,6 @@ def test_the_appraisal_walks_through_the_api(fonds, people):
 
 def test_local_rules_and_the_fonds_schedule_through_the_api(fonds, people):
     from kjda.accounts.services import token_issue
-    from kjda_oasim.factories import totp_activate
-
-    totp_activate(people["sysadmin"])  # an administrator has a second factor
     token = token_issue(user=people["sysadmin"], name="t", scopes=["read", "admin"])[1]
     admin = Client(headers={"Authorization": f"Bearer {token}"})
     rules = admin.get("/api/v1/retention-rules/all").json()
