@@ -143,3 +143,26 @@ def test_keep_needs_a_valid_new_term_and_a_reason(expired, people, fonds):
                 OutcomeIn(item.pk, "maybe")):
         with pytest.raises(DomainError):
             appraisal_outcomes_set(actor=people["archivist"], batch=batch, outcomes=[bad])
+
+
+def test_an_expired_volume_is_appraised_as_one_item_for_all_its_records(fonds, people):
+    from kjda.archives.models import Arrangement
+    from kjda.archives.services import volume_close
+
+    fonds.arrangement = Arrangement.BY_VOLUME
+    fonds.save()
+    a = people["archivist"]
+    records = [ingest(a, year=1991, no=f"00{i}") for i in range(1, 3)]
+    volume = volume_close(volume=Record.objects.get(pk=records[0].pk).volume, actor=a)
+    assert list(selectors.expired_volumes(actor=a)) == [volume]
+    assert expiry_scan()[0].volumes_expired == 1
+    batch = appraisal_create(actor=a, fonds=fonds, volume_ids=[volume.pk])
+    batch = appraisal_submit(actor=a, batch=batch)
+    appraisal_outcomes_set(actor=a, batch=batch,
+                           outcomes=[OutcomeIn(batch.items.get().pk, "destroy")])
+    for who in ("archivist", "accounting_head", "auditor", "inspector"):
+        appraisal_opinion(actor=people[who], batch=batch, opinion="同意")
+    appraisal_decide(actor=a, batch=batch)
+    assert selectors.records_appraised_for_destruction(
+        record_ids=[r.pk for r in records]) == {r.pk for r in records}
+    assert not selectors.expired_volumes(actor=a).exists()
