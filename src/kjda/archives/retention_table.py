@@ -1,8 +1,8 @@
 """附表1 企业和其他组织会计档案保管期限表 and 附表2 财政总预算、行政单位、事业单位和税收会计档案保管期限表
 (《会计档案管理办法》, 财政部 国家档案局令第79号) as data (standards.md §1.3).
 
-Seeded into `Category` and `RetentionRule` (附表1 by migration 0002, 附表2 and the catch-all rows
-by the `appraisal_retention` migration, both again after every migrate); the rows are the legal
+Seeded into `Category` and `RetentionRule` (附表1 by migration 0002, both tables with the catch-all rows after every migrate: archives'
+post_migrate handler); the rows are the legal
 minimums. Each fonds follows one of the two tables (`Fonds.retention_schedule`).
 """
 

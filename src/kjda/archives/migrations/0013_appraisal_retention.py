@@ -5,14 +5,9 @@ import kjda.archives.models
 from django.db import migrations, models
 
 
-def seed(apps, schema_editor):
-    """附表2 and the catch-all rows (附表1 row 17, 附表2 row 27)."""
-    from kjda.archives.retention_table import seed_retention_table
-
-    seed_retention_table(apps.get_model("archives", "Category"),
-                         apps.get_model("archives", "RetentionRule"))
-
-
+# 附表2 and the catch-all rows are seeded by archives' post_migrate handler (seed_retention_table
+# runs after every migrate); seeding here would update rows before PostgreSQL builds this
+# migration's deferred indexes ("pending trigger events").
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -87,5 +82,4 @@ class Migration(migrations.Migration):
             model_name='retentionrule',
             constraint=models.UniqueConstraint(fields=('schedule', 'name'), name='uniq_rule_name_in_schedule'),
         ),
-        migrations.RunPython(seed, migrations.RunPython.noop),
     ]
