@@ -432,6 +432,10 @@ def appraisal_decide(*, actor: User, batch: AppraisalBatch,
             fonds_code=batch.fonds.code, fiscal_year=timezone.localdate().year,
             document_no=batch.number, external_id=f"appraisal:{batch.pk}",
             on=timezone.localdate(), department="档案管理机构", request=request)
+        if filed.status != RecordStatus.FILED:  # the decision stands only with its register
+            raise Conflict("register_not_filed",
+                           f"鉴定意见书未能归档（四性检测未通过：{filed.check_report.get('blocking_failures')}）",
+                           "the appraisal opinion could not be filed (its checks failed)")
         batch.register_record = filed
         batch.save(update_fields=["register_record"])
         audit_log(action="appraisal.decide", actor=actor, request=request,
