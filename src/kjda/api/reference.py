@@ -8,7 +8,7 @@ from ninja import Router, Schema
 from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.models import Category, Retention
+from kjda.archives.models import Category, retention_label
 from kjda.archives.numbering import category_code
 from kjda.archives.services import fonds_update, volume_close
 from kjda.errors import NotFound
@@ -20,13 +20,13 @@ router = Router(tags=["reference"])
 
 
 @router.get("/retention-rules", response=list[RetentionRuleOut], auth=None,
-            summary="企业和其他组织会计档案保管期限表")
-def retention_rules(request: HttpRequest):
+            summary="会计档案保管期限表（schedule=1 附表1，2 附表2）")
+def retention_rules(request: HttpRequest, schedule: Literal["1", "2"] = "1"):
     return [
         {"seq": r.seq, "name": r.name, "category": r.category.name,
          "category_code": r.category.default_code, "retention": r.retention,
-         "retention_label": Retention(r.retention).label, "note": r.note, "aliases": r.aliases}
-        for r in selectors.retention_rule_list()
+         "retention_label": retention_label(r.retention), "note": r.note, "aliases": r.aliases}
+        for r in selectors.retention_rule_list(schedule=schedule)
     ]
 
 

@@ -8,6 +8,7 @@ checks can be traced to the standard.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -35,6 +36,61 @@ class Retention(models.TextChoices):
 RETENTION_RANK = {Retention.FA5: 0, Retention.D10: 1, Retention.D30: 2, Retention.PERMANENT: 3}
 RETENTION_YEARS = {Retention.D10: 10, Retention.D30: 30, Retention.FA5: 5, Retention.PERMANENT: None}
 
+# Any fixed term is `D<n>` (n years, 1–999: 附表2 has 2-year rows, a local rule may say D50);
+# `Y` permanent; `FA5` the fixed-asset card (5 years after disposal). Four characters at most,
+# the width of the retention columns and of the term in a 档号's class code.
+RETENTION_CODE_RE = re.compile(r"^(?:Y|D[1-9]\d{0,2}|FA5)$")
+
+
+def retention_code_valid(code: str) -> bool:
+    return bool(RETENTION_CODE_RE.match(code or ""))
+
+
+def retention_years(code: str) -> int | None:
+    """Years of a term (FA5: 5, counted from disposal); None for permanent."""
+    if code == Retention.PERMANENT:
+        return None
+    if code == Retention.FA5:
+        return 5
+    if not retention_code_valid(code):
+        raise ValueError(f"not a retention code: {code!r}")
+    return int(code[1:])
+
+
+def retention_rank(code: str) -> int:
+    """Order of terms, longer is larger: FA5 lowest (its end is unknown until disposal, so
+    only permanent is surely longer), D<n> by n, Y above every term."""
+    if code == Retention.PERMANENT:
+        return 10_000
+    if code == Retention.FA5:
+        return 0
+    years = retention_years(code)
+    assert years is not None
+    return years
+
+
+def retention_label(code: str) -> str:
+    """永久, 30年, 2年, 报废清理后保管5年 (an unknown code is shown as it is)."""
+    if code in Retention.values:
+        return str(Retention(code).label)
+    if retention_code_valid(code):
+        return f"{int(code[1:])}年"
+    return code
+
+
+class RetentionSchedule(models.TextChoices):
+    """Which 保管期限表 of 79号令 a fonds follows."""
+
+    ENTERPRISE = "1", "附表1 企业和其他组织会计档案保管期限表"
+    PUBLIC = "2", "附表2 财政总预算、行政单位、事业单位和税收会计档案保管期限表"
+
+
+def retention_code_validator(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not retention_code_valid(value):
+        raise ValidationError(f"保管期限代码无效：{value}")
+
 
 class Fonds(models.Model):
     """全宗: the archive of one unit (立档单位)."""
@@ -49,6 +105,9 @@ class Fonds(models.Model):
     )
     # DA/T 94 §8.7 brackets the fonds code as optional: `[全宗号-]类别号-案卷号-件号`.
     archive_no_with_fonds = models.BooleanField("档号含全宗号", default=True)
+    retention_schedule = models.CharField(
+        "保管期限表", max_length=1, choices=RetentionSchedule.choices,
+        default=RetentionSchedule.ENTERPRISE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,22 +150,42 @@ class FondsCategoryCode(models.Model):
 
 
 class RetentionRule(models.Model):
-    """One row of 附表1 企业和其他组织会计档案保管期限表: an item type (档案名称) and its minimum term."""
+    """One row of a 保管期限表 (附表1 or 附表2): an item type (档案名称) and its minimum term; or a
+    local rule of the unit (`extends` the statutory row it lengthens, never shortens: Art.15)."""
 
-    seq = models.PositiveSmallIntegerField("序号", unique=True)
-    name = models.CharField("档案名称", max_length=100, unique=True)
+    schedule = models.CharField("保管期限表", max_length=1, choices=RetentionSchedule.choices,
+                                default=RetentionSchedule.ENTERPRISE)
+    seq = models.PositiveSmallIntegerField("序号")
+    name = models.CharField("档案名称", max_length=100)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="rules")
-    retention = models.CharField("保管期限", max_length=4, choices=Retention.choices)
+    retention = models.CharField("保管期限", max_length=4, validators=[retention_code_validator])
     note = models.CharField("备注", max_length=200, blank=True)
     # Other names an integrator may send for this row (e.g. 月度财务会计报告 for row 8).
     aliases = models.JSONField(default=list, blank=True)
+    extends = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="local_rules", verbose_name="所延长的法定条目")
+    # Bumped on every change of a local rule (the versions are kept by kjda.lifecycle.appraisal);
+    # a record keeps the version it was filed under.
+    version = models.PositiveIntegerField("版本", default=1)
+    active = models.BooleanField("有效", default=True)
 
     class Meta:
         verbose_name = "保管期限规则"
-        ordering = ["seq"]
+        ordering = ["schedule", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "seq"], name="uniq_rule_seq_in_schedule"),
+            models.UniqueConstraint(fields=["schedule", "name"], name="uniq_rule_name_in_schedule"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_local(self) -> bool:
+        return self.extends_id is not None
+
+    def get_retention_display(self) -> str:
+        return retention_label(self.retention)
 
 
 class VolumeStatus(models.TextChoices):
@@ -121,7 +200,7 @@ class Volume(models.Model):
     category = models.ForeignKey(Category, on_delete=models.PROTECT)
     class_code = models.CharField("类别号", max_length=40)  # M14
     fiscal_year = models.PositiveSmallIntegerField("年度")  # M11
-    retention = models.CharField("保管期限", max_length=4, choices=Retention.choices)  # M12
+    retention = models.CharField("保管期限", max_length=4, validators=[retention_code_validator])  # M12
     title = models.CharField("案卷题名", max_length=500)
     volume_no = models.PositiveIntegerField("案卷号", null=True, blank=True)  # M15
     archive_no = models.CharField("案卷档号", max_length=80, null=True, blank=True, unique=True)
@@ -139,6 +218,9 @@ class Volume(models.Model):
 
     def __str__(self) -> str:
         return self.archive_no or self.title
+
+    def get_retention_display(self) -> str:
+        return retention_label(self.retention)
 
 
 class ArchiveNoCounter(models.Model):
@@ -198,7 +280,9 @@ class Record(models.Model):
     archive_no = models.CharField("档号", max_length=80, null=True, blank=True, unique=True)
     catalogue_no = models.CharField("目录号", max_length=20, blank=True)  # M10
     fiscal_year = models.PositiveSmallIntegerField("会计年度")  # M11 年度 and M40 会计年度
-    retention = models.CharField("保管期限", max_length=4, choices=Retention.choices)  # M12
+    retention = models.CharField("保管期限", max_length=4, validators=[retention_code_validator])  # M12
+    # The version of its rule the record was filed under (a local rule may change later).
+    rule_version = models.PositiveIntegerField("保管期限规则版本", null=True, blank=True)
     org_unit = models.CharField("机构或问题", max_length=50, blank=True)  # M13
     class_code = models.CharField("类别号", max_length=40)  # M14
     volume_no = models.PositiveIntegerField("室编案卷号", null=True, blank=True)  # M15
@@ -297,6 +381,9 @@ class Record(models.Model):
 
     def __str__(self) -> str:
         return self.archive_no or str(self.record_no)
+
+    def get_retention_display(self) -> str:
+        return retention_label(self.retention)
 
 
 class FileRole(models.TextChoices):

@@ -13,18 +13,18 @@ from datetime import date
 from django.db import connection
 
 from kjda.archives.models import (
-    RETENTION_YEARS,
     ArchiveNoCounter,
     Category,
     Fonds,
     Retention,
+    retention_years,
 )
 from kjda.archives.reference import category_code_for
 
 DOT = "\u00b7"
 ARCHIVE_NO_RE = re.compile(
     r"^(?:(?P<fonds>[A-Z0-9]{4})-)?"
-    r"(?P<class>[A-Z0-9]{1,10}(?:·[A-Z0-9]{1,10})*·\d{4}·(?:Y|D30|D10|FA5)(?:·[A-Z0-9]{1,10})*)"
+    r"(?P<class>[A-Z0-9]{1,10}(?:·[A-Z0-9]{1,10})*·\d{4}·(?:Y|D[1-9]\d{0,2}|FA5)(?:·[A-Z0-9]{1,10})*)"
     r"(?:-(?P<volume>\d{4,}))?-(?P<item>\d{4,})$"
 )
 
@@ -89,7 +89,7 @@ def retention_expiry(
     year after the asset was scrapped; before that their end is unknown (None)."""
     if retention == Retention.PERMANENT:
         return None
-    years = RETENTION_YEARS[Retention(retention)]
+    years = retention_years(retention)  # any D<n>: 附表2's 2-year rows, a local D50
     assert years is not None
     if retention == Retention.FA5:
         if asset_disposed_on is None:

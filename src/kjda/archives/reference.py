@@ -44,8 +44,9 @@ def fonds_for_ingest(code: str | None) -> Fonds | None:
         Fonds.objects.filter(code=code).first() if code else Fonds.objects.order_by("id").first()))
 
 
-def rule_by_name(name: str) -> RetentionRule | None:
-    return _cached(("rule", name), lambda: retention_rule_find(name=name))
+def rule_by_name(name: str, schedule: str | None = None) -> RetentionRule | None:
+    return _cached(("rule", name, schedule or ""),
+                   lambda: retention_rule_find(name=name, schedule=schedule))
 
 
 def category_code_for(fonds: Fonds, category: Category) -> str:

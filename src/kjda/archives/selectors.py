@@ -124,12 +124,16 @@ def _part_facets(part: ScopePart, fonds_ids: dict[str, int]) -> Facets:
         departments=part.departments, applicants=part.applicants)
 
 
-def retention_rule_find(*, name: str) -> RetentionRule | None:
-    """The retention-table row for an item name or one of its aliases (e.g. 月度财务会计报告)."""
-    rule = RetentionRule.objects.select_related("category").filter(name=name).first()
+def retention_rule_find(*, name: str, schedule: str | None = None) -> RetentionRule | None:
+    """The active retention-table row for an item name or one of its aliases (e.g. 月度财务会计报告)
+    in `schedule` (附表1 "1" / 附表2 "2"); without one, 附表1's row before 附表2's."""
+    rules = RetentionRule.objects.select_related("category").filter(active=True)
+    if schedule:
+        rules = rules.filter(schedule=schedule)
+    rules = rules.order_by("schedule", "seq")
+    rule = rules.filter(name=name).first()
     if rule is None:
-        rule = next((r for r in RetentionRule.objects.select_related("category")
-                     if name in r.aliases), None)
+        rule = next((r for r in rules if name in r.aliases), None)
     return rule
 
 
@@ -195,8 +199,12 @@ def volume_get(*, actor: Actor, volume_id: int) -> Volume | None:
     return Volume.objects.filter(pk=volume_id, fonds__in=fonds_list(actor=actor)).first()
 
 
-def retention_rule_list() -> QuerySet[RetentionRule]:
-    return RetentionRule.objects.select_related("category").order_by("seq")
+def retention_rule_list(*, schedule: str | None = "1") -> QuerySet[RetentionRule]:
+    """The rows of one 保管期限表 (附表1 by default; None: both), local rules included."""
+    qs = RetentionRule.objects.select_related("category", "extends").filter(active=True)
+    if schedule:
+        qs = qs.filter(schedule=schedule)
+    return qs.order_by("schedule", "seq")
 
 
 def record_counts_by_year_and_category(*, actor: Actor) -> list[Mapping[str, Any]]:

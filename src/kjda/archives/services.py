@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from kjda.archives import numbering
 from kjda.archives.models import (
-    RETENTION_RANK,
     Agent,
     Arrangement,
     BusinessEvent,
@@ -34,6 +33,9 @@ from kjda.archives.models import (
     RetentionRule,
     Volume,
     VolumeStatus,
+    retention_code_valid,
+    retention_label,
+    retention_rank,
 )
 from kjda.archives.reference import rule_by_name
 from kjda.archives.search import search_index_record
@@ -100,8 +102,10 @@ def fonds_update(*, fonds: Fonds, name: str | None = None, unit_name: str | None
     return fonds
 
 
-def rule_for_category(*, name: str) -> RetentionRule:
-    rule = rule_by_name(name)
+def rule_for_category(*, name: str, schedule: str | None = None) -> RetentionRule:
+    """The rule named `name` (or one of its aliases) in the fonds' 保管期限表 `schedule`
+    (附表1 or 附表2); without a schedule, 附表1 first, then 附表2."""
+    rule = rule_by_name(name, schedule)
     if rule is None:
         raise DomainError("category_unknown", f"未知的档案类别：{name}（应为保管期限表中的档案名称）",
                           f"unknown category: {name} (use an item name from the retention table)")
@@ -112,13 +116,17 @@ def retention_resolve(*, rule: RetentionRule, requested: str | None) -> str:
     """A record may be kept longer than its rule, never shorter (《会计档案管理办法》 Art. 15)."""
     if not requested or requested == rule.retention:
         return rule.retention
+    if not retention_code_valid(requested):
+        raise DomainError("retention_invalid", f"保管期限代码无效：{requested}（应为 Y、D<年数> 或 FA5）",
+                          f"invalid retention code {requested} (Y, D<years> or FA5)")
     if rule.retention == Retention.FA5 and requested != Retention.PERMANENT:
         raise DomainError("retention_too_short",
                           "固定资产卡片只能改为永久保管", "a fixed-asset card can only be made permanent")
-    if RETENTION_RANK[Retention(requested)] < RETENTION_RANK[Retention(rule.retention)]:
+    if retention_rank(requested) < retention_rank(rule.retention):
         raise DomainError(
             "retention_too_short",
-            f"保管期限 {requested} 短于《保管期限表》规定的 {rule.retention}",
+            f"保管期限 {retention_label(requested)} 短于《保管期限表》规定的 "
+            f"{retention_label(rule.retention)}",
             f"retention {requested} is shorter than the legal minimum {rule.retention}")
     return requested
 
@@ -147,6 +155,7 @@ def record_build(*, fonds: Fonds, rule: RetentionRule, values: dict[str, Any], a
     retention = values["retention"]
     return Record(
         fonds=fonds, rule=rule, category=rule.category, created_by=actor,
+        rule_version=rule.version,
         class_code=numbering.class_code_build(fonds=fonds, category=rule.category,
                                               fiscal_year=values["fiscal_year"],
                                               retention=retention),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from kjda.archives.models import retention_code_valid
 from kjda.archives.numbering import archive_no_is_valid
 from kjda.archives.selectors import item_no_taken
 from kjda.formats.active_content import risky
@@ -124,7 +125,7 @@ def _types(ctx: IngestContext) -> tuple[str, str]:
 @check("GD-1-4", "设定值域的元数据项值域符合度检测", AUTHENTICITY)
 def _domains(ctx: IngestContext) -> tuple[str, str]:
     v, bad = ctx.values, []
-    if v["retention"] not in ("Y", "D30", "D10", "FA5"):
+    if not retention_code_valid(v["retention"]):  # Y, D<n> (附表2's D2, a local D50) or FA5
         bad.append("retention")
     if v.get("security_level") not in ("公开", "限制", "秘密", "机密", "绝密"):
         bad.append("security_level")

@@ -76,7 +76,8 @@ class RecordMetadata(BaseModel):
     applicant: Str100 = ""
     source_system: Str50 = ""
     external_id: Str200 = ""
-    retention: Literal["Y", "D30", "D10", "FA5"] | None = None
+    # Y, D<years> (D30, D10, 附表2's D2, a local D50) or FA5; checked against the rule in ingest
+    retention: Annotated[str, Field(pattern=r"^(?:Y|D[1-9]\d{0,2}|FA5)$")] | None = None
     asset_disposed_on: _Date | None = None
     document_no: Str100 = ""
     voucher_type: Annotated[str, Field(max_length=10)] = ""

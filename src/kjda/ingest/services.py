@@ -113,7 +113,8 @@ def _ingest(*, metadata: RecordMetadata, files: list[IncomingFile],
         raise Forbidden("out_of_scope", f"无权向全宗 {fonds.code} 的“{metadata.department or '（无部门）'}”归档",
                         f"filing into fonds {fonds.code}, department "
                         f"'{metadata.department}' is outside your scope")
-    rule = archive_services.rule_for_category(name=metadata.category)
+    rule = archive_services.rule_for_category(name=metadata.category,
+                                              schedule=fonds.retention_schedule)
     retention = archive_services.retention_resolve(rule=rule, requested=metadata.retention)
 
     ctx = IngestContext(metadata=metadata, files=order_files(files), actor=actor, fonds=fonds,

@@ -123,6 +123,36 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.storage_sweep": (
         "storage.sweep", "tests/security/test_no_orphans.py::"
         "test_storage_check_lists_orphans_and_last_sweep_and_can_sweep"),
+    # lifecycle.appraisal (issue 17 items 4 and 8)
+    "kjda.lifecycle.appraisal.services.retention_local_rule_add": (
+        "retention.rule_add", "lifecycle/appraisal/tests/test_retention_rules.py::"
+        "test_a_local_rule_is_versioned_audited_and_records_keep_the_version_they_were_filed_under"),
+    "kjda.lifecycle.appraisal.services.retention_local_rule_change": (
+        "retention.rule_change", "lifecycle/appraisal/tests/test_retention_rules.py::"
+        "test_a_local_rule_is_versioned_audited_and_records_keep_the_version_they_were_filed_under"),
+    "kjda.lifecycle.appraisal.services.fonds_retention_schedule_set": (
+        "retention.schedule_set", "lifecycle/appraisal/tests/test_retention_rules.py::"
+        "test_a_fonds_on_schedule_2_files_a_two_year_report_with_its_expiry_and_class_code"),
+    "kjda.lifecycle.appraisal.services.expiry_scan": (
+        "appraisal.expiry_scan", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_the_daily_scan_finds_expired_records_and_raises_a_todo"),
+    "kjda.lifecycle.appraisal.services.appraisal_create": (
+        "appraisal.create", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
+    "kjda.lifecycle.appraisal.services.appraisal_submit": (
+        "appraisal.submit", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
+    "kjda.lifecycle.appraisal.services.appraisal_opinion": (
+        "appraisal.opinion", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
+    "kjda.lifecycle.appraisal.services.appraisal_outcomes_set": (
+        "appraisal.outcome", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
+    "kjda.lifecycle.appraisal.services.appraisal_decide": (
+        "appraisal.decide", "lifecycle/appraisal/tests/test_appraisal.py::"
+        "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
+    "kjda.lifecycle.appraisal.services.appraisal_cancel": (
+        "appraisal.cancel", "lifecycle/appraisal/tests/test_appraisal.py::test_a_cancelled_batch_gives_its_items_back"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"

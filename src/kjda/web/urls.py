@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from kjda.web.views import (
+    appraisals,
     auth,
     connectors,
     correction,
@@ -33,7 +34,17 @@ urlpatterns = [
          name="record_recheck"),
     path("records/<int:record_id>/withdraw/", correction.record_withdraw_post,
          name="record_withdraw"),
-    path("retention/", dashboard.retention_table, name="retention_table"),
+    # issue 17 items 4, 8, 9: retention rules administered, appraisal, Art.8
+    path("retention/", appraisals.retention_rules, name="retention_table"),
+    path("retention/save/", appraisals.retention_rule_save, name="retention_rule_save"),
+    path("appraisals/", appraisals.appraisal_list, name="appraisal_list"),
+    path("appraisals/expired/", appraisals.appraisal_expired, name="appraisal_expired"),
+    path("appraisals/<int:batch_id>/", appraisals.appraisal_detail, name="appraisal_detail"),
+    path("appraisals/<int:batch_id>/<str:step>/", appraisals.appraisal_step,
+         name="appraisal_step"),
+    path("fonds/<str:code>/art8/", appraisals.fonds_art8, name="fonds_art8"),
+    path("records/<int:record_id>/asset-disposed/", appraisals.record_asset_disposed,
+         name="record_asset_disposed"),
     path("connectors/", connectors.connector_list, name="connector_list"),
     path("connectors/new/", connectors.connector_new, name="connector_new"),
     path("connectors/<uuid:connector_id>/", connectors.connector_detail,

@@ -187,10 +187,13 @@ def test_retention_rules_list_the_whole_legal_table(db):
     from django.test import Client
 
     rules = Client().get("/api/v1/retention-rules").json()
-    assert len(rules) == 16
+    assert len(rules) == 17  # 附表1's 16 rows and the catch-all 其他具有保存价值的会计资料
     by_name = {r["name"]: r["retention"] for r in rules}
     assert by_name["年度财务会计报告"] == "Y" and by_name["银行对账单"] == "D10"
-    assert by_name["固定资产卡片"] == "FA5"
+    assert by_name["固定资产卡片"] == "FA5" and by_name["其他具有保存价值的会计资料"] == "D10"
+    public = Client().get("/api/v1/retention-rules?schedule=2").json()
+    assert len(public) == 27 and {r["name"]: r["retention"] for r in public}[
+        "下级单位报送的会计月、季度报表"] == "D2"
 
 
 def test_metadata_exports_as_dat94_xml(api, voucher_files, voucher_metadata):

@@ -57,9 +57,16 @@ def test_archive_no_format_follows_dat94(fonds, with_fonds, volume, expected):
 
 
 @pytest.mark.parametrize("bad", ["Z001-PZ-2024-D30-0001", "Z001-PZ·2024·D30-1", "Z001-PZ·24·D30-0001",
-                                 "Z001-PZ·2024·D20-0001", "z001-PZ·2024·D30-0001"])
+                                 "Z001-PZ·2024·D0-0001", "Z001-PZ·2024·D1000-0001",
+                                 "Z001-PZ·2024·X30-0001", "z001-PZ·2024·D30-0001"])
 def test_malformed_archive_numbers_are_rejected(bad):
     assert not numbering.archive_no_is_valid(bad)
+
+
+@pytest.mark.parametrize("term", ["D2", "D20", "D50", "D100"])
+def test_any_fixed_term_is_a_valid_class_code_term(term):
+    # 附表2's 2-year rows and a unit's own longer terms (D<n>) are numbered like D30
+    assert numbering.archive_no_is_valid(f"Z001-BG·2024·{term}-0001")
 
 
 def test_category_codes_are_configurable_per_fonds(fonds):

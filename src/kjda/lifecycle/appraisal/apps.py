@@ -1,3 +1,4 @@
+"""鉴定: retention rules as administered data, expiries, appraisal batches and 鉴定意见书."""
 from django.apps import AppConfig
 
 
@@ -5,3 +6,12 @@ class AppraisalConfig(AppConfig):
     name = "kjda.lifecycle.appraisal"
     label = "appraisal"
     verbose_name = "鉴定"
+
+    def ready(self) -> None:
+        from kjda.lifecycle.appraisal import providers
+        from kjda.lifecycle.mentions import record_mentions_provider, volume_mentions_provider
+        from kjda.lifecycle.todos import todo_provider
+
+        todo_provider(providers.appraisal_todos)
+        record_mentions_provider(providers.record_mentions)
+        volume_mentions_provider(providers.volume_mentions)

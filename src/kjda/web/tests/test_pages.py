@@ -23,7 +23,10 @@ def test_dashboard_without_records(web):
 
 def test_retention_table_lists_all_rows(web):
     html = web.get("/retention/").content.decode()
-    assert html.count("<tr>") == 17  # header + 16 rows of 附表1
+    # header + 17 rows of 附表1 (16 and the catch-all), header + 27 of 附表2, the local rules
+    # (header + "none yet"), the change log (header + "none yet")
+    assert html.count("<tr>") == 18 + 28 + 2 + 2
+    assert "其他具有保存价值的会计资料" in html and "下级单位报送的会计月、季度报表" in html
     assert "固定资产卡片" in html and "报废清理后保管5年" in html and "永久" in html
 
 

@@ -39,9 +39,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "separation_conflicts": separation_conflicts()
         if actor_can(request.user, Perm.USER_MANAGE) else [],
     })
-
-
-@login_required
-def retention_table(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/retention.html",
-                  {"rules": selectors.retention_rule_list()})
