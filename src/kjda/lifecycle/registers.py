@@ -323,18 +323,16 @@ def register_digest(rows: Iterable[Sequence[Any]], *, columns: Sequence[Column])
 def register_file(*, pdf: bytes, title: str, rule_name: str, fonds_code: str, fiscal_year: int,
                   document_no: str, external_id: str, on: date,
                   department: str = "", responsible: str = "",
-                  relations: Sequence[dict[str, str]] = (), xlsx: bytes | None = None,
+                  relations: Sequence[dict[str, str]] = (),
                   request: HttpRequest | None = None) -> Record:
     """File a register as a record of its own category (79号令 Art.6: 移交清册, 保管清册, 销毁清册
     and 鉴定意见书 are 其他会计资料, with the terms of 附表1 rows 13–16), through the same ingest
     as every other record: checked, numbered and audited. Idempotent on `external_id` (e.g.
-    `destruction:12`), so a retried step files it once. The PDF/A is the original; the Excel
-    copy, when given, goes with it as an attachment."""
+    `destruction:12`), so a retried step files it once. Only the PDF/A is filed: an xlsx is not
+    a long-term format (it would fail GD-3-3 and leave the register pending); the Excel copy is
+    made again from the same data on request."""
     files = [IncomingFile(stream=io.BytesIO(pdf), filename=f"{title}.pdf",
                           meta=FileMetaIn(role="original", document_type=rule_name))]
-    if xlsx is not None:
-        files.append(IncomingFile(stream=io.BytesIO(xlsx), filename=f"{title}.xlsx",
-                                  meta=FileMetaIn(role="attachment", document_type=rule_name)))
     metadata = RecordMetadata(
         fonds=fonds_code, category=rule_name, fiscal_year=fiscal_year, title=title[:500],
         date=on, document_no=document_no[:100], department=department[:200],
