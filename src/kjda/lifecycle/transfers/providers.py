@@ -1,0 +1,43 @@
+"""What the record page and the dashboard show of the hand-over."""
+
+from __future__ import annotations
+
+from kjda.accounts.selectors import actor_profile, actor_roles
+from kjda.archives.models import Record
+from kjda.lifecycle.mentions import Mention
+from kjda.lifecycle.todos import Actor, Todo
+from kjda.lifecycle.transfers.models import Decision, TransferBatch
+from kjda.lifecycle.transfers.selectors import OPEN_STATES, custody_deadline, transfers_of_record
+from kjda.lifecycle.transfers.workflow import TRANSFER
+
+
+def record_mentions(record: Record) -> list[Mention]:
+    out = [Mention("custody", f"保管：{record.get_custody_display()}",
+                   f"自 {record.custody_since}" if record.custody_since else
+                   f"暂管期至 {custody_deadline(record.fonds_id, record.fiscal_year)}")]
+    for item in transfers_of_record(record):
+        state = (item.get_decision_display() if item.decision != Decision.UNDECIDED
+                 else TRANSFER.state_label(item.batch.state))
+        if item.decision == Decision.REJECTED and item.reason:
+            state += f"：{item.reason}"
+        out.append(Mention("transfer", f"会计档案移交清册 {item.batch.number}", state,
+                           f"/transfers/{item.batch_id}/", item.batch.created_at))
+    return out
+
+
+def todos(actor: Actor) -> list[Todo]:
+    roles = actor_roles(actor)
+    if "cashier" in roles:
+        return []
+    qs = TransferBatch.objects.filter(state__in=OPEN_STATES).select_related("fonds")
+    scope = actor_profile(actor).fonds
+    if scope:
+        qs = qs.filter(fonds__code__in=scope)
+    out = []
+    for batch in qs:
+        steps = [t for t in TRANSFER.allowed(state=batch.state, roles=roles)
+                 if t.name not in ("cancel", "reject", "accept_partially")]
+        if steps:
+            out.append(Todo("transfer", f"{steps[0].label}：{batch.number}",
+                            f"/transfers/{batch.pk}/", batch.created_at))
+    return out
