@@ -6,9 +6,10 @@ from kjda.accounts.selectors import actor_profile, actor_roles
 from kjda.archives.models import Record
 from kjda.lifecycle.mentions import Mention
 from kjda.lifecycle.todos import Actor, Todo
-from kjda.lifecycle.transfers.models import Decision, TransferBatch
+from kjda.archives.models import Custody, RecordStatus
+from kjda.lifecycle.transfers.models import CustodyNotice, Decision, TransferBatch
 from kjda.lifecycle.transfers.selectors import OPEN_STATES, custody_deadline, transfers_of_record
-from kjda.lifecycle.transfers.workflow import TRANSFER
+from kjda.lifecycle.transfers.workflow import ACCOUNTING_ROLES, ARCHIVES_ROLES, TRANSFER
 
 
 def record_mentions(record: Record) -> list[Mention]:
@@ -40,4 +41,29 @@ def todos(actor: Actor) -> list[Todo]:
         if steps:
             out.append(Todo("transfer", f"{steps[0].label}：{batch.number}",
                             f"/transfers/{batch.pk}/", batch.created_at))
+    if roles & (ACCOUNTING_ROLES | ARCHIVES_ROLES):
+        out += _custody_todos(scope)
+    return out
+
+
+def _custody_todos(scope: list[str]) -> list[Todo]:
+    """Years whose temporary custody ran out (a notice was raised) with records still held by
+    the accounting department."""
+    notices = CustodyNotice.objects.select_related("fonds").order_by("fiscal_year")
+    if scope:
+        notices = notices.filter(fonds__code__in=scope)
+    out = []
+    seen: set[tuple[int, int]] = set()
+    for n in notices:
+        key = (n.fonds_id, n.fiscal_year)
+        if key in seen:
+            continue
+        seen.add(key)
+        if Record.objects.filter(fonds_id=n.fonds_id, fiscal_year=n.fiscal_year,
+                                 status=RecordStatus.FILED,
+                                 custody=Custody.ACCOUNTING).exists():
+            out.append(Todo("custody", f"{n.fonds.code} {n.fiscal_year} 年度会计档案暂管期满"
+                            f"（{n.due}），请移交档案机构",
+                            f"/transfers/new/?fonds={n.fonds.code}&year={n.fiscal_year}",
+                            n.raised_at))
     return out

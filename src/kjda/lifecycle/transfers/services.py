@@ -425,7 +425,9 @@ def custody_register_file(*, actor: User, fonds_code: str, fiscal_year: int,
     record = register_file(
         pdf=register_pdf(register),
         title=f"会计档案保管清册 {fonds.code} {fiscal_year}", rule_name="会计档案保管清册",
-        fonds_code=fonds.code, fiscal_year=fiscal_year, document_no=number,
+        # Filed in the year it is compiled (ingest's GD-1-5 wants date and year together); the
+        # year it lists is in its title and number.
+        fonds_code=fonds.code, fiscal_year=today.year, document_no=number,
         external_id=f"custody-register:{fonds.code}:{fiscal_year}:{today:%Y%m%d}", on=today,
         department="档案管理机构", request=request)
     audit_log(action="custody.register_file", actor=actor, request=request,
