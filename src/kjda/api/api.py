@@ -185,6 +185,9 @@ def _register_routers() -> None:
     api.add_router("", audit.router)
     api.add_router("", inspect.router)
     api.add_router("", invoices.router)
+    from kjda.api import transfers  # issue 17 item 3: hand-over and custody
+
+    api.add_router("", transfers.router)
 
 
 _register_routers()
