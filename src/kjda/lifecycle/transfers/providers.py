@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from kjda.accounts.selectors import actor_profile, actor_roles
-from kjda.archives.models import Record
+from kjda.archives.models import Custody, Record, RecordStatus
 from kjda.lifecycle.mentions import Mention
 from kjda.lifecycle.todos import Actor, Todo
-from kjda.archives.models import Custody, RecordStatus
 from kjda.lifecycle.transfers.models import CustodyNotice, Decision, TransferBatch
 from kjda.lifecycle.transfers.selectors import OPEN_STATES, custody_deadline, transfers_of_record
 from kjda.lifecycle.transfers.workflow import ACCOUNTING_ROLES, ARCHIVES_ROLES, TRANSFER

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.accounts.models import Profile
 from kjda.accounts.roles import Role
@@ -155,10 +156,15 @@ def transfer_submit(*, actor: User, batch_id: int,
         if count <= INLINE_CHECK_LIMIT:
             transaction.on_commit(lambda: transfer_checks_run(batch_id=pk))
         else:
-            from kjda.lifecycle.transfers.tasks import transfer_checks_task
-
             transaction.on_commit(lambda: transfer_checks_task.enqueue(pk))
     return batch
+
+
+@task()
+def transfer_checks_task(batch_id: int) -> int:
+    """The task worker's form of `transfer_checks_run` (here, beside what enqueues it, so the
+    services and the tasks module import in one direction only)."""
+    return transfer_checks_run(batch_id=batch_id)
 
 
 def transfer_checks_run(*, batch_id: int, limit: int | None = None) -> int:

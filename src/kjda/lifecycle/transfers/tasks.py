@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from kjda.lifecycle.transfers.services import custody_overdue_notify, transfer_checks_run
+from kjda.lifecycle.transfers.services import custody_overdue_notify, transfer_checks_task
 
-
-@task()
-def transfer_checks_task(batch_id: int) -> int:
-    """Check the batch's unchecked items (resumable: a rerun picks up where one stopped)."""
-    return transfer_checks_run(batch_id=batch_id)
+__all__ = ["custody_overdue_task", "transfer_checks_task"]
 
 
 @task()

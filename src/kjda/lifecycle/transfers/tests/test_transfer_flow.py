@@ -15,7 +15,6 @@ from kjda.errors import DomainError
 from kjda.formats.pdfa_check import pdfa_check
 from kjda.lifecycle.mentions import mentions_of_record
 from kjda.lifecycle.registers import register_pdf, register_xlsx
-from kjda.lifecycle.todos import todos_for
 from kjda.lifecycle.transfers import services
 from kjda.lifecycle.transfers.models import Decision, TransferItem, TransferState
 from kjda.lifecycle.transfers.registers import transfer_register
@@ -180,13 +179,19 @@ def test_a_cashier_never_signs_or_becomes_the_custodian(people, ingest):
 
 
 @pytest.mark.django_db
-def test_a_large_batch_is_checked_by_the_worker_and_resumes_where_it_stopped(people, ingest,
-                                                                              monkeypatch):
+def test_a_large_batch_is_checked_by_the_worker_and_resumes_where_it_stopped(
+        people, ingest, monkeypatch, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
     monkeypatch.setattr(services, "INLINE_CHECK_LIMIT", 1)
     for n in (1, 2, 3):
         ingest(n)
     batch = services.transfer_create(actor=people["kuaiji"], fonds_code="Z001", fiscal_year=2024)
-    services.transfer_submit(actor=people["kuaiji"], batch_id=batch.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.transfer_submit(actor=people["kuaiji"], batch_id=batch.pk)
+    queued = DBTaskResult.objects.get(task_path__endswith="transfer_checks_task")
+    assert queued.args_kwargs["args"] == [batch.pk]
+    assert not TransferItem.objects.filter(batch=batch, checked_at__isnull=False).exists()
     assert services.transfer_checks_run(batch_id=batch.pk, limit=2) == 2  # stopped halfway
     batch.refresh_from_db()
     assert batch.state == TransferState.SUBMITTED
