@@ -127,3 +127,16 @@ def test_the_custody_register_is_filed_as_a_permanent_record(people, ingest):
     with pytest.raises(DomainError):
         services.custody_register_file(actor=people["yuangong"], fonds_code="Z001",
                                        fiscal_year=2024)
+
+
+@pytest.mark.django_db
+def test_the_custody_check_is_enqueued_once_a_day():
+    from django.core.cache import cache
+    from django_tasks_db.models import DBTaskResult
+
+    from kjda.lifecycle.daily import daily_enqueue_due
+
+    cache.clear()
+    assert "custody_overdue_task" in daily_enqueue_due()
+    assert daily_enqueue_due() == []  # the same day: not again
+    assert DBTaskResult.objects.filter(task_path__endswith="custody_overdue_task").count() == 1

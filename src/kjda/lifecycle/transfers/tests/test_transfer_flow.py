@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -16,8 +17,14 @@ from kjda.formats.pdfa_check import pdfa_check
 from kjda.lifecycle.mentions import mentions_of_record
 from kjda.lifecycle.registers import register_pdf, register_xlsx
 from kjda.lifecycle.transfers import services
-from kjda.lifecycle.transfers.models import Decision, TransferItem, TransferState
+from kjda.lifecycle.transfers.models import (
+    Decision,
+    TransferBatch,
+    TransferItem,
+    TransferState,
+)
 from kjda.lifecycle.transfers.registers import transfer_register
+from kjda.lifecycle.transfers.tasks import transfer_checks_resume_task
 from kjda.storage.services import get_backend
 
 
@@ -195,7 +202,10 @@ def test_a_large_batch_is_checked_by_the_worker_and_resumes_where_it_stopped(
     assert services.transfer_checks_run(batch_id=batch.pk, limit=2) == 2  # stopped halfway
     batch.refresh_from_db()
     assert batch.state == TransferState.SUBMITTED
-    assert services.transfer_checks_run(batch_id=batch.pk) == 1  # only what was left
+    # The daily resume finishes a batch whose checking stopped (submitted over an hour ago).
+    TransferBatch.objects.filter(pk=batch.pk).update(
+        submitted_at=timezone.now() - timedelta(hours=2))
+    assert transfer_checks_resume_task.call() == 1  # only what was left
     batch.refresh_from_db()
     assert batch.state == TransferState.CHECKED
     assert not TransferItem.objects.filter(batch=batch, checked_at__isnull=True).exists()
