@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from kjda.accounts.requests import AuthedRequest
 from kjda.lifecycle.registers import register_pdf, register_xlsx
@@ -163,7 +163,7 @@ def transfer_create(request: AuthedRequest, body: TransferIn):
                                      fiscal_year=body.fiscal_year, categories=body.categories,
                                      volume_ids=body.volume_ids, note=body.note,
                                      request=request)
-    return 201, _detail(request, batch.pk)
+    return Status(201, _detail(request, batch.pk))
 
 
 @router.get("/transfers/{batch_id}", response=TransferDetailOut)
@@ -259,7 +259,7 @@ def custody_register_file(request: AuthedRequest, body: CustodyRegisterQuery):
     require_token_scope(request, "ingest")
     record = services.custody_register_file(actor=request.user, fonds_code=body.fonds,
                                             fiscal_year=body.year, request=request)
-    return 201, {"record_id": record.pk, "archive_no": record.archive_no}
+    return Status(201, {"record_id": record.pk, "archive_no": record.archive_no})
 
 
 @router.post("/custody-extensions", response={201: dict[str, Any]})
@@ -268,5 +268,5 @@ def custody_extend(request: AuthedRequest, body: ExtensionIn):
     ext = services.custody_extend(actor=request.user, fonds_code=body.fonds,
                                   fiscal_year=body.fiscal_year, until=body.until,
                                   reason=body.reason, request=request)
-    return 201, {"fonds": body.fonds, "fiscal_year": ext.fiscal_year, "until": ext.until,
-                 "reason": ext.reason}
+    return Status(201, {"fonds": body.fonds, "fiscal_year": ext.fiscal_year,
+                        "until": ext.until, "reason": ext.reason})

@@ -279,6 +279,7 @@ def transfer_sign(*, actor: User, batch_id: int, opinion: str = "",
                 else "accept_partially")
         step = TRANSFER.check(name, state=batch.state, roles=actor_roles(actor))
         _cashier_refused(actor, what="接收并保管会计档案")
+        _accounting_signature_verify(batch)
         register = transfer_registers.transfer_register(batch, final=True)
         digest = register_digest(register.rows, columns=register.columns)
         sig = _sign(batch, actor=actor, side=Side.ARCHIVES, digest=digest, opinion=opinion)
@@ -311,6 +312,22 @@ def transfer_sign(*, actor: User, batch_id: int, opinion: str = "",
             pk = batch.pk
             transaction.on_commit(lambda: transfer_register_file(batch_id=pk))
     return batch
+
+
+def _accounting_signature_verify(batch: TransferBatch) -> None:
+    """DA/T 70 YJ: the transferring side's signature is verified on receipt — over the register
+    as it stands now, so a list changed after it was signed is refused."""
+    sig = batch.signatures.filter(side=Side.ACCOUNTING).first()
+    if sig is None:
+        return
+    offered = transfer_registers.transfer_register(batch, final=False)
+    digest = register_digest(offered.rows, columns=offered.columns)
+    if digest != sig.digest or (sig.signature and not signing.verify_digest(digest,
+                                                                            sig.signature)):
+        raise Conflict("transfer_signature_invalid",
+                       "移交方签名与移交清册不符，不能接收（清册在签署后被改动或签名无效）",
+                       "the transferring side's signature does not match the register (changed "
+                       "after signing, or an invalid signature); it cannot be accepted")
 
 
 def transfer_register_file(*, batch_id: int, request: HttpRequest | None = None) -> Record:

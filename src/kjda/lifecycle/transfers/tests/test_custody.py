@@ -140,3 +140,26 @@ def test_the_custody_check_is_enqueued_once_a_day():
     assert "custody_overdue_task" in daily_enqueue_due()
     assert daily_enqueue_due() == []  # the same day: not again
     assert DBTaskResult.objects.filter(task_path__endswith="custody_overdue_task").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_transferring_signature_that_no_longer_matches_is_refused_on_receipt(people, ingest,
+                                                                              settings,
+                                                                              tmp_path):
+    key = tmp_path / "sm2.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "SM2", "-out", str(key)], check=True,
+                   capture_output=True)
+    settings.KJDA_REGISTER_SIGNING_KEY = str(key)
+    record = ingest(1)
+    batch = services.transfer_create(actor=people["kuaiji"], fonds_code="Z001", fiscal_year=2024)
+    services.transfer_submit(actor=people["kuaiji"], batch_id=batch.pk)
+    services.transfer_checks_run(batch_id=batch.pk)
+    services.transfer_items_decide(actor=people["dangan"], batch_id=batch.pk,
+                                   decisions=[(batch.items.get().pk, "accepted", "")])
+    # A title changed behind the register's back after the accounting side signed it.
+    type(record).objects.filter(pk=record.pk).update(title="改过的题名")
+    with pytest.raises(DomainError) as exc:
+        services.transfer_sign(actor=people["dangan"], batch_id=batch.pk)
+    assert exc.value.code == "transfer_signature_invalid" and exc.value.status == 409
+    record.refresh_from_db()
+    assert record.custody == "accounting"
