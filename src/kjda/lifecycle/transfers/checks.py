@@ -18,6 +18,7 @@ import pikepdf
 from kjda.archives.models import Record, RecordFile
 from kjda.formats import handler_for, identify
 from kjda.formats.active_content import pdf_active_content, risky
+from kjda.formats.pdfa_check import pdfa_check
 from kjda.storage.errors import StorageError
 from kjda.storage.services import blob_read_verified
 
@@ -111,6 +112,11 @@ def yj_check(record: Record) -> list[YJResult]:
         pdfa_bad = [f.row.filename for f in originals if f.row.format_name in ("pdf", "pdfa")
                     and f.row.pdfa and f.row.pdfa.get("claimed") and not f.row.pdfa.get(
                         "compliant")]
+        # A PDF filed as conforming to PDF/A is checked again: still conforming?
+        for f in originals:
+            if (f.data is not None and f.row.pdfa and f.row.pdfa.get("compliant")
+                    and not pdfa_check(f.data).compliant):
+                pdfa_bad.append(f.row.filename)
         msgs = []
         if bad:
             msgs.append("非归档格式：" + "、".join(bad))

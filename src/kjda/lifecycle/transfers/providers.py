@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kjda.accounts.selectors import actor_profile, actor_roles
-from kjda.archives.models import Custody, Record, RecordStatus
+from kjda.archives.models import Custody, Record, RecordStatus, Volume
 from kjda.lifecycle.mentions import Mention
 from kjda.lifecycle.todos import Actor, Todo
 from kjda.lifecycle.transfers.models import CustodyNotice, Decision, TransferBatch
@@ -23,6 +23,14 @@ def record_mentions(record: Record) -> list[Mention]:
         out.append(Mention("transfer", f"会计档案移交清册 {item.batch.number}", state,
                            f"/transfers/{item.batch_id}/", item.batch.created_at))
     return out
+
+
+def volume_mentions(volume: Volume) -> list[Mention]:
+    """The transfers that carried any record of `volume`."""
+    batches = (TransferBatch.objects.filter(items__record__volume=volume).distinct()
+               .order_by("pk"))
+    return [Mention("transfer", f"会计档案移交清册 {b.number}", TRANSFER.state_label(b.state),
+                    f"/transfers/{b.pk}/", b.created_at) for b in batches]
 
 
 def todos(actor: Actor) -> list[Todo]:

@@ -419,7 +419,8 @@ def custody_overdue_notify(*, today: date | None = None) -> list[tuple[str, int]
                                                              due=due)
             if not created:
                 continue
-            users = _holders(ACCOUNTING_ROLES | ARCHIVES_ROLES, fonds.code)
+            users = _holders({Role.ACCOUNTING_HEAD, Role.ARCHIVES_HEAD, Role.ARCHIVIST},
+                             fonds.code)
             oa_todo_notify(users=users, title=f"{fonds.code} {year} 年度会计档案暂管期满，请移交",
                            text=f"{count} 件会计档案仍由会计机构暂管，暂管期已于 {due} 届满"
                                 "（《会计档案管理办法》第十一条）",

@@ -210,3 +210,22 @@ def test_a_large_batch_is_checked_by_the_worker_and_resumes_where_it_stopped(
     assert batch.state == TransferState.CHECKED
     assert not TransferItem.objects.filter(batch=batch, checked_at__isnull=True).exists()
     assert TransferItem.objects.filter(batch=batch, decision=Decision.UNDECIDED).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_transfer_by_volume_takes_its_records_and_the_volume_lists_it(people, ingest):
+    from kjda.archives.models import Volume
+    from kjda.lifecycle.mentions import mentions_of_volume
+
+    inside, outside = ingest(1), ingest(2)
+    volume = Volume.objects.create(fonds=inside.fonds, category=inside.category,
+                                   class_code=inside.class_code, fiscal_year=2024,
+                                   retention=inside.retention, title="2024年3月记账凭证")
+    Record.objects.filter(pk=inside.pk).update(volume=volume)
+    batch = services.transfer_create(actor=people["kuaiji"], fonds_code="Z001", fiscal_year=2024,
+                                     volume_ids=[volume.pk])
+    assert list(batch.items.values_list("record_id", flat=True)) == [inside.pk]
+    assert outside.pk not in batch.items.values_list("record_id", flat=True)
+    assert [m.label for m in mentions_of_volume(volume)] == [f"会计档案移交清册 {batch.number}"]
+    rows = transfer_register(batch, final=False).rows
+    assert rows[0][2] == str(volume.archive_no or volume.volume_no or "")
