@@ -134,6 +134,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from kjda.connectors.tasks import start_intake_threads, start_periodic_thread
 
     start_periodic_thread()
+    from kjda.lifecycle.daily import start_daily_thread
+
+    start_daily_thread()  # issue 17: custody running out, expiries (once a day)
     stop = threading.Event()
     intake = start_intake_threads(threads=args.intake_threads, index=args.index,
                                   count=args.count, stop=stop)

@@ -48,6 +48,8 @@ class Perm:
     CONNECTOR_MANAGE = "connector.manage"
     USER_MANAGE = "user.manage"
     AUDIT_READ = "audit.read"
+    # issue 17 item 3: hand-over (移交) pages and custody; the steps are the workflow's roles
+    TRANSFER_READ = "transfer.read"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -59,6 +61,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.CONNECTOR_MANAGE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
     Perm.USER_MANAGE: frozenset({Role.SECADMIN}),
     Perm.AUDIT_READ: frozenset({Role.AUDITADMIN}),
+    Perm.TRANSFER_READ: frozenset({Role.ACCOUNTANT, Role.ACCOUNTING_HEAD, Role.ARCHIVIST,
+                                   Role.ARCHIVES_HEAD, Role.HEAD, Role.AUDITOR, Role.INSPECTOR}),
 }
 
 
@@ -67,6 +71,7 @@ TOKEN_SCOPES = ("read", "ingest", "admin")
 TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.RECORD_READ: "read",
     Perm.AUDIT_READ: "read",
+    Perm.TRANSFER_READ: "read",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",
     Perm.FONDS_CONFIGURE: "admin",

@@ -330,6 +330,12 @@ def _roles_validate(roles: list[str], *, before: list[str] | None = None) -> lis
             "roles_separation_secadmin", "三员分立：安全保密管理员不得同时拥有档案内容角色（"
             f"{content}）", "separation of duties: a security administrator may not also "
             f"hold a content role ({content})")
+    if {Role.CASHIER, Role.ARCHIVIST} <= wanted or {Role.CASHIER, Role.ARCHIVES_HEAD} <= wanted:
+        # 79号令 Art.11: the cashier never looks after the accounting archives.
+        raise SeparationRefused(
+            "roles_cashier_custodian", "出纳人员不得兼管会计档案：不能同时授予出纳与档案管理角色",
+            "a cashier may not look after the accounting archives: cashier cannot be granted "
+            "together with archivist or archives_head (79号令 Art.11)")
     return sorted(wanted)
 
 

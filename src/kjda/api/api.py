@@ -196,6 +196,9 @@ def _register_routers() -> None:
     api.add_router("", inspect.router)
     api.add_router("", invoices.router)
     api.add_router("", appraisals.router)  # issue 17: 鉴定, retention rules, Art.8
+    from kjda.api import transfers  # issue 17 item 3: hand-over and custody
+
+    api.add_router("", transfers.router)
 
 
 _register_routers()

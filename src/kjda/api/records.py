@@ -48,7 +48,8 @@ from .schemas import RecordListOut, RecordOut, RecordWithdrawIn
 router = Router(tags=["records"])
 
 _DETAIL_FIELDS = [
-    "class_code", "volume_no", "item_no", "retention_expires_on", "document_no", "voucher_type",
+    "class_code", "volume_no", "item_no", "retention_expires_on", "custody", "custody_since",
+    "document_no", "voucher_type",
     "responsible", "security_level", "preparer", "prepared_on", "reviewer", "reviewed_on",
     "base_currency", "keywords", "abstract", "notes", "filed_at",
 ]

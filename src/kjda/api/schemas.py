@@ -107,6 +107,8 @@ class RecordOut(RecordSummaryOut):
     volume_no: int | None
     item_no: int | None
     retention_expires_on: date | None
+    custody: str  # accounting (会计机构暂管) | archives (档案机构保管)
+    custody_since: date | None
     document_no: str
     voucher_type: str
     responsible: str

@@ -252,6 +252,15 @@ class RecordStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "已撤回"
 
 
+class Custody(models.TextChoices):
+    """Who holds a record (79号令 Art.11): the accounting department for up to 1 year after the
+    fiscal year's end (at most 3 with the archives department's consent), then the archives
+    department, from the day it accepts the record in a transfer (移交)."""
+
+    ACCOUNTING = "accounting", "会计机构暂管"
+    ARCHIVES = "archives", "档案机构保管"
+
+
 class SecurityLevel(models.TextChoices):
     PUBLIC = "公开"
     RESTRICTED = "限制"
@@ -343,6 +352,9 @@ class Record(models.Model):
     applicant = models.CharField("申请人", max_length=100, blank=True, db_index=True)
     asset_disposed_on = models.DateField("资产报废清理日期", null=True, blank=True)
     retention_expires_on = models.DateField("保管期满日", null=True, blank=True)
+    custody = models.CharField("保管机构", max_length=10, choices=Custody.choices,
+                               default=Custody.ACCOUNTING)
+    custody_since = models.DateField("保管起始日", null=True, blank=True)
     # Provenance and idempotency
     source_system = models.CharField("来源系统", max_length=50, blank=True)
     external_id = models.CharField("外部编号", max_length=200, blank=True)

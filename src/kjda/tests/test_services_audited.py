@@ -153,6 +153,28 @@ AUDITED: dict[str, tuple[str, str]] = {
         "test_four_opinions_decide_destroy_and_keep_and_file_the_register"),
     "kjda.lifecycle.appraisal.services.appraisal_cancel": (
         "appraisal.cancel", "lifecycle/appraisal/tests/test_appraisal.py::test_a_cancelled_batch_gives_its_items_back"),
+    # lifecycle.transfers (issue 17 item 3: hand-over and temporary custody)
+    **{f"kjda.lifecycle.transfers.services.{name}": (
+        action, "lifecycle/transfers/tests/test_transfer_flow.py::"
+        "test_a_transfer_hands_over_what_passes_and_returns_the_tampered_record")
+       for name, action in (("transfer_create", "transfer.create"),
+                            ("transfer_submit", "transfer.submit"),
+                            ("transfer_checks_run", "transfer.check"),
+                            ("transfer_items_decide", "transfer.decide"),
+                            ("transfer_sign", "transfer.sign"),
+                            ("transfer_register_file", "transfer.register_file"))},
+    "kjda.lifecycle.transfers.services.transfer_cancel": (
+        "transfer.cancel", "lifecycle/transfers/tests/test_transfer_flow.py::"
+        "test_wrong_roles_and_wrong_states_are_refused"),
+    "kjda.lifecycle.transfers.services.custody_extend": (
+        "custody.extend", "lifecycle/transfers/tests/test_custody.py::"
+        "test_custody_ends_a_year_after_year_end_and_may_be_extended_up_to_three"),
+    "kjda.lifecycle.transfers.services.custody_overdue_notify": (
+        "custody.overdue", "lifecycle/transfers/tests/test_custody.py::"
+        "test_a_to_do_is_raised_once_when_custody_runs_out"),
+    "kjda.lifecycle.transfers.services.custody_register_file": (
+        "custody.register_file", "lifecycle/transfers/tests/test_custody.py::"
+        "test_the_custody_register_is_filed_as_a_permanent_record"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"

@@ -6,6 +6,10 @@ templates translate them with the `tr` filter (`{{ record.get_status_display|tr 
 from django.utils.translation import gettext_noop as _
 
 DATA_STRINGS = [
+    # TransferState, Decision, Side, Custody, transfer steps (issue 17 item 3)
+    _("草稿"), _("已提交（检测中）"), _("已检测（待接收）"), _("已接收"), _("部分接收"), _("已退回"),
+    _("已取消"), _("待决定"), _("接收"), _("退回"), _("移交方（会计机构）"), _("接收方（档案机构）"),
+    _("提交并签署移交清册"), _("取消移交"), _("会计机构暂管"), _("档案机构保管"),
     # RecordStatus, Retention, Arrangement, SecurityLevel, FileRole
     _("已归档"), _("待处理"), _("已撤销"), _("已撤回"),
     _("永久"), _("30年"), _("10年"), _("报废清理后保管5年"),

@@ -9,6 +9,7 @@ from kjda.web.views import (
     intake,
     records,
     tokens,
+    transfers,
     upload,
     users,
 )
@@ -55,5 +56,12 @@ urlpatterns = [
          name="connector_sweep"),
     path("intake/", intake.intake_list, name="intake_list"),
     path("intake/<int:event_pk>/retry/", intake.intake_retry_view, name="intake_retry"),
+    # issue 17 item 3: hand-over (移交) and temporary custody
+    path("transfers/", transfers.transfer_list, name="transfer_list"),
+    path("transfers/new/", transfers.transfer_new, name="transfer_new"),
+    path("transfers/<int:batch_id>/", transfers.transfer_detail, name="transfer_detail"),
+    path("transfers/<int:batch_id>/<str:action>/", transfers.transfer_action,
+         name="transfer_action"),
+    path("custody/extension/", transfers.custody_extension, name="custody_extension"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -155,3 +155,15 @@ def test_the_split_through_the_api_takes_roles_away_only(fonds, django_user_mode
     # ... a scope change that leaves its roles as they are is not
     assert _patch(sec, "admin", departments=["财务部"]).status_code == 200
     assert _patch(sec, "admin", roles=["archivist"]).status_code == 200
+
+
+@pytest.mark.parametrize("custodian", ["archivist", "archives_head"])
+def test_a_cashier_is_never_also_a_custodian_of_the_archives(fonds, django_user_model, custodian):
+    # 79号令 Art.11: 出纳人员不得兼管会计档案.
+    sec = _session(_user(django_user_model, "sec", ["secadmin"]))
+    _user(django_user_model, "cashier1", ["cashier"])
+    resp = _patch(sec, "cashier1", roles=["cashier", custodian])
+    assert resp.status_code == 403 and resp.json()["code"] == "roles_cashier_custodian"
+    assert "出纳" in resp.json()["message_zh"]
+    assert _roles("cashier1") == ["cashier"] and _denied("cashier1", "roles_cashier_custodian")
+    assert _patch(sec, "cashier1", roles=["cashier", "accountant"]).status_code == 200

@@ -137,8 +137,9 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
     web.get("/retention/")  # clears the flash messages
     with django_assert_max_num_queries(20):
         assert web.get("/records/").status_code == 200
-    # + one query per lifecycle mentions provider (appraisal: the batches the record is in)
-    with django_assert_max_num_queries(21):
+    # + the lifecycle mentions providers: appraisal (1 query: the batches the record is in),
+    # hand-over (2: custody deadline, transfers of the record)
+    with django_assert_max_num_queries(23):
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200
