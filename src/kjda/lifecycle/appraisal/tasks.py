@@ -1,4 +1,4 @@
-"""The daily expiry scan as a background task (the periodic loop or a cron runs it once a day;
+"""The daily expiry scan as a background task (kjda.lifecycle.daily enqueues it once a day;
 `expiry_scan` is idempotent per day)."""
 
 from __future__ import annotations

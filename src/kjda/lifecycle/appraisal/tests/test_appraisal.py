@@ -166,3 +166,16 @@ def test_an_expired_volume_is_appraised_as_one_item_for_all_its_records(fonds, p
     assert selectors.records_appraised_for_destruction(
         record_ids=[r.pk for r in records]) == {r.pk for r in records}
     assert not selectors.expired_volumes(actor=a).exists()
+
+
+@pytest.mark.django_db
+def test_the_expiry_scan_is_enqueued_once_a_day_by_the_workers():
+    from django.core.cache import cache
+    from django_tasks_db.models import DBTaskResult
+
+    from kjda.lifecycle.daily import daily_enqueue_due
+
+    cache.clear()
+    assert "expiry_scan_task" in daily_enqueue_due()
+    assert "expiry_scan_task" not in daily_enqueue_due()  # the same day: not again
+    assert DBTaskResult.objects.filter(task_path__endswith="expiry_scan_task").count() == 1
