@@ -166,6 +166,8 @@ class RecordStatus(models.TextChoices):
     PENDING = "pending", "待处理"
     FILED = "filed", "已归档"
     REVOKED = "revoked", "已撤销"
+    # 79号令 Art.18: the bytes are gone, the metadata and digests stay as a tombstone.
+    DESTROYED = "destroyed", "已销毁"
 
 
 class SecurityLevel(models.TextChoices):
