@@ -197,19 +197,12 @@ class S3BlobBackend(BlobBackend):
         if until <= datetime.now(UTC) or not self.lock_enabled():
             return False  # a term already over needs no lock; S3 refuses a date in the past
         key = self.key_for(sha256)
-        try:
-            current = self._client.get_object_retention(Bucket=self.options.bucket, Key=key)
-            held = current.get("Retention", {}).get("RetainUntilDate")
-            if held is not None and held >= until:
-                return False  # never shortened (a COMPLIANCE lock can't be, GOVERNANCE mustn't)
-        except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                raise blob_missing(sha256) from None
-            if _error_code(exc) not in {"NoSuchObjectLockConfiguration",
-                                        "ObjectLockConfigurationNotFoundError"}:
-                raise storage_unavailable() from exc
-        except BotoCoreError as exc:
-            raise storage_unavailable() from exc
+        head = self._head(key)  # (HEAD carries the retention; GetObjectRetention errs without one)
+        if head is None:
+            raise blob_missing(sha256)
+        held = head.get("ObjectLockRetainUntilDate")
+        if held is not None and held >= until:
+            return False  # never shortened (a COMPLIANCE lock can't be, GOVERNANCE mustn't)
         try:
             self._client.put_object_retention(
                 Bucket=self.options.bucket, Key=key,
