@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, tokens, upload, users
+from kjda.web.views import (
+    auth,
+    connectors,
+    dashboard,
+    destructions,
+    intake,
+    records,
+    tokens,
+    upload,
+    users,
+)
 
 app_name = "web"
 
@@ -26,5 +36,15 @@ urlpatterns = [
          name="connector_sweep"),
     path("intake/", intake.intake_list, name="intake_list"),
     path("intake/<int:event_pk>/retry/", intake.intake_retry_view, name="intake_retry"),
+    # Holds and destruction (issue 17 items 5 and 6)
+    path("holds/", destructions.hold_list, name="hold_list"),
+    path("holds/<int:hold_id>/", destructions.hold_detail, name="hold_detail"),
+    path("destructions/", destructions.destruction_list, name="destruction_list"),
+    path("destructions/<int:batch_id>/", destructions.destruction_detail,
+         name="destruction_detail"),
+    path("destructions/<int:batch_id>/register.<str:kind>", destructions.destruction_register,
+         name="destruction_register"),
+    path("destructions/<int:batch_id>/<str:step>/", destructions.destruction_step,
+         name="destruction_step"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

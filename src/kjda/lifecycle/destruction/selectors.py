@@ -218,6 +218,25 @@ def destruction_refusals(*, record_ids: Sequence[int], today: date | None = None
     return refusals
 
 
+def destruction_candidates(*, actor: Actor, fonds: str = "", fiscal_year: int | None = None,
+                           limit: int = 200) -> list[tuple[Record, list[Hold]]]:
+    """Records in the actor's scope whose term has ended (not permanent, not destroyed, in no
+    open batch), oldest first, each with the holds that keep it (a held one is shown, not
+    selectable)."""
+    from kjda.archives.selectors import RecordFilters, record_list
+
+    qs = record_list(actor=actor, filters=RecordFilters(fonds=fonds or None,
+                                                        fiscal_year=fiscal_year or None))
+    qs = (qs.filter(status=RecordStatus.FILED, retention_expires_on__lt=timezone.localdate())
+          .exclude(retention=Retention.PERMANENT)
+          .exclude(pk__in=DestructionItem.objects.filter(batch__state__in=OPEN_STATES)
+                   .values("record_id"))
+          .order_by("retention_expires_on", "archive_no")[:limit])
+    rows = list(qs)
+    holds = holds_of_records(record_ids=[r.pk for r in rows])
+    return [(r, holds.get(r.pk, [])) for r in rows]
+
+
 # ---- destruction batches ---------------------------------------------------------------------
 
 def destruction_list(*, actor: Actor, state: str | None = None) -> QuerySet[DestructionBatch]:
