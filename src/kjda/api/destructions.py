@@ -111,18 +111,8 @@ def hold_detail(request: HttpRequest, hold_id: int) -> dict[str, Any]:
 @router.post("/holds", response={201: dict}, summary="Place a hold")
 def hold_create(request: HttpRequest, body: HoldIn) -> tuple[int, dict[str, Any]]:
     require_token_scope(request, "admin")
-    owner = None
-    if body.owner:
-        from django.contrib.auth import get_user_model
-
-        owner = get_user_model().objects.filter(username=body.owner, is_active=True).first()
-        if owner is None:
-            from kjda.errors import DomainError
-
-            raise DomainError("owner_unknown", f"负责人不存在：{body.owner}",
-                              f"unknown owner: {body.owner}")
     hold = services.hold_place(actor=request.user, request=request, kind=body.kind,
-                               reason=body.reason, owner=owner, review_on=body.review_on,
+                               reason=body.reason, owner=body.owner, review_on=body.review_on,
                                record_ids=body.record_ids, volume_ids=body.volume_ids,
                                query=body.query)
     return 201, hold_out(hold, detail=True)

@@ -148,6 +148,9 @@ class DestructionSignature(models.Model):
             models.UniqueConstraint(fields=["batch", "user"], name="destruction_signer_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.capacity}"
+
 
 class Witness(models.TextChoices):
     """监销 (Art.18 (3)(4)): archives, accounting and information-systems departments."""
@@ -171,3 +174,6 @@ class DestructionWitness(models.Model):
             models.UniqueConstraint(fields=["batch", "capacity"], name="destruction_witness_once"),
             models.UniqueConstraint(fields=["batch", "user"], name="destruction_witness_user_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.capacity}"

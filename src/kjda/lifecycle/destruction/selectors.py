@@ -60,7 +60,7 @@ def hold_query_q(query: dict[str, Any]) -> Q:
     if "fonds" in parts:
         q &= Q(fonds__code=str(parts["fonds"]))
     if "fiscal_year" in parts:
-        q &= Q(fiscal_year=int(parts["fiscal_year"]))
+        q &= Q(fiscal_year=int(str(parts["fiscal_year"])))
     if "category" in parts:
         q &= Q(rule__name=str(parts["category"])) | Q(category__name=str(parts["category"]))
     if "department" in parts:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.accounts.selectors import Actor, actor_roles
 from kjda.accounts.services import system_user
@@ -49,8 +50,18 @@ from kjda.lifecycle.registers import register_digest, register_file, register_pd
 from kjda.lifecycle.todos import oa_todo_notify
 from kjda.storage.services import blob_destroy
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 HOLD_PLACERS = ARCHIVES_SIDE | {"accounting_head", "head", "auditor"}
 RUNNER = "kjda:destruction"
+
+
+def _user(actor: Actor) -> User:
+    """The acting person (every step here is someone's decision, never anonymous)."""
+    if actor is None or not actor.is_authenticated:
+        raise Forbidden("login_required", "请先登录", "sign in first")
+    return cast("User", actor)
 
 
 def _next_number(model: type[Hold] | type[DestructionBatch], prefix: str) -> str:
@@ -73,12 +84,19 @@ def _users_with_roles(roles: frozenset[str]) -> list[AbstractBaseUser]:
 # ---- holds -----------------------------------------------------------------------------------
 
 def hold_place(*, actor: Actor, request: HttpRequest | None = None, kind: str, reason: str,
-               owner: AbstractBaseUser | None = None, review_on: date,
+               owner: str = "", review_on: date,
                record_ids: Sequence[int] = (), volume_ids: Sequence[int] = (),
                query: dict[str, Any] | None = None) -> Hold:
     """Place a hold (Art.19) on records, volumes or a query, with its reason, owner and review
     date. A query is resolved to the records it matches now (kept with the hold) and matched
     again against records filed later while the hold is active. Audited (`hold.place`)."""
+    user = _user(actor)
+    owner_user = user
+    if owner:  # the person who follows the matter up (its review date comes to them)
+        found = get_user_model().objects.filter(username=owner, is_active=True).first()
+        if found is None:
+            raise DomainError("owner_unknown", f"负责人不存在：{owner}", f"unknown owner: {owner}")
+        owner_user = found
     if not actor_roles(actor) & HOLD_PLACERS:
         raise Forbidden("hold_forbidden", "只有档案、会计机构负责人、审计或单位负责人可以设置保全",
                         "only the archives or accounting side, audit or the head may place a hold")
@@ -109,7 +127,7 @@ def hold_place(*, actor: Actor, request: HttpRequest | None = None, kind: str, r
     with transaction.atomic():
         hold = Hold.objects.create(
             number=_next_number(Hold, "BQ"), kind=kind, reason=reason.strip(),
-            owner=owner or actor, review_on=review_on, query=query, created_by=actor)
+            owner=owner_user, review_on=review_on, query=query, created_by=user)
         matched: list[int] = []
         if query:
             matched = list(record_list(actor=actor).filter(
@@ -139,7 +157,7 @@ def hold_release(*, actor: Actor, request: HttpRequest | None = None, hold: Hold
             raise Conflict("hold_released", "该保全已解除", "the hold is already released")
         hold.state = HoldState.RELEASED
         hold.released_at = timezone.now()
-        hold.released_by = actor  # type: ignore[assignment]
+        hold.released_by = _user(actor)
         hold.release_reason = reason.strip()
         hold.save(update_fields=["state", "released_at", "released_by", "release_reason"])
         audit_log(action="hold.release", actor=actor, request=request, object_type="hold",
@@ -190,7 +208,7 @@ def destruction_create(*, actor: Actor, request: HttpRequest | None = None,
         _refuse_if_any(ordered)
         batch = DestructionBatch.objects.create(
             number=_next_number(DestructionBatch, "XH"), fonds_id=fonds_ids.pop(),
-            title=title[:200], created_by=actor)
+            title=title[:200], created_by=_user(actor))
         DestructionItem.objects.bulk_create(
             [DestructionItem(batch=batch, record_id=rid) for rid in ordered], batch_size=1000)
         audit_log(action="destruction.create", actor=actor, request=request,
@@ -238,7 +256,7 @@ def destruction_sign(*, actor: Actor, request: HttpRequest | None = None,
                           f"unknown signatory capacity: {capacity}")
     if not opinion.strip():
         raise DomainError("opinion_required", "请填写签署意见", "a signature needs an opinion")
-    roles = actor_roles(actor)
+    roles, user = actor_roles(actor), _user(actor)
     with transaction.atomic():
         batch = _locked(batch)
         step = DESTRUCTION.check("sign", state=batch.state, roles=roles)
@@ -249,13 +267,13 @@ def destruction_sign(*, actor: Actor, request: HttpRequest | None = None,
         if batch.signatures.filter(capacity=capacity).exists():
             raise Conflict("already_signed", f"“{Signatory(capacity).label}”已签署",
                            f"{capacity} has already signed")
-        if batch.signatures.filter(user_id=actor.pk).exists():  # type: ignore[union-attr]
+        if batch.signatures.filter(user_id=user.pk).exists():
             raise Conflict("signer_once", "同一人只能以一种身份签署一次",
                            "a person signs once, in one capacity")
         _refuse_if_any(selectors.batch_record_ids(batch), batch_id=batch.pk)
         digest = _digest(batch)
         sig = DestructionSignature.objects.create(
-            batch=batch, capacity=capacity, user=actor, opinion=opinion.strip(),
+            batch=batch, capacity=capacity, user=user, opinion=opinion.strip(),
             signed_at=timezone.now(), digest=digest)
         complete = batch.signatures.count() == len(Signatory.values)
         if complete:
@@ -281,7 +299,7 @@ def destruction_witness(*, actor: Actor, request: HttpRequest | None = None,
     if capacity not in Witness.values:
         raise DomainError("capacity_unknown", f"未知的监销身份：{capacity}",
                           f"unknown witness capacity: {capacity}")
-    roles = actor_roles(actor)
+    roles, user = actor_roles(actor), _user(actor)
     with transaction.atomic():
         batch = _locked(batch)
         DESTRUCTION.check("witness", state=batch.state, roles=roles)
@@ -291,10 +309,10 @@ def destruction_witness(*, actor: Actor, request: HttpRequest | None = None,
         if batch.witnesses.filter(capacity=capacity).exists():
             raise Conflict("already_witnessed", f"“{Witness(capacity).label}”已确认",
                            f"{capacity} has already confirmed")
-        if batch.witnesses.filter(user_id=actor.pk).exists():  # type: ignore[union-attr]
+        if batch.witnesses.filter(user_id=user.pk).exists():
             raise Conflict("witness_once", "同一人只能以一种身份监销",
                            "a person witnesses once, in one capacity")
-        DestructionWitness.objects.create(batch=batch, capacity=capacity, user=actor,
+        DestructionWitness.objects.create(batch=batch, capacity=capacity, user=user,
                                           note=note.strip(), confirmed_at=timezone.now())
         complete = batch.witnesses.count() == len(Witness.values)
         audit_log(action="destruction.witness", actor=actor, request=request,
@@ -313,8 +331,6 @@ def destruction_execute(*, actor: Actor, request: HttpRequest | None = None,
                         batch: DestructionBatch) -> DestructionBatch:
     """Start the destruction once five have signed and three have witnessed; the task worker
     removes the bytes item by item (destruction_run). Audited (`destruction.execute`)."""
-    from kjda.lifecycle.destruction.tasks import destruction_run_task
-
     with transaction.atomic():
         batch = _locked(batch)
         step = DESTRUCTION.check("execute", state=batch.state, roles=actor_roles(actor))
@@ -392,7 +408,7 @@ def destruction_run(*, batch_id: int) -> DestructionBatch:
     return _complete(batch, runner=runner)
 
 
-def _item_run(batch: DestructionBatch, item: DestructionItem, *, runner: AbstractBaseUser,
+def _item_run(batch: DestructionBatch, item: DestructionItem, *, runner: User,
               destroying: set[int]) -> None:
     if item.state == ItemState.PENDING:
         sha256s = sorted(set(RecordFile.objects.filter(record_id=item.record_id)
@@ -405,14 +421,14 @@ def _item_run(batch: DestructionBatch, item: DestructionItem, *, runner: Abstrac
         item.state = ItemState.BYTES_REMOVED
     if item.state == ItemState.BYTES_REMOVED:
         with transaction.atomic():
-            record_destroy(record=item.record, actor=runner,  # type: ignore[arg-type]
+            record_destroy(record=item.record, actor=runner,
                            reason=f"依会计档案销毁清册 {batch.number} 销毁",
                            mandate="《会计档案管理办法》第十八条", agent_name=RUNNER)
             DestructionItem.objects.filter(pk=item.pk).update(state=ItemState.DONE,
                                                               done_at=timezone.now())
 
 
-def _complete(batch: DestructionBatch, *, runner: AbstractBaseUser) -> DestructionBatch:
+def _complete(batch: DestructionBatch, *, runner: User) -> DestructionBatch:
     if batch.items.exclude(state__in=[ItemState.DONE, ItemState.WITHHELD]).exists():
         return batch
     now = timezone.now()
@@ -444,3 +460,10 @@ def _complete(batch: DestructionBatch, *, runner: AbstractBaseUser) -> Destructi
                           "register_archive_no": filed.archive_no})
     return batch
 
+
+
+@task()
+def destruction_run_task(batch_id: int) -> dict[str, str]:
+    """The task worker's run (or resumption) of a batch's destruction; safe to run again."""
+    batch = destruction_run(batch_id=batch_id)
+    return {"number": batch.number, "state": batch.state}

@@ -4,10 +4,10 @@ through the services the API calls, which audit themselves."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -53,9 +53,6 @@ def hold_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         p = request.POST
         try:
-            owner = None
-            if p.get("owner"):
-                owner = get_user_model().objects.filter(username=p["owner"]).first()
             query = {k: p.get(f"q_{k}", "").strip() for k in selectors.HOLD_QUERY_KEYS}
             try:
                 review_on = date.fromisoformat(p.get("review_on", ""))
@@ -64,7 +61,7 @@ def hold_list(request: HttpRequest) -> HttpResponse:
                                   "enter the review date (YYYY-MM-DD)") from None
             hold = services.hold_place(
                 actor=request.user, request=request, kind=p.get("kind", ""),
-                reason=p.get("reason", ""), owner=owner, review_on=review_on,
+                reason=p.get("reason", ""), owner=p.get("owner", "").strip(), review_on=review_on,
                 record_ids=_ids(p.get("record_ids", "")),
                 volume_ids=_ids(p.get("volume_ids", "")), query=query)
         except DomainError as exc:
@@ -156,8 +153,8 @@ def destruction_detail(request: HttpRequest, batch_id: int,
     return render(request, "web/destruction_detail.html", context, status=400 if error else 200)
 
 
-def _waiting_on(batch: DestructionBatch, signed: dict[str, object],
-                witnessed: dict[str, object]) -> str:
+def _waiting_on(batch: DestructionBatch, signed: Mapping[str, object],
+                witnessed: Mapping[str, object]) -> str:
     """What the batch waits for, in words (the page says what must happen next)."""
     state = batch.state
     if state == "draft":
