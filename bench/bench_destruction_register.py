@@ -18,6 +18,7 @@ import hashlib
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,11 +92,33 @@ def _populate(items: int) -> int:
     return batch.pk
 
 
+def _render(work: Path, batch_id: int, kind: str) -> None:
+    """In a process of its own (as the task worker or a web request would be): one register,
+    its seconds, size and this process' peak RSS."""
+    _setup_django(work)
+    from kjda.lifecycle.destruction.models import DestructionBatch
+    from kjda.lifecycle.destruction.selectors import destruction_register
+    from kjda.lifecycle.registers import register_pdf, register_xlsx
+
+    render = register_pdf if kind == "pdf" else register_xlsx
+    batch = DestructionBatch.objects.select_related("fonds").get(pk=batch_id)
+    before = _peak_mb()
+    start = time.perf_counter()
+    data = render(destruction_register(batch, on=date(2055, 3, 1)))
+    seconds = time.perf_counter() - start
+    print(f"{seconds:.2f} {len(data)} {before:.0f} {_peak_mb():.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--render", nargs=3, metavar=("WORK", "BATCH", "KIND"),
+                        help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.render:
+        _render(Path(args.render[0]), int(args.render[1]), args.render[2])
+        return
     work = Path(tempfile.mkdtemp(prefix="kjda-bench-xh-", dir=args.dir))
     try:
         _setup_django(work)
@@ -103,23 +126,17 @@ def main() -> None:
         start = time.perf_counter()
         batch_id = _populate(args.items)
         print(f"inserted {args.items:,} records and items in {time.perf_counter() - start:.1f} s")
-        from kjda.lifecycle.destruction.models import DestructionBatch
-        from kjda.lifecycle.destruction.selectors import destruction_register
-        from kjda.lifecycle.registers import register_pdf, register_xlsx
-
-        batch = DestructionBatch.objects.select_related("fonds").get(pk=batch_id)
-        before = _peak_mb()
-        results = []
-        for name, render in (("PDF/A", register_pdf), ("xlsx", register_xlsx)):
-            start = time.perf_counter()
-            data = render(destruction_register(batch, on=date(2055, 3, 1)))
-            seconds = time.perf_counter() - start
-            results.append((name, seconds, len(data)))
-            print(f"销毁清册 {name:5} {args.items:,} items: {seconds:6.1f} s, "
-                  f"{len(data) / 1e6:.1f} MB, peak RSS so far {_peak_mb():.0f} MB")
-        print(f"peak RSS before rendering {before:.0f} MB, after {_peak_mb():.0f} MB "
-              f"(target < 300 MB); reference SHA-256 {ref:.0f} MB/s")
-        ok = all(s < 60 for _, s, _ in results) and _peak_mb() < 300
+        ok = True
+        for name, kind in (("PDF/A", "pdf"), ("xlsx", "xlsx")):
+            out = subprocess.run(  # noqa: S603 (our own interpreter and script)
+                [sys.executable, __file__, "--render", str(work), str(batch_id), kind],
+                check=True, capture_output=True, text=True).stdout.split()
+            seconds, size, before, peak = float(out[0]), int(out[1]), out[2], float(out[3])
+            ok &= seconds < 60 and peak < 300
+            print(f"销毁清册 {name:5} {args.items:,} items: {seconds:6.1f} s, {size / 1e6:.1f} MB, "
+                  f"peak RSS {peak:.0f} MB (the process before rendering: {before} MB)")
+        print(f"reference: SHA-256 {ref:.0f} MB/s on this machine in this run; "
+              "target < 60 s and < 300 MB each")
         print("within target" if ok else "OVER TARGET")
     finally:
         shutil.rmtree(work, ignore_errors=True)
