@@ -242,6 +242,10 @@ def record_destroy(*, record: Record, reason: str, mandate: str = "", agent_name
         return record
     record.status = RecordStatus.DESTROYED
     record.save(update_fields=["status"])
+    # The text extracted from the files is their content: it goes with the bytes, and the
+    # search index keeps only the metadata (the tombstone stays findable).
+    RecordText.objects.filter(record_id=record.pk).delete()
+    search_index_record(record=record, text="")
     BusinessEvent.objects.create(record=record, action="销毁", occurred_at=timezone.now(),
                                  mandate=mandate[:200], description=reason[:2000],
                                  agent_name=agent_name[:150])

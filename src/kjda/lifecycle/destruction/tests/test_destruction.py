@@ -13,7 +13,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from kjda.archives.models import BusinessEvent, Record, RecordStatus
+from kjda.archives.models import BusinessEvent, Record, RecordStatus, RecordText
 from kjda.audit.models import AuditEvent
 from kjda.errors import DomainError
 from kjda.formats.pdfa_check import pdfa_check
@@ -171,6 +171,7 @@ def test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register(
     kept = ingest(fiscal_year=timezone.localdate().year)
     sha_of = {r.pk: list(r.files.values_list("sha256", flat=True)) for r in records}
     blobs = [s for shas in sha_of.values() for s in shas]
+    assert RecordText.objects.filter(record=records[0]).exists()
     assert all(get_backend().exists(s) for s in blobs)
     batch = services.destruction_create(actor=people["archivist"], title="1990年度记账凭证",
                                         record_ids=[r.pk for r in records])
@@ -185,6 +186,7 @@ def test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register(
         assert record.status == RecordStatus.DESTROYED and record.archive_no
         assert list(record.files.values_list("sha256", flat=True)) == sha_of[record.pk]
         assert BusinessEvent.objects.filter(record=record, action="销毁").exists()
+        assert not RecordText.objects.filter(record=record).exists()  # content text went too
     for sha in blobs:
         assert not get_backend().exists(sha)
         assert Blob.objects.get(pk=sha).destroyed_at is not None
@@ -314,3 +316,24 @@ def test_a_cancelled_batch_frees_its_records(ingest, people):
     services.destruction_cancel(actor=people["archivist"], batch=batch, reason="范围有误")
     assert AuditEvent.objects.filter(action="destruction.cancel").exists()
     assert services.destruction_create(actor=people["archivist"], record_ids=[record.pk])
+
+
+def test_the_owner_gets_a_to_do_when_the_review_date_of_a_hold_comes(ingest, people):
+    record = ingest()
+    due = services.hold_place(actor=people["archivist"], kind="claims", reason="应收账款未收回",
+                              owner="accountant", review_on=timezone.localdate(),
+                              record_ids=[record.pk])
+    services.hold_place(actor=people["archivist"], kind="claims", reason="以后复核",
+                        owner="accountant", review_on=_review_on(), record_ids=[record.pk])
+    titles = [t.title for t in todos_for(people["accountant"])]
+    assert titles == [f"复核保全 {due.number}（未结清的债权债务）"]
+    assert not [t for t in todos_for(people["archivist"]) if t.workflow == "hold"]
+    with pytest.raises(DomainError) as past:
+        services.hold_place(actor=people["archivist"], kind="claims", reason="x",
+                            review_on=timezone.localdate() - timedelta(days=1),
+                            record_ids=[record.pk])
+    assert past.value.code == "review_date_past"
+    with pytest.raises(DomainError) as nobody:
+        services.hold_place(actor=people["it"], kind="claims", reason="x",
+                            review_on=_review_on(), record_ids=[record.pk])
+    assert nobody.value.status == 403
