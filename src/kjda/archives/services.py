@@ -323,7 +323,8 @@ def record_set_asset_disposed(*, record: Record, disposed_on: date,
     record.retention_expires_on = numbering.retention_expiry(
         fiscal_year=record.fiscal_year, retention=record.retention, asset_disposed_on=disposed_on)
     record.save(update_fields=["asset_disposed_on", "retention_expires_on"])
-    _lock_for_term(record, list(record.files.values_list("sha256", flat=True)))
+    _lock_for_term(record, list(RecordFile.objects.filter(record_id=record.pk)
+                                .values_list("sha256", flat=True)))
     audit_log(action="record.change", actor=actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"asset_disposed_on": disposed_on.isoformat(),

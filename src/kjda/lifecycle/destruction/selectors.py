@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from kjda.accounts.roles import Role
@@ -137,14 +137,33 @@ def holds_of_volume(volume: Volume) -> list[Hold]:
     return list(Hold.objects.filter(volumes=volume))
 
 
+def hold_query_matches(query: dict[str, Any], record: Record) -> bool:
+    """`hold_query_q` evaluated on one loaded record (no query): the record page's mentions."""
+    parts = {k: query.get(k) for k in HOLD_QUERY_KEYS if query.get(k) not in (None, "")}
+    if not parts:
+        return False
+    checks = {
+        "fonds": lambda v: record.fonds.code == str(v),
+        "fiscal_year": lambda v: record.fiscal_year == int(str(v)),
+        "category": lambda v: str(v) in (record.rule.name, record.category.name),
+        "department": lambda v: record.department == str(v),
+        "text": lambda v: str(v).lower() in record.title.lower(),
+    }
+    return all(checks[k](v) for k, v in parts.items())
+
+
 def holds_of_record(record: Record) -> list[Hold]:
-    """Every hold that names or matches the record, active or released (its history)."""
-    found = list(Hold.objects.filter(Q(records=record) | Q(volumes__records=record)).distinct())
-    for hold in Hold.objects.exclude(query={}):
-        if hold not in found and Record.objects.filter(hold_query_q(hold.query),
-                                                       pk=record.pk).exists():
-            found.append(hold)
-    return found
+    """Every hold that names or matches the record, active or released (its history), in one
+    query: holds naming it or its volume, and holds by query (matched here, on the record)."""
+    named = Exists(Hold.records.through.objects.filter(hold_id=OuterRef("pk"),
+                                                       record_id=record.pk))
+    by_volume = (Exists(Hold.volumes.through.objects.filter(hold_id=OuterRef("pk"),
+                                                            volume_id=record.volume_id))
+                 if record.volume_id else Value(False))
+    holds = Hold.objects.annotate(named=named, by_volume=by_volume).filter(
+        Q(named=True) | Q(by_volume=True) | ~Q(query={}))
+    return [h for h in holds
+            if h.named or h.by_volume or hold_query_matches(h.query, record)]
 
 
 # ---- what may be destroyed ---------------------------------------------------------------------
