@@ -337,3 +337,28 @@ def test_the_owner_gets_a_to_do_when_the_review_date_of_a_hold_comes(ingest, peo
         services.hold_place(actor=people["it"], kind="claims", reason="x",
                             review_on=_review_on(), record_ids=[record.pk])
     assert nobody.value.status == 403
+
+
+def test_volumes_are_held_and_selected_with_their_records(fonds, ingest, people):
+    from kjda.archives.models import Arrangement, Volume
+    from kjda.archives.services import volume_close
+
+    fonds.arrangement = Arrangement.BY_VOLUME
+    fonds.save()
+    first = [ingest(fiscal_year=1990), ingest(fiscal_year=1990)]
+    other = ingest(fiscal_year=1991)
+    volume = volume_close(volume=Volume.objects.get(fiscal_year=1990), actor=people["archivist"])
+    hold = services.hold_place(actor=people["archivist"], kind="unfinished", reason="未了事项",
+                               review_on=_review_on(), volume_ids=[volume.pk])
+    assert selectors.held_record_ids(record_ids=[r.pk for r in first] + [other.pk]) == {
+        r.pk for r in first}
+    from kjda.lifecycle.mentions import mentions_of_volume
+
+    assert [m.label for m in mentions_of_volume(volume)] == [f"保全 {hold.number}（未了事项）"]
+    with pytest.raises(DomainError):
+        services.destruction_create(actor=people["archivist"], volume_ids=[volume.pk])
+    services.hold_release(actor=people["archivist"], hold=hold, reason="事项已了结")
+    batch = services.destruction_create(actor=people["archivist"], volume_ids=[volume.pk])
+    assert set(batch.items.values_list("record_id", flat=True)) == {r.pk for r in first}
+    rows = list(selectors.register_rows(batch))
+    assert {row[2] for row in rows} == {volume.archive_no}  # 卷号

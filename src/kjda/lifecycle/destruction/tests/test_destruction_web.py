@@ -88,3 +88,15 @@ def test_a_destruction_walked_through_the_pages(ingest, people):
     record_page = archivist.get(f"/records/{records[0].pk}/").content.decode()
     assert batch.number in record_page
     assert _as(people["it"]).get(f"/destructions/{batch.pk}/").status_code == 200
+
+
+def test_the_batch_page_in_english(ingest, people):
+    from kjda.lifecycle.destruction.services import destruction_create, destruction_submit
+
+    batch = destruction_create(actor=people["archivist"], record_ids=[ingest().pk])
+    destruction_submit(actor=people["archivist"], batch=batch)
+    web = _as(people["head"])
+    web.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = web.get(f"/destructions/{batch.pk}/").content.decode()
+    assert "Waiting for signatures" in page and "Head of the unit" in page
+    assert "Sign your opinion as Head of the unit" in page and "Witnesses" in page
