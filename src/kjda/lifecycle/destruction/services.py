@@ -389,13 +389,20 @@ def destruction_run(*, batch_id: int) -> DestructionBatch:
     if batch.state != DestructionState.EXECUTING:
         return batch
     open_items = batch.items.exclude(state__in=[ItemState.DONE, ItemState.WITHHELD])
+    # The records this run destroys (a blob only they share may go); read once, not per chunk.
+    destroying = set(batch.items.exclude(state=ItemState.WITHHELD)
+                     .values_list("record_id", flat=True))
+    # Holds placed since execution started are looked up for the whole batch first: a record
+    # withheld later in the run may share a blob with one destroyed earlier in it.
+    pending = batch.items.filter(state=ItemState.PENDING).values_list("record_id", flat=True)
+    destroying -= selectors.held_record_ids(record_ids=pending)
+    last = 0
     while True:
-        chunk = list(open_items.select_related("record").order_by("id")[:200])
+        chunk = list(open_items.filter(id__gt=last).select_related("record").order_by("id")[:200])
         if not chunk:
             break
+        last = chunk[-1].pk
         held = selectors.held_record_ids(record_ids=[i.record_id for i in chunk])
-        destroying = set(batch.items.exclude(state=ItemState.WITHHELD)
-                         .exclude(record_id__in=held).values_list("record_id", flat=True))
         for item in chunk:
             if item.record_id in held and item.state == ItemState.PENDING:
                 with transaction.atomic():  # Art.19: a hold placed during execution wins
@@ -403,8 +410,10 @@ def destruction_run(*, batch_id: int) -> DestructionBatch:
                     audit_log(action="destruction.withhold", actor=runner,
                               object_type="destruction", object_id=batch.pk,
                               detail={"number": batch.number, "record": item.record_id})
-                continue
-            _item_run(batch, item, runner=runner, destroying=destroying)
+                destroying.discard(item.record_id)  # (its bytes are still there: it is kept)
+        for item in chunk:
+            if item.record_id in destroying:
+                _item_run(batch, item, runner=runner, destroying=destroying)
     return _complete(batch, runner=runner)
 
 
