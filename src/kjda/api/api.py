@@ -180,6 +180,7 @@ def _register_routers() -> None:
         audit,
         auth,
         connectors,
+        destructions,
         inspect,
         invoices,
         records,
@@ -199,6 +200,7 @@ def _register_routers() -> None:
     from kjda.api import transfers  # issue 17 item 3: hand-over and custody
 
     api.add_router("", transfers.router)
+    api.add_router("", destructions.router)
 
 
 _register_routers()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from kjda.archives.models import RecordFile
+from kjda.archives.models import RecordFile, RecordStatus
 from kjda.audit.models import Outcome
 from kjda.audit.services import audit_log
 from kjda.storage.services import StorageError, blob_read_verified
@@ -64,6 +64,8 @@ def file_response(*, request: HttpRequest, rf: RecordFile, inline: bool) -> Stre
     first byte is sent (any blob of up to 1 MiB); a bigger one found damaged mid-way is cut off
     before its last chunk. Either way the failure is audited as file.fixity_failed.
     """
+    if rf.record.status == RecordStatus.DESTROYED:
+        raise file_destroyed(rf)
     delivery = file_delivery(format_name=rf.format_name, inline=inline)
     stream = _audited(blob_read_verified(sha256=rf.sha256, sm3=rf.sm3, size=rf.size),
                       request=request, rf=rf)
@@ -78,6 +80,15 @@ def file_response(*, request: HttpRequest, rf: RecordFile, inline: bool) -> Stre
     for name, value in FILE_HEADERS.items():
         response[name] = value
     return response
+
+
+def file_destroyed(rf: RecordFile) -> StorageError:
+    """410 Gone: the file was destroyed on purpose (79号令 Art.18); its digests remain."""
+    return StorageError(
+        "file_destroyed",
+        f"文件“{rf.filename}”已按销毁程序销毁，仅保留其元数据和摘要 / "
+        f"The file '{rf.filename}' was destroyed under the destruction procedure; only its "
+        "metadata and digests are kept", status=410)
 
 
 def _audited(chunks: Iterator[bytes], *, request: HttpRequest,

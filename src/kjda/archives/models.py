@@ -250,6 +250,8 @@ class RecordStatus(models.TextChoices):
     REVOKED = "revoked", "已撤销"
     # A pending record given up by whoever may file it, with a reason: kept, never deleted.
     WITHDRAWN = "withdrawn", "已撤回"
+    # 79号令 Art.18: the bytes are gone, the metadata and digests stay as a tombstone.
+    DESTROYED = "destroyed", "已销毁"
 
 
 class Custody(models.TextChoices):

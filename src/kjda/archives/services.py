@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -44,6 +45,9 @@ from kjda.audit.services import audit_log
 from kjda.db.django_private import prefetched_set
 from kjda.db.insert import rows_insert
 from kjda.errors import Conflict, DomainError, Forbidden
+from kjda.storage.services import StorageError, blob_retention_extend
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -217,6 +221,48 @@ def record_save_new(*, record: Record, files: list[NewFile], agents: list[dict[s
     for name, written_rows in written:
         prefetched_set(record, name, written_rows)
     search_index_record(record=record, text=text, new=True)
+    if record.status == RecordStatus.FILED:
+        _lock_for_term(record, [f.sha256 for f in files])
+    return record
+
+
+def _lock_for_term(record: Record, sha256s: list[str]) -> None:
+    """After commit: the store keeps the record's blobs (S3 Object Lock) until its term ends,
+    so the lock never outlasts the term a destruction ends (nothing on a local store; a
+    permanent record has no end and keeps the store's default lock)."""
+    until = record.retention_expires_on
+    if until is None or not sha256s:
+        return
+
+    def extend() -> None:
+        try:
+            blob_retention_extend(sha256s=sha256s, until=until)
+        except StorageError as exc:  # the record is filed; the lock is retried on a term change
+            logger.warning("record %s: object lock not set: %s", record.pk, exc)
+
+    transaction.on_commit(extend)
+
+
+@transaction.atomic
+def record_destroy(*, record: Record, reason: str, mandate: str = "", agent_name: str = "",
+                   actor: User | None = None, request: HttpRequest | None = None) -> Record:
+    """Mark a record destroyed (79号令 Art.18) once its bytes are gone: the record, its
+    metadata, its file rows with their digests and its archive number stay as the tombstone,
+    with a business event "销毁". Audited (`record.destroy`). Idempotent."""
+    if record.status == RecordStatus.DESTROYED:
+        return record
+    record.status = RecordStatus.DESTROYED
+    record.save(update_fields=["status"])
+    # The text extracted from the files is their content: it goes with the bytes, and the
+    # search index keeps only the metadata (the tombstone stays findable).
+    RecordText.objects.filter(record_id=record.pk).delete()
+    search_index_record(record=record, text="")
+    BusinessEvent.objects.create(record=record, action="销毁", occurred_at=timezone.now(),
+                                 mandate=mandate[:200], description=reason[:2000],
+                                 agent_name=agent_name[:150])
+    audit_log(action="record.destroy", actor=actor, request=request, object_type="record",
+              object_id=str(record.pk), detail={"reason": reason, "mandate": mandate,
+                                                 "archive_no": record.archive_no})
     return record
 
 
@@ -288,6 +334,8 @@ def record_set_asset_disposed(*, record: Record, disposed_on: date,
     record.retention_expires_on = numbering.retention_expiry(
         fiscal_year=record.fiscal_year, retention=record.retention, asset_disposed_on=disposed_on)
     record.save(update_fields=["asset_disposed_on", "retention_expires_on"])
+    _lock_for_term(record, list(RecordFile.objects.filter(record_id=record.pk)
+                                .values_list("sha256", flat=True)))
     audit_log(action="record.change", actor=actor, request=request, object_type="record",
               object_id=str(record.pk),
               detail={"asset_disposed_on": disposed_on.isoformat(),

@@ -13,6 +13,9 @@ class Blob(models.Model):
     sm3 = models.CharField(max_length=64, validators=[_hex64])  # recorded, not looked up
     size = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the bytes were removed on purpose by a destruction (79号令 Art.18): the row stays
+    # as the tombstone of the digests, and fixity/orphan checks know the absence is intended.
+    destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "文件对象"

@@ -14,12 +14,12 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kjda.audit.services import audit_log
@@ -40,6 +40,8 @@ __all__ = [
     "StorageError",
     "StoredBlob",
     "blob_content_exists",
+    "blob_destroy",
+    "blob_retention_extend",
     "blob_exists",
     "blob_open",
     "blob_put",
@@ -132,10 +134,41 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
             created.append(cur.rowcount == 1)
     for digests, new in zip(stored, created, strict=True):
         if not new:
-            row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size").first()
-            if row != (digests.sm3, digests.size):
+            row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size",
+                                                                     "destroyed_at").first()
+            if row is None or row[:2] != (digests.sm3, digests.size):
                 raise errors.blob_corrupt(digests.sha256, "database row disagrees with content")
+            if row[2] is not None:  # destroyed content arriving again: its bytes are back
+                Blob.objects.filter(pk=digests.sha256).update(destroyed_at=None)
     return created
+
+
+BLOB_DESTROYED = "blob.destroyed"
+
+
+def blob_destroy(*, sha256: str, actor: User | None = None, reason: str = "") -> int:
+    """Remove the blob's bytes from the store (every copy, every S3 version) and mark its row
+    destroyed: the row keeps the digests as a tombstone. For a destruction (79号令 Art.18) only;
+    the caller has checked that no kept record refers to the blob. Idempotent: a second call
+    removes nothing. The row is marked first, so a crash between the two leaves a row that says
+    "destroyed" over bytes a retry removes, never bytes thought present that are gone."""
+    require_sha256(sha256)
+    with transaction.atomic():
+        marked = Blob.objects.filter(pk=sha256, destroyed_at__isnull=True).update(
+            destroyed_at=timezone.now())
+        if marked:
+            audit_log(action=BLOB_DESTROYED, actor=actor, object_type="blob", object_id=sha256,
+                      detail={"sha256": sha256, "reason": reason, "store": repr(get_backend())})
+    return get_backend().destroy(sha256)
+
+
+def blob_retention_extend(*, sha256s: list[str], until: date) -> int:
+    """Keep the blobs in the store at least to the end of `until` (a record's last day of
+    keeping): S3 Object Lock retention, extended never shortened; nothing on a local store.
+    The number of objects whose retention was set."""
+    backend = get_backend()
+    end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return sum(backend.retention_extend(require_sha256(s), until=end) for s in sha256s)
 
 
 def blob_open(*, sha256: str) -> BinaryIO:

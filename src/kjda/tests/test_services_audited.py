@@ -175,6 +175,40 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.transfers.services.custody_register_file": (
         "custody.register_file", "lifecycle/transfers/tests/test_custody.py::"
         "test_the_custody_register_is_filed_as_a_permanent_record"),
+    # lifecycle.destruction (issue 17 items 5 and 6: holds and destruction)
+    "kjda.lifecycle.destruction.services.hold_place": (
+        "hold.place", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_a_hold_on_records_blocks_selection_with_the_reason"),
+    "kjda.lifecycle.destruction.services.hold_release": (
+        "hold.release", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_a_hold_by_query_holds_records_filed_later_until_released"),
+    "kjda.lifecycle.destruction.services.destruction_create": (
+        "destruction.create", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_submit": (
+        "destruction.submit", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_sign": (
+        "destruction.sign", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_witness": (
+        "destruction.witness", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_execute": (
+        "destruction.execute", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_run": (
+        "destruction.complete", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.lifecycle.destruction.services.destruction_cancel": (
+        "destruction.cancel", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_a_cancelled_batch_frees_its_records"),
+    "kjda.archives.services.record_destroy": (
+        "record.destroy", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    "kjda.storage.services.blob_destroy": (
+        "blob.destroyed", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"
@@ -258,6 +292,10 @@ EXEMPT: dict[str, str] = {
     "kjda.archives.services.record_report_supersede": _STEP_OF_CORRECTION,
     "kjda.archives.services.record_event_add": _STEP_OF_CORRECTION,
     "kjda.archives.services.record_text_set": _STEP_OF_CORRECTION,
+    # lifecycle.destruction (issue 17)
+    "kjda.storage.services.blob_retention_extend":
+        "store bookkeeping (S3 Object Lock) after a record is filed (record.create) or its term "
+        "changes (record.change); no database write",
 }
 
 

@@ -63,3 +63,15 @@ NOTICE_REASONS = {
     "check_failed": _("检测未通过"), "duplicate_claim": _("疑似重复报销"),
 }
 EVENT_SOURCES = {"callback": _("回调"), "sweep": _("同步"), "retry": _("重试")}
+
+# Holds and destruction (issue 17 items 5 and 6): HoldKind, HoldState, DestructionState,
+# ItemState, Signatory, Witness, and RecordStatus.DESTROYED.
+DESTRUCTION_STRINGS = [
+    _("未结清的债权债务"), _("未了事项"), _("诉讼"), _("审计"), _("在建项目"),
+    _("保全中"), _("已解除"),
+    _("草稿"), _("待签署"), _("已签署"), _("销毁中"), _("已销毁"), _("已撤销"),
+    _("待销毁"), _("文件已删除"), _("暂缓销毁"),
+    _("单位负责人"), _("档案管理机构负责人"), _("会计管理机构负责人"), _("档案管理机构经办人"),
+    _("会计管理机构经办人"), _("档案管理机构监销人"), _("会计管理机构监销人"),
+    _("信息系统管理机构监销人"),
+]

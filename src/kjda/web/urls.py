@@ -6,6 +6,7 @@ from kjda.web.views import (
     connectors,
     correction,
     dashboard,
+    destructions,
     intake,
     records,
     tokens,
@@ -63,5 +64,15 @@ urlpatterns = [
     path("transfers/<int:batch_id>/<str:action>/", transfers.transfer_action,
          name="transfer_action"),
     path("custody/extension/", transfers.custody_extension, name="custody_extension"),
+    # Holds and destruction (issue 17 items 5 and 6)
+    path("holds/", destructions.hold_list, name="hold_list"),
+    path("holds/<int:hold_id>/", destructions.hold_detail, name="hold_detail"),
+    path("destructions/", destructions.destruction_list, name="destruction_list"),
+    path("destructions/<int:batch_id>/", destructions.destruction_detail,
+         name="destruction_detail"),
+    path("destructions/<int:batch_id>/register.<str:kind>", destructions.destruction_register,
+         name="destruction_register"),
+    path("destructions/<int:batch_id>/<str:step>/", destructions.destruction_step,
+         name="destruction_step"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -1,3 +1,4 @@
+"""Holds (Art.19) and destruction (销毁, Art.18) with its 销毁清册, signatures and 监销."""
 from django.apps import AppConfig
 
 
@@ -5,3 +6,12 @@ class DestructionConfig(AppConfig):
     name = "kjda.lifecycle.destruction"
     label = "destruction"
     verbose_name = "销毁"
+
+    def ready(self) -> None:
+        from kjda.lifecycle.destruction import providers
+        from kjda.lifecycle.mentions import record_mentions_provider, volume_mentions_provider
+        from kjda.lifecycle.todos import todo_provider
+
+        record_mentions_provider(providers.record_mentions)
+        volume_mentions_provider(providers.volume_mentions)
+        todo_provider(providers.destruction_todos)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, BinaryIO
 
 from ..digests import DigestHasher, Digests, digest_stream, read_chunks
@@ -32,6 +33,18 @@ class BlobBackend(ABC):
 
     @abstractmethod
     def exists(self, sha256: str) -> bool: ...
+
+    def destroy(self, sha256: str) -> int:
+        """Remove every stored copy of the blob (on S3 every object version): the one deletion
+        the store allows, for a destruction (79号令 Art.18) whose blob no kept record refers to.
+        Idempotent: an absent blob removes nothing. The number of objects removed."""
+        raise NotImplementedError(f"{type(self).__name__} cannot destroy blobs")
+
+    def retention_extend(self, sha256: str, *, until: datetime) -> bool:
+        """Make the store keep the blob at least until `until` (S3 Object Lock retention), so a
+        destruction after the record's term never fights the lock. Only ever extends; a store
+        without locks does nothing. True when a retention was set."""
+        return False
 
     def verify(self, sha256: str, *, expected: Digests | None = None) -> bool:
         """Re-hash the stored object and compare with its name (and `expected` when given)."""

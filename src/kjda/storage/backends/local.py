@@ -118,6 +118,15 @@ class LocalBlobBackend(BlobBackend):
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
+    def destroy(self, sha256: str) -> int:
+        path = self.path_for(sha256)
+        try:
+            path.unlink()  # read-only files are unlinked through their folder's permissions
+        except FileNotFoundError:
+            return 0
+        _fsync_dir(path.parent)
+        return 1
+
     def stored_folders(self) -> Iterator[list[tuple[str, Path]]]:
         """What the store holds, one fan-out folder at a time: (sha256, path) of each blob.
         Only files named like a blob in the fan-out folders: the marker, the temp folder and

@@ -170,6 +170,47 @@ class S3BlobBackend(BlobBackend):
     def exists(self, sha256: str) -> bool:
         return self._head(self.key_for(sha256)) is not None
 
+    def destroy(self, sha256: str) -> int:
+        """Every version and delete marker of the object: a versioned bucket keeps the bytes in
+        older versions after a plain DELETE, so each version is deleted by its id."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key_for(sha256)
+        removed = 0
+        try:
+            pages = self._client.get_paginator("list_object_versions").paginate(
+                Bucket=self.options.bucket, Prefix=key)
+            for page in pages:
+                for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    if entry["Key"] != key:
+                        continue
+                    self._client.delete_object(Bucket=self.options.bucket, Key=key,
+                                               VersionId=entry["VersionId"])
+                    removed += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_unavailable() from exc
+        return removed
+
+    def retention_extend(self, sha256: str, *, until: datetime) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if until <= datetime.now(UTC) or not self.lock_enabled():
+            return False  # a term already over needs no lock; S3 refuses a date in the past
+        key = self.key_for(sha256)
+        head = self._head(key)  # (HEAD carries the retention; GetObjectRetention errs without one)
+        if head is None:
+            raise blob_missing(sha256)
+        held = head.get("ObjectLockRetainUntilDate")
+        if held is not None and held >= until:
+            return False  # never shortened (a COMPLIANCE lock can't be, GOVERNANCE mustn't)
+        try:
+            self._client.put_object_retention(
+                Bucket=self.options.bucket, Key=key,
+                Retention={"Mode": self.options.lock_mode, "RetainUntilDate": until})
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_unavailable() from exc
+        return True
+
     def lock_enabled(self) -> bool:
         if self._lock_enabled is None:
             self._lock_enabled = self._read_lock_enabled()
