@@ -66,7 +66,7 @@ def appraisal_register(batch: AppraisalBatch, *,
         held = [h for provider in _HELD for h in provider(batch)]
     sections: list[tuple[str, str]] = []
     if held:
-        sections.append(("不得销毁的档案（Art.19，单独抽出保管）",
+        sections.append(("不得销毁的档案（第十九条：单独抽出、单独转存保管）",
                          "\n".join(f"{a}  {t}  {why}" for a, t, why in held)))
     return Register(
         title=TITLE, columns=COLUMNS, rows=rows,

@@ -8,6 +8,7 @@ class DestructionConfig(AppConfig):
     verbose_name = "销毁"
 
     def ready(self) -> None:
+        from kjda.lifecycle.appraisal.register import appraisal_held_items_provider
         from kjda.lifecycle.destruction import providers
         from kjda.lifecycle.mentions import record_mentions_provider, volume_mentions_provider
         from kjda.lifecycle.todos import todo_provider
@@ -15,3 +16,4 @@ class DestructionConfig(AppConfig):
         record_mentions_provider(providers.record_mentions)
         volume_mentions_provider(providers.volume_mentions)
         todo_provider(providers.destruction_todos)
+        appraisal_held_items_provider(providers.appraisal_held_items)  # Art.19

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from kjda.accounts.selectors import actor_roles
 from kjda.archives.models import Record, Volume
+from kjda.lifecycle.appraisal.models import AppraisalBatch
 from kjda.lifecycle.destruction.flow import ARCHIVES_SIDE, SIGNATORY_ROLES, WITNESS_ROLES
 from kjda.lifecycle.destruction.models import (
     DestructionItem,
@@ -15,7 +16,7 @@ from kjda.lifecycle.destruction.models import (
     Signatory,
     Witness,
 )
-from kjda.lifecycle.destruction.selectors import holds_of_record, holds_of_volume
+from kjda.lifecycle.destruction.selectors import holds_of_record, holds_of_records, holds_of_volume
 from kjda.lifecycle.mentions import Mention
 from kjda.lifecycle.todos import Actor, Todo
 
@@ -82,3 +83,15 @@ def destruction_todos(actor: Actor) -> list[Todo]:
     todos.extend(Todo("hold", f"复核保全 {h.number}（{h.get_kind_display()}）",
                       f"/holds/{h.pk}/", h.created_at) for h in due)
     return todos
+
+
+def appraisal_held_items(batch: AppraisalBatch) -> list[tuple[str, str, str]]:
+    """The items of an appraisal that holds keep back (Art.19: listed in the 鉴定意见书), as
+    (档号, 题名, 理由)."""
+    records = {r.pk: r for r in Record.objects.filter(appraisal_items__batch=batch)}
+    records.update({r.pk: r for r in Record.objects.filter(
+        volume__in=batch.items.filter(volume__isnull=False).values("volume"))})
+    held = holds_of_records(record_ids=list(records))
+    return [(records[rid].archive_no or str(records[rid].record_no), records[rid].title,
+             "；".join(f"{h.number} {h.get_kind_display()}：{h.reason}" for h in holds))
+            for rid, holds in sorted(held.items())]

@@ -14,6 +14,7 @@ from kjda.accounts.roles import Role
 from kjda.accounts.selectors import Actor, actor_roles
 from kjda.archives.models import Record, RecordStatus, Retention, Volume
 from kjda.errors import NotFound
+from kjda.lifecycle.appraisal.selectors import records_appraised_for_destruction
 from kjda.lifecycle.destruction.models import (
     DestructionBatch,
     DestructionItem,
@@ -190,11 +191,14 @@ class Refusal:
 def destruction_refusals(*, record_ids: Sequence[int], today: date | None = None,
                          batch_id: int | None = None) -> list[Refusal]:
     """Why each of `record_ids` may not be destroyed (none: all may): not filed, already
-    destroyed, permanent, term not ended, held (Art.19), out on loan, or in another open batch."""
+    destroyed, permanent, term not ended, held (Art.19), out on loan, in another open batch, or
+    not appraised for destruction by a decided appraisal (Art.16: only what the appraisal found
+    of no further value is destroyed)."""
     today = today or timezone.localdate()
     refusals: list[Refusal] = []
     holds = holds_of_records(record_ids=record_ids)
     on_loan = records_in_open_loan(record_ids=record_ids)
+    appraised = records_appraised_for_destruction(record_ids=record_ids)
     other_batches: dict[int, str] = {}
     for chunk in _chunks(record_ids):
         items = DestructionItem.objects.filter(record_id__in=chunk, batch__state__in=OPEN_STATES)
@@ -230,6 +234,9 @@ def destruction_refusals(*, record_ids: Sequence[int], today: date | None = None
             elif rid in other_batches:
                 refuse("in_other_batch", f"已在销毁清册 {other_batches[rid]} 中",
                        f"already in destruction batch {other_batches[rid]}")
+            elif rid not in appraised:
+                refuse("not_appraised", "未经鉴定确认销毁（第十六条：须先鉴定）",
+                       "no decided appraisal found it of no further value (Art.16)")
     for rid in record_ids:
         if int(rid) not in seen:
             refusals.append(Refusal(int(rid), f"#{rid}", "not_found", f"档案 {rid} 不存在",
@@ -239,9 +246,9 @@ def destruction_refusals(*, record_ids: Sequence[int], today: date | None = None
 
 def destruction_candidates(*, actor: Actor, fonds: str = "", fiscal_year: int | None = None,
                            limit: int = 200) -> list[tuple[Record, list[Hold]]]:
-    """Records in the actor's scope whose term has ended (not permanent, not destroyed, in no
-    open batch), oldest first, each with the holds that keep it (a held one is shown, not
-    selectable)."""
+    """Records in the actor's scope whose term has ended and that a decided appraisal marked
+    for destruction (not permanent, not destroyed, in no open batch), oldest first, each with
+    the holds that keep it (a held one is shown, not selectable)."""
     from kjda.archives.selectors import RecordFilters, record_list
 
     qs = record_list(actor=actor, filters=RecordFilters(fonds=fonds or None,
@@ -252,6 +259,8 @@ def destruction_candidates(*, actor: Actor, fonds: str = "", fiscal_year: int | 
                    .values("record_id"))
           .order_by("retention_expires_on", "archive_no")[:limit])
     rows = list(qs)
+    appraised = records_appraised_for_destruction(record_ids=[r.pk for r in rows])
+    rows = [r for r in rows if r.pk in appraised]
     holds = holds_of_records(record_ids=[r.pk for r in rows])
     return [(r, holds.get(r.pk, [])) for r in rows]
 

@@ -48,7 +48,8 @@ def ingest(fonds: Any, people: dict[str, Any], blob_root: Any) -> Callable[..., 
     """File a real voucher (a PDF through the whole ingest pipeline)."""
     counter = {"n": 0}
 
-    def make(*, fiscal_year: int = 1990, content: bytes | None = None, **meta: Any) -> Any:
+    def make(*, fiscal_year: int = 1990, content: bytes | None = None, appraised: bool = True,
+             **meta: Any) -> Any:
         counter["n"] += 1
         n = counter["n"]
         meta = {"fiscal_year": fiscal_year, "date": f"{fiscal_year}-03-15",
@@ -62,6 +63,28 @@ def ingest(fonds: Any, people: dict[str, Any], blob_root: Any) -> Callable[..., 
                                                    FileMetaIn(document_type="记账凭证"))],
                                actor=people["archivist"]).record
         assert record.status == "filed", record.check_report
+        if appraised:  # Art.16: destroyed only after an appraisal found it of no further value
+            _appraised_for_destruction(record, people["archives_head"])
         return type(record).objects.get(pk=record.pk)  # without the ingest's prefetched rows
 
     return make
+
+
+def _appraised_for_destruction(record: Any, by: Any) -> None:
+    """Set-up: a decided appraisal (the appraisal app's own tests walk its steps) whose outcome
+    for `record` is destroy."""
+    from django.utils import timezone
+
+    from kjda.lifecycle.appraisal.models import (
+        AppraisalBatch,
+        AppraisalItem,
+        AppraisalState,
+        Outcome,
+    )
+
+    batch, _ = AppraisalBatch.objects.get_or_create(
+        number="JD-TEST-0001", defaults={"fonds": record.fonds, "title": "测试鉴定",
+                                         "state": AppraisalState.DECIDED, "created_by": by,
+                                         "decided_at": timezone.now(), "decided_by": by})
+    AppraisalItem.objects.create(batch=batch, record=record, outcome=Outcome.DESTROY,
+                                 expired_on=record.retention_expires_on, reason="无保存价值")

@@ -94,14 +94,16 @@ def test_permanent_unexpired_and_destroyed_records_are_refused_each_with_its_rea
     permanent = ingest(category="年度财务会计报告")
     current = ingest(fiscal_year=timezone.localdate().year)
     gone = ingest()
+    unappraised = ingest(appraised=False)
     Record.objects.filter(pk=gone.pk).update(status=RecordStatus.DESTROYED)
     assert permanent.retention == "Y"
     with pytest.raises(DomainError) as refused:
         services.destruction_create(actor=people["archivist"],
-                                    record_ids=[permanent.pk, current.pk, gone.pk])
+                                    record_ids=[permanent.pk, current.pk, gone.pk,
+                                                unappraised.pk])
     codes = {r["record_id"]: r["code"] for r in refused.value.detail["refused"]}
     assert codes == {permanent.pk: "permanent", current.pk: "term_not_ended",
-                     gone.pk: "already_destroyed"}
+                     gone.pk: "already_destroyed", unappraised.pk: "not_appraised"}
     assert not AuditEvent.objects.filter(action="destruction.create").exists()
 
 
@@ -362,3 +364,22 @@ def test_volumes_are_held_and_selected_with_their_records(fonds, ingest, people)
     assert set(batch.items.values_list("record_id", flat=True)) == {r.pk for r in first}
     rows = list(selectors.register_rows(batch))
     assert {row[2] for row in rows} == {volume.archive_no}  # 卷号
+
+
+def test_a_held_item_of_an_appraisal_is_listed_in_its_appraisal_register(ingest, people):
+    """Art.19: what a hold keeps back is listed in the 鉴定意见书 (the destruction app tells the
+    appraisal's register through its hook)."""
+
+    from kjda.lifecycle.appraisal.models import AppraisalBatch
+    from kjda.lifecycle.appraisal.register import appraisal_register
+    from kjda.lifecycle.registers import register_pdf
+
+    held, free = ingest(), ingest()
+    services.hold_place(actor=people["auditor"], kind="claims", reason="未结清的债权：甲公司欠款",
+                        review_on=_review_on(), record_ids=[held.pk])
+    register = appraisal_register(AppraisalBatch.objects.get(number="JD-TEST-0001"))
+    section = dict(register.extra_sections)["不得销毁的档案（第十九条：单独抽出、单独转存保管）"]
+    assert held.archive_no in section and "甲公司欠款" in section
+    assert free.archive_no not in section
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(register_pdf(register))).pages)
+    assert "甲公司欠款" in text
