@@ -175,7 +175,7 @@ def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import audit, auth, connectors, inspect, invoices, records, reference, users
+    from kjda.api import audit, auth, connectors, inspect, invoices, records, reference, users, volumes
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)
@@ -185,6 +185,7 @@ def _register_routers() -> None:
     api.add_router("", audit.router)
     api.add_router("", inspect.router)
     api.add_router("", invoices.router)
+    api.add_router("", volumes.router)
 
 
 _register_routers()

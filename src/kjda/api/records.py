@@ -35,6 +35,7 @@ from kjda.invoices.selectors import (
     invoices_of_record,
 )
 from kjda.invoices.services import invoice_public
+from kjda.lifecycle.volumes.selectors import volume_of_record
 
 from .permissions import require, require_token_scope
 from .schemas import RecordListOut, RecordOut
@@ -104,6 +105,7 @@ def record_detail(r: Record, actor: Actor) -> dict:
                              duplicate_of=(claim or {}).get("record_id"), duplicate_claim=claim)
                         for i, claim in zip(invoices, claims, strict=True)]
     data["invoice"] = data["invoices"][0] if data["invoices"] else None
+    data["volume"] = volume_of_record(record=r)
     return data
 
 

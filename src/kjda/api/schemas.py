@@ -126,6 +126,7 @@ class RecordOut(RecordSummaryOut):
     check_report: CheckReportOut
     invoice: dict | None = None  # the first file's invoice object (kjda.invoices)
     invoices: list[dict] = []  # one per file that holds an invoice
+    volume: dict | None = None  # {id, archive_no, status, title} when filed into a volume (组卷)
 
 
 class RecordListOut(DictOut):

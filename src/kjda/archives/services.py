@@ -35,7 +35,7 @@ from kjda.archives.models import (
     VolumeStatus,
 )
 from kjda.archives.reference import rule_by_name
-from kjda.archives.search import search_index_record
+from kjda.archives.search import search_index_bulk, search_index_record
 from kjda.audit.services import audit_log
 from kjda.db.django_private import prefetched_set
 from kjda.db.insert import rows_insert
@@ -232,31 +232,36 @@ def _open_volume(*, record: Record) -> Volume:
 
 @transaction.atomic
 def volume_close(*, volume: Volume, actor: User | None = None,
-                 request: HttpRequest | None = None) -> Volume:
+                 request: HttpRequest | None = None, archive_no_template: str | None = None) -> Volume:
     """封卷: the volume takes the next 案卷号 in its class, its items 件号 0001… in the order
-    of DA/T 94 §8.4 (by date, then voucher number), and each item its 档号 — all at once."""
+    of DA/T 94 §8.4 (by date, then voucher number), and each item its 档号 — all at once.
+    `archive_no_template`: the fonds' 案卷档号 format (numbering.volume_template_apply); the
+    items' 档号 are the volume's followed by `-件号`."""
     volume = Volume.objects.select_for_update().get(pk=volume.pk)
     if volume.status == VolumeStatus.CLOSED:
         raise DomainError("volume_closed", "案卷已封卷", "the volume is already closed", status=409)
-    items = list(volume.records.filter(status=RecordStatus.FILED)
+    items = list(volume.records.filter(status=RecordStatus.FILED).select_related("rule")
                  .order_by("date", "document_no", "id"))
     if not items:
         raise DomainError("volume_empty", "空卷不能封卷", "an empty volume cannot be closed")
     fonds = volume.fonds
     volume.volume_no = numbering.counter_next(fonds=fonds, scope=volume.class_code,
                                               kind="volume")
-    volume.archive_no = "-".join(
-        ([fonds.code] if fonds.archive_no_with_fonds else [])
-        + [volume.class_code, f"{volume.volume_no:04d}"])
+    volume.archive_no = numbering.volume_template_apply(
+        archive_no_template or numbering.volume_template_default(fonds=fonds),
+        fonds_code=fonds.code, class_code=volume.class_code,
+        category_code=numbering.category_code(fonds=fonds, category=volume.category),
+        year=volume.fiscal_year, retention=volume.retention, volume_no=volume.volume_no)
     volume.status, volume.closed_at = VolumeStatus.CLOSED, timezone.now()
     volume.save()
     for index, item in enumerate(items, start=1):
         item.volume_no, item.item_no = volume.volume_no, index
-        item.archive_no = numbering.archive_no_format(
-            fonds=fonds, class_code=volume.class_code, item_no=index, volume_no=volume.volume_no)
-    Record.objects.bulk_update(items, ["volume_no", "item_no", "archive_no"])
-    for item in items:
-        search_index_record(record=item)
+        item.archive_no = f"{volume.archive_no}-{index:04d}"
+    Record.objects.bulk_update(items, ["volume_no", "item_no", "archive_no"], batch_size=2000)
+    # One pass over the volume's texts rather than a query per item (a volume can hold thousands).
+    texts = dict(RecordText.objects.filter(record_id__in=[i.pk for i in items])
+                 .values_list("record_id", "content"))
+    search_index_bulk((item, texts.get(item.pk, "")) for item in items)
     audit_log(action="volume.close", actor=actor, request=request, object_type="volume",
               object_id=str(volume.pk), detail={"archive_no": volume.archive_no})
     return volume
