@@ -175,7 +175,17 @@ def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
-    from kjda.api import audit, auth, connectors, inspect, invoices, records, reference, users, volumes
+    from kjda.api import (
+        audit,
+        auth,
+        connectors,
+        inspect,
+        invoices,
+        records,
+        reference,
+        users,
+        volumes,
+    )
 
     api.add_router("/auth", auth.router)
     api.add_router("", records.router)

@@ -97,7 +97,7 @@ def volume_list(request: HttpRequest, fonds: str | None = None, year: int | None
     return {"items": [_out(v) for v in qs[offset:offset + limit]], "count": qs.count()}
 
 
-@router.get("/volumes/{volume_id}", response=VolumeDetailOut, summary="案卷：元数据与卷内文件")
+@router.get("/volumes/{int:volume_id}", response=VolumeDetailOut, summary="案卷：元数据与卷内文件")
 def volume_get(request: HttpRequest, volume_id: int):
     require_token_scope(request, "read")
     v = selectors.volume_detail(actor=request.user, volume_id=volume_id)
@@ -108,7 +108,7 @@ def volume_get(request: HttpRequest, volume_id: int):
                         "document_no": r.document_no, "voucher_type": r.voucher_type,
                         "responsible": r.responsible, "title": r.title, "date": r.date,
                         "page_count": r.page_count} for r in records]
-    data["documents"] = {k: f"/api/v1/volumes/{v.pk}/{_DOC_PATHS[k]}"
+    data["documents"] = {k: f"/api/v1/volumes/{v.pk}/{_DOC_PATHS[VolumeDocumentKind(k)]}"
                          for k in selectors.volume_documents(volume=v)}
     return data
 
@@ -144,7 +144,7 @@ def volume_assemble(request: AuthedRequest, payload: AssembleIn):
             "moved": result.moved, "removed": result.removed, "volume_ids": result.volume_ids}
 
 
-@router.post("/volumes/{volume_id}/close", response=VolumeOut, summary="封卷：分配案卷号和件号，生成卷内目录和备考表")
+@router.post("/volumes/{int:volume_id}/close", response=VolumeOut, summary="封卷：分配案卷号和件号，生成卷内目录和备考表")
 def volume_close(request: AuthedRequest, volume_id: int):
     require(request, Perm.VOLUME_CLOSE)
     v = selectors.volume_detail(actor=request.user, volume_id=volume_id)
@@ -155,7 +155,7 @@ class VolumePatch(Schema):
     title: str
 
 
-@router.patch("/volumes/{volume_id}", response=VolumeOut, summary="修改案卷题名（未封卷）")
+@router.patch("/volumes/{int:volume_id}", response=VolumeOut, summary="修改案卷题名（未封卷）")
 def volume_patch(request: AuthedRequest, volume_id: int, payload: VolumePatch):
     require(request, Perm.VOLUME_ASSEMBLE)
     v = selectors.volume_detail(actor=request.user, volume_id=volume_id)
@@ -168,7 +168,7 @@ class MoveIn(Schema):
     to_volume_id: int
 
 
-@router.post("/volumes/{volume_id}/items", summary="在未封卷的案卷之间移动文件")
+@router.post("/volumes/{int:volume_id}/items", summary="在未封卷的案卷之间移动文件")
 def volume_item_move(request: AuthedRequest, volume_id: int, payload: MoveIn):
     require(request, Perm.VOLUME_ASSEMBLE)
     source = selectors.volume_detail(actor=request.user, volume_id=volume_id)
@@ -206,25 +206,25 @@ def volume_document_response(request: HttpRequest, volume_id: int, kind: str
     return response
 
 
-@router.get("/volumes/{volume_id}/register.pdf", summary="卷内目录 (PDF/A)")
+@router.get("/volumes/{int:volume_id}/register.pdf", summary="卷内目录 (PDF/A)")
 def volume_register_pdf(request: HttpRequest, volume_id: int):
     require_token_scope(request, "read")
     return volume_document_response(request, volume_id, VolumeDocumentKind.REGISTER_PDF)
 
 
-@router.get("/volumes/{volume_id}/register.xlsx", summary="卷内目录 (Excel)")
+@router.get("/volumes/{int:volume_id}/register.xlsx", summary="卷内目录 (Excel)")
 def volume_register_xlsx(request: HttpRequest, volume_id: int):
     require_token_scope(request, "read")
     return volume_document_response(request, volume_id, VolumeDocumentKind.REGISTER_XLSX)
 
 
-@router.get("/volumes/{volume_id}/notes.pdf", summary="备考表 (PDF/A)")
+@router.get("/volumes/{int:volume_id}/notes.pdf", summary="备考表 (PDF/A)")
 def volume_notes_pdf(request: HttpRequest, volume_id: int):
     require_token_scope(request, "read")
     return volume_document_response(request, volume_id, VolumeDocumentKind.NOTES_PDF)
 
 
-@router.get("/volumes/{volume_id}/notes.xlsx", summary="备考表 (Excel)")
+@router.get("/volumes/{int:volume_id}/notes.xlsx", summary="备考表 (Excel)")
 def volume_notes_xlsx(request: HttpRequest, volume_id: int):
     require_token_scope(request, "read")
     return volume_document_response(request, volume_id, VolumeDocumentKind.NOTES_XLSX)

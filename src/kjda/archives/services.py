@@ -230,6 +230,10 @@ def _open_volume(*, record: Record) -> Volume:
     return volume
 
 
+_NUMBER_ITEM = ("UPDATE archives_record SET volume_no = %s, item_no = %s, archive_no = %s "
+                "WHERE id = %s")
+
+
 @transaction.atomic
 def volume_close(*, volume: Volume, actor: User | None = None,
                  request: HttpRequest | None = None, archive_no_template: str | None = None) -> Volume:
@@ -259,12 +263,9 @@ def volume_close(*, volume: Volume, actor: User | None = None,
         item.archive_no = f"{volume.archive_no}-{index:04d}"
     # One parameterised UPDATE run for all items: bulk_update's CASE … WHEN expressions cost
     # more in building the query than the database spends on it (a volume holds thousands).
-    table, q = Record._meta.db_table, connection.ops.quote_name
     with connection.cursor() as cur:
-        cur.executemany(
-            f"UPDATE {q(table)} SET {q('volume_no')} = %s, {q('item_no')} = %s, "
-            f"{q('archive_no')} = %s WHERE {q('id')} = %s",
-            [(item.volume_no, item.item_no, item.archive_no, item.pk) for item in items])
+        cur.executemany(_NUMBER_ITEM, [(item.volume_no, item.item_no, item.archive_no, item.pk)
+                                       for item in items])
     # One pass over the volume's texts rather than a query per item (a volume can hold thousands).
     texts = dict(RecordText.objects.filter(record_id__in=[i.pk for i in items])
                  .values_list("record_id", "content"))

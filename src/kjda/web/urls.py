@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from kjda.web.views import auth, connectors, dashboard, intake, records, tokens, upload, users
+from kjda.web.views import (
+    auth,
+    connectors,
+    dashboard,
+    intake,
+    records,
+    tokens,
+    upload,
+    users,
+    volumes,
+)
 
 app_name = "web"
 
@@ -26,5 +36,12 @@ urlpatterns = [
          name="connector_sweep"),
     path("intake/", intake.intake_list, name="intake_list"),
     path("intake/<int:event_pk>/retry/", intake.intake_retry_view, name="intake_retry"),
+    # 组卷 (issue 17 item 2)
+    path("volumes/", volumes.volume_list, name="volume_list"),
+    path("volumes/assemble/", volumes.volume_assemble, name="volume_assemble"),
+    path("volumes/<int:volume_id>/", volumes.volume_detail, name="volume_detail"),
+    path("volumes/<int:volume_id>/move/", volumes.volume_move, name="volume_move"),
+    path("volumes/<int:volume_id>/close/", volumes.volume_close, name="volume_close"),
+    path("volumes/<int:volume_id>/<str:name>", volumes.volume_document, name="volume_document"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -96,6 +96,9 @@ class VolumeDocument(models.Model):
         constraints = [models.UniqueConstraint(fields=["volume", "kind"],
                                                name="uniq_volume_document")]
 
+    def __str__(self) -> str:
+        return f"{self.volume_id}:{self.kind}"
+
 
 class ManualPlacement(models.Model):
     """An item an archivist moved by hand: assembly leaves it in the volume it was put in."""
@@ -105,3 +108,6 @@ class ManualPlacement(models.Model):
     moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                  null=True, blank=True, related_name="+")
     moved_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.record_id}→{self.volume_id}"

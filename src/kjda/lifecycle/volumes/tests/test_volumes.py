@@ -26,7 +26,6 @@ from kjda.lifecycle.volumes.services import (
 from kjda.storage.services import blob_open
 
 
-
 def _category():
     return Category.objects.get(name="会计凭证")
 
