@@ -8,6 +8,7 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -131,7 +132,7 @@ def volume_close(request: AuthedRequest, volume_id: int) -> HttpResponse:
 
 
 @perm_required(Perm.RECORD_READ)
-def volume_document(request: HttpRequest, volume_id: int, name: str) -> HttpResponse:
+def volume_document(request: HttpRequest, volume_id: int, name: str) -> HttpResponseBase:
     if name not in DOCUMENTS:
         raise Http404("unknown document")
     kind, content_type, label = DOCUMENTS[name]
