@@ -134,7 +134,7 @@ def main() -> int:
         volume_close(volume=volume, actor=actor)
     if os.environ.get("BENCH_PROFILE"):
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(30)
     close_s = time.perf_counter() - t3
     closed = Volume.objects.filter(status="closed").count()
     numbered = Record.objects.filter(archive_no__isnull=False).count()

@@ -22,7 +22,7 @@ from kjda.archives.models import Category, Volume, VolumeStatus
 from kjda.errors import DomainError, NotFound
 from kjda.lifecycle.mentions import mentions_of_volume
 from kjda.lifecycle.volumes import selectors, services
-from kjda.lifecycle.volumes.models import VolumeDocumentKind
+from kjda.lifecycle.volumes.models import Period, VolumeDocumentKind
 from kjda.web.permissions import perm_required
 from kjda.web.templatetags.kjda_web import error_message
 
@@ -147,3 +147,75 @@ def volume_document(request: HttpRequest, volume_id: int, name: str) -> HttpResp
     for header, value in FILE_HEADERS.items():
         response[header] = value
     return response
+
+
+@perm_required(Perm.VOLUME_ASSEMBLE)
+def volume_rules(request: HttpRequest) -> HttpResponse:
+    """The fonds' volume rules and 案卷档号 formats; the archivist changes them here."""
+    return render(request, "web/volume_rules.html", {
+        "rules": selectors.volume_rule_list(actor=request.user),
+        "templates": selectors.volume_templates(actor=request.user),
+        "fonds_list": archive_selectors.fonds_list(actor=request.user),
+        "categories": Category.objects.all(), "periods": Period.choices,
+        "can_edit": actor_can(request.user, Perm.VOLUME_RULES)})
+
+
+def _limit(value: str | None) -> int | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise DomainError("volume_rule_limit", "每卷最多件数和字节数须为正整数",
+                          "the limits must be positive whole numbers")
+    return int(value)
+
+
+@perm_required(Perm.VOLUME_RULES)
+@require_POST
+def volume_rule_save(request: AuthedRequest) -> HttpResponse:
+    p = request.POST
+    fonds = archive_selectors.fonds_list(actor=request.user).filter(code=p.get("fonds", "")).first()
+    category = Category.objects.filter(name=p.get("category") or "").first()
+    try:
+        if fonds is None or category is None:
+            raise DomainError("volume_rule_target", "请选择全宗和门类", "choose a fonds and category")
+        services.volume_rule_set(fonds=fonds, category=category, period=p.get("period", ""),
+                                 max_items=_limit(p.get("max_items")),
+                                 max_bytes=_limit(p.get("max_bytes")),
+                                 by_voucher_word=p.get("by_voucher_word") == "on",
+                                 actor=request.user, request=request)
+    except DomainError as exc:
+        messages.error(request, error_message(exc))
+    else:
+        messages.success(request, _("组卷规则已保存。"))
+    return redirect("web:volume_rules")
+
+
+@perm_required(Perm.VOLUME_RULES)
+@require_POST
+def volume_rule_remove(request: AuthedRequest, rule_id: int) -> HttpResponse:
+    try:
+        rule = selectors.volume_rule_get(actor=request.user, rule_id=rule_id)
+    except NotFound as exc:
+        raise Http404(exc.en) from exc
+    services.volume_rule_delete(rule=rule, actor=request.user, request=request)
+    messages.success(request, _("组卷规则已删除，该门类恢复按月组卷。"))
+    return redirect("web:volume_rules")
+
+
+@perm_required(Perm.VOLUME_RULES)
+@require_POST
+def volume_numbering_save(request: AuthedRequest) -> HttpResponse:
+    fonds = archive_selectors.fonds_list(actor=request.user).filter(
+        code=request.POST.get("fonds", "")).first()
+    if fonds is None:
+        raise Http404("fonds not found")
+    try:
+        template = services.volume_numbering_set(fonds=fonds,
+                                                 template=request.POST.get("template", ""),
+                                                 actor=request.user, request=request)
+    except DomainError as exc:
+        messages.error(request, error_message(exc))
+    else:
+        messages.success(request, _("案卷档号格式已保存：%(template)s") % {"template": template})
+    return redirect("web:volume_rules")

@@ -105,3 +105,27 @@ def test_the_volume_pages_list_show_move_and_close(by_volume, ingest, archivist)
     download = web.get(f"/volumes/{feb.pk}/register.pdf")
     assert download.status_code == 200
     assert b"".join(download.streaming_content).startswith(b"%PDF")
+
+
+@pytest.mark.django_db
+def test_the_archivist_sets_rules_and_the_format_on_the_rules_page(by_volume, archivist,
+                                                                   accountant):
+    web = Client()
+    web.force_login(archivist)
+    saved = web.post("/volumes/rules/save/", {"fonds": "Z001", "category": "会计凭证",
+                                              "period": "quarter", "max_items": "200",
+                                              "by_voucher_word": "on"})
+    assert saved.status_code == 302
+    page = web.get("/volumes/rules/").content.decode()
+    assert "200" in page and "{fonds}-{class_code}-{volume_no:04d}" in page
+    web.post("/volumes/numbering/", {"fonds": "Z001", "template": "{fonds}-{volume_no}"})
+    refused = web.get("/volumes/rules/").content.decode()
+    assert "volume_template_invalid" in refused or "案卷档号格式无效" in refused
+    web.post("/volumes/numbering/", {"fonds": "Z001", "template": "{class_code}-{volume_no:04d}"})
+    assert AuditEvent.objects.filter(action="volume_numbering.set").count() == 1
+    assert AuditEvent.objects.get(action="volume_rule.set").actor_name == "archivist"
+    other = Client()
+    other.force_login(accountant)
+    assert other.get("/volumes/rules/").status_code == 200  # reads the rules
+    assert other.post("/volumes/rules/save/", {"fonds": "Z001", "category": "会计凭证",
+                                               "period": "year"}).status_code == 403
