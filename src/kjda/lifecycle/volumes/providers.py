@@ -17,8 +17,9 @@ def volumes_todos(actor: Actor) -> list[Todo]:
     year = timezone.localdate().year
     todos = []
     by_year: dict[int, int] = {}
-    for v in volumes_to_close(actor=actor, before_year=year).only("fiscal_year"):
-        by_year[v.fiscal_year] = by_year.get(v.fiscal_year, 0) + 1
+    for fiscal_year in volumes_to_close(actor=actor, before_year=year).values_list("fiscal_year",
+                                                                                   flat=True):
+        by_year[fiscal_year] = by_year.get(fiscal_year, 0) + 1
     for fiscal_year, n in sorted(by_year.items()):
         url = reverse("web:volume_list") + f"?year={fiscal_year}&status=open"
         todos.append(Todo(workflow="volume", title=f"封卷：{fiscal_year} 年度尚有 {n} 卷未封卷",

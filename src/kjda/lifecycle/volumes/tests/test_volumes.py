@@ -195,3 +195,21 @@ def test_a_closed_volume_has_its_metadata_and_a_pdfa_contents_list_and_notes(by_
     assert any(r[1] == "Z001-PZ·2024·D30-0001-0003" and r[2] == "记-0005" for r in rows)
     event = AuditEvent.objects.get(action="volume.registers")
     assert event.detail["items"] == 3 and event.detail["archive_no"] == "Z001-PZ·2024·D30-0001"
+
+
+@pytest.mark.django_db
+def test_open_volumes_of_an_ended_year_are_a_todo_and_the_record_names_its_volume(by_volume,
+                                                                                 ingest,
+                                                                                 archivist):
+    from kjda.lifecycle.mentions import mentions_of_record
+    from kjda.lifecycle.todos import todos_for
+
+    record = ingest(date="2024-01-03", period=1, document_no="记-0001")
+    volumes_assemble(fonds=by_volume, fiscal_year=2024, actor=archivist)
+    todos = [t for t in todos_for(archivist) if t.workflow == "volume"]
+    assert [t.title for t in todos] == ["封卷：2024 年度尚有 1 卷未封卷"]
+    record.refresh_from_db()
+    [mention] = [m for m in mentions_of_record(record) if m.workflow == "volume"]
+    assert mention.state == "组卷中" and mention.url.endswith(f"/volumes/{record.volume_id}/")
+    volume_close(volume=record.volume, actor=archivist)
+    assert not [t for t in todos_for(archivist) if t.workflow == "volume"]
