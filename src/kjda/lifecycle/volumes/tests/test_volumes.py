@@ -213,3 +213,17 @@ def test_open_volumes_of_an_ended_year_are_a_todo_and_the_record_names_its_volum
     assert mention.state == "组卷中" and mention.url.endswith(f"/volumes/{record.volume_id}/")
     volume_close(volume=record.volume, actor=archivist)
     assert not [t for t in todos_for(archivist) if t.workflow == "volume"]
+
+
+@pytest.mark.django_db
+def test_the_cli_assembles_a_year_as_its_system_user(by_volume, ingest, capsys):
+    from kjda.cli import main
+
+    ingest(date="2024-01-03", period=1, document_no="记-0001")
+    ingest(date="2024-05-03", period=5, document_no="记-0002")
+    assert main(["volumes", "assemble", "--fonds", "Z001", "--year", "2024",
+                 "--category", "会计凭证"]) == 0
+    assert "2 items in 2 volumes" in capsys.readouterr().out
+    event = AuditEvent.objects.get(action="volume.assemble")
+    assert event.actor_name == "kjda:cli" and event.detail["category"] == "会计凭证"
+    assert main(["volumes", "assemble", "--fonds", "Z999", "--year", "2024"]) == 2
