@@ -289,9 +289,11 @@ def volumes_assemble(*, fonds: Fonds, fiscal_year: int, actor: Actor,
 def volume_item_move(*, actor: Actor, record: Record, to_volume: Volume,
                      request: HttpRequest | None = None) -> Record:
     """Move an item between two open volumes of the same class; a closed volume is fixed."""
-    record = Record.objects.select_for_update().select_related("volume").get(pk=record.pk)
+    record = Record.objects.select_for_update().get(pk=record.pk)
     to_volume = Volume.objects.select_for_update().get(pk=to_volume.pk)
-    source = record.volume
+    # Both volumes locked, so neither closes while the item moves.
+    source = (Volume.objects.select_for_update().get(pk=record.volume_id)
+              if record.volume_id else None)
     if source is None:
         raise DomainError("record_not_in_volume", "该档案不在任何案卷中",
                           "the record is in no volume")
