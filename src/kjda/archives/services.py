@@ -230,8 +230,11 @@ def _open_volume(*, record: Record) -> Volume:
     return volume
 
 
-_NUMBER_ITEM = ("UPDATE archives_record SET volume_no = %s, item_no = %s, archive_no = %s "
-                "WHERE id = %s")
+# Numbers 500 items per statement (one round trip; UPDATE … FROM: SQLite ≥ 3.33, PostgreSQL):
+# bulk_update's CASE … WHEN costs more to build than to run, executemany a round trip per item.
+_NUMBER_ITEMS = ("WITH v(id, item_no, archive_no) AS (VALUES {values}) "
+                 "UPDATE archives_record SET volume_no = %s, item_no = v.item_no, "
+                 "archive_no = v.archive_no FROM v WHERE archives_record.id = v.id")
 
 
 @transaction.atomic
@@ -261,11 +264,12 @@ def volume_close(*, volume: Volume, actor: User | None = None,
     for index, item in enumerate(items, start=1):
         item.volume_no, item.item_no = volume.volume_no, index
         item.archive_no = f"{volume.archive_no}-{index:04d}"
-    # One parameterised UPDATE run for all items: bulk_update's CASE … WHEN expressions cost
-    # more in building the query than the database spends on it (a volume holds thousands).
     with connection.cursor() as cur:
-        cur.executemany(_NUMBER_ITEM, [(item.volume_no, item.item_no, item.archive_no, item.pk)
-                                       for item in items])
+        for start in range(0, len(items), 500):
+            chunk = items[start:start + 500]
+            cur.execute(_NUMBER_ITEMS.format(values=", ".join(["(%s, %s, %s)"] * len(chunk))),
+                        [*(v for i in chunk for v in (i.pk, i.item_no, i.archive_no)),
+                         volume.volume_no])
     # One pass over the volume's texts rather than a query per item (a volume can hold thousands).
     texts = dict(RecordText.objects.filter(record_id__in=[i.pk for i in items])
                  .values_list("record_id", "content"))
