@@ -67,7 +67,8 @@ def _out(v: Volume, items: int | None = None) -> dict:
             "class_code": v.class_code, "fiscal_year": v.fiscal_year, "retention": v.retention,
             "title": v.title, "volume_no": v.volume_no, "archive_no": v.archive_no,
             "status": v.status, "closed_at": v.closed_at,
-            "items": items if items is not None else getattr(v, "items", v.records.count())}
+            "items": items if items is not None else (
+                v.items if hasattr(v, "items") else v.records.count())}
 
 
 def _metadata(v: Volume) -> dict:

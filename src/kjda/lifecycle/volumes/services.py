@@ -329,8 +329,11 @@ def volume_close(*, actor: Actor, volume: Volume, request: HttpRequest | None = 
     user = _user(actor)
     volume = archives_services.volume_close(volume=locked, actor=user, request=request,
                                             archive_no_template=_template_for(locked.fonds))
-    items = list(volume.records.filter(status=RecordStatus.FILED).order_by("item_no")
-                 .annotate(files_n=Count("files"), bytes_n=Sum("files__size")))
+    # Plain rows, not model instances: a volume can hold thousands of items.
+    items = [_Row(*row) for row in volume.records.filter(status=RecordStatus.FILED)
+             .order_by("item_no").annotate(files_n=Count("files"), bytes_n=Sum("files__size"))
+             .values_list("item_no", "archive_no", "document_no", "responsible", "title", "date",
+                          "page_count", "notes", "files_n", "bytes_n")]
     agg = volume.records.filter(status=RecordStatus.FILED).aggregate(
         start=Min("date"), end=Max("date"))
     desc, _ = VolumeDescription.objects.get_or_create(volume=volume)
@@ -358,8 +361,22 @@ def volume_close(*, actor: Actor, volume: Volume, request: HttpRequest | None = 
     return volume
 
 
+@dataclass(frozen=True)
+class _Row:
+    item_no: int | None
+    archive_no: str | None
+    document_no: str
+    responsible: str
+    title: str
+    date: date
+    page_count: int | None
+    notes: str
+    files_n: int
+    bytes_n: int | None
+
+
 def _volume_documents(volume: Volume, desc: VolumeDescription,
-                      items: list[Any]) -> dict[str, bytes]:
+                      items: list[_Row]) -> dict[str, bytes]:
     particulars = [("全宗号", volume.fonds.code), ("案卷档号", volume.archive_no or ""),
                    ("案卷题名", volume.title), ("年度", str(volume.fiscal_year)),
                    ("保管期限", Retention(volume.retention).label)]
