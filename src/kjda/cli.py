@@ -272,6 +272,31 @@ def cmd_directory_sync(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_volumes_assemble(args: argparse.Namespace) -> int:
+    """组卷 for a fonds' year (one category or all) by its volume rules, as the CLI's system user."""
+    django_setup()
+    from kjda.accounts.services import system_user
+    from kjda.archives.models import Category, Fonds
+    from kjda.lifecycle.volumes.services import volumes_assemble
+
+    fonds = Fonds.objects.filter(code=args.fonds).first()
+    if fonds is None:
+        print(f"全宗 {args.fonds} 不存在 / fonds {args.fonds} not found")
+        return 2
+    category = None
+    if args.category:
+        category = Category.objects.filter(name=args.category).first()
+        if category is None:
+            print(f"门类 {args.category} 不存在 / unknown category {args.category}")
+            return 2
+    result = volumes_assemble(fonds=fonds, fiscal_year=args.year, category=category,
+                              actor=system_user(name="kjda:cli", roles=["archivist"]))
+    print(f"{result.items} 件 → {result.volumes} 卷（新建 {result.created}，移动 {result.moved}，"
+          f"删除空卷 {result.removed}） / {result.items} items in {result.volumes} volumes "
+          f"({result.created} created, {result.moved} moved, {result.removed} emptied removed)")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     from django.core.management import execute_from_command_line
@@ -336,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="sync departments and leavers from the OA directories")
     dsync.add_argument("--connector", help="only this connector (its id)")
     dsync.set_defaults(func=cmd_directory_sync)
+    volumes = sub.add_parser("volumes", help="组卷: assemble volumes by the fonds' rules")
+    volumes_sub = volumes.add_subparsers(dest="volumes_command", required=True)
+    assemble = volumes_sub.add_parser("assemble", help="put a year's filed records into volumes")
+    assemble.add_argument("--fonds", required=True, help="全宗号, e.g. Z001")
+    assemble.add_argument("--year", required=True, type=int, help="会计年度")
+    assemble.add_argument("--category", help="门类, e.g. 会计凭证 (default: all)")
+    assemble.set_defaults(func=cmd_volumes_assemble)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)

@@ -50,12 +50,17 @@ class Perm:
     AUDIT_READ = "audit.read"
     # issue 17 item 3: hand-over (移交) pages and custody; the steps are the workflow's roles
     TRANSFER_READ = "transfer.read"
+    # 组卷 (issue 17 item 2): Art.10, the accounting department 整理立卷; rules are the archivist's.
+    VOLUME_ASSEMBLE = "volume.assemble"
+    VOLUME_RULES = "volume.rules"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.RECORD_READ: CONTENT_ROLES,
     Perm.RECORD_INGEST: frozenset({Role.ARCHIVIST, Role.ACCOUNTANT}),
-    Perm.VOLUME_CLOSE: frozenset({Role.ARCHIVIST}),
+    Perm.VOLUME_CLOSE: frozenset({Role.ARCHIVIST, Role.ACCOUNTANT}),
+    Perm.VOLUME_ASSEMBLE: frozenset({Role.ARCHIVIST, Role.ACCOUNTANT}),
+    Perm.VOLUME_RULES: frozenset({Role.ARCHIVIST}),
     # How the archive is arranged is the archivist's call; the system administrator configures.
     Perm.FONDS_CONFIGURE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
     Perm.CONNECTOR_MANAGE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
@@ -74,6 +79,8 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.TRANSFER_READ: "read",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",
+    Perm.VOLUME_ASSEMBLE: "admin",
+    Perm.VOLUME_RULES: "admin",
     Perm.FONDS_CONFIGURE: "admin",
     Perm.CONNECTOR_MANAGE: "admin",
     Perm.USER_MANAGE: "admin",

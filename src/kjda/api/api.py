@@ -186,6 +186,7 @@ def _register_routers() -> None:
         records,
         reference,
         users,
+        volumes,
     )
 
     api.add_router("/auth", auth.router)
@@ -201,6 +202,7 @@ def _register_routers() -> None:
 
     api.add_router("", transfers.router)
     api.add_router("", destructions.router)
+    api.add_router("", volumes.router)
 
 
 _register_routers()

@@ -41,6 +41,7 @@ from kjda.invoices.selectors import (
     invoices_of_record,
 )
 from kjda.invoices.services import invoice_public
+from kjda.lifecycle.volumes.selectors import volume_of_record
 
 from .permissions import require, require_token_scope
 from .schemas import RecordListOut, RecordOut, RecordWithdrawIn
@@ -117,6 +118,7 @@ def record_detail(r: Record, actor: Actor) -> dict:
         # only a re-checked record has a history (no query for every other record)
         for h in (selectors.record_past_reports(record=r) if r.check_report.get("recheck")
                   else [])]
+    data["volume"] = volume_of_record(record=r)
     return data
 
 

@@ -10,7 +10,7 @@ from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.models import Category, retention_label
 from kjda.archives.numbering import category_code
-from kjda.archives.services import fonds_update, volume_close
+from kjda.archives.services import fonds_update
 from kjda.errors import NotFound
 
 from .permissions import require
@@ -62,14 +62,3 @@ def fonds_patch(request: AuthedRequest, code: str, payload: FondsPatch):
     fonds = fonds_update(fonds=fonds, **payload.dict(exclude_none=True), actor=request.user,
                          request=request)
     return _fonds_out(fonds, list(Category.objects.all()))
-
-
-@router.post("/volumes/{volume_id}/close", summary="封卷：分配案卷号和件号")
-def volume_close_endpoint(request: AuthedRequest, volume_id: int):
-    require(request, Perm.VOLUME_CLOSE)
-    volume = selectors.volume_get(actor=request.user, volume_id=volume_id)
-    if volume is None:
-        raise NotFound("volume_not_found", f"案卷 {volume_id} 不存在", f"volume {volume_id} not found")
-    volume = volume_close(volume=volume, actor=request.user, request=request)
-    return {"id": volume.pk, "archive_no": volume.archive_no, "volume_no": volume.volume_no,
-            "items": volume.records.count()}

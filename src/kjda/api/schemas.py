@@ -132,6 +132,7 @@ class RecordOut(RecordSummaryOut):
     invoices: list[dict] = []  # one per file that holds an invoice
     # the check reports a re-check replaced, oldest first: {superseded_at, status, report}
     check_history: list[dict] = []
+    volume: dict | None = None  # {id, archive_no, status, title} when filed into a volume (组卷)
 
 
 class RecordWithdrawIn(Schema):

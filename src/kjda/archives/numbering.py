@@ -48,6 +48,49 @@ def archive_no_format(
     return "-".join(parts)
 
 
+VOLUME_TEMPLATE_FIELDS = ("fonds", "class_code", "category_code", "year", "retention", "volume_no")
+_TEMPLATE_FIELD = re.compile(r"{(\w+)(?::(0?\d{0,2}d))?}")
+
+
+def volume_template_default(*, fonds: Fonds) -> str:
+    """DA/T 94 §8.7: `[全宗号-]类别号-案卷号`, the 案卷号 four digits."""
+    return ("{fonds}-" if fonds.archive_no_with_fonds else "") + "{class_code}-{volume_no:04d}"
+
+
+def volume_template_problem(template: str) -> tuple[str, str] | None:
+    """Why a 案卷档号 template can't be used, as (Chinese, English), or None. It must name the
+    class and the volume number (so that numbers are unique) and only the known fields, and
+    give a number without spaces that leaves room for the 4-digit 件号."""
+    names = [m.group(1) for m in _TEMPLATE_FIELD.finditer(template)]
+    unknown = sorted(set(names) - set(VOLUME_TEMPLATE_FIELDS))
+    if unknown:
+        return (f"未知字段：{', '.join(unknown)}", f"unknown fields: {', '.join(unknown)}")
+    if "volume_no" not in names or not ({"class_code"} <= set(names)
+                                        or {"category_code", "year", "retention"} <= set(names)):
+        return ("格式须包含 {volume_no} 和 {class_code}（或 {category_code}{year}{retention}）",
+                "the format must contain {volume_no} and {class_code} (or {category_code}, "
+                "{year} and {retention})")
+    leftover = _TEMPLATE_FIELD.sub("", template)
+    if "{" in leftover or "}" in leftover or any(ch.isspace() for ch in leftover):
+        return ("格式中有不成对的括号或空白", "the format has stray braces or whitespace")
+    try:
+        sample = volume_template_apply(template, fonds_code="Z001", class_code="PZ·2024·D30",
+                                       category_code="PZ", year=2024, retention="D30",
+                                       volume_no=9999)
+    except (ValueError, KeyError, IndexError):
+        return ("格式无法套用（数字格式只能用于 year、volume_no）",
+                "the format cannot be applied (number formats only on year and volume_no)")
+    if len(sample) > 74:
+        return ("生成的案卷档号过长（最多 74 字符）", "the volume number would be too long (max 74)")
+    return None
+
+
+def volume_template_apply(template: str, *, fonds_code: str, class_code: str, category_code: str,
+                          year: int, retention: str, volume_no: int) -> str:
+    return template.format(fonds=fonds_code, class_code=class_code, category_code=category_code,
+                           year=year, retention=retention, volume_no=volume_no)
+
+
 def archive_no_is_valid(value: str) -> bool:
     return bool(ARCHIVE_NO_RE.match(value))
 

@@ -209,6 +209,28 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.blob_destroy": (
         "blob.destroyed", "lifecycle/destruction/tests/test_destruction.py::"
         "test_execution_removes_the_bytes_keeps_the_tombstone_and_files_the_register"),
+    # lifecycle.volumes (issue 17 item 2: 组卷)
+    "kjda.lifecycle.volumes.services.volume_rule_set": (
+        "volume_rule.set", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_a_quarter_rule_with_voucher_words_puts_each_word_in_its_own_volume"),
+    "kjda.lifecycle.volumes.services.volume_rule_delete": (
+        "volume_rule.delete", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_a_quarter_rule_with_voucher_words_puts_each_word_in_its_own_volume"),
+    "kjda.lifecycle.volumes.services.volume_numbering_set": (
+        "volume_numbering.set", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_closing_numbers_volumes_gap_free_in_the_fonds_format"),
+    "kjda.lifecycle.volumes.services.volumes_assemble": (
+        "volume.assemble", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_assembly_by_month_is_the_default_and_running_it_again_moves_nothing"),
+    "kjda.lifecycle.volumes.services.volume_item_move": (
+        "volume.item_move", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_moving_an_item_between_open_volumes_sticks_and_closed_volumes_refuse"),
+    "kjda.lifecycle.volumes.services.volume_update": (
+        "volume.update", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_moving_an_item_between_open_volumes_sticks_and_closed_volumes_refuse"),
+    "kjda.lifecycle.volumes.services.volume_close": (
+        "volume.registers", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_a_closed_volume_has_its_metadata_and_a_pdfa_contents_list_and_notes"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"

@@ -13,6 +13,7 @@ from kjda.web.views import (
     transfers,
     upload,
     users,
+    volumes,
 )
 
 app_name = "web"
@@ -74,5 +75,17 @@ urlpatterns = [
          name="destruction_register"),
     path("destructions/<int:batch_id>/<str:step>/", destructions.destruction_step,
          name="destruction_step"),
+    # 组卷 (issue 17 item 2)
+    path("volumes/", volumes.volume_list, name="volume_list"),
+    path("volumes/assemble/", volumes.volume_assemble, name="volume_assemble"),
+    path("volumes/rules/", volumes.volume_rules, name="volume_rules"),
+    path("volumes/rules/save/", volumes.volume_rule_save, name="volume_rule_save"),
+    path("volumes/rules/<int:rule_id>/delete/", volumes.volume_rule_remove,
+         name="volume_rule_remove"),
+    path("volumes/numbering/", volumes.volume_numbering_save, name="volume_numbering_save"),
+    path("volumes/<int:volume_id>/", volumes.volume_detail, name="volume_detail"),
+    path("volumes/<int:volume_id>/move/", volumes.volume_move, name="volume_move"),
+    path("volumes/<int:volume_id>/close/", volumes.volume_close, name="volume_close"),
+    path("volumes/<int:volume_id>/<str:name>", volumes.volume_document, name="volume_document"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

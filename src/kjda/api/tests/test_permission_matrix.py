@@ -91,7 +91,7 @@ ENDPOINTS = [  # (method, path, body, expected status per caller)
     ("get", "/api/v1/retention-rules", None, {w: 200 for w in WHO}),
     ("get", "/api/v1/fonds", None, _expect(set(ROLES))),
     ("patch", "/api/v1/fonds/Z002", {"name": "子公司（改）"}, _expect({"sys", "arch"})),
-    ("post", "/api/v1/volumes/999999/close", None, _expect({"arch"}, ok=404)),
+    ("post", "/api/v1/volumes/999999/close", None, _expect({"arch", "acct"}, ok=404)),
     ("get", "/api/v1/connectors", None, _expect({"sys", "arch"})),
     ("get", "/api/v1/intake", None, _expect({"sys", "arch"})),
     ("patch", "/api/v1/connectors/00000000-0000-0000-0000-000000000000",

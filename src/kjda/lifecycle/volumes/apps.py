@@ -1,3 +1,4 @@
+"""组卷/装册: volume rules per fonds and category, assembly, moves, closing with 卷内目录 and 备考表."""
 from django.apps import AppConfig
 
 
@@ -5,3 +6,6 @@ class VolumesConfig(AppConfig):
     name = "kjda.lifecycle.volumes"
     label = "volumes"
     verbose_name = "组卷"
+
+    def ready(self) -> None:
+        from kjda.lifecycle.volumes import providers  # noqa: F401  (registers the providers)
