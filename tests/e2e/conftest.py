@@ -90,18 +90,10 @@ def login(page, base_url: str, username: str = "archivist", password: str = PASS
 @pytest.fixture(autouse=True)
 def _retention_table(transactional_db):
     """The flush after another transactional test empties the tables migration 0002 seeded
-    (门类 and the retention table); put them back the way that migration does."""
-    from kjda.archives.models import Category, RetentionRule
-    from kjda.archives.retention_table import CATEGORIES, RULES
+    (门类 and both retention tables); put them back the way the post-migrate handler does."""
+    from kjda.archives.retention_table import seed_retention_table
 
-    by_name = {}
-    for name, code, form_no in CATEGORIES:
-        by_name[name], _ = Category.objects.update_or_create(
-            name=name, defaults={"default_code": code, "form_no": form_no})
-    for seq, name, category, retention, note, aliases in RULES:
-        RetentionRule.objects.update_or_create(
-            seq=seq, defaults={"name": name, "category": by_name[category],
-                               "retention": retention, "note": note, "aliases": aliases})
+    seed_retention_table()
 
 
 @pytest.fixture(autouse=True)
