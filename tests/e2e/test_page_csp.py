@@ -88,6 +88,10 @@ def test_main_pages_load_without_a_csp_violation_and_htmx_works(live_server, bro
     watch.assert_clean("login")
     for path in ["/", "/records/", f"/records/{record.pk}/", "/records/new/", "/tokens/",
                  "/connectors/", "/connectors/new/", "/intake/", "/retention/",
+                 # custody and disposition (issue 17)
+                 "/volumes/", "/volumes/rules/", "/transfers/", "/transfers/new/",
+                 "/custody/extension/", "/appraisals/", "/appraisals/expired/", "/holds/",
+                 "/destructions/", f"/fonds/{fonds.code}/art8/",
                  "/api/v1/docs"]:
         watch.visit(base + path)
 
