@@ -14,9 +14,7 @@ under 300 MB each.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +22,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from _reference import peak_rss_mb, sha256_mb_per_s
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000
@@ -42,18 +42,6 @@ def _setup_django(data_dir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reference() -> float:
-    """SHA-256 MB/s over 256 MB in 1 MiB chunks: this machine's speed, for comparison."""
-    block = os.urandom(1 << 20)
-    h = hashlib.sha256()
-    start = time.perf_counter()
-    for _ in range(256):
-        h.update(block)
-    return 256 / (time.perf_counter() - start)
 
 
 def _populate(items: int) -> int:
@@ -102,11 +90,11 @@ def _render(work: Path, batch_id: int, kind: str) -> None:
 
     render = register_pdf if kind == "pdf" else register_xlsx
     batch = DestructionBatch.objects.select_related("fonds").get(pk=batch_id)
-    before = _peak_mb()
+    before = peak_rss_mb()
     start = time.perf_counter()
     data = render(destruction_register(batch, on=date(2055, 3, 1)))
     seconds = time.perf_counter() - start
-    print(f"{seconds:.2f} {len(data)} {before:.0f} {_peak_mb():.0f}")
+    print(f"{seconds:.2f} {len(data)} {before:.0f} {peak_rss_mb():.0f}")
 
 
 def main() -> None:
@@ -122,7 +110,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kjda-bench-xh-", dir=args.dir))
     try:
         _setup_django(work)
-        ref = _reference()
+        ref = sha256_mb_per_s()
         start = time.perf_counter()
         batch_id = _populate(args.items)
         print(f"inserted {args.items:,} records and items in {time.perf_counter() - start:.1f} s")

@@ -22,32 +22,20 @@ store's fsyncs (four documents per volume).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
-import resource
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from _reference import peak_rss_mb, sha256_mb_per_s
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sha256_reference() -> float:
-    """MB/s of hashlib.sha256 over 256 MB in 1 MB chunks."""
-    chunk = os.urandom(1 << 20)
-    h = hashlib.sha256()
-    start = time.perf_counter()
-    for _ in range(256):
-        h.update(chunk)
-    return 256 / (time.perf_counter() - start)
 
 
 def main() -> int:
@@ -73,7 +61,7 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    reference = sha256_reference()
+    reference = sha256_mb_per_s()
 
     from django.db import transaction
     from django.utils import timezone
@@ -124,7 +112,7 @@ def main() -> int:
     t1 = time.perf_counter()
     result = volumes_assemble(fonds=fonds, fiscal_year=year, actor=actor)
     assemble_s = time.perf_counter() - t1
-    rss_after_assembly = rss_mb()
+    rss_after_assembly = peak_rss_mb()
     t2 = time.perf_counter()
     again = volumes_assemble(fonds=fonds, fiscal_year=year, actor=actor)
     again_s = time.perf_counter() - t2
@@ -155,9 +143,9 @@ def main() -> int:
           f"{result.moved:,} items placed  (target < 60 s)")
     print(f"assemble again (no-op):    {again_s:7.1f} s  → moved {again.moved}")
     print(f"close all (+PDF/A, xlsx):  {close_s:7.1f} s  → {closed} closed, {numbered:,} items numbered")
-    print(f"peak RSS: after assembly {rss_after_assembly:.0f} MB, at the end {rss_mb():.0f} MB "
+    print(f"peak RSS: after assembly {rss_after_assembly:.0f} MB, at the end {peak_rss_mb():.0f} MB "
           f"(target < 300 MB)")
-    ok = assemble_s < 60 and close_s < 60 and rss_mb() < 300 and numbered == args.records
+    ok = assemble_s < 60 and close_s < 60 and peak_rss_mb() < 300 and numbered == args.records
     tmp.cleanup()
     return 0 if ok else 1
 

@@ -76,6 +76,14 @@ def _in_fonds_scope(actor: AbstractBaseUser, fonds: Fonds) -> None:
                         f"fonds {fonds.code} is outside your data scope")
 
 
+def _fonds_in_scope(actor: AbstractBaseUser, fonds_code: str) -> Fonds:
+    fonds = Fonds.objects.filter(code=fonds_code).first()
+    if fonds is None:
+        raise DomainError("fonds_unknown", f"未知全宗：{fonds_code}",
+                          f"unknown fonds: {fonds_code}", status=422)
+    _in_fonds_scope(actor, fonds)
+    return fonds
+
 def transfer_create(*, actor: User, fonds_code: str, fiscal_year: int,
                     categories: Sequence[str] = (), volume_ids: Sequence[int] = (),
                     note: str = "", request: HttpRequest | None = None) -> TransferBatch:
@@ -88,11 +96,7 @@ def transfer_create(*, actor: User, fonds_code: str, fiscal_year: int,
                         "only the accounting department prepares a transfer")
     _cashier_refused(actor, what="编制移交清册")
     with transaction.atomic():
-        fonds = Fonds.objects.filter(code=fonds_code).first()
-        if fonds is None:
-            raise DomainError("fonds_unknown", f"未知全宗：{fonds_code}",
-                              f"unknown fonds: {fonds_code}", status=422)
-        _in_fonds_scope(actor, fonds)
+        fonds = _fonds_in_scope(actor, fonds_code)
         records = Record.objects.filter(fonds=fonds, fiscal_year=fiscal_year,
                                         status=RecordStatus.FILED, custody=Custody.ACCOUNTING)
         if categories:
@@ -392,11 +396,7 @@ def custody_extend(*, actor: User, fonds_code: str, fiscal_year: int, until: dat
         raise DomainError("custody_not_longer", "延期截止日须晚于一年暂管期满日",
                           "the extension must end after the 1-year custody", status=422)
     with transaction.atomic():
-        fonds = Fonds.objects.filter(code=fonds_code).first()
-        if fonds is None:
-            raise DomainError("fonds_unknown", f"未知全宗：{fonds_code}",
-                              f"unknown fonds: {fonds_code}", status=422)
-        _in_fonds_scope(actor, fonds)
+        fonds = _fonds_in_scope(actor, fonds_code)
         before = custody_deadline(fonds, fiscal_year)
         ext, _ = CustodyExtension.objects.update_or_create(
             fonds=fonds, fiscal_year=fiscal_year,
