@@ -29,17 +29,21 @@ USERS = {  # username → roles
 }
 
 
-def _users() -> dict:
+def _users() -> tuple[dict, dict]:
+    """The accounts, and the TOTP secrets of those that need a second factor (administrators)."""
     from django.contrib.auth import get_user_model
 
     from kjda.accounts.models import Profile
+    from kjda_oasim.factories import totp_activate
 
-    made = {}
+    made, secrets = {}, {}
     for name, roles in USERS.items():
         user = get_user_model().objects.create_user(name, password=PASSWORD)
         Profile.objects.create(user=user, roles=roles)
         made[name] = user
-    return made
+        if "auditadmin" in roles:
+            secrets[name] = totp_activate(user)
+    return made, secrets
 
 
 def _vouchers(actor, count: int) -> list:
@@ -92,6 +96,7 @@ class People:
 
     def __init__(self, browser, base: str) -> None:
         self.browser, self.base, self.pages = browser, base, {}
+        self.secrets: dict[str, str] = {}
 
     def __call__(self, name: str):
         if name not in self.pages:
@@ -104,6 +109,12 @@ class People:
             page.fill("input[name=login]", name)
             page.fill("input[name=password]", PASSWORD)
             page.click("form.stack button[type=submit]")
+            if name in self.secrets:
+                from kjda_oasim.factories import totp_code
+
+                page.wait_for_url("**/accounts/2fa/authenticate/**")
+                page.fill("input[name=code]", totp_code(self.secrets[name]))
+                page.click("main button[type=submit]")
             page.wait_for_url(self.base + "/")
             self.pages[name] = page
         return self.pages[name]
@@ -124,7 +135,7 @@ def test_custody_story_from_pending_to_destroyed(live_server, people, fonds, tmp
     from kjda_oasim.factories import invoice_pdf
 
     base = live_server.url
-    users = _users()
+    users, people.secrets = _users()
     filed = _vouchers(users["archivist"], 3)
     assert all(r.status == "filed" for r in filed)
     pending = _pending(users["archivist"])
@@ -205,6 +216,11 @@ def test_custody_story_from_pending_to_destroyed(live_server, people, fonds, tmp
         expect(page.locator("dl.facts")).to_contain_text(opinion)
     page = people("archivist")
     page.goto(appraisal_url)
+    item_ids = [int(href.rstrip("/").rsplit("/", 1)[1]) for href in
+                page.locator("tr.appraisal-item td.mono a").evaluate_all(
+                    "links => links.map(a => a.getAttribute('href'))")]
+    assert sorted(item_ids) == sorted(record_ids)
+    kept_id, held_id, *destroyed_ids = item_ids
     outcomes = page.locator("select[name^=outcome_]")
     expect(outcomes).to_have_count(len(record_ids))
     for n, select in enumerate(outcomes.all()):
@@ -216,3 +232,105 @@ def test_custody_story_from_pending_to_destroyed(live_server, people, fonds, tmp
     expect(page.locator("a:has-text('会计档案鉴定意见书（已归档）')")).to_be_visible()
     appraisal_register = page.locator(
         "a:has-text('会计档案鉴定意见书（已归档）')").get_attribute("href")
+
+    # The file links of a voucher to be destroyed and of the one to be held, seen beforehand.
+    page.goto(f"{base}/records/{destroyed_ids[0]}/")
+    destroyed_file = page.locator("table.files a.download").first.get_attribute("href")
+    page.goto(f"{base}/records/{held_id}/")
+    held_file = page.locator("table.files a.download").first.get_attribute("href")
+    assert page.request.get(base + destroyed_file).status == 200
+
+    # 5. A hold on one voucher: 未结清的债权债务.
+    page.goto(f"{base}/holds/")
+    form = page.locator("form#hold-form")
+    form.locator("select[name=kind]").select_option(label="未结清的债权债务")
+    form.locator("textarea[name=reason]").fill("与某某文具有限公司的往来款尚未结清")
+    form.locator("input[name=review_on]").fill((date.today() + timedelta(days=180)).isoformat())
+    form.locator("input[name=record_ids]").fill(str(held_id))
+    form.locator("button:has-text('设置保全')").click()
+    expect(page.locator(".messages")).to_contain_text("已设置保全")
+    hold_number = page.locator("h1").inner_text()
+
+    # 6. Destruction: the archivist drafts the batch from the appraised records (the held one
+    # can't be selected); the five sign, the three witness, the archivist executes.
+    page.goto(f"{base}/destructions/")
+    candidates = page.locator("table.candidates tbody tr")
+    held_row = candidates.filter(has=page.locator(f"a[href='/records/{held_id}/']"))
+    expect(held_row.locator("input[name=record]")).to_have_count(0)
+    expect(held_row).to_contain_text("BQ")
+    for box in page.locator("table.candidates input[name=record]").all():
+        box.check()
+    page.fill("form#destruction-form input[name=title]", f"{YEAR}年度保管期满会计凭证销毁")
+    page.click("form#destruction-form button:has-text('编制销毁清册')")
+    page.wait_for_url(re.compile(r"/destructions/\d+/$"))
+    destruction_url = page.url
+    batch_id = int(destruction_url.rstrip("/").rsplit("/", 1)[1])
+    expect(page.locator("table.items tbody tr")).to_have_count(len(destroyed_ids))
+    page.click("button:has-text('提交签署')")
+    for name in ["head", "archives_head", "accounting_head", "archivist", "accountant"]:
+        page = people(name)
+        page.goto(destruction_url)
+        page.locator("form.sign-form button:has-text('签署')").click()
+        expect(page.locator("table.signatures")).to_contain_text(name)
+    expect(page.locator("#batch-state")).to_have_text("已签署")
+    for name in ["archivist", "accountant", "it_officer"]:
+        page = people(name)
+        page.goto(destruction_url)
+        page.locator("form.witness-form button:has-text('监销确认')").first.click()
+        expect(page.locator("table.witnesses")).to_contain_text(name)
+    page = people("archivist")
+    page.goto(destruction_url)
+    page.click("button:has-text('执行销毁')")
+    expect(page.locator("#batch-state")).to_have_text("销毁中")
+    # The task worker's work, done here: the store deletions item by item.
+    from kjda.lifecycle.destruction.services import destruction_run
+
+    destruction_run(batch_id=batch_id)
+    page.reload()
+    expect(page.locator("#batch-state")).to_have_text("已销毁")
+    expect(page.locator("a:has-text('已归档的销毁清册')")).to_be_visible()
+    destruction_register = page.locator("a:has-text('已归档的销毁清册')").get_attribute("href")
+
+    # 7. What remains: the destroyed record's page says so and its file is gone (410); the
+    # held voucher is still filed and downloadable; the kept one too.
+    page.goto(f"{base}/records/{destroyed_ids[0]}/")
+    expect(page.locator("main")).to_contain_text("已销毁")
+    assert page.request.get(base + destroyed_file).status == 410
+    page.goto(f"{base}/records/{held_id}/")
+    expect(page.locator("main")).to_contain_text(hold_number)
+    assert page.request.get(base + held_file).status == 200
+    page.goto(f"{base}/records/{kept_id}/")
+    # Kept with a new term of 10 years from the decision (the archive number keeps its D30).
+    from django.utils import timezone
+
+    expect(page.locator("main")).to_contain_text(f"{timezone.localdate().year + 10}-12-31")
+
+    # The three registers are filed records of their own categories.
+    for href, category in [(transfer_register, "移交清册"), (appraisal_register, "鉴定意见书"),
+                           (destruction_register, "销毁清册")]:
+        page.goto(base + href)
+        expect(page.locator("#archive-no")).to_have_text(re.compile(r"^Z001-"))
+        expect(page.locator("main")).to_contain_text(category)
+
+    # Every step is in the audit log, read by the audit administrator.
+    page = people("auditadmin")
+    def events(**query: str) -> int:
+        response = page.request.get(f"{base}/api/v1/audit", params={**query, "limit": "1"})
+        assert response.status == 200, response.text()
+        return response.json()["count"]
+
+    for action in ["record.file_add", "record.recheck", "volume.assemble", "volume.close",
+                   "transfer.create", "transfer.submit", "transfer.check", "transfer.decide",
+                   "transfer.sign", "transfer.register_file", "appraisal.create",
+                   "appraisal.submit", "appraisal.opinion", "appraisal.outcome",
+                   "appraisal.decide", "hold.place", "destruction.create", "destruction.submit",
+                   "destruction.sign", "destruction.witness", "destruction.execute",
+                   "record.destroy", "blob.destroyed", "destruction.complete"]:
+        assert events(action=action) >= 1, action
+    assert events(action="appraisal.opinion") == 4
+    assert events(action="destruction.sign") == 5
+    assert events(action="destruction.witness") == 3
+    assert events(action="record.destroy") == len(destroyed_ids)
+    for href in (transfer_register, appraisal_register, destruction_register):
+        register_id = href.rstrip("/").rsplit("/", 1)[1]
+        assert events(action="record.create", object_type="record", object_id=register_id) == 1
