@@ -13,6 +13,7 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from playwright.sync_api import expect
 
@@ -296,9 +297,25 @@ def test_custody_story_from_pending_to_destroyed(live_server, people, fonds, tmp
     page.goto(f"{base}/records/{destroyed_ids[0]}/")
     expect(page.locator("main")).to_contain_text("已销毁")
     assert page.request.get(base + destroyed_file).status == 410
+    custody = page.locator("#custody")  # every batch and register the record is in
+    expect(custody).to_contain_text(re.compile(rf"会计档案移交清册 YJ-{YEAR}-\d{{4}}"))
+    expect(custody).to_contain_text(re.compile(r"会计档案鉴定意见书 JD-\d{4}-\d{4}"))
+    expect(custody).to_contain_text(re.compile(r"会计档案销毁清册 XH-\d{4}-\d{4}"))
     page.goto(f"{base}/records/{held_id}/")
     expect(page.locator("main")).to_contain_text(hold_number)
     assert page.request.get(base + held_file).status == 200
+    expect(page.locator("#custody")).to_contain_text("未结清的债权债务")
+    expect(page.locator("#custody")).not_to_contain_text("会计档案销毁清册")
+    held_no = page.locator("#archive-no").inner_text()
+    # The held voucher was appraised: it is in the 鉴定意见书 (which, like the 销毁清册, does not
+    # yet say that it is held).
+    response = page.request.get(
+        f"{base}/api/v1/appraisals/{appraisal_url.rstrip('/').rsplit('/', 1)[1]}/register.xlsx")
+    assert response.status == 200
+    book = openpyxl.load_workbook(io.BytesIO(response.body()))
+    cells = [str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True)
+             for c in row if c is not None]
+    assert any(held_no in c for c in cells)
     page.goto(f"{base}/records/{kept_id}/")
     # Kept with a new term of 10 years from the decision (the archive number keeps its D30).
     from django.utils import timezone
