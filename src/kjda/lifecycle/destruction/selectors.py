@@ -14,6 +14,7 @@ from kjda.accounts.roles import Role
 from kjda.accounts.selectors import Actor, actor_roles
 from kjda.archives.models import Record, RecordStatus, Retention, Volume
 from kjda.errors import NotFound
+from kjda.lifecycle.appraisal.models import AppraisalItem, AppraisalState, Outcome
 from kjda.lifecycle.appraisal.selectors import records_appraised_for_destruction
 from kjda.lifecycle.destruction.models import (
     DestructionBatch,
@@ -343,6 +344,24 @@ def register_rows(batch: DestructionBatch, *, on: date | None = None) -> Iterato
                    timezone.localtime(done_at).date() if done_at and not note else "", note]
 
 
+def held_back_from_destruction(*, fonds_id: int) -> list[tuple[str, str, str]]:
+    """Records of the fonds that a decided appraisal found of no further value but a hold keeps
+    (Art.19: listed in the 销毁清册, kept apart until the matter is settled), as (档号, 题名,
+    the holds)."""
+    decided = AppraisalItem.objects.filter(batch__fonds_id=fonds_id,
+                                           batch__state=AppraisalState.DECIDED,
+                                           outcome=Outcome.DESTROY)
+    appraised = Record.objects.filter(
+        Q(pk__in=decided.filter(record__isnull=False).values("record_id"))
+        | Q(volume__in=decided.filter(volume__isnull=False).values("volume_id"))).exclude(
+        status=RecordStatus.DESTROYED)
+    held = holds_of_records(record_ids=list(appraised.values_list("pk", flat=True)))
+    rows = Record.objects.filter(pk__in=held).order_by("archive_no", "pk")
+    return [(r.archive_no or str(r.record_no), r.title,
+             "；".join(f"{h.number} {h.get_kind_display()}：{h.reason}" for h in held[r.pk]))
+            for r in rows]
+
+
 def destruction_register(batch: DestructionBatch, *, on: date | None = None) -> Register:
     """The 会计档案销毁清册 of the batch, with the five signatures and, once executed, the
     witnesses (监销人)."""
@@ -363,12 +382,16 @@ def destruction_register(batch: DestructionBatch, *, on: date | None = None) -> 
     ]
     total = batch.items.count()
     withheld = batch.items.filter(state=ItemState.WITHHELD).count()
+    held_back = held_back_from_destruction(fonds_id=batch.fonds_id)
+    sections = [("依第十九条不得销毁、单独转存的档案（已鉴定可销毁，因保全暂缓）",
+                 "\n".join(f"{a}  {t}  {why}" for a, t, why in held_back))] if held_back else []
     return Register(
         title="会计档案销毁清册", columns=REGISTER_COLUMNS, rows=register_rows(batch, on=on),
         particulars=[("立档单位", batch.fonds.unit_name), ("全宗号", batch.fonds.code),
                      ("清册编号", batch.number), ("状态", "已销毁" if batch.destroyed_at else batch.get_state_display())],
-        summary=[("共计", f"{total} 件"), ("暂缓销毁", f"{withheld} 件")],
-        signatures=signatures,
+        summary=[("共计", f"{total} 件"), ("暂缓销毁", f"{withheld} 件"),
+                 ("保全未列入", f"{len(held_back)} 件")],
+        signatures=signatures, extra_sections=tuple(sections),
         notes="依据《会计档案管理办法》第十八条编制；保全中的档案依第十九条单独转存，暂缓销毁。",
         created=batch.destroyed_at or batch.signed_at or batch.created_at)
 

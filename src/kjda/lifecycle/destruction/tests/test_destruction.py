@@ -383,3 +383,23 @@ def test_a_held_item_of_an_appraisal_is_listed_in_its_appraisal_register(ingest,
     assert free.archive_no not in section
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(register_pdf(register))).pages)
     assert "甲公司欠款" in text
+
+
+def test_a_held_record_appraised_for_destruction_is_listed_in_the_destruction_register(
+        ingest, people):
+    """Art.19: a record the appraisal found of no further value but a hold keeps back never
+    enters the batch, yet the 销毁清册 lists it as kept apart, with its hold."""
+    from kjda.lifecycle.destruction.selectors import destruction_register
+    from kjda.lifecycle.registers import register_pdf
+
+    held, other = ingest(), ingest()
+    services.hold_place(actor=people["auditor"], kind="claims", reason="未结清的债权：乙公司往来",
+                        review_on=_review_on(), record_ids=[held.pk])
+    batch = services.destruction_create(actor=people["archivist"], record_ids=[other.pk])
+    register = destruction_register(batch)
+    (heading, body), = register.extra_sections
+    assert "第十九条" in heading and held.archive_no in body and "乙公司往来" in body
+    assert other.archive_no not in body
+    assert ("保全未列入", "1 件") in register.summary
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(register_pdf(register))).pages)
+    assert "乙公司往来" in text
