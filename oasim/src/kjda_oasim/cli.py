@@ -15,6 +15,10 @@ def register_demo(sub) -> None:
     demo = sub.add_parser("demo", help="load a realistic year of sample records")
     demo.add_argument("--year", type=int, default=None)
     demo.add_argument("--records", type=int, default=240)
+    demo.add_argument("--years", type=int, default=None,
+                      help="take the year N years back through custody and disposition on a "
+                           "simulated clock: volumes, hand-over, appraisal after its 30-year "
+                           "term, a hold, destruction, registers (e.g. --years 35)")
     demo.add_argument("--no-oa", action="store_true",
                       help="only load records; don't start KJDA and the OA simulator")
     demo.add_argument("--port", type=int, default=int(os.environ.get("KJDA_PORT", "8000")))
@@ -45,9 +49,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from kjda_oasim.records import demo_load
 
-    year = args.year or timezone.localdate().year - 1
-    count = demo_load(year=year, records=args.records)
-    print(f"已载入 {count} 件 {year} 年示例档案 / loaded {count} demo records for {year}")
+    if args.years:
+        from kjda_oasim.lifecycle_demo import lifecycle_demo
+
+        lifecycle_demo(years=args.years, records=args.records,
+                       log=lambda line: print(line, flush=True))
+    else:
+        year = args.year or timezone.localdate().year - 1
+        count = demo_load(year=year, records=args.records)
+        print(f"已载入 {count} 件 {year} 年示例档案 / loaded {count} demo records for {year}")
     if args.no_oa:
         return 0
     import subprocess

@@ -50,10 +50,11 @@ def _ingest(actor: User | None, metadata: dict, files: list[tuple[IncomingFile, 
     return record_ingest(metadata=parsed, files=[f for f, _ in files], actor=actor).record
 
 
-def demo_load(*, year: int | None = None, records: int = 240, seed: int = 2024) -> int:
+def demo_load(*, year: int | None = None, records: int = 240, seed: int = 2024,
+              actor: User | None = None) -> int:
     rng = random.Random(seed)
     year = year or timezone.localdate().year - 1
-    actor = get_user_model().objects.filter(username="admin").first()
+    actor = actor or get_user_model().objects.filter(username="admin").first()
     count, voucher_no = 0, 0
     per_month = max(1, (records - 12 * 2 - 4) // 12)
     for month in range(1, 13):
