@@ -19,7 +19,8 @@ from playwright.sync_api import expect
 
 from .conftest import PASSWORD
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# `story`: scripts/test.sh runs this one browser test on PostgreSQL too (issue 17 "done when")
+pytestmark = [pytest.mark.e2e, pytest.mark.story, pytest.mark.django_db(transaction=True)]
 
 YEAR = 1990  # a 30-year term ended long ago
 USERS = {  # username → roles
