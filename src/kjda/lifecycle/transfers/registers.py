@@ -11,6 +11,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from kjda.archives.models import Fonds, Record, RecordFile
+from kjda.lifecycle.destruction.selectors import holds_of_records
 from kjda.lifecycle.registers import Column, Register, Signature
 from kjda.lifecycle.transfers.models import Decision, Side, TransferBatch, TransferItem
 from kjda.lifecycle.transfers.selectors import custody_deadline, custody_records
@@ -119,6 +120,12 @@ def custody_register(fonds: Fonds, fiscal_year: int) -> Register:
     records = custody_records(fonds=fonds, fiscal_year=fiscal_year)
     held = records.filter(custody="archives").count()
     total = records.count()
+    # Art.19: what a hold keeps from destruction is listed in the 保管清册 too, with the hold
+    holds = holds_of_records(record_ids=list(records.values_list("pk", flat=True)))
+    kept = [f"{r.archive_no or r.record_no}  {r.title}  "
+            + "；".join(f"{h.number} {h.get_kind_display()}：{h.reason}" for h in holds[r.pk])
+            for r in records.filter(pk__in=holds).order_by("archive_no", "pk")]
+    sections = [("保全中的档案（第十九条：不得销毁，单独转存保管）", "\n".join(kept))] if kept else []
     return Register(
         title="会计档案保管清册", columns=CUSTODY_COLUMNS,
         rows=list(_custody_rows(records.iterator(chunk_size=1000), on)),
@@ -126,5 +133,6 @@ def custody_register(fonds: Fonds, fiscal_year: int) -> Register:
                      ("编制日期", on.isoformat())],
         summary=[("共计", f"{total} 件"), ("档案机构保管", f"{held} 件"),
                  ("会计机构暂管", f"{total - held} 件"),
-                 ("暂管期满日", custody_deadline(fonds, fiscal_year).isoformat())],
-        created=now)
+                 ("暂管期满日", custody_deadline(fonds, fiscal_year).isoformat()),
+                 ("保全中", f"{len(kept)} 件")],
+        extra_sections=tuple(sections), created=now)

@@ -164,3 +164,22 @@ def test_a_transferring_signature_that_no_longer_matches_is_refused_on_receipt(p
     assert exc.value.code == "transfer_signature_invalid" and exc.value.status == 409
     record.refresh_from_db()
     assert record.custody == "accounting"
+
+
+def test_the_custody_register_lists_what_a_hold_keeps(people, ingest):
+    """Art.19: held items are listed in the 保管清册 as well, with their hold."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kjda.lifecycle.destruction.services import hold_place
+    from kjda.lifecycle.transfers.registers import custody_register
+
+    held, free = ingest(1), ingest(2)
+    hold_place(actor=people["dangan"], kind="litigation", reason="合同纠纷诉讼证据",
+               review_on=timezone.localdate() + timedelta(days=60), record_ids=[held.pk])
+    register = custody_register(held.fonds, 2024)
+    (heading, body), = register.extra_sections
+    assert "第十九条" in heading and held.archive_no in body and "合同纠纷诉讼证据" in body
+    assert free.archive_no not in body
+    assert ("保全中", "1 件") in register.summary
