@@ -25,6 +25,9 @@ def test_a_year_of_demo_records_goes_through_custody_appraisal_hold_and_destruct
     year = timezone.localdate().year - 35
     assert out["year"] == year and out["filed"] >= 30 and out["volumes"] >= 12
     records = Record.objects.filter(fiscal_year=year)
+    # the pending claim was put right: invoice added, checks run again, filed with its 档号
+    fixed = Record.objects.get(external_id=f"demo-{year}-pending")
+    assert fixed.archive_no == out["fixed"] and fixed.check_report.get("recheck")
     # everything handed over to the archives, on the day of the transfer
     assert not records.exclude(custody="archives").exists()
     assert {r.custody_since.year for r in records} == {year + 2}

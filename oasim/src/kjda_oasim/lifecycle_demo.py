@@ -10,9 +10,11 @@ writes the dates a real run would have written."""
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from kjda.archives.models import Fonds, Record, RecordStatus, Volume, VolumeStatus
+from kjda.ingest.metadata import FileMetaIn, metadata_parse
+from kjda.ingest.pipeline import IncomingFile
+from kjda.ingest.services import record_file_add, record_ingest, record_recheck
 from kjda.lifecycle.appraisal.selectors import records_appraised_for_destruction
 from kjda.lifecycle.appraisal.services import (
     OutcomeIn,
@@ -41,7 +46,7 @@ from kjda.lifecycle.transfers.services import (
     transfer_submit,
 )
 from kjda.lifecycle.volumes.services import volume_close, volumes_assemble
-from kjda_oasim.factories import user_with_roles
+from kjda_oasim.factories import invoice_pdf, user_with_roles, voucher_pdf
 from kjda_oasim.records import demo_load
 
 # The people of the story, one per role (names as a unit would have them).
@@ -57,6 +62,31 @@ PEOPLE = [("demo_accountant", "张会计", ["accountant"]),
 
 def _at(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def _pending_fixed(year: int, actor: Any) -> Record:
+    """A travel claim filed without its invoice (pending, GD-2-8), put right as a clerk would:
+    the invoice added, the checks run again, filed."""
+    day = date(year, 12, 20)
+    amount = Decimal("1280.50")
+    meta = metadata_parse({"category": "记账凭证", "fiscal_year": year, "period": 12,
+                           "title": f"{year}年12月 报销差旅费（补交发票）", "date": day.isoformat(),
+                           "amount": str(amount), "document_no": "记-9001",
+                           "department": "财务部", "source_system": "demo",
+                           "external_id": f"demo-{year}-pending",
+                           "extra": {"missing_attachments": ["发票 / invoice"]}})
+    voucher = IncomingFile(io.BytesIO(voucher_pdf(number="9001", summary="报销差旅费",
+                                                  amount=amount, day=day)),
+                           "记账凭证-9001.pdf", FileMetaIn(document_type="记账凭证"))
+    record = record_ingest(metadata=meta, files=[voucher], actor=actor).record
+    if record.status != RecordStatus.PENDING:
+        return record
+    invoice = IncomingFile(io.BytesIO(invoice_pdf(number=f"{year % 100:02d}310000000000009001",
+                                                  seller="某某酒店有限公司", amount=amount,
+                                                  day=day)),
+                           "发票-9001.pdf", FileMetaIn(document_type="原始凭证"))
+    record_file_add(record=record, upload=invoice, actor=actor)
+    return record_recheck(record=Record.objects.get(pk=record.pk), actor=actor)
 
 
 def lifecycle_demo(*, years: int = 35, records: int = 60,
@@ -85,6 +115,9 @@ def lifecycle_demo(*, years: int = 35, records: int = 60,
     with time_machine.travel(_at(year + 1, 1, 20), tick=True):
         out["filed"] = demo_load(year=year, records=records, actor=people["accountant"])
         log(f"{year + 1}-01-20 归档 {out['filed']} 件 {year} 年度档案 / filed")
+        fixed = _pending_fixed(year, people["accountant"])
+        out["fixed"] = fixed.archive_no
+        log(f"  待处理的凭证补充发票后重新检测，已归档 {fixed.archive_no} / pending record fixed")
         volumes_assemble(fonds=fonds, fiscal_year=year, actor=people["accountant"])
         open_volumes = Volume.objects.filter(fonds=fonds, fiscal_year=year,
                                              status=VolumeStatus.OPEN, records__isnull=False)

@@ -318,6 +318,13 @@ def volume_close(*, volume: Volume, actor: User | None = None,
         year=volume.fiscal_year, retention=volume.retention, volume_no=volume.volume_no)
     volume.status, volume.closed_at = VolumeStatus.CLOSED, timezone.now()
     volume.save()
+    if fonds.arrangement == Arrangement.BY_ITEM:
+        # 按件整理: every item got its 档号 when it was filed and keeps it for good (it is how
+        # the item is cited and found); the volume is the binding (装册) and takes its own number.
+        audit_log(action="volume.close", actor=actor, request=request, object_type="volume",
+                  object_id=str(volume.pk), detail={"archive_no": volume.archive_no,
+                                                    "items_renumbered": False})
+        return volume
     for index, item in enumerate(items, start=1):
         item.volume_no, item.item_no = volume.volume_no, index
         item.archive_no = f"{volume.archive_no}-{index:04d}"

@@ -227,3 +227,18 @@ def test_the_cli_assembles_a_year_as_its_system_user(by_volume, ingest, capsys):
     event = AuditEvent.objects.get(action="volume.assemble")
     assert event.actor_name == "kjda:cli" and event.detail["category"] == "会计凭证"
     assert main(["volumes", "assemble", "--fonds", "Z999", "--year", "2024"]) == 2
+
+
+def test_in_a_fonds_arranged_by_item_closing_binds_the_items_and_keeps_their_numbers(
+        fonds, ingest, archivist):
+    """按件整理: an item's 档号 is given at filing and never changes; the closed volume (装册)
+    takes its own number."""
+    _year(ingest)
+    before = dict(Record.objects.values_list("pk", "archive_no"))
+    assert all(before.values())
+    volumes_assemble(fonds=fonds, fiscal_year=2024, actor=archivist)
+    volume = Volume.objects.order_by("title").first()
+    closed = volume_close(volume=volume, actor=archivist)
+    assert closed.status == VolumeStatus.CLOSED and closed.archive_no == "Z001-PZ·2024·D30-0001"
+    assert dict(Record.objects.values_list("pk", "archive_no")) == before
+    assert closed.records.exists()
