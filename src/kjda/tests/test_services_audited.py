@@ -176,6 +176,12 @@ AUDITED: dict[str, tuple[str, str]] = {
         "custody.register_file", "lifecycle/transfers/tests/test_custody.py::"
         "test_the_custody_register_is_filed_as_a_permanent_record"),
     # lifecycle.destruction (issue 17 items 5 and 6: holds and destruction)
+    "kjda.lifecycle.volumes.services.volumes_unclosed_notify": (
+        "volume.unclosed_notify", "lifecycle/volumes/tests/test_volumes.py::"
+        "test_open_volumes_of_an_ended_year_are_a_todo_and_the_record_names_its_volume"),
+    "kjda.lifecycle.destruction.services.hold_reviews_notify": (
+        "hold.review_due", "lifecycle/destruction/tests/test_destruction.py::"
+        "test_the_owner_gets_a_to_do_when_the_review_date_of_a_hold_comes"),
     "kjda.lifecycle.destruction.services.hold_place": (
         "hold.place", "lifecycle/destruction/tests/test_destruction.py::"
         "test_a_hold_on_records_blocks_selection_with_the_reason"),

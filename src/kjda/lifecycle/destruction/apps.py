@@ -17,3 +17,7 @@ class DestructionConfig(AppConfig):
         volume_mentions_provider(providers.volume_mentions)
         todo_provider(providers.destruction_todos)
         appraisal_held_items_provider(providers.appraisal_held_items)  # Art.19
+        from kjda.lifecycle.daily import daily_job
+        from kjda.lifecycle.destruction.services import hold_reviews_task
+
+        daily_job(hold_reviews_task)  # a hold's review date: an OA to-do for its owner

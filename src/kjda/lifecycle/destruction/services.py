@@ -476,3 +476,30 @@ def destruction_run_task(batch_id: int) -> dict[str, str]:
     """The task worker's run (or resumption) of a batch's destruction; safe to run again."""
     batch = destruction_run(batch_id=batch_id)
     return {"number": batch.number, "state": batch.state}
+
+
+def hold_reviews_notify(*, today: date | None = None) -> list[str]:
+    """The daily job: each active hold whose review date has come gives its owner an OA to-do
+    (once per hold and review date; the dashboard shows it as well). Audited (`hold.review_due`)
+    when a to-do is queued; the hold numbers notified."""
+    today = today or timezone.localdate()
+    notified = []
+    with transaction.atomic():
+        for hold in (Hold.objects.filter(state=HoldState.ACTIVE, review_on__lte=today)
+                     .select_related("owner").order_by("review_on", "id")):
+            queued = oa_todo_notify(
+                users=[hold.owner], title=f"复核保全 {hold.number}",
+                text=f"保全（{hold.get_kind_display()}）的复核日 {hold.review_on:%Y-%m-%d} 已到："
+                     f"{hold.reason[:200]}。请复核，事项了结后解除保全。",
+                url=f"/holds/{hold.pk}/", dedupe_key=f"hold-review:{hold.pk}:{hold.review_on}")
+            if queued:
+                audit_log(action="hold.review_due", object_type="hold", object_id=str(hold.pk),
+                          detail={"number": hold.number, "review_on": hold.review_on.isoformat(),
+                                  "owner": hold.owner.get_username()})
+                notified.append(hold.number)
+    return notified
+
+
+@task()
+def hold_reviews_task() -> list[str]:
+    return hold_reviews_notify()

@@ -22,6 +22,13 @@ def record_mentions(record: Record) -> list[Mention]:
             state += f"：{item.reason}"
         out.append(Mention("transfer", f"会计档案移交清册 {item.batch.number}", state,
                            f"/transfers/{item.batch_id}/", item.batch.created_at))
+    # the latest 保管清册 filed for the record's fonds and year lists it too
+    prefix = f"custody-register:{record.fonds.code}:{record.fiscal_year}:"
+    register = (Record.objects.filter(source_system="kjda", external_id__startswith=prefix)
+                .only("pk", "archive_no", "filed_at").order_by("-pk").first())
+    if register is not None:
+        out.append(Mention("custody_register", f"会计档案保管清册 {register.archive_no or ''}",
+                           "已归档", f"/records/{register.pk}/", register.filed_at))
     return out
 
 

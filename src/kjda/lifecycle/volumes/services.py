@@ -14,7 +14,10 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
+from django_tasks import task
 
+from kjda.accounts.models import Profile
+from kjda.accounts.roles import Role
 from kjda.archives import numbering
 from kjda.archives import services as archives_services
 from kjda.archives.models import (
@@ -30,6 +33,7 @@ from kjda.archives.models import (
 from kjda.audit.services import audit_log
 from kjda.errors import Conflict, DomainError
 from kjda.lifecycle.registers import Column, Register, Signature, register_pdf, register_xlsx
+from kjda.lifecycle.todos import oa_todo_notify
 from kjda.lifecycle.volumes.models import (
     ManualPlacement,
     Period,
@@ -420,3 +424,38 @@ def volume_update(*, actor: Actor, volume: Volume, title: str,
               object_id=str(volume.pk), detail={"before": {"title": before},
                                                 "after": {"title": volume.title}})
     return volume
+
+
+def volumes_unclosed_notify(*, today: date | None = None) -> list[tuple[str, int]]:
+    """The daily job: for each fonds and ended fiscal year that still has open volumes with
+    items, an OA to-do (once per fonds and year) for those who close volumes in that fonds
+    (archivists, accountants; Art.10 整理立卷). Audited (`volume.unclosed_notify`) when a to-do
+    is queued; the (fonds, year) pairs notified."""
+    year_now = (today or timezone.localdate()).year
+    open_years = (Volume.objects.filter(status=VolumeStatus.OPEN, fiscal_year__lt=year_now,
+                                        records__isnull=False)
+                  .values_list("fonds__code", "fiscal_year").annotate(n=Count("id", distinct=True))
+                  .order_by("fonds__code", "fiscal_year"))
+    notified = []
+    with transaction.atomic():
+        for fonds_code, fiscal_year, n in open_years:
+            users = [p.user for p in Profile.objects.select_related("user")
+                     .filter(user__is_active=True)
+                     if {Role.ARCHIVIST, Role.ACCOUNTANT} & set(p.roles)
+                     and Role.CASHIER not in p.roles and (not p.fonds or fonds_code in p.fonds)]
+            queued = oa_todo_notify(
+                users=users, title=f"封卷：{fonds_code} {fiscal_year} 年度尚有 {n} 卷未封卷",
+                text=f"{fiscal_year} 年度已结束，请整理并封卷（卷内目录、备考表随封卷生成）。",
+                url=f"/volumes/?year={fiscal_year}&status=open",
+                dedupe_key=f"volumes-open:{fonds_code}:{fiscal_year}")
+            if queued:
+                audit_log(action="volume.unclosed_notify", object_type="fonds",
+                          object_id=fonds_code, detail={"fiscal_year": fiscal_year,
+                                                        "open_volumes": n})
+                notified.append((fonds_code, fiscal_year))
+    return notified
+
+
+@task()
+def volumes_unclosed_task() -> list[tuple[str, int]]:
+    return volumes_unclosed_notify()

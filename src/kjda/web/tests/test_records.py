@@ -138,8 +138,9 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
     with django_assert_max_num_queries(20):
         assert web.get("/records/").status_code == 200
     # + the lifecycle mentions providers: appraisal (1 query: the batches the record is in),
-    # hand-over (2: custody deadline, transfers of the record), holds and destruction (1 each)
-    with django_assert_max_num_queries(25):
+    # hand-over (3: custody deadline, transfers of the record, the latest 保管清册), holds and
+    # destruction (1 each)
+    with django_assert_max_num_queries(26):
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200

@@ -330,6 +330,20 @@ def test_the_owner_gets_a_to_do_when_the_review_date_of_a_hold_comes(ingest, peo
     titles = [t.title for t in todos_for(people["accountant"])]
     assert titles == [f"复核保全 {due.number}（未结清的债权债务）"]
     assert not [t for t in todos_for(people["archivist"]) if t.workflow == "hold"]
+    # ... and the same to-do in the OA the owner signs in with, raised by the daily job once
+    from allauth.socialaccount.models import SocialAccount
+
+    from kjda.connectors.models import Connector, Notice
+
+    connector = Connector.objects.create(kind="webhook", name="OA", enabled=True)
+    SocialAccount.objects.create(user=people["accountant"], provider="webhook", uid="u-acc")
+    assert services.hold_reviews_notify() == [due.number]
+    assert services.hold_reviews_notify() == []  # once per hold and review date
+    notice = Notice.objects.get(connector=connector)
+    assert notice.todo and notice.user_ids == ["u-acc"] and due.number in notice.title
+    assert notice.url.endswith(f"/holds/{due.pk}/")
+    event = AuditEvent.objects.get(action="hold.review_due")
+    assert event.detail["number"] == due.number and event.detail["owner"] == "accountant"
     with pytest.raises(DomainError) as past:
         services.hold_place(actor=people["archivist"], kind="claims", reason="x",
                             review_on=timezone.localdate() - timedelta(days=1),

@@ -125,6 +125,11 @@ def test_the_custody_register_is_filed_as_a_permanent_record(people, ingest):
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert first.archive_no in text and "会计机构暂管" in text
     assert AuditEvent.objects.filter(action="custody.register_file").exists()
+    # the records it lists name it on their pages
+    from kjda.lifecycle.mentions import mentions_of_record
+
+    [mention] = [m for m in mentions_of_record(first) if m.workflow == "custody_register"]
+    assert mention.url == f"/records/{record.pk}/" and record.archive_no in mention.label
     with pytest.raises(DomainError):
         services.custody_register_file(actor=people["yuangong"], fonds_code="Z001",
                                        fiscal_year=2024)

@@ -208,6 +208,20 @@ def test_open_volumes_of_an_ended_year_are_a_todo_and_the_record_names_its_volum
     volumes_assemble(fonds=by_volume, fiscal_year=2024, actor=archivist)
     todos = [t for t in todos_for(archivist) if t.workflow == "volume"]
     assert [t.title for t in todos] == ["封卷：2024 年度尚有 1 卷未封卷"]
+    # ... and in the OA of those who close volumes, raised once by the daily job
+    from allauth.socialaccount.models import SocialAccount
+
+    from kjda.connectors.models import Connector, Notice
+    from kjda.lifecycle.volumes.services import volumes_unclosed_notify
+
+    connector = Connector.objects.create(kind="webhook", name="OA", enabled=True)
+    SocialAccount.objects.create(user=archivist, provider="webhook", uid="u-arch")
+    assert volumes_unclosed_notify() == [("Z001", 2024)]
+    assert volumes_unclosed_notify() == []  # once per fonds and year
+    notice = Notice.objects.get(connector=connector)
+    assert notice.todo and notice.user_ids == ["u-arch"] and "2024" in notice.title
+    assert AuditEvent.objects.get(action="volume.unclosed_notify").detail == {
+        "fiscal_year": 2024, "open_volumes": 1}
     record.refresh_from_db()
     [mention] = [m for m in mentions_of_record(record) if m.workflow == "volume"]
     assert mention.state == "组卷中" and mention.url.endswith(f"/volumes/{record.volume_id}/")
