@@ -11,6 +11,7 @@ from ninja import Router, Schema
 
 from kjda.accounts.requests import AuthedRequest
 from kjda.archives import selectors as archive_selectors
+from kjda.archives.access_log import register_download_log
 from kjda.archives.models import retention_label
 from kjda.archives.services import record_set_asset_disposed
 from kjda.errors import NotFound
@@ -158,6 +159,8 @@ def appraisal_cancel(request: AuthedRequest, batch_id: int, payload: CancelIn):
 @router.get("/appraisals/{batch_id}/register.pdf", summary="会计档案鉴定意见书（PDF/A）")
 def register_pdf_get(request: AuthedRequest, batch_id: int):
     batch = _batch(request, batch_id)
+    register_download_log(request=request, register="会计档案鉴定意见书", object_type="appraisal",
+                          object_id=str(batch.pk), file_format="pdf")
     response = HttpResponse(register_pdf(appraisal_register(batch)),
                             content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{batch.number}.pdf"'
@@ -167,6 +170,8 @@ def register_pdf_get(request: AuthedRequest, batch_id: int):
 @router.get("/appraisals/{batch_id}/register.xlsx", summary="会计档案鉴定意见书（Excel）")
 def register_xlsx_get(request: AuthedRequest, batch_id: int):
     batch = _batch(request, batch_id)
+    register_download_log(request=request, register="会计档案鉴定意见书", object_type="appraisal",
+                          object_id=str(batch.pk), file_format="xlsx")
     response = HttpResponse(
         register_xlsx(appraisal_register(batch)),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
+from kjda.archives.access_log import register_download_log
 from kjda.lifecycle.destruction import selectors, services
 from kjda.lifecycle.destruction.flow import DESTRUCTION
 from kjda.lifecycle.destruction.models import DestructionBatch, Hold
@@ -198,6 +199,8 @@ def _register_response(request: HttpRequest, batch_id: int, kind: str) -> HttpRe
     require_token_scope(request, "read")
     batch = selectors.destruction_get(actor=request.user, batch_id=batch_id)
     register = selectors.destruction_register(batch)
+    register_download_log(request=request, register="会计档案销毁清册", object_type="destruction",
+                          object_id=str(batch.pk), file_format=kind)
     if kind == "pdf":
         data, content_type = register_pdf(register), "application/pdf"
     else:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from kjda.accounts.requests import AuthedRequest
+from kjda.archives.access_log import register_download_log
 from kjda.lifecycle.registers import register_pdf, register_xlsx
 from kjda.lifecycle.transfers import selectors, services
 from kjda.lifecycle.transfers.models import TransferBatch
@@ -241,6 +242,8 @@ def transfer_register_download(request: AuthedRequest, batch_id: int, kind: str)
         raise NotFound("format_unknown", "只提供 pdf 或 xlsx", "pdf or xlsx only")
     batch = selectors.transfer_get(actor=request.user, batch_id=batch_id)
     final = batch.completed_at is not None
+    register_download_log(request=request, register="会计档案移交清册", object_type="transfer",
+                          object_id=str(batch.pk), file_format=kind)
     return _register_response(transfer_register(batch, final=final), batch.number, kind)
 
 
@@ -250,6 +253,8 @@ def custody_register_download(request: AuthedRequest, q: Query[CustodyRegisterQu
     require_token_scope(request, "read")
     fonds = selectors.custody_fonds_get(actor=request.user, fonds_code=q.fonds)
     kind = "xlsx" if format == "xlsx" else "pdf"
+    register_download_log(request=request, register="会计档案保管清册", object_type="fonds",
+                          object_id=f"{fonds.code}:{q.year}", file_format=kind)
     return _register_response(custody_register(fonds, q.year),
                               f"custody-{fonds.code}-{q.year}", kind)
 

@@ -13,6 +13,7 @@ from ninja import Router, Schema
 from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors as archive_selectors
+from kjda.archives.access_log import register_download_log
 from kjda.archives.downloads import FILE_HEADERS
 from kjda.archives.models import Category, Fonds, Volume
 from kjda.errors import DomainError, NotFound
@@ -199,6 +200,8 @@ def volume_document_response(request: HttpRequest, volume_id: int, kind: str
     name = _DOC_PATHS[VolumeDocumentKind(kind)]
     ext = name.rsplit(".", 1)[1]
     label = "卷内目录" if name.startswith("register") else "备考表"
+    register_download_log(request=request, register=label, object_type="volume",
+                          object_id=str(volume.pk), file_format=ext)
     filename = f"{volume.archive_no or volume.pk}-{label}.{ext}"
     response = StreamingHttpResponse(chunks, content_type=_DOC_TYPES[ext])
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"

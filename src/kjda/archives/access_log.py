@@ -44,3 +44,11 @@ def record_export_log(*, request: HttpRequest, action: str, record_id: int | Non
     """A catalogue export (`record.export`) or one record's metadata (`record.export_metadata`)."""
     audit_log(action=action, request=request, object_type="record",
               object_id="" if record_id is None else str(record_id), detail=detail)
+
+
+def register_download_log(*, request: HttpRequest, register: str, object_type: str,
+                          object_id: str, file_format: str) -> None:
+    """A register (移交清册, 保管清册, 鉴定意见书, 销毁清册, 卷内目录, 备考表) read as PDF or Excel:
+    it lists archive numbers and titles, so each download is an access like a record's."""
+    audit_log(action="register.download", request=request, object_type=object_type,
+              object_id=object_id, detail={"register": register, "format": file_format})

@@ -17,6 +17,7 @@ from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import actor_can
 from kjda.archives import selectors as archive_selectors
+from kjda.archives.access_log import register_download_log
 from kjda.archives.downloads import FILE_HEADERS
 from kjda.archives.models import Category, Volume, VolumeStatus
 from kjda.errors import DomainError, NotFound
@@ -141,6 +142,8 @@ def volume_document(request: HttpRequest, volume_id: int, name: str) -> HttpResp
                                                          kind=kind)
     except NotFound as exc:
         raise Http404(exc.en) from exc
+    register_download_log(request=request, register=label, object_type="volume",
+                          object_id=str(volume.pk), file_format=name.rsplit(".", 1)[1])
     response = StreamingHttpResponse(chunks, content_type=content_type)
     filename = f"{volume.archive_no or volume.pk}-{label}.{name.rsplit('.', 1)[1]}"
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"

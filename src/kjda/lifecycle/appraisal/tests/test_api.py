@@ -48,6 +48,9 @@ def test_the_appraisal_walks_through_the_api(fonds, people):
     assert pdf["Content-Type"] == "application/pdf"
     assert "纪检同意" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert arch.get(f"/api/v1/appraisals/{bid}/register.xlsx").content[:2] == b"PK"
+    downloads = AuditEvent.objects.filter(action="register.download", object_type="appraisal",
+                                          object_id=str(bid))
+    assert sorted(downloads.values_list("detail__format", flat=True)) == ["pdf", "xlsx"]
     assert AuditEvent.objects.filter(action="appraisal.decide", object_id=str(bid)).exists()
 
 

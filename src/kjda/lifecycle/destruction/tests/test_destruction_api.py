@@ -90,6 +90,9 @@ def test_the_whole_destruction_through_the_api(ingest, people):
     cells = [c for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(
         values_only=True) for c in row if c]
     assert records[1].archive_no in cells and "同意销毁" in cells
+    downloads = AuditEvent.objects.filter(action="register.download", object_type="destruction",
+                                          object_id=str(bid))
+    assert sorted(downloads.values_list("detail__format", flat=True)) == ["pdf", "xlsx"]
 
     gone = api["archivist"].get(f"/files/{records[0].files.first().pk}/content")
     assert gone.status_code == 410 and gone.json()["code"] == "file_destroyed"

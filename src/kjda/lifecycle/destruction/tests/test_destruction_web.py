@@ -84,6 +84,8 @@ def test_a_destruction_walked_through_the_pages(ingest, people):
     assert "已销毁" in page and "已归档的销毁清册" in page
     pdf = archivist.get(f"/destructions/{batch.pk}/register.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="register.download", object_type="destruction",
+                                     object_id=str(batch.pk), detail__format="pdf").exists()
     assert archivist.get(f"/destructions/{batch.pk}/register.doc").status_code == 404
     record_page = archivist.get(f"/records/{records[0].pk}/").content.decode()
     assert batch.number in record_page

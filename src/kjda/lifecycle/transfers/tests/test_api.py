@@ -64,6 +64,9 @@ def test_a_transfer_through_the_api_from_create_to_signed(people, ingest):
     rows = [r for r in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)]
     assert any(r[5] == records[0].archive_no for r in rows if len(r) > 5)
     assert not any(len(r) > 5 and r[5] == records[1].archive_no for r in rows)
+    downloads = AuditEvent.objects.filter(action="register.download", object_type="transfer",
+                                          object_id=str(bid))
+    assert sorted(downloads.values_list("detail__format", flat=True)) == ["pdf", "xlsx"]
     listed = acc.get("/api/v1/transfers?state=partially_accepted").json()
     assert [b["number"] for b in listed] == [batch["number"]]
     assert AuditEvent.objects.filter(action="transfer.sign", object_id=str(bid)).exists()
@@ -80,6 +83,8 @@ def test_custody_register_extension_and_refusals_through_the_api(people, ingest)
     assert resp.status_code == 200 and pdfa_check(resp.content).compliant
     resp = arc.get("/api/v1/custody-register?fonds=Z001&year=2024&format=xlsx")
     assert resp.status_code == 200 and resp.content[:2] == b"PK"
+    assert AuditEvent.objects.filter(action="register.download", object_type="fonds",
+                                     object_id="Z001:2024", detail__format="xlsx").exists()
     assert _client(people["yuangong"]).get(
         "/api/v1/custody-register?fonds=Z001&year=2024").status_code == 404
     resp = _post(arc, "/custody-extensions", {"fonds": "Z001", "fiscal_year": 2024,

@@ -56,6 +56,8 @@ def test_the_accountant_assembles_moves_and_closes_through_the_api(by_volume, in
     assert "记-0003" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
     assert api.get(f"/api/v1/volumes/{feb['id']}/register.xlsx").status_code == 200
     assert api.get(f"/api/v1/volumes/{feb['id']}/notes.pdf").status_code == 200
+    assert AuditEvent.objects.filter(action="register.download", object_type="volume",
+                                     object_id=str(feb["id"]), detail__register="备考表").exists()
     assert api.get(f"/api/v1/volumes/{jan['id']}/register.pdf").status_code == 404
     rec = api.get(f"/api/v1/records/{record.pk}").json()
     assert rec["volume"]["id"] == feb["id"] and rec["volume"]["status"] == "closed"
@@ -105,6 +107,8 @@ def test_the_volume_pages_list_show_move_and_close(by_volume, ingest, archivist)
     download = web.get(f"/volumes/{feb.pk}/register.pdf")
     assert download.status_code == 200
     assert b"".join(download.streaming_content).startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="register.download", object_type="volume",
+                                     object_id=str(feb.pk), detail__register="卷内目录").count() >= 1
 
 
 @pytest.mark.django_db
