@@ -7,6 +7,7 @@ change of roles applies from the next request on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
@@ -119,6 +120,17 @@ def actor_may_file(actor: Actor, *, fonds_code: str, department: str) -> bool:
     if profile.fonds and fonds_code not in profile.fonds:
         return False
     return not profile.departments or department in profile.departments
+
+
+def users_with_roles(*, roles: Iterable[str], fonds_code: str | None = None,
+                     excluding: Iterable[str] = ()) -> list[User]:
+    """Active users holding any of `roles` (and none of `excluding`) whose fonds scope covers
+    `fonds_code` (an empty scope covers every fonds; None: any scope): who a workflow step waits
+    on, for its to-dos."""
+    wanted, unwanted = set(roles), set(excluding)
+    return [p.user for p in Profile.objects.select_related("user").filter(user__is_active=True)
+            if wanted & set(p.roles or []) and not unwanted & set(p.roles or [])
+            and (fonds_code is None or not p.fonds or fonds_code in p.fonds)]
 
 
 def token_list(*, user: User) -> list[ApiToken]:

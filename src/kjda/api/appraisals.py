@@ -163,7 +163,7 @@ def register_pdf_get(request: AuthedRequest, batch_id: int):
                           object_id=str(batch.pk), file_format="pdf")
     response = HttpResponse(register_pdf(appraisal_register(batch)),
                             content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{batch.number}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="{batch.number}.pdf"'
     return response
 
 

@@ -14,9 +14,8 @@ from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
-from kjda.accounts.models import Profile
 from kjda.accounts.roles import Role
-from kjda.accounts.selectors import actor_roles
+from kjda.accounts.selectors import actor_roles, users_with_roles
 from kjda.archives.models import (
     BusinessEvent,
     Fonds,
@@ -181,12 +180,7 @@ def fonds_retention_schedule_set(*, actor: User, fonds: Fonds, schedule: str, re
 
 
 def _archives_staff(fonds: Fonds) -> list[User]:
-    users: list[User] = []
-    for p in Profile.objects.select_related("user").filter(user__is_active=True):
-        if set(p.roles or []) & {Role.ARCHIVIST, Role.ARCHIVES_HEAD} and (
-                not p.fonds or fonds.code in p.fonds):
-            users.append(p.user)
-    return users
+    return users_with_roles(roles=[Role.ARCHIVIST, Role.ARCHIVES_HEAD], fonds_code=fonds.code)
 
 
 def expiry_scan(*, today: date | None = None, actor: User | None = None,
@@ -270,11 +264,7 @@ def _locked(batch: AppraisalBatch) -> AppraisalBatch:
 
 def _participants(batch: AppraisalBatch, sides: Iterable[str]) -> list[User]:
     roles = set().union(*(SIDE_ROLES[s] for s in sides)) if sides else set()
-    users: list[User] = []
-    for p in Profile.objects.select_related("user").filter(user__is_active=True):
-        if set(p.roles or []) & roles and (not p.fonds or batch.fonds.code in p.fonds):
-            users.append(p.user)
-    return users
+    return users_with_roles(roles=roles, fonds_code=batch.fonds.code)
 
 
 def appraisal_submit(*, actor: User, batch: AppraisalBatch,

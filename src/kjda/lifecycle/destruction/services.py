@@ -13,13 +13,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_tasks import task
 
-from kjda.accounts.selectors import Actor, actor_roles
+from kjda.accounts.selectors import Actor, actor_roles, users_with_roles
 from kjda.accounts.services import system_user
 from kjda.archives.models import Record, RecordFile, RecordStatus
 from kjda.archives.selectors import record_list, records_visible, volume_get
@@ -73,12 +72,8 @@ def _next_number(model: type[Hold] | type[DestructionBatch], prefix: str) -> str
     return f"{stem}{n:04d}"
 
 
-def _users_with_roles(roles: frozenset[str]) -> list[AbstractBaseUser]:
-    from kjda.accounts.models import Profile
-
-    ids = [p.user_id for p in Profile.objects.all().only("user_id", "roles")
-           if set(p.roles or []) & roles]
-    return list(get_user_model().objects.filter(pk__in=ids, is_active=True))
+def _users_with_roles(roles: frozenset[str]) -> list[User]:
+    return users_with_roles(roles=roles)
 
 
 # ---- holds -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django_tasks import task
 
 from kjda.accounts.models import Profile
 from kjda.accounts.roles import Role
-from kjda.accounts.selectors import actor_profile, actor_roles
+from kjda.accounts.selectors import actor_profile, actor_roles, users_with_roles
 from kjda.archives.models import BusinessEvent, Custody, Fonds, Record, RecordStatus
 from kjda.audit.services import audit_log
 from kjda.errors import Conflict, DomainError, Forbidden, NotFound
@@ -217,10 +217,7 @@ def transfer_checks_run(*, batch_id: int, limit: int | None = None) -> int:
 
 
 def _holders(roles: Iterable[str], fonds_code: str) -> list[User]:
-    wanted = set(roles)
-    return [p.user for p in Profile.objects.select_related("user").filter(user__is_active=True)
-            if wanted & set(p.roles) and Role.CASHIER not in p.roles
-            and (not p.fonds or fonds_code in p.fonds)]
+    return users_with_roles(roles=roles, fonds_code=fonds_code, excluding=[Role.CASHIER])
 
 
 def transfer_items_decide(*, actor: User, batch_id: int,

@@ -16,8 +16,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_tasks import task
 
-from kjda.accounts.models import Profile
 from kjda.accounts.roles import Role
+from kjda.accounts.selectors import users_with_roles
 from kjda.archives import numbering
 from kjda.archives import services as archives_services
 from kjda.archives.models import (
@@ -439,10 +439,8 @@ def volumes_unclosed_notify(*, today: date | None = None) -> list[tuple[str, int
     notified = []
     with transaction.atomic():
         for fonds_code, fiscal_year, n in open_years:
-            users = [p.user for p in Profile.objects.select_related("user")
-                     .filter(user__is_active=True)
-                     if {Role.ARCHIVIST, Role.ACCOUNTANT} & set(p.roles)
-                     and Role.CASHIER not in p.roles and (not p.fonds or fonds_code in p.fonds)]
+            users = users_with_roles(roles=[Role.ARCHIVIST, Role.ACCOUNTANT],
+                                     fonds_code=fonds_code, excluding=[Role.CASHIER])
             queued = oa_todo_notify(
                 users=users, title=f"封卷：{fonds_code} {fiscal_year} 年度尚有 {n} 卷未封卷",
                 text=f"{fiscal_year} 年度已结束，请整理并封卷（卷内目录、备考表随封卷生成）。",
