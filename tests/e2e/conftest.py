@@ -49,8 +49,11 @@ def chromium_browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser tests must run in CI: {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() has its own 5 s default; a CI machine at the end of the full suite is slower, and a
+    # page that embeds a PDF preview can take longer than that to settle after a redirect.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=CHROMIUM_ARGS)
