@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.http import HttpResponse
 from ninja import Router, Schema
 
 from kjda.accounts.requests import AuthedRequest
 from kjda.archives import selectors as archive_selectors
-from kjda.archives.access_log import register_download_log
 from kjda.archives.models import retention_label
 from kjda.archives.services import record_set_asset_disposed
 from kjda.errors import NotFound
@@ -19,7 +17,7 @@ from kjda.lifecycle.appraisal import selectors, services
 from kjda.lifecycle.appraisal.models import AppraisalBatch
 from kjda.lifecycle.appraisal.register import appraisal_register
 from kjda.lifecycle.appraisal.workflow import APPRAISAL
-from kjda.lifecycle.registers import register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_download
 
 router = Router(tags=["appraisals"])
 
@@ -159,24 +157,17 @@ def appraisal_cancel(request: AuthedRequest, batch_id: int, payload: CancelIn):
 @router.get("/appraisals/{batch_id}/register.pdf", summary="会计档案鉴定意见书（PDF/A）")
 def register_pdf_get(request: AuthedRequest, batch_id: int):
     batch = _batch(request, batch_id)
-    register_download_log(request=request, register="会计档案鉴定意见书", object_type="appraisal",
-                          object_id=str(batch.pk), file_format="pdf")
-    response = HttpResponse(register_pdf(appraisal_register(batch)),
-                            content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{batch.number}.pdf"'
-    return response
+    return register_download(request, appraisal_register(batch), kind="pdf",
+                             label="会计档案鉴定意见书", object_type="appraisal",
+                             object_id=str(batch.pk), filename=batch.number)
 
 
 @router.get("/appraisals/{batch_id}/register.xlsx", summary="会计档案鉴定意见书（Excel）")
 def register_xlsx_get(request: AuthedRequest, batch_id: int):
     batch = _batch(request, batch_id)
-    register_download_log(request=request, register="会计档案鉴定意见书", object_type="appraisal",
-                          object_id=str(batch.pk), file_format="xlsx")
-    response = HttpResponse(
-        register_xlsx(appraisal_register(batch)),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response["Content-Disposition"] = f'attachment; filename="{batch.number}.xlsx"'
-    return response
+    return register_download(request, appraisal_register(batch), kind="xlsx",
+                             label="会计档案鉴定意见书", object_type="appraisal",
+                             object_id=str(batch.pk), filename=batch.number)
 
 
 # --- retention rules as administered data ---------------------------------------------------

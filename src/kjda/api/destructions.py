@@ -9,11 +9,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
-from kjda.archives.access_log import register_download_log
 from kjda.lifecycle.destruction import selectors, services
 from kjda.lifecycle.destruction.flow import DESTRUCTION
 from kjda.lifecycle.destruction.models import DestructionBatch, Hold
-from kjda.lifecycle.registers import register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_download
 
 from .permissions import require_token_scope
 
@@ -198,17 +197,9 @@ def destruction_cancel(request: HttpRequest, batch_id: int, body: ReasonIn) -> d
 def _register_response(request: HttpRequest, batch_id: int, kind: str) -> HttpResponse:
     require_token_scope(request, "read")
     batch = selectors.destruction_get(actor=request.user, batch_id=batch_id)
-    register = selectors.destruction_register(batch)
-    register_download_log(request=request, register="会计档案销毁清册", object_type="destruction",
-                          object_id=str(batch.pk), file_format=kind)
-    if kind == "pdf":
-        data, content_type = register_pdf(register), "application/pdf"
-    else:
-        data = register_xlsx(register)
-        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{batch.number}.{kind}"'
-    return response
+    return register_download(request, selectors.destruction_register(batch), kind=kind,
+                             label="会计档案销毁清册", object_type="destruction",
+                             object_id=str(batch.pk), filename=batch.number)
 
 
 @router.get("/destructions/{batch_id}/register.pdf", summary="The 销毁清册 as PDF/A")

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
 from kjda.accounts.requests import AuthedRequest
-from kjda.archives.access_log import register_download_log
-from kjda.lifecycle.registers import register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_download
 from kjda.lifecycle.transfers import selectors, services
 from kjda.lifecycle.transfers.models import TransferBatch
 from kjda.lifecycle.transfers.registers import custody_register, transfer_register
@@ -20,7 +19,6 @@ from kjda.lifecycle.transfers.workflow import TRANSFER
 from .permissions import require_token_scope
 
 router = Router(tags=["transfers"])
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class TransferIn(Schema):
@@ -222,29 +220,16 @@ def transfer_cancel(request: AuthedRequest, batch_id: int, body: ReasonIn):
     return _detail(request, batch_id)
 
 
-def _register_response(register: Any, name: str, kind: str) -> HttpResponse:
-    if kind == "xlsx":
-        resp = HttpResponse(register_xlsx(register), content_type=XLSX)
-    else:
-        resp = HttpResponse(register_pdf(register), content_type="application/pdf")
-    resp["Content-Disposition"] = f'attachment; filename="{name}.{kind}"'
-    return resp
-
-
 @router.get("/transfers/{batch_id}/register.{kind}")
 def transfer_register_download(request: AuthedRequest, batch_id: int, kind: str):
     """The 移交清册 as it stands: every item offered until the archives side signs, then the
     items accepted."""
     require_token_scope(request, "read")
-    if kind not in ("pdf", "xlsx"):
-        from kjda.errors import NotFound
-
-        raise NotFound("format_unknown", "只提供 pdf 或 xlsx", "pdf or xlsx only")
     batch = selectors.transfer_get(actor=request.user, batch_id=batch_id)
     final = batch.completed_at is not None
-    register_download_log(request=request, register="会计档案移交清册", object_type="transfer",
-                          object_id=str(batch.pk), file_format=kind)
-    return _register_response(transfer_register(batch, final=final), batch.number, kind)
+    return register_download(request, transfer_register(batch, final=final), kind=kind,
+                             label="会计档案移交清册", object_type="transfer",
+                             object_id=str(batch.pk), filename=batch.number)
 
 
 @router.get("/custody-register")
@@ -253,10 +238,10 @@ def custody_register_download(request: AuthedRequest, q: Query[CustodyRegisterQu
     require_token_scope(request, "read")
     fonds = selectors.custody_fonds_get(actor=request.user, fonds_code=q.fonds)
     kind = "xlsx" if format == "xlsx" else "pdf"
-    register_download_log(request=request, register="会计档案保管清册", object_type="fonds",
-                          object_id=f"{fonds.code}:{q.year}", file_format=kind)
-    return _register_response(custody_register(fonds, q.year),
-                              f"custody-{fonds.code}-{q.year}", kind)
+    return register_download(request, custody_register(fonds, q.year), kind=kind,
+                             label="会计档案保管清册", object_type="fonds",
+                             object_id=f"{fonds.code}:{q.year}",
+                             filename=f"custody-{fonds.code}-{q.year}")
 
 
 @router.post("/custody-register", response={201: dict[str, Any]})

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
@@ -33,7 +34,10 @@ from reportlab.pdfbase.pdfdoc import PDFArray, PDFName, PDFStream
 from reportlab.pdfgen import canvas
 
 from kjda.accounts.services import system_user
+from kjda.archives.access_log import register_download_log
+from kjda.archives.downloads import FILE_HEADERS
 from kjda.archives.models import Record
+from kjda.errors import NotFound
 from kjda.export_cells import cell_value
 from kjda.formats.fonts import cjk_font
 from kjda.formats.pdfa import make_pdfa2b
@@ -325,6 +329,27 @@ def register_xlsx(register: Register) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def register_download(request: HttpRequest, register: Register, *, kind: str, label: str,
+                      object_type: str, object_id: str, filename: str) -> HttpResponse:
+    """A register as the HTTP download both channels (web and API) give: access-logged (it lists
+    archive numbers and titles), PDF/A or Excel, as an attachment under `filename`.`kind`."""
+    if kind not in ("pdf", "xlsx"):
+        raise NotFound("format_unknown", "只提供 pdf 或 xlsx", "pdf or xlsx only")
+    register_download_log(request=request, register=label, object_type=object_type,
+                          object_id=object_id, file_format=kind)
+    if kind == "pdf":
+        response = HttpResponse(register_pdf(register), content_type="application/pdf")
+    else:
+        response = HttpResponse(register_xlsx(register), content_type=XLSX)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'{filename}.{kind}')}"
+    for header, value in FILE_HEADERS.items():
+        response[header] = value
+    return response
 
 
 def register_digest(rows: Iterable[Sequence[Any]], *, columns: Sequence[Column]) -> str:

@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from kjda.accounts.selectors import actor_roles
-from kjda.archives.access_log import register_download_log
 from kjda.errors import DomainError, NotFound
 from kjda.lifecycle.destruction import selectors, services
 from kjda.lifecycle.destruction.flow import DESTRUCTION, SIGNATORY_ROLES, WITNESS_ROLES
@@ -26,7 +25,7 @@ from kjda.lifecycle.destruction.models import (
     Signatory,
     Witness,
 )
-from kjda.lifecycle.registers import register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_download
 
 
 def _ids(text: str) -> list[int]:
@@ -206,14 +205,6 @@ def destruction_register(request: HttpRequest, batch_id: int, kind: str) -> Http
     if kind not in ("pdf", "xlsx"):
         raise Http404("register.pdf or register.xlsx")
     batch = _batch_or_404(request, batch_id)
-    register = selectors.destruction_register(batch)
-    register_download_log(request=request, register="会计档案销毁清册", object_type="destruction",
-                          object_id=str(batch.pk), file_format=kind)
-    if kind == "pdf":
-        response = HttpResponse(register_pdf(register), content_type="application/pdf")
-    else:
-        response = HttpResponse(
-            register_xlsx(register),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response["Content-Disposition"] = f'attachment; filename="{batch.number}.{kind}"'
-    return response
+    return register_download(request, selectors.destruction_register(batch), kind=kind,
+                             label="会计档案销毁清册", object_type="destruction",
+                             object_id=str(batch.pk), filename=batch.number)
