@@ -32,7 +32,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from kjda.audit.services import audit_log
-from kjda.connectors.base import ApprovalInstance, ConnectorError, OAConnector
+from kjda.connectors.base import ApprovalInstance, OAConnector
 from kjda.connectors.models import ApprovalState, Connector, InboxStatus, OutgoingApproval
 from kjda.connectors.registry import connector_class
 from kjda.connectors.services import connector_build
@@ -154,8 +154,10 @@ def approval_send(*, approval_pk: int) -> str:
 
 
 def _send_failed(approval: OutgoingApproval, exc: BaseException) -> str:
-    transient = not isinstance(exc, DomainError) or (
-        isinstance(exc, ConnectorError) and exc.status >= 500) or exc.retryable
+    # Only an OA that did not answer is asked again; one that refused the request (unknown
+    # template, a form field it lacks, a user outside the app's range) refuses it again.
+    transient = not isinstance(exc, DomainError) or exc.code == "platform_unavailable" or \
+        exc.retryable
     text = (exc.message if isinstance(exc, DomainError) else
             "".join(traceback.format_exception_only(type(exc), exc)).strip())
     if transient and approval.attempts < MAX_SEND_ATTEMPTS:
