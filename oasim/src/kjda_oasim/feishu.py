@@ -101,6 +101,7 @@ class FeishuSim(FeishuApiSim, FeishuLoginSim, VendorSim):
         self._seq = 0
         self.templates: dict[str, dict[str, Any]] = {}  # approval_code → {name, widgets}
         self.by_uuid: dict[str, str] = {}  # create uuid → instance_code
+        self.subscribed: set[str] = set()  # approval codes subscribed to their events
 
     def routes(self):
         return [
@@ -110,6 +111,8 @@ class FeishuSim(FeishuApiSim, FeishuLoginSim, VendorSim):
             ("GET", r"/open-apis/approval/v4/instances/(?P<id>[^/]+)", self._get),
             ("POST", "/open-apis/approval/v4/instances", self._create),
             ("GET", r"/open-apis/approval/v4/approvals/(?P<code>[^/]+)", self._approval_get),
+            ("POST", r"/open-apis/approval/v4/approvals/(?P<code>[^/]+)/subscribe",
+             self._subscribe),
             ("POST", "/open-apis/im/v1/messages", self._message),
             ("POST", "/open-apis/task/v2/tasks", self._task),
             ("GET", r"/open-apis/contact/v3/users/(?P<id>[^/]+)", self._user),

@@ -65,6 +65,18 @@ class FeishuApiSim:
                                    "approver_chosen_multi": True}],
                     "viewers": [{"type": "TENANT", "id": "", "user_id": ""}]})
 
+    def _subscribe(self, req: SimRequest, m) -> SimResponse:
+        """订阅审批事件 for a definition; a second subscription answers 1390007."""
+        if denied := self._auth(req):
+            return denied
+        if m["code"] not in self.templates:
+            return _error(1390002, "approval code not found")
+        with self.lock:
+            if m["code"] in self.subscribed:
+                return _error(1390007, "subscription existed")
+            self.subscribed.add(m["code"])
+        return _ok({})
+
     def _create(self, req: SimRequest, m) -> SimResponse:
         """创建审批实例: approval_code, user_id or open_id, and form (a JSON string of
         {id, type, value} widgets of the definition); a repeated uuid is refused (60012).

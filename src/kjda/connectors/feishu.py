@@ -62,6 +62,7 @@ from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 TOLERANCE = 300  # seconds either side of X-Lark-Request-Timestamp
 TERMINAL = {"APPROVED", "REJECTED", "CANCELED", "DELETED", "REVERTED"}
+_SUBSCRIBED: set[tuple[str, str]] = set()  # (app, approval code) subscribed to its events
 _FINISHED: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()  # sweep status memo
 
 
@@ -345,8 +346,9 @@ class FeishuConnector(FeishuApi, OAConnector):
         form names widgets by id, so the definition (`GET …/approvals/:approval_code`) maps
         our labels to its widgets. `uuid` makes a retry idempotent: Feishu refuses a second
         instance with 60012, and the first one is then read back by that uuid."""
-        definition = self._call("GET", f"/open-apis/approval/v4/approvals/{quote(template, safe='')}",
-                                params={"locale": "zh-CN"})
+        path = f"/open-apis/approval/v4/approvals/{quote(template, safe='')}"
+        definition = self._call("GET", path, params={"locale": "zh-CN"})
+        self._subscribe(path, template)
         try:
             widgets = json.loads(str(definition.get("form") or "[]"))
         except ValueError:
@@ -371,6 +373,19 @@ class FeishuConnector(FeishuApi, OAConnector):
             raise ConnectorError("platform_bad_response", "飞书未返回审批实例 Code",
                                  "Feishu returned no instance_code")
         return instance_id
+
+    def _subscribe(self, path: str, template: str) -> None:
+        """Feishu sends an approval's instance events only for definitions the app subscribed
+        to (`…/approvals/:approval_code/subscribe`, oa-protocols.md §3.3): subscribe the
+        template before its first instance; 1390007 means it already is."""
+        if (self._token_key, template) in _SUBSCRIBED:
+            return
+        try:
+            self._call("POST", f"{path}/subscribe")
+        except ConnectorError as exc:
+            if str((exc.detail or {}).get("vendor_code")) != "1390007":
+                raise
+        _SUBSCRIBED.add((self._token_key, template))
 
     def read_directory(self) -> Directory:
         """Contact v3: `departments/0/children` (all levels), then each department's

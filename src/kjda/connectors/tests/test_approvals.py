@@ -133,6 +133,8 @@ def test_a_loan_becomes_an_oa_approval_and_its_approval_comes_back_once(oa, resu
     assert oa.form(approval.instance_id) == dict(FIELDS)
     assert oa.originator(approval.instance_id) == oa.uid
     assert approval.url.endswith("/m/loans/7/")
+    if oa.kind == "feishu":  # Feishu sends a definition's events only once subscribed
+        assert oa.sim.subscribed == {TEMPLATES["feishu"]}
 
     delivered = oa.sim.instance_decide(approval.instance_id, approved=True, approver=APPROVER,
                                        comment="同意，按期归还", callback_url=oa.callback_url)
