@@ -224,3 +224,30 @@ def _unreachable(kind: str) -> dict[str, str]:
     if kind == "dingtalk":
         return {"api_base_url": dead, "oapi_base_url": dead}
     return {"api_base_url": dead}
+
+
+@pytest.mark.parametrize("oa", ["dingtalk"], indirect=True)
+def test_a_handler_that_fails_leaves_the_result_to_be_delivered_again(oa, results):
+    failing = {"left": 1}
+
+    def flaky(**kwargs) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("loans database briefly unavailable")
+        results.append(kwargs)
+
+    approval_handler_register("loan", flaky)
+    approval = _submit(oa)
+    oa.sim.instance_decide(approval.instance_id, approved=True, approver=APPROVER,
+                           comment="同意", callback_url=oa.callback_url)
+    _process_inbox()
+    approval.refresh_from_db()
+    assert approval.state == "submitted" and results == []  # rolled back with the handler
+    event = InboxEvent.objects.get()
+    assert event.status == "received" and "briefly unavailable" in event.last_error
+    InboxEvent.objects.filter(pk=event.pk).update(next_attempt_at=None)  # the retry is due
+    _process_inbox()
+    assert [r["approved"] for r in results] == [True]
+    approval.refresh_from_db()
+    assert approval.state == "approved"
+    assert AuditEvent.objects.filter(action="oa.approval_result").count() == 1
