@@ -84,6 +84,17 @@ class VendorSim:
         """POST the callback for `instance_id` to KJDA; return {status, body}."""
         raise NotImplementedError
 
+    def add_template(self, code: str, name: str, labels: list[str]) -> str:
+        """An approval template (process code / template id / approval code) whose form has
+        one text field per label, for instances created through the vendor's API."""
+        raise NotImplementedError
+
+    def instance_decide(self, instance_id: str, *, approved: bool, approver: dict[str, Any],
+                        comment: str = "", callback_url: str = "") -> dict | None:
+        """An approver agrees to (or refuses) a running instance, with a comment; with a
+        `callback_url` the vendor's callback for it is sent there (else it is "missed")."""
+        raise NotImplementedError
+
     def add_file(self, name: str, data: bytes) -> str:
         file_id = uuid.uuid4().hex[:16]
         with self.lock:
@@ -149,6 +160,15 @@ class OASimulator:
             return SimResponse.of_json(vendor.fire(callback_url=body["callback_url"],
                                                    instance_id=body["instance_id"],
                                                    action=body.get("action", "approved")))
+        if verb == "templates" and req.method == "POST":
+            return SimResponse.of_json({"code": vendor.add_template(
+                body["code"], body.get("name", "审批"), list(body.get("labels") or []))})
+        if verb == "decide" and req.method == "POST":
+            return SimResponse.of_json(vendor.instance_decide(
+                body["instance_id"], approved=bool(body.get("approved", True)),
+                approver=body.get("approver") or {"id": "manager01", "name": "经理"},
+                comment=body.get("comment", ""), callback_url=body.get("callback_url", ""))
+                or {"ok": True})
         if verb == "notices":
             return SimResponse.of_json(vendor.notices)
         if verb == "fault" and req.method == "POST":

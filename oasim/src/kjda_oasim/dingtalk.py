@@ -73,6 +73,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
         self.tickets: dict[str, tuple[str, float]] = {}  # download ticket → (file id, expiry)
         self.todos: dict[tuple[str, str], dict[str, Any]] = {}
         self.fired: list[dict[str, Any]] = []
+        self.templates: dict[str, dict[str, Any]] = {}  # processCode → {name, labels}
 
     @property
     def crypt(self) -> WXBizMsgCrypt:
@@ -92,6 +93,7 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
             ("POST", r"/api/v1\.0/oauth2/accessToken", self._access_token),
             ("GET", r"/oapi/gettoken", self._gettoken),
             ("GET", r"/api/v1\.0/workflow/processInstances", self._get_instance),
+            ("POST", r"/api/v1\.0/workflow/processInstances", self._create_process_instance),
             ("POST", r"/api/v1\.0/workflow/processInstances/spaces/files/urls/download",
              self._grant_download),
             ("GET", r"/files/(?P<ticket>[A-Za-z0-9_\-]+)", self._serve_file),
@@ -218,6 +220,60 @@ class DingTalkSim(DingTalkApiSim, DingTalkLoginSim, VendorSim):
             self.instances[pid] = {"result": raw, "create_ms": epoch_ms(created),
                                    "finish_ms": epoch_ms(finished), "files": files}
         return pid
+
+    def add_template(self, code: str, name: str, labels: list[str]) -> str:
+        with self.lock:
+            self.templates[code] = {"name": name, "labels": list(labels)}
+        return code
+
+    def start_instance(self, code: str, originator: str, values: list[dict[str, Any]]) -> str:
+        """A RUNNING instance created through the API, its form as submitted."""
+        now = datetime.now(UTC)
+        pid = rand_text(22) + str(epoch_ms(now)).rjust(14, "0")
+        user = self.users[originator]
+        form = [{"id": f"TextField-{rand_text(8).upper()}", "name": str(v["name"]),
+                 "value": str(v.get("value") or ""), "componentType": "TextField",
+                 "bizAlias": ""} for v in values]
+        raw = {
+            "title": f"{user['name']}提交的{self.templates[code]['name']}", "processCode": code,
+            "createTime": _fmt(now), "finishTime": "", "originatorUserId": originator,
+            "originatorDeptId": str(user["dept_id_list"][0]),
+            "originatorDeptName": user.get("department", ""), "status": "RUNNING",
+            "result": "", "businessId": now.strftime("%Y%m%d%H%M") + str(
+                secrets.randbelow(10**6)).zfill(6),
+            "bizAction": "NONE", "bizData": "", "approverUserIds": [], "ccUserIds": [],
+            "attachedProcessInstanceIds": [], "mainProcessInstanceId": "",
+            "formComponentValues": form, "operationRecords": [
+                {"userId": originator, "date": _fmt(now), "type": "START_PROCESS_INSTANCE",
+                 "result": "NONE", "remark": "", "showName": "发起人", "images": [],
+                 "ccUserIds": [], "attachments": []}], "tasks": []}
+        with self.lock:
+            self.instances[pid] = {"result": raw, "create_ms": epoch_ms(now), "finish_ms": None,
+                                   "files": {}}
+        return pid
+
+    def instance_decide(self, instance_id: str, *, approved: bool, approver: dict[str, Any],
+                        comment: str = "", callback_url: str = "") -> dict | None:
+        uid = self.add_user(approver)
+        now = datetime.now(UTC)
+        result = "AGREE" if approved else "REFUSE"
+        with self.lock:
+            raw = self.instances[instance_id]["result"]
+            raw["operationRecords"].append({
+                "userId": uid, "date": _fmt(now), "type": "EXECUTE_TASK_NORMAL",
+                "result": result, "remark": comment, "showName": "审批人", "activityId": "act_1",
+                "images": [], "ccUserIds": [], "attachments": []})
+            raw["tasks"].append({
+                "taskId": secrets.randbelow(9 * 10**10) + 10**10, "userId": uid,
+                "status": "COMPLETED", "result": result, "activityId": "act_1",
+                "createTime": raw["createTime"], "finishTime": _fmt(now),
+                "processInstanceId": instance_id})
+            raw["approverUserIds"] = sorted({*raw["approverUserIds"], uid})
+        action = "approved" if approved else "rejected"
+        if callback_url:
+            return self.fire(callback_url=callback_url, instance_id=instance_id, action=action)
+        self._finish(instance_id, "COMPLETED", "agree" if approved else "refuse")
+        return None
 
     def _revoke(self, pid: str, reason: str) -> str:
         """Revoking an approved instance: a new REVOKE instance attached to it, agreed."""

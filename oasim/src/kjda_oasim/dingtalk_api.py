@@ -80,6 +80,30 @@ class DingTalkApiSim:
         with self.lock:
             return SimResponse.of_json({"success": True, "result": inst["result"]})
 
+    def _create_process_instance(self, req: SimRequest, _m) -> SimResponse:
+        """发起审批实例: originatorUserId, processCode and formComponentValues [{name, value}]
+        are required; the template's own flow applies. Answers `{"instanceId": …}`."""
+        if denied := self._api_auth(req):
+            return denied
+        body = req.json()
+        code, originator = str(body.get("processCode") or ""), str(body.get("originatorUserId") or "")
+        values = body.get("formComponentValues")
+        if not code or not originator or not isinstance(values, list) or not values:
+            return _api_error("MissingParameter", "originatorUserId、processCode、"
+                              "formComponentValues 必填")
+        template = self.templates.get(code)
+        if template is None:
+            return _api_error("InvalidParameter.ProcessCode", "processCode 不存在")
+        if originator not in self.users:
+            return _api_error("InvalidParameter.OriginatorUserId", "发起人不存在")
+        known = set(template["labels"])
+        for value in values:
+            if not isinstance(value, dict) or value.get("name") not in known:
+                name = value.get("name") if isinstance(value, dict) else value
+                return _api_error("InvalidParameter.FormComponentValues",
+                                  f"表单控件「{name}」不存在")
+        return SimResponse.of_json({"instanceId": self.start_instance(code, originator, values)})
+
     def _grant_download(self, req: SimRequest, _m) -> SimResponse:
         if denied := self._api_auth(req):
             return denied

@@ -99,6 +99,9 @@ class FeishuSim(FeishuApiSim, FeishuLoginSim, VendorSim):
         self.last_payload: dict[str, Any] | None = None
         self.transitions: dict[tuple[str, str, str], dict[str, Any]] = {}  # fired events
         self._seq = 0
+        self.templates: dict[str, dict[str, Any]] = {}  # approval_code → {name, widgets}
+        self.by_uuid: dict[str, str] = {}  # create uuid → instance_code
+        self.subscribed: set[str] = set()  # approval codes subscribed to their events
 
     def routes(self):
         return [
@@ -106,6 +109,10 @@ class FeishuSim(FeishuApiSim, FeishuLoginSim, VendorSim):
             ("POST", "/open-apis/auth/v3/tenant_access_token/internal", self._token),
             ("GET", "/open-apis/approval/v4/instances", self._list),
             ("GET", r"/open-apis/approval/v4/instances/(?P<id>[^/]+)", self._get),
+            ("POST", "/open-apis/approval/v4/instances", self._create),
+            ("GET", r"/open-apis/approval/v4/approvals/(?P<code>[^/]+)", self._approval_get),
+            ("POST", r"/open-apis/approval/v4/approvals/(?P<code>[^/]+)/subscribe",
+             self._subscribe),
             ("POST", "/open-apis/im/v1/messages", self._message),
             ("POST", "/open-apis/task/v2/tasks", self._task),
             ("GET", r"/open-apis/contact/v3/users/(?P<id>[^/]+)", self._user),
@@ -198,6 +205,63 @@ class FeishuSim(FeishuApiSim, FeishuLoginSim, VendorSim):
         with self.lock:
             self.instances[instance_id] = data
         return instance_id
+
+    def add_template(self, code: str, name: str, labels: list[str]) -> str:
+        widgets = [{"id": self._widget_id(), "name": label, "type": "input",
+                    "required": False, "custom_id": ""} for label in labels]
+        with self.lock:
+            self.templates[code] = {"approval_code": code, "name": name, "widgets": widgets}
+        return code
+
+    def start_instance(self, template: dict[str, Any], user: dict[str, Any],
+                       form: list[dict[str, Any]], key: str = "") -> str:
+        """A PENDING instance created through the API, its form as submitted."""
+        names = {w["id"]: w["name"] for w in template["widgets"]}
+        now = int(time.time() * 1000)
+        instance_id = str(uuid.uuid4()).upper()
+        data = {
+            "approval_name": template["name"], "approval_code": template["approval_code"],
+            "instance_code": instance_id, "serial_number": f"{now // 1000}{self._seq:04d}",
+            "user_id": user["user_id"], "open_id": user["open_id"],
+            "department_id": (user["department_ids"] or [""])[0], "status": "PENDING",
+            "start_time": str(now), "end_time": "0", "uuid": key or uuid.uuid4().hex[:8],
+            "reverted": False, "reverted_instance_code": "", "modified_instance_code": "",
+            "form": [{"id": w["id"], "name": names[w["id"]], "type": w["type"], "ext": None,
+                      "value": w.get("value", "")} for w in form],
+            "task_list": [], "comment_list": [],
+            "timeline": [{"type": "START", "create_time": str(now), "ext": "{}",
+                          "user_id": user["user_id"], "open_id": user["open_id"],
+                          "node_key": "START", "files": []}]}
+        with self.lock:
+            self.instances[instance_id] = data
+            if key:
+                self.by_uuid[key] = instance_id
+        return instance_id
+
+    def instance_decide(self, instance_id: str, *, approved: bool, approver: dict[str, Any],
+                        comment: str = "", callback_url: str = "") -> dict | None:
+        actor = self.person(approver)
+        now = int(time.time() * 1000)
+        with self.lock:
+            data = self.instances[instance_id]
+            task_id = str(7_200_000_000 + len(data["task_list"]))
+            node = "b078ffd28db767c502ac367053f6e0ac"
+            data["task_list"].append({
+                "id": task_id, "user_id": actor["user_id"], "open_id": actor["open_id"],
+                "node_id": node, "node_name": "审批", "custom_node_id": "", "type": "AND",
+                "status": "APPROVED" if approved else "REJECTED",
+                "start_time": data["start_time"], "end_time": str(now)})
+            data["timeline"].append({
+                "type": "PASS" if approved else "REJECT", "create_time": str(now),
+                "user_id": actor["user_id"], "open_id": actor["open_id"], "comment": comment,
+                "ext": "{}", "files": [], "task_id": task_id, "node_key": node})
+        action = "approved" if approved else "rejected"
+        if callback_url:
+            return self.fire(callback_url=callback_url, instance_id=instance_id, action=action)
+        with self.lock:
+            data["status"] = STATUS[action]
+            data["end_time"] = str(now)
+        return None
 
     def _trail(self, steps: list[dict[str, Any]], originator: dict, start: int) -> dict:
         timeline: list[dict[str, Any]] = []

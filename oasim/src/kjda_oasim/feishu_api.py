@@ -50,10 +50,68 @@ class FeishuApiSim:
         return SimResponse.of_json({"code": 0, "msg": "ok", "tenant_access_token": token,
                                     "expire": self.token_ttl})
 
+    def _approval_get(self, req: SimRequest, m) -> SimResponse:
+        """查看指定审批定义: the form is a JSON string of its widgets."""
+        if denied := self._auth(req):
+            return denied
+        template = self.templates.get(m["code"])
+        if template is None:
+            return _error(1390002, "approval code not found")
+        return _ok({"approval_name": template["name"], "status": "ACTIVE",
+                    "form": json.dumps(template["widgets"], ensure_ascii=False),
+                    "node_list": [{"name": "审批", "need_approver": False,
+                                   "node_id": "b078ffd28db767c502ac367053f6e0ac",
+                                   "custom_node_id": "", "node_type": "AND",
+                                   "approver_chosen_multi": True}],
+                    "viewers": [{"type": "TENANT", "id": "", "user_id": ""}]})
+
+    def _subscribe(self, req: SimRequest, m) -> SimResponse:
+        """订阅审批事件 for a definition; a second subscription answers 1390007."""
+        if denied := self._auth(req):
+            return denied
+        if m["code"] not in self.templates:
+            return _error(1390002, "approval code not found")
+        with self.lock:
+            if m["code"] in self.subscribed:
+                return _error(1390007, "subscription existed")
+            self.subscribed.add(m["code"])
+        return _ok({})
+
+    def _create(self, req: SimRequest, m) -> SimResponse:
+        """创建审批实例: approval_code, user_id or open_id, and form (a JSON string of
+        {id, type, value} widgets of the definition); a repeated uuid is refused (60012).
+        Answers {instance_code}."""
+        if denied := self._auth(req):
+            return denied
+        body = req.json()
+        template = self.templates.get(str(body.get("approval_code") or ""))
+        if template is None:
+            return _error(1390002, "approval code not found")
+        user = self.users.get(str(body.get("open_id") or "")) or next(
+            (u for u in self.users.values() if body.get("user_id") and
+             u["user_id"] == body.get("user_id")), None)
+        if user is None:
+            return _error(1390001, "param is invalid: user_id or open_id")
+        try:
+            form = json.loads(body.get("form") or "")
+        except (TypeError, ValueError):
+            return _error(1390001, "param is invalid: form")
+        widgets = {w["id"]: w for w in template["widgets"]}
+        if not isinstance(form, list) or any(
+                not isinstance(w, dict) or w.get("id") not in widgets
+                or w.get("type") != widgets[w["id"]]["type"] for w in form):
+            return _error(1390001, "param is invalid: form")
+        key = str(body.get("uuid") or "")
+        with self.lock:
+            if key and key in self.by_uuid:
+                return _error(60012, "uuid conflict")
+            code = self.start_instance(template, user, form, key)
+        return _ok({"instance_code": code})
+
     def _get(self, req: SimRequest, m) -> SimResponse:
         if denied := self._auth(req):
             return denied
-        data = self.instances.get(m["id"])
+        data = self.instances.get(m["id"]) or self.instances.get(self.by_uuid.get(m["id"], ""))
         if data is None:
             return _error(1390003, "instance code not found")
         return _ok(self._render(data))

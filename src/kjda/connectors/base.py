@@ -14,6 +14,9 @@ A connector is constructed from its settings (the vendor's own credential names,
    callbacks.
 6. `read_directory` (optional): the platform's departments and people, for the directory sync
    (`kjda.connectors.directory`); platforms without a directory leave it out.
+7. `approval_create` (optional): start an approval instance in the platform on a user's behalf
+   (a loan request routed through the OA, `kjda.connectors.approvals`); its result comes back
+   through the same callbacks and `fetch_instance`.
 
 Adding a platform means adding one module that subclasses `OAConnector` and registering it in
 `kjda.connectors.registry`; nothing else changes.
@@ -36,7 +39,9 @@ from kjda.ingest.types import (  # noqa: F401
     TrailEntry,
 )
 
-EventAction = Literal["approved", "revoked", "ignored"]
+# "finished": the instance ended without approval (rejected, withdrawn, terminated). Never
+# archived; processed only so that an approval KJDA itself started learns its result.
+EventAction = Literal["approved", "revoked", "finished", "ignored"]
 
 
 def epoch_seconds(stamp: int) -> int | float:
@@ -59,6 +64,14 @@ class ConnectorError(DomainError):
     """The platform's API failed (after retries) or answered with an error code."""
 
     status = 502
+
+
+def form_mismatch(label: str, template: str, field_name: str) -> ConnectorError:
+    """The approval template has no text field of that label: a configuration error."""
+    return ConnectorError("approval_form_mismatch",
+                          f"{label}审批模板 {template} 没有文本字段「{field_name}」",
+                          f"{label} approval template {template} has no text field "
+                          f"'{field_name}'", status=422)
 
 
 @dataclass(frozen=True)
@@ -197,3 +210,16 @@ class OAConnector(abc.ABC):
     @classmethod
     def has_directory(cls) -> bool:
         return cls.read_directory is not OAConnector.read_directory
+
+    def approval_create(self, *, template: str, originator_id: str, title: str,
+                        fields: list[tuple[str, str]], url: str, key: str) -> str:
+        """Start an approval instance of `template` (the platform's own template id) for
+        `originator_id` (the user's id on the platform, as the login provider knows it), its
+        form filled by label; return the new instance id. `key` is an idempotency key where
+        the platform supports one."""
+        raise DomainError("approval_unsupported", f"{self.label} 不支持发起审批",
+                          f"{self.kind} cannot start approvals")
+
+    @classmethod
+    def has_approval_create(cls) -> bool:
+        return cls.approval_create is not OAConnector.approval_create

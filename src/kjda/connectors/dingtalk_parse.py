@@ -86,10 +86,13 @@ def parse_event(payload: dict[str, Any], plain: bytes) -> ApprovalEvent | None:
         return None
     typ, result = str(payload.get("type") or ""), str(payload.get("result") or "")
     trigger = etype == "bpms_instance_change" and typ == "finish" and result == "agree"
+    # refused or terminated: not archived, but an approval KJDA started must learn its end
+    ended = etype == "bpms_instance_change" and (typ == "terminate" or (
+        typ == "finish" and result == "refuse"))
     return ApprovalEvent(
         event_id=_event_id(etype, payload, plain),
         instance_id=str(payload.get("processInstanceId") or ""),
-        action="approved" if trigger else "ignored",
+        action="approved" if trigger else "finished" if ended else "ignored",
         process_code=str(payload.get("processCode") or ""),
         event_type=etype,
         occurred_at=parse_time(payload.get("finishTime") or payload.get("createTime")

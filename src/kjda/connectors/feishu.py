@@ -26,6 +26,7 @@ import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -43,6 +44,7 @@ from kjda.connectors.base import (
     DirectoryPerson,
     OAConnector,
     SettingSpec,
+    form_mismatch,
 )
 from kjda.connectors.feishu_api import FeishuApi
 from kjda.connectors.feishu_parse import (
@@ -60,6 +62,7 @@ from kjda.outbound import OUTBOUND_ERRORS, is_retryable, log_failure
 
 TOLERANCE = 300  # seconds either side of X-Lark-Request-Timestamp
 TERMINAL = {"APPROVED", "REJECTED", "CANCELED", "DELETED", "REVERTED"}
+_SUBSCRIBED: set[tuple[str, str]] = set()  # (app, approval code) subscribed to its events
 _FINISHED: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()  # sweep status memo
 
 
@@ -98,6 +101,9 @@ class FeishuConnector(FeishuApi, OAConnector):
         SettingSpec("verification_token", secret=True, help="事件订阅 Verification Token"),
         SettingSpec("encrypt_key", secret=True, required=False, default="",
                     help="事件订阅 Encrypt Key（可不设置：飞书允许不加密）"),
+        SettingSpec("loan_template", required=False,
+                    help="借阅审批模板 Approval Code（借阅申请在 OA 中审批时使用；表单须有借阅单上的各字段） / "
+                         "the Approval Code of the loan approval template (its form has the loan's fields)"),
         SettingSpec("api_base_url", required=False, default="https://open.feishu.cn",
                     help="开放平台地址", destination=True),
     ]
@@ -333,6 +339,53 @@ class FeishuConnector(FeishuApi, OAConnector):
             while len(_FINISHED) > 20000:
                 _FINISHED.popitem(last=False)
         return state
+
+    def approval_create(self, *, template: str, originator_id: str, title: str,
+                        fields: list[tuple[str, str]], url: str, key: str) -> str:
+        """`POST /open-apis/approval/v4/instances` (创建审批实例) for the user's open_id. The
+        form names widgets by id, so the definition (`GET …/approvals/:approval_code`) maps
+        our labels to its widgets. `uuid` makes a retry idempotent: Feishu refuses a second
+        instance with 60012, and the first one is then read back by that uuid."""
+        path = f"/open-apis/approval/v4/approvals/{quote(template, safe='')}"
+        definition = self._call("GET", path, params={"locale": "zh-CN"})
+        self._subscribe(path, template)
+        try:
+            widgets = json.loads(str(definition.get("form") or "[]"))
+        except ValueError:
+            widgets = []
+        by_name = {str(w.get("name") or ""): w for w in widgets if isinstance(w, dict)}
+        form = []
+        for name, value in fields:
+            widget = by_name.get(name)
+            if widget is None or widget.get("type") not in ("input", "textarea"):
+                raise form_mismatch(self.label, template, name)
+            form.append({"id": widget["id"], "type": widget["type"], "value": value})
+        body = {"approval_code": template, "open_id": originator_id, "uuid": key[:64],
+                "form": json.dumps(form, ensure_ascii=False)}
+        try:
+            data = self._call("POST", "/open-apis/approval/v4/instances", body=body)
+        except ConnectorError as exc:
+            if str((exc.detail or {}).get("vendor_code")) != "60012":
+                raise
+            data = self._instance_data(key[:64])  # created before; its answer was lost
+        instance_id = str(data.get("instance_code") or "")
+        if not instance_id:
+            raise ConnectorError("platform_bad_response", "飞书未返回审批实例 Code",
+                                 "Feishu returned no instance_code")
+        return instance_id
+
+    def _subscribe(self, path: str, template: str) -> None:
+        """Feishu sends an approval's instance events only for definitions the app subscribed
+        to (`…/approvals/:approval_code/subscribe`, oa-protocols.md §3.3): subscribe the
+        template before its first instance; 1390007 means it already is."""
+        if (self._token_key, template) in _SUBSCRIBED:
+            return
+        try:
+            self._call("POST", f"{path}/subscribe")
+        except ConnectorError as exc:
+            if str((exc.detail or {}).get("vendor_code")) != "1390007":
+                raise
+        _SUBSCRIBED.add((self._token_key, template))
 
     def read_directory(self) -> Directory:
         """Contact v3: `departments/0/children` (all levels), then each department's

@@ -22,7 +22,8 @@ from kjda.connectors.base import (
 )
 
 V1_APPROVAL, V2_APPROVAL = "approval_instance", "approval.instance.status_changed_v4"
-TRIGGERS = {V1_APPROVAL, V2_APPROVAL}  # either key in either envelope
+TRIGGERS = {V1_APPROVAL, V2_APPROVAL}
+ENDED = {"REJECTED", "CANCELED", "DELETED"}  # finished without approval  # either key in either envelope
 NUMERIC = {"number", "amount", "formula"}
 FILE_KINDS = {"attachmentV2", "attachment", "image", "imageV2"}
 RESULTS = {"APPROVED": "agree", "REJECTED": "refuse", "REVERTED": "revoked",
@@ -156,6 +157,8 @@ def parse_event(payload: dict[str, Any]) -> ApprovalEvent:
         action = "approved"
     elif trigger and status == "REVERTED":
         action, reason = "revoked", "飞书审批通过后被撤销（REVERTED）"
+    elif trigger and status in ENDED:
+        action = "finished"  # not archived; an approval KJDA started learns its end
     event_id = str(event_id or f"{event_type}:{instance_id}:{status}:{operate_time or ''}")
     return ApprovalEvent(
         event_id=event_id, instance_id=instance_id, action=action,

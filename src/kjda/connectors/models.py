@@ -147,3 +147,52 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} → {self.user_ids}"
+
+
+class ApprovalState(models.TextChoices):
+    PENDING = "pending", "待提交"
+    SUBMITTED = "submitted", "审批中"
+    APPROVED = "approved", "已通过"
+    REJECTED = "rejected", "未通过"
+    FAILED = "failed", "提交失败"
+
+
+class OutgoingApproval(models.Model):
+    """An approval KJDA started in a user's OA (e.g. a loan request, `kind` "loan"): the
+    instance the platform created, and its result once the OA reports it (callback or poll).
+    The handler registered for `kind` learns the result exactly once."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT,
+                                  related_name="outgoing_approvals")
+    kind = models.CharField(max_length=50)
+    reference = models.CharField(max_length=200)  # the caller's id (e.g. the loan number)
+    user = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+")
+    originator_id = models.CharField(max_length=200)  # the user's id on the platform
+    template = models.CharField(max_length=200)
+    title = models.CharField(max_length=200)
+    fields = models.JSONField(default=list, blank=True)  # [[label, value], …] as sent
+    url = models.CharField(max_length=500, blank=True)
+    instance_id = models.CharField(max_length=200, blank=True, db_index=True)
+    state = models.CharField(max_length=10, choices=ApprovalState.choices,
+                             default=ApprovalState.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    approver = models.CharField(max_length=200, blank=True)
+    comment = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)  # the platform's final status etc.
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "reference"], name="outapproval_kind_ref")]
+        constraints = [models.UniqueConstraint(
+            fields=["connector", "instance_id"], condition=~models.Q(instance_id=""),
+            name="uniq_outgoing_approval_instance")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.reference} → {self.instance_id or '-'} ({self.state})"

@@ -19,6 +19,7 @@ from django_tasks import task
 
 from kjda.archives import selectors as archive_selectors
 from kjda.archives import services as archive_services
+from kjda.connectors.approvals import approval_for_instance, approval_process_event
 from kjda.connectors.base import ConnectorError
 from kjda.connectors.instances import instance_from_json
 from kjda.connectors.models import Connector, InboxEvent, InboxStatus, Mapping
@@ -127,6 +128,14 @@ def _mapping_for(connector: Connector, *codes: str) -> Mapping | None:
 
 def _process(event: InboxEvent) -> tuple[str, int | None, str]:
     connector = event.connector
+    # An approval KJDA started (e.g. a loan request): its result goes to the handler of its
+    # kind, approved or not, and it is never archived as a record.
+    outgoing = approval_for_instance(connector=connector, instance_id=event.instance_id)
+    if outgoing is not None:
+        return approval_process_event(approval=outgoing, source=event.source)
+    if event.action == "finished":
+        return (InboxStatus.IGNORED, None,
+                "审批未通过即结束，不归档 / the approval ended unapproved: nothing to archive")
     if event.action == "revoked":
         return _revoke(event)
     existing = archive_selectors.record_find_existing(source_system=connector.kind,

@@ -495,7 +495,8 @@ def connector_sweep(*, connector: Connector, actor: User | None = None,
         # An approval whose callback is already in the inbox (perhaps queued) isn't missed.
         known |= set(InboxEvent.objects.filter(connector=connector,
                                                instance_id__in=instance_ids)
-                     .exclude(action="ignored").values_list("instance_id", flat=True))
+                     .exclude(action__in=("ignored", "finished"))
+                     .values_list("instance_id", flat=True))
         queued = []
         for instance_id in instance_ids:
             if instance_id in known:

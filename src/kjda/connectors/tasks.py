@@ -18,6 +18,7 @@ from django_tasks import task
 
 from kjda.archives.postings import postings_refresh, postings_refresh_due
 from kjda.audit.checkpoints import audit_checkpoint_due
+from kjda.connectors.approvals import approval_send_task, approvals_poll, approvals_send_due
 from kjda.connectors.directory import directory_sync, directory_sync_due
 from kjda.connectors.models import Connector
 from kjda.connectors.notices import notice_send, notice_send_task, notices_due
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
 # The tasks are defined beside the work they do (processing, notices); these names stay
 # importable here for rows queued under them before.
-__all__ = ["directory_sync_task", "inbox_process_task", "notice_send_task"]
+__all__ = ["approval_send_task", "directory_sync_task", "inbox_process_task",
+           "notice_send_task"]
 
 
 @task()
@@ -44,7 +46,11 @@ def directory_sync_task(connector_pk: str) -> dict:
 def sweep_connector(*, connector_pk: str, now=None) -> int:
     """The periodic loop's sweep of one connector: `connectors.services.connector_sweep`
     (which writes and audits) acting as the system."""
-    return connector_sweep(connector=Connector.objects.get(pk=connector_pk), now=now)
+    connector = Connector.objects.get(pk=connector_pk)
+    queued = connector_sweep(connector=connector, now=now)
+    # Approvals KJDA started there: ask about each one still outstanding (a missed callback).
+    approvals_poll(connector=connector, every=timedelta(0))
+    return queued
 
 
 def periodic_once() -> None:
@@ -52,6 +58,7 @@ def periodic_once() -> None:
         inbox_process(event_pk=pk)
     for pk in notices_due():
         notice_send(notice_pk=pk)
+    approvals_send_due()  # approvals whose task was lost or whose retry is due
     due = timezone.now() - SWEEP_EVERY
     for connector in Connector.objects.filter(enabled=True):
         if connector.last_sweep_at is None or connector.last_sweep_at < due:
@@ -59,6 +66,10 @@ def periodic_once() -> None:
                 sweep_connector(connector_pk=str(connector.pk))
             except Exception:  # a platform being down must not stop the loop
                 log.warning("sweep of connector %s failed", connector.pk, exc_info=True)
+    try:  # outstanding approvals KJDA started, every POLL_EVERY each
+        approvals_poll()
+    except Exception:
+        log.warning("polling outgoing approvals failed", exc_info=True)
     replay_guard_prune()
     directory_sync_due()  # departments and leavers, every KJDA_DIRECTORY_SYNC_MINUTES
     if postings_refresh_due():  # PostgreSQL: searches then rarely wait for a refresh

@@ -57,7 +57,8 @@ DATA_STRINGS = [
 ]
 
 # Codes stored in English (event actions, notice reasons) → their Chinese label; shown with `tr`.
-EVENT_ACTIONS = {"approved": _("审批通过"), "revoked": _("审批撤销"), "ignored": _("忽略")}
+EVENT_ACTIONS = {"approved": _("审批通过"), "revoked": _("审批撤销"), "finished": _("审批结束（未通过）"),
+                 "ignored": _("忽略")}
 NOTICE_REASONS = {
     "archive_failed": _("归档失败"), "invoice_missing": _("缺少发票"),
     "check_failed": _("检测未通过"), "duplicate_claim": _("疑似重复报销"),

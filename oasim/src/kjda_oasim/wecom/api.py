@@ -59,6 +59,50 @@ class WeComApiSim:
             info = json.loads(json.dumps(info)) if info else None
         return _ok(info=info) if info else _err(40058, f"invalid sp_no {sp_no}")
 
+    def _template_detail(self, req: SimRequest, _m: Any) -> SimResponse:
+        """获取审批模板详情: template_names and template_content.controls[property, config]."""
+        if error := self._token_error(req):
+            return error
+        template = self.templates.get(str(req.json().get("template_id", "")))
+        if template is None:
+            return _err(301025, "get approval param error:invalid template_id")
+        return _ok(template_names=[{"text": template["name"], "lang": "zh_CN"}],
+                   template_content={"controls": [
+                       {"property": {"control": c["control"], "id": c["id"],
+                                     "title": [{"text": c["label"], "lang": "zh_CN"}],
+                                     "placeholder": [], "require": 0, "un_print": 0},
+                        "config": {}} for c in template["controls"]]})
+
+    def _apply_event(self, req: SimRequest, _m: Any) -> SimResponse:
+        """提交审批申请: creator_userid, template_id, use_template_approver, apply_data and
+        summary_list (1–3 lines) are required; contents address the template's controls by
+        id. Answers the new sp_no."""
+        if error := self._token_error(req):
+            return error
+        body = req.json()
+        template = self.templates.get(str(body.get("template_id", "")))
+        creator = str(body.get("creator_userid", ""))
+        contents = (body.get("apply_data") or {}).get("contents")
+        summary = body.get("summary_list")
+        if template is None:
+            return _err(301025, "get approval param error:invalid template_id")
+        if creator not in self.users:
+            return _err(301025, "get approval param error:creator_userid not in app "
+                                "visiable range")
+        if body.get("use_template_approver") not in (0, 1) or (
+                body.get("use_template_approver") == 0 and not body.get("approver")):
+            return _err(301025, "get approval param error:use_template_approver/approver")
+        if not isinstance(contents, list) or not isinstance(summary, list) or \
+                not 1 <= len(summary) <= 3:
+            return _err(301025, "get approval param error:apply_data/summary_list")
+        controls = {c["id"]: c for c in template["controls"]}
+        for item in contents:
+            control = controls.get(str((item or {}).get("id", "")))
+            if control is None or item.get("control") != control["control"]:
+                return _err(301025, f"get approval param error:invalid control id "
+                                    f"{(item or {}).get('id')}")
+        return _ok(sp_no=self.start_instance(template, creator, contents))
+
     def _approval_info(self, req: SimRequest, _m: Any) -> SimResponse:
         if error := self._token_error(req):
             return error

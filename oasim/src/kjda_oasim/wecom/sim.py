@@ -79,6 +79,7 @@ class WeComSim(WeComApiSim, WeComLoginSim, VendorSim):
         self.users: dict[str, dict[str, Any]] = {}  # userid → {name, department}
         self.deliveries: list[dict[str, Any]] = []  # every callback sent: url, query, body
         self._seq = 0
+        self.templates: dict[str, dict[str, Any]] = {}  # template_id → {name, controls}
 
     # --- set-up ---------------------------------------------------------------------------
     def connector_settings(self) -> dict[str, Any]:
@@ -91,6 +92,8 @@ class WeComSim(WeComApiSim, WeComLoginSim, VendorSim):
         return [*self.sso_routes(), ("GET", "/cgi-bin/gettoken", self._gettoken),
                 ("POST", "/cgi-bin/oa/getapprovaldetail", self._detail),
                 ("POST", "/cgi-bin/oa/getapprovalinfo", self._approval_info),
+                ("POST", "/cgi-bin/oa/gettemplatedetail", self._template_detail),
+                ("POST", "/cgi-bin/oa/applyevent", self._apply_event),
                 ("GET", "/cgi-bin/media/get", self._media),
                 ("POST", "/cgi-bin/message/send", self._send),
                 ("GET", "/cgi-bin/department/get", self._department),
@@ -114,6 +117,10 @@ class WeComSim(WeComApiSim, WeComLoginSim, VendorSim):
             dept_id = str(len(self.departments) + 1)
             self.departments[dept_id] = name
             return dept_id
+
+    def add_user(self, person: dict[str, Any], department: str = "") -> str:
+        """A member of the directory ({id, name}); returns the userid."""
+        return self._person(person, department)
 
     def _person(self, person: dict[str, Any], department: str = "") -> str:
         user_id = str(person.get("id") or "")
@@ -147,6 +154,52 @@ class WeComSim(WeComApiSim, WeComLoginSim, VendorSim):
         with self.lock:
             self.instances[sp_no] = info
         return sp_no
+
+    def add_template(self, code: str, name: str, labels: list[str]) -> str:
+        with self.lock:
+            controls = []
+            for label in labels:
+                self._seq += 1
+                controls.append({"control": "Text", "id": f"Text-{1700000000000 + self._seq}",
+                                 "label": label})
+            self.templates[code] = {"template_id": code, "name": name, "controls": controls}
+        return code
+
+    def start_instance(self, template: dict[str, Any], creator: str,
+                       contents: list[dict[str, Any]]) -> str:
+        """A running sheet (sp_status 1) from applyevent, its contents as submitted."""
+        titles = {c["id"]: c["label"] for c in template["controls"]}
+        now = int(time.time())
+        with self.lock:
+            self._seq += 1
+            sp_no = datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d") + f"{self._seq:04d}"
+            info = {"sp_no": sp_no, "sp_name": template["name"], "sp_status": 1,
+                    "template_id": template["template_id"], "apply_time": now,
+                    "applyer": {"userid": creator, "partyid": self.users[creator]["department"]},
+                    "sp_record": [], "notifyer": [], "comments": [],
+                    "apply_data": {"contents": [
+                        {"control": c["control"], "id": c["id"],
+                         "title": [{"text": titles[c["id"]], "lang": "zh_CN"}],
+                         "value": {"text": str((c.get("value") or {}).get("text") or "")}}
+                        for c in contents]}}
+            self.instances[sp_no] = info
+        return sp_no
+
+    def instance_decide(self, instance_id: str, *, approved: bool, approver: dict[str, Any],
+                        comment: str = "", callback_url: str = "") -> dict | None:
+        user_id = self._person(approver)
+        status = RESULT["agree" if approved else "refuse"]
+        with self.lock:
+            info = self.instances[instance_id]
+            info["sp_record"].append({"sp_status": status, "approverattr": 1, "details": [
+                {"approver": {"userid": user_id}, "speech": comment, "sp_status": status,
+                 "sptime": int(time.time()), "media_id": []}]})
+        action = "approved" if approved else "rejected"
+        if callback_url:
+            return self.fire(callback_url=callback_url, instance_id=instance_id, action=action)
+        with self.lock:
+            info["sp_status"] = STATUS[action]
+        return None
 
     def _trail(self, trail: list[dict[str, Any]], finished: int) -> tuple[list, list]:
         records, comments = [], []

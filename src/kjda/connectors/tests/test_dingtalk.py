@@ -98,8 +98,8 @@ def assert_success(reply, creds=D2):
 
 def test_settings_names_secrets_and_defaults():
     assert [s.name for s in DingTalkConnector.settings_spec] == [
-        "app_key", "app_secret", "agent_id", "token", "aes_key", "owner_key", "api_base_url",
-        "oapi_base_url"]
+        "app_key", "app_secret", "agent_id", "token", "aes_key", "owner_key", "loan_template",
+        "api_base_url", "oapi_base_url"]
     assert DingTalkConnector.secret_names() == {"app_secret", "token", "aes_key"}
     conn = DingTalkConnector({"app_key": "dingapp", "app_secret": "s", "token": "t",
                               "aes_key": D2[1]})
@@ -196,8 +196,8 @@ def test_seconds_timestamp_and_python_sample_base64_are_accepted():
 # --- events ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("changes", "action"), [
-    ({}, "approved"), ({"result": "refuse"}, "ignored"),
-    ({"type": "terminate", "result": None}, "ignored"),
+    ({}, "approved"), ({"result": "refuse"}, "finished"),
+    ({"type": "terminate", "result": None}, "finished"),
     ({"type": "start", "result": None, "finishTime": None}, "ignored"),
     ({"EventType": "bpms_task_change", "remark": "同意"}, "ignored"),
     ({"EventType": "user_add_org", "processInstanceId": None}, "ignored")])
@@ -293,7 +293,8 @@ def test_fired_non_triggers_are_ignored_and_wrong_owner_refused(dt, receiver):
     actions = [dt.sim.fire(callback_url=receiver.url, instance_id=pid, action=a)
                for a in ("started", "task", "rejected")]
     assert all(r["acknowledged"] for r in actions)
-    assert [o.events[0].action for o in receiver.outcomes] == ["ignored"] * 3
+    # a refusal ends the instance: a "finished" event, never archived
+    assert [o.events[0].action for o in receiver.outcomes] == ["ignored", "ignored", "finished"]
     dt.sim.owner_key = dt.sim.corp_id  # legacy registration encrypts for the corpId
     refused = dt.sim.fire(callback_url=receiver.url, instance_id=pid)
     assert refused["status"] == 403 and not refused["acknowledged"]

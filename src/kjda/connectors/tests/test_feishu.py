@@ -182,14 +182,16 @@ def test_reverted_after_approval_is_a_revocation_with_reason(feishu, schema):
     assert event.action == "revoked" and event.instance_id == iid and "REVERTED" in event.reason
 
 
-@pytest.mark.parametrize("status", ["PENDING", "REJECTED", "CANCELED", "DELETED",
-                                    "OVERTIME_CLOSE"])
-def test_other_statuses_are_ignored(feishu, status):
+@pytest.mark.parametrize(("status", "action"), [
+    ("PENDING", "ignored"), ("OVERTIME_CLOSE", "ignored"),
+    # ended unapproved: never archived, but an approval KJDA started learns its end
+    ("REJECTED", "finished"), ("CANCELED", "finished"), ("DELETED", "finished")])
+def test_other_statuses_are_ignored(feishu, status, action):
     sim, connector = feishu
     iid = sim.create_instance(SPEC)
     for schema in ("2.0", "1.0"):
         [event] = deliver(connector, sim.delivery(sim.event(iid, status, schema=schema))).events
-        assert event.action == "ignored" and event.event_id
+        assert event.action == action and event.event_id
 
 
 def test_other_event_types_are_ignored(feishu):
@@ -416,7 +418,8 @@ def test_list_finished_pages_and_filters(feishu):
 
 def test_settings_and_registry(feishu):
     assert [s.name for s in FeishuConnector.settings_spec] == [
-        "app_id", "app_secret", "verification_token", "encrypt_key", "api_base_url"]
+        "app_id", "app_secret", "verification_token", "encrypt_key", "loan_template",
+        "api_base_url"]
     assert FeishuConnector.secret_names() == {"app_secret", "verification_token", "encrypt_key"}
     assert FeishuConnector({"app_id": "a", "app_secret": "b", "verification_token": "c"}
                            ).base_url == "https://open.feishu.cn"

@@ -35,6 +35,7 @@ from kjda.connectors.base import (
     OAConnector,
     SettingSpec,
     TrailEntry,
+    form_mismatch,
 )
 from kjda.connectors.http import ApiClient, unreachable
 from kjda.connectors.vendors.wecom.client import WeComApi, disposition_filename
@@ -75,6 +76,9 @@ class WeComConnector(WeComApi, OAConnector):
         SettingSpec("agent_id", required=False, help="自建应用的 AgentId（发送应用消息需要）"),
         SettingSpec("token", secret=True, help="接收事件服务器的 Token"),
         SettingSpec("encoding_aes_key", secret=True, help="EncodingAESKey（43 位）"),
+        SettingSpec("loan_template", required=False,
+                    help="借阅审批模板 template_id（借阅申请在 OA 中审批时使用；表单须有借阅单上的各字段） / "
+                         "the template_id of the loan approval template (its form has the loan's fields)"),
         SettingSpec("api_base_url", required=False, default=DEFAULT_API,
                     help="企业微信 API 地址；测试时指向模拟器", destination=True),
     ]
@@ -286,6 +290,38 @@ class WeComConnector(WeComApi, OAConnector):
                 break
             seen.add(cursor)
         return ids
+
+    def approval_create(self, *, template: str, originator_id: str, title: str,
+                        fields: list[tuple[str, str]], url: str, key: str) -> str:
+        """`oa/applyevent` (提交审批申请) with the template's own approvers. Contents are
+        addressed by control id, so `oa/gettemplatedetail` maps our labels to the template's
+        Text/Textarea controls; the summary (required, up to 3 lines) is the title and the
+        first fields."""
+        detail = self._call("POST", "/cgi-bin/oa/gettemplatedetail", body={"template_id": template})
+        controls: dict[str, tuple[str, str]] = {}
+        for item in as_list((detail.get("template_content") or {}).get("controls")):
+            prop = (item or {}).get("property") or {}
+            titles = as_list(prop.get("title"))
+            label = next((str(t.get("text") or "") for t in titles if t.get("lang") == "zh_CN"),
+                         str((titles[0] or {}).get("text") or "") if titles else "")
+            controls[label] = (str(prop.get("control") or ""), str(prop.get("id") or ""))
+        contents = []
+        for name, value in fields:
+            control, control_id = controls.get(name, ("", ""))
+            if control not in ("Text", "Textarea"):
+                raise form_mismatch(self.label, template, name)
+            contents.append({"control": control, "id": control_id, "value": {"text": value}})
+        lines = [title] + [f"{name}：{value}" for name, value in fields[:2]]
+        body = {"creator_userid": originator_id, "template_id": template,
+                "use_template_approver": 1, "apply_data": {"contents": contents},
+                "summary_list": [{"summary_info": [{"text": _clip(line, 60), "lang": "zh_CN"}]}
+                                 for line in lines if line][:3]}
+        data = self._call("POST", "/cgi-bin/oa/applyevent", body=body)
+        sp_no = str(data.get("sp_no") or "")
+        if not sp_no:
+            raise ConnectorError("platform_bad_response", "企业微信未返回审批单号 sp_no",
+                                 "WeCom returned no sp_no")
+        return sp_no
 
     def read_directory(self) -> Directory:
         """`cgi-bin/department/list`, then each department's `cgi-bin/user/list`."""

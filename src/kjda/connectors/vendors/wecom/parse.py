@@ -137,6 +137,8 @@ def event_from(msg: dict[str, Any]) -> ApprovalEvent:
         reason = f"企业微信审批单 {sp_no} 已通过后撤销" + (f"：{note}" if note else "")
     elif sp_status == 2:
         action = "approved"
+    elif sp_status in (3, 4, 7):  # rejected, withdrawn, deleted: never archived, but an
+        action = "finished"        # approval KJDA started must learn its end
     else:
         action = "ignored"
     # Stable across WeCom's redeliveries; the trigger and the reversal happen once per sheet,

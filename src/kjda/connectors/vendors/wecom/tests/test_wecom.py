@@ -144,7 +144,7 @@ def receiver():
 def test_settings_names_secrets_and_registry():
     spec = {s.name: s for s in WeComConnector.settings_spec}
     assert list(spec) == ["corp_id", "corp_secret", "agent_id", "token", "encoding_aes_key",
-                          "api_base_url"]
+                          "loan_template", "api_base_url"]
     assert WeComConnector.secret_names() == {"corp_secret", "token", "encoding_aes_key"}
     assert spec["api_base_url"].default == "https://qyapi.weixin.qq.com"
     assert connector_class("wecom") is WeComConnector and sim_class("wecom") is WeComSim
@@ -251,6 +251,12 @@ def test_trigger_reversal_and_ignored_events(wecom):
         assert event.payload["sp_name"] == "差旅费报销-张三"
         assert event.payload["_originator_id"] == "zhangsan"
     assert event.event_id == f"{sp_no}:8:6" and "撤销" in event.reason
+    # Ended unapproved: never archived, but an approval KJDA started learns its end.
+    for action, change in (("rejected", "3"), ("withdrawn", "6")):
+        other = sim.create_instance({**SPEC, "status": "running"})
+        query, body, _ = sim.seal(sim.event_xml(other, action).encode())
+        (event,) = conn.handle_callback(post(query, body)).events
+        assert event.action == "finished" and event.event_id.startswith(f"{other}:{change}:")
 
 
 def test_event_id_is_stable_across_redeliveries_and_json_flavour(wecom):
