@@ -286,10 +286,10 @@ def sso_inapp_login(*, request: HttpRequest, platform: str, code: str, next_url:
     from requests import RequestException
 
     from kjda.accounts.sso.inapp import inapp_sociallogin
-    from kjda.audit.models import Action, Outcome
+    from kjda.audit.models import Outcome
 
     def refuse(code_: str, zh: str, en: str, reason: str, status: int) -> DomainError:
-        audit_log(action=Action.AUTH_FAILED, request=request, outcome=Outcome.FAILURE,
+        audit_log(action="auth.failed", request=request, outcome=Outcome.FAILURE,
                   object_type="sso", object_id=platform[:150],
                   detail={"channel": "sso_inapp", "provider": platform, "reason": reason})
         return DomainError(code_, zh, en, status=status)
@@ -311,4 +311,5 @@ def sso_inapp_login(*, request: HttpRequest, platform: str, code: str, next_url:
                      403) from None
     target = safe_next(next_url, host=request.get_host()) or default_next
     sociallogin.state = {"process": "login", "next": target}
-    return complete_social_login(request, sociallogin)
+    response: HttpResponse = complete_social_login(request, sociallogin)
+    return response
