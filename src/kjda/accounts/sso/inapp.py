@@ -47,7 +47,8 @@ class InAppEntry:
     @property
     def jsapi_origin(self) -> str:
         parts = urlsplit(self.jsapi_url)
-        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        ok = parts.scheme in ("https", "http") and parts.netloc
+        return f"{parts.scheme}://{parts.netloc}" if ok else ""
 
 
 def _app(request: HttpRequest, platform: str) -> SocialApp | None:
@@ -65,15 +66,15 @@ def inapp_entry(request: HttpRequest, platform: str) -> InAppEntry | None:
     if app is None or flow is None:
         return None
     settings = app.settings or {}
-    if platform == "dingtalk":
-        corp_id = str(settings.get("corp_id") or "")
-        if not corp_id:  # dd.getAuthCode needs it; the web login does not
-            return None
-        return InAppEntry(platform, flow, client_id=corp_id,
-                          jsapi_url=str(settings.get("jsapi_url") or DINGTALK_JSAPI))
-    if platform == "feishu":
-        return InAppEntry(platform, flow, client_id=app.client_id,
-                          jsapi_url=str(settings.get("jsapi_url") or FEISHU_JSAPI))
+    if platform in ("dingtalk", "feishu"):
+        # dd.getAuthCode needs the corpId (the web login does not); tt.requestAccess the App ID
+        client_id = str(settings.get("corp_id") or "") if platform == "dingtalk" \
+            else app.client_id
+        default = DINGTALK_JSAPI if platform == "dingtalk" else FEISHU_JSAPI
+        entry = InAppEntry(platform, flow, client_id=client_id,
+                           jsapi_url=str(settings.get("jsapi_url") or default))
+        # a script URL that is not http(s) with a host would be no source CSP can name
+        return entry if client_id and entry.jsapi_origin else None
     return InAppEntry(platform, flow, client_id=app.client_id,
                       authorize_url=base_url(app, "open_base_url", WECOM_OPEN)
                       + "/connect/oauth2/authorize")

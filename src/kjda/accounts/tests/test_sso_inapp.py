@@ -226,3 +226,21 @@ def test_notices_link_records_through_the_in_app_entry_page(db, settings, kind, 
     notice = notice_create(connector=connector, user_ids=["u1"], reason="x", title="t",
                            text="t", url=record_url(42), dedupe_key=f"k-{kind}")
     assert notice.url == settings.KJDA_PUBLIC_URL + expected
+
+
+def test_a_script_url_that_is_no_web_origin_is_not_served(oa_sim, sso_apps):
+    app = sso_apps["dingtalk"]
+    app.settings = {**app.settings, "jsapi_url": "javascript:alert(1)"}
+    app.save()
+    page = Client().get("/m/dingtalk/")
+    assert page.status_code == 404 and "javascript:" not in page.content.decode()
+
+
+def test_with_provisioning_off_an_unknown_person_is_refused(oa_sim, sso_apps, settings):
+    settings.KJDA_SSO_PROVISION = False
+    oa_sim.vendors["feishu"].login_user = "lisi"
+    client = Client()
+    _, _, script = _entry(client, "feishu")
+    done = client.post("/m/feishu/login/", {"code": _code_from_script(script)})
+    assert done.status_code == 403 and logged_in_user(client) is None
+    assert "sso_no_account" in done.content.decode()
