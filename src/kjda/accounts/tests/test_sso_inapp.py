@@ -244,3 +244,14 @@ def test_with_provisioning_off_an_unknown_person_is_refused(oa_sim, sso_apps, se
     done = client.post("/m/feishu/login/", {"code": _code_from_script(script)})
     assert done.status_code == 403 and logged_in_user(client) is None
     assert "sso_no_account" in done.content.decode()
+
+
+def test_code_guessing_meets_the_login_rate_limit(oa_sim, sso_apps, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "2/1m/ip"}
+    client = Client()
+    answers = [client.post("/m/dingtalk/login/", {"code": f"guess-{n}"}).status_code
+               for n in range(3)]
+    assert answers == [403, 403, 429]

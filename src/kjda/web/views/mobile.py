@@ -11,6 +11,7 @@ import re
 import secrets
 from urllib.parse import urlencode
 
+from allauth.core import ratelimit
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -91,6 +92,10 @@ def entry(request: HttpRequest, platform: str = "") -> HttpResponse:
 
 
 def _login(request: HttpRequest, platform: str, code: str, next_url: str) -> HttpResponse:
+    # every attempt counts against the per-address login limit, as the web login's do (each
+    # costs calls to the OA platform)
+    if limited := ratelimit.consume_or_429(request, action="login"):
+        return limited
     try:
         return sso_inapp_login(request=request, platform=platform, code=code, next_url=next_url,
                                default_next=reverse("web:m_home"))
