@@ -91,7 +91,8 @@ def test_outside_the_oa_the_entry_page_offers_the_normal_login(live_server, chro
     dingtalk = DingTalkSim()
     sim = OASimulator([dingtalk])
     sim.start()
-    context = chromium_browser.new_context(viewport={"width": 390, "height": 844})
+    context = chromium_browser.new_context(viewport={"width": 390, "height": 844},
+                                           locale="zh-CN")
     try:
         conf = dingtalk.sso_settings()  # nobody signed in: the script says notInDingTalk
         SocialApp.objects.create(provider="dingtalk", name="钉钉", client_id=conf["client_id"],

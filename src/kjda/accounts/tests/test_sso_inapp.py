@@ -164,6 +164,8 @@ def test_outside_the_oa_the_script_gives_no_code_and_the_page_offers_the_normal_
     html = page.content.decode()
     assert "请在钉钉、企业微信或飞书中打开本页面" in html and "open this page inside DingTalk" in html
     assert 'href="/login/?next=%2Frecords%2F7%2F"' in html
+    english = Client(headers={"Accept-Language": "en"}).get("/m/dingtalk/failed/")
+    assert "Sign in with an account" in english.content.decode()
 
 
 def test_the_platform_comes_from_the_user_agent(oa_sim, sso_apps):
