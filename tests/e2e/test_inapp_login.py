@@ -75,6 +75,11 @@ def test_a_notice_link_opens_the_record_through_in_app_login(live_server, chromi
         expect(page.locator("body")).to_contain_text("差旅报销单 张三")
         assert page.locator("input[type=password]").count() == 0
         assert not any("/login/" in url and "/m/" not in url for url in seen), seen
+        # the light home fits the phone: no horizontal scrolling
+        page.goto(f"{live_server.url}/m/home/")
+        expect(page.locator("#mine")).to_be_visible()
+        expect(page.locator("body")).to_contain_text("差旅报销单 张三")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert AuditEvent.objects.filter(action="auth.sso", detail__provider=platform,
                                          actor__username="zhangsan").exists()
     finally:
