@@ -86,14 +86,16 @@ DINGTALK = Platform(
     sso_app="kjda.accounts.sso.dingtalk", sso_provider="dingtalk",
     sso_env=SsoEnv("KJDA_DINGTALK_", "CLIENT_ID", "CLIENT_SECRET",
                    {"login_base_url": "LOGIN_BASE_URL", "api_base_url": "API_BASE_URL",
-                    "oapi_base_url": "OAPI_BASE_URL"}),
+                    "oapi_base_url": "OAPI_BASE_URL", "corp_id": "CORP_ID",
+                    "jsapi_url": "JSAPI_URL"}),
     sso_login_origins=("https://login.dingtalk.com",))  # accounts/sso/dingtalk/views.LOGIN
 FEISHU = Platform(
     kind="feishu", label_zh="飞书", label_en="Feishu", order=30,
     connector="kjda.connectors.feishu:FeishuConnector",
     sso_app="kjda.accounts.sso.feishu", sso_provider="feishu",
     sso_env=SsoEnv("KJDA_FEISHU_", "APP_ID", "APP_SECRET",
-                   {"accounts_base_url": "ACCOUNTS_BASE_URL", "api_base_url": "API_BASE_URL"}),
+                   {"accounts_base_url": "ACCOUNTS_BASE_URL", "api_base_url": "API_BASE_URL",
+                    "jsapi_url": "JSAPI_URL"}),
     sso_login_origins=("https://accounts.feishu.cn",))  # accounts/sso/feishu/views.ACCOUNTS
 WEAVER = Platform(kind="weaver", label_zh="泛微 e-cology", label_en="Weaver e-cology", order=40,
                   connector="kjda.connectors.weaver:WeaverConnector")

@@ -33,6 +33,8 @@ def register_oa_sim(sub) -> None:
     sim.add_argument("--kjda", default="", help="KJDA URL: configure it and fire approvals "
                      "(token from KJDA_OA_SIM_TOKEN)")
     sim.add_argument("--rounds", type=int, default=1)
+    sim.add_argument("--login-user", default="", help="the person signed in to the simulated "
+                     "OA clients (authorize pages, in-app login codes), e.g. zhangsan")
     sim.set_defaults(func=cmd_oa_sim)
 
 
@@ -93,6 +95,9 @@ def cmd_oa_sim(args: argparse.Namespace) -> int:
 
     sim = build_simulator(args.host, args.port)
     print(f"OA 模拟器已启动 / OA simulator running: {sim.base_url}", flush=True)
+    for vendor in sim.vendors.values():
+        if args.login_user and hasattr(vendor, "login_user"):
+            vendor.login_user = args.login_user
     print(f"  KJDA 需允许访问 / KJDA must be allowed to reach it: "
           f"KJDA_OUTBOUND_ALLOW={sim.base_url.split('://', 1)[-1].rstrip('/')}", flush=True)
     for name, vendor in sim.vendors.items():

@@ -171,6 +171,10 @@ class OASimulator:
                 or {"ok": True})
         if verb == "notices":
             return SimResponse.of_json(vendor.notices)
+        if verb == "login_user" and req.method == "POST" and hasattr(vendor, "login_user"):
+            # who is signed in to the simulated OA client (its authorize page and JSSDK codes)
+            vendor.login_user = str(body.get("user") or "")  # type: ignore[attr-defined]
+            return SimResponse.of_json({"login_user": vendor.login_user})  # type: ignore[attr-defined]
         if verb == "fault" and req.method == "POST":
             self.fail_next(vendor.prefix + body.get("path", ""), status=body.get("status", 500),
                            count=body.get("count", 1), delay=body.get("delay", 0.0))

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from kjda_oasim.core import SimRequest, SimResponse
+from kjda_oasim.inapp import DingTalkInAppSim, FeishuInAppSim
 
 CODE_TTL = 300.0
 
@@ -79,7 +80,7 @@ class LoginMixin:
 
 # --- DingTalk ------------------------------------------------------------------------------
 
-class DingTalkLoginSim(LoginMixin):
+class DingTalkLoginSim(DingTalkInAppSim, LoginMixin):
     """login.dingtalk.com/oauth2/auth, v1.0 userAccessToken + contact/users/me, and the oapi
     directory: topapi/user/getbyunionid, v2/department/get|listsub, v2/user/list."""
 
@@ -92,13 +93,15 @@ class DingTalkLoginSim(LoginMixin):
             ("POST", r"/oapi/topapi/v2/department/get", self._dt_dept_get),
             ("POST", r"/oapi/topapi/v2/department/listsub", self._dt_dept_listsub),
             ("POST", r"/oapi/topapi/v2/user/list", self._dt_user_list),
+            *self.inapp_routes(),
         ]
 
     def sso_settings(self) -> dict[str, Any]:
         root = self.base_url + self.prefix
         return {"client_id": self.app_key, "secret": self.app_secret,
                 "settings": {"login_base_url": root + "/login", "api_base_url": root + "/api",
-                             "oapi_base_url": root + "/oapi"}}
+                             "oapi_base_url": root + "/oapi", "corp_id": self.corp_id,
+                             "jsapi_url": root + "/jsapi/dingtalk.open.js"}}
 
     def _dept_tree(self) -> dict[int, dict[str, Any]]:
         if not hasattr(self, "dept_tree"):
@@ -213,7 +216,7 @@ class DingTalkLoginSim(LoginMixin):
 
 # --- Feishu --------------------------------------------------------------------------------
 
-class FeishuLoginSim(LoginMixin):
+class FeishuLoginSim(FeishuInAppSim, LoginMixin):
     """accounts.feishu.cn authen/v1/authorize (PKCE), authen/v2/oauth/token, authen/v1/
     user_info; contact v3 departments/:id/children and users/find_by_department."""
 
@@ -225,12 +228,14 @@ class FeishuLoginSim(LoginMixin):
             ("GET", r"/open-apis/contact/v3/departments/(?P<id>[^/]+)/children",
              self._fs_children),
             ("GET", r"/open-apis/contact/v3/users/find_by_department", self._fs_by_department),
+            *self.inapp_routes(),
         ]
 
     def sso_settings(self) -> dict[str, Any]:
         root = self.base_url + self.prefix
         return {"client_id": self.app_id, "secret": self.app_secret,
-                "settings": {"accounts_base_url": root + "/accounts", "api_base_url": root}}
+                "settings": {"accounts_base_url": root + "/accounts", "api_base_url": root,
+                             "jsapi_url": root + "/jsapi/h5-js-sdk.js"}}
 
     def directory_add(self, user_id: str, *, name: str, department: str = "", mobile: str = "",
                       email: str = "") -> dict[str, Any]:
@@ -269,7 +274,7 @@ class FeishuLoginSim(LoginMixin):
             return _fs_error(20002, "invalid_client", "client secret is invalid", 401)
         grant = self._take_code(str(body.get("code", "")))
         if body.get("grant_type") != "authorization_code" or grant is None or \
-                grant["redirect_uri"] != body.get("redirect_uri"):
+                grant["redirect_uri"] != body.get("redirect_uri", ""):  # JSSDK codes: none
             return _fs_error(20003, "invalid_grant", "code is invalid or expired")
         verifier = str(body.get("code_verifier") or "")
         if grant["challenge"] or verifier:

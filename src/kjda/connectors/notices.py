@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -12,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
+from kjda.accounts.sso.inapp import INAPP_FLOWS
 from kjda.connectors.models import Connector, InboxEvent, Notice, NoticeStatus
 from kjda.connectors.services import connector_build, connector_persist_updates
 
@@ -23,6 +25,20 @@ def record_url(record_id: int) -> str:
     return f"{settings.KJDA_PUBLIC_URL}/records/{record_id}/"
 
 
+def oa_link(kind: str, url: str) -> str:
+    """A KJDA link as a notice in the OA carries it: on a platform with an in-app login
+    (DingTalk, WeCom, Feishu) through the entry page `/m/<platform>/?next=<path>`, so tapping
+    it inside the OA signs the person in without a password; elsewhere (Weaver, webhooks) and
+    for a link to another site, unchanged."""
+    base = settings.KJDA_PUBLIC_URL
+    if kind not in INAPP_FLOWS or not url.startswith(base + "/"):
+        return url
+    path = url[len(base):]
+    if path.startswith("/m/"):
+        return url
+    return f"{base}/m/{kind}/?next={quote(path, safe='/')}"
+
+
 def notice_create(*, connector: Connector, user_ids: list[str], reason: str, title: str,
                   text: str, url: str, dedupe_key: str, todo: bool = False,
                   inbox_event: InboxEvent | None = None,
@@ -32,6 +48,7 @@ def notice_create(*, connector: Connector, user_ids: list[str], reason: str, tit
         return None
     if url.startswith("/"):
         url = settings.KJDA_PUBLIC_URL + url
+    url = oa_link(connector.kind, url)
     try:
         with transaction.atomic():
             notice = Notice.objects.create(

@@ -67,6 +67,10 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.accounts.sso.services.sso_app_save": (
         "sso.configure", "accounts/tests/test_sso_config.py::"
         "test_provider_configured_in_the_database_by_command"),
+    # the login itself is allauth's (auth.sso by the adapter, auth.login by the signal)
+    "kjda.accounts.sso.services.sso_inapp_login": (
+        "auth.failed", "accounts/tests/test_sso_inapp.py::"
+        "test_a_bad_or_replayed_code_is_refused_and_audited"),
     # archives
     "kjda.archives.services.fonds_ensure": (
         "fonds.create", "archives/tests/test_services_audit.py::"
@@ -260,6 +264,7 @@ EXEMPT: dict[str, str] = {
     "kjda.accounts.sso.services.sso_match": _READ,
     "kjda.accounts.sso.services.sso_unvouched_claims": _PURE,
     "kjda.accounts.sso.services.sso_provider_choices": _PURE,
+    "kjda.accounts.sso.services.safe_next": _PURE,
     "kjda.archives.services.fonds_set_category_code": "a step of fonds_update (fonds.update)",
     "kjda.archives.services.rule_for_category": _READ,
     "kjda.archives.services.retention_resolve": _PURE,

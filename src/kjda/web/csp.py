@@ -43,7 +43,9 @@ def sso_form_origins(request: HttpRequest) -> list[str]:
         settings = app.settings or {}
         # A vendor's hosts may be overridden one by one (tests, private deployments): the
         # settings' URLs and the public login hosts both.
-        for origin in [*map(_origin, settings.values()), *public_login_origins(app.provider)]:
+        # (The in-app login's JSSDK script is no form target: admitted as a script on /m/.)
+        urls = [v for k, v in settings.items() if k != "jsapi_url"]
+        for origin in [*map(_origin, urls), *public_login_origins(app.provider)]:
             if origin:
                 origins[origin] = None
     return list(origins)

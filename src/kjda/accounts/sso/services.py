@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
@@ -42,7 +43,7 @@ from kjda.platforms import sso_provider_ids
 if TYPE_CHECKING:
     from allauth.socialaccount.models import SocialApp
     from django.contrib.auth.models import User
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True)
@@ -260,3 +261,55 @@ def sso_app_save(*, provider: str, client_id: str, secret: str, name: str = "",
               object_id=provider_id or provider,
               detail={"provider": provider, "created": created, "settings": sorted(settings)})
     return app
+
+
+def safe_next(url: str | None, *, host: str) -> str:
+    """`next` only when it is a path on this site (no scheme, no other host: no open redirect)."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    url = (url or "").strip()
+    if not url.startswith("/") or url.startswith(("//", "/\\")):
+        return ""
+    return url if url_has_allowed_host_and_scheme(url, allowed_hosts={host}) else ""
+
+
+def sso_inapp_login(*, request: HttpRequest, platform: str, code: str, next_url: str,
+                    default_next: str = "/") -> HttpResponse:
+    """Log the person in from inside the OA (免登): the client's code is resolved server side
+    (kjda.accounts.sso.inapp) and the login goes allauth's social login path, so the matching
+    rule, the refusals and the `auth.sso` / `auth.login` events are the web login's. A code
+    the OA refuses, or a provider not configured, is audited (`auth.failed`, channel
+    `sso_inapp`) and raised as a DomainError. Returns allauth's answer: the redirect to `next`
+    (a path on this site only) or the refusal page."""
+    from allauth.socialaccount.helpers import complete_social_login
+    from allauth.socialaccount.models import SocialApp
+    from requests import RequestException
+
+    from kjda.accounts.sso.inapp import inapp_sociallogin
+    from kjda.audit.models import Outcome
+
+    def refuse(code_: str, zh: str, en: str, reason: str, status: int) -> DomainError:
+        audit_log(action="auth.failed", request=request, outcome=Outcome.FAILURE,
+                  object_type="sso", object_id=platform[:150],
+                  detail={"channel": "sso_inapp", "provider": platform, "reason": reason})
+        return DomainError(code_, zh, en, status=status)
+
+    if not code:
+        raise refuse("sso_inapp_no_code", "未取得 OA 客户端的免登授权码",
+                     "the OA client gave no login code", "no_code", 400)
+    try:
+        sociallogin = inapp_sociallogin(request, platform=platform, code=code[:512])
+    except SocialApp.DoesNotExist:
+        raise refuse("sso_inapp_unconfigured", "本系统未配置该 OA 平台的单点登录",
+                     "single sign-on is not configured for this OA platform",
+                     "not_configured", 404) from None
+    except (OAuth2Error, RequestException, KeyError) as exc:
+        reason = "idp_unreachable" if isinstance(exc, RequestException) else "code_rejected"
+        raise refuse("sso_inapp_refused", "OA 平台未确认您的身份（授权码无效或已过期，或您不在本组织中）",
+                     "the OA platform did not confirm who you are (the code is invalid or "
+                     "expired, or you are not a member of the organisation)", reason,
+                     403) from None
+    target = safe_next(next_url, host=request.get_host()) or default_next
+    sociallogin.state = {"process": "login", "next": target}
+    response: HttpResponse = complete_social_login(request, sociallogin)
+    return response

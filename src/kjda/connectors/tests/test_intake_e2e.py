@@ -174,7 +174,10 @@ def test_the_applicants_todo_leads_to_the_fix_and_the_record_is_filed(dingtalk):
     zhangsan.kjda_profile.save()
     web = Client()
     web.force_login(zhangsan)
-    page = web.get(todo.url.split(sim_host(todo.url), 1)[1]).content.decode()
+    # the link goes through the in-app entry page (a signed-in person goes straight on)
+    path = todo.url.split(sim_host(todo.url), 1)[1]
+    assert path == f"/m/dingtalk/?next=/records/{record.pk}/"
+    page = web.get(path, follow=True).content.decode()
     assert "GD-2-8" in page and f"/records/{record.pk}/files/" in page
     web.post(f"/records/{record.pk}/files/", {
         "file": SimpleUploadedFile("住宿发票.pdf", INVOICE), "document_type": "原始凭证"})

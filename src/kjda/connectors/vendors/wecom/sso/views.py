@@ -104,5 +104,14 @@ class WeComAdapter(OAuth2Adapter):
         return self.get_provider().sociallogin_from_response(request, extra)
 
 
+    def inapp_login(self, request: HttpRequest, app, code: str):
+        """In-app (snsapi_base) login: the code our own /m/wecom/ redirect brought back goes
+        the way of a callback's code (getuserinfo → userid, user/get, department/get)."""
+        data = self.get_client(request, app).get_access_token(code)
+        token = self.parse_token(data)
+        token.app = app
+        return self.complete_login(request, app, token, response=data)
+
+
 oauth2_login = OAuth2LoginView.adapter_view(WeComAdapter)
 oauth2_callback = OAuth2CallbackView.adapter_view(WeComAdapter)
