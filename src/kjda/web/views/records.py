@@ -13,14 +13,19 @@ from django.utils.cache import patch_vary_headers
 
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.access_log import file_download_log, record_search_log, record_view_log
-from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
+from kjda.archives.access_log import (
+    FileUse,
+    file_download_log,
+    record_search_log,
+    record_view_log,
+)
+from kjda.archives.downloads import FILE_HEADERS, file_previewable
 from kjda.archives.models import Record, RecordFile, RecordStatus
-from kjda.errors import NotFound
+from kjda.errors import DomainError, NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
+from kjda.lifecycle.file_use import file_use_response
 from kjda.lifecycle.mentions import mentions_of_record
-from kjda.storage.services import StorageError
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
@@ -113,15 +118,14 @@ def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
 
 @login_required
 def file_content(request: HttpRequest, file_id: int) -> HttpResponseBase:
-    """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview (only
-    for an allow-listed identified format, kjda.archives.downloads decides)."""
+    """A file for the reader: `?inline=1` the preview, `?print=1` the print copy, else the
+    download; watermarked and limited by a loan as kjda.lifecycle.file_use decides."""
     rf = _file_or_404(request, file_id)
-    inline = request.GET.get("inline") == "1" and file_previewable(rf)
-    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id,
-                      sha256=rf.sha256, inline=inline)
+    use = (FileUse.PRINT if request.GET.get("print") == "1"
+           else FileUse.PREVIEW if request.GET.get("inline") == "1" else FileUse.DOWNLOAD)
     try:
-        return file_response(request=request, rf=rf, inline=inline)
-    except StorageError as exc:  # missing or damaged: said plainly, never the bytes
+        return file_use_response(request=request, rf=rf, use=use)
+    except DomainError as exc:  # refused, missing or damaged: said plainly, never the bytes
         response = HttpResponse(exc.message, status=exc.status,
                                 content_type="text/plain; charset=utf-8")
         for name, value in FILE_HEADERS.items():
