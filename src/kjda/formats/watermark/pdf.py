@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import pikepdf
 from lxml import etree
@@ -66,14 +67,27 @@ def watermark_pdf(data: bytes, mark: Mark, *, key: bytes) -> bytes:
                                                   channels)))
         forms = [pdf.copy_foreign(p.as_form_xobject()) for p in overlay.pages]
         for page, box in zip(pdf.pages, boxes, strict=True):
-            form = forms[sizes[(round(box.width, 2), round(box.height, 2))]]
-            page.add_overlay(form, box)
+            _overlay_add(pdf, page, forms[sizes[(round(box.width, 2), round(box.height, 2))]],
+                         box)
         pdf.Root.Metadata = _metadata(pdf, mark, signature(mark, key))
         out = io.BytesIO()
-        pdf.save(out, compress_streams=True, encryption=False, linearize=False,
-                 fix_metadata_version=False)
+        with warnings.catch_warnings():  # about the input's own widgets, not something we did
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            pdf.save(out, compress_streams=True, encryption=False, linearize=False,
+                     fix_metadata_version=False)
         overlay.close()
     return out.getvalue()
+
+
+def _overlay_add(pdf: pikepdf.Pdf, page: pikepdf.Page, form: pikepdf.Object,
+                 box: pikepdf.Rectangle) -> None:
+    """Draw `form` over the page, adding content streams around the page's own ones, which stay
+    byte for byte (pikepdf's add_overlay would merge them into one rewritten stream)."""
+    name = page.add_resource(form, pikepdf.Name.XObject, prefix="KjdaWm")
+    page.contents_add(pdf.make_stream(b"q\n"), prepend=True)
+    place = f"1 0 0 1 {box.llx:.4f} {box.lly:.4f} cm"
+    page.contents_add(pdf.make_stream(f"Q\nq\n{place}\n{name} Do\nQ\n".encode()),
+                      prepend=False)
 
 
 def _intent_channels(pdf: pikepdf.Pdf, *, add: bool) -> int:
