@@ -39,8 +39,9 @@ from kjda.archives.downloads import (
 )
 from kjda.archives.models import FileRole, RecordFile, RecordStatus
 from kjda.audit.selectors import audit_object_events
-from kjda.errors import Forbidden
+from kjda.errors import Forbidden, NotFound
 from kjda.formats.watermark import Found, Mark, watermark, watermark_read
+from kjda.formats.watermark.pages import pdf_page_count, pdf_page_png
 from kjda.storage.services import blob_read_verified
 
 POLICIES = ("loans", "always", "off")
@@ -141,24 +142,69 @@ def file_use_response(*, request: HttpRequest, rf: RecordFile, use: str) -> Http
 def _marked_response(*, request: HttpRequest, rf: RecordFile, plan: Plan, use: str,
                      mark: Mark) -> HttpResponse:
     given = plan.file
-    if rf.record.status == RecordStatus.DESTROYED:
-        raise file_destroyed(rf)
-    data = b"".join(blob_read_verified(sha256=given.sha256, sm3=given.sm3, size=given.size))
-    body, content_type = watermark(data, mark, key=watermark_key())
-    loan_no = plan.grant.loan_no if plan.grant is not None else ""
-    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id,
-                      sha256=rf.sha256, inline=use != FileUse.DOWNLOAD, use=use,
-                      loan_no=loan_no, mark_id=mark.mark_id)
-    file_watermark_log(request=request, mark_id=mark.mark_id, detail={
-        "file": rf.pk, "given": given.pk, "record": rf.record_id, "loan": loan_no,
-        "loan_id": plan.grant.loan_id if plan.grant is not None else None,
-        "person": mark.person, "department": mark.department, "time": mark.time, "use": use,
-        "sha256": hashlib.sha256(body).hexdigest()})
+    body, content_type = watermark(_bytes(rf, given), mark, key=watermark_key())
+    _log_given(request, rf=rf, plan=plan, use=use, body=body)
     response = HttpResponse(body, content_type=content_type)
     as_attachment = use == FileUse.DOWNLOAD or content_type not in INLINE_TYPES
     name = given.filename or f"file-{given.pk}"
     response["Content-Disposition"] = content_disposition_header(as_attachment, name) or "inline"
     response["X-KJDA-Watermark"] = mark.mark_id
+    for header, value in FILE_HEADERS.items():
+        response[header] = value
+    return response
+
+
+def _bytes(rf: RecordFile, given: RecordFile) -> bytes:
+    if rf.record.status == RecordStatus.DESTROYED:
+        raise file_destroyed(rf)
+    return b"".join(blob_read_verified(sha256=given.sha256, sm3=given.sm3, size=given.size))
+
+
+def _log_given(request: HttpRequest, *, rf: RecordFile, plan: Plan, use: str, body: bytes,
+               page: int | None = None) -> None:
+    mark = plan.mark
+    loan_no = plan.grant.loan_no if plan.grant is not None else ""
+    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id,
+                      sha256=rf.sha256, inline=use != FileUse.DOWNLOAD, use=use,
+                      loan_no=loan_no, mark_id=mark.mark_id if mark else "")
+    if mark is None:
+        return
+    file_watermark_log(request=request, mark_id=mark.mark_id, detail={
+        "file": rf.pk, "given": plan.file.pk, "record": rf.record_id, "loan": loan_no,
+        "loan_id": plan.grant.loan_id if plan.grant is not None else None,
+        "person": mark.person, "department": mark.department, "time": mark.time, "use": use,
+        "page": page, "sha256": hashlib.sha256(body).hexdigest()})
+
+
+PAGEABLE = {"pdf", "pdfa"}
+
+
+def _pageable_plan(actor: Actor, rf: RecordFile) -> Plan:
+    """The plan of a preview whose given file is a PDF (the file itself or, when marked, its
+    rendition); NotFound otherwise."""
+    plan = file_use_plan(actor=actor, rf=rf, use=FileUse.PREVIEW)
+    if plan.file.format_name not in PAGEABLE:
+        raise NotFound("preview_not_pdf", f"文件 {rf.pk} 没有可逐页预览的 PDF",
+                       f"file {rf.pk} has no PDF to preview page by page")
+    return plan
+
+
+def file_page_count(*, actor: Actor, rf: RecordFile) -> int:
+    """How many pages the reader's page-image preview of `rf` has."""
+    plan = _pageable_plan(actor, rf)
+    return pdf_page_count(_bytes(rf, plan.file))
+
+
+def file_page_response(*, request: HttpRequest, rf: RecordFile, page: int) -> HttpResponse:
+    """Page `page` (1-based) of the preview as a PNG, watermarked as the PDF would be; logged
+    as a preview. Raises Forbidden, NotFound, WatermarkError, StorageError."""
+    plan = _pageable_plan(request.user, rf)
+    png = pdf_page_png(_bytes(rf, plan.file), page - 1, mark=plan.mark, key=watermark_key())
+    _log_given(request, rf=rf, plan=plan, use=FileUse.PREVIEW, body=png, page=page)
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = "inline"
+    if plan.mark is not None:
+        response["X-KJDA-Watermark"] = plan.mark.mark_id
     for header, value in FILE_HEADERS.items():
         response[header] = value
     return response
