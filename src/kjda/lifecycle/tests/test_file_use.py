@@ -227,7 +227,8 @@ def test_an_ofd_is_previewed_and_lent_through_its_pdfa_rendition(api, as_reader,
     ofd = record.files.get(role="original")
     rendition = record.files.get(role="rendition")
     page = as_reader.get(f"/records/{record.pk}/").content.decode()
-    assert f'<iframe src="/files/{rendition.pk}/content?inline=1"' in page
+    assert f'<iframe class="pdf-frame" src="/files/{rendition.pk}/content?inline=1"' in page
+    assert f'src="/files/{rendition.pk}/pages/1.png"' in page
     assert f"/files/{ofd.pk}/content?inline=1" not in page
 
     lend(reader, record.pk)
@@ -255,3 +256,26 @@ def test_an_original_without_a_rendition_is_refused_rather_than_given_unmarked(a
     assert refused.status_code == 403
     assert "无法加水印" in refused.content.decode() and "cannot be watermarked" in (
         refused.content.decode())
+
+
+def test_page_images_are_watermarked_previews_and_the_page_list_counts_the_pages(
+        as_reader, reader, voucher):
+    lend(reader, voucher.record_id)
+    png = as_reader.get(f"/files/{voucher.pk}/pages/1.png")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    found = watermark_read(png.content, key=watermark_key())
+    assert found is not None and found.verified and found.source == "png-itxt"
+    assert found.mark.loan_no == "JY-2026-0042"
+    mark = AuditEvent.objects.get(action="file.watermark")
+    assert mark.detail["page"] == 1 and mark.detail["use"] == "preview"
+    assert AuditEvent.objects.filter(action="file.preview").count() == 1
+    assert as_reader.get(f"/files/{voucher.pk}/pages/99.png").status_code == 404
+    listing = as_reader.get(f"/files/{voucher.pk}/pages/").content.decode()
+    assert f"/files/{voucher.pk}/pages/1.png" in listing
+    assert f"/files/{voucher.pk}/pages/2.png" not in listing  # the voucher has one page
+
+
+def test_an_unmarked_reader_gets_plain_page_images(as_archivist, voucher):
+    png = as_archivist.get(f"/files/{voucher.pk}/pages/1.png")
+    assert png.status_code == 200 and "X-KJDA-Watermark" not in png
+    assert watermark_read(png.content, key=watermark_key()) is None
