@@ -36,18 +36,25 @@ class FileUse:
 
 
 def use_event_log(*, request: HttpRequest, record_id: int, use: str, loan_no: str = "",
-                  detail: str = "") -> None:
-    """The record's 利用 business event (M87–M91), agent the reader."""
+                  file_id: int | str | None = None, marked: bool = False) -> None:
+    """The record's 利用 business event (M87–M91), agent the reader; the description is
+    `中文 / English` like the other events'."""
     user = request.user
-    agent = getattr(user, "get_username", lambda: "")() if user.is_authenticated else ""
-    words = [FileUse.WORDS.get(use, use)]
-    if detail:
-        words.append(detail)
+    agent = user.get_username() if user.is_authenticated else ""
+    zh, en = [FileUse.WORDS.get(use, use)], [use]
+    if file_id is not None:
+        zh.append(f"文件 {file_id}")
+        en.append(f"file {file_id}")
+    if marked:
+        zh.append("带水印")
+        en.append("watermarked")
     if loan_no:
-        words.append(f"借阅单号 {loan_no}")
+        zh.append(f"借阅单号 {loan_no}")
+        en.append(f"loan {loan_no}")
     BusinessEvent.objects.bulk_create([BusinessEvent(
         record_id=record_id, action=USE_ACTION, occurred_at=timezone.now(),
-        mandate=USE_MANDATE, agent_name=agent[:150], description="，".join(words))])
+        mandate=USE_MANDATE, agent_name=agent[:150],
+        description=f"{'，'.join(zh)} / {', '.join(en)}")])
 
 
 def record_view_log(*, request: HttpRequest, record_id: int | str,
@@ -83,7 +90,7 @@ def file_download_log(*, request: HttpRequest, file_id: int | str,
               detail=detail)
     if record_id is not None:
         use_event_log(request=request, record_id=record_id, use=use, loan_no=loan_no,
-                      detail=f"文件 {file_id}" + ("，带水印" if mark_id else ""))
+                      file_id=file_id, marked=bool(mark_id))
 
 
 def file_watermark_log(*, request: HttpRequest, mark_id: str, detail: dict[str, Any]) -> None:
