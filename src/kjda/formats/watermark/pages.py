@@ -68,5 +68,5 @@ def pdf_page_png(data: bytes, index: int, *, width: int = 1080, mark: Mark | Non
     if mark is not None:
         info.add_itxt(PNG_KEY, token(mark, key))
     buf = io.BytesIO()
-    image.save(buf, "PNG", pnginfo=info, optimize=False)
+    image.save(buf, "PNG", pnginfo=info, compress_level=3)  # the default 6: ~2x slower
     return buf.getvalue()
