@@ -102,8 +102,8 @@ def file_use_plan(*, actor: Actor, rf: RecordFile, use: str) -> Plan:
 
 def _mark(actor: Actor, grant: Grant | None) -> Mark:
     profile = actor_profile(actor)
-    full = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
-    name = profile.person_name or (full or "").strip() or actor.get_username()
+    full = getattr(actor, "get_full_name", lambda: "")()
+    name = profile.person_name or (full or "").strip() or getattr(actor, "username", "")
     return Mark(mark_id=uuid.uuid4().hex[:16], person=name,
                 department=getattr(profile, "department", "") or "",
                 time=timezone.localtime().isoformat(timespec="seconds"),

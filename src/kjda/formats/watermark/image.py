@@ -47,7 +47,9 @@ def _marked(img: Image.Image, mark: Mark) -> Image.Image:
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
     tile = _tile(mark, max(14, min(img.size) // 28))
-    grey = {"RGB": (90, 90, 90), "RGBA": (90, 90, 90, 255), "L": 90, "LA": (90, 255)}[img.mode]
+    greys: dict[str, float | tuple[float, ...]] = {
+        "RGB": (90, 90, 90), "RGBA": (90, 90, 90, 255), "L": 90, "LA": (90, 255)}
+    grey = greys[img.mode]
     ink = Image.new(img.mode, tile.size, grey)
     out = img.copy()
     for row, y in enumerate(range(-tile.height // 2, img.height, tile.height * 3 // 4)):
@@ -72,7 +74,7 @@ def watermark_image(data: bytes, mark: Mark, *, key: bytes) -> tuple[bytes, str]
     out_img = _marked(img, mark)
     tok = token(mark, key)
     buf = io.BytesIO()
-    extra = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+    extra: dict[str, object] = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
     if fmt == "JPEG":
         if out_img.mode not in ("RGB", "L"):
             out_img = out_img.convert("RGB")
