@@ -134,6 +134,8 @@ def test_a_view_only_loan_refuses_download_and_print_in_chinese_and_english(
 def test_download_and_print_rights_give_watermarked_copies_and_inspect_traces_them(
         as_reader, reader, voucher, tmp_path, capsys):
     lend(reader, voucher.record_id, "download", "print")
+    html = as_reader.get(f"/records/{voucher.record_id}/").content.decode()
+    assert f'href="/files/{voucher.pk}/content?print=1"' in html and 'class="download"' in html
     download = as_reader.get(f"/files/{voucher.pk}/content")
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment")
@@ -144,7 +146,7 @@ def test_download_and_print_rights_give_watermarked_copies_and_inspect_traces_th
     assert AuditEvent.objects.filter(action="file.print", object_id=str(voucher.pk)).exists()
     words = sorted(BusinessEvent.objects.filter(action="利用").values_list("description",
                                                                            flat=True))
-    assert [w[:2] for w in words] == ["下载", "打印"]
+    assert [w[:2] for w in words] == ["下载", "打印", "查看"]
 
     assert main(["watermark", "inspect", str(copy)]) == 0
     out = capsys.readouterr().out
@@ -208,7 +210,9 @@ def test_opening_the_record_page_logs_a_view_and_its_preview_a_preview(as_reader
     view = BusinessEvent.objects.get(action="利用")
     assert view.description.startswith("查看") and "JY-2026-0042" in view.description
     src = f"/files/{voucher.pk}/content?inline=1"
-    assert src in page.content.decode()
+    html = page.content.decode()
+    assert src in html and "JY-2026-0042" in html  # the loan note above the preview
+    assert 'class="download"' not in html and "?print=1" not in html  # a view-only loan
     assert as_reader.get(src).status_code == 200
     assert AuditEvent.objects.filter(action="file.preview").count() == 1
     assert not AuditEvent.objects.filter(action="file.download").exists()
