@@ -6,6 +6,7 @@ KJDA_SQLITE_BACKEND  group_commit (default) or stock (Django's SQLite backend)
 KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
 KJDA_SEARCH_DATABASE_URL  searches read through this (default: DATABASE_URL, read-only)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
+KJDA_WATERMARK  loans (default) | always | off: which previews, downloads and prints are marked
 """
 
 from __future__ import annotations
