@@ -44,7 +44,6 @@ from kjda.formats.watermark import Found, Mark, watermark, watermark_read
 from kjda.formats.watermark.pages import pdf_page_count, pdf_page_png
 from kjda.storage.services import blob_read_verified
 
-POLICIES = ("loans", "always", "off")
 MARKABLE = {"pdf", "pdfa", "png", "jpeg", "tiff"}
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 WATERMARK_OBJECT = "watermark"
@@ -69,21 +68,16 @@ class Plan:
     mark: Mark | None
 
 
-def _refuse(code: str, zh: str, en: str) -> Forbidden:
-    return Forbidden(code, zh, en)
-
-
 def file_use_plan(*, actor: Actor, rf: RecordFile, use: str) -> Plan:
     """Raises Forbidden when the loan does not allow the use, or a mark is required and only an
     unmarkable original could be given."""
     grant = actor_grant(actor, rf.record_id)
     if grant is not None and use == FileUse.DOWNLOAD and not grant.allows(Right.DOWNLOAD):
-        raise _refuse("loan_no_download",
-                      f"借阅单 {grant.loan_no} 只允许在线查阅，不允许下载",
-                      f"loan {grant.loan_no} allows viewing online only, not downloading")
+        raise Forbidden("loan_no_download", f"借阅单 {grant.loan_no} 只允许在线查阅，不允许下载",
+                        f"loan {grant.loan_no} allows viewing online only, not downloading")
     if grant is not None and use == FileUse.PRINT and not grant.allows(Right.PRINT):
-        raise _refuse("loan_no_print", f"借阅单 {grant.loan_no} 不允许打印",
-                      f"loan {grant.loan_no} does not allow printing")
+        raise Forbidden("loan_no_print", f"借阅单 {grant.loan_no} 不允许打印",
+                        f"loan {grant.loan_no} does not allow printing")
     policy = getattr(settings, "KJDA_WATERMARK", "loans")
     if policy == "off" or (policy == "loans" and grant is None):
         return Plan(file=rf, grant=grant, mark=None)
@@ -92,10 +86,10 @@ def file_use_plan(*, actor: Actor, rf: RecordFile, use: str) -> Plan:
         renditions = [r for r in selectors.record_renditions_of(file=rf)
                       if r.role == FileRole.RENDITION and r.format_name in MARKABLE]
         if not renditions:
-            raise _refuse("watermark_unavailable",
-                          f"文件“{rf.filename}”无法加水印且没有 PDF/A 转换件，借阅期间不能提供",
-                          f"the file '{rf.filename}' cannot be watermarked and has no PDF/A "
-                          "rendition, so it cannot be given during a loan")
+            raise Forbidden("watermark_unavailable",
+                            f"文件“{rf.filename}”无法加水印且没有 PDF/A 转换件，借阅期间不能提供",
+                            f"the file '{rf.filename}' cannot be watermarked and has no PDF/A "
+                            "rendition, so it cannot be given during a loan")
         given = renditions[0]
     return Plan(file=given, grant=grant, mark=_mark(actor, grant))
 
