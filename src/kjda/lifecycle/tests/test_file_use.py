@@ -17,6 +17,7 @@ from kjda.accounts.models import Profile
 from kjda.archives.models import BusinessEvent, Record, RecordFile
 from kjda.audit.models import AuditEvent
 from kjda.cli import main
+from kjda.formats.pdfa_check import pdfa_check
 from kjda.formats.watermark import watermark_read
 from kjda.lifecycle.file_use import watermark_key
 from kjda.storage.services import blob_read_verified
@@ -241,6 +242,7 @@ def test_an_ofd_is_previewed_and_lent_through_its_pdfa_rendition(api, as_reader,
     assert got["Content-Disposition"].startswith("inline")
     found = watermark_read(_body(got), key=watermark_key())
     assert found is not None and found.verified
+    assert pdfa_check(_body(got)).compliant  # the marked rendition is still PDF/A-2b
     event = AuditEvent.objects.get(action="file.watermark")
     assert (event.detail["file"], event.detail["given"]) == (ofd.pk, rendition.pk)
     assert hashlib.sha256(_stored(ofd)).hexdigest() == hashlib.sha256(data).hexdigest()
