@@ -6,6 +6,7 @@ KJDA_SQLITE_BACKEND  group_commit (default) or stock (Django's SQLite backend)
 KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
 KJDA_SEARCH_DATABASE_URL  searches read through this (default: DATABASE_URL, read-only)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
+KJDA_WATERMARK  loans (default) | always | off: which previews, downloads and prints are marked
 """
 
 from __future__ import annotations
@@ -235,6 +236,15 @@ if KJDA_ACTIVE_CONTENT not in ("warn", "hold"):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("KJDA_ACTIVE_CONTENT must be warn or hold")
+# Watermarks on what readers take away (kjda.lifecycle.file_use, issue 18): `loans` (default)
+# marks every preview, download and print of a record seen through a loan, `always` every one
+# by anyone, `off` none. The marks' HMAC key: KJDA_WATERMARK_KEY, else derived from SECRET_KEY.
+KJDA_WATERMARK = os.environ.get("KJDA_WATERMARK", "loans").strip().lower()
+if KJDA_WATERMARK not in ("loans", "always", "off"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KJDA_WATERMARK must be loans, always or off")
+KJDA_WATERMARK_KEY = os.environ.get("KJDA_WATERMARK_KEY", "")
 # Shared by every worker process (the login lockout counts failures here), in the database so
 # the embedded default needs no other service.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -55,6 +55,12 @@ def grant_provider_register(provider: GrantProvider) -> None:
         _providers.append(provider)
 
 
+def grant_provider_unregister(provider: GrantProvider) -> None:
+    """The inverse of grant_provider_register (tests that lend records with their own)."""
+    if provider in _providers:
+        _providers.remove(provider)
+
+
 def actor_grants(actor: Actor) -> dict[int, Grant]:
     """The actor's current grants by record id. Where two loans lend one record, the one with
     more rights (then the later end) wins."""

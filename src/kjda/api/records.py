@@ -16,12 +16,13 @@ from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import Actor
 from kjda.archives import selectors
 from kjda.archives.access_log import (
+    FileUse,
     file_download_log,
     record_export_log,
     record_search_log,
     record_view_log,
 )
-from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
+from kjda.archives.downloads import FILE_HEADERS
 from kjda.archives.export import catalogue_csv, catalogue_xlsx, record_metadata_xml
 from kjda.archives.models import Record, RecordFile
 from kjda.archives.services import record_withdraw
@@ -41,6 +42,7 @@ from kjda.invoices.selectors import (
     invoices_of_record,
 )
 from kjda.invoices.services import invoice_public
+from kjda.lifecycle.file_use import file_use_response
 from kjda.lifecycle.volumes.selectors import volume_of_record
 
 from .permissions import require, require_token_scope
@@ -243,19 +245,20 @@ def _get(request: HttpRequest, record_id: int) -> Record:
         raise
 
 
-@router.get("/files/{file_id}/content", summary="Download a file's exact bytes")
-def file_content(request: HttpRequest, file_id: int, inline: bool = False):
+@router.get("/files/{file_id}/content", summary="Download a file (watermarked by policy)")
+def file_content(request: HttpRequest, file_id: int, inline: bool = False,
+                 for_print: bool = Query(False, alias="print")):
+    """The file's exact bytes, or, under KJDA_WATERMARK (and a loan's rights), a watermarked
+    copy (header X-KJDA-Watermark) of it or of its PDF/A rendition. `inline` previews, `print`
+    is the print copy."""
     require_token_scope(request, "read")
     try:
         rf = selectors.record_file_get(actor=request.user, file_id=file_id)
     except Exception:
         file_download_log(request=request, file_id=file_id, refused=True)
         raise
-    inline = inline and file_previewable(rf)
-    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id, sha256=rf.sha256,
-                      inline=inline)
-    # Inline only for an allow-listed identified format; the bytes are verified as they go.
-    return file_response(request=request, rf=rf, inline=inline)
+    use = (FileUse.PRINT if for_print else FileUse.PREVIEW if inline else FileUse.DOWNLOAD)
+    return file_use_response(request=request, rf=rf, use=use)
 
 
 # --- Putting a pending record right (issue 17 item 1). Token scope `ingest`, as for filing; who

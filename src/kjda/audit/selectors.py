@@ -54,6 +54,13 @@ def audit_event_list(
     return qs.order_by("-seq")
 
 
+def audit_object_events(*, object_type: str, object_id: str) -> QuerySet[AuditEvent]:
+    """The events about one object, oldest first, unscoped: for operators on the server (the
+    CLI's `kjda watermark inspect`), never for a web or API reader."""
+    return AuditEvent.objects.filter(object_type=object_type,
+                                     object_id=str(object_id)).order_by("seq")
+
+
 def audit_chain_verify(*, batch_size: int = 5000, checkpoint: bool = True) -> ChainVerification:
     """Recompute the whole chain in seq order, `batch_size` events per query (keyed events with
     the audit key they name), compare it with the head and with the latest signed checkpoint in

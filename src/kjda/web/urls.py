@@ -37,6 +37,9 @@ urlpatterns = [
     path("records/new/", upload.record_upload, name="record_upload"),
     path("records/<int:record_id>/", records.record_detail, name="record_detail"),
     path("files/<int:file_id>/content", records.file_content, name="file_content"),
+    # the preview as page images, for phones (issue 18 item 6)
+    path("files/<int:file_id>/pages/", records.file_pages, name="file_pages"),
+    path("files/<int:file_id>/pages/<int:page>.png", records.file_page, name="file_page"),
     # putting a pending record right; a filed record's description (issue 17 item 1)
     path("records/<int:record_id>/files/", correction.record_file_post, name="record_file_add"),
     path("records/<int:record_id>/correct/", correction.record_correct_post,

@@ -11,16 +11,22 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from kjda.accounts.grants import Right, actor_grant
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
-from kjda.archives.access_log import file_download_log, record_search_log, record_view_log
-from kjda.archives.downloads import FILE_HEADERS, file_previewable, file_response
+from kjda.archives.access_log import (
+    FileUse,
+    file_download_log,
+    record_search_log,
+    record_view_log,
+)
+from kjda.archives.downloads import FILE_HEADERS, file_previewable
 from kjda.archives.models import Record, RecordFile, RecordStatus
-from kjda.errors import NotFound
+from kjda.errors import DomainError, NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
+from kjda.lifecycle.file_use import file_page_count, file_page_response, file_use_response
 from kjda.lifecycle.mentions import mentions_of_record
-from kjda.storage.services import StorageError
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
@@ -61,6 +67,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     record = _record_or_404(request, record_id)
     record_view_log(request=request, record_id=record.pk)
     files = list(record.files.all())
+    loan = actor_grant(request.user, record.pk)  # read once per request (record_view_log too)
     invoices = invoices_of_record(record=record)
     report = check_report_for(actor=request.user, report=record.check_report)
     # other records this one names appear only when they are in the reader's scope
@@ -68,6 +75,9 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         "record": record,
         "files": files,
         "previews": [f for f in files if file_previewable(f)],
+        "loan": loan,
+        "may_download": loan is None or loan.allows(Right.DOWNLOAD),
+        "may_print": loan is None or loan.allows(Right.PRINT),
         "report": report,
         "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
@@ -113,17 +123,42 @@ def _file_or_404(request: HttpRequest, file_id: int) -> RecordFile:
 
 @login_required
 def file_content(request: HttpRequest, file_id: int) -> HttpResponseBase:
-    """The file's exact bytes, streamed from the blob store; `?inline=1` for the preview (only
-    for an allow-listed identified format, kjda.archives.downloads decides)."""
+    """A file for the reader: `?inline=1` the preview, `?print=1` the print copy, else the
+    download; watermarked and limited by a loan as kjda.lifecycle.file_use decides."""
     rf = _file_or_404(request, file_id)
-    inline = request.GET.get("inline") == "1" and file_previewable(rf)
-    file_download_log(request=request, file_id=rf.pk, record_id=rf.record_id,
-                      sha256=rf.sha256, inline=inline)
+    use = (FileUse.PRINT if request.GET.get("print") == "1"
+           else FileUse.PREVIEW if request.GET.get("inline") == "1" else FileUse.DOWNLOAD)
     try:
-        return file_response(request=request, rf=rf, inline=inline)
-    except StorageError as exc:  # missing or damaged: said plainly, never the bytes
-        response = HttpResponse(exc.message, status=exc.status,
-                                content_type="text/plain; charset=utf-8")
-        for name, value in FILE_HEADERS.items():
-            response[name] = value
-        return response
+        return file_use_response(request=request, rf=rf, use=use)
+    except DomainError as exc:  # refused, missing or damaged: said plainly, never the bytes
+        return _plain(exc)
+
+
+def _plain(exc: DomainError) -> HttpResponse:
+    response = HttpResponse(exc.message, status=exc.status,
+                            content_type="text/plain; charset=utf-8")
+    for name, value in FILE_HEADERS.items():
+        response[name] = value
+    return response
+
+
+@login_required
+def file_page(request: HttpRequest, file_id: int, page: int) -> HttpResponseBase:
+    """One page of a PDF preview as a PNG (watermarked like the PDF), for phones."""
+    rf = _file_or_404(request, file_id)
+    try:
+        return file_page_response(request=request, rf=rf, page=page)
+    except DomainError as exc:
+        return _plain(exc)
+
+
+@login_required
+def file_pages(request: HttpRequest, file_id: int) -> HttpResponse:
+    """Every page of a PDF preview as images, one under the other (a phone's PDF viewer)."""
+    rf = _file_or_404(request, file_id)
+    try:
+        count = file_page_count(actor=request.user, rf=rf)
+    except DomainError as exc:
+        return _plain(exc)
+    return render(request, "web/file_pages.html",
+                  {"file": rf, "record": rf.record, "pages": range(1, count + 1)})
