@@ -224,14 +224,14 @@ def test_every_main_page_fits_the_window(live_server, chromium_browser, fonds, v
             found = page.evaluate(OVERFLOW)
             if found:
                 problems[url] = found
-            if page.locator("details.fold:not([open])").count():  # and with every fold open
-                page.evaluate("document.querySelectorAll('details.fold').forEach(d => d.open = true)")
-                if found := page.evaluate(OVERFLOW):
-                    problems[url + " (unfolded)"] = found
             if os.environ.get("KJDA_MOBILE_SHOTS"):
                 name = url.strip("/").replace("/", "_").replace("?", "_") or "dashboard"
                 page.screenshot(path=str(shots / f"{viewport['width']}-{name}.png"),
                                 full_page=True)
+            if page.locator("details.fold:not([open])").count():  # and with every fold open
+                page.evaluate("document.querySelectorAll('details.fold').forEach(d => d.open = true)")
+                if found := page.evaluate(OVERFLOW):
+                    problems[url + " (unfolded)"] = found
         assert not problems, problems
         if viewport is PHONE:
             _phone_navigation_and_cards(sessions("archivist"), live_server.url)
@@ -253,6 +253,8 @@ def _phone_navigation_and_cards(page, base: str) -> None:
     expect(nav).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
     expect(page.locator("header .user")).to_be_visible()
+    if shots := os.environ.get("KJDA_MOBILE_SHOTS"):
+        page.screenshot(path=str(Path(shots) / "390-menu-open.png"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     nav.get_by_role("link", name="档案查询").click()
     page.wait_for_url(base + "/records/")
