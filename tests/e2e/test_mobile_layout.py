@@ -89,7 +89,7 @@ OVERFLOW = """() => {
 }"""
 
 
-def _people(fonds):
+def _people():
     from django.contrib.auth import get_user_model
 
     from kjda.accounts.models import Profile
@@ -209,7 +209,7 @@ def _no_lockout_left():
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390x844", "1440x900"])
 def test_every_main_page_fits_the_window(live_server, chromium_browser, fonds, viewport,
                                          tmp_path):
-    people, secrets = _people(fonds)
+    people, secrets = _people()
     data = _data(fonds, people)
     sessions = Sessions(chromium_browser, live_server.url, viewport, secrets)
     shots = Path(os.environ.get("KJDA_MOBILE_SHOTS", tmp_path))
@@ -253,6 +253,16 @@ def _phone_navigation_and_cards(page, base: str) -> None:
     expect(nav).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
     expect(page.locator("header .user")).to_be_visible()
+    # every entry is on screen, big enough to tap, and leads to a page that opens
+    links = nav.locator("a")
+    hrefs = links.evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert len(hrefs) >= 10, hrefs
+    for i in range(len(hrefs)):
+        box = links.nth(i).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (hrefs[i], box)
+        assert box["height"] >= 36, (hrefs[i], box)
+    for href in hrefs:
+        assert page.request.get(base + href).ok, href
     if shots := os.environ.get("KJDA_MOBILE_SHOTS"):
         page.screenshot(path=str(Path(shots) / "390-menu-open.png"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -284,7 +294,7 @@ def _record_page_leads_with_the_document(page, base: str, data: dict) -> None:
         expect(page.locator(lead).first).to_be_visible()
     preview = page.locator(".preview-pane .previews iframe").first.bounding_box()
     assert preview and preview["y"] < 844  # the document is on the first screen
-    assert preview["width"] >= 340
+    assert preview["width"] >= 0.85 * page.viewport_size["width"]
     for folded in ["#checks", "#files", "#metadata", "#entities", "#audit"]:
         expect(page.locator(f"{folded} > details.fold").first).not_to_have_attribute("open", "")
     expect(page.locator("table.files")).to_be_hidden()
