@@ -1,7 +1,9 @@
 """Issue 18 item 1: every page works on a phone (390×844, an OA's built-in browser), on a tablet
-(800 px) and still on a desktop (1440×900). Each page in PAGES is opened as a person whose role reaches it; none may be
-wider than the window (the document, or any visible element in it). At 390 px the navigation is a
-menu button whose entries open and work, and a table is a list of labelled cards.
+(800 px) and still on a desktop (1440×900). Each page in PAGES is opened as a person whose role
+reaches it; none may be wider than the window (the document, or any visible element in it, with
+its folded sections closed and open). At 390 px the navigation is a menu button whose entries open
+and work, a table is a list of labelled cards, and the record page leads with the document.
+KJDA_MOBILE_SHOTS=/some/dir saves a full-page screenshot of every page at every size there.
 
 A new page is one more line in PAGES: (who, path) — the path may name the data set up below
 ({record}, {invoice_record}, {volume}, ...)."""
@@ -27,7 +29,7 @@ DESKTOP = {"width": 1440, "height": 900}
 VIEWPORTS = {"390x844": PHONE, "800x1000": TABLET, "1440x900": DESKTOP}
 YEAR = 1990  # a long-past year: its records' terms have ended (appraisal, destruction pages)
 
-PAGES: list[tuple[str, str]] = [  # (who — None: signed out, path)
+PAGES: list[tuple[str | None, str]] = [  # (who — None: signed out, path)
     (None, "/login/"),
     ("archivist", "/"),
     ("archivist", "/records/"),
