@@ -213,7 +213,7 @@ def _no_lockout_left():
 
 
 def test_every_main_page_fits_a_phone_a_tablet_and_a_desktop(live_server, chromium_browser,
-                                                              fonds):
+                                                              fonds, screenshots):
     people, secrets = _people()
     data = _data(fonds, people)
     sessions = Sessions(chromium_browser, live_server.url, secrets)
@@ -237,14 +237,15 @@ def test_every_main_page_fits_a_phone_a_tablet_and_a_desktop(live_server, chromi
                     if found := page.evaluate(OVERFLOW):
                         problems[f"{size} {url} (unfolded)"] = found
         assert not problems, problems
-        _phone_navigation_and_cards(sessions("archivist", PHONE), live_server.url)
-        _record_page_leads_with_the_document(sessions("archivist", PHONE), live_server.url, data)
+        _phone_navigation_and_cards(sessions("archivist", PHONE), live_server.url, screenshots)
+        _record_page_leads_with_the_document(sessions("archivist", PHONE), live_server.url, data,
+                                             screenshots)
         _desktop_navigation_and_tables(sessions("archivist", DESKTOP), live_server.url)
     finally:
         sessions.close()
 
 
-def _phone_navigation_and_cards(page, base: str) -> None:
+def _phone_navigation_and_cards(page, base: str, screenshots: Path) -> None:
     page.goto(base + "/")
     nav, button = page.locator("nav.mainnav"), page.locator("button.menu-toggle")
     expect(nav).to_be_hidden()
@@ -265,8 +266,7 @@ def _phone_navigation_and_cards(page, base: str) -> None:
         assert box["height"] >= 36, (hrefs[i], box)
     for href in hrefs:
         assert page.request.get(base + href).ok, href
-    if shots := os.environ.get("KJDA_MOBILE_SHOTS"):
-        page.screenshot(path=str(Path(shots) / "390x844-menu-open.png"))
+    page.screenshot(path=str(screenshots / "phone-menu.png"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     nav.get_by_role("link", name="档案查询").click()
     page.wait_for_url(base + "/records/")
@@ -274,6 +274,7 @@ def _phone_navigation_and_cards(page, base: str) -> None:
     # the results table is a list of cards, each cell labelled with its column
     row = page.locator("#results table tbody tr").first
     expect(row).to_be_visible()
+    page.screenshot(path=str(screenshots / "phone-records.png"))
     assert row.evaluate("r => getComputedStyle(r).display") == "block"
     heads = page.locator("#results table thead th").evaluate_all(
         "ths => ths.map(th => th.textContent.trim())")
@@ -289,13 +290,14 @@ def _phone_navigation_and_cards(page, base: str) -> None:
     assert page.locator("#results table tbody tr td").first.get_attribute("data-label") == heads[0]
 
 
-def _record_page_leads_with_the_document(page, base: str, data: dict) -> None:
+def _record_page_leads_with_the_document(page, base: str, data: dict, screenshots: Path) -> None:
     page.goto(f"{base}/records/{data['record']}/")
     for lead in ["#archive-no", "#record-amount", ".subtitle .badge",
                  ".preview-pane .previews iframe"]:
         expect(page.locator(lead).first).to_be_visible()
     preview = page.locator(".preview-pane .previews iframe").first.bounding_box()
     assert preview and preview["y"] < 844  # the document is on the first screen
+    page.screenshot(path=str(screenshots / "phone-record.png"))
     assert preview["width"] >= 0.85 * page.viewport_size["width"]
     for folded in ["#checks", "#files", "#metadata", "#entities", "#audit"]:
         expect(page.locator(f"{folded} > details.fold").first).not_to_have_attribute("open", "")
