@@ -42,7 +42,7 @@ def test_record_page_shows_the_invoice_beside_the_preview(live_server, browser_p
     left, right = preview.bounding_box(), panel.bounding_box()
     assert right["x"] >= left["x"] + left["width"] - 1  # beside it, not under it
     assert right["y"] < left["y"] + left["height"]
-    page.locator("#files").screenshot(path=str(screenshots / "invoice-panel.png"))
+    page.locator("#preview").screenshot(path=str(screenshots / "invoice-panel.png"))
     page.goto(f"{base}/records/")
     page.click("details.invoice-filters summary")
     page.fill("input[name=issue_date_from]", "2021-07-01")
