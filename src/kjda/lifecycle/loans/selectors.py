@@ -151,7 +151,7 @@ def loan_item_views(*, actor: Actor, loan: Loan) -> list[ItemView]:
     out = []
     for i in items:
         seen = i.record_id in readable or reader
-        number = i.record.archive_no or i.record.record_no or f"#{i.record_id}"
+        number = i.record.archive_no or str(i.record.record_no) or f"#{i.record_id}"
         out.append(ItemView(i.record_id, number if seen or named else "",
                             i.record.title if seen else "", seen))
     return out

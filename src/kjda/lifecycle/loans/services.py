@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
@@ -64,7 +65,7 @@ def _invalid(code: str, zh: str, en: str) -> DomainError:
 
 
 def _resolve(*, records: Sequence[int | str], volume_id: int | None,
-             query: dict[str, str] | None) -> tuple[str, list[int], dict]:
+             query: dict[str, str] | None) -> tuple[str, list[int], dict[str, Any]]:
     """What was asked, as record ids (the system's view: the borrower cannot see them yet)."""
     limit = settings.KJDA_LOAN_MAX_RECORDS
     given = sum(bool(x) for x in (records, volume_id, query))
@@ -85,7 +86,7 @@ def _resolve(*, records: Sequence[int | str], volume_id: int | None,
                            f"no such record to lend: {', '.join(missing)}",
                            detail={"missing": missing})
         out = sorted(set(found) | set(by_no.values()))
-        asked: dict = {"records": [str(r) for r in records]}
+        asked: dict[str, Any] = {"records": [str(r) for r in records]}
         source = LoanSource.RECORDS
     elif volume_id:
         if not Volume.objects.filter(pk=volume_id).exists():
@@ -213,7 +214,7 @@ def _loan_create(*, actor: User, record_ids: list[int], renewal_of: Loan | None 
                 loan = Loan.objects.create(
                     loan_no=_next_no(year), borrower=actor, borrower_name=_display_name(actor),
                     borrower_department=actor_profile(actor).department,
-                    renewal_of=renewal_of, **fields)  # type: ignore[arg-type]
+                    renewal_of=renewal_of, **fields)
                 break
         except IntegrityError:  # a concurrent request took the number: take the next one
             continue

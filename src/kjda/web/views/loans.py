@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -83,7 +83,7 @@ def loan_new(request: AuthedRequest) -> HttpResponse:
     """The request form, prefilled from the link (?records=1,2 | ?volume=3 | ?q=…&fonds=…)."""
     data = request.POST if request.method == "POST" else request.GET
     values = _form_values(data)
-    context = {"values": values, "right_labels": RIGHT_LABELS}
+    context: dict[str, Any] = {"values": values, "right_labels": RIGHT_LABELS}
     if request.method != "POST":
         return render(request, "web/loan_form.html", context)
     until = _date(values["until"])
@@ -196,7 +196,9 @@ def loan_rules(request: AuthedRequest) -> HttpResponse:
     error, status = "", 200
     if request.method == "POST":
         if not actor_can(request.user, Perm.LOAN_RULES):
-            raise Http404("archivists only")
+            return HttpResponseForbidden("只有档案管理员可以设置借阅规则 / only an archivist sets "
+                                         "the lending rules",
+                                         content_type="text/plain; charset=utf-8")
         try:
             services.loan_rule_set(
                 actor=request.user, fonds_code=request.POST.get("fonds", ""),
