@@ -169,7 +169,8 @@ def loan_register_page(request: AuthedRequest) -> HttpResponse:
     year = _int(request.GET.get("year")) or timezone.localdate().year
     loans = list(selectors.loan_register_loans(actor=request.user, year=year))
     return render(request, "web/loan_register.html", {
-        "year": year, "rows": [(loan, selectors.loan_effective_state(loan)) for loan in loans],
+        "year": year, "rows": [(loan, selectors.loan_effective_state(loan),
+                                [RIGHT_LABELS.get(r, r) for r in loan.rights]) for loan in loans],
         "state_labels": dict(LoanState.choices), "right_labels": RIGHT_LABELS})
 
 
