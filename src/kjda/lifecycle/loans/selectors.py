@@ -120,6 +120,9 @@ def loan_next_steps(*, actor: Actor, loan: Loan) -> list[str]:
     if "confirm" in steps and loan.decided_by_id is not None and \
             loan.decided_by_id == getattr(actor, "pk", None):
         steps.remove("confirm")  # the second approval is another person's
+    if BORROWER in roles:  # nobody decides on their own loan
+        steps = [s for s in steps if s not in ("approve", "approve_external", "confirm",
+                                               "reject")]
     if loan.state == LoanState.ACTIVE and BORROWER in roles and not loan.is_renewal:
         steps.append("renew")
     return steps

@@ -313,8 +313,10 @@ def loan_decide(*, loan_id: int, approve: bool, actor: User | None = None,
         else:
             if actor is None:
                 raise Forbidden("loan_forbidden", "须由审批人办理", "an approver is required")
+            if actor.pk == loan.borrower_id:
+                raise Forbidden("loan_own", "不能审批自己的借阅申请",
+                                "nobody decides on their own loan")
             roles, name = loan_roles(actor, loan), _display_name(actor)
-            roles.discard("borrower")  # nobody approves their own loan
         if not approve:
             step = LOAN.check("reject", state=loan.state, roles=roles)
             if loan.state == LoanState.APPROVED:

@@ -91,6 +91,12 @@ def test_return_ends_the_loan_early_and_only_borrower_or_archivist_may(people, i
     assert exc.value.status == 403
     services.loan_decide(loan_id=loan.pk, approve=True, actor=people["dangan"])
     assert actor_grant(_fresh(lisi), record.pk).allows("download")
+    # an archivist who borrows cannot approve their own request
+    own = services.loan_request(actor=people["dangan"], purpose="自查", ends_on=_until(2),
+                                rights=[], records=[record.pk])
+    with pytest.raises(DomainError) as exc:
+        services.loan_decide(loan_id=own.pk, approve=True, actor=people["dangan"])
+    assert exc.value.status == 403
     with pytest.raises(DomainError) as exc:
         services.loan_return(actor=people["wangwu"], loan_id=loan.pk)
     assert exc.value.status == 403
