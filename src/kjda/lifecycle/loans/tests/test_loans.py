@@ -261,3 +261,19 @@ def test_records_out_on_an_open_loan_are_never_destroyed(people, ingest):
     assert records_in_open_loan(record_ids=[a.pk, b.pk]) == {a.pk}
     services.loan_cancel(actor=people["lisi"], loan_id=loan.pk)
     assert records_in_open_loan(record_ids=[a.pk, b.pk]) == set()
+
+
+def test_a_volume_is_lent_as_its_filed_records(people, ingest, fonds):
+    from kjda.archives.models import Record
+    from kjda.lifecycle.volumes.services import volumes_assemble
+
+    a, b = ingest(1), ingest(2)
+    volumes_assemble(fonds=fonds, fiscal_year=2024, actor=people["dangan"])
+    volume_id = Record.objects.get(pk=a.pk).volume_id
+    assert volume_id and Record.objects.get(pk=b.pk).volume_id == volume_id
+    loan = services.loan_request(actor=people["lisi"], purpose="查阅整卷", ends_on=_until(2),
+                                 rights=["view"], volume_id=volume_id)
+    assert loan.source == "volume"
+    assert set(loan.items.values_list("record_id", flat=True)) == {a.pk, b.pk}
+    services.loan_decide(loan_id=loan.pk, approve=True, actor=people["dangan"])
+    assert _visible(people["lisi"]) == {a.pk, b.pk}
