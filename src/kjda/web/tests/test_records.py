@@ -139,8 +139,8 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
         assert web.get("/records/").status_code == 200
     # + the lifecycle mentions providers: appraisal (1 query: the batches the record is in),
     # hand-over (3: custody deadline, transfers of the record, the latest 保管清册), holds and
-    # destruction (1 each)
-    with django_assert_max_num_queries(26):
+    # destruction (1 each), loans (1) — and the reader's loans of the record (1, issue 18)
+    with django_assert_max_num_queries(28):
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200
