@@ -253,12 +253,14 @@ def test_the_oa_decision_comes_back_by_loan_number_from_an_oa_person(people, ing
 
 
 def test_records_out_on_an_open_loan_are_never_destroyed(people, ingest):
-    from kjda.lifecycle.destruction.selectors import records_in_open_loan
+    from kjda.lifecycle.destruction.selectors import destruction_refusals, records_in_open_loan
 
-    a, b = ingest(1), ingest(2)
+    a, b = ingest(1, year=1990), ingest(2, year=1990)  # a 30-year term ended long ago
     loan = services.loan_request(actor=people["lisi"], purpose="审计", ends_on=_until(3),
                                  rights=[], records=[a.pk])
     assert records_in_open_loan(record_ids=[a.pk, b.pk]) == {a.pk}
+    codes = {r.record_id: r.code for r in destruction_refusals(record_ids=[a.pk, b.pk])}
+    assert codes[a.pk] == "on_loan" and codes.get(b.pk) != "on_loan"
     services.loan_cancel(actor=people["lisi"], loan_id=loan.pk)
     assert records_in_open_loan(record_ids=[a.pk, b.pk]) == set()
 
