@@ -155,7 +155,7 @@ def _validate_period(*, starts_on: date, ends_on: date, rules: list[LoanRule],
 
 def _next_no(year: int) -> str:
     prefix = f"JY-{year}-"
-    last = (Loan.objects.filter(loan_no__startswith=prefix).order_by("-loan_no")
+    last = (Loan.objects.filter(loan_no__startswith=prefix).order_by("-pk")
             .values_list("loan_no", flat=True).first())
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{seq:04d}"
