@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.transfers",
     "kjda.lifecycle.appraisal",
     "kjda.lifecycle.destruction",
+    "kjda.lifecycle.loans",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout
     "allauth",
@@ -283,6 +284,9 @@ ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
+# Borrowing (issue 18): the most records one loan may lend (a volume or a search resolves to
+# at most this many).
+KJDA_LOAN_MAX_RECORDS = int(os.environ.get("KJDA_LOAN_MAX_RECORDS", "500"))
 KJDA_LOGIN_FAILURES = int(os.environ.get("KJDA_LOGIN_FAILURES", "5"))
 KJDA_LOCKOUT_MINUTES = int(os.environ.get("KJDA_LOCKOUT_MINUTES", "15"))
 # Behind reverse proxies (KJDA_TRUST_PROXY=1, or the number of proxy hops): the client address

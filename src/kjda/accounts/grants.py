@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kjda.accounts.selectors import Actor
+if TYPE_CHECKING:  # kjda.accounts.selectors' Actor, spelled out: selectors imports this module
+    from typing import TypeAlias
+
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
 
 class Right:

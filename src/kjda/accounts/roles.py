@@ -53,6 +53,10 @@ class Perm:
     # 组卷 (issue 17 item 2): Art.10, the accounting department 整理立卷; rules are the archivist's.
     VOLUME_ASSEMBLE = "volume.assemble"
     VOLUME_RULES = "volume.rules"
+    # 借阅 (issue 18): every loan, the register and the statistics; the lending rules per fonds.
+    # Anyone with a content role asks for loans (record.read); the steps are the workflow's roles.
+    LOAN_READ = "loan.read"
+    LOAN_RULES = "loan.rules"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -68,6 +72,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.AUDIT_READ: frozenset({Role.AUDITADMIN}),
     Perm.TRANSFER_READ: frozenset({Role.ACCOUNTANT, Role.ACCOUNTING_HEAD, Role.ARCHIVIST,
                                    Role.ARCHIVES_HEAD, Role.HEAD, Role.AUDITOR, Role.INSPECTOR}),
+    Perm.LOAN_READ: frozenset({Role.ARCHIVIST, Role.ARCHIVES_HEAD, Role.HEAD, Role.AUDITOR,
+                               Role.INSPECTOR}),
+    Perm.LOAN_RULES: frozenset({Role.ARCHIVIST}),
 }
 
 
@@ -77,6 +84,8 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.RECORD_READ: "read",
     Perm.AUDIT_READ: "read",
     Perm.TRANSFER_READ: "read",
+    Perm.LOAN_READ: "read",
+    Perm.LOAN_RULES: "admin",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",
     Perm.VOLUME_ASSEMBLE: "admin",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q
 
+from kjda.accounts.grants import actor_grants
 from kjda.accounts.models import ApiToken, Profile
 from kjda.accounts.roles import CONTENT_ROLES, PERMISSIONS, Role
 from kjda.db.rows import row_get
@@ -53,14 +54,19 @@ def actor_can(actor: Actor, perm: str) -> bool:
 @dataclass(frozen=True)
 class ScopePart:
     """One part of a data scope: records whose fonds code is in `fonds` and department in
-    `departments`, or (an employee's part) whose applicant is in `applicants`; None means any."""
+    `departments`, or (an employee's part) whose applicant is in `applicants`, or (a borrower's
+    part: records lent to them, kjda.accounts.grants) whose id is in `record_ids`; None means
+    any."""
 
     fonds: tuple[str, ...] | None = None
     departments: tuple[str, ...] | None = None
     applicants: tuple[str, ...] | None = None
+    record_ids: tuple[int, ...] | None = None
 
     def q(self) -> Q:
         out = Q()
+        if self.record_ids is not None:
+            out &= Q(pk__in=self.record_ids)
         if self.fonds is not None:
             out &= Q(fonds__code__in=self.fonds)
         if self.departments is not None:
@@ -75,7 +81,9 @@ def record_scope_parts(*, actor: Actor) -> list[ScopePart] | None:
     kjda.archives.search.Facets); None means nothing, a part with no condition everything.
 
     The content roles' scopes are OR-ed: archivists and accountants read their fonds and
-    departments, auditors their fonds (every department), employees what they applied for."""
+    departments, auditors their fonds (every department), employees what they applied for, and
+    anyone the records lent to them now (an active loan whose period has not ended: a loan
+    that ran out is never a grant, so it ends even before the daily job marks it expired)."""
     profile = actor_profile(actor)
     roles = set(profile.roles)
     parts: list[ScopePart] = []
@@ -90,10 +98,13 @@ def record_scope_parts(*, actor: Actor) -> list[ScopePart] | None:
                              if hasattr(actor, "get_full_name") else "", actor.get_username())
                  if n}
         parts.append(ScopePart(applicants=tuple(sorted(names))))
-    if not parts:
-        return None
     if any(p == ScopePart() for p in parts):  # one unrestricted part: the whole archive
         return [ScopePart()]
+    lent = actor_grants(actor) if actor is not None else {}
+    if lent:
+        parts.append(ScopePart(record_ids=tuple(sorted(lent))))
+    if not parts:
+        return None
     return parts
 
 

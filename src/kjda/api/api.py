@@ -203,6 +203,9 @@ def _register_routers() -> None:
     api.add_router("", transfers.router)
     api.add_router("", destructions.router)
     api.add_router("", volumes.router)
+    from kjda.api import loans  # issue 18 item 3: borrowing
+
+    api.add_router("", loans.router)
 
 
 _register_routers()

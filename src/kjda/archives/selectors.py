@@ -61,9 +61,10 @@ def _in_scope(parts: list[ScopePart] | None) -> QuerySet[Record]:
     return Record.objects.none() if scope is None else Record.objects.filter(scope)
 
 
-def record_list(*, actor: Actor, filters: RecordFilters | None = None) -> QuerySet[Record]:
+def record_list(*, actor: Actor, filters: RecordFilters | None = None,
+                _parts: list[ScopePart] | None = None) -> QuerySet[Record]:
     f = filters or RecordFilters()
-    parts = record_scope_parts(actor=actor)
+    parts = _parts if _parts is not None else record_scope_parts(actor=actor)
     qs = _in_scope(parts).select_related("fonds", "rule", "category")
     if f.fonds:
         qs = qs.filter(fonds__code=f.fonds)
@@ -88,6 +89,16 @@ def record_list(*, actor: Actor, filters: RecordFilters | None = None) -> QueryS
     return qs.order_by("-id")
 
 
+def record_ids_matching(*, filters: RecordFilters, limit: int) -> list[int]:
+    """The ids of filed records matching `filters` in the whole archive, newest first, at most
+    `limit`: what a loan asking for a search's results lends (kjda.lifecycle.loans). Not a
+    read for anyone: the ids are lent only once approved, and never shown to the borrower."""
+    parts = [ScopePart()]
+    qs = record_list(actor=None, filters=replace(filters, status=RecordStatus.FILED),
+                     _parts=parts)
+    return list(qs.values_list("pk", flat=True)[:limit])
+
+
 def _search_scope(parts: list[ScopePart] | None, f: RecordFilters) -> list[Facets] | None:
     """The actor's scope (`parts`) and `f`'s filters as index facets (an OR of conjunctions),
     when every one of them is a facet of the index; None otherwise (the search then counts
@@ -98,6 +109,9 @@ def _search_scope(parts: list[ScopePart] | None, f: RecordFilters) -> list[Facet
         return None
     if parts is None:
         return []
+    if any(p.record_ids is not None for p in parts):
+        return None  # records lent by id are no facet of the index
+
     codes = {c for p in parts if p.fonds for c in p.fonds} | ({f.fonds} if f.fonds else set())
     ids: dict[str, int] = dict(Fonds.objects.filter(code__in=codes).values_list("code", "id")
                                ) if codes else {}

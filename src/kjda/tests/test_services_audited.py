@@ -241,6 +241,28 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.volumes.services.volume_close": (
         "volume.registers", "lifecycle/volumes/tests/test_volumes.py::"
         "test_a_closed_volume_has_its_metadata_and_a_pdfa_contents_list_and_notes"),
+    # lifecycle.loans (issue 18 item 3: borrowing)
+    "kjda.lifecycle.loans.services.loan_request": (
+        "loan.request", "lifecycle/loans/tests/test_loans.py::"
+        "test_an_approved_loan_shows_exactly_those_records_with_those_rights_until_it_ends"),
+    "kjda.lifecycle.loans.services.loan_decide": (
+        "loan.decide", "lifecycle/loans/tests/test_loans.py::"
+        "test_the_oa_decision_comes_back_by_loan_number_from_an_oa_person"),
+    "kjda.lifecycle.loans.services.loans_expire": (
+        "loan.expire", "lifecycle/loans/tests/test_loans.py::"
+        "test_an_approved_loan_shows_exactly_those_records_with_those_rights_until_it_ends"),
+    "kjda.lifecycle.loans.services.loan_return": (
+        "loan.return", "lifecycle/loans/tests/test_loans.py::"
+        "test_return_ends_the_loan_early_and_only_borrower_or_archivist_may"),
+    "kjda.lifecycle.loans.services.loan_cancel": (
+        "loan.cancel", "lifecycle/loans/tests/test_loans.py::test_a_rejected_or_cancelled_request_lends_nothing"),
+    "kjda.lifecycle.loans.services.loan_renew": (
+        "loan.renew", "lifecycle/loans/tests/test_loans.py::test_a_renewal_asks_again_and_approved_extends_the_loan"),
+    "kjda.lifecycle.loans.services.loans_remind": (
+        "loan.remind", "lifecycle/loans/tests/test_loans.py::test_a_renewal_asks_again_and_approved_extends_the_loan"),
+    "kjda.lifecycle.loans.services.loan_rule_set": (
+        "loan_rule.set", "lifecycle/loans/tests/test_loans.py::"
+        "test_the_auto_rule_approves_own_department_records_within_ten_years_only"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"

@@ -8,6 +8,7 @@ from kjda.web.views import (
     dashboard,
     destructions,
     intake,
+    loans,
     mobile,
     records,
     tokens,
@@ -98,5 +99,15 @@ urlpatterns = [
     path("volumes/<int:volume_id>/move/", volumes.volume_move, name="volume_move"),
     path("volumes/<int:volume_id>/close/", volumes.volume_close, name="volume_close"),
     path("volumes/<int:volume_id>/<str:name>", volumes.volume_document, name="volume_document"),
+    # Borrowing (issue 18 item 3) and its statistics (item 5)
+    path("loans/", loans.loan_list, name="loan_list"),
+    path("loans/mine/", loans.loan_mine, name="loan_mine"),
+    path("loans/new/", loans.loan_new, name="loan_new"),
+    path("loans/register/", loans.loan_register_page, name="loan_register"),
+    path("loans/register.<str:kind>", loans.loan_register_file, name="loan_register_file"),
+    path("loans/statistics/", loans.loan_statistics, name="loan_statistics"),
+    path("loans/rules/", loans.loan_rules, name="loan_rules"),
+    path("loans/<int:loan_id>/", loans.loan_detail, name="loan_detail"),
+    path("loans/<int:loan_id>/<str:action>/", loans.loan_action, name="loan_action"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

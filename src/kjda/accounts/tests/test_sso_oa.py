@@ -143,7 +143,9 @@ def test_employee_logged_in_through_dingtalk_sees_only_their_own_claims(
         expected = 200 if record_id in own else 404
         assert employee.get(f"/api/v1/records/{record_id}").status_code == expected, n
         page = employee.get(f"/records/{record_id}/")
-        assert page.status_code == expected
+        # issue 18: another's record is the "request access" page (403), never its content
+        assert page.status_code == (200 if record_id in own else 403)
+        assert (f"差旅报销 {n}" in page.content.decode()) == (record_id in own)
     web_list = employee.get("/records/").content.decode()
     assert "差旅报销 0" in web_list and "差旅报销 2" in web_list
     assert "差旅报销 1" not in web_list and "差旅报销 3" not in web_list

@@ -24,6 +24,7 @@ from kjda.lifecycle.destruction.models import (
     HoldState,
     ItemState,
 )
+from kjda.lifecycle.loans.selectors import records_in_open_loan as loans_in_open_loan
 from kjda.lifecycle.registers import Column, Register, Signature
 
 CHUNK = 500  # ids per IN (…) list: under SQLite's variable limit, few round trips
@@ -171,9 +172,8 @@ def holds_of_record(record: Record) -> list[Hold]:
 # ---- what may be destroyed ---------------------------------------------------------------------
 
 def records_in_open_loan(*, record_ids: Iterable[int]) -> set[int]:
-    """Hook for the borrowing issue: records out on an open loan can never be destroyed. No
-    loans exist yet, so none is out; the lending app replaces this answer when it arrives."""
-    return set()
+    """Records in a requested, approved or active loan can never be destroyed (issue 18)."""
+    return loans_in_open_loan(record_ids=record_ids)
 
 
 @dataclass(frozen=True)

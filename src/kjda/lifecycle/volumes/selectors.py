@@ -39,8 +39,8 @@ def _fonds_q(actor: Actor) -> Q | None:
         return None
     codes: set[str] = set()
     for part in parts:
-        if part.applicants is not None:
-            continue
+        if part.applicants is not None or part.record_ids is not None:
+            continue  # an employee's own records or records lent: not their volumes
         if part.fonds is None:
             return Q()
         codes.update(part.fonds)

@@ -139,8 +139,9 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
         assert web.get("/records/").status_code == 200
     # + the lifecycle mentions providers: appraisal (1 query: the batches the record is in),
     # hand-over (3: custody deadline, transfers of the record, the latest 保管清册), holds and
-    # destruction (1 each), and the view's 利用 business event (1 insert, issue 18 item 5)
-    with django_assert_max_num_queries(27):
+    # destruction (1 each), loans (1), the reader's loans of the record (1, issue 18) and the
+    # view's 利用 business event (1 insert, issue 18 item 5)
+    with django_assert_max_num_queries(29):
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200

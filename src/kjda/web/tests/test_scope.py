@@ -20,7 +20,11 @@ def out_of_scope(monkeypatch):
 
 def test_record_and_files_outside_the_scope_are_404(web, record, out_of_scope):
     f = RecordFile.objects.filter(record=record).first()
-    assert web.get(f"/records/{record.pk}/").status_code == 404
+    web.get("/retention/")  # shows (and so clears) the upload's "filed under …" message
+    page = web.get(f"/records/{record.pk}/")  # issue 18: the "request access" page
+    assert page.status_code == 403 and record.title not in page.content.decode()
+    assert record.archive_no not in page.content.decode()
+    assert web.get(f"/records/{record.pk + 100000}/").status_code == 404
     assert web.get(f"/files/{f.pk}/content").status_code == 404
 
 

@@ -32,6 +32,7 @@ from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
 from kjda.web.requests import HtmxRequest
 from kjda.web.views.correction import correction_form_fields
+from kjda.web.views.loans import record_request_access
 
 PAGE_SIZE = 20
 
@@ -64,7 +65,12 @@ def _record_or_404(request: HttpRequest, record_id: int) -> Record:
 
 @login_required
 def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
-    record = _record_or_404(request, record_id)
+    try:
+        record = _record_or_404(request, record_id)
+    except Http404:  # out of scope: offer to borrow it (issue 18), naming only the id
+        if (page := record_request_access(request, record_id)) is not None:
+            return page
+        raise
     record_view_log(request=request, record_id=record.pk)
     files = list(record.files.all())
     loan = actor_grant(request.user, record.pk)  # read once per request (record_view_log too)
@@ -85,6 +91,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
             invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
         "mentions": mentions_of_record(record),
+        "loan_grant": actor_grant(request.user, record.pk),
         **_correction_context(request, record, files, report),
     })
 
