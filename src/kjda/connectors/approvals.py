@@ -54,12 +54,21 @@ class ApprovalHandler(Protocol):
 
 
 _handlers: dict[str, ApprovalHandler | Callable[..., None]] = {}
+# kind → called as fn(*, reference, error) when the OA refused to create the approval for good,
+# inside the transaction that marks it failed: the requester's side decides another way.
+_failure_handlers: dict[str, Callable[..., None]] = {}
 
 
 def approval_handler_register(kind: str, handler: ApprovalHandler | Callable[..., None]) -> None:
     """Who learns the result of approvals of `kind` (e.g. the loans app for "loan"). Called
     once per kind, typically from an AppConfig.ready(); a second call replaces the first."""
     _handlers[kind] = handler
+
+
+def approval_failure_register(kind: str, handler: Callable[..., None]) -> None:
+    """Who learns that an approval of `kind` could not be created in the OA (called as
+    `handler(*, reference, error)`), so the request doesn't wait on an approval that never was."""
+    _failure_handlers[kind] = handler
 
 
 def template_setting(kind: str) -> str:
@@ -177,6 +186,8 @@ def _send_failed(approval: OutgoingApproval, exc: BaseException) -> str:
                   detail={"kind": approval.kind, "reference": approval.reference,
                           "error": text[:500],
                           "code": exc.code if isinstance(exc, DomainError) else ""})
+        if (on_failure := _failure_handlers.get(approval.kind)) is not None:
+            on_failure(reference=approval.reference, error=text[:500])
     log.error("outgoing approval %s failed for good: %s", approval.pk, text)
     return ApprovalState.FAILED
 

@@ -254,6 +254,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.loans.services.loan_return": (
         "loan.return", "lifecycle/loans/tests/test_loans.py::"
         "test_return_ends_the_loan_early_and_only_borrower_or_archivist_may"),
+    "kjda.lifecycle.loans.services.loan_oa_failed": (
+        "loan.oa_failed", "lifecycle/loans/tests/test_loans_oa.py::"
+        "test_an_oa_that_refuses_the_approval_hands_the_request_to_the_archivists"),
     "kjda.lifecycle.loans.services.loan_cancel": (
         "loan.cancel", "lifecycle/loans/tests/test_loans.py::test_a_rejected_or_cancelled_request_lends_nothing"),
     "kjda.lifecycle.loans.services.loan_renew": (

@@ -353,6 +353,24 @@ def loan_decide(*, loan_id: int, approve: bool, actor: User | None = None,
     return loan
 
 
+def loan_oa_failed(*, loan_id: int, error: str) -> Loan:
+    """The borrower's OA could not take the approval (it refused the request for good): the
+    request goes to the archivists, who are told why."""
+    with transaction.atomic():
+        loan = _loan_for_update(loan_id)
+        if loan.state != LoanState.REQUESTED or loan.mode != ApprovalMode.OA:
+            return loan
+        loan.mode = ApprovalMode.ARCHIVIST
+        loan.save(update_fields=["mode"])
+        audit_log(action="loan.oa_failed", object_type="loan", object_id=str(loan.pk),
+                  actor_name="system", outcome="failure",
+                  detail={"loan_no": loan.loan_no, "error": error[:500]})
+        _notify(loan, APPROVERS, f"审批借阅 {loan.loan_no}",
+                f"OA 审批未能发起（{error[:200]}），请在档案系统中审批：{loan.borrower_name} 申请借阅 "
+                f"{loan.items.count()} 件档案：{loan.purpose}", "oa_failed")
+    return loan
+
+
 def loan_cancel(*, actor: User, loan_id: int, request: HttpRequest | None = None) -> Loan:
     """The borrower withdraws a request not yet decided."""
     with transaction.atomic():
