@@ -60,6 +60,15 @@ PAGES: list[tuple[str | None, str]] = [  # (who — None: signed out, path)
     ("archivist", "/password/"),
     ("secadmin", "/users/"),
     ("secadmin", "/accounts/2fa/"),
+    # borrowing and the OA entry (issue 18)
+    ("archivist", "/loans/"),
+    ("archivist", "/loans/{loan}/"),
+    ("accountant", "/loans/mine/"),
+    ("accountant", "/loans/new/?records={record}"),
+    ("archivist", "/loans/register/"),
+    ("archivist", "/loans/statistics/"),
+    ("archivist", "/loans/rules/"),
+    ("accountant", "/m/home/"),
 ]
 ROLES = {"archivist": ["archivist"], "accountant": ["accountant"], "secadmin": ["secadmin"]}
 SAMPLE = (Path(__file__).resolve().parents[3] / "shared" / "samples" / "eticket"
@@ -142,6 +151,7 @@ def _data(fonds, people) -> dict[str, object]:
     from kjda.ingest.services import record_ingest
     from kjda.lifecycle.appraisal.services import appraisal_create
     from kjda.lifecycle.destruction.services import hold_place
+    from kjda.lifecycle.loans.services import loan_request
     from kjda.lifecycle.transfers.services import transfer_create
     from kjda.lifecycle.volumes.services import volumes_assemble
 
@@ -162,11 +172,13 @@ def _data(fonds, people) -> dict[str, object]:
     appraisal = appraisal_create(actor=archivist, fonds=fonds, record_ids=[old[0].pk])
     hold = hold_place(actor=archivist, kind="litigation", reason="合同纠纷诉讼，保全相关凭证",
                       review_on=date.today() + timedelta(days=90), record_ids=[old[1].pk])
+    loan = loan_request(actor=accountant, purpose="核对差旅费报销", records=[old[2].pk],
+                        ends_on=date.today() + timedelta(days=7), rights=["download"])
     connector = connector_create(kind="webhook", name="ERP 报销系统", actor=archivist,
                                  settings={"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
     return {"record": record.pk, "invoice_record": invoice_record.pk, "volume": volume,
             "transfer": transfer.pk, "appraisal": appraisal.pk, "hold": hold.pk,
-            "connector": connector.pk, "fonds": fonds.code}
+            "connector": connector.pk, "fonds": fonds.code, "loan": loan.pk}
 
 
 class Sessions:
