@@ -93,6 +93,13 @@ def _pick(obj, *names: str) -> dict:
     return {n: getattr(obj, n) for n in names}
 
 
+def _events(r: Record, attr: str) -> list:
+    if hasattr(r, attr):  # prefetched by selectors.record_get
+        return list(getattr(r, attr))
+    events = r.business_events.all()
+    return [e for e in events if (e.action == "利用") == (attr == "uses_recent")]
+
+
 def record_detail(r: Record, actor: Actor) -> dict:
     """A record as `actor` sees it: other records it names (relations, duplicate claims, the
     check report) are named only when they are in the actor's scope."""
@@ -103,8 +110,11 @@ def record_detail(r: Record, actor: Actor) -> dict:
     data["agents"] = [_pick(a, "agent_type", "name", "org_code", "position", "role")
                       for a in r.agents.all()]
     data["relations"] = selectors.record_relations_for(actor=actor, record=r)
+    # the events but uses, then the latest uses (the metadata export has them all)
     data["events"] = [_pick(e, "status", "action", "occurred_at", "mandate", "description",
-                            "agent_name") for e in r.business_events.all()]
+                            "agent_name") for e in [*_events(r, "events_shown"),
+                                                    *_events(r, "uses_recent")]]
+    data["use_count"] = getattr(r, "use_count", None)
     data["check_report"] = check_report_for(actor=actor, report=r.check_report)
     invoices = invoices_of_record(record=r)
     claims = invoice_duplicates_for(actor=actor, invoices=invoices)

@@ -15,12 +15,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from kjda.accounts.grants import actor_grant
-from kjda.archives.models import BusinessEvent
+from kjda.archives.models import USE_ACTION, BusinessEvent
 from kjda.audit.models import Action, Outcome
 from kjda.audit.services import audit_log
 
 _REFUSED = {"reason": "not found or out of scope"}
-USE_ACTION = "利用"  # M88
 USE_MANDATE = "《会计档案管理办法》第十三条"
 
 

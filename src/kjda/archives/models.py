@@ -463,6 +463,9 @@ class Agent(models.Model):
         return self.name
 
 
+USE_ACTION = "利用"  # M88 of a use: a view, preview, download, print or loan (issue 18)
+
+
 class BusinessEvent(models.Model):
     """业务实体 (M87–M91): what was done to the record — 归档, 四性检测, 利用, 移交, 鉴定, 销毁."""
 

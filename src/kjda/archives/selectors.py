@@ -22,6 +22,8 @@ from kjda.accounts.selectors import (
     scope_parts_q,
 )
 from kjda.archives.models import (
+    USE_ACTION,
+    BusinessEvent,
     CheckReportHistory,
     Fonds,
     Record,
@@ -32,6 +34,8 @@ from kjda.archives.models import (
 )
 from kjda.archives.search import Facets, search_filter
 from kjda.errors import NotFound
+
+RECENT_USES = 20
 
 
 @dataclass
@@ -165,8 +169,17 @@ def record_get(*, actor: Actor, record_id: int) -> Record:
         .select_related("fonds", "rule", "category", "volume", "created_by")
         .prefetch_related(
             Prefetch("files", queryset=RecordFile.objects.order_by("sequence")),
-            "agents", "relations", "business_events",
+            "agents", "relations",
+            # Every view, download and print adds a 利用 event (issue 18): a page shows the
+            # other events and the latest uses; the metadata export reads them all.
+            Prefetch("business_events", to_attr="events_shown",
+                     queryset=BusinessEvent.objects.exclude(action=USE_ACTION)),
+            Prefetch("business_events", to_attr="uses_recent",
+                     queryset=BusinessEvent.objects.filter(action=USE_ACTION)
+                     .order_by("-occurred_at", "-id")[:RECENT_USES]),
         )
+        .annotate(use_count=Count("business_events",
+                                  filter=Q(business_events__action=USE_ACTION)))
         .filter(pk=record_id)
         .first()
     )

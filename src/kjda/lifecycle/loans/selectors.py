@@ -15,14 +15,13 @@ from django.utils import timezone
 from kjda.accounts.grants import Grant
 from kjda.accounts.roles import Role
 from kjda.accounts.selectors import Actor, actor_profile, actor_roles
-from kjda.archives.models import BusinessEvent, Fonds, Record
+from kjda.archives.models import USE_ACTION, BusinessEvent, Fonds, Record
 from kjda.archives.selectors import records_visible
 from kjda.errors import NotFound
 from kjda.lifecycle.loans.models import Loan, LoanItem, LoanRule, LoanSource, LoanState
 from kjda.lifecycle.loans.workflow import APPROVERS, BORROWER, HEADS, LOAN, OPEN_STATES
 
 READERS = APPROVERS | HEADS | {Role.AUDITOR, Role.INSPECTOR}
-USE_ACTION = "利用"  # DA/T 94 M88
 
 
 def grants_of(actor: Actor) -> dict[int, Grant]:

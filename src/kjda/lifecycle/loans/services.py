@@ -20,7 +20,7 @@ from django.utils import timezone
 from kjda.accounts.grants import Right
 from kjda.accounts.roles import CONTENT_ROLES
 from kjda.accounts.selectors import actor_profile, actor_roles, users_with_roles
-from kjda.archives.models import BusinessEvent, Fonds, Record, RecordStatus, Volume
+from kjda.archives.models import USE_ACTION, BusinessEvent, Fonds, Record, RecordStatus, Volume
 from kjda.archives.selectors import RecordFilters, record_ids_matching
 from kjda.audit.services import audit_log
 from kjda.errors import Conflict, DomainError, Forbidden, NotFound
@@ -34,7 +34,6 @@ from kjda.lifecycle.loans.models import (
     LoanState,
 )
 from kjda.lifecycle.loans.selectors import (
-    USE_ACTION,
     loan_fonds_codes,
     loan_roles,
     loan_rule_for,

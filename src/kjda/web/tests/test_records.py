@@ -140,8 +140,9 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
     # + the lifecycle mentions providers: appraisal (1 query: the batches the record is in),
     # hand-over (3: custody deadline, transfers of the record, the latest 保管清册), holds and
     # destruction (1 each), loans (1), the reader's loans of the record (1, issue 18) and the
-    # view's 利用 business event (1 insert, issue 18 item 5)
-    with django_assert_max_num_queries(29):
+    # view's 利用 business event (1 insert, issue 18 item 5) and the latest uses shown apart
+    # from the other business events (1)
+    with django_assert_max_num_queries(30):
         assert web.get(f"/records/{record_id}/").status_code == 200
     with django_assert_max_num_queries(20):
         assert web.get("/").status_code == 200
@@ -160,3 +161,24 @@ def test_detail_shows_format_puid_and_pdfa_verdict(web, fonds, voucher_files):
     assert rendition.pdfa["compliant"]
     # The voucher PDF's fonts are not embedded: not PDF/A, with the clauses it breaks.
     assert "PDF/A ✗ 6.2.11.4.1" in detail
+
+
+def test_a_much_used_record_shows_its_latest_uses_and_the_export_keeps_them_all(web, record):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kjda.archives.models import BusinessEvent
+
+    start = timezone.now() - timedelta(days=30)
+    BusinessEvent.objects.bulk_create([
+        BusinessEvent(record=record, action="利用", occurred_at=start + timedelta(hours=n),
+                      description=f"查看 #{n}", agent_name="lisi") for n in range(40)])
+    html = web.get(f"/records/{record.pk}/").content.decode()
+    # the 40 uses before this view (which is logged after the page is read): the latest 20
+    # listed, the count in the heading
+    assert "利用 40 次" in html and "显示最近的" in html
+    assert "查看 #39" in html and "查看 #20" in html and "查看 #19" not in html
+    assert "归档" in html  # the other business events are all there
+    xml = web.get(f"/api/v1/records/{record.pk}/metadata.xml").content.decode()
+    assert xml.count("<业务行为") >= 41 and "查看 #0" in xml
