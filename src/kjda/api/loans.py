@@ -6,24 +6,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 
 from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
-from kjda.archives.access_log import register_download_log
-from kjda.errors import NotFound
 from kjda.lifecycle.loans import selectors, services
 from kjda.lifecycle.loans.models import Loan
 from kjda.lifecycle.loans.registers import loan_register
 from kjda.lifecycle.loans.workflow import LOAN
-from kjda.lifecycle.registers import register_pdf, register_xlsx
+from kjda.lifecycle.registers import register_download
 
 from .permissions import require, require_token_scope
 
 router = Router(tags=["loans"])
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class LoanIn(Schema):
@@ -173,10 +169,9 @@ def loan_register_download(request: AuthedRequest, q: Query[YearQuery],
     require(request, Perm.LOAN_READ)
     year = q.year or timezone.localdate().year
     kind = "xlsx" if format == "xlsx" else "pdf"
-    register_download_log(request=request, register="会计档案借阅登记簿", object_type="loan_register",
-                          object_id=str(year), file_format=kind)
-    return register_response(loan_register(actor=request.user, year=year), f"loans-{year}",
-                             kind)
+    return register_download(request, loan_register(actor=request.user, year=year), kind=kind,
+                             label="会计档案借阅登记簿", object_type="loan_register",
+                             object_id=str(year), filename=f"loans-{year}")
 
 
 @router.get("/loans/statistics", response=dict[str, Any])
@@ -254,13 +249,3 @@ def _rule_out(code: str, rule: Any) -> dict[str, Any]:
             "auto_max_age_years": rule.auto_max_age_years,
             "auto_rights": list(rule.auto_rights or [])}
 
-
-def register_response(register: Any, name: str, kind: str) -> HttpResponse:
-    if kind not in ("pdf", "xlsx"):
-        raise NotFound("format_unknown", "只提供 pdf 或 xlsx", "pdf or xlsx only")
-    if kind == "xlsx":
-        resp = HttpResponse(register_xlsx(register), content_type=XLSX)
-    else:
-        resp = HttpResponse(register_pdf(register), content_type="application/pdf")
-    resp["Content-Disposition"] = f'attachment; filename="{name}.{kind}"'
-    return resp

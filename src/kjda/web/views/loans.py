@@ -19,13 +19,12 @@ from django.views.decorators.http import require_POST
 from kjda.accounts.requests import AuthedRequest
 from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import actor_can
-from kjda.api.loans import register_response
-from kjda.archives.access_log import register_download_log
 from kjda.errors import DomainError, NotFound
 from kjda.lifecycle.loans import selectors, services
 from kjda.lifecycle.loans.models import RIGHT_LABELS, ApprovalMode, LoanState
 from kjda.lifecycle.loans.registers import loan_register
 from kjda.lifecycle.loans.workflow import LOAN
+from kjda.lifecycle.registers import register_download
 from kjda.web.permissions import perm_required
 from kjda.web.templatetags.kjda_web import error_message
 
@@ -179,10 +178,9 @@ def loan_register_file(request: AuthedRequest, kind: str) -> HttpResponse:
     year = _int(request.GET.get("year")) or timezone.localdate().year
     if kind not in ("pdf", "xlsx"):
         raise Http404("pdf or xlsx only")
-    register_download_log(request=request, register="会计档案借阅登记簿",
-                          object_type="loan_register", object_id=str(year), file_format=kind)
-    return register_response(loan_register(actor=request.user, year=year), f"loans-{year}",
-                             kind)
+    return register_download(request, loan_register(actor=request.user, year=year), kind=kind,
+                             label="会计档案借阅登记簿", object_type="loan_register",
+                             object_id=str(year), filename=f"loans-{year}")
 
 
 @perm_required(Perm.LOAN_READ)

@@ -91,7 +91,7 @@ def test_archivists_pages_register_statistics_and_rules(people, ingest):
         assert client.get("/loans/register/").status_code == 200
         assert client.get("/loans/statistics/").status_code == 200
     resp = arc.get(f"/loans/register.xlsx?year={year}")
-    assert resp.status_code == 200 and resp["Content-Disposition"].endswith('.xlsx"')
+    assert resp.status_code == 200 and resp["Content-Disposition"].endswith(".xlsx")
     assert _browser(people["lisi"]).get("/loans/register/").status_code == 403
     page = arc.get("/loans/rules/").content.decode()
     assert "Z001" in page and 'name="max_days"' in page
