@@ -213,8 +213,10 @@ def test_home_lists_my_applications_search_and_my_loans(oa_sim, sso_apps, fonds,
     html = client.get("/m/home/").content.decode()
     assert "差旅报销 张三" in html and "差旅报销 李四" not in html
     assert 'href="/loans/mine/"' in html and 'action="/records/"' in html
-    # already signed in: the entry page goes straight on
-    assert client.get("/m/feishu/", {"next": "/records/"})["Location"] == "/records/"
+    # already signed in: the OA is still asked who is there (the in-app page again), while
+    # /m/ opened outside any OA client goes straight on
+    assert client.get("/m/feishu/", {"next": "/records/"}).status_code == 200
+    assert client.get("/m/", {"next": "/records/"})["Location"] == "/records/"
 
 
 @pytest.mark.parametrize(("kind", "expected"), [
@@ -257,3 +259,23 @@ def test_code_guessing_meets_the_login_rate_limit(oa_sim, sso_apps, settings):
     answers = [client.post("/m/dingtalk/login/", {"code": f"guess-{n}"}).status_code
                for n in range(3)]
     assert answers == [403, 403, 429]
+
+
+def test_a_phone_handed_to_another_person_opens_kjda_as_the_person_in_the_oa(oa_sim, sso_apps):
+    """Someone signed in before (on this device's session): the entry page still asks the OA
+    who is there, and the session becomes that person's."""
+    dingtalk = oa_sim.vendors["dingtalk"]
+    client = Client()
+    dingtalk.login_user = "lisi"
+    _, _, script = _entry(client, "dingtalk")
+    client.post("/m/dingtalk/login/", {"code": _code_from_script(script)})
+    assert logged_in_user(client).username == "lisi"
+    dingtalk.login_user = "zhangsan"  # the OA client now has another person signed in
+    _, _, script = _entry(client, "dingtalk")
+    done = client.post("/m/dingtalk/login/", {"code": _code_from_script(script),
+                                              "next": "/records/7/"})
+    assert done.status_code == 302 and logged_in_user(client).username == "zhangsan"
+    # outside the OA (no code), someone signed in just goes on to the page
+    failed = client.get("/m/dingtalk/failed/", {"reason": "not_in_app", "next": "/records/7/"})
+    assert failed.status_code == 302 and failed["Location"] == "/records/7/"
+    assert client.get("/m/", {"next": "/records/7/"})["Location"] == "/records/7/"

@@ -12,6 +12,7 @@ import secrets
 from urllib.parse import urlencode
 
 from allauth.core import ratelimit
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -64,12 +65,14 @@ def _failed(request: HttpRequest, *, reason: str, next_url: str, status: int = 2
 @require_GET
 def entry(request: HttpRequest, platform: str = "") -> HttpResponse:
     next_url = _next(request)
-    if request.user.is_authenticated:
-        return HttpResponseRedirect(next_url or reverse("web:m_home"))
     platform = platform or platform_from_agent(request.headers.get("User-Agent", ""))
+    conf = inapp_entry(request, platform) if platform in INAPP_FLOWS else None
+    if request.user.is_authenticated and conf is None:
+        return HttpResponseRedirect(next_url or reverse("web:m_home"))
+    # Signed in already: the in-app login runs anyway (it is silent), so a phone handed to
+    # another person in the OA opens KJDA as that person, not as whoever used it before.
     if platform not in INAPP_FLOWS:
         return _failed(request, reason="not_in_app", next_url=next_url)
-    conf = inapp_entry(request, platform)
     if conf is None:
         return _failed(request, reason="not_configured", next_url=next_url, status=404)
     if conf.flow == "redirect":  # WeCom: its client answers the authorize page silently
@@ -96,6 +99,8 @@ def _login(request: HttpRequest, platform: str, code: str, next_url: str) -> Htt
     # costs calls to the OA platform)
     if limited := ratelimit.consume_or_429(request, action="login"):
         return limited
+    if request.user.is_authenticated:  # the OA's person decides who this session is
+        logout(request)
     try:
         return sso_inapp_login(request=request, platform=platform, code=code, next_url=next_url,
                                default_next=reverse("web:m_home"))
@@ -126,6 +131,8 @@ def callback(request: HttpRequest, platform: str) -> HttpResponse:
 def failed(request: HttpRequest, platform: str) -> HttpResponse:
     """Where kjda/m-login.js goes when the OA client gave no code (not inside it, refused)."""
     reason = str(request.GET.get("reason", ""))
+    if request.user.is_authenticated:  # opened outside the OA by someone signed in already
+        return HttpResponseRedirect(_next(request) or reverse("web:m_home"))
     return _failed(request, reason=reason if reason in REASONS else "refused",
                    next_url=_next(request))
 
