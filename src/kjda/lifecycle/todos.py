@@ -51,10 +51,11 @@ def todos_for(actor: Actor) -> list[Todo]:
 
 
 def oa_todo_notify(*, users: Iterable[AbstractBaseUser], title: str, text: str, url: str,
-                   dedupe_key: str, reason: str = "lifecycle_todo") -> int:
+                   dedupe_key: str, reason: str = "lifecycle_todo", todo: bool = True) -> int:
     """Queue an OA to-do for each of `users` linked to an OA platform with an enabled connector
     (one notice per platform, deduplicated on `dedupe_key`); the number of notices queued.
-    Users who never signed in through an OA see the to-do on the dashboard only."""
+    Users who never signed in through an OA see the to-do on the dashboard only. `todo=False`
+    sends a plain notice instead (news that asks nothing of the person: a decision, a reminder)."""
     by_provider: dict[str, list[str]] = {}
     pks = [u.pk for u in users if u is not None and u.pk is not None]
     for provider, uid in SocialAccount.objects.filter(user_id__in=pks).values_list("provider",
@@ -67,7 +68,7 @@ def oa_todo_notify(*, users: Iterable[AbstractBaseUser], title: str, text: str, 
         if connector is None:
             continue
         notice = notice_create(connector=connector, user_ids=sorted(uids), reason=reason,
-                               title=title, text=text, url=url, todo=True,
+                               title=title, text=text, url=url, todo=todo,
                                dedupe_key=f"{dedupe_key}:{provider}")
         queued += notice is not None
     return queued

@@ -348,7 +348,7 @@ def loan_decide(*, loan_id: int, approve: bool, actor: User | None = None,
         oa_todo_notify(users=[loan.borrower], title=f"借阅 {loan.loan_no}："
                        f"{LOAN.state_label(loan.state)}", text=comment or loan.purpose,
                        url=f"/loans/{loan.pk}/", dedupe_key=f"loan:{loan.pk}:{loan.state}",
-                       reason="loan")
+                       reason="loan", todo=False)  # news, not a task
     return loan
 
 

@@ -16,6 +16,7 @@ from kjda.archives import selectors as archive_selectors
 from kjda.archives.models import BusinessEvent
 from kjda.audit.models import AuditEvent
 from kjda.connectors.approvals import approval_find, approval_send
+from kjda.connectors.models import Notice
 from kjda.connectors.processing import inbox_due, inbox_process
 from kjda.connectors.services import connector_create
 from kjda.lifecycle.loans import services
@@ -96,6 +97,9 @@ def test_a_loan_approved_in_the_oa_lends_the_record(oa, people, ingest):
     assert _sees(people["lisi"], record)
     assert BusinessEvent.objects.filter(record_id=record.pk, action="利用",
                                         description__contains=loan.loan_no).exists()
+    # the borrower hears of it in the OA as news, not as a task to do
+    news = Notice.objects.get(reason="loan", title__contains=loan.loan_no)
+    assert news.todo is False and "借阅中" in news.title
 
 
 def test_a_loan_refused_in_the_oa_lends_nothing(oa, people, ingest):
