@@ -80,6 +80,7 @@ def test_a_notice_link_opens_the_record_through_in_app_login(live_server, chromi
         expect(page.locator("#mine")).to_be_visible()
         expect(page.locator("body")).to_contain_text("差旅报销单 张三")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.locator(".m-main").bounding_box()["width"] >= 0.9 * 390  # uses the screen
         assert AuditEvent.objects.filter(action="auth.sso", detail__provider=platform,
                                          actor__username="zhangsan").exists()
     finally:
