@@ -329,6 +329,83 @@ def cmd_watermark_inspect(args: argparse.Namespace) -> int:
     return 0 if found.verified else 2
 
 
+def _passphrase() -> str:
+    return os.environ.get("KJDA_BACKUP_PASSPHRASE", "")
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`kjda backup DEST` writes a set; `kjda backup verify DEST` checks one without restoring."""
+    words = list(args.words)
+    if words[0] == "verify":
+        if len(words) != 2:
+            print("用法 / usage: kjda backup verify DEST [--set ID]", file=sys.stderr)
+            return 2
+        return _backup_verify(Path(words[1]), args.set)
+    if len(words) != 1:
+        print("用法 / usage: kjda backup DEST | kjda backup verify DEST", file=sys.stderr)
+        return 2
+    django_setup()
+    from kjda.errors import DomainError
+    from kjda.preservation.backup.services import backup_create
+
+    try:
+        run = backup_create(dest=words[0], passphrase=_passphrase())
+    except DomainError as exc:
+        print(f"备份失败 / backup FAILED: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"备份完成 / backup written: set {run.set_id} ({run.kind}) in {run.dest}: "
+          f"{run.blob_count} blobs ({run.new_blob_count} new), {run.written_bytes} B written, "
+          f"{run.total_bytes} B in the set")
+    return 0
+
+
+def _backup_verify(dest: Path, set_id: str | None) -> int:
+    from kjda.preservation.backup.archive import BackupError, backup_check
+
+    try:
+        report = backup_check(dest, _passphrase(), set_id=set_id)
+    except BackupError as exc:
+        print(f"备份检查失败 / backup check FAILED: {exc}", file=sys.stderr)
+        return 1
+    if not report.ok:
+        print(f"备份 {report.set_id} 有 {len(report.problems)} 处问题 / backup set "
+              f"{report.set_id} has {len(report.problems)} problem(s):", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"备份完好 / backup OK: set {report.set_id}: database {report.database}, "
+          f"{report.blobs} blobs ({report.blob_bytes} B) verified (sha256+sm3+size), "
+          "keys decrypt")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Onto an EMPTY data directory: the keys and the SQLite database are written before
+    Django starts (its settings read the keys), then the blobs go into the store."""
+    from kjda.preservation.backup.archive import BackupError, restore_prepare
+
+    data_dir = Path(os.environ.get("KJDA_DATA_DIR", "./kjda-data")).resolve()
+    try:
+        restore_prepare(Path(args.dest), _passphrase(), data_dir, set_id=args.set,
+                        sqlite=not os.environ.get("DATABASE_URL"))
+    except BackupError as exc:
+        print(f"恢复失败 / restore FAILED: {exc}", file=sys.stderr)
+        return 1
+    django_setup()
+    from kjda.errors import DomainError
+    from kjda.preservation.backup.services import backup_restore
+
+    try:
+        result = backup_restore(dest=args.dest, passphrase=_passphrase(), set_id=args.set)
+    except DomainError as exc:
+        print(f"恢复失败 / restore FAILED: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"恢复完成 / restored set {result['set']} into {data_dir}: database "
+          f"{result['database']}, {result['blobs']} blobs put back and verified, "
+          f"{result['checkpoints']} audit checkpoints. Next: kjda audit verify; kjda serve")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     from django.core.management import execute_from_command_line
@@ -407,6 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file")
     inspect.add_argument("--mark-id", help="trace this mark id (e.g. read off a print-out)")
     inspect.set_defaults(func=cmd_watermark_inspect)
+    backup = sub.add_parser("backup", help="备份: write a backup set to DEST (incremental), or "
+                            "`backup verify DEST` to check one; KJDA_BACKUP_PASSPHRASE")
+    backup.add_argument("words", nargs="+", metavar="[verify] DEST")
+    backup.add_argument("--set", default=None, help="verify this set (default: the newest)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="恢复: restore the newest backup set in DEST onto an "
+                             "empty KJDA_DATA_DIR (and an empty database)")
+    restore.add_argument("dest")
+    restore.add_argument("--set", default=None, help="restore this set (default: the newest)")
+    restore.set_defaults(func=cmd_restore)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)

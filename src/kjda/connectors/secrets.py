@@ -34,6 +34,17 @@ def _cipher() -> Fernet:
     return _fernet(str(settings.DATA_DIR), os.environ.get("KJDA_CONNECTOR_KEY", ""))
 
 
+def connector_key_text() -> str:
+    """The key itself (for `kjda backup`, which keeps it encrypted): '' when none exists yet."""
+    if env_key := os.environ.get("KJDA_CONNECTOR_KEY", ""):
+        return env_key
+    path = os.path.join(str(settings.DATA_DIR), "connector.key")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as fh:
+        return fh.read().strip()
+
+
 def secrets_encrypt(values: dict[str, str]) -> str:
     return _cipher().encrypt(json.dumps(values, ensure_ascii=False).encode()).decode()
 

@@ -266,6 +266,13 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.loans.services.loan_rule_set": (
         "loan_rule.set", "lifecycle/loans/tests/test_loans.py::"
         "test_the_auto_rule_approves_own_department_records_within_ten_years_only"),
+    # preservation.backup (issue 19 item 3)
+    "kjda.preservation.backup.services.backup_create": (
+        "backup.create", "preservation/backup/tests/test_backup.py::"
+        "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),
+    "kjda.preservation.backup.services.backup_restore": (
+        "backup.restore", "preservation/backup/tests/test_backup.py::"
+        "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"

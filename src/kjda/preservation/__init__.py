@@ -1,0 +1,1 @@
+"""Preservation: keeping the archive readable and recoverable (backup and restore, ...)."""
