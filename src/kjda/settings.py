@@ -253,6 +253,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                       "LOCATION": "kjda_cache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Backup (kjda.preservation.backup): older than this the last good backup raises an alarm.
+KJDA_BACKUP_MAX_AGE_HOURS = float(os.environ.get("KJDA_BACKUP_MAX_AGE_HOURS", "26"))
 STORAGE_URL = os.environ.get("STORAGE_URL", (DATA_DIR / "blobs").as_uri())
 # The orphan sweep (kjda.storage.services.storage_sweep, run by the periodic loop) removes blob
 # files no record refers to and stale temporary files once they are this old: a younger one

@@ -270,6 +270,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.preservation.backup.services.backup_create": (
         "backup.create", "preservation/backup/tests/test_backup.py::"
         "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),
+    "kjda.preservation.backup.services.backup_overdue_check": (
+        "backup.overdue", "preservation/backup/tests/test_status.py::"
+        "test_an_overdue_backup_raises_an_alarm_on_the_dashboard_and_in_the_oa"),
     "kjda.preservation.backup.services.backup_restore": (
         "backup.restore", "preservation/backup/tests/test_backup.py::"
         "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),

@@ -33,6 +33,7 @@ from kjda.lifecycle.appraisal.models import (
     RetentionChange,
 )
 from kjda.lifecycle.appraisal.workflow import APPRAISAL, PARTICIPANTS, SIDE_ROLES
+from kjda.preservation.backup.selectors import backup_status
 
 OPEN_STATES = (AppraisalState.DRAFT, AppraisalState.IN_REVIEW)
 
@@ -274,13 +275,25 @@ def art8_evidence(*, actor: Actor, fonds: Fonds) -> list[Art8Condition]:
                       {"audit_chain_ok": chain.ok, "events_checked": chain.checked,
                        "first_bad_seq": chain.first_bad_seq, "checkpoint_seq": chain.checkpoint_seq},
                       chain.reason if not chain.ok else ""),
-        Art8Condition(5, "建立电子会计档案备份制度",
-                      "a backup regime against disasters, accidents and deliberate damage",
-                      "not_configured", {},
-                      "本系统尚未配置备份（备份功能待实现），无法提供证据。"),
+        _art8_backup(),
         Art8Condition(6, "不属于具有永久保存价值或者其他重要保存价值的会计档案",
                       "not of permanent or otherwise major preservation value",
                       "flag" if permanent else "ok",
                       {"permanent_records": permanent, "records": total},
                       "永久保管的档案不应仅以电子形式保存。" if permanent else ""),
     ]
+
+
+def _art8_backup() -> Art8Condition:
+    """Condition (5): the backup regime's evidence is the last good `kjda backup` and its age."""
+    status = backup_status()
+    facts = status.as_dict()
+    if status.last_ok is None:
+        state, note = "missing", "尚无成功的备份（kjda backup DEST）。"
+    elif status.overdue:
+        state, note = "partial", "上次成功备份已超过 KJDA_BACKUP_MAX_AGE_HOURS 规定的时限。"
+    else:
+        state, note = "ok", ""
+    return Art8Condition(5, "建立电子会计档案备份制度",
+                         "a backup regime against disasters, accidents and deliberate damage",
+                         state, facts, note)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 BACKUP_CREATE = "backup.create"
 BACKUP_FAILED = "backup.failed"
 BACKUP_RESTORE = "backup.restore"
+BACKUP_OVERDUE = "backup.overdue"
 
 
 def _error(exc: Exception) -> DomainError:
@@ -254,3 +255,28 @@ def backup_restore(*, dest: str | Path, passphrase: str, set_id: str | None = No
     audit_log(action=BACKUP_RESTORE, actor=actor, object_type="backup", object_id=sid,
               detail={"dest": str(dest), **result})
     return result
+
+
+def backup_overdue_check() -> int:
+    """The daily alarm: when the last good backup is older than KJDA_BACKUP_MAX_AGE_HOURS (or
+    there is none), audit it and tell the system administrators in their OA (once a day); the
+    dashboard to-do comes from providers.backup_todos. The number of OA notices queued."""
+    from kjda.accounts.roles import Role
+    from kjda.accounts.selectors import users_with_roles
+    from kjda.lifecycle.todos import oa_todo_notify
+
+    from .providers import overdue_title
+    from .selectors import backup_status
+
+    status = backup_status()
+    if not status.overdue:
+        return 0
+    facts = status.as_dict()
+    title = overdue_title(facts)
+    with transaction.atomic():
+        audit_log(action=BACKUP_OVERDUE, object_type="backup", object_id=str(facts["set"] or ""),
+                  outcome="failure", detail=facts)
+        return oa_todo_notify(users=users_with_roles(roles=[Role.SYSADMIN]), title=title,
+                              text=title, url="/", reason="backup_overdue",
+                              dedupe_key=f"backup-overdue:{timezone.localdate().isoformat()}",
+                              todo=False)

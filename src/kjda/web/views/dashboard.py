@@ -6,11 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from kjda.accounts.roles import Perm
-from kjda.accounts.selectors import actor_can, separation_conflicts
+from kjda.accounts.roles import Perm, Role
+from kjda.accounts.selectors import actor_can, actor_roles, separation_conflicts
 from kjda.archives import selectors
 from kjda.archives.models import RecordStatus
 from kjda.lifecycle.todos import todos_for
+from kjda.preservation.backup.selectors import backup_status
 from kjda.web import presenters
 
 LATEST = 10
@@ -38,4 +39,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # a task for the security administrators until the bootstrap admin's roles are split
         "separation_conflicts": separation_conflicts()
         if actor_can(request.user, Perm.USER_MANAGE) else [],
+        # the system administrator looks after the backups (last success, size, age, DEST)
+        "backup": backup_status() if Role.SYSADMIN in actor_roles(request.user) else None,
     })

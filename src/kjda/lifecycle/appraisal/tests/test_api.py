@@ -90,5 +90,5 @@ def test_the_art8_page_shows_the_evidence_of_the_fonds(fonds, people):
     # plain PDF vouchers (not PDF/A): the format condition is not yet shown as met
     assert conds[2]["figures"]["records"] == 2 and conds[2]["status"] != "ok"
     assert conds[4]["figures"]["audit_chain_ok"] is True and conds[4]["status"] == "ok"
-    assert conds[5]["status"] == "not_configured" and "备份" in conds[5]["note"]
+    assert conds[5]["status"] == "missing" and "备份" in conds[5]["note"]  # no backup yet
     assert conds[6]["status"] == "flag" and conds[6]["figures"]["permanent_records"] == 1

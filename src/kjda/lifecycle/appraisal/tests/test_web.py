@@ -72,7 +72,7 @@ def test_the_art8_page_and_the_asset_disposal_form(fonds, people):
     card = ingest(people["archivist"], category="固定资产卡片", year=2020, no="0009")
     arch = _client(people["archivist"])
     html = arch.get("/fonds/Z001/art8/").content.decode()
-    assert 'id="art8-5"' in html and "未配置" in html
+    assert 'id="art8-5"' in html and "尚无成功的备份" in html  # condition (5): no backup yet
     assert 'id="asset-disposed"' in arch.get(f"/records/{card.pk}/").content.decode()
     arch.post(f"/records/{card.pk}/asset-disposed/", {"disposed_on": "2021-05-01"})
     card.refresh_from_db()
