@@ -82,7 +82,7 @@ def _snapshot_sqlite(target: Path) -> list[tuple[str, str, int]]:
 
 
 def _pg_env() -> tuple[list[str], dict[str, str]]:
-    db = settings.DATABASES["default"]
+    db = connection.settings_dict  # the live one (a test run names its own database)
     args = ["-h", str(db.get("HOST") or "127.0.0.1"), "-p", str(db.get("PORT") or 5432),
             "-U", str(db.get("USER") or "postgres"), "-d", str(db["NAME"])]
     env = dict(os.environ)
