@@ -46,8 +46,16 @@ BACKUP_OVERDUE = "backup.overdue"
 
 
 def _error(exc: Exception) -> DomainError:
+    # Our messages read "中文 / English"; an OS or SQLite error is English only.
     text = str(exc)
-    return DomainError("backup_failed", text, text, status=500)
+    zh, sep, en = text.partition(" / ")
+    if not sep:
+        zh, en = f"备份失败：{text}", f"backup failed: {text}"
+    return DomainError("backup_failed", zh, en, status=500)
+
+
+def _text(exc: Exception) -> str:
+    return exc.message if isinstance(exc, DomainError) else str(exc)
 
 
 def _engine() -> str:
@@ -121,14 +129,18 @@ def backup_create(*, dest: str | Path, passphrase: str,
     run = BackupRun.objects.create(dest=str(dest), started_at=timezone.now())
     try:
         _backup_write(dest, passphrase, run)
-    except (BackupError, OSError, sqlite3.Error) as exc:
+    except (BackupError, OSError, sqlite3.Error, DomainError) as exc:
+        for partial in (dest / "sets").glob(".partial-*"):
+            shutil.rmtree(partial, ignore_errors=True)  # a failed set leaves no half set
         with transaction.atomic():
-            run.error = str(exc)[:4000]
+            run.error = _text(exc)[:4000]
             run.finished_at = timezone.now()
             run.save(update_fields=["error", "finished_at"])
             audit_log(action=BACKUP_FAILED, actor=actor, object_type="backup",
                       object_id=run.pk, outcome="failure",
-                      detail={"dest": str(dest), "error": str(exc)[:500]})
+                      detail={"dest": str(dest), "error": _text(exc)[:500]})
+        if isinstance(exc, DomainError):
+            raise
         raise _error(exc) from exc
     with transaction.atomic():
         run.ok = True

@@ -194,3 +194,22 @@ def test_a_backup_taken_while_records_are_filed_is_one_consistent_instant(
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert archive.backup_check(tmp_path / "bk", PASS).ok
     assert get_backend()  # the store served the writer throughout
+
+
+def test_a_blob_damaged_in_the_store_fails_the_backup_and_leaves_no_set(
+        fonds, archivist, tmp_path, settings):
+    _ingest(archivist, 2, "DS")
+    store = Path(settings.STORAGE_URL.removeprefix("file://"))
+    victim = next(p for p in store.rglob("*") if p.is_file() and len(p.name) == 64)
+    data = bytearray(victim.read_bytes())
+    data[-10] ^= 0x01
+    victim.chmod(0o644)
+    victim.write_bytes(bytes(data))
+    with pytest.raises(DomainError) as caught:
+        backup_create(dest=tmp_path / "bk", passphrase=PASS)
+    assert "damaged in the store" in caught.value.message
+    run = BackupRun.objects.get()
+    assert not run.ok and victim.name in run.error and run.finished_at is not None
+    assert archive.set_ids(tmp_path / "bk") == []
+    assert not list((tmp_path / "bk" / "sets").iterdir())
+    assert AuditEvent.objects.filter(action="backup.failed").count() == 1
