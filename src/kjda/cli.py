@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | storage check | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | storage check | backup | backup verify | restore | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
