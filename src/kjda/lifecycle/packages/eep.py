@@ -25,7 +25,7 @@ from typing import IO, Any
 from lxml import etree
 
 from kjda.archives.export import record_metadata_xml
-from kjda.archives.models import Record, RecordFile
+from kjda.archives.models import Record, RecordFile, Volume
 from kjda.lifecycle.signing import SM2_ALGORITHM, SigningKey, sign_digest, verify_digest
 from kjda.storage.digests import new_sm3
 from kjda.storage.services import blob_read_verified
@@ -137,7 +137,7 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
     for f in Record._meta.concrete_fields:
         if f.name in skip:
             continue
-        fields[f.name] = f.value_to_string(record)
+        fields[f.name] = field_json(f, record)
     rule = record.rule
     return {
         "record_no": str(record.record_no),
@@ -166,12 +166,21 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
     }
 
 
+def field_json(field: Any, obj: Any) -> Any:
+    """A field's value as JSON: None, JSON and plain values as they are, the rest (dates,
+    decimals, UUIDs) as their Django string form (read back with `field.to_python`)."""
+    value = field.value_from_object(obj)
+    if value is None or field.get_internal_type() == "JSONField":
+        return value
+    if isinstance(value, bool | int | float | str):
+        return value
+    return field.value_to_string(obj)
+
+
 def _file_meta(f: RecordFile) -> dict[str, Any]:
     skip = {"id", "record", "blob", "derived_from"}
-    out = {x.name: x.value_to_string(f) for x in RecordFile._meta.concrete_fields
+    out = {x.name: field_json(x, f) for x in RecordFile._meta.concrete_fields
            if x.name not in skip}
-    out["pdfa"] = f.pdfa
-    out["signatures"] = f.signatures
     out["derived_from"] = f.derived_from.sequence if f.derived_from_id else None
     return out
 
@@ -269,7 +278,57 @@ def write_record_eep(record: Record, dest: Path, *, key: SigningKey, signer: str
                      created: datetime) -> None:
     """Write the signed and locked EEP of `record` to `dest`."""
     record = Record.objects.select_related("fonds", "rule", "category", "volume").get(pk=record.pk)
-    unit = record.fonds.unit_name
+    write_eep(dest, key=key, signer=signer, created=created, ident=str(record.record_no),
+              content=lambda xf: _write_signed(xf, record, created=created,
+                                               unit=record.fonds.unit_name))
+
+
+def write_volume_eep(volume: Volume, dest: Path, *, key: SigningKey, signer: str,
+                     created: datetime) -> None:
+    """The EEP of a volume (聚合层次 卷): its 档号, title, year, retention and items' 档号."""
+    items = list(volume.records.order_by("item_no", "pk").values_list("archive_no", "record_no"))
+    meta = {"archive_no": volume.archive_no, "fonds": volume.fonds.code,
+            "category": volume.category.name, "class_code": volume.class_code,
+            "fiscal_year": volume.fiscal_year, "retention": volume.retention,
+            "title": volume.title, "volume_no": volume.volume_no, "status": volume.status,
+            "closed_at": volume.closed_at.isoformat() if volume.closed_at else None,
+            "items": [str(no) for _a, no in items]}
+
+    def content(xf: Any) -> None:
+        with xf.element(q(SIGNED), {"eep版本": "2009"}):
+            _leaf(xf, "封装包类型", "原始型")
+            _leaf(xf, "封装包类型描述", ORIGINAL_DESCRIPTION)
+            _leaf(xf, "封装包创建时间", created.replace(microsecond=0).isoformat())
+            _leaf(xf, "封装包创建单位", volume.fonds.unit_name)
+            with xf.element(q("封装内容")), xf.element(q("文件实体块")), \
+                    xf.element(q("文件实体")):
+                _leaf(xf, "聚合层次", "卷")
+                with xf.element(q("来源")):
+                    _leaf(xf, "全宗名称", volume.fonds.name)
+                    _leaf(xf, "立档单位名称", volume.fonds.unit_name)
+                code = etree.Element(q("档号"), {"值": volume.archive_no or ""})
+                code.append(_el("全宗号", volume.fonds.code))
+                code.append(_el("年度", str(volume.fiscal_year)))
+                code.append(_el("保管期限", volume.retention))
+                code.append(_el("类别号", volume.class_code))
+                xf.write(code)
+                with xf.element(q("内容描述")):
+                    _leaf(xf, "题名", volume.title)
+                    _leaf(xf, "年度", str(volume.fiscal_year))
+                    _leaf(xf, "保管期限", volume.retention)
+                with xf.element(q("卷内文件")):
+                    for archive_no, _no in items:
+                        _leaf(xf, "档号", archive_no or "")
+                _leaf(xf, "系统元数据", json.dumps(meta, ensure_ascii=False, sort_keys=True),
+                      {"格式": "application/json"})
+
+    write_eep(dest, key=key, signer=signer, created=created, ident=str(volume.archive_no),
+              content=content)
+
+
+def write_eep(dest: Path, *, key: SigningKey, signer: str, created: datetime, ident: str,
+              content: Callable[[Any], None]) -> None:
+    """Write an EEP whose 被签名对象 `content` writes, then sign and lock it."""
     algorithm = "SM3" if key.algorithm == SM2_ALGORITHM else "SHA256"
     when = created.replace(microsecond=0).isoformat()
     body = dest.with_suffix(".part")
@@ -279,13 +338,13 @@ def write_record_eep(record: Record, dest: Path, *, key: SigningKey, signer: str
         with xf.element(q("电子文件封装包"), nsmap={None: NS}):
             _leaf(xf, "封装包格式描述", FORMAT_DESCRIPTION)
             _leaf(xf, "版本", "2009")
-            _write_signed(xf, record, created=created, unit=unit)
+            content(xf)
     digest = canonical_digest(body, (SIGNED,), algorithm)
     sig = sign_digest(digest, key=key)
     assert sig is not None
     block = etree.Element(q(SIGNATURE_BLOCK), nsmap={None: NS})
     block.append(_signature_element("电子签名", sig, algorithm=algorithm, when=when,
-                                    signer=signer, ident=f"{record.record_no}-S1"))
+                                    signer=signer, ident=f"{ident}-S1"))
     # 2: the lock covers 被签名对象 and 电子签名块 together
     hasher = _hasher_named(algorithm)
     _canonical_into(body, (SIGNED,), hasher)
@@ -293,7 +352,7 @@ def write_record_eep(record: Record, dest: Path, *, key: SigningKey, signer: str
     lock_sig = sign_digest(hasher.hexdigest(), key=key)
     assert lock_sig is not None
     lock = _signature_element("电子签名", lock_sig, algorithm=algorithm, when=when, signer=signer,
-                              ident=f"{record.record_no}-L1")
+                              ident=f"{ident}-L1")
     lock.tag = q(LOCK)
     # 3: the final file: the scratch file with the two blocks before the root's end tag
     end = b"</" + "电子文件封装包".encode() + b">"

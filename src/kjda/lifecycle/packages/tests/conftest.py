@@ -43,10 +43,10 @@ def ingest(fonds, archivist, blob_root):
 
     def make(n: int, *, year: int = 2024, category: str = "记账凭证",
              files: list[tuple[str, bytes]] | None = None, **extra: Any):
-        meta = metadata_parse(metadata_json(
-            category=category, fiscal_year=year, title=f"报销差旅费 {n}",
-            date=date(year, 3, 15).isoformat(), document_no=f"记-{n:04d}",
-            external_id=f"pk-{year}-{n}", source_system="tests", **extra))
+        fields = {"category": category, "fiscal_year": year, "title": f"报销差旅费 {n}",
+                  "date": date(year, 3, 15).isoformat(), "document_no": f"记-{n:04d}",
+                  "external_id": f"pk-{year}-{n}", "source_system": "tests", **extra}
+        meta = metadata_parse(metadata_json(**fields))
         files = files or [(f"记-{n:04d}.pdf", pdf_bytes([f"记账凭证 {n} 报销差旅费"]))]
         incoming = [IncomingFile(stream=io.BytesIO(data), filename=name, meta=FileMetaIn())
                     for name, data in files]

@@ -1,0 +1,156 @@
+"""A year exported as a transfer package (EEPs + manifest + 移交清册 in a BagIt bag) and imported
+into an emptied instance: the same 档号, metadata, bytes, digests, events and volumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import bagit
+import pytest
+
+from kjda.archives.export import record_metadata_xml
+from kjda.archives.models import (
+    Arrangement,
+    Record,
+    RecordFile,
+    Volume,
+    VolumeStatus,
+)
+from kjda.audit.models import AuditEvent
+from kjda.errors import DomainError
+from kjda.lifecycle.packages.eep import q
+from kjda.lifecycle.packages.services import package_export, package_import
+from kjda.lifecycle.volumes.services import volume_close, volumes_assemble
+from kjda.storage import services as storage
+
+
+def _snapshot() -> dict[str, dict]:
+    out = {}
+    for r in Record.objects.order_by("archive_no"):
+        out[r.archive_no] = {
+            "record_no": str(r.record_no), "status": r.status,
+            "xml": record_metadata_xml(r),
+            "files": sorted((f.sequence, f.filename, f.sha256, f.sm3, f.size)
+                            for f in RecordFile.objects.filter(record=r)),
+            "events": sorted((e.action, e.occurred_at.isoformat(), e.description)
+                             for e in r.business_events.all()),
+            "agents": sorted((a.name, a.role) for a in r.agents.all()),
+            "report": r.check_report, "volume": r.volume.archive_no if r.volume_id else None,
+        }
+    return out
+
+
+def _year(ingest, voucher_files):
+    records = [ingest(n, period=1, date=f"2024-01-{n + 2:02d}") for n in range(1, 3)]
+    records.append(ingest(3, period=1, date="2024-01-20", files=voucher_files))
+    return records
+
+
+def _empty_instance(blob_root: Path) -> None:
+    """What a fresh instance holds of this fonds: nothing (rows deleted, blobs removed)."""
+    from kjda.archives.models import Agent, BusinessEvent, CheckReportHistory, RecordText, Relation
+    from kjda.invoices.models import Invoice
+    from kjda.lifecycle.volumes.models import VolumeDescription, VolumeDocument
+    from kjda.storage.models import Blob
+
+    for model in (Relation, Agent, BusinessEvent, CheckReportHistory, RecordText,
+                  VolumeDocument, VolumeDescription, Invoice):
+        model.objects.all().delete()
+    RecordFile.objects.filter(derived_from__isnull=False).delete()
+    RecordFile.objects.all().delete()
+    Record.objects.all().delete()
+    Volume.objects.all().delete()
+    Blob.objects.all().delete()
+    shutil.rmtree(blob_root)
+    storage._backend_for.cache_clear()
+
+
+@pytest.fixture
+def closed_year(fonds, archivist, ingest, voucher_files, package_key):
+    fonds.arrangement = Arrangement.BY_VOLUME
+    fonds.save()
+    _year(ingest, voucher_files)
+    volumes_assemble(fonds=fonds, fiscal_year=2024, actor=archivist)
+    volume = Volume.objects.get()
+    volume_close(volume=volume, actor=archivist)
+    volume.refresh_from_db()
+    assert volume.status == VolumeStatus.CLOSED and volume.archive_no
+    return volume
+
+
+@pytest.mark.django_db
+def test_an_exported_year_imports_into_an_empty_instance_with_identical_records(
+        closed_year, archivist, blob_root, tmp_path):
+    before = _snapshot()
+    assert len(before) == 3 and all(v["volume"] == closed_year.archive_no
+                                    for v in before.values())
+    dest = tmp_path / "package"
+    result = package_export(actor=archivist, fonds_code="Z001", year=2024, dest=dest)
+    assert (result.records, result.volumes) == (3, 1)
+    bag = bagit.Bag(str(dest))
+    assert bag.is_valid()
+    manifest = json.loads((dest / "data" / "manifest.json").read_text("utf-8"))
+    assert sorted(r["archive_no"] for r in manifest["records"]) == sorted(before)
+    assert (dest / "data" / "移交清册.pdf").read_bytes().startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="package.exported").count() == 1
+
+    _empty_instance(blob_root)
+    assert not Record.objects.exists()
+    imported = package_import(actor=archivist, src=dest)
+    assert (imported.created, imported.skipped, imported.volumes) == (3, 0, 1)
+    after = _snapshot()
+    assert after == before
+    volume = Volume.objects.get()
+    assert (volume.archive_no, volume.status) == (closed_year.archive_no, VolumeStatus.CLOSED)
+    for f in RecordFile.objects.all():  # the bytes are back, and they are the bytes stated
+        assert storage.blob_verify(sha256=f.sha256)
+    assert AuditEvent.objects.filter(action="package.imported").count() == 1
+
+    again = package_import(actor=archivist, src=dest)
+    assert (again.created, again.skipped) == (0, 3)
+    assert Record.objects.count() == 3 and RecordFile.objects.count() == 4
+
+
+def _tamper_refused(dest: Path, archivist) -> DomainError:
+    with pytest.raises(DomainError) as err:
+        package_import(actor=archivist, src=dest)
+    assert err.value.code == "package_tampered"
+    assert "未导入任何内容" in err.value.zh and "nothing was imported" in err.value.en
+    return err.value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["file", "xml", "signature"])
+def test_a_tampered_package_is_refused_and_changes_nothing(closed_year, archivist, blob_root,
+                                                          tmp_path, how):
+    import base64
+
+    from lxml import etree
+
+    dest = tmp_path / "package"
+    package_export(actor=archivist, fonds_code="Z001", year=2024, dest=dest)
+    _empty_instance(blob_root)
+    eep = next((dest / "data" / "records").iterdir())
+    root = etree.parse(str(eep)).getroot()
+    if how == "file":
+        data = root.find(f".//{q('编码数据')}")
+        raw = bytearray(base64.b64decode(data.text))
+        raw[50] ^= 1
+        data.text = base64.b64encode(bytes(raw)).decode()
+    elif how == "xml":
+        title = root.find(f".//{q('题名')}")
+        title.text += "（改）"
+    else:
+        res = root.find(f"{q('电子签名块')}/{q('电子签名')}/{q('签名结果')}")
+        raw = bytearray(base64.b64decode(res.text))
+        raw[3] ^= 1
+        res.text = base64.b64encode(bytes(raw)).decode()
+    etree.ElementTree(root).write(str(eep), encoding="utf-8", xml_declaration=True)
+    # a forger who also rewrites the bag's and the manifest's digests is still caught by the
+    # signatures and the files' own digests
+    bagit.Bag(str(dest)).save(manifests=True)
+    _tamper_refused(dest, archivist)
+    assert not Record.objects.exists() and not Volume.objects.exists()
+    assert AuditEvent.objects.filter(action="package.import_refused").count() == 1
