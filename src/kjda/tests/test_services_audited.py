@@ -266,6 +266,13 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.loans.services.loan_rule_set": (
         "loan_rule.set", "lifecycle/loans/tests/test_loans.py::"
         "test_the_auto_rule_approves_own_department_records_within_ten_years_only"),
+    # lifecycle.packages (issue 19 item 4)
+    "kjda.lifecycle.packages.services.package_export": (
+        "package.exported", "lifecycle/packages/tests/test_transfer_package.py::"
+        "test_an_exported_year_imports_into_an_empty_instance_with_identical_records"),
+    "kjda.lifecycle.packages.services.package_import": (
+        "package.imported", "lifecycle/packages/tests/test_transfer_package.py::"
+        "test_an_exported_year_imports_into_an_empty_instance_with_identical_records"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"
@@ -338,6 +345,8 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.checkpoint_put":
         "stores a signed audit checkpoint: the audit chain's own machinery",
     "kjda.storage.services.checkpoint_get": _READ,
+    "kjda.lifecycle.packages.services.package_verify":
+        _READ + ": checks a package's bag, manifest, signatures and digests",
     "kjda.storage.services.checkpoints_list": _READ,
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
