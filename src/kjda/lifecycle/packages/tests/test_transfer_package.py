@@ -154,3 +154,22 @@ def test_a_tampered_package_is_refused_and_changes_nothing(closed_year, archivis
     _tamper_refused(dest, archivist)
     assert not Record.objects.exists() and not Volume.objects.exists()
     assert AuditEvent.objects.filter(action="package.import_refused").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_cli_exports_one_volume_and_imports_it_once(closed_year, blob_root, tmp_path,
+                                                        capsys):
+    from kjda.cli import main
+
+    dest = tmp_path / "cli-package"
+    assert main(["package", "export", "--fonds", "Z001", "--year", "2024",
+                 "--volume", closed_year.archive_no, str(dest)]) == 0
+    assert "3 records, 1 volumes" in capsys.readouterr().out
+    assert main(["package", "export", "--fonds", "Z001", "--year", "2024",
+                 "--volume", "Z001-nope", str(tmp_path / "x")]) == 2
+    assert "no such volume" in capsys.readouterr().err
+    _empty_instance(blob_root)
+    assert main(["package", "import", str(dest)]) == 0
+    assert main(["package", "import", str(dest)]) == 0
+    assert "imported 0, already present 3" in capsys.readouterr().out
+    assert Record.objects.filter(volume__archive_no=closed_year.archive_no).count() == 3
