@@ -145,7 +145,7 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
         "category": record.category.name,
         "rule": {"schedule": rule.schedule, "seq": rule.seq, "name": rule.name,
                  "version": rule.version},
-        "volume": record.volume.archive_no if record.volume_id else None,
+        "volume": record.volume.archive_no if record.volume else None,
         "fields": fields,
         "files": [_file_meta(f) for f in record.files.all().order_by("sequence")],
         "agents": [{"agent_type": a.agent_type, "name": a.name, "org_code": a.org_code,
@@ -157,7 +157,7 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
         "relations": [{"entity_identifier": r.entity_identifier,
                        "relation_type": r.relation_type, "relation": r.relation,
                        "description": r.description,
-                       "target": str(r.target.record_no) if r.target_id else None}
+                       "target": str(r.target.record_no) if r.target else None}
                       for r in record.relations.all().order_by("id")],
         "past_reports": [{"report": h.report, "status": h.status,
                           "superseded_at": h.superseded_at.isoformat(),
@@ -181,7 +181,7 @@ def _file_meta(f: RecordFile) -> dict[str, Any]:
     skip = {"id", "record", "blob", "derived_from"}
     out = {x.name: field_json(x, f) for x in RecordFile._meta.concrete_fields
            if x.name not in skip}
-    out["derived_from"] = f.derived_from.sequence if f.derived_from_id else None
+    out["derived_from"] = f.derived_from.sequence if f.derived_from else None
     return out
 
 

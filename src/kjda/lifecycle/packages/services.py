@@ -8,8 +8,9 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bagit
 from django.db import transaction
@@ -114,7 +115,7 @@ def package_export(*, actor: Actor, fonds_code: str, year: int, dest: Path,
         raise DomainError("package_empty", f"{fonds_code} {year} 年度没有可移交的已归档档案",
                           f"{fonds_code} has no filed records of {year} to transfer")
     created = timezone.now()
-    signer = actor.get_username()
+    signer = actor.get_username() if actor is not None else "kjda"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "records").mkdir()
     (dest / "volumes").mkdir()
@@ -286,7 +287,7 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
     if meta["volume"] and record.volume is None:
         record.volume = Volume.objects.filter(archive_no=meta["volume"]).first()
     for name, value in meta["fields"].items():
-        field = Record._meta.get_field(name)
+        field = _fields(Record)[name]
         setattr(record, field.attname, _value(field, value))
     record.save()
     Record.objects.filter(pk=record.pk).update(created_at=_value(
@@ -295,7 +296,7 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
     stored: dict[int, str] = {}
     docs = list(iter_documents(path))
     for file_meta, (_name, sha256, sm3, chunks) in zip(meta["files"], docs, strict=True):
-        blob = blob_store(source=io.BytesIO(b"".join(chunks)), actor=actor)
+        blob = blob_store(source=io.BytesIO(b"".join(chunks)), actor=cast(Any, actor))
         if (blob.sha256, blob.sm3) != (sha256, sm3) or sha256 != file_meta["sha256"]:
             raise _refused([f"{path.name}: file {file_meta['filename']} digest mismatch"])
         stored[int(file_meta["sequence"])] = blob.sha256
@@ -305,7 +306,7 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
         for name, value in file_meta.items():
             if name == "derived_from":
                 continue
-            field = RecordFile._meta.get_field(name)
+            field = _fields(RecordFile)[name]
             setattr(f, field.attname, _value(field, value))
         if file_meta["derived_from"] is not None:
             f.derived_from = by_sequence.get(int(file_meta["derived_from"]))
@@ -320,9 +321,21 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
                                                        parse_datetime(e["occurred_at"])})
     for h in meta["past_reports"]:
         CheckReportHistory.objects.create(record=record, report=h["report"], status=h["status"],
-                                          superseded_at=parse_datetime(h["superseded_at"]),
+                                          superseded_at=_when(h["superseded_at"]),
                                           superseded_by=h["superseded_by"])
     return record
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    return {f.name: f for f in model._meta.concrete_fields}
+
+
+def _when(text: str) -> datetime:
+    value = parse_datetime(text)
+    if value is None:
+        raise DomainError("package_invalid", f"移交包中的时间无效：{text}",
+                          f"an invalid time in the package: {text}")
+    return value
 
 
 def _value(field: Any, text: Any) -> Any:
