@@ -31,6 +31,7 @@ from kjda.archives.models import (
     RetentionRule,
     Volume,
 )
+from kjda.archives.numbering import counter_raise_to
 from kjda.archives.selectors import actor_sees_all
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError, Forbidden, NotFound
@@ -260,6 +261,9 @@ def _volume_import(fonds: Fonds, meta: dict[str, Any]) -> Volume:
     volume = Volume.objects.filter(archive_no=meta["archive_no"]).first()
     if volume is not None:
         return volume
+    if meta["volume_no"]:
+        counter_raise_to(fonds=fonds, scope=meta["class_code"], kind="volume",
+                         number=meta["volume_no"])
     return Volume.objects.create(
         fonds=fonds, category=Category.objects.get(name=meta["category"]),
         class_code=meta["class_code"], fiscal_year=meta["fiscal_year"],
@@ -290,6 +294,8 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
         field = _fields(Record)[name]
         setattr(record, field.attname, _value(field, value))
     record.save()
+    if record.volume is None and record.item_no:  # filed by item: its 件号 is the class's
+        counter_raise_to(fonds=fonds, scope=record.class_code, kind="item", number=record.item_no)
     Record.objects.filter(pk=record.pk).update(created_at=_value(
         Record._meta.get_field("created_at"), meta["fields"]["created_at"]))
     # the bytes: from the EEP, stored and checked against the digests the package states

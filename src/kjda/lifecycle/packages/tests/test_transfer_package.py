@@ -173,3 +173,19 @@ def test_the_cli_exports_one_volume_and_imports_it_once(closed_year, blob_root, 
     assert main(["package", "import", str(dest)]) == 0
     assert "imported 0, already present 3" in capsys.readouterr().out
     assert Record.objects.filter(volume__archive_no=closed_year.archive_no).count() == 3
+
+
+@pytest.mark.django_db
+def test_after_an_import_by_item_the_next_filing_takes_the_next_number(
+        fonds, archivist, ingest, package_key, blob_root, tmp_path):
+    first = [ingest(n) for n in range(1, 3)]
+    numbers = sorted(r.archive_no for r in first)
+    package_export(actor=archivist, fonds_code="Z001", year=2024, dest=tmp_path / "p")
+    _empty_instance(blob_root)
+    from kjda.archives.models import ArchiveNoCounter
+
+    ArchiveNoCounter.objects.all().delete()  # a fresh instance has counted nothing
+    package_import(actor=archivist, src=tmp_path / "p")
+    assert sorted(Record.objects.values_list("archive_no", flat=True)) == numbers
+    later = ingest(3)
+    assert later.archive_no not in numbers and later.item_no == 3
