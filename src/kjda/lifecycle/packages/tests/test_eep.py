@@ -79,3 +79,22 @@ def test_a_tampered_eep_is_refused(ingest, package_key, tmp_path):
     etree.ElementTree(root).write(str(sig_edit), encoding="utf-8", xml_declaration=True)
     problems = verify_eep(sig_edit).problems
     assert "电子签名 does not verify over 被签名对象" in problems and "锁定签名 does not verify" in problems
+
+
+def test_an_sm2_key_signs_an_sm3_digest_that_verifies(ingest, settings, tmp_path):
+    import subprocess
+
+    from kjda.lifecycle.signing import SM2_ALGORITHM
+
+    pem = tmp_path / "sm2.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "SM2", "-out", str(pem)], check=True,
+                   capture_output=True)
+    settings.KJDA_REGISTER_SIGNING_KEY = str(pem)
+    _record, dest = _eep(ingest, tmp_path)
+    root = etree.parse(str(dest)).getroot()
+    sig = root.find(f"{q('电子签名块')}/{q('电子签名')}")
+    assert sig.findtext(q("签名算法标识")) == SM2_ALGORITHM and sig.findtext(q("摘要算法")) == "SM3"
+    assert verify_eep(dest).ok
+    text = dest.read_bytes().replace("原始型".encode(), "修改型".encode(), 1)
+    (tmp_path / "edited.xml").write_bytes(text)
+    assert not verify_eep(tmp_path / "edited.xml").ok
