@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -418,6 +418,13 @@ def verify_eep(path: Path, *, trusted_keys: set[str] | None = None) -> EepCheck:
     被签名对象, its 锁定签名 over that and 电子签名块, and every 编码数据 decodes to bytes with
     the SHA256 and SM3 given beside them. `trusted_keys`: the public keys accepted (else any key
     the package carries)."""
+    try:
+        return _verify_eep(path, trusted_keys)
+    except (etree.XMLSyntaxError, ValueError) as exc:  # ValueError: bad base64 or hex
+        return EepCheck(False, [f"unreadable: {exc}"])
+
+
+def _verify_eep(path: Path, trusted_keys: set[str] | None) -> EepCheck:
     problems: list[str] = []
     try:
         block, lock = _tail_blocks(path)
@@ -445,27 +452,98 @@ def verify_eep(path: Path, *, trusted_keys: set[str] | None = None) -> EepCheck:
 
 
 def _check_documents(path: Path) -> list[str]:
-    problems = []
-    for doc in iter_documents(path):
-        name, sha, sm3, data = doc
-        got_sha, got_sm3 = hashlib.sha256(), new_sm3()
-        for chunk in data:
-            got_sha.update(chunk)
-            got_sm3.update(chunk)
-        if got_sha.hexdigest() != sha or got_sm3.hexdigest() != sm3:
-            problems.append(f"编码数据 of {name} does not match its digests")
-    return problems
+    return [f"编码数据 of {d.name} does not match its digests" for d in stream_documents(path)
+            if not d.intact]
 
 
-def iter_documents(path: Path) -> Iterator[tuple[str, str, str, list[bytes]]]:
-    """(file name, sha256, sm3, bytes chunks) of each 文档 of the EEP at `path`."""
-    for _event, el in etree.iterparse(str(path), events=("end",), tag=q("编码"), huge_tree=True,
-                                      resolve_entities=False, no_network=True):
-        props = el.find(q("电子属性"))
-        text = el.findtext(q("编码数据")) or ""
-        yield (props.findtext(q("计算机文件名")) or "", props.findtext(q("SHA256")) or "",
-               props.findtext(q("SM3")) or "", [base64.b64decode(text)])
-        el.clear()
+@dataclass
+class Document:
+    """A 文档 of an EEP: the name and digests it states, the digests of its decoded bytes, and
+    the bytes themselves in `sink` when one was asked for."""
+    name: str = ""
+    sha256: str = ""
+    sm3: str = ""
+    size: int = 0
+    got_sha256: str = ""
+    got_sm3: str = ""
+    sink: IO[bytes] | None = None
+
+    @property
+    def intact(self) -> bool:
+        return (self.got_sha256, self.got_sm3) == (self.sha256, self.sm3)
+
+
+class _DocumentsTarget:
+    """A parser target decoding each 编码数据 as its text streams past (base64 in pieces of a
+    multiple of 4 characters), hashing the bytes and writing them to a sink if asked."""
+
+    _FIELDS = {q("计算机文件名"): "name", q("SHA256"): "sha256", q("SM3"): "sm3"}
+
+    def __init__(self, open_sink: Callable[[], IO[bytes]] | None) -> None:
+        self.open_sink = open_sink
+        self.docs: list[Document] = []
+        self.doc: Document | None = None
+        self.field = ""
+        self.text: list[str] = []
+        self.in_data = False
+        self.rest = ""
+        self.hashers: tuple[Any, Any] | None = None
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: Any = None) -> None:
+        if tag == q("编码"):
+            self.doc = Document(sink=self.open_sink() if self.open_sink else None)
+            self.hashers = (hashlib.sha256(), new_sm3())
+        elif self.doc is not None and tag in self._FIELDS:
+            self.field, self.text = self._FIELDS[tag], []
+        elif self.doc is not None and tag == q("编码数据"):
+            self.in_data, self.rest = True, ""
+
+    def data(self, text: str) -> None:
+        if self.in_data:
+            chunk = self.rest + "".join(text.split())
+            cut = len(chunk) - len(chunk) % 4
+            self.rest = chunk[cut:]
+            if cut:
+                self._bytes(base64.b64decode(chunk[:cut], validate=True))
+        elif self.field:
+            self.text.append(text)
+
+    def _bytes(self, raw: bytes) -> None:
+        assert self.doc is not None and self.hashers is not None
+        for h in self.hashers:
+            h.update(raw)
+        self.doc.size += len(raw)
+        if self.doc.sink is not None:
+            self.doc.sink.write(raw)
+
+    def end(self, tag: str) -> None:
+        if self.field and tag in self._FIELDS:
+            setattr(self.doc, self.field, "".join(self.text).strip())
+            self.field = ""
+        elif tag == q("编码数据") and self.in_data:
+            if self.rest:
+                self._bytes(base64.b64decode(self.rest + "=" * (-len(self.rest) % 4)))
+            self.in_data = False
+        elif tag == q("编码") and self.doc is not None and self.hashers is not None:
+            self.doc.got_sha256, self.doc.got_sm3 = (h.hexdigest() for h in self.hashers)
+            self.docs.append(self.doc)
+            self.doc = None
+
+    def close(self) -> list[Document]:
+        return self.docs
+
+
+def stream_documents(path: Path, open_sink: Callable[[], IO[bytes]] | None = None
+                     ) -> list[Document]:
+    """Each 文档 of the EEP at `path`, its bytes decoded in a streaming pass (into a new
+    `open_sink()` each, when given)."""
+    target = _DocumentsTarget(open_sink)
+    parser = etree.XMLParser(target=target, huge_tree=True, resolve_entities=False,
+                             no_network=True)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            parser.feed(chunk)
+    return list(parser.close())
 
 
 def read_system_metadata(path: Path) -> dict[str, Any]:

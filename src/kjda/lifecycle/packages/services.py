@@ -4,8 +4,8 @@ such a package into another instance with the same 档号, metadata, bytes and d
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +36,8 @@ from kjda.archives.selectors import actor_sees_all
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError, Forbidden, NotFound
 from kjda.lifecycle.packages.eep import (
-    iter_documents,
     read_system_metadata,
+    stream_documents,
     verify_eep,
     write_record_eep,
     write_volume_eep,
@@ -300,12 +300,21 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
         Record._meta.get_field("created_at"), meta["fields"]["created_at"]))
     # the bytes: from the EEP, stored and checked against the digests the package states
     stored: dict[int, str] = {}
-    docs = list(iter_documents(path))
-    for file_meta, (_name, sha256, sm3, chunks) in zip(meta["files"], docs, strict=True):
-        blob = blob_store(source=io.BytesIO(b"".join(chunks)), actor=cast(Any, actor))
-        if (blob.sha256, blob.sm3) != (sha256, sm3) or sha256 != file_meta["sha256"]:
-            raise _refused([f"{path.name}: file {file_meta['filename']} digest mismatch"])
-        stored[int(file_meta["sequence"])] = blob.sha256
+    # each file spooled to disk past 8 MiB, closed in the finally below
+    docs = stream_documents(path, open_sink=lambda: tempfile.SpooledTemporaryFile(8 << 20))  # noqa: SIM115
+    try:
+        for file_meta, doc in zip(meta["files"], docs, strict=True):
+            assert doc.sink is not None
+            doc.sink.seek(0)
+            blob = blob_store(source=doc.sink, actor=cast(Any, actor))
+            if not doc.intact or (blob.sha256, blob.sm3) != (file_meta["sha256"],
+                                                               file_meta["sm3"]):
+                raise _refused([f"{path.name}: file {file_meta['filename']} digest mismatch"])
+            stored[int(file_meta["sequence"])] = blob.sha256
+    finally:
+        for doc in docs:
+            if doc.sink is not None:
+                doc.sink.close()
     by_sequence: dict[int, RecordFile] = {}
     for file_meta in meta["files"]:
         f = RecordFile(record=record, blob_id=stored[int(file_meta["sequence"])])
