@@ -26,6 +26,7 @@ from lxml import etree
 
 from kjda.archives.export import record_metadata_xml
 from kjda.archives.models import Record, RecordFile, Volume
+from kjda.invoices.models import Invoice
 from kjda.lifecycle.signing import SM2_ALGORITHM, SigningKey, sign_digest, verify_digest
 from kjda.storage.digests import new_sm3
 from kjda.storage.services import blob_read_verified
@@ -159,6 +160,8 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
                        "description": r.description,
                        "target": str(r.target.record_no) if r.target else None}
                       for r in record.relations.all().order_by("id")],
+        "invoices": [_invoice_meta(i) for i in Invoice.objects.filter(record=record)
+                     .select_related("file", "duplicate_of").order_by("file__sequence")],
         "past_reports": [{"report": h.report, "status": h.status,
                           "superseded_at": h.superseded_at.isoformat(),
                           "superseded_by": h.superseded_by}
@@ -175,6 +178,15 @@ def field_json(field: Any, obj: Any) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     return field.value_to_string(obj)
+
+
+def _invoice_meta(inv: Invoice) -> dict[str, Any]:
+    skip = {"id", "record", "file", "duplicate_of"}
+    out = {x.name: field_json(x, inv) for x in Invoice._meta.concrete_fields
+           if x.name not in skip}
+    out["file"] = inv.file.sequence
+    out["duplicate_of"] = str(inv.duplicate_of.record_no) if inv.duplicate_of else None
+    return out
 
 
 def _file_meta(f: RecordFile) -> dict[str, Any]:

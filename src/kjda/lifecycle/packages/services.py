@@ -35,6 +35,7 @@ from kjda.archives.numbering import counter_raise_to
 from kjda.archives.selectors import actor_sees_all
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError, Forbidden, NotFound
+from kjda.invoices.models import Invoice
 from kjda.lifecycle.packages.eep import (
     read_system_metadata,
     stream_documents,
@@ -243,6 +244,7 @@ def package_import(*, actor: Actor, src: Path) -> PackageImport:
             imported.append((_record_import(fonds, meta, path, volumes, actor), meta))
             created += 1
         for record, meta in imported:  # relations last: their targets may come later
+            _invoices_import(record, meta.get("invoices", []))
             for rel in meta["relations"]:
                 target = (Record.objects.filter(record_no=rel["target"]).first()
                           if rel["target"] else None)
@@ -339,6 +341,22 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
                                           superseded_at=_when(h["superseded_at"]),
                                           superseded_by=h["superseded_by"])
     return record
+
+
+def _invoices_import(record: Record, invoices: list[dict[str, Any]]) -> None:
+    """The invoice register's rows of `record` (kjda.invoices), as the package states them."""
+    files = {f.sequence: f for f in RecordFile.objects.filter(record=record)}
+    fields = _fields(Invoice)
+    for inv in invoices:
+        row = Invoice(record=record, file=files[int(inv["file"])],
+                      duplicate_of=(Record.objects.filter(record_no=inv["duplicate_of"]).first()
+                                    if inv["duplicate_of"] else None))
+        for name, value in inv.items():
+            if name not in ("file", "duplicate_of"):
+                setattr(row, fields[name].attname, _value(fields[name], value))
+        row.save()
+        Invoice.objects.filter(pk=row.pk).update(
+            created_at=_value(fields["created_at"], inv["created_at"]))
 
 
 def _fields(model: Any) -> dict[str, Any]:

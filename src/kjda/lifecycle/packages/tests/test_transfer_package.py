@@ -37,7 +37,9 @@ def _snapshot() -> dict[str, dict]:
             "events": sorted((e.action, e.occurred_at.isoformat(), e.description)
                              for e in r.business_events.all()),
             "agents": sorted((a.name, a.role) for a in r.agents.all()),
-            "report": r.check_report, "volume": r.volume.archive_no if r.volume_id else None,
+            "report": r.check_report,
+            "invoices": sorted((i.file.sequence, i.invoice_number, str(i.total_incl_tax),
+                                i.identity) for i in r.invoices.all()), "volume": r.volume.archive_no if r.volume_id else None,
         }
     return out
 
@@ -84,6 +86,7 @@ def closed_year(fonds, archivist, ingest, voucher_files, package_key):
 def test_an_exported_year_imports_into_an_empty_instance_with_identical_records(
         closed_year, archivist, blob_root, tmp_path):
     before = _snapshot()
+    assert sum(len(v["invoices"]) for v in before.values()) == 1  # the invoice is in the register
     assert len(before) == 3 and all(v["volume"] == closed_year.archive_no
                                     for v in before.values())
     dest = tmp_path / "package"
@@ -93,7 +96,9 @@ def test_an_exported_year_imports_into_an_empty_instance_with_identical_records(
     assert bag.is_valid()
     manifest = json.loads((dest / "data" / "manifest.json").read_text("utf-8"))
     assert sorted(r["archive_no"] for r in manifest["records"]) == sorted(before)
-    assert (dest / "data" / "移交清册.pdf").read_bytes().startswith(b"%PDF")
+    from kjda.formats.pdfa_check import pdfa_check
+
+    assert pdfa_check((dest / "data" / "移交清册.pdf").read_bytes()).compliant
     assert AuditEvent.objects.filter(action="package.exported").count() == 1
 
     _empty_instance(blob_root)
