@@ -25,7 +25,7 @@ from typing import IO, Any
 from lxml import etree
 
 from kjda.archives.export import record_metadata_xml
-from kjda.archives.models import Record, RecordFile, Volume
+from kjda.archives.models import Record, RecordFile, RecordText, Volume
 from kjda.invoices.models import Invoice
 from kjda.lifecycle.signing import SM2_ALGORITHM, SigningKey, sign_digest, verify_digest
 from kjda.storage.digests import new_sm3
@@ -160,6 +160,8 @@ def record_system_metadata(record: Record) -> dict[str, Any]:
                        "description": r.description,
                        "target": str(r.target.record_no) if r.target else None}
                       for r in record.relations.all().order_by("id")],
+        "text": (RecordText.objects.filter(record=record).values_list("content", flat=True)
+                 .first() or ""),
         "invoices": [_invoice_meta(i) for i in Invoice.objects.filter(record=record)
                      .select_related("file", "duplicate_of").order_by("file__sequence")],
         "past_reports": [{"report": h.report, "status": h.status,

@@ -27,11 +27,13 @@ from kjda.archives.models import (
     Fonds,
     Record,
     RecordFile,
+    RecordText,
     Relation,
     RetentionRule,
     Volume,
 )
 from kjda.archives.numbering import counter_raise_to
+from kjda.archives.search import search_index_record
 from kjda.archives.selectors import actor_sees_all
 from kjda.audit.services import audit_log
 from kjda.errors import DomainError, Forbidden, NotFound
@@ -331,6 +333,9 @@ def _record_import(fonds: Fonds, meta: dict[str, Any], path: Path, volumes: dict
         RecordFile.objects.filter(pk=f.pk).update(
             created_at=_value(RecordFile._meta.get_field("created_at"), file_meta["created_at"]))
         by_sequence[f.sequence] = f
+    # the extracted text, and the search index over it (as the filing would have made it)
+    RecordText.objects.create(record=record, content=meta.get("text", ""))
+    search_index_record(record=record, text=meta.get("text", ""), new=True)
     for a in meta["agents"]:
         Agent.objects.create(record=record, **a)
     for e in meta["events"]:

@@ -15,9 +15,11 @@ from kjda.archives.models import (
     Arrangement,
     Record,
     RecordFile,
+    RecordText,
     Volume,
     VolumeStatus,
 )
+from kjda.archives.services import record_relation_add
 from kjda.audit.models import AuditEvent
 from kjda.errors import DomainError
 from kjda.lifecycle.packages.eep import q
@@ -38,6 +40,10 @@ def _snapshot() -> dict[str, dict]:
                              for e in r.business_events.all()),
             "agents": sorted((a.name, a.role) for a in r.agents.all()),
             "report": r.check_report,
+            "text": RecordText.objects.get(record=r).content,
+            "relations": sorted((x.relation_type, x.entity_identifier,
+                                 str(x.target.record_no) if x.target else "")
+                                for x in r.relations.all()),
             "invoices": sorted((i.file.sequence, i.invoice_number, str(i.total_incl_tax),
                                 i.identity) for i in r.invoices.all()), "volume": r.volume.archive_no if r.volume_id else None,
         }
@@ -73,7 +79,9 @@ def _empty_instance(blob_root: Path) -> None:
 def closed_year(fonds, archivist, ingest, voucher_files, package_key):
     fonds.arrangement = Arrangement.BY_VOLUME
     fonds.save()
-    _year(ingest, voucher_files)
+    first, second, _third = _year(ingest, voucher_files)
+    record_relation_add(record=second, target=first, relation_type="参见",
+                        entity_identifier=str(first.record_no), description="同一笔报销")
     volumes_assemble(fonds=fonds, fiscal_year=2024, actor=archivist)
     volume = Volume.objects.get()
     volume_close(volume=volume, actor=archivist)
@@ -112,6 +120,10 @@ def test_an_exported_year_imports_into_an_empty_instance_with_identical_records(
     for f in RecordFile.objects.all():  # the bytes are back, and they are the bytes stated
         assert storage.blob_verify(sha256=f.sha256)
     assert AuditEvent.objects.filter(action="package.imported").count() == 1
+    from kjda.archives.selectors import RecordFilters, record_list
+
+    found = record_list(actor=archivist, filters=RecordFilters(q="报销差旅费 3"))
+    assert [r.document_no for r in found] == ["记-0003"]  # the search index was rebuilt
 
     again = package_import(actor=archivist, src=dest)
     assert (again.created, again.skipped) == (0, 3)
