@@ -313,6 +313,7 @@ def cmd_package_export(args: argparse.Namespace) -> int:
         return 2
     print(f"{result.records} 件、{result.volumes} 卷 → {result.path} / {result.records} records, "
           f"{result.volumes} volumes → {result.path}")
+    print(f"签名密钥指纹 / signing key fingerprint: {result.key_fingerprint}")
     return 0
 
 
@@ -325,7 +326,7 @@ def cmd_package_import(args: argparse.Namespace) -> int:
 
     try:
         result = package_import(actor=system_user(name="kjda:cli", roles=["archivist"]),
-                                src=Path(args.src))
+                                src=Path(args.src), key_fingerprint=args.key_fingerprint or "")
     except DomainError as exc:
         print(f"{exc.zh} / {exc.en}", file=sys.stderr)
         return 2
@@ -447,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     pexport.set_defaults(func=cmd_package_export)
     pimport = package_sub.add_parser("import", help="verify and import a transfer package")
     pimport.add_argument("src")
+    pimport.add_argument("--key-fingerprint", help="the sender's signing key (SHA-256 of its "
+                         "public key, printed by the export): refuse a package signed by another")
     pimport.set_defaults(func=cmd_package_import)
     wm = sub.add_parser("watermark", help="借阅水印: read the mark in a copy")
     wm_sub = wm.add_subparsers(dest="watermark_command", required=True)

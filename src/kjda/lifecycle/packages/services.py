@@ -84,6 +84,7 @@ class PackageExport:
     path: Path
     records: int
     volumes: int
+    key_fingerprint: str
 
 
 def package_export(*, actor: Actor, fonds_code: str, year: int, dest: Path,
@@ -164,7 +165,8 @@ def package_export(*, actor: Actor, fonds_code: str, year: int, dest: Path,
                       "volumes": [v["archive_no"] for v in manifest["volumes"]],
                       "archive_nos": [r["archive_no"] for r in manifest["records"]],
                       "path": str(dest)})
-    return PackageExport(dest, len(manifest["records"]), len(manifest["volumes"]))
+    return PackageExport(dest, len(manifest["records"]), len(manifest["volumes"]),
+                         key.fingerprint)
 
 
 # --- import -----------------------------------------------------------------------------------
@@ -182,10 +184,11 @@ def _refused(problems: list[str]) -> DomainError:
                        f"the package failed verification; nothing was imported: {shown}")
 
 
-def package_verify(src: Path) -> tuple[dict[str, Any], list[str]]:
+def package_verify(src: Path, *, key_fingerprint: str = "") -> tuple[dict[str, Any], list[str]]:
     """The manifest of the package at `src` and the problems found: the BagIt bag's payload
     digests, each EEP's SHA-256/SM3 against the manifest, its signatures (by the manifest's key)
-    and its files' digests."""
+    and its files' digests. `key_fingerprint`: the sender's key as agreed out of band (SHA-256
+    of its public key); without it any key that signed the whole package consistently passes."""
     problems: list[str] = []
     try:
         bag = bagit.Bag(str(src))
@@ -200,6 +203,10 @@ def package_verify(src: Path) -> tuple[dict[str, Any], list[str]]:
     except (OSError, ValueError) as exc:
         return {}, [*problems, f"manifest.json: {exc}"]
     trusted = {manifest.get("public_key", "")}
+    fingerprint = hashlib.sha256(manifest.get("public_key", "").encode()).hexdigest()
+    if key_fingerprint and key_fingerprint.lower() != fingerprint:
+        problems.append(f"signed by key {fingerprint[:16]}…, not the expected "
+                        f"{key_fingerprint[:16]}…")
     for entry in [*manifest.get("volumes", []), *manifest.get("records", [])]:
         path = data / entry["path"]
         if not path.is_file() or path.resolve().parent.parent != data.resolve():
@@ -212,7 +219,7 @@ def package_verify(src: Path) -> tuple[dict[str, Any], list[str]]:
     return manifest, problems
 
 
-def package_import(*, actor: Actor, src: Path) -> PackageImport:
+def package_import(*, actor: Actor, src: Path, key_fingerprint: str = "") -> PackageImport:
     """Import the transfer package at `src`: verify everything first (a tampered package is
     refused whole), then create its volumes and records with their own 档号, metadata, files,
     events, agents, relations and check reports. Records already here (same 电子文件号) are
@@ -220,7 +227,7 @@ def package_import(*, actor: Actor, src: Path) -> PackageImport:
     if not actor_can(actor, Perm.RECORD_INGEST):
         raise Forbidden("package_import_forbidden", "无权导入移交包",
                         "you may not import a transfer package")
-    manifest, problems = package_verify(src)
+    manifest, problems = package_verify(src, key_fingerprint=key_fingerprint)
     if problems:
         audit_log(action="package.import_refused", actor=actor, object_type="package",
                   object_id=str(src), outcome="failure", detail={"problems": problems[:50]})

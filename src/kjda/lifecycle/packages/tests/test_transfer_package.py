@@ -206,3 +206,17 @@ def test_after_an_import_by_item_the_next_filing_takes_the_next_number(
     assert sorted(Record.objects.values_list("archive_no", flat=True)) == numbers
     later = ingest(3)
     assert later.archive_no not in numbers and later.item_no == 3
+
+
+@pytest.mark.django_db
+def test_a_package_signed_by_another_key_than_the_agreed_one_is_refused(
+        fonds, archivist, ingest, package_key, blob_root, tmp_path):
+    ingest(1)
+    result = package_export(actor=archivist, fonds_code="Z001", year=2024, dest=tmp_path / "p")
+    _empty_instance(blob_root)
+    with pytest.raises(DomainError) as err:
+        package_import(actor=archivist, src=tmp_path / "p", key_fingerprint="ab" * 32)
+    assert err.value.code == "package_tampered" and "not the expected" in err.value.en
+    assert not Record.objects.exists()
+    assert package_import(actor=archivist, src=tmp_path / "p",
+                          key_fingerprint=result.key_fingerprint).created == 1
