@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from kjda.archives.numbering import counter_raise_to
 from kjda.archives.search import search_index_record
 from kjda.archives.selectors import actor_sees_all
 from kjda.audit.services import audit_log
-from kjda.errors import DomainError, Forbidden, NotFound
+from kjda.errors import Conflict, DomainError, Forbidden, NotFound
 from kjda.invoices.models import Invoice
 from kjda.lifecycle.packages.eep import (
     read_system_metadata,
@@ -119,6 +120,18 @@ def package_export(*, actor: Actor, fonds_code: str, year: int, dest: Path,
     if not records.exists():
         raise DomainError("package_empty", f"{fonds_code} {year} 年度没有可移交的已归档档案",
                           f"{fonds_code} has no filed records of {year} to transfer")
+    made = not dest.exists()
+    try:
+        return _export(actor, fonds, year, dest, key, records, vols)
+    except BaseException:
+        # a half-written package must not be mistaken for a package
+        if made:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _export(actor: Actor, fonds: Fonds, year: int, dest: Path, key: SigningKey,
+            records: Any, vols: Any) -> PackageExport:
     created = timezone.now()
     signer = actor.get_username() if actor is not None else "kjda"
     dest.mkdir(parents=True, exist_ok=True)
@@ -250,6 +263,12 @@ def package_import(*, actor: Actor, src: Path, key_fingerprint: str = "") -> Pac
             if Record.objects.filter(record_no=meta["record_no"]).exists():
                 skipped += 1
                 continue
+            taken = meta["fields"].get("archive_no")
+            if taken and Record.objects.filter(archive_no=taken).exists():
+                raise Conflict("package_archive_no_taken",
+                               f"档号 {taken} 已被本系统的另一份档案使用，未导入任何内容",
+                               f"the 档号 {taken} is held by another record here; nothing "
+                               "was imported")
             imported.append((_record_import(fonds, meta, path, volumes, actor), meta))
             created += 1
         for record, meta in imported:  # relations last: their targets may come later

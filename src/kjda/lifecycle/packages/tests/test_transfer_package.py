@@ -220,3 +220,35 @@ def test_a_package_signed_by_another_key_than_the_agreed_one_is_refused(
     assert not Record.objects.exists()
     assert package_import(actor=archivist, src=tmp_path / "p",
                           key_fingerprint=result.key_fingerprint).created == 1
+
+
+@pytest.mark.django_db
+def test_a_package_whose_archive_no_is_taken_here_is_refused_whole(
+        fonds, archivist, ingest, package_key, blob_root, tmp_path):
+    from kjda.archives.models import ArchiveNoCounter
+    from kjda.errors import Conflict
+
+    exported = [ingest(1).archive_no, ingest(2).archive_no]
+    package_export(actor=archivist, fonds_code="Z001", year=2024, dest=tmp_path / "p")
+    _empty_instance(blob_root)
+    ArchiveNoCounter.objects.all().delete()
+    here = ingest(7)  # this instance numbers its own record 0001 too
+    assert here.archive_no == exported[0]
+    with pytest.raises(Conflict) as err:
+        package_import(actor=archivist, src=tmp_path / "p")
+    assert err.value.code == "package_archive_no_taken" and err.value.status == 409
+    assert list(Record.objects.all()) == [here]
+
+
+@pytest.mark.django_db
+def test_an_export_without_a_signing_key_or_records_is_refused_and_leaves_nothing(
+        fonds, archivist, ingest, blob_root, tmp_path, settings, package_key):
+    ingest(1)
+    settings.KJDA_REGISTER_SIGNING_KEY = ""
+    with pytest.raises(DomainError) as err:
+        package_export(actor=archivist, fonds_code="Z001", year=2024, dest=tmp_path / "p")
+    assert err.value.code == "package_key_missing" and not (tmp_path / "p").exists()
+    settings.KJDA_REGISTER_SIGNING_KEY = str(package_key)
+    with pytest.raises(DomainError) as err:
+        package_export(actor=archivist, fonds_code="Z001", year=2023, dest=tmp_path / "p")
+    assert err.value.code == "package_empty"
