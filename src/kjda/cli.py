@@ -297,6 +297,44 @@ def cmd_volumes_assemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package_export(args: argparse.Namespace) -> int:
+    """A transfer package (进馆移交包) of a fonds' year, as the CLI's system user."""
+    django_setup()
+    from kjda.accounts.services import system_user
+    from kjda.errors import DomainError
+    from kjda.lifecycle.packages.services import package_export
+
+    try:
+        result = package_export(actor=system_user(name="kjda:cli", roles=["archivist"]),
+                                fonds_code=args.fonds, year=args.year, dest=Path(args.dest),
+                                volumes=args.volume or ())
+    except DomainError as exc:
+        print(f"{exc.zh} / {exc.en}", file=sys.stderr)
+        return 2
+    print(f"{result.records} 件、{result.volumes} 卷 → {result.path} / {result.records} records, "
+          f"{result.volumes} volumes → {result.path}")
+    print(f"签名密钥指纹 / signing key fingerprint: {result.key_fingerprint}")
+    return 0
+
+
+def cmd_package_import(args: argparse.Namespace) -> int:
+    """Verify a transfer package and import it (nothing is imported from a tampered one)."""
+    django_setup()
+    from kjda.accounts.services import system_user
+    from kjda.errors import DomainError
+    from kjda.lifecycle.packages.services import package_import
+
+    try:
+        result = package_import(actor=system_user(name="kjda:cli", roles=["archivist"]),
+                                src=Path(args.src), key_fingerprint=args.key_fingerprint or "")
+    except DomainError as exc:
+        print(f"{exc.zh} / {exc.en}", file=sys.stderr)
+        return 2
+    print(f"导入 {result.created} 件，已有 {result.skipped} 件，{result.volumes} 卷 / imported "
+          f"{result.created}, already present {result.skipped}, {result.volumes} volumes")
+    return 0
+
+
 def cmd_watermark_inspect(args: argparse.Namespace) -> int:
     """The mark in a copy a reader took away, and whom the audit log says it was given to.
     Exit 0: a mark whose signature verifies; 1: no mark; 2: a mark that does not verify."""
@@ -477,6 +515,19 @@ def build_parser() -> argparse.ArgumentParser:
     assemble.add_argument("--year", required=True, type=int, help="会计年度")
     assemble.add_argument("--category", help="门类, e.g. 会计凭证 (default: all)")
     assemble.set_defaults(func=cmd_volumes_assemble)
+    package = sub.add_parser("package", help="进馆移交包: DA/T 48 EEPs in a BagIt bag")
+    package_sub = package.add_subparsers(dest="package_command", required=True)
+    pexport = package_sub.add_parser("export", help="export a fonds' year as a transfer package")
+    pexport.add_argument("--fonds", required=True, help="全宗号, e.g. Z001")
+    pexport.add_argument("--year", required=True, type=int, help="会计年度")
+    pexport.add_argument("--volume", action="append", help="only this volume (案卷档号), repeatable")
+    pexport.add_argument("dest", help="a new (or empty) directory")
+    pexport.set_defaults(func=cmd_package_export)
+    pimport = package_sub.add_parser("import", help="verify and import a transfer package")
+    pimport.add_argument("src")
+    pimport.add_argument("--key-fingerprint", help="the sender's signing key (SHA-256 of its "
+                         "public key, printed by the export): refuse a package signed by another")
+    pimport.set_defaults(func=cmd_package_import)
     wm = sub.add_parser("watermark", help="借阅水印: read the mark in a copy")
     wm_sub = wm.add_subparsers(dest="watermark_command", required=True)
     inspect = wm_sub.add_parser("inspect", help="print the mark in FILE (PDF or image) and the "

@@ -139,3 +139,12 @@ def retention_expiry(
             return None
         return date(asset_disposed_on.year + years, 12, 31)
     return date(fiscal_year + years, 12, 31)
+
+
+def counter_raise_to(*, fonds: Fonds, scope: str, kind: str, number: int) -> None:
+    """Make the class's counter at least `number`: records brought in with their own 档号 (a
+    transfer package's import) must never be numbered again by the next filing."""
+    ArchiveNoCounter.objects.bulk_create(
+        [ArchiveNoCounter(fonds=fonds, scope=scope, kind=kind, last_no=0)], ignore_conflicts=True)
+    ArchiveNoCounter.objects.filter(fonds=fonds, scope=scope, kind=kind,
+                                    last_no__lt=number).update(last_no=number)

@@ -276,6 +276,13 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.preservation.backup.services.backup_restore": (
         "backup.restore", "preservation/backup/tests/test_backup.py::"
         "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),
+    # lifecycle.packages (issue 19 item 4)
+    "kjda.lifecycle.packages.services.package_export": (
+        "package.exported", "lifecycle/packages/tests/test_transfer_package.py::"
+        "test_an_exported_year_imports_into_an_empty_instance_with_identical_records"),
+    "kjda.lifecycle.packages.services.package_import": (
+        "package.imported", "lifecycle/packages/tests/test_transfer_package.py::"
+        "test_an_exported_year_imports_into_an_empty_instance_with_identical_records"),
 }
 
 _STEP_OF_INGEST = "a step inside record_ingest's transaction, which audits record.create"
@@ -348,6 +355,8 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.checkpoint_put":
         "stores a signed audit checkpoint: the audit chain's own machinery",
     "kjda.storage.services.checkpoint_get": _READ,
+    "kjda.lifecycle.packages.services.package_verify":
+        _READ + ": checks a package's bag, manifest, signatures and digests",
     "kjda.storage.services.checkpoints_list": _READ,
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
