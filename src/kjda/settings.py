@@ -257,6 +257,12 @@ STORAGE_URL = os.environ.get("STORAGE_URL", (DATA_DIR / "blobs").as_uri())
 # files no record refers to and stale temporary files once they are this old: a younger one
 # may still be being written or filed.
 KJDA_ORPHAN_GRACE_HOURS = float(os.environ.get("KJDA_ORPHAN_GRACE_HOURS", "24"))
+# Fixity audit (issue 19): re-hash every blob at most this fast (bytes per second, 0 = no limit),
+# each at least once per cycle; a second store holding a copy of every blob, for repair.
+KJDA_FIXITY_BYTES_PER_SECOND = int(os.environ.get("KJDA_FIXITY_BYTES_PER_SECOND",
+                                                  str(32 * 1024 * 1024)))
+KJDA_FIXITY_CYCLE_DAYS = float(os.environ.get("KJDA_FIXITY_CYCLE_DAYS", "90"))
+KJDA_REPLICA_URL = os.environ.get("KJDA_REPLICA_URL", "")
 
 TASKS = {
     "default": {

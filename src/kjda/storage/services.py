@@ -33,7 +33,8 @@ from .errors import StorageError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-from .models import Blob
+from .models import Blob, BlobFixity, FixityOutcome, FixityRun, ReplicaPending
+from .throttle import Throttle
 
 __all__ = [
     "Digests",
@@ -52,7 +53,10 @@ __all__ = [
     "checkpoint_get",
     "checkpoint_put",
     "checkpoints_list",
+    "fixity_audit",
+    "fixity_last_run",
     "get_backend",
+    "get_replica",
     "storage_sweep",
     "storage_sweep_due",
     "storage_sweep_last",
@@ -450,3 +454,213 @@ def _sweep_blobs(backend: LocalBlobBackend, *, now: float, grace: float,
 
 def _rows_of(sha256s: list[str]) -> set[str]:
     return set(Blob.objects.filter(pk__in=sha256s).values_list("pk", flat=True))
+
+
+# The fixity audit (issue 19 item 1; DA/T 70 长期保存 stage). Every blob is re-hashed (SHA-256
+# and SM3) oldest-checked first, at most KJDA_FIXITY_BYTES_PER_SECOND, each at least once per
+# KJDA_FIXITY_CYCLE_DAYS; both copies when a replica is configured. A damaged or missing copy is
+# repaired from the other one when that one still has the recorded digests.
+
+FIXITY_RUN = "storage.fixity_run"
+FIXITY_FAILED = "storage.fixity_failed"
+STORAGE_REPAIRED = "storage.repaired"
+_FINDINGS_KEPT = 1000
+FixityCallback = Any  # Callable[[dict[str, Any]], None], called inside the blob's transaction
+
+
+def get_replica() -> BlobBackend | None:
+    """The replica store of KJDA_REPLICA_URL, or None when none is configured."""
+    url = getattr(settings, "KJDA_REPLICA_URL", "")
+    return _backend_for(url, str(settings.DATA_DIR)) if url else None
+
+
+def _hash_copy(backend: BlobBackend, sha256: str, throttle: Throttle) -> Digests | None:
+    """The digests of the stored bytes (None when absent), read at the throttle's pace."""
+    from .digests import DigestHasher
+
+    try:
+        fh = backend.open(sha256)
+    except StorageError as exc:
+        if exc.code == "blob_missing":
+            return None
+        raise
+    hasher = DigestHasher()
+    with fh:
+        for chunk in read_chunks(fh):
+            hasher.update(chunk)
+            throttle.consumed(len(chunk))
+    return hasher.digests()
+
+
+def _outcome(found: Digests | None, expected: Digests) -> str:
+    if found is None:
+        return FixityOutcome.MISSING
+    return FixityOutcome.OK if found == expected else FixityOutcome.MISMATCH
+
+
+def _copy_over(source: BlobBackend, dest: BlobBackend, expected: Digests) -> bool:
+    """Write the source's bytes (known good) into dest and re-verify dest: True if it now holds
+    the recorded digests. The store's put replaces a damaged copy atomically."""
+    with source.open(expected.sha256) as fh:
+        dest.put(fh, max_bytes=expected.size)
+    return _hash_copy(dest, expected.sha256, Throttle(0)) == expected
+
+
+def _fixity_selection(mode: str, sample: int | None, now: datetime) -> list[tuple[str, str, int]]:
+    from django.db.models import F
+
+    live = Blob.objects.filter(destroyed_at__isnull=True)
+    fields = ("sha256", "sm3", "size")
+    if mode == "sample":
+        return list(live.order_by("?").values_list(*fields)[: max(0, sample or 0)])
+    ordered = live.order_by(F("fixity__verified_at").asc(nulls_first=True), "created_at")
+    if mode == "all":
+        return list(ordered.values_list(*fields))
+    # "due": at least the share of one day of the cycle, and every blob not checked within it.
+    cycle = max(float(settings.KJDA_FIXITY_CYCLE_DAYS), 1.0)
+    total = live.count()
+    overdue = live.filter(_q_overdue(now - timedelta(days=cycle))).count()
+    quota = max(-(-total // int(cycle)) if total else 0, overdue)
+    return list(ordered.values_list(*fields)[:quota])
+
+
+def _q_overdue(before: datetime) -> Any:
+    from django.db.models import Q
+
+    return Q(fixity__isnull=True) | Q(fixity__verified_at__lt=before)
+
+
+def _orphans(backend: BlobBackend) -> list[str]:
+    """Blob files without a row, older than the orphan grace period (younger ones may still be
+    being filed). Local stores only: S3 buckets are not listed."""
+    if not isinstance(backend, LocalBlobBackend):
+        return []
+    grace = float(settings.KJDA_ORPHAN_GRACE_HOURS)
+    now = time.time()
+    found: list[str] = []
+    for folder in backend.stored_folders():
+        for start in range(0, len(folder), _SWEEP_BATCH):
+            batch = folder[start:start + _SWEEP_BATCH]
+            known = _rows_of([sha for sha, _ in batch])
+            for sha, path in batch:
+                if sha in known:
+                    continue
+                try:
+                    if _age_hours(path.lstat(), now) >= grace:
+                        found.append(sha)
+                except FileNotFoundError:
+                    continue
+    return found
+
+
+def fixity_audit(*, mode: str = "due", sample: int | None = None,
+                 bytes_per_second: float | None = None,
+                 on_failure: FixityCallback | None = None,
+                 sleep: Any = time.sleep) -> FixityRun:
+    """Run the fixity audit now: mode "due" (the scheduled share: oldest-checked first, every
+    blob at least once per cycle), "all", or "sample" (`sample` blobs at random). Each blob's
+    result is written (BlobFixity) in its own transaction with its audit events
+    (storage.fixity_failed, storage.repaired) and `on_failure(finding)` for each damaged copy;
+    the run's report (FixityRun) is audited as storage.fixity_run."""
+    if mode not in ("due", "all", "sample"):
+        raise ValueError(f"unknown fixity mode {mode!r}")
+    now = timezone.now()
+    rate = (settings.KJDA_FIXITY_BYTES_PER_SECOND if bytes_per_second is None
+            else bytes_per_second)
+    backend = get_backend()
+    replica = get_replica()
+    run = FixityRun.objects.create(started_at=now, mode=mode)
+    throttle = Throttle(float(rate), sleep=sleep)
+    for sha256, sm3, size in _fixity_selection(mode, sample, now):
+        _fixity_one(Digests(sha256, sm3, size), backend=backend, replica=replica,
+                    throttle=throttle, run=run, on_failure=on_failure)
+    orphans = _orphans(backend)
+    run.orphans = len(orphans)
+    for sha in orphans[: max(0, _FINDINGS_KEPT - len(run.findings))]:
+        run.findings.append({"sha256": sha, "copy": "primary", "outcome": "orphan"})
+    run.finished_at = timezone.now()
+    with transaction.atomic():
+        run.save()
+        audit_log(action=FIXITY_RUN, object_type="storage", object_id=str(run.pk),
+                  detail={**fixity_counts(run), "store": repr(backend)[:200],
+                          "replica": repr(replica)[:200] if replica else ""})
+    if run.failed:
+        logger.error("fixity audit %s found damage: %s", run.pk, fixity_counts(run))
+    return run
+
+
+def fixity_counts(run: FixityRun) -> dict[str, Any]:
+    return {"mode": run.mode, "blobs_checked": run.blobs_checked,
+            "bytes_checked": run.bytes_checked, "mismatches": run.mismatches,
+            "missing": run.missing, "orphans": run.orphans, "repaired": run.repaired,
+            "replica_mismatches": run.replica_mismatches,
+            "replica_missing": run.replica_missing}
+
+
+def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend | None,
+                throttle: Throttle, run: FixityRun, on_failure: FixityCallback | None) -> None:
+    sha256 = expected.sha256
+    found = _hash_copy(backend, sha256, throttle)
+    outcome = _outcome(found, expected)
+    replica_outcome = ""
+    rfound: Digests | None = None
+    if replica is not None:
+        rfound = _hash_copy(replica, sha256, throttle)
+        replica_outcome = _outcome(rfound, expected)
+    run.blobs_checked += 1
+    run.bytes_checked += expected.size
+    repaired_primary = repaired_replica = False
+    try:
+        if outcome != FixityOutcome.OK and replica is not None and replica_outcome == "ok":
+            repaired_primary = _copy_over(replica, backend, expected)
+        elif (replica is not None and outcome == FixityOutcome.OK
+              and replica_outcome != FixityOutcome.OK):
+            repaired_replica = _copy_over(backend, replica, expected)
+    except (StorageError, OSError) as exc:  # a failed repair leaves the damage reported
+        logger.error("repair of blob %s failed: %s", sha256, exc)
+    findings = []
+
+    def finding(copy: str, what: str, got: Digests | None, repaired: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {"sha256": sha256, "copy": copy, "outcome": what,
+                                "repaired": repaired}
+        if got is not None:
+            item["found"] = {"sha256": got.sha256, "sm3": got.sm3, "size": got.size}
+        return item
+
+    if outcome != FixityOutcome.OK:
+        findings.append(finding("primary", outcome, found, repaired_primary))
+        if outcome == FixityOutcome.MISSING:
+            run.missing += 1
+        else:
+            run.mismatches += 1
+        run.repaired += repaired_primary
+    if replica_outcome and replica_outcome != FixityOutcome.OK:
+        findings.append(finding("replica", replica_outcome, rfound, repaired_replica))
+        if not repaired_replica:
+            if replica_outcome == FixityOutcome.MISSING:
+                run.replica_missing += 1
+            else:
+                run.replica_mismatches += 1
+    final = FixityOutcome.REPAIRED if repaired_primary else outcome
+    final_replica = FixityOutcome.REPAIRED if repaired_replica else replica_outcome
+    with transaction.atomic():
+        BlobFixity.objects.update_or_create(
+            blob_id=sha256, defaults={"verified_at": timezone.now(), "outcome": final,
+                                      "replica_outcome": final_replica,
+                                      "detail": {"findings": findings} if findings else {}})
+        for item in findings:
+            audit_log(action=FIXITY_FAILED, object_type="blob", object_id=sha256,
+                      detail={**item, "run": run.pk, "size": expected.size})
+            if item["repaired"]:
+                audit_log(action=STORAGE_REPAIRED, object_type="blob", object_id=sha256,
+                          detail={"sha256": sha256, "sm3": expected.sm3, "size": expected.size,
+                                  "copy": item["copy"], "run": run.pk,
+                                  "from": "primary" if item["copy"] == "replica" else "replica"})
+            if on_failure is not None:  # the alarm: damage found, repaired or not
+                on_failure(item)
+    if len(run.findings) < _FINDINGS_KEPT:
+        run.findings.extend(findings[: _FINDINGS_KEPT - len(run.findings)])
+
+
+def fixity_last_run() -> FixityRun | None:
+    return FixityRun.objects.filter(finished_at__isnull=False).first()

@@ -127,6 +127,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.storage_sweep": (
         "storage.sweep", "tests/security/test_no_orphans.py::"
         "test_storage_check_lists_orphans_and_last_sweep_and_can_sweep"),
+    "kjda.storage.services.fixity_audit": (
+        "storage.fixity_run", "storage/tests/test_fixity.py::"
+        "test_intact_blobs_are_checked_and_recorded"),
     # lifecycle.appraisal (issue 17 items 4 and 8)
     "kjda.lifecycle.appraisal.services.retention_local_rule_add": (
         "retention.rule_add", "lifecycle/appraisal/tests/test_retention_rules.py::"
@@ -341,6 +344,9 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.checkpoints_list": _READ,
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
+    "kjda.storage.services.get_replica": _PURE,
+    "kjda.storage.services.fixity_counts": _PURE,
+    "kjda.storage.services.fixity_last_run": _READ,
     # pending records put right (issue 17 item 1): row-level steps of the audited services
     "kjda.archives.services.record_lock": _READ + " (SELECT … FOR UPDATE)",
     "kjda.archives.services.record_class_set": _PURE + " (sets attributes; the caller saves)",
