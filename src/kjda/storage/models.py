@@ -47,6 +47,9 @@ class BlobFixity(models.Model):
         verbose_name = "文件对象检测"
         verbose_name_plural = "文件对象检测"
 
+    def __str__(self) -> str:
+        return f"{self.blob_id}: {self.outcome} at {self.verified_at:%Y-%m-%d %H:%M}"
+
 
 class FixityRun(models.Model):
     """One run of the fixity audit: its report."""
@@ -69,6 +72,9 @@ class FixityRun(models.Model):
         verbose_name_plural = "长期保存检测"
         ordering = ["-started_at"]
 
+    def __str__(self) -> str:
+        return f"fixity run {self.pk} ({self.mode}) at {self.started_at:%Y-%m-%d %H:%M}"
+
     @property
     def failed(self) -> bool:
         """Damage left unrepaired: primary copies bad or missing, or replica copies bad."""
@@ -89,3 +95,6 @@ class ReplicaPending(models.Model):
     class Meta:
         verbose_name = "待复制文件对象"
         verbose_name_plural = "待复制文件对象"
+
+    def __str__(self) -> str:
+        return f"{self.blob_id} → replica (attempt {self.attempts})"

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.audit.services import audit_log
 
@@ -53,6 +54,10 @@ __all__ = [
     "checkpoint_get",
     "checkpoint_put",
     "checkpoints_list",
+    "replica_backfill",
+    "replica_copy",
+    "replica_copy_due",
+    "replica_lag",
     "fixity_audit",
     "fixity_last_run",
     "get_backend",
@@ -136,6 +141,9 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
                         "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
                         [digests.sha256, digests.sm3, digests.size, now])
             created.append(cur.rowcount == 1)
+    new = [d.sha256 for d, c in zip(stored, created, strict=True) if c]
+    if new and get_replica() is not None:
+        _replica_queue(new)
     for digests, new in zip(stored, created, strict=True):
         if not new:
             row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size",
@@ -664,3 +672,116 @@ def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend
 
 def fixity_last_run() -> FixityRun | None:
     return FixityRun.objects.filter(finished_at__isnull=False).first()
+
+
+# Replicas (issue 19 item 2): every new blob is copied to KJDA_REPLICA_URL after commit. The
+# ReplicaPending row is written with the Blob row (durable); the task copies and deletes it;
+# a failure leaves it for the periodic loop (replica_copy_due) with a growing delay. Copying is
+# idempotent: the store's put keeps one copy and re-verifies one already there.
+
+REPLICA_BACKFILL = "storage.replica_backfill"
+REPLICA_STATE = "replica.json"  # which replica URL was backfilled
+_REPLICA_RETRY_MAX = timedelta(hours=6)
+
+
+def _replica_queue(sha256s: list[str]) -> None:
+    now = timezone.now()
+    ReplicaPending.objects.bulk_create(
+        [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now) for s in sha256s],
+        ignore_conflicts=True)
+    for sha in sha256s:
+        transaction.on_commit(functools.partial(_replica_enqueue, sha))
+
+
+def _replica_enqueue(sha256: str) -> None:
+    try:
+        _replica_copy_task.enqueue(sha256)
+    except Exception:  # the periodic loop copies what was not enqueued
+        logger.warning("replica copy of %s not enqueued", sha256, exc_info=True)
+
+
+@task()
+def _replica_copy_task(sha256: str) -> bool:
+    return replica_copy(sha256=sha256)
+
+
+def replica_copy(*, sha256: str) -> bool:
+    """Copy one queued blob to the replica and verify it there; True when done (or nothing was
+    queued). A failure is counted on the outbox row and retried later, never raised."""
+    require_sha256(sha256)
+    pending = ReplicaPending.objects.filter(pk=sha256).first()
+    if not getattr(settings, "KJDA_REPLICA_URL", "") or pending is None:
+        return pending is None
+    row = Blob.objects.filter(pk=sha256).values_list("sm3", "size", "destroyed_at").first()
+    if row is None or row[2] is not None:  # destroyed meanwhile: nothing to keep
+        ReplicaPending.objects.filter(pk=sha256).delete()
+        return True
+    expected = Digests(sha256, row[0], row[1])
+    try:
+        replica = get_replica()
+        assert replica is not None
+        ok = _copy_over(get_backend(), replica, expected)
+        error = "" if ok else "the copy in the replica does not have the recorded digests"
+    except (StorageError, OSError) as exc:
+        ok, error = False, str(exc)[:500]
+    except Exception as exc:  # S3 client errors and the like: retried like the rest
+        ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+    if ok:
+        ReplicaPending.objects.filter(pk=sha256).delete()
+        return True
+    attempts = pending.attempts + 1
+    delay = min(timedelta(seconds=30 * 2 ** min(attempts, 12)), _REPLICA_RETRY_MAX)
+    ReplicaPending.objects.filter(pk=sha256).update(
+        attempts=attempts, last_error=error, next_try_at=timezone.now() + delay)
+    logger.warning("replica copy of %s failed (attempt %s): %s", sha256, attempts, error)
+    return False
+
+
+def replica_copy_due(*, limit: int = 200) -> int:
+    """The periodic loop's part: backfill a newly configured replica, then copy the queued
+    blobs whose retry is due. The number copied."""
+    if not getattr(settings, "KJDA_REPLICA_URL", ""):
+        return 0
+    replica_backfill()
+    due = ReplicaPending.objects.filter(next_try_at__lte=timezone.now()).order_by(
+        "queued_at").values_list("pk", flat=True)[:limit]
+    return sum(replica_copy(sha256=sha) for sha in list(due))
+
+
+def replica_backfill() -> int:
+    """Queue every stored blob for a replica configured for the first time (or a new replica
+    URL): the number queued. Audited as storage.replica_backfill."""
+    url = getattr(settings, "KJDA_REPLICA_URL", "")
+    state = Path(settings.DATA_DIR) / REPLICA_STATE
+    try:
+        done = json.loads(state.read_text()).get("url") == url
+    except (FileNotFoundError, ValueError):
+        done = False
+    if not url or done:
+        return 0
+    now = timezone.now()
+    shas = list(Blob.objects.filter(destroyed_at__isnull=True).values_list("pk", flat=True))
+    with transaction.atomic():
+        for start in range(0, len(shas), _SWEEP_BATCH):
+            ReplicaPending.objects.bulk_create(
+                [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now)
+                 for s in shas[start:start + _SWEEP_BATCH]], ignore_conflicts=True)
+        # Not the URL as object id: an s3:// URL may carry an endpoint and options.
+        audit_log(action=REPLICA_BACKFILL, object_type="storage", object_id="replica",
+                  detail={"queued": len(shas)})
+    state.write_text(json.dumps({"url": url, "at": now.isoformat(timespec="seconds"),
+                                 "queued": len(shas)}))
+    return len(shas)
+
+
+def replica_lag() -> dict[str, Any]:
+    """How far the replica is behind: blobs not yet copied, the oldest one's age, failures."""
+    pending = ReplicaPending.objects.all()
+    oldest = pending.order_by("queued_at").values_list("queued_at", flat=True).first()
+    return {
+        "configured": bool(getattr(settings, "KJDA_REPLICA_URL", "")),
+        "pending": pending.count(),
+        "failing": pending.filter(attempts__gt=0).count(),
+        "oldest_queued_at": oldest.isoformat(timespec="seconds") if oldest else None,
+        "lag_seconds": int((timezone.now() - oldest).total_seconds()) if oldest else 0,
+    }

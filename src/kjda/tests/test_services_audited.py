@@ -130,6 +130,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.fixity_audit": (
         "storage.fixity_run", "storage/tests/test_fixity.py::"
         "test_intact_blobs_are_checked_and_recorded"),
+    "kjda.storage.services.replica_backfill": (
+        "storage.replica_backfill", "storage/tests/test_replica.py::"
+        "test_existing_blobs_are_backfilled_once_when_a_replica_is_configured"),
     # lifecycle.appraisal (issue 17 items 4 and 8)
     "kjda.lifecycle.appraisal.services.retention_local_rule_add": (
         "retention.rule_add", "lifecycle/appraisal/tests/test_retention_rules.py::"
@@ -347,6 +350,11 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.get_replica": _PURE,
     "kjda.storage.services.fixity_counts": _PURE,
     "kjda.storage.services.fixity_last_run": _READ,
+    "kjda.storage.services.replica_copy":
+        "copies bytes already recorded (and audited with their record) to the second store; "
+        "the outbox row is its bookkeeping",
+    "kjda.storage.services.replica_copy_due": "runs replica_backfill (audited) and replica_copy",
+    "kjda.storage.services.replica_lag": _READ,
     # pending records put right (issue 17 item 1): row-level steps of the audited services
     "kjda.archives.services.record_lock": _READ + " (SELECT … FOR UPDATE)",
     "kjda.archives.services.record_class_set": _PURE + " (sets attributes; the caller saves)",
