@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.appraisal",
     "kjda.lifecycle.destruction",
     "kjda.lifecycle.loans",
+    "kjda.lifecycle.preservation",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout
     "allauth",

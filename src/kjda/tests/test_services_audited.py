@@ -348,6 +348,11 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
     "kjda.storage.services.get_replica": _PURE,
+    "kjda.lifecycle.preservation.services.fixity_check":
+        "runs kjda.storage.services.fixity_audit (audited storage.fixity_run, "
+        "storage.fixity_failed, storage.repaired)",
+    "kjda.archives.services.record_check_history_add":
+        "a step of fixity_check, inside a blob's audited transaction (storage.fixity_failed)",
     "kjda.storage.services.fixity_counts": _PURE,
     "kjda.storage.services.fixity_last_run": _READ,
     "kjda.storage.services.replica_copy":
