@@ -130,6 +130,9 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.fixity_audit": (
         "storage.fixity_run", "storage/tests/test_fixity.py::"
         "test_intact_blobs_are_checked_and_recorded"),
+    "kjda.storage.services.storage_restore_from_replica": (
+        "storage.restored", "lifecycle/preservation/tests/test_storage_cli.py::"
+        "test_restore_from_replica_rebuilds_a_deleted_primary"),
     "kjda.storage.services.replica_backfill": (
         "storage.replica_backfill", "storage/tests/test_replica.py::"
         "test_existing_blobs_are_backfilled_once_when_a_replica_is_configured"),
