@@ -474,6 +474,7 @@ FIXITY_RUN = "storage.fixity_run"
 FIXITY_FAILED = "storage.fixity_failed"
 STORAGE_REPAIRED = "storage.repaired"
 _FINDINGS_KEPT = 1000
+_FIXITY_BATCH = 500  # whole blobs' results written per transaction
 FixityCallback = Any  # Callable[[dict[str, Any]], None], called inside the blob's transaction
 
 
@@ -580,9 +581,17 @@ def fixity_audit(*, mode: str = "due", sample: int | None = None,
     replica = get_replica()
     run = FixityRun.objects.create(started_at=now, mode=mode)
     throttle = Throttle(float(rate), sleep=sleep)
+    whole: list[BlobFixity] = []
+    flushed = time.monotonic()
     for sha256, sm3, size in _fixity_selection(mode, sample, now):
-        _fixity_one(Digests(sha256, sm3, size), backend=backend, replica=replica,
-                    throttle=throttle, run=run, on_failure=on_failure)
+        result = _fixity_one(Digests(sha256, sm3, size), backend=backend, replica=replica,
+                             throttle=throttle, run=run, on_failure=on_failure)
+        if result is not None:
+            whole.append(result)
+        if len(whole) >= _FIXITY_BATCH or time.monotonic() - flushed > 10:
+            _fixity_save(whole)
+            flushed = time.monotonic()
+    _fixity_save(whole)
     orphans = _orphans(backend)
     run.orphans = len(orphans)
     for sha in orphans[: max(0, _FINDINGS_KEPT - len(run.findings))]:
@@ -607,7 +616,10 @@ def fixity_counts(run: FixityRun) -> dict[str, Any]:
 
 
 def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend | None,
-                throttle: Throttle, run: FixityRun, on_failure: FixityCallback | None) -> None:
+                throttle: Throttle, run: FixityRun,
+                on_failure: FixityCallback | None) -> BlobFixity | None:
+    """Check one blob: a damaged one is written and alarmed at once, in its own transaction;
+    a whole one is returned for the caller to write in a batch."""
     sha256 = expected.sha256
     found = _hash_copy(backend, sha256, throttle)
     outcome = _outcome(found, expected)
@@ -652,6 +664,9 @@ def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend
                 run.replica_mismatches += 1
     final = FixityOutcome.REPAIRED if repaired_primary else outcome
     final_replica = FixityOutcome.REPAIRED if repaired_replica else replica_outcome
+    if not findings:  # whole: written with others in one transaction (a commit per blob is
+        return BlobFixity(blob_id=sha256, verified_at=timezone.now(),  # a fsync per blob)
+                          outcome=final, replica_outcome=final_replica, detail={})
     with transaction.atomic():
         BlobFixity.objects.update_or_create(
             blob_id=sha256, defaults={"verified_at": timezone.now(), "outcome": final,
@@ -669,6 +684,15 @@ def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend
                 on_failure(item)
     if len(run.findings) < _FINDINGS_KEPT:
         run.findings.extend(findings[: _FINDINGS_KEPT - len(run.findings)])
+    return None
+
+
+def _fixity_save(results: list[BlobFixity]) -> None:
+    if results:
+        BlobFixity.objects.bulk_create(
+            results, update_conflicts=True, unique_fields=["blob"],
+            update_fields=["verified_at", "outcome", "replica_outcome", "detail"])
+        results.clear()
 
 
 def fixity_last_run() -> FixityRun | None:
