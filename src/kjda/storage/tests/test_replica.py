@@ -94,3 +94,26 @@ def test_existing_blobs_are_backfilled_once_when_a_replica_is_configured(
     assert all(blob_path(root, s).is_file() for s in shas)
     assert AuditEvent.objects.filter(action="storage.replica_backfill").count() == 1
     assert replica_backfill() == 0  # this replica is done
+
+
+@pytest.mark.django_db
+def test_an_s3_replica_gets_the_copy_and_repairs_a_damaged_local_blob(
+        blob_root: Path, settings: Any, s3_bucket: str, s3_url: Any, s3_client: Any,
+        django_capture_on_commit_callbacks: Any) -> None:
+    import os
+
+    from kjda.storage.services import fixity_audit
+
+    settings.KJDA_REPLICA_URL = s3_url(s3_bucket, prefix="replica")
+    data = b"s3 replica " * 5000
+    with django_capture_on_commit_callbacks(execute=True):
+        sha = blob_store(source=io.BytesIO(data)).sha256
+    assert replica_copy(sha256=sha) is True
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert any(k.endswith(sha) for k in keys)
+    path = blob_path(blob_root, sha)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"x" + data[1:])
+    run = fixity_audit(mode="all", bytes_per_second=0)
+    assert (run.mismatches, run.repaired, run.failed) == (1, 1, False)
+    assert path.read_bytes() == data
