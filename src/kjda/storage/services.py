@@ -143,7 +143,7 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
                         [digests.sha256, digests.sm3, digests.size, now])
             created.append(cur.rowcount == 1)
     new = [d.sha256 for d, c in zip(stored, created, strict=True) if c]
-    if new and get_replica() is not None:
+    if new and getattr(settings, "KJDA_REPLICA_URL", ""):  # not get_replica(): no I/O here
         _replica_queue(new)
     for digests, new in zip(stored, created, strict=True):
         if not new:
@@ -172,7 +172,10 @@ def blob_destroy(*, sha256: str, actor: User | None = None, reason: str = "") ->
         if marked:
             audit_log(action=BLOB_DESTROYED, actor=actor, object_type="blob", object_id=sha256,
                       detail={"sha256": sha256, "reason": reason, "store": repr(get_backend())})
-    return get_backend().destroy(sha256)
+        ReplicaPending.objects.filter(pk=sha256).delete()
+    removed = get_backend().destroy(sha256)
+    replica = get_replica()  # a destruction removes the second copy too
+    return removed + (replica.destroy(sha256) if replica is not None else 0)
 
 
 def blob_retention_extend(*, sha256s: list[str], until: date) -> int:

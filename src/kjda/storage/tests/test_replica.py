@@ -117,3 +117,14 @@ def test_an_s3_replica_gets_the_copy_and_repairs_a_damaged_local_blob(
     run = fixity_audit(mode="all", bytes_per_second=0)
     assert (run.mismatches, run.repaired, run.failed) == (1, 1, False)
     assert path.read_bytes() == data
+
+
+@pytest.mark.django_db
+def test_a_destroyed_blob_leaves_the_replica_too(blob_root: Path, replica_root: Path) -> None:
+    from kjda.storage.services import blob_destroy
+
+    sha = blob_store(source=io.BytesIO(b"to be destroyed " * 100)).sha256
+    assert replica_copy(sha256=sha) is True
+    assert blob_destroy(sha256=sha, reason="test") == 2
+    assert not blob_path(blob_root, sha).exists() and not blob_path(replica_root, sha).exists()
+    assert blob_destroy(sha256=sha) == 0  # idempotent
