@@ -105,3 +105,31 @@ def test_a_corrupted_file_is_repaired_from_the_replica(
     notice = Notice.objects.get(reason="fixity_alarm")
     assert not notice.todo  # news, nothing left to do
     assert not [t for t in todos_for(people["archivist"]) if t.workflow == "preservation"]
+
+
+@pytest.mark.django_db
+def test_a_replica_falling_behind_is_an_alarm_for_the_sysadmin(
+        people: dict[str, Any], blob_root: Path, settings: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kjda.storage.models import ReplicaPending
+    from kjda.storage.services import blob_store
+
+    settings.KJDA_REPLICA_URL = (tmp_path / "replica").as_uri()
+    blob_store(source=io.BytesIO(b"waiting " * 100))
+    assert not [t for t in todos_for(people["admin"]) if t.workflow == "preservation"]
+    ReplicaPending.objects.update(queued_at=timezone.now() - timedelta(hours=2))
+    titles = [t.title for t in todos_for(people["admin"]) if t.workflow == "preservation"]
+    assert len(titles) == 1 and "副本滞后" in titles[0]
+    assert not [t for t in todos_for(people["archivist"]) if t.workflow == "preservation"]
+
+
+@pytest.mark.django_db
+def test_the_audit_is_a_daily_job_of_the_workers() -> None:
+    from kjda.lifecycle.daily import daily_enqueue_due
+    from kjda.lifecycle.preservation.tasks import fixity_check_task
+
+    assert fixity_check_task.name in daily_enqueue_due()
+    assert fixity_check_task.name not in daily_enqueue_due()  # once a day
