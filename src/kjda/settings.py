@@ -7,6 +7,9 @@ KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
 KJDA_SEARCH_DATABASE_URL  searches read through this (default: DATABASE_URL, read-only)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
 KJDA_WATERMARK  loans (default) | always | off: which previews, downloads and prints are marked
+KJDA_REPLICA_URL  a second blob store (file:///… or s3://…) holding a copy of every blob
+KJDA_FIXITY_BYTES_PER_SECOND  the daily fixity audit's read rate (default 32 MiB/s; 0: no limit)
+KJDA_FIXITY_CYCLE_DAYS  every blob re-hashed at least once per this many days (default 90)
 """
 
 from __future__ import annotations
