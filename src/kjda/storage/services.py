@@ -142,9 +142,9 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
                         "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
                         [digests.sha256, digests.sm3, digests.size, now])
             created.append(cur.rowcount == 1)
-    new = [d.sha256 for d, c in zip(stored, created, strict=True) if c]
-    if new and getattr(settings, "KJDA_REPLICA_URL", ""):  # not get_replica(): no I/O here
-        _replica_queue(new)
+    fresh = [d.sha256 for d, c in zip(stored, created, strict=True) if c]
+    if fresh and settings.KJDA_REPLICA_URL:  # not get_replica(): no I/O here
+        _replica_queue(fresh)
     for digests, new in zip(stored, created, strict=True):
         if not new:
             row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size",
@@ -483,7 +483,7 @@ FixityCallback = Any  # Callable[[dict[str, Any]], None], called inside the blob
 
 def get_replica() -> BlobBackend | None:
     """The replica store of KJDA_REPLICA_URL, or None when none is configured."""
-    url = getattr(settings, "KJDA_REPLICA_URL", "")
+    url = settings.KJDA_REPLICA_URL
     return _backend_for(url, str(settings.DATA_DIR)) if url else None
 
 
@@ -738,7 +738,7 @@ def replica_copy(*, sha256: str) -> bool:
     queued). A failure is counted on the outbox row and retried later, never raised."""
     require_sha256(sha256)
     pending = ReplicaPending.objects.filter(pk=sha256).first()
-    if not getattr(settings, "KJDA_REPLICA_URL", "") or pending is None:
+    if not settings.KJDA_REPLICA_URL or pending is None:
         return pending is None
     row = Blob.objects.filter(pk=sha256).values_list("sm3", "size", "destroyed_at").first()
     if row is None or row[2] is not None:  # destroyed meanwhile: nothing to keep
@@ -768,7 +768,7 @@ def replica_copy(*, sha256: str) -> bool:
 def replica_copy_due(*, limit: int = 200) -> int:
     """The periodic loop's part: backfill a newly configured replica, then copy the queued
     blobs whose retry is due. The number copied."""
-    if not getattr(settings, "KJDA_REPLICA_URL", ""):
+    if not settings.KJDA_REPLICA_URL:
         return 0
     replica_backfill()
     due = ReplicaPending.objects.filter(next_try_at__lte=timezone.now()).order_by(
@@ -779,7 +779,7 @@ def replica_copy_due(*, limit: int = 200) -> int:
 def replica_backfill() -> int:
     """Queue every stored blob for a replica configured for the first time (or a new replica
     URL): the number queued. Audited as storage.replica_backfill."""
-    url = getattr(settings, "KJDA_REPLICA_URL", "")
+    url = settings.KJDA_REPLICA_URL
     state = Path(settings.DATA_DIR) / REPLICA_STATE
     try:
         done = json.loads(state.read_text()).get("url") == url
@@ -807,7 +807,7 @@ def replica_lag() -> dict[str, Any]:
     pending = ReplicaPending.objects.all()
     oldest = pending.order_by("queued_at").values_list("queued_at", flat=True).first()
     return {
-        "configured": bool(getattr(settings, "KJDA_REPLICA_URL", "")),
+        "configured": bool(settings.KJDA_REPLICA_URL),
         "pending": pending.count(),
         "failing": pending.filter(attempts__gt=0).count(),
         "oldest_queued_at": oldest.isoformat(timespec="seconds") if oldest else None,
