@@ -211,7 +211,8 @@ def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_storage_check(args: argparse.Namespace) -> int:
-    """Orphaned blob files and stale temp files (and the last sweep); --sweep removes them."""
+    """Orphaned blob files and stale temp files (and the last sweep); --sweep removes them.
+    Then the fixity audit (the scheduled share, --all, or --sample N): exit 1 on damage left."""
     django_setup()
     from kjda.storage.services import get_backend, storage_sweep, storage_sweep_last
 
@@ -240,7 +241,51 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
     if report.skipped:
         print(f"未清理 / NOT swept: {report.skipped}", file=sys.stderr)
         return 1
+    return _storage_fixity(args)
+
+
+def _storage_fixity(args: argparse.Namespace) -> int:
+    from kjda.lifecycle.preservation.services import fixity_check
+    from kjda.storage.services import fixity_counts, replica_lag
+
+    mode = "all" if args.all else "sample" if args.sample is not None else "due"
+    run = fixity_check(mode=mode, sample=args.sample, bytes_per_second=args.rate)
+    c = fixity_counts(run)
+    print(f"长期保存检测 / fixity audit #{run.pk} ({mode}): {c['blobs_checked']} blobs, "
+          f"{c['bytes_checked']} B checked in "
+          f"{(run.finished_at - run.started_at).total_seconds():.1f} s")  # type: ignore[operator]
+    print(f"  摘要不符 / mismatches {c['mismatches']}; 缺失 / missing {c['missing']}; "
+          f"已修复 / repaired {c['repaired']}; 孤立 / orphans {c['orphans']}; "
+          f"副本不符 / replica mismatches {c['replica_mismatches']}; "
+          f"副本缺失 / replica missing {c['replica_missing']}")
+    for f in run.findings[:50]:
+        print(f"  {f['outcome']:8} {f['copy']:7} {f['sha256']}"
+              + ("  repaired" if f.get("repaired") else ""))
+    lag = replica_lag()
+    if lag["configured"]:
+        print(f"副本 / replica: {lag['pending']} not yet copied ({lag['failing']} failing), "
+              f"oldest since {lag['oldest_queued_at'] or '-'}")
+    if run.failed:
+        print("有未修复的损坏 / damage left unrepaired", file=sys.stderr)
+        return 1
     return 0
+
+
+def cmd_storage_restore(args: argparse.Namespace) -> int:
+    """Rebuild the primary blob store from the replica, verifying every digest."""
+    django_setup()
+    from kjda.storage.services import StorageError, storage_restore_from_replica
+
+    try:
+        report = storage_restore_from_replica()
+    except StorageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"从副本恢复 / restored from the replica: {report.restored} blobs; intact "
+          f"{report.intact}; checked {report.checked}; failed {len(report.failed or [])}")
+    for sha in (report.failed or [])[:50]:
+        print(f"  not restored: {sha}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -501,7 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="list orphaned blob files and stale temp files, and the last sweep")
     check.add_argument("--sweep", action="store_true",
                        help="remove them now (only those older than KJDA_ORPHAN_GRACE_HOURS)")
+    which = check.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true",
+                       help="fixity audit of every blob now (default: the scheduled share)")
+    which.add_argument("--sample", type=int, metavar="N", help="fixity audit of N random blobs")
+    check.add_argument("--rate", type=float, default=0, metavar="BYTES_PER_SECOND",
+                       help="limit the audit's reading (default 0: unthrottled)")
     check.set_defaults(func=cmd_storage_check)
+    restore = storage_sub.add_parser(
+        "restore-from-replica", help="rebuild a lost primary store from KJDA_REPLICA_URL")
+    restore.set_defaults(func=cmd_storage_restore)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
     dsync = sub.add_parser("directory-sync",

@@ -7,6 +7,9 @@ KJDA_SQLITE_TIMEOUT  seconds a writer waits for SQLite's write lock (default 60)
 KJDA_SEARCH_DATABASE_URL  searches read through this (default: DATABASE_URL, read-only)
 STORAGE_URL     file:///path or s3://bucket/prefix?endpoint_url=… (default: KJDA_DATA_DIR/blobs)
 KJDA_WATERMARK  loans (default) | always | off: which previews, downloads and prints are marked
+KJDA_REPLICA_URL  a second blob store (file:///… or s3://…) holding a copy of every blob
+KJDA_FIXITY_BYTES_PER_SECOND  the daily fixity audit's read rate (default 32 MiB/s; 0: no limit)
+KJDA_FIXITY_CYCLE_DAYS  every blob re-hashed at least once per this many days (default 90)
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.appraisal",
     "kjda.lifecycle.destruction",
     "kjda.lifecycle.loans",
+    "kjda.lifecycle.preservation",
     "kjda.preservation.backup",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout
@@ -260,6 +264,12 @@ STORAGE_URL = os.environ.get("STORAGE_URL", (DATA_DIR / "blobs").as_uri())
 # files no record refers to and stale temporary files once they are this old: a younger one
 # may still be being written or filed.
 KJDA_ORPHAN_GRACE_HOURS = float(os.environ.get("KJDA_ORPHAN_GRACE_HOURS", "24"))
+# Fixity audit (issue 19): re-hash every blob at most this fast (bytes per second, 0 = no limit),
+# each at least once per cycle; a second store holding a copy of every blob, for repair.
+KJDA_FIXITY_BYTES_PER_SECOND = int(os.environ.get("KJDA_FIXITY_BYTES_PER_SECOND",
+                                                  str(32 * 1024 * 1024)))
+KJDA_FIXITY_CYCLE_DAYS = float(os.environ.get("KJDA_FIXITY_CYCLE_DAYS", "90"))
+KJDA_REPLICA_URL = os.environ.get("KJDA_REPLICA_URL", "")
 
 TASKS = {
     "default": {

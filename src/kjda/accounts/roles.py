@@ -57,6 +57,8 @@ class Perm:
     # Anyone with a content role asks for loans (record.read); the steps are the workflow's roles.
     LOAN_READ = "loan.read"
     LOAN_RULES = "loan.rules"
+    # 长期保存 (issue 19): the fixity audit's reports and the replica's lag.
+    STORAGE_READ = "storage.read"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -75,6 +77,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.LOAN_READ: frozenset({Role.ARCHIVIST, Role.ARCHIVES_HEAD, Role.HEAD, Role.AUDITOR,
                                Role.INSPECTOR}),
     Perm.LOAN_RULES: frozenset({Role.ARCHIVIST}),
+    Perm.STORAGE_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
 }
 
 
@@ -85,6 +88,7 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.AUDIT_READ: "read",
     Perm.TRANSFER_READ: "read",
     Perm.LOAN_READ: "read",
+    Perm.STORAGE_READ: "read",
     Perm.LOAN_RULES: "admin",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",

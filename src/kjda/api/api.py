@@ -206,6 +206,9 @@ def _register_routers() -> None:
     from kjda.api import loans  # issue 18 item 3: borrowing
 
     api.add_router("", loans.router)
+    from kjda.api import storage  # issue 19: fixity reports, replica lag
+
+    api.add_router("", storage.router)
 
 
 _register_routers()

@@ -470,6 +470,14 @@ def record_report_supersede(*, record: Record, by: str) -> CheckReportHistory | 
                                              superseded_by=by[:150])
 
 
+def record_check_history_add(*, record: Record, report: dict[str, Any],
+                             by: str) -> CheckReportHistory:
+    """A check of a later stage (长期保存) in the record's check history, beside and without
+    touching its archiving report."""
+    return CheckReportHistory.objects.create(record=record, report=report, status=record.status,
+                                             superseded_at=timezone.now(), superseded_by=by[:150])
+
+
 def record_event_add(*, record: Record, action: str, description: str, agent_name: str = "",
                      mandate: str = "") -> BusinessEvent:
     """One 业务实体 (M87–M91) event of a record."""

@@ -28,7 +28,7 @@ from kjda.connectors.services import (
     connector_sweep,
     replay_guard_prune,
 )
-from kjda.storage.services import storage_sweep, storage_sweep_due
+from kjda.storage.services import replica_copy_due, storage_sweep, storage_sweep_due
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(minutes=5)
@@ -79,6 +79,10 @@ def periodic_once() -> None:
             storage_sweep()
         except Exception:  # a full disk or a lost mount must not stop the intake loop
             log.exception("orphan sweep failed")
+    try:  # blobs still to copy to the replica (KJDA_REPLICA_URL): backfill and retries
+        replica_copy_due()
+    except Exception:  # an unreachable replica must not stop the intake loop
+        log.exception("replica copy failed")
     # Last, so the checkpoint covers the events the loop itself wrote.
     try:  # a signed checkpoint of the audit chain, every KJDA_AUDIT_CHECKPOINT_MINUTES
         audit_checkpoint_due()

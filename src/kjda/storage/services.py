@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django_tasks import task
 
 from kjda.audit.services import audit_log
 
@@ -33,7 +34,8 @@ from .errors import StorageError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-from .models import Blob
+from .models import Blob, BlobFixity, FixityOutcome, FixityRun, ReplicaPending
+from .throttle import Throttle
 
 __all__ = [
     "Digests",
@@ -52,7 +54,15 @@ __all__ = [
     "checkpoint_get",
     "checkpoint_put",
     "checkpoints_list",
+    "replica_backfill",
+    "replica_copy",
+    "replica_copy_due",
+    "replica_lag",
+    "storage_restore_from_replica",
+    "fixity_audit",
+    "fixity_last_run",
     "get_backend",
+    "get_replica",
     "storage_sweep",
     "storage_sweep_due",
     "storage_sweep_last",
@@ -132,6 +142,9 @@ def blob_rows_add(stored: list[Digests]) -> list[bool]:
                         "VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
                         [digests.sha256, digests.sm3, digests.size, now])
             created.append(cur.rowcount == 1)
+    fresh = [d.sha256 for d, c in zip(stored, created, strict=True) if c]
+    if fresh and settings.KJDA_REPLICA_URL:  # not get_replica(): no I/O here
+        _replica_queue(fresh)
     for digests, new in zip(stored, created, strict=True):
         if not new:
             row = Blob.objects.filter(pk=digests.sha256).values_list("sm3", "size",
@@ -159,7 +172,10 @@ def blob_destroy(*, sha256: str, actor: User | None = None, reason: str = "") ->
         if marked:
             audit_log(action=BLOB_DESTROYED, actor=actor, object_type="blob", object_id=sha256,
                       detail={"sha256": sha256, "reason": reason, "store": repr(get_backend())})
-    return get_backend().destroy(sha256)
+        ReplicaPending.objects.filter(pk=sha256).delete()
+    removed = get_backend().destroy(sha256)
+    replica = get_replica()  # a destruction removes the second copy too
+    return removed + (replica.destroy(sha256) if replica is not None else 0)
 
 
 def blob_retention_extend(*, sha256s: list[str], until: date) -> int:
@@ -450,3 +466,398 @@ def _sweep_blobs(backend: LocalBlobBackend, *, now: float, grace: float,
 
 def _rows_of(sha256s: list[str]) -> set[str]:
     return set(Blob.objects.filter(pk__in=sha256s).values_list("pk", flat=True))
+
+
+# The fixity audit (issue 19 item 1; DA/T 70 长期保存 stage). Every blob is re-hashed (SHA-256
+# and SM3) oldest-checked first, at most KJDA_FIXITY_BYTES_PER_SECOND, each at least once per
+# KJDA_FIXITY_CYCLE_DAYS; both copies when a replica is configured. A damaged or missing copy is
+# repaired from the other one when that one still has the recorded digests.
+
+FIXITY_RUN = "storage.fixity_run"
+FIXITY_FAILED = "storage.fixity_failed"
+STORAGE_REPAIRED = "storage.repaired"
+_FINDINGS_KEPT = 1000
+_FIXITY_BATCH = 500  # whole blobs' results written per transaction
+FixityCallback = Any  # Callable[[dict[str, Any]], None], called inside the blob's transaction
+
+
+def get_replica() -> BlobBackend | None:
+    """The replica store of KJDA_REPLICA_URL, or None when none is configured."""
+    url = settings.KJDA_REPLICA_URL
+    return _backend_for(url, str(settings.DATA_DIR)) if url else None
+
+
+def _hash_copy(backend: BlobBackend, sha256: str, throttle: Throttle) -> Digests | None:
+    """The digests of the stored bytes (None when absent), read at the throttle's pace."""
+    from .digests import DigestHasher
+
+    try:
+        fh = backend.open(sha256)
+    except StorageError as exc:
+        if exc.code == "blob_missing":
+            return None
+        raise
+    hasher = DigestHasher()
+    with fh:
+        for chunk in read_chunks(fh):
+            hasher.update(chunk)
+            throttle.consumed(len(chunk))
+    return hasher.digests()
+
+
+def _outcome(found: Digests | None, expected: Digests) -> str:
+    if found is None:
+        return FixityOutcome.MISSING
+    return FixityOutcome.OK if found == expected else FixityOutcome.MISMATCH
+
+
+def _copy_over(source: BlobBackend, dest: BlobBackend, expected: Digests) -> bool:
+    """Write the source's bytes (known good) into dest and re-verify dest: True if it now holds
+    the recorded digests. The store's put replaces a damaged copy atomically."""
+    with source.open(expected.sha256) as fh:
+        dest.put(fh, max_bytes=expected.size)
+    return _hash_copy(dest, expected.sha256, Throttle(0)) == expected
+
+
+def _fixity_selection(mode: str, sample: int | None, now: datetime) -> list[tuple[str, str, int]]:
+    from django.db.models import F
+
+    live = Blob.objects.filter(destroyed_at__isnull=True)
+    fields = ("sha256", "sm3", "size")
+    if mode == "sample":
+        return list(live.order_by("?").values_list(*fields)[: max(0, sample or 0)])
+    ordered = live.order_by(F("fixity__verified_at").asc(nulls_first=True), "created_at")
+    if mode == "all":
+        return list(ordered.values_list(*fields))
+    # "due": at least the share of one day of the cycle, and every blob not checked within it.
+    cycle = max(float(settings.KJDA_FIXITY_CYCLE_DAYS), 1.0)
+    total = live.count()
+    overdue = live.filter(_q_overdue(now - timedelta(days=cycle))).count()
+    quota = max(-(-total // int(cycle)) if total else 0, overdue)
+    return list(ordered.values_list(*fields)[:quota])
+
+
+def _q_overdue(before: datetime) -> Any:
+    from django.db.models import Q
+
+    return Q(fixity__isnull=True) | Q(fixity__verified_at__lt=before)
+
+
+def _orphans(backend: BlobBackend) -> list[str]:
+    """Blob files without a row, older than the orphan grace period (younger ones may still be
+    being filed). Local stores only: S3 buckets are not listed."""
+    if not isinstance(backend, LocalBlobBackend):
+        return []
+    grace = float(settings.KJDA_ORPHAN_GRACE_HOURS)
+    now = time.time()
+    found: list[str] = []
+    for folder in backend.stored_folders():
+        for start in range(0, len(folder), _SWEEP_BATCH):
+            batch = folder[start:start + _SWEEP_BATCH]
+            known = _rows_of([sha for sha, _ in batch])
+            for sha, path in batch:
+                if sha in known:
+                    continue
+                try:
+                    if _age_hours(path.lstat(), now) >= grace:
+                        found.append(sha)
+                except FileNotFoundError:
+                    continue
+    return found
+
+
+def fixity_audit(*, mode: str = "due", sample: int | None = None,
+                 bytes_per_second: float | None = None,
+                 on_failure: FixityCallback | None = None,
+                 sleep: Any = time.sleep) -> FixityRun:
+    """Run the fixity audit now: mode "due" (the scheduled share: oldest-checked first, every
+    blob at least once per cycle), "all", or "sample" (`sample` blobs at random). Each blob's
+    result is written (BlobFixity) in its own transaction with its audit events
+    (storage.fixity_failed, storage.repaired) and `on_failure(finding)` for each damaged copy;
+    the run's report (FixityRun) is audited as storage.fixity_run."""
+    if mode not in ("due", "all", "sample"):
+        raise ValueError(f"unknown fixity mode {mode!r}")
+    now = timezone.now()
+    rate = (settings.KJDA_FIXITY_BYTES_PER_SECOND if bytes_per_second is None
+            else bytes_per_second)
+    backend = get_backend()
+    replica = get_replica()
+    run = FixityRun.objects.create(started_at=now, mode=mode)
+    throttle = Throttle(float(rate), sleep=sleep)
+    whole: list[BlobFixity] = []
+    flushed = time.monotonic()
+    for sha256, sm3, size in _fixity_selection(mode, sample, now):
+        result = _fixity_one(Digests(sha256, sm3, size), backend=backend, replica=replica,
+                             throttle=throttle, run=run, on_failure=on_failure)
+        if result is not None:
+            whole.append(result)
+        if len(whole) >= _FIXITY_BATCH or time.monotonic() - flushed > 10:
+            _fixity_save(whole)
+            flushed = time.monotonic()
+    _fixity_save(whole)
+    orphans = _orphans(backend)
+    run.orphans = len(orphans)
+    for sha in orphans[: max(0, _FINDINGS_KEPT - len(run.findings))]:
+        run.findings.append({"sha256": sha, "copy": "primary", "outcome": "orphan"})
+    run.finished_at = timezone.now()
+    with transaction.atomic():
+        run.save()
+        audit_log(action=FIXITY_RUN, object_type="storage", object_id=str(run.pk),
+                  detail={**fixity_counts(run), "store": repr(backend)[:200],
+                          "replica": repr(replica)[:200] if replica else ""})
+    if run.failed:
+        logger.error("fixity audit %s found damage: %s", run.pk, fixity_counts(run))
+    return run
+
+
+def fixity_counts(run: FixityRun) -> dict[str, Any]:
+    return {"mode": run.mode, "blobs_checked": run.blobs_checked,
+            "bytes_checked": run.bytes_checked, "mismatches": run.mismatches,
+            "missing": run.missing, "orphans": run.orphans, "repaired": run.repaired,
+            "replica_mismatches": run.replica_mismatches,
+            "replica_missing": run.replica_missing}
+
+
+def _fixity_one(expected: Digests, *, backend: BlobBackend, replica: BlobBackend | None,
+                throttle: Throttle, run: FixityRun,
+                on_failure: FixityCallback | None) -> BlobFixity | None:
+    """Check one blob: a damaged one is written and alarmed at once, in its own transaction;
+    a whole one is returned for the caller to write in a batch."""
+    sha256 = expected.sha256
+    found = _hash_copy(backend, sha256, throttle)
+    outcome = _outcome(found, expected)
+    replica_outcome = ""
+    rfound: Digests | None = None
+    if replica is not None:
+        rfound = _hash_copy(replica, sha256, throttle)
+        replica_outcome = _outcome(rfound, expected)
+    run.blobs_checked += 1
+    run.bytes_checked += expected.size
+    repaired_primary = repaired_replica = False
+    try:
+        if outcome != FixityOutcome.OK and replica is not None and replica_outcome == "ok":
+            repaired_primary = _copy_over(replica, backend, expected)
+        elif (replica is not None and outcome == FixityOutcome.OK
+              and replica_outcome != FixityOutcome.OK):
+            repaired_replica = _copy_over(backend, replica, expected)
+    except (StorageError, OSError) as exc:  # a failed repair leaves the damage reported
+        logger.error("repair of blob %s failed: %s", sha256, exc)
+    findings = []
+
+    def finding(copy: str, what: str, got: Digests | None, repaired: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {"sha256": sha256, "copy": copy, "outcome": what,
+                                "repaired": repaired}
+        if got is not None:
+            item["found"] = {"sha256": got.sha256, "sm3": got.sm3, "size": got.size}
+        return item
+
+    if outcome != FixityOutcome.OK:
+        findings.append(finding("primary", outcome, found, repaired_primary))
+        if outcome == FixityOutcome.MISSING:
+            run.missing += 1
+        else:
+            run.mismatches += 1
+        run.repaired += repaired_primary
+    if replica_outcome and replica_outcome != FixityOutcome.OK:
+        findings.append(finding("replica", replica_outcome, rfound, repaired_replica))
+        if not repaired_replica:
+            if replica_outcome == FixityOutcome.MISSING:
+                run.replica_missing += 1
+            else:
+                run.replica_mismatches += 1
+    final = FixityOutcome.REPAIRED if repaired_primary else outcome
+    final_replica = FixityOutcome.REPAIRED if repaired_replica else replica_outcome
+    if not findings:  # whole: written with others in one transaction (a commit per blob is
+        return BlobFixity(blob_id=sha256, verified_at=timezone.now(),  # a fsync per blob)
+                          outcome=final, replica_outcome=final_replica, detail={})
+    with transaction.atomic():
+        BlobFixity.objects.update_or_create(
+            blob_id=sha256, defaults={"verified_at": timezone.now(), "outcome": final,
+                                      "replica_outcome": final_replica,
+                                      "detail": {"findings": findings} if findings else {}})
+        for item in findings:
+            audit_log(action=FIXITY_FAILED, object_type="blob", object_id=sha256,
+                      detail={**item, "run": run.pk, "size": expected.size})
+            if item["repaired"]:
+                audit_log(action=STORAGE_REPAIRED, object_type="blob", object_id=sha256,
+                          detail={"sha256": sha256, "sm3": expected.sm3, "size": expected.size,
+                                  "copy": item["copy"], "run": run.pk,
+                                  "from": "primary" if item["copy"] == "replica" else "replica"})
+            if on_failure is not None:  # the alarm: damage found, repaired or not
+                on_failure(item)
+    if len(run.findings) < _FINDINGS_KEPT:
+        run.findings.extend(findings[: _FINDINGS_KEPT - len(run.findings)])
+    return None
+
+
+def _fixity_save(results: list[BlobFixity]) -> None:
+    if results:
+        BlobFixity.objects.bulk_create(
+            results, update_conflicts=True, unique_fields=["blob"],
+            update_fields=["verified_at", "outcome", "replica_outcome", "detail"])
+        results.clear()
+
+
+def fixity_last_run() -> FixityRun | None:
+    return FixityRun.objects.filter(finished_at__isnull=False).first()
+
+
+# Replicas (issue 19 item 2): every new blob is copied to KJDA_REPLICA_URL after commit. The
+# ReplicaPending row is written with the Blob row (durable); the task copies and deletes it;
+# a failure leaves it for the periodic loop (replica_copy_due) with a growing delay. Copying is
+# idempotent: the store's put keeps one copy and re-verifies one already there.
+
+REPLICA_BACKFILL = "storage.replica_backfill"
+REPLICA_STATE = "replica.json"  # which replica URL was backfilled
+_REPLICA_RETRY_MAX = timedelta(hours=6)
+
+
+def _replica_queue(sha256s: list[str]) -> None:
+    now = timezone.now()
+    ReplicaPending.objects.bulk_create(
+        [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now) for s in sha256s],
+        ignore_conflicts=True)
+    for sha in sha256s:
+        transaction.on_commit(functools.partial(_replica_enqueue, sha))
+
+
+def _replica_enqueue(sha256: str) -> None:
+    try:
+        _replica_copy_task.enqueue(sha256)
+    except Exception:  # the periodic loop copies what was not enqueued
+        logger.warning("replica copy of %s not enqueued", sha256, exc_info=True)
+
+
+@task()
+def _replica_copy_task(sha256: str) -> bool:
+    return replica_copy(sha256=sha256)
+
+
+def replica_copy(*, sha256: str) -> bool:
+    """Copy one queued blob to the replica and verify it there; True when done (or nothing was
+    queued). A failure is counted on the outbox row and retried later, never raised."""
+    require_sha256(sha256)
+    pending = ReplicaPending.objects.filter(pk=sha256).first()
+    if not settings.KJDA_REPLICA_URL or pending is None:
+        return pending is None
+    row = Blob.objects.filter(pk=sha256).values_list("sm3", "size", "destroyed_at").first()
+    if row is None or row[2] is not None:  # destroyed meanwhile: nothing to keep
+        ReplicaPending.objects.filter(pk=sha256).delete()
+        return True
+    expected = Digests(sha256, row[0], row[1])
+    try:
+        replica = get_replica()
+        assert replica is not None
+        ok = _copy_over(get_backend(), replica, expected)
+        error = "" if ok else "the copy in the replica does not have the recorded digests"
+    except (StorageError, OSError) as exc:
+        ok, error = False, str(exc)[:500]
+    except Exception as exc:  # S3 client errors and the like: retried like the rest
+        ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+    if ok:
+        ReplicaPending.objects.filter(pk=sha256).delete()
+        return True
+    attempts = pending.attempts + 1
+    delay = min(timedelta(seconds=30 * 2 ** min(attempts, 12)), _REPLICA_RETRY_MAX)
+    ReplicaPending.objects.filter(pk=sha256).update(
+        attempts=attempts, last_error=error, next_try_at=timezone.now() + delay)
+    logger.warning("replica copy of %s failed (attempt %s): %s", sha256, attempts, error)
+    return False
+
+
+def replica_copy_due(*, limit: int = 200) -> int:
+    """The periodic loop's part: backfill a newly configured replica, then copy the queued
+    blobs whose retry is due. The number copied."""
+    if not settings.KJDA_REPLICA_URL:
+        return 0
+    replica_backfill()
+    due = ReplicaPending.objects.filter(next_try_at__lte=timezone.now()).order_by(
+        "queued_at").values_list("pk", flat=True)[:limit]
+    return sum(replica_copy(sha256=sha) for sha in list(due))
+
+
+def replica_backfill() -> int:
+    """Queue every stored blob for a replica configured for the first time (or a new replica
+    URL): the number queued. Audited as storage.replica_backfill."""
+    url = settings.KJDA_REPLICA_URL
+    state = Path(settings.DATA_DIR) / REPLICA_STATE
+    try:
+        done = json.loads(state.read_text()).get("url") == url
+    except (FileNotFoundError, ValueError):
+        done = False
+    if not url or done:
+        return 0
+    now = timezone.now()
+    shas = list(Blob.objects.filter(destroyed_at__isnull=True).values_list("pk", flat=True))
+    with transaction.atomic():
+        for start in range(0, len(shas), _SWEEP_BATCH):
+            ReplicaPending.objects.bulk_create(
+                [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now)
+                 for s in shas[start:start + _SWEEP_BATCH]], ignore_conflicts=True)
+        # Not the URL as object id: an s3:// URL may carry an endpoint and options.
+        audit_log(action=REPLICA_BACKFILL, object_type="storage", object_id="replica",
+                  detail={"queued": len(shas)})
+    state.write_text(json.dumps({"url": url, "at": now.isoformat(timespec="seconds"),
+                                 "queued": len(shas)}))
+    return len(shas)
+
+
+def replica_lag() -> dict[str, Any]:
+    """How far the replica is behind: blobs not yet copied, the oldest one's age, failures."""
+    pending = ReplicaPending.objects.all()
+    oldest = pending.order_by("queued_at").values_list("queued_at", flat=True).first()
+    return {
+        "configured": bool(settings.KJDA_REPLICA_URL),
+        "pending": pending.count(),
+        "failing": pending.filter(attempts__gt=0).count(),
+        "oldest_queued_at": oldest.isoformat(timespec="seconds") if oldest else None,
+        "lag_seconds": int((timezone.now() - oldest).total_seconds()) if oldest else 0,
+    }
+
+
+STORAGE_RESTORED = "storage.restored"
+
+
+@dataclass
+class RestoreReport:
+    checked: int = 0
+    restored: int = 0
+    intact: int = 0
+    failed: list[str] | None = None  # blobs neither copy holds good bytes of
+
+
+def storage_restore_from_replica() -> RestoreReport:
+    """Rebuild a lost or damaged primary store (the folder deleted, a disk replaced) from the
+    replica: every live blob the primary lacks or holds damaged is copied back, and every copy
+    re-verified against its recorded SHA-256, SM3 and size. Audited as storage.restored."""
+    replica = get_replica()
+    if replica is None:
+        raise StorageError("replica_not_configured",
+                           "未配置副本 KJDA_REPLICA_URL / no replica configured (KJDA_REPLICA_URL)",
+                           status=409)
+    backend = get_backend()
+    report = RestoreReport(failed=[])
+    free = Throttle(0)
+    rows = Blob.objects.filter(destroyed_at__isnull=True).order_by("created_at").values_list(
+        "sha256", "sm3", "size")
+    for sha256, sm3, size in rows.iterator(chunk_size=_SWEEP_BATCH):
+        expected = Digests(sha256, sm3, size)
+        report.checked += 1
+        if _hash_copy(backend, sha256, free) == expected:
+            report.intact += 1
+            continue
+        try:
+            ok = (_hash_copy(replica, sha256, free) == expected
+                  and _copy_over(replica, backend, expected))
+        except (StorageError, OSError) as exc:
+            logger.error("restore of blob %s failed: %s", sha256, exc)
+            ok = False
+        if ok:
+            report.restored += 1
+        else:
+            report.failed.append(sha256)  # type: ignore[union-attr]
+    audit_log(action=STORAGE_RESTORED, object_type="storage", object_id=repr(backend)[:255],
+              detail={"checked": report.checked, "restored": report.restored,
+                      "intact": report.intact, "failed": len(report.failed or []),
+                      "failed_first": (report.failed or [])[:20]})
+    return report

@@ -127,6 +127,15 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.storage.services.storage_sweep": (
         "storage.sweep", "tests/security/test_no_orphans.py::"
         "test_storage_check_lists_orphans_and_last_sweep_and_can_sweep"),
+    "kjda.storage.services.fixity_audit": (
+        "storage.fixity_run", "storage/tests/test_fixity.py::"
+        "test_intact_blobs_are_checked_and_recorded"),
+    "kjda.storage.services.storage_restore_from_replica": (
+        "storage.restored", "lifecycle/preservation/tests/test_storage_cli.py::"
+        "test_restore_from_replica_rebuilds_a_deleted_primary"),
+    "kjda.storage.services.replica_backfill": (
+        "storage.replica_backfill", "storage/tests/test_replica.py::"
+        "test_existing_blobs_are_backfilled_once_when_a_replica_is_configured"),
     # lifecycle.appraisal (issue 17 items 4 and 8)
     "kjda.lifecycle.appraisal.services.retention_local_rule_add": (
         "retention.rule_add", "lifecycle/appraisal/tests/test_retention_rules.py::"
@@ -360,6 +369,19 @@ EXEMPT: dict[str, str] = {
     "kjda.storage.services.checkpoints_list": _READ,
     "kjda.storage.services.storage_sweep_last": _READ,
     "kjda.storage.services.storage_sweep_due": _READ,
+    "kjda.storage.services.get_replica": _PURE,
+    "kjda.lifecycle.preservation.services.fixity_check":
+        "runs kjda.storage.services.fixity_audit (audited storage.fixity_run, "
+        "storage.fixity_failed, storage.repaired)",
+    "kjda.archives.services.record_check_history_add":
+        "a step of fixity_check, inside a blob's audited transaction (storage.fixity_failed)",
+    "kjda.storage.services.fixity_counts": _PURE,
+    "kjda.storage.services.fixity_last_run": _READ,
+    "kjda.storage.services.replica_copy":
+        "copies bytes already recorded (and audited with their record) to the second store; "
+        "the outbox row is its bookkeeping",
+    "kjda.storage.services.replica_copy_due": "runs replica_backfill (audited) and replica_copy",
+    "kjda.storage.services.replica_lag": _READ,
     # pending records put right (issue 17 item 1): row-level steps of the audited services
     "kjda.archives.services.record_lock": _READ + " (SELECT … FOR UPDATE)",
     "kjda.archives.services.record_class_set": _PURE + " (sets attributes; the caller saves)",
