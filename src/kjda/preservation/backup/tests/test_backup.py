@@ -75,6 +75,10 @@ def test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain(
     assert done.returncode == 0, done.stderr
     audit = _kjda("audit", "verify", env=env)
     assert audit.returncode == 0, audit.stderr + audit.stdout
+    # and the fixity audit of every blob finds nothing wrong (issue 19 "done when")
+    check = _kjda("storage", "check", "--all", env=env)
+    assert check.returncode == 0, check.stderr + check.stdout
+    assert "mismatches 0; 缺失 / missing 0;" in check.stdout, check.stdout
 
     con = sqlite3.connect(data / "kjda.sqlite3")
     got = dict(con.execute("SELECT id, archive_no FROM archives_record").fetchall())
