@@ -62,6 +62,8 @@ def _kjda(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="the SQLite drill (test_backup_postgres.py runs the PostgreSQL one)")
 def test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain(
         fonds, archivist, tmp_path):
     records = _ingest(archivist, 3, "DR")
@@ -162,6 +164,8 @@ def test_a_backup_without_passphrase_fails_and_is_recorded(fonds, tmp_path):
     assert AuditEvent.objects.filter(action="backup.failed").exists()
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="the SQLite drill (test_backup_postgres.py runs the PostgreSQL one)")
 def test_a_backup_taken_while_records_are_filed_is_one_consistent_instant(
         fonds, archivist, tmp_path):
     _ingest(archivist, 3, "W0")

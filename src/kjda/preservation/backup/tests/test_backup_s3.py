@@ -23,6 +23,8 @@ PASS = "s3 passphrase"
 pytestmark = [pytest.mark.s3, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="the SQLite drill (test_backup_postgres.py runs the PostgreSQL one)")
 def test_an_s3_store_is_backed_up_and_restored_into_an_empty_bucket(
         fonds, archivist, tmp_path, settings, s3_client, s3_bucket, s3_url):
     settings.STORAGE_URL = s3_url(s3_bucket)
