@@ -68,14 +68,22 @@ class Plan:
     mark: Mark | None
 
 
+def use_allowed(grant: Grant | None, use: str) -> bool:
+    """Whether a reader may make this use of a record's file: any use within their own scope
+    (no grant), through a loan only the rights it grants (a preview always)."""
+    if grant is None or use == FileUse.PREVIEW:
+        return True
+    return grant.allows({FileUse.DOWNLOAD: Right.DOWNLOAD, FileUse.PRINT: Right.PRINT}[use])
+
+
 def file_use_plan(*, actor: Actor, rf: RecordFile, use: str) -> Plan:
     """Raises Forbidden when the loan does not allow the use, or a mark is required and only an
     unmarkable original could be given."""
     grant = actor_grant(actor, rf.record_id)
-    if grant is not None and use == FileUse.DOWNLOAD and not grant.allows(Right.DOWNLOAD):
+    if grant is not None and use == FileUse.DOWNLOAD and not use_allowed(grant, use):
         raise Forbidden("loan_no_download", f"借阅单 {grant.loan_no} 只允许在线查阅，不允许下载",
                         f"loan {grant.loan_no} allows viewing online only, not downloading")
-    if grant is not None and use == FileUse.PRINT and not grant.allows(Right.PRINT):
+    if grant is not None and use == FileUse.PRINT and not use_allowed(grant, use):
         raise Forbidden("loan_no_print", f"借阅单 {grant.loan_no} 不允许打印",
                         f"loan {grant.loan_no} does not allow printing")
     policy = getattr(settings, "KJDA_WATERMARK", "loans")

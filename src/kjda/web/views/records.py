@@ -11,7 +11,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from kjda.accounts.grants import Right, actor_grant
+from kjda.accounts.grants import actor_grant
 from kjda.accounts.roles import Perm
 from kjda.archives import selectors
 from kjda.archives.access_log import (
@@ -25,7 +25,12 @@ from kjda.archives.models import Record, RecordFile, RecordStatus
 from kjda.errors import DomainError, NotFound
 from kjda.ingest.selectors import check_report_for
 from kjda.invoices.selectors import invoice_duplicates_for, invoices_of_record
-from kjda.lifecycle.file_use import file_page_count, file_page_response, file_use_response
+from kjda.lifecycle.file_use import (
+    file_page_count,
+    file_page_response,
+    file_use_response,
+    use_allowed,
+)
 from kjda.lifecycle.mentions import mentions_of_record
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
@@ -82,8 +87,8 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         "files": files,
         "previews": [f for f in files if file_previewable(f)],
         "loan": loan,
-        "may_download": loan is None or loan.allows(Right.DOWNLOAD),
-        "may_print": loan is None or loan.allows(Right.PRINT),
+        "may_download": use_allowed(loan, FileUse.DOWNLOAD),
+        "may_print": use_allowed(loan, FileUse.PRINT),
         "report": report,
         "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
@@ -91,7 +96,6 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
             invoices, invoice_duplicates_for(actor=request.user, invoices=invoices)),
         "trail": presenters.record_audit_trail(actor=request.user, record=record),
         "mentions": mentions_of_record(record),
-        "loan_grant": actor_grant(request.user, record.pk),
         **_correction_context(request, record, files, report),
     })
 
