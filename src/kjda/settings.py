@@ -232,6 +232,9 @@ DATABASE_ROUTERS = ["kjda.db.routers.ReadOnlySearchRouter"]
 # SQLite group commit (kjda.db.sqlite.group_commit): how long a filing transaction may wait for
 # filings of the same process that are about to join it.
 KJDA_SQLITE_COMMIT_DELAY_MS = float(os.environ.get("KJDA_SQLITE_COMMIT_DELAY_MS", "2"))
+# A worker's claim on an OA inbox event (kjda.connectors.processing): when the worker dies, the
+# event waits this long before another worker takes it over.
+KJDA_INBOX_LEASE_SECONDS = float(os.environ.get("KJDA_INBOX_LEASE_SECONDS", "600"))
 # Ingest pipelines (identify → check) one process runs at once (kjda.ingest.services).
 KJDA_INGEST_PARALLEL = int(os.environ.get("KJDA_INGEST_PARALLEL", "2"))
 

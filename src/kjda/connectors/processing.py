@@ -12,6 +12,7 @@ import logging
 import traceback
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,7 +30,13 @@ from kjda.connectors.services import connector_build, connector_persist_updates
 from kjda.errors import DomainError
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)
+# How long a claimed event stays its worker's (KJDA_INBOX_LEASE_SECONDS): a worker killed
+# mid-way holds it this long before another takes it over. Longer than the slowest archiving of
+# one event (its attachments' download included); issue 22 adds heartbeats to shorten it.
+def inbox_lease() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "KJDA_INBOX_LEASE_SECONDS", 600)))
+
+
 MAX_ATTEMPTS = 6
 BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 7200)]
 
@@ -47,7 +54,7 @@ def inbox_claim(*, event_pk: int) -> InboxEvent | None:
     A worker killed mid-way leaves an expired lease, and the event becomes claimable again."""
     now = timezone.now()
     claimed = InboxEvent.objects.filter(_claimable(now), pk=event_pk).update(
-        status=InboxStatus.PROCESSING, lease_until=now + LEASE)
+        status=InboxStatus.PROCESSING, lease_until=now + inbox_lease())
     if not claimed:
         return None
     return InboxEvent.objects.select_related("connector").get(pk=event_pk)
