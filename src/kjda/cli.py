@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | storage check | backup | backup verify | restore | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | keys export | storage check | backup | backup verify | restore | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
@@ -49,6 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     generated = site_prepare()
+    if not _node_keys_ok():
+        return 2
     if generated:
         print("=" * 64)
         print("已创建管理员账号 / admin account created")
@@ -108,6 +110,45 @@ def _warn_if_mfa_off() -> None:
         print("!" * 64, file=sys.stderr, flush=True)
 
 
+def _node_keys_ok() -> bool:
+    """Refuse to start with keys other than those the database was written with; warn when a
+    server database (other nodes may share it) is used with keys from local files."""
+    from kjda.preservation.cluster import (
+        node_keys_from_files,
+        node_keys_problems,
+        node_uses_server_database,
+    )
+
+    problems = node_keys_problems()
+    for problem in problems:
+        print(f"拒绝启动 / REFUSING TO START: {problem.message}", file=sys.stderr)
+    if problems:
+        print("每个节点须使用相同的密钥：在首个节点运行 `kjda keys export`，把输出设为其他节点的环境"
+              "变量 / every node must use the same keys: run `kjda keys export` on the first "
+              "node and set its output in every other node's environment", file=sys.stderr,
+              flush=True)
+        return False
+    local = node_keys_from_files() if node_uses_server_database() else []
+    if local:
+        print(f"警告 / WARNING: {', '.join(local)} 来自本机数据目录的文件 / come from files in "
+              "this node's KJDA_DATA_DIR. 多节点部署须在每个节点设置相同的环境变量（kjda keys "
+              "export）/ with more than one node set them, the same, in every node's environment "
+              "(kjda keys export)", file=sys.stderr, flush=True)
+    return True
+
+
+def cmd_keys_export(args: argparse.Namespace) -> int:
+    """Print the shared keys of this data dir as environment lines for the other nodes."""
+    django_setup()
+    from kjda.preservation.cluster import node_keys_export
+
+    print("# KJDA 共享密钥 / shared keys: 在每个 kjda serve 与 kjda worker 节点设置 / set on "
+          "every node; 保密 / keep secret")
+    for line in node_keys_export():
+        print(line)
+    return 0
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     """A worker started by `kjda serve` ends when the server is gone, even if it was killed."""
     import threading
@@ -127,6 +168,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)
     django_setup()
+    if not _node_keys_ok():
+        return 2
     import threading
 
     from django.core.management import call_command
@@ -540,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = audit_sub.add_parser("rotate-key", help="start a new audit key (the old ones are "
                                                      "kept to verify older events)")
     rotate.set_defaults(func=cmd_audit_rotate_key)
+    keys = sub.add_parser("keys", help="the keys every node of a multi-node deployment shares")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    kexport = keys_sub.add_parser("export", help="print this data dir's keys as environment "
+                                  "lines (KJDA_SECRET_KEY=…) for the other nodes")
+    kexport.set_defaults(func=cmd_keys_export)
     storage = sub.add_parser("storage", help="blob store tools")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)
     check = storage_sub.add_parser(

@@ -70,3 +70,13 @@ def audit_key_by_id(key_id: str) -> AuditKey | None:
 def audit_key_id(secret: str) -> str:
     """The id a key is known by (shown by `kjda audit rotate-key`, stored with each event)."""
     return _key_from_secret(secret).key_id
+
+
+def audit_key_known_to_database() -> bool:
+    """Whether this process knows the key the newest audit event was written with (True on an
+    empty log): a node started with another key would fork the chain (kjda.preservation.cluster)."""
+    from kjda.audit.models import AuditEvent
+
+    key_id = (AuditEvent.objects.exclude(key_id=None).order_by("-seq")
+              .values_list("key_id", flat=True).first())
+    return key_id is None or audit_key_by_id(key_id) is not None

@@ -45,6 +45,29 @@ def connector_key_text() -> str:
         return fh.read().strip()
 
 
+def connector_key_ensure() -> str:
+    """The key, generated now (in the data dir) if there is none yet: `kjda keys export`
+    hands it to the other nodes before any of them makes its own."""
+    _cipher()
+    return connector_key_text()
+
+
+def connector_key_known_to_database() -> bool:
+    """Whether this process can read the connectors' secrets the database holds (True when
+    there are none): another node's connector key would make every OA call fail."""
+    from kjda.connectors.models import Connector
+
+    token = (Connector.objects.exclude(secrets_encrypted="").order_by("-created_at")
+             .values_list("secrets_encrypted", flat=True).first())
+    if not token:
+        return True
+    try:
+        _cipher().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def secrets_encrypt(values: dict[str, str]) -> str:
     return _cipher().encrypt(json.dumps(values, ensure_ascii=False).encode()).decode()
 
