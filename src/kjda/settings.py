@@ -42,6 +42,10 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# A rotated secret key: the old ones, comma-separated, still verify sessions and signed links
+# (Django's stock rotation), so a node with the new key is not taken for a stray one.
+SECRET_KEY_FALLBACKS = [k.strip() for k in os.environ.get("KJDA_SECRET_KEY_FALLBACKS", "")
+                        .split(",") if k.strip()]
 
 
 # Audit log integrity (kjda.audit.keys): the HMAC key of the audit chain and of its checkpoints,

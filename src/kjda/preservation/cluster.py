@@ -69,7 +69,8 @@ def node_keys_problems() -> list[KeyProblem]:
     if not _secret_key_signed_sessions():
         problems.append(KeyProblem("KJDA_SECRET_KEY", (
             "当前会话不是用本节点的 KJDA_SECRET_KEY 签名的 / the current sessions were signed "
-            "with another KJDA_SECRET_KEY")))
+            "with another KJDA_SECRET_KEY (a deliberate rotation: list the old key in "
+            "KJDA_SECRET_KEY_FALLBACKS)")))
     return problems
 
 

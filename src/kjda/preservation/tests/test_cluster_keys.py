@@ -43,13 +43,16 @@ def test_a_node_with_another_connector_key_is_refused(monkeypatch):
     assert _keys(node_keys_problems()) == ["KJDA_CONNECTOR_KEY"]
 
 
-def test_a_node_with_another_secret_key_is_refused(settings):
+def test_a_node_with_another_secret_key_is_refused_and_a_rotated_one_is_not(settings):
     session = SessionStore()
     session["user"] = "someone"
     session.save()
     assert node_keys_problems() == []
+    written_with = settings.SECRET_KEY
     settings.SECRET_KEY = "another-secret-key-" + "x" * 40
     assert _keys(node_keys_problems()) == ["KJDA_SECRET_KEY"]
+    settings.SECRET_KEY_FALLBACKS = [written_with]  # KJDA_SECRET_KEY_FALLBACKS: a rotation
+    assert node_keys_problems() == []
 
 
 def test_keys_export_prints_every_shared_key_as_an_environment_line(settings, monkeypatch):
