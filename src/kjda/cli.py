@@ -31,6 +31,9 @@ def site_prepare(*, quiet: bool = False) -> str | None:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
     fonds_ensure()
+    from kjda.storage.services import get_backend
+
+    get_backend()  # opens (on first start: creates) the blob store; the monitor probes it
     if get_user_model().objects.filter(username="admin").exists():
         return None
     password = os.environ.get("KJDA_ADMIN_PASSWORD")

@@ -34,8 +34,8 @@ ALARM_CLEAR = "alarm.clear"
 ALARM_ACKNOWLEDGE = "alarm.acknowledge"
 ALARMS_URL = "/system/alarms/"
 # The OA notice's reason (kept from before the alarms joined one list: fixity, backup).
-_NOTICE_REASON = {AlarmKind.FIXITY_DAMAGE: "fixity_alarm",
-                  AlarmKind.BACKUP_OVERDUE: "backup_overdue"}
+_NOTICE_REASON: dict[str, str] = {AlarmKind.FIXITY_DAMAGE: "fixity_alarm",
+                                  AlarmKind.BACKUP_OVERDUE: "backup_overdue"}
 NOTE_MAX = 2000
 
 
