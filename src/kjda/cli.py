@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | keys export | storage check | backup | backup verify | restore | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | keys export | storage check | backup | backup verify | restore | monitor check | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
@@ -31,6 +31,9 @@ def site_prepare(*, quiet: bool = False) -> str | None:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
     fonds_ensure()
+    from kjda.storage.services import get_backend
+
+    get_backend()  # opens (on first start: creates) the blob store; the monitor probes it
     if get_user_model().objects.filter(username="admin").exists():
         return None
     password = os.environ.get("KJDA_ADMIN_PASSWORD")
@@ -180,6 +183,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from kjda.lifecycle.daily import start_daily_thread
 
     start_daily_thread()  # issue 17: custody running out, expiries (once a day)
+    from kjda.preservation.monitoring.tasks import start_monitor_thread
+
+    start_monitor_thread()  # issue 19 item 5: the probes, one worker per interval
     stop = threading.Event()
     intake = start_intake_threads(threads=args.intake_threads, index=args.index,
                                   count=args.count, stop=stop)
@@ -532,6 +538,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor_check(args: argparse.Namespace) -> int:
+    """Run the monitor's probes once and print the open alarms: exit 1 when any is open."""
+    django_setup()
+    from kjda.preservation.monitoring.selectors import alarms_open
+    from kjda.preservation.monitoring.services import monitor_check
+
+    report = monitor_check()
+    for error in report.errors:
+        print(f"探测失败 / probe failed: {error}", file=sys.stderr)
+    open_alarms = alarms_open()
+    print(f"未确认告警 / open alarms: {len(open_alarms)} (raised or seen now: "
+          f"{len(report.raised)}, cleared now: {len(report.cleared)})")
+    for a in open_alarms:
+        state = "cleared" if a.cleared_at else "active"
+        print(f"  #{a.pk} {a.severity:8} {a.kind:20} {state:7} x{a.times_seen} "
+              f"{a.last_seen_at:%Y-%m-%d %H:%M}  {a.title_zh} / {a.title_en}")
+    return 1 if open_alarms else 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kjda.settings")
     from django.core.management import execute_from_command_line
@@ -647,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("dest")
     restore.add_argument("--set", default=None, help="restore this set (default: the newest)")
     restore.set_defaults(func=cmd_restore)
+    monitor = sub.add_parser("monitor", help="监控告警: storage and system monitoring")
+    monitor_sub = monitor.add_subparsers(dest="monitor_command", required=True)
+    mcheck = monitor_sub.add_parser("check", help="run the probes once and print the open "
+                                                  "alarms (exit 1 if any is open)")
+    mcheck.set_defaults(func=cmd_monitor_check)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)

@@ -10,6 +10,10 @@ KJDA_WATERMARK  loans (default) | always | off: which previews, downloads and pr
 KJDA_REPLICA_URL  a second blob store (file:///… or s3://…) holding a copy of every blob
 KJDA_FIXITY_BYTES_PER_SECOND  the daily fixity audit's read rate (default 32 MiB/s; 0: no limit)
 KJDA_FIXITY_CYCLE_DAYS  every blob re-hashed at least once per this many days (default 90)
+KJDA_MONITOR_INTERVAL_SECONDS  how often a worker runs the monitor's probes (default 300)
+KJDA_ALARM_DISK_FREE_PERCENT / KJDA_ALARM_DISK_FREE_BYTES  low free space below either (10, 5 GiB)
+KJDA_SLOW_REQUEST_MS / KJDA_ALARM_SLOW_COUNT  that many requests slower than this per 5 minutes
+KJDA_ALARM_REFUSALS  refusals of one account or address within 15 minutes (default 10)
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.loans",
     "kjda.lifecycle.preservation",
     "kjda.preservation.backup",
+    "kjda.preservation.monitoring",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout
     "allauth",
@@ -125,6 +130,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: times the whole request (slow-response alarms, issue 19 item 5)
+    "kjda.preservation.monitoring.middleware.SlowRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "kjda.web.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -277,6 +284,14 @@ KJDA_FIXITY_BYTES_PER_SECOND = int(os.environ.get("KJDA_FIXITY_BYTES_PER_SECOND"
                                                   str(32 * 1024 * 1024)))
 KJDA_FIXITY_CYCLE_DAYS = float(os.environ.get("KJDA_FIXITY_CYCLE_DAYS", "90"))
 KJDA_REPLICA_URL = os.environ.get("KJDA_REPLICA_URL", "")
+# Monitoring (kjda.preservation.monitoring, issue 19 item 5): one worker per interval runs the
+# probes; each threshold below raises an alarm that stays open until acknowledged.
+KJDA_MONITOR_INTERVAL_SECONDS = float(os.environ.get("KJDA_MONITOR_INTERVAL_SECONDS", "300"))
+KJDA_ALARM_DISK_FREE_PERCENT = float(os.environ.get("KJDA_ALARM_DISK_FREE_PERCENT", "10"))
+KJDA_ALARM_DISK_FREE_BYTES = int(os.environ.get("KJDA_ALARM_DISK_FREE_BYTES", str(5 * 1024**3)))
+KJDA_SLOW_REQUEST_MS = float(os.environ.get("KJDA_SLOW_REQUEST_MS", "3000"))
+KJDA_ALARM_SLOW_COUNT = int(os.environ.get("KJDA_ALARM_SLOW_COUNT", "5"))
+KJDA_ALARM_REFUSALS = int(os.environ.get("KJDA_ALARM_REFUSALS", "10"))
 
 TASKS = {
     "default": {

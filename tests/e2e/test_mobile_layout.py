@@ -58,6 +58,8 @@ PAGES: list[tuple[str | None, str]] = [  # (who — None: signed out, path)
     ("archivist", "/intake/"),
     ("archivist", "/tokens/"),
     ("archivist", "/password/"),
+    ("archivist", "/system/alarms/"),  # monitoring (issue 19 item 5): read-only for archivists
+    ("archivist", "/system/preservation/"),
     ("secadmin", "/users/"),
     ("secadmin", "/accounts/2fa/"),
     # borrowing and the OA entry (issue 18)

@@ -59,6 +59,9 @@ class Perm:
     LOAN_RULES = "loan.rules"
     # 长期保存 (issue 19): the fixity audit's reports and the replica's lag.
     STORAGE_READ = "storage.read"
+    # Monitoring (issue 19 item 5): alarms stay open until the system administrator
+    # acknowledges them (archivists see the storage and fixity alarms, read-only).
+    ALARM_ACKNOWLEDGE = "alarm.acknowledge"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -78,6 +81,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                                Role.INSPECTOR}),
     Perm.LOAN_RULES: frozenset({Role.ARCHIVIST}),
     Perm.STORAGE_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.ALARM_ACKNOWLEDGE: frozenset({Role.SYSADMIN}),
 }
 
 
@@ -90,6 +94,7 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.LOAN_READ: "read",
     Perm.STORAGE_READ: "read",
     Perm.LOAN_RULES: "admin",
+    Perm.ALARM_ACKNOWLEDGE: "admin",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",
     Perm.VOLUME_ASSEMBLE: "admin",

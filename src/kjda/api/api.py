@@ -209,6 +209,9 @@ def _register_routers() -> None:
     from kjda.api import storage  # issue 19: fixity reports, replica lag
 
     api.add_router("", storage.router)
+    from kjda.api import alarms  # issue 19 item 5: monitoring alarms
+
+    api.add_router("", alarms.router)
 
 
 _register_routers()

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from kjda.accounts.roles import Perm
 from kjda.accounts.selectors import actor_can
 from kjda.audit.checkpoints import audit_checkpoint_latest
-from kjda.audit.models import AuditChainHead, AuditEvent
+from kjda.audit.models import Action, AuditChainHead, AuditEvent, Outcome
 from kjda.audit.services import ChainVerification, ChainWalker, CheckpointMark, events_after
 from kjda.errors import DomainError
 
@@ -128,3 +128,20 @@ def _verify_walk(walker: ChainWalker, batch_size: int) -> ChainVerification:
             f"#{head.last_seq} hash differs from the chain head (newest event replaced)",
         )
     return walker.result_ok()
+
+
+def audit_refusal_counts(*, since: datetime, at_least: int) -> list[dict[str, object]]:
+    """Monitoring: who was refused at least `at_least` times since `since` — access denied
+    (`outcome=denied`) and failed sign-ins (`auth.failed`) — per account name and per client
+    address, most refused first: [{"by": "user"|"ip", "who": …, "count": n}]."""
+    refused = AuditEvent.objects.filter(occurred_at__gte=since).filter(
+        Q(outcome=Outcome.DENIED) | Q(action=Action.AUTH_FAILED))
+    rows: list[dict[str, object]] = []
+    for by, field in (("user", "actor_name"), ("ip", "ip")):
+        named = refused.exclude(**{f"{field}__isnull": True})
+        if by == "user":  # (an inet column on PostgreSQL takes no "")
+            named = named.exclude(actor_name="")
+        for row in (named.values(field).annotate(n=Count("seq")).filter(n__gte=at_least)
+                    .order_by("-n")[:50]):
+            rows.append({"by": by, "who": str(row[field]), "count": row["n"]})
+    return rows

@@ -3,12 +3,20 @@ arrive with issue #4: today any active user may read)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
 
 from kjda.accounts.selectors import Actor
-from kjda.connectors.models import Connector, InboxEvent, Mapping, Notice
+from kjda.connectors.models import (
+    Connector,
+    InboxEvent,
+    InboxStatus,
+    Mapping,
+    Notice,
+    NoticeStatus,
+)
 
 
 def _allowed(actor: Actor) -> bool:
@@ -58,3 +66,14 @@ def notice_list(*, actor: Actor, limit: int = 20) -> QuerySet[Notice]:
     """The latest notices and to-dos sent (or being sent) back to OA users, newest first."""
     qs = Notice.objects.select_related("connector") if _allowed(actor) else Notice.objects.none()
     return qs.order_by("-created_at")[:limit]
+
+
+def failures_since(*, since: datetime) -> dict[str, int]:
+    """System-wide counts for monitoring (no OA content is read): inbox events that failed for
+    good and notices that gave up retrying since `since` (a notice's last try is its claim)."""
+    return {
+        "inbox_failed": InboxEvent.objects.filter(status=InboxStatus.FAILED,
+                                                  processed_at__gt=since).count(),
+        "notices_failed": Notice.objects.filter(status=NoticeStatus.FAILED,
+                                                claimed_at__gt=since).count(),
+    }

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,7 +31,7 @@ from kjda.audit.services import audit_log
 from . import errors
 from .backends import BlobBackend, backend_from_url
 from .backends.base import CheckpointStore
-from .backends.local import LocalBlobBackend, LocalCheckpointStore
+from .backends.local import LocalBlobBackend, LocalCheckpointStore, folder_probe
 from .digests import OPENSSL_SM3, Digests, new_sm3, read_chunks, require_sha256
 from .errors import StorageError
 
@@ -59,6 +62,7 @@ __all__ = [
     "replica_copy_due",
     "replica_lag",
     "storage_restore_from_replica",
+    "store_probe",
     "fixity_audit",
     "fixity_last_run",
     "get_backend",
@@ -813,6 +817,49 @@ def replica_lag() -> dict[str, Any]:
         "oldest_queued_at": oldest.isoformat(timespec="seconds") if oldest else None,
         "lag_seconds": int((timezone.now() - oldest).total_seconds()) if oldest else 0,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class StoreProbe:
+    """One store's health as monitoring sees it: reachable and writable, and for a folder its
+    disk's free space."""
+
+    url: str
+    ok: bool
+    error: str
+    millis: float
+    path: str | None = None  # a folder store's folder
+    free_bytes: int | None = None
+    total_bytes: int | None = None
+
+
+def store_probe(*, url: str) -> StoreProbe:
+    """Probe the store at `url` (STORAGE_URL or KJDA_REPLICA_URL): a folder must exist and take
+    a small write; an S3 bucket must answer HEAD and a one-key listing. Never raises."""
+    start = time.monotonic()
+    path: Path | None = None
+    error = ""
+    try:
+        if url.startswith("file:"):
+            # Probed without opening the backend: its constructor would re-create a vanished
+            # store folder.
+            path = Path(url2pathname(unquote(urlsplit(url).path)))
+            folder_probe(path)
+        else:
+            _backend_for(url, str(settings.DATA_DIR)).probe()
+    except StorageError as exc:
+        error = exc.message
+        if exc.__cause__ is not None:
+            error = f"{error}: {exc.__cause__}"[:500]
+    except (OSError, ValueError, ImportError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    millis = (time.monotonic() - start) * 1000
+    free = total = None
+    if path is not None and path.is_dir():
+        usage = shutil.disk_usage(path)
+        free, total = usage.free, usage.total
+    return StoreProbe(url, not error, error, round(millis, 1),
+                      str(path) if path is not None else None, free, total)
 
 
 STORAGE_RESTORED = "storage.restored"

@@ -285,6 +285,16 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.preservation.backup.services.backup_restore": (
         "backup.restore", "preservation/backup/tests/test_backup.py::"
         "test_restore_drill_brings_back_records_files_and_a_verifying_audit_chain"),
+    # preservation.monitoring (issue 19 item 5)
+    "kjda.preservation.monitoring.services.alarm_raise": (
+        "alarm.raise", "preservation/monitoring/tests/test_alarms.py::"
+        "test_raising_twice_updates_one_alarm_and_tells_the_oa_once"),
+    "kjda.preservation.monitoring.services.alarm_clear": (
+        "alarm.clear", "preservation/monitoring/tests/test_alarms.py::"
+        "test_raising_twice_updates_one_alarm_and_tells_the_oa_once"),
+    "kjda.preservation.monitoring.services.alarm_acknowledge": (
+        "alarm.acknowledge", "preservation/monitoring/tests/test_alarms.py::"
+        "test_raising_twice_updates_one_alarm_and_tells_the_oa_once"),
     # lifecycle.packages (issue 19 item 4)
     "kjda.lifecycle.packages.services.package_export": (
         "package.exported", "lifecycle/packages/tests/test_transfer_package.py::"
@@ -376,6 +386,9 @@ EXEMPT: dict[str, str] = {
     "kjda.archives.services.record_check_history_add":
         "a step of fixity_check, inside a blob's audited transaction (storage.fixity_failed)",
     "kjda.storage.services.fixity_counts": _PURE,
+    "kjda.storage.services.store_probe": "read-only (a probe's temp file is removed at once)",
+    "kjda.preservation.monitoring.services.monitor_check":
+        "runs the probes and writes only through alarm_raise / alarm_clear (audited)",
     "kjda.storage.services.fixity_last_run": _READ,
     "kjda.storage.services.replica_copy":
         "copies bytes already recorded (and audited with their record) to the second store; "

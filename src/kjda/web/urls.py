@@ -11,6 +11,7 @@ from kjda.web.views import (
     loans,
     mobile,
     records,
+    system,
     tokens,
     transfers,
     upload,
@@ -109,5 +110,9 @@ urlpatterns = [
     path("loans/rules/", loans.loan_rules, name="loan_rules"),
     path("loans/<int:loan_id>/", loans.loan_detail, name="loan_detail"),
     path("loans/<int:loan_id>/<str:action>/", loans.loan_action, name="loan_action"),
+    # Monitoring and preservation (issue 19 item 5)
+    path("system/alarms/", system.alarm_list, name="alarm_list"),
+    path("system/alarms/<int:alarm_id>/acknowledge/", system.alarm_ack, name="alarm_ack"),
+    path("system/preservation/", system.preservation_status, name="preservation_status"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from kjda.accounts.roles import Role
 from kjda.accounts.selectors import actor_roles
 from kjda.lifecycle.preservation.selectors import fixity_open_failures
+from kjda.lifecycle.preservation.services import STATUS_URL
 from kjda.lifecycle.todos import Actor, Todo
 from kjda.storage.services import replica_lag
 
@@ -26,7 +27,7 @@ def fixity_todos(actor: Actor) -> list[Todo]:
         todos.append(Todo("preservation",
                           f"长期保存检测：{len(failures)} 个文件损坏或缺失，未能从副本修复 / "
                           f"fixity audit: {len(failures)} files damaged or missing, not repaired",
-                          "/", since))
+                          STATUS_URL, since))
     if Role.SYSADMIN in roles:
         lag = replica_lag()
         if lag["configured"] and lag["lag_seconds"] > REPLICA_LAG_ALARM.total_seconds():
@@ -34,5 +35,5 @@ def fixity_todos(actor: Actor) -> list[Todo]:
             todos.append(Todo("preservation",
                               f"副本滞后：{lag['pending']} 个文件未复制（{lag['failing']} 个失败） / "
                               f"replica behind: {lag['pending']} blobs not copied "
-                              f"({lag['failing']} failing)", "/", oldest))
+                              f"({lag['failing']} failing)", STATUS_URL, oldest))
     return todos

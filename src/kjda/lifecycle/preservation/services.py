@@ -2,7 +2,8 @@
 hoc during storage"): `kjda.storage.services.fixity_audit` re-hashes and repairs; this adds what
 the archive must do about a damaged copy, in the same transaction as the blob's result: a
 长期保存检测 event and check item on every record that holds the file, and an OA notice to the
-archivists and the system administrator (the dashboard alarm is `providers.fixity_todos`)."""
+archivists and the system administrator — through an alarm (kjda.preservation.monitoring) when the
+damage is left unrepaired (the dashboard alarm is `providers.fixity_todos`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from kjda.accounts.selectors import users_with_roles
 from kjda.archives.models import RecordFile
 from kjda.archives.services import record_check_history_add, record_event_add
 from kjda.lifecycle.todos import oa_todo_notify
+from kjda.preservation.monitoring.models import AlarmKind, Severity
+from kjda.preservation.monitoring.services import alarm_raise
 from kjda.storage.models import FixityRun
 from kjda.storage.services import fixity_audit
 
@@ -25,6 +28,7 @@ MANDATE = "DA/T 70-2018 长期保存阶段检测；GB/T 39784-2021"
 # mirror the archiving stage's GD-1-1 (digests) and the integrity of the stored file.
 CODE_DIGEST = ("BC-1-1", "固化信息有效性检测（摘要值）", "真实性")
 CODE_PRESENT = ("BC-2-1", "电子文件存储完整性检测（文件存在）", "完整性")
+STATUS_URL = "/system/preservation/"
 _OUTCOME_TEXT = {"mismatch": "摘要值不符 / digests differ",
                  "missing": "存储中缺失 / missing from the store"}
 
@@ -61,11 +65,23 @@ def _on_failure(finding: dict[str, Any]) -> None:
             "failures": [] if item["result"] == "pass" else [item["code"]], "items": [item]})
     if finding["copy"] == "replica" and finding["repaired"]:
         return  # the replica caught up from the primary: nothing for people to do
-    people = users_with_roles(roles=[Role.ARCHIVIST, Role.SYSADMIN])
     state = "已修复 / repaired" if finding["repaired"] else "未修复，请处理 / NOT repaired"
+    title = "长期保存检测发现文件损坏 / fixity audit found a damaged file"
+    text = (f"{item['code']} {item['name']}：{len(records)} 份档案的文件 {item['reason']}；{state}"
+            f" / a file of {len(records)} records failed the fixity check; {state}")
+    if not finding["repaired"]:
+        # Damage left is an alarm, open until acknowledged; its OA to-do goes to the archivists
+        # and the system administrators once (again only after an acknowledgement).
+        zh, _, en = text.partition(" / ")
+        alarm_raise(kind=AlarmKind.FIXITY_DAMAGE, subject=finding["sha256"],
+                    title_zh="文件损坏或缺失，未能修复",
+                    title_en="a stored file is damaged or missing, not repaired",
+                    detail_zh=f"{zh}（SHA-256 {finding['sha256']}）",
+                    detail_en=f"{en} (SHA-256 {finding['sha256']})", severity=Severity.CRITICAL,
+                    data={"sha256": finding["sha256"], "copy": finding["copy"],
+                          "outcome": finding["outcome"], "records": len(records)})
+        return
     oa_todo_notify(
-        users=people, title="长期保存检测发现文件损坏 / fixity audit found a damaged file",
-        text=(f"{item['code']} {item['name']}：{len(records)} 份档案的文件 {item['reason']}；{state}"
-              f" / a file of {len(records)} records failed the fixity check; {state}"),
-        url="/", dedupe_key=f"fixity:{finding['sha256']}:{finding['copy']}:{now:%Y%m%d}",
-        reason="fixity_alarm", todo=not finding["repaired"])
+        users=users_with_roles(roles=[Role.ARCHIVIST, Role.SYSADMIN]), title=title, text=text,
+        url=STATUS_URL, dedupe_key=f"fixity:{finding['sha256']}:{finding['copy']}:{now:%Y%m%d}",
+        reason="fixity_alarm", todo=False)

@@ -24,4 +24,4 @@ def backup_todos(actor: Actor) -> list[Todo]:
     if not status.overdue:
         return []
     since = status.last_ok.finished_at if status.last_ok else None
-    return [Todo("backup", overdue_title(status.as_dict()), "/", since)]
+    return [Todo("backup", overdue_title(status.as_dict()), "/system/preservation/", since)]

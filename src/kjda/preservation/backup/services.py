@@ -271,24 +271,25 @@ def backup_restore(*, dest: str | Path, passphrase: str, set_id: str | None = No
 
 def backup_overdue_check() -> int:
     """The daily alarm: when the last good backup is older than KJDA_BACKUP_MAX_AGE_HOURS (or
-    there is none), audit it and tell the system administrators in their OA (once a day); the
-    dashboard to-do comes from providers.backup_todos. The number of OA notices queued."""
-    from kjda.accounts.roles import Role
-    from kjda.accounts.selectors import users_with_roles
-    from kjda.lifecycle.todos import oa_todo_notify
+    there is none), audit it and raise the backup_overdue alarm (kjda.preservation.monitoring),
+    whose OA to-do reaches the system administrators once, until they acknowledge it; a good
+    backup clears it. The dashboard to-do comes from providers.backup_todos. The number of OA
+    notices queued."""
+    from kjda.preservation.monitoring.models import AlarmKind
+    from kjda.preservation.monitoring.probes import backup_finding
+    from kjda.preservation.monitoring.services import alarm_clear, alarm_raise
 
-    from .providers import overdue_title
     from .selectors import backup_status
 
     status = backup_status()
     if not status.overdue:
+        alarm_clear(kind=AlarmKind.BACKUP_OVERDUE, subject="backup")
         return 0
     facts = status.as_dict()
-    title = overdue_title(facts)
+    f = backup_finding(facts)
     with transaction.atomic():
         audit_log(action=BACKUP_OVERDUE, object_type="backup", object_id=str(facts["set"] or ""),
                   outcome="failure", detail=facts)
-        return oa_todo_notify(users=users_with_roles(roles=[Role.SYSADMIN]), title=title,
-                              text=title, url="/", reason="backup_overdue",
-                              dedupe_key=f"backup-overdue:{timezone.localdate().isoformat()}",
-                              todo=False)
+        return alarm_raise(kind=f.kind, subject=f.subject, title_zh=f.title_zh,
+                           title_en=f.title_en, detail_zh=f.detail_zh, detail_en=f.detail_en,
+                           severity=f.severity, data=f.data).notices

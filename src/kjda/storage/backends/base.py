@@ -46,6 +46,11 @@ class BlobBackend(ABC):
         without locks does nothing. True when a retention was set."""
         return False
 
+    def probe(self) -> None:
+        """A cheap check that the store answers and takes writes (monitoring): raises
+        StorageError or OSError with the reason when it does not."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be probed")
+
     def verify(self, sha256: str, *, expected: Digests | None = None) -> bool:
         """Re-hash the stored object and compare with its name (and `expected` when given)."""
         with self.open(sha256) as fh:

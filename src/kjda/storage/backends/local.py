@@ -46,6 +46,9 @@ class LocalBlobBackend(BlobBackend):
     def __repr__(self) -> str:
         return f"LocalBlobBackend({str(self.root)!r})"
 
+    def probe(self) -> None:
+        folder_probe(self.root)
+
     def path_for(self, sha256: str) -> Path:
         require_sha256(sha256)
         if self.fanout == 1:
@@ -206,6 +209,21 @@ class LocalBlobBackend(BlobBackend):
             _fsync_dir(level.parent)  # make the new directory entry durable
         if len(self._known_dirs) < 70_000:
             self._known_dirs.add(path)
+
+
+def folder_probe(root: Path) -> None:
+    """The folder store is there and takes a write (a tiny temp file, removed at once); raises
+    OSError otherwise. Never creates the folder: a store that vanished must be reported, not
+    silently started afresh (which the backend's constructor would do)."""
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "store folder missing", str(root))
+    fd, name = tempfile.mkstemp(dir=root / ".tmp", prefix="probe-")
+    try:
+        os.write(fd, b"probe")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
 
 
 def _subdirs(path: Path) -> list[Path]:

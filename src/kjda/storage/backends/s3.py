@@ -241,6 +241,18 @@ class S3BlobBackend(BlobBackend):
         except (ClientError, BotoCoreError) as exc:
             raise storage_unavailable() from exc
 
+    def probe(self) -> None:
+        """HEAD the bucket and list one key under the prefix: cheap, and fails on a wrong
+        endpoint, bucket or credentials."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_bucket(Bucket=self.options.bucket)
+            self._client.list_objects_v2(Bucket=self.options.bucket, MaxKeys=1,
+                                         Prefix=self.options.prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_unavailable() from exc
+
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError
 

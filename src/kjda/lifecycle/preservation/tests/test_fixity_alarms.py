@@ -81,6 +81,10 @@ def test_a_corrupted_file_raises_the_alarm_and_marks_the_record(
     assert AuditEvent.objects.filter(action="storage.fixity_failed", object_id=sha).exists()
     notice = Notice.objects.get(reason="fixity_alarm")
     assert notice.todo and sorted(notice.user_ids) == ["u-admin", "u-arch"]
+    from kjda.preservation.monitoring.models import Alarm
+
+    alarm = Alarm.objects.get(kind="fixity_damage", subject=sha)  # open until acknowledged
+    assert alarm.is_open and alarm.severity == "critical"
     for who in ("archivist", "admin"):
         # (the administrator also has the backup's to-do: no backup has been taken here)
         assert "preservation" in [t.workflow for t in todos_for(people[who])]

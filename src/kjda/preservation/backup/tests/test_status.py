@@ -53,6 +53,10 @@ def test_an_overdue_backup_raises_an_alarm_on_the_dashboard_and_in_the_oa(
     assert event is not None and event.detail["overdue"] is True
     notice = Notice.objects.get(reason="backup_overdue")
     assert "backup" in notice.title
+    from kjda.preservation.monitoring.models import Alarm
+
+    alarm = Alarm.objects.get(kind="backup_overdue", acknowledged_at__isnull=True)
+    assert alarm.times_seen == 2  # the second day's check updated the open alarm
 
     client = Client()
     client.force_login(sysadmin)
