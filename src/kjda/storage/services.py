@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
 
+from kjda.audit.models import AuditEvent
 from kjda.audit.services import audit_log
 
 from . import errors
@@ -782,27 +783,42 @@ def replica_copy_due(*, limit: int = 200) -> int:
 
 def replica_backfill() -> int:
     """Queue every stored blob for a replica configured for the first time (or a new replica
-    URL): the number queued. Audited as storage.replica_backfill."""
+    URL): the number queued. Audited as storage.replica_backfill; that event (object id from the
+    URL's digest) is also the mark that this URL was done, so a new node with an empty data dir
+    does not queue the whole store again (the data dir's file is the mark of older versions)."""
     url = settings.KJDA_REPLICA_URL
-    state = Path(settings.DATA_DIR) / REPLICA_STATE
-    try:
-        done = json.loads(state.read_text()).get("url") == url
-    except (FileNotFoundError, ValueError):
-        done = False
-    if not url or done:
+    if not url:
         return 0
+    # Not the URL itself as object id: an s3:// URL may carry an endpoint and options.
+    object_id = "replica:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    if AuditEvent.objects.filter(action=REPLICA_BACKFILL, object_type="storage",
+                                 object_id=object_id).exists():
+        return 0
+    try:
+        if json.loads((Path(settings.DATA_DIR) / REPLICA_STATE).read_text()).get("url") == url:
+            return 0
+    except (FileNotFoundError, ValueError):
+        pass
     now = timezone.now()
-    shas = list(Blob.objects.filter(destroyed_at__isnull=True).values_list("pk", flat=True))
+    queued = 0
     with transaction.atomic():
-        for start in range(0, len(shas), _SWEEP_BATCH):
-            ReplicaPending.objects.bulk_create(
-                [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now)
-                 for s in shas[start:start + _SWEEP_BATCH]], ignore_conflicts=True)
-        # Not the URL as object id: an s3:// URL may carry an endpoint and options.
-        audit_log(action=REPLICA_BACKFILL, object_type="storage", object_id="replica",
-                  detail={"queued": len(shas)})
-    state.write_text(json.dumps({"url": url, "at": now.isoformat(timespec="seconds"),
-                                 "queued": len(shas)}))
+        live = Blob.objects.filter(destroyed_at__isnull=True).order_by("pk")
+        last = ""
+        while True:  # by key ranges: 100M blobs are never all in memory
+            batch = list(live.filter(pk__gt=last).values_list("pk", flat=True)[:_SWEEP_BATCH])
+            if not batch:
+                break
+            queued += _replica_queue_all(batch, now)
+            last = batch[-1]
+        audit_log(action=REPLICA_BACKFILL, object_type="storage", object_id=object_id,
+                  detail={"queued": queued})
+    return queued
+
+
+def _replica_queue_all(shas: list[str], now: datetime) -> int:
+    ReplicaPending.objects.bulk_create(
+        [ReplicaPending(blob_id=s, queued_at=now, next_try_at=now) for s in shas],
+        ignore_conflicts=True)
     return len(shas)
 
 

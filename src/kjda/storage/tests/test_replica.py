@@ -94,6 +94,11 @@ def test_existing_blobs_are_backfilled_once_when_a_replica_is_configured(
     assert all(blob_path(root, s).is_file() for s in shas)
     assert AuditEvent.objects.filter(action="storage.replica_backfill").count() == 1
     assert replica_backfill() == 0  # this replica is done
+    # A new node (its data dir empty) knows it too, from the audit event: no second backfill.
+    settings.DATA_DIR = tmp_path / "another-node"
+    settings.DATA_DIR.mkdir()
+    assert replica_backfill() == 0
+    assert AuditEvent.objects.filter(action="storage.replica_backfill").count() == 1
 
 
 @pytest.mark.django_db
