@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.destruction",
     "kjda.lifecycle.loans",
     "kjda.lifecycle.preservation",
+    "kjda.lifecycle.formatwatch",  # 格式监测 (issue 19 item 6)
     "kjda.preservation.backup",
     "kjda.api",
     "kjda.web",  # before allauth: our templates override its layout

@@ -59,6 +59,9 @@ class Perm:
     LOAN_RULES = "loan.rules"
     # 长期保存 (issue 19): the fixity audit's reports and the replica's lag.
     STORAGE_READ = "storage.read"
+    # 格式监测 (issue 19 item 6): the format registry, and flagging a format at risk.
+    FORMAT_READ = "format.read"
+    FORMAT_MANAGE = "format.manage"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -78,6 +81,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                                Role.INSPECTOR}),
     Perm.LOAN_RULES: frozenset({Role.ARCHIVIST}),
     Perm.STORAGE_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.FORMAT_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.FORMAT_MANAGE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
 }
 
 
@@ -89,6 +94,8 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.TRANSFER_READ: "read",
     Perm.LOAN_READ: "read",
     Perm.STORAGE_READ: "read",
+    Perm.FORMAT_READ: "read",
+    Perm.FORMAT_MANAGE: "admin",
     Perm.LOAN_RULES: "admin",
     Perm.RECORD_INGEST: "ingest",
     Perm.VOLUME_CLOSE: "admin",

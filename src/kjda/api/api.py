@@ -209,6 +209,9 @@ def _register_routers() -> None:
     from kjda.api import storage  # issue 19: fixity reports, replica lag
 
     api.add_router("", storage.router)
+    from kjda.api import formats  # issue 19 item 6: format watch
+
+    api.add_router("", formats.router)
 
 
 _register_routers()

@@ -7,6 +7,7 @@ from kjda.web.views import (
     correction,
     dashboard,
     destructions,
+    formats,
     intake,
     loans,
     mobile,
@@ -109,5 +110,8 @@ urlpatterns = [
     path("loans/rules/", loans.loan_rules, name="loan_rules"),
     path("loans/<int:loan_id>/", loans.loan_detail, name="loan_detail"),
     path("loans/<int:loan_id>/<str:action>/", loans.loan_action, name="loan_action"),
+    # 格式监测 (issue 19 item 6)
+    path("formats/", formats.format_list, name="format_list"),
+    path("formats/<int:entry_id>/risk/", formats.format_risk, name="format_risk"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
