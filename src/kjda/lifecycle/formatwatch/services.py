@@ -166,7 +166,9 @@ def _convert(entry: FormatEntry, f: RecordFile) -> bytes:
     data = b"".join(blob_read_verified(sha256=f.sha256, sm3=f.sm3, size=f.size))
     convert = longterm.converter_for(f.format_name)
     kwargs: dict[str, Any] = {"pdfa": f.pdfa} if f.format_name == "pdf" else {}
-    return convert(data, title=f.record.title, author=f.record.responsible or "", **kwargs)
+    result: bytes = convert(data, title=f.record.title, author=f.record.responsible or "",
+                            **kwargs)
+    return result
 
 
 def _fail(f: RecordFile, entry: FormatEntry, run: MigrationRun, reason: str, *,
@@ -234,7 +236,7 @@ def _migrate_one(entry: FormatEntry, f: RecordFile, run: MigrationRun,
 
 
 @task()
-def format_migrate_task(format_id: str, trigger: str = "flag") -> dict:
+def format_migrate_task(format_id: str, trigger: str = "flag") -> dict[str, Any]:
     """The migration job (enqueued when a format is flagged). A format unflagged before the job
     runs is left alone."""
     try:
@@ -246,7 +248,7 @@ def format_migrate_task(format_id: str, trigger: str = "flag") -> dict:
 
 
 @task()
-def format_migrate_flagged_task() -> list[dict]:
+def format_migrate_flagged_task() -> list[dict[str, Any]]:
     """Daily: every flagged format with files still to migrate (filed since the last run)."""
     out = []
     for entry in FormatEntry.objects.filter(at_risk=True).order_by("format_id"):
