@@ -64,8 +64,8 @@ def ofd_record(settings, file_record):
         pytest.skip(f"no sample corpus at {SAMPLES}")
     settings.KJDA_OFD_RENDITION = False
 
-    def make(n: int = 1):
-        record = file_record([("invoice.ofd", OFD.read_bytes())], n=n)
+    def make(n: int = 1, sample: Path = OFD):
+        record = file_record([("invoice.ofd", sample.read_bytes())], n=n)
         assert [f.role for f in record.files.all()] == ["original"]
         return record
 

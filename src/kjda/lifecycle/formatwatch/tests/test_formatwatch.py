@@ -8,6 +8,7 @@ import io
 
 import pikepdf
 import pytest
+from django.utils import timezone
 
 from kjda.archives.models import BusinessEvent, RecordFile
 from kjda.audit.models import AuditEvent
@@ -21,7 +22,7 @@ from kjda.lifecycle.formatwatch.services import (
     format_migrate_task,
     format_risk_flag,
 )
-from kjda.lifecycle.formatwatch.tests.conftest import helvetica_pdf
+from kjda.lifecycle.formatwatch.tests.conftest import OFD, helvetica_pdf
 from kjda.storage.services import blob_read_verified, blob_verify
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,23 @@ def test_a_preservation_rendition_goes_only_to_a_filed_record_and_is_audited(
     with pytest.raises(Conflict):
         record_preservation_rendition_add(record_id=record.pk, source_id=original.pk, file=new,
                                           description="测试")
+
+
+def test_a_run_that_stopped_half_way_is_finished_by_the_next(ofd_record, archivist):
+    first = ofd_record(n=1)
+    second = ofd_record(n=2, sample=OFD.with_name("ofdrw_converter_999.ofd"))
+    format_risk_flag(entry=format_entry_get(format_id="kjda/ofd"), at_risk=True, reason="测试",
+                     by=archivist)
+    done = format_migrate(format_id="kjda/ofd", batch=1)
+    assert done.migrated == 2  # batches of one still cover every file
+    # As if the worker had died after the first file: the second has no current rendition and
+    # the run row is left unfinished.
+    RecordFile.objects.filter(record=second, role="rendition").update(superseded_at=timezone.now())
+    MigrationRun.objects.create(entry=format_entry_get(format_id="kjda/ofd"),
+                                target_format="fmt/477", trigger="flag",
+                                started_at=timezone.now())
+    run = format_migrate(format_id="kjda/ofd")
+    assert (run.candidates, run.migrated) == (1, 1)
+    assert RecordFile.objects.filter(record=first, role="rendition").count() == 1
+    assert RecordFile.objects.filter(record=second, role="rendition",
+                                     superseded_at__isnull=True).count() == 1
