@@ -1,4 +1,4 @@
-"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | keys export | storage check | backup | backup verify | restore | monitor check | manage.
+"""`kjda` — serve | worker | demo | audit verify | audit checkpoint | keys export | storage check | formats | backup | backup verify | restore | monitor check | manage.
 
 `kjda serve` is the one command a new user runs: it migrates, seeds the fonds and the retention
 table, creates the `admin` account, starts the production web server with its task worker
@@ -337,6 +337,67 @@ def cmd_storage_restore(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_formats_list(args: argparse.Namespace) -> int:
+    """The format registry with the archive's files per format (格式监测)."""
+    django_setup()
+    from kjda.lifecycle.formatwatch.selectors import format_registry, migration_runs
+
+    print(f"{'format':12} {'category':10} {'files':>9} {'bytes':>14}  {'target':9} flag  name")
+    for u in format_registry():
+        e = u.entry
+        if e is None:
+            print(f"{u.format_id:12} {'-':10} {u.files:>9} {u.bytes:>14}  {'-':9} -     "
+                  "未登记 / not registered")
+            continue
+        target = e.target_format if e.has_converter and e.target_format else "-"
+        flag = "RISK" if e.at_risk else "-"
+        print(f"{e.format_id:12} {e.category:10} {u.files:>9} {u.bytes:>14}  {target:9} "
+              f"{flag:5} {e.name}" + (f"  [{e.risk_reason}]" if e.at_risk else ""))
+    for r in migration_runs(limit=5):
+        print(f"run #{r.pk} {r.entry.format_id} {r.started_at:%Y-%m-%d %H:%M} {r.state}: "
+              f"migrated {r.migrated}, failed {r.failed}, given up {r.given_up}")
+    return 0
+
+
+def cmd_formats_flag(args: argparse.Namespace) -> int:
+    """Flag a format at risk (the migration is enqueued for the task workers) or clear it."""
+    django_setup()
+    from kjda.errors import DomainError
+    from kjda.lifecycle.formatwatch.selectors import format_entry_get
+    from kjda.lifecycle.formatwatch.services import format_risk_flag
+
+    try:
+        entry = format_risk_flag(entry=format_entry_get(format_id=args.format_id),
+                                 at_risk=not args.unflag, reason=args.reason or "")
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    state = "风险 / at risk (migration queued)" if entry.at_risk else "未标记 / not flagged"
+    print(f"{entry.format_id} {entry.name}: {state}")
+    return 0
+
+
+def cmd_formats_migrate(args: argparse.Namespace) -> int:
+    """Run the migration of a flagged format now and print the summary; exit 1 on failures."""
+    django_setup()
+    from kjda.errors import DomainError
+    from kjda.lifecycle.formatwatch.services import format_migrate
+
+    try:
+        run = format_migrate(format_id=args.format_id, trigger="cli")
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"格式迁移 / format migration #{run.pk} {run.entry.format_id} → {run.target_format or '-'}"
+          f" ({run.state}): {run.candidates} to migrate, {run.migrated} migrated, "
+          f"{run.failed} failed, {run.given_up} given up earlier")
+    for reason, n in run.reasons.items():
+        print(f"  {n} × {reason}")
+    for f in run.failures[:50]:
+        print(f"  file {f['file']} (record {f['record']}) {f['filename']}: {f['reason']}")
+    return 1 if run.failed or run.state == "no_converter" and run.candidates else 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the full-text index from the records (after a restore, or a tokenizer change)."""
     django_setup()
@@ -629,6 +690,18 @@ def build_parser() -> argparse.ArgumentParser:
     restore = storage_sub.add_parser(
         "restore-from-replica", help="rebuild a lost primary store from KJDA_REPLICA_URL")
     restore.set_defaults(func=cmd_storage_restore)
+    formats = sub.add_parser("formats", help="格式监测: the format registry and migrations")
+    formats_sub = formats.add_subparsers(dest="formats_command", required=True)
+    formats_sub.add_parser("list", help="formats, risk flags and files per format").set_defaults(
+        func=cmd_formats_list)
+    fflag = formats_sub.add_parser("flag", help="flag a format at risk (queues the migration)")
+    fflag.add_argument("format_id", help="PRONOM id (fmt/43) or local id (kjda/ofd)")
+    fflag.add_argument("--reason", help="why the format is at risk (required to flag)")
+    fflag.add_argument("--unflag", action="store_true", help="clear the flag instead")
+    fflag.set_defaults(func=cmd_formats_flag)
+    fmigrate = formats_sub.add_parser("migrate", help="migrate a flagged format's files now")
+    fmigrate.add_argument("format_id")
+    fmigrate.set_defaults(func=cmd_formats_migrate)
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index")
     reindex.set_defaults(func=cmd_reindex)
     dsync = sub.add_parser("directory-sync",

@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "kjda.lifecycle.destruction",
     "kjda.lifecycle.loans",
     "kjda.lifecycle.preservation",
+    "kjda.lifecycle.formatwatch",  # 格式监测 (issue 19 item 6)
     "kjda.preservation.backup",
     "kjda.preservation.monitoring",
     "kjda.api",

@@ -62,6 +62,9 @@ class Perm:
     # Monitoring (issue 19 item 5): alarms stay open until the system administrator
     # acknowledges them (archivists see the storage and fixity alarms, read-only).
     ALARM_ACKNOWLEDGE = "alarm.acknowledge"
+    # 格式监测 (issue 19 item 6): the format registry, and flagging a format at risk.
+    FORMAT_READ = "format.read"
+    FORMAT_MANAGE = "format.manage"
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -82,6 +85,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Perm.LOAN_RULES: frozenset({Role.ARCHIVIST}),
     Perm.STORAGE_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
     Perm.ALARM_ACKNOWLEDGE: frozenset({Role.SYSADMIN}),
+    Perm.FORMAT_READ: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
+    Perm.FORMAT_MANAGE: frozenset({Role.SYSADMIN, Role.ARCHIVIST}),
 }
 
 
@@ -93,6 +98,8 @@ TOKEN_SCOPE_FOR_PERM: dict[str, str] = {
     Perm.TRANSFER_READ: "read",
     Perm.LOAN_READ: "read",
     Perm.STORAGE_READ: "read",
+    Perm.FORMAT_READ: "read",
+    Perm.FORMAT_MANAGE: "admin",
     Perm.LOAN_RULES: "admin",
     Perm.ALARM_ACKNOWLEDGE: "admin",
     Perm.RECORD_INGEST: "ingest",

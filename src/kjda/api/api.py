@@ -212,6 +212,9 @@ def _register_routers() -> None:
     from kjda.api import alarms  # issue 19 item 5: monitoring alarms
 
     api.add_router("", alarms.router)
+    from kjda.api import formats  # issue 19 item 6: format watch
+
+    api.add_router("", formats.router)
 
 
 _register_routers()

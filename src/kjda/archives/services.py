@@ -522,3 +522,46 @@ def record_withdraw(*, record: Record, reason: str, actor: User | None = None,
     audit_log(action="record.withdraw", actor=actor, request=request, object_type="record",
               object_id=str(record.pk), detail={"reason": reason})
     return record
+
+
+# --- A preservation rendition of a filed record (issue 19 item 6, format watch) ----------------
+
+MIGRATION_ACTION = "迁移"  # M88 业务行为 of a format migration (standards.md §3.4)
+
+
+@transaction.atomic
+def record_preservation_rendition_add(*, record_id: int, source_id: int, file: NewFile,
+                                      description: str, mandate: str = "",
+                                      agent_name: str = "系统", actor: User | None = None,
+                                      detail: dict[str, Any] | None = None) -> RecordFile | None:
+    """The one change a filed record's content allows: a rendition of one of its current files
+    in a long-term format, ADDED beside it (the source file, its row and its bytes stay as they
+    are), with a 迁移 business event (M87–M91) and an audit event (`record.rendition_add`).
+    The caller has stored the bytes and their Blob row. None (nothing written) when the source
+    already has a current rendition in that format (a second run, or two at once: the record is
+    locked first)."""
+    record = record_lock(record_id=record_id)
+    if record.status != RecordStatus.FILED:
+        raise Conflict("record_not_filed",
+                       f"只有已归档的档案可以添加迁移转换件（当前：{record.get_status_display()}）",
+                       f"only a filed record takes a migration rendition (it is {record.status})")
+    source = RecordFile.objects.filter(pk=source_id, record_id=record.pk).first()
+    if source is None or source.superseded_at is not None or source.derived_from_id is not None:
+        raise DomainError("source_file_invalid", "源文件不是该档案的现行原始文件",
+                          "the source is not a current original file of this record")
+    if file.role != "rendition" or not file.puid:
+        raise DomainError("rendition_invalid", "转换件须标明角色与 PRONOM 格式标识",
+                          "a rendition needs its role and its PRONOM id")
+    if RecordFile.objects.filter(derived_from=source, superseded_at__isnull=True,
+                                 puid=file.puid).exists():
+        return None
+    row = record_file_row_add(record=record, file=file, derived_from=source)
+    record_event_add(record=record, action=MIGRATION_ACTION, description=description,
+                     agent_name=agent_name, mandate=mandate)
+    _lock_for_term(record, [file.sha256])
+    audit_log(action="record.rendition_add", actor=actor, actor_name=None if actor else agent_name,
+              object_type="record", object_id=str(record.pk),
+              detail={"source_file": source.pk, "source_sha256": source.sha256,
+                      "rendition_file": row.pk, "rendition_sha256": row.sha256,
+                      "puid": row.puid, **(detail or {})})
+    return row

@@ -275,6 +275,16 @@ AUDITED: dict[str, tuple[str, str]] = {
     "kjda.lifecycle.loans.services.loan_rule_set": (
         "loan_rule.set", "lifecycle/loans/tests/test_loans.py::"
         "test_the_auto_rule_approves_own_department_records_within_ten_years_only"),
+    # lifecycle.formatwatch (issue 19 item 6): 格式监测
+    "kjda.lifecycle.formatwatch.services.format_risk_flag": (
+        "format.risk", "lifecycle/formatwatch/tests/test_formatwatch.py::"
+        "test_flagging_a_format_makes_verified_renditions_with_a_migration_event_and_keeps_the_original"),
+    "kjda.lifecycle.formatwatch.services.format_migrate": (
+        "format.migrate", "lifecycle/formatwatch/tests/test_formatwatch.py::"
+        "test_flagging_a_format_makes_verified_renditions_with_a_migration_event_and_keeps_the_original"),
+    "kjda.archives.services.record_preservation_rendition_add": (
+        "record.rendition_add", "lifecycle/formatwatch/tests/test_formatwatch.py::"
+        "test_a_preservation_rendition_goes_only_to_a_filed_record_and_is_audited"),
     # preservation.backup (issue 19 item 3)
     "kjda.preservation.backup.services.backup_create": (
         "backup.create", "preservation/backup/tests/test_backup.py::"

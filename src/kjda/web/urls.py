@@ -7,6 +7,7 @@ from kjda.web.views import (
     correction,
     dashboard,
     destructions,
+    formats,
     intake,
     loans,
     mobile,
@@ -114,5 +115,8 @@ urlpatterns = [
     path("system/alarms/", system.alarm_list, name="alarm_list"),
     path("system/alarms/<int:alarm_id>/acknowledge/", system.alarm_ack, name="alarm_ack"),
     path("system/preservation/", system.preservation_status, name="preservation_status"),
+    # 格式监测 (issue 19 item 6)
+    path("formats/", formats.format_list, name="format_list"),
+    path("formats/<int:entry_id>/risk/", formats.format_risk, name="format_risk"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

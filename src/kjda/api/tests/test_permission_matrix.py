@@ -101,6 +101,8 @@ ENDPOINTS = [  # (method, path, body, expected status per caller)
                                "roles": ["accountant"]}, _expect({"sec"}, ok=201)),
     ("get", "/api/v1/audit", None, _expect({"aud"})),
     ("post", "/api/v1/users/acct/unlock", None, _expect({"sec"}, ok=204)),
+    ("get", "/api/v1/formats", None, _expect({"sys", "arch"})),
+    ("post", "/api/v1/formats/999999/risk", {"at_risk": False}, _expect({"sys", "arch"}, ok=404)),
 ]
 
 

@@ -31,6 +31,7 @@ from kjda.lifecycle.file_use import (
     file_use_response,
     use_allowed,
 )
+from kjda.lifecycle.formatwatch.selectors import migration_renditions
 from kjda.lifecycle.mentions import mentions_of_record
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
@@ -85,6 +86,8 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     return render(request, "web/record_detail.html", {
         "record": record,
         "files": files,
+        # renditions made by the format watch (issue 19 item 6), marked under their original
+        "migrated": migration_renditions(file_ids=[f.pk for f in files if f.derived_from_id]),
         "previews": [f for f in files if file_previewable(f)],
         "loan": loan,
         "may_download": use_allowed(loan, FileUse.DOWNLOAD),
