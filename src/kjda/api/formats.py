@@ -43,7 +43,7 @@ def _run(r: MigrationRun) -> dict[str, Any]:
 @router.get("/formats", summary="The format registry: risk flags, targets, files per format")
 def format_list(request: AuthedRequest) -> dict:
     require(request, Perm.FORMAT_READ)
-    rows = selectors.format_registry()
+    rows = selectors.format_registry(cached=True)
     return {"formats": [_entry(u.entry, u.files, u.bytes) for u in rows if u.entry],
             "unregistered": [{"format_id": u.format_id, "files": u.files, "bytes": u.bytes}
                              for u in rows if u.entry is None],

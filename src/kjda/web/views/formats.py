@@ -19,7 +19,7 @@ from kjda.web.templatetags.kjda_web import error_message
 
 def _page(request: AuthedRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     return render(request, "web/format_list.html", {
-        "rows": selectors.format_registry(), "runs": selectors.migration_runs(limit=20),
+        "rows": selectors.format_registry(cached=True), "runs": selectors.migration_runs(limit=20),
         "error_text": error}, status=status)
 
 
