@@ -176,6 +176,7 @@ def test_kjda_serve_warns_at_every_start_when_mfa_is_off(monkeypatch, capsys, se
 
     monkeypatch.setattr(cli, "django_setup", lambda: None)
     monkeypatch.setattr(cli, "site_prepare", lambda **_: None)
+    monkeypatch.setattr(cli, "_node_keys_ok", lambda: True)  # no database in this test
     monkeypatch.setattr(kjda.server, "serve", lambda **_: None)
     settings.KJDA_MFA_REQUIRED_ROLES = []
     assert cli.main(["serve", "--port", "8999"]) == 0
