@@ -40,6 +40,9 @@ class BlobBackend(ABC):
     @abstractmethod
     def exists(self, sha256: str) -> bool: ...
 
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing open
+        """Release what the backend holds open (an S3 client's connections)."""
+
     def destroy(self, sha256: str) -> int:
         """Remove every stored copy of the blob (on S3 every object version): the one deletion
         the store allows, for a destruction (79号令 Art.18) whose blob no kept record refers to.
