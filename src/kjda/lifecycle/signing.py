@@ -3,8 +3,10 @@
 
 The key is a PEM file named by `KJDA_REGISTER_SIGNING_KEY` (a setting or the environment). An SM2
 key (PKCS#8 or SEC1 on the curve 1.2.156.10197.1.301, e.g. `openssl genpkey -algorithm SM2`) signs
-SM3withSM2 (GB/T 32918.2, default user id); an RSA key signs RSA-PSS with SHA-256. Without a key
-the signatory's name, role and time are still recorded, with no cryptographic signature.
+SM3withSM2 (GB/T 32918.2, default user id); an RSA key signs RSA-SHA256, i.e. PKCS#1 v1.5 with
+SHA-256 (XML-DSig's http://www.w3.org/2001/04/xmldsig-more#rsa-sha256, what receivers' tools
+check). Signatures made before with RSA-PSS (RSA-PSS-SHA256) still verify. Without a key the
+signatory's name, role and time are still recorded, with no cryptographic signature.
 
 A signature carries its public key, so it can be verified after the key is rotated; the key's
 fingerprint (SHA-256 of the public key) says which key it was.
@@ -32,7 +34,9 @@ from kjda.formats.ofd.crypto import sm2_verify
 
 SM2_CURVE_OID = "1.2.156.10197.1.301"
 SM2_ALGORITHM = "SM2-SM3"
-RSA_ALGORITHM = "RSA-PSS-SHA256"
+RSA_ALGORITHM = "RSA-SHA256"
+RSA_ALGORITHM_URI = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+RSA_PSS_ALGORITHM = "RSA-PSS-SHA256"  # signed by earlier versions: verified, no longer made
 _SM2_N = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 
 
@@ -130,9 +134,7 @@ def sign_digest(digest: str, *, key: SigningKey | None = None) -> dict[str, str]
         # gmssl's sign needs a fresh random k per signature
         value = bytes.fromhex(_sm2_sign(signer, message))
     else:
-        value = key.private.sign(message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                                      salt_length=padding.PSS.MAX_LENGTH),
-                                 hashes.SHA256())
+        value = key.private.sign(message, padding.PKCS1v15(), hashes.SHA256())
     return {"algorithm": key.algorithm, "digest": digest,
             "signature": base64.b64encode(value).decode(), "public_key": key.public_pem,
             "key_fingerprint": key.fingerprint}
@@ -169,13 +171,15 @@ def verify_digest(digest: str, signature: dict[str, str]) -> bool:
             return sm2_verify(bytes.fromhex(public), message, value)
         except ValueError:
             return False
-    if algorithm == RSA_ALGORITHM:
+    if algorithm in (RSA_ALGORITHM, RSA_PSS_ALGORITHM):
+        scheme: padding.AsymmetricPadding = padding.PKCS1v15()
+        if algorithm == RSA_PSS_ALGORITHM:
+            scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
         try:
             key = serialization.load_pem_public_key(public.encode())
             if not isinstance(key, rsa.RSAPublicKey):
                 return False
-            key.verify(value, message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                                   salt_length=padding.PSS.AUTO), hashes.SHA256())
+            key.verify(value, message, scheme, hashes.SHA256())
         except (InvalidSignature, ValueError, UnsupportedAlgorithm):
             return False
         return True

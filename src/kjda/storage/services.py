@@ -12,7 +12,9 @@ import logging
 import os
 import shutil
 import stat
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -90,9 +92,36 @@ def get_backend() -> BlobBackend:
     return _backend_for(settings.STORAGE_URL, str(settings.DATA_DIR))
 
 
-@functools.lru_cache(maxsize=8)
-def _backend_for(url: str, data_dir: str) -> BlobBackend:
-    return backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
+class _BackendCache:
+    """The backends by (url, data dir), at most `size` (like lru_cache), but one that closes
+    what it lets go: an S3 backend holds a connection pool, and a backend dropped without
+    closing it leaves its sockets to the garbage collector (ResourceWarning: unclosed socket)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], BlobBackend] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str, data_dir: str) -> BlobBackend:
+        with self._lock:
+            backend = self._items.get((url, data_dir))
+            if backend is not None:
+                self._items.move_to_end((url, data_dir))
+                return backend
+            backend = backend_from_url(url, spool_dir=Path(data_dir) / "tmp")
+            self._items[(url, data_dir)] = backend
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)[1].close()
+            return backend
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            backends, self._items = list(self._items.values()), OrderedDict()
+        for backend in backends:
+            backend.close()
+
+
+_backend_for = _BackendCache(size=8)
 
 
 def blob_store(*, source: IO[bytes], max_bytes: int | None = None,

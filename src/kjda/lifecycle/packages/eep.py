@@ -27,7 +27,14 @@ from lxml import etree
 from kjda.archives.export import record_metadata_xml
 from kjda.archives.models import Record, RecordFile, RecordText, Volume
 from kjda.invoices.models import Invoice
-from kjda.lifecycle.signing import SM2_ALGORITHM, SigningKey, sign_digest, verify_digest
+from kjda.lifecycle.signing import (
+    RSA_ALGORITHM,
+    RSA_ALGORITHM_URI,
+    SM2_ALGORITHM,
+    SigningKey,
+    sign_digest,
+    verify_digest,
+)
 from kjda.storage.digests import new_sm3
 from kjda.storage.services import blob_read_verified
 
@@ -271,12 +278,19 @@ def _write_document(xf: Any, f: RecordFile) -> None:
                     xf.write(base64.b64encode(buf).decode("ascii"))
 
 
+def _signature_rule(name: str) -> str:
+    """How the digest is signed, by the name receivers' tools know (XML-DSig for RSA)."""
+    if name == RSA_ALGORITHM:
+        return f"{name}(PKCS#1 v1.5, {RSA_ALGORITHM_URI})"
+    return name
+
+
 def _signature_element(tag: str, sig: dict[str, str], *, algorithm: str, when: str,
                        signer: str, ident: str) -> Any:
     el = etree.Element(q(tag))
     for name, value in (("签名标识符", ident),
                         ("签名规则", f"C14N2.0({'被签名对象' if tag == '电子签名' else '被签名对象+电子签名块'})"
-                                    f"→{algorithm}"),
+                                    f"→{algorithm}→{_signature_rule(sig['algorithm'])}"),
                         ("签名时间", when), ("签名人", signer), ("签名结果", sig["signature"])):
         el.append(_el(name, value))
     certs = etree.SubElement(el, q("证书块"))

@@ -87,3 +87,22 @@ def test_other_keys_are_refused(tmp_path):
         signing_key_load(tmp_path / "junk.pem")
     with pytest.raises(DomainError):
         signing_key_load(tmp_path / "missing.pem")
+
+
+def test_an_rsa_signature_is_pkcs1_v15_and_an_earlier_rsa_pss_one_still_verifies(tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = signing_key_load(_rsa_pem(tmp_path))
+    sig = sign_digest(DIGEST, key=key)
+    assert sig is not None and sig["algorithm"] == "RSA-SHA256"
+    key.private.public_key().verify(base64.b64decode(sig["signature"]), DIGEST.encode("ascii"),
+                                    padding.PKCS1v15(), hashes.SHA256())
+    pss = key.private.sign(DIGEST.encode("ascii"),
+                           padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                       salt_length=padding.PSS.MAX_LENGTH), hashes.SHA256())
+    old = {**sig, "algorithm": "RSA-PSS-SHA256", "signature": base64.b64encode(pss).decode()}
+    assert verify_digest(DIGEST, old)
+    assert not verify_digest(DIGEST, {**old, "algorithm": "RSA-SHA256"})

@@ -150,9 +150,12 @@ class VerifyReport:
         return not self.problems
 
 
-def backup_check(dest: Path, passphrase: str, *, set_id: str | None = None) -> VerifyReport:
+def backup_check(dest: Path, passphrase: str, *, set_id: str | None = None,
+                 blob_digests: bool = True) -> VerifyReport:
     """Check a set without restoring: keys decrypt, manifest HMAC, database file digest and that
-    it opens, every blob's and checkpoint's digests. Problems are collected, not raised."""
+    it opens, every blob's and checkpoint's digests. Problems are collected, not raised.
+    blob_digests=False checks the blobs' presence and sizes only: the restore hashes each blob
+    in the pass that copies it into the store, so it is not read twice."""
     ids = set_ids(dest)
     if not ids:
         raise BackupError(f"{dest} 中没有完整的备份 / no complete backup set in {dest}")
@@ -198,6 +201,11 @@ def backup_check(dest: Path, passphrase: str, *, set_id: str | None = None) -> V
             report.problems.append(f"文件缺失 / blob {blob['sha256']} missing "
                                    f"(held by {blob['held_by']})")
             continue
+        if not blob_digests:
+            if path.stat().st_size != blob["size"]:
+                report.problems.append(f"文件损坏 / blob {blob['sha256']} damaged: "
+                                       f"{path.stat().st_size} B, not {blob['size']} B")
+            continue
         got = file_digests(path)
         if (got.sha256, got.sm3, got.size) != (blob["sha256"], blob["sm3"], blob["size"]):
             report.problems.append(f"文件损坏 / blob {blob['sha256']} damaged: sha256 "
@@ -237,12 +245,13 @@ def data_dir_empty(data_dir: Path) -> bool:
 
 def restore_prepare(dest: Path, passphrase: str, data_dir: Path, *,
                     set_id: str | None = None, sqlite: bool = True) -> dict[str, Any]:
-    """Before Django starts: check the set, refuse a non-empty data dir, write the key files
-    (and the SQLite database) into it. Returns the manifest."""
+    """Before Django starts: check the set (the blobs' digests are checked as they are copied,
+    by services.backup_restore), refuse a non-empty data dir, write the key files (and the
+    SQLite database) into it. Returns the manifest."""
     if not data_dir_empty(data_dir):
         raise BackupError(f"数据目录非空，拒绝恢复 / the data directory {data_dir} is not empty: "
                           "restore only onto an empty one")
-    report = backup_check(dest, passphrase, set_id=set_id)
+    report = backup_check(dest, passphrase, set_id=set_id, blob_digests=False)
     if not report.ok:
         raise BackupError("备份检查未通过 / the backup does not verify:\n  "
                           + "\n  ".join(report.problems))

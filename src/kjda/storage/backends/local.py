@@ -20,13 +20,22 @@ import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from ..digests import Digests, read_chunks, require_sha256
+from ..digests import DigestHasher, Digests, read_chunks, require_sha256
 from ..errors import blob_corrupt, blob_missing
-from .base import BlobBackend, CheckpointStore, PutResult, checkpoint_name_check, spool
+from .base import (
+    RESTORE_THREADS,
+    BlobBackend,
+    CheckpointStore,
+    PutResult,
+    checkpoint_name_check,
+    spool,
+)
 
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 LAYOUT_FILE = ".layout"
@@ -130,6 +139,49 @@ class LocalBlobBackend(BlobBackend):
         _fsync_dir(path.parent)
         return 1
 
+    def restore_files(self, files: Iterable[tuple[Path, Digests]], *,
+                      threads: int = RESTORE_THREADS) -> list[str]:
+        """The restore path of `put`: each file is copied into the store and hashed (SHA-256 +
+        SM3 + size) in one pass against the digests it must have, fsynced and linked under its
+        name only if they match. Unlike `put` it does not re-read what it wrote (the bytes
+        written are those hashed) and fsyncs each fan-out folder once at the end, not per
+        file; a few threads overlap the fsyncs."""
+        folders: set[Path] = set()
+        lock = threading.Lock()
+
+        def one(item: tuple[Path, Digests]) -> str | None:
+            source, expected = item
+            target = self.path_for(expected.sha256)
+            fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="restore-")
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                    hasher = DigestHasher()
+                    for chunk in read_chunks(src):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                    if hasher.digests() != expected:
+                        return expected.sha256
+                    out.flush()
+                    os.fsync(out.fileno())
+                    os.fchmod(out.fileno(), 0o444)
+                state = self._stored_state(target, expected)
+                if state == "damaged":
+                    os.replace(tmp, target)
+                elif state == "absent":
+                    self._place(tmp, target, sync_dir=False)
+                with lock:
+                    folders.add(target.parent)
+                return None
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            bad = [sha for sha in pool.map(one, files) if sha]
+        for folder in sorted(folders):  # the new names are durable from here
+            _fsync_dir(folder)
+        return bad
+
     def stored_folders(self) -> Iterator[list[tuple[str, Path]]]:
         """What the store holds, one fan-out folder at a time: (sha256, path) of each blob.
         Only files named like a blob in the fan-out folders: the marker, the temp folder and
@@ -143,8 +195,9 @@ class LocalBlobBackend(BlobBackend):
                 if found:
                     yield found
 
-    def _place(self, tmp: Path, target: Path) -> bool:
-        """Give the temp file its final name unless that name exists; never overwrite."""
+    def _place(self, tmp: Path, target: Path, *, sync_dir: bool = True) -> bool:
+        """Give the temp file its final name unless that name exists; never overwrite.
+        sync_dir=False leaves fsyncing the folder to the caller (a batch does it once)."""
         self._ensure_dir(target.parent)
         try:
             try:
@@ -161,7 +214,8 @@ class LocalBlobBackend(BlobBackend):
             if target.exists():
                 return False
             os.replace(tmp, target)  # filesystems without hard links; a race rewrites same bytes
-        _fsync_dir(target.parent)
+        if sync_dir:
+            _fsync_dir(target.parent)
         return True
 
     def _stored_state(self, target: Path, digests: Digests) -> str:

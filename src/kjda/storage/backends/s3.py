@@ -110,6 +110,9 @@ class S3BlobBackend(BlobBackend):
     def __repr__(self) -> str:
         return f"S3BlobBackend({self.options.bucket!r}, prefix={self.options.prefix!r})"
 
+    def close(self) -> None:
+        self._client.close()
+
     def key_for(self, sha256: str) -> str:
         require_sha256(sha256)
         name = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"

@@ -109,10 +109,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def s3_client(moto_endpoint: str, aws_env: None) -> Any:
+def s3_client(moto_endpoint: str, aws_env: None) -> Iterator[Any]:
     import boto3
 
-    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    yield client
+    client.close()  # its pooled connection to the moto server
 
 
 @pytest.fixture

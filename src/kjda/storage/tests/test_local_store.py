@@ -218,3 +218,38 @@ def test_unknown_layout_marker_is_refused(tmp_path: Path) -> None:
     (tmp_path / ".layout").write_text("fanout=9\n")
     with pytest.raises(ValueError, match="unknown blob store layout"):
         LocalBlobBackend(tmp_path)
+
+
+def test_restore_files_stores_matching_files_and_refuses_others_without_a_trace(
+        tmp_path: Path) -> None:
+    from kjda.storage.digests import Digests, digest_stream
+
+    backend = LocalBlobBackend(tmp_path / "store")
+    src = tmp_path / "backup"
+    src.mkdir()
+    files = []
+    for i in range(20):
+        data = os.urandom(3000 + i)
+        (src / f"{i}").write_bytes(data)
+        files.append((src / f"{i}", digest_stream(io.BytesIO(data))))
+    good_path, good = files[3]
+    # same size and SHA-256 name as claimed, other bytes: the one-pass check must refuse it
+    bad = bytearray(good_path.read_bytes())
+    bad[100] ^= 0x01
+    (src / "bad").write_bytes(bytes(bad))
+    wrong_sm3 = Digests(files[4][1].sha256, "0" * 64, files[4][1].size)
+    missing = backend.restore_files([*files, (src / "bad", files[5][1]),
+                                     (files[4][0], wrong_sm3)])
+    assert missing == [files[5][1].sha256, files[4][1].sha256]
+    for path, digests in files:
+        target = backend.path_for(digests.sha256)
+        assert target.read_bytes() == path.read_bytes()
+        assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert len(stored_files(tmp_path / "store")) == 20
+    assert not list(backend.tmp_dir.iterdir())  # no temp file left by the refused ones
+    # Again over a store that has them (one damaged): intact ones kept, the damaged repaired.
+    victim = backend.path_for(files[0][1].sha256)
+    victim.chmod(0o644)
+    victim.write_bytes(b"x" * files[0][1].size)
+    assert backend.restore_files(files) == []
+    assert victim.read_bytes() == files[0][0].read_bytes()

@@ -98,3 +98,23 @@ def test_an_sm2_key_signs_an_sm3_digest_that_verifies(ingest, settings, tmp_path
     text = dest.read_bytes().replace("原始型".encode(), "修改型".encode(), 1)
     (tmp_path / "edited.xml").write_bytes(text)
     assert not verify_eep(tmp_path / "edited.xml").ok
+
+
+def test_an_rsa_signed_eep_is_rsa_sha256_pkcs1_v15_as_receivers_check_it(ingest, package_key,
+                                                                          tmp_path):
+    """Issue 19 item 4 'SM2/SM3 or RSA-SHA256': XML-DSig's rsa-sha256 is PKCS#1 v1.5, which a
+    receiver checks with the stock call, not RSA-PSS."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    _record, dest = _eep(ingest, tmp_path)
+    root = etree.parse(str(dest)).getroot()
+    for el in (root.find(f"{q('电子签名块')}/{q('电子签名')}"), root.find(q("锁定签名"))):
+        assert el.findtext(q("签名算法标识")) == "RSA-SHA256"
+        assert el.findtext(q("签名规则")).endswith(
+            "→SHA256→RSA-SHA256(PKCS#1 v1.5, http://www.w3.org/2001/04/xmldsig-more#rsa-sha256)")
+        public = serialization.load_pem_public_key(
+            el.findtext(f"{q('证书块')}/{q('证书')}").encode())
+        public.verify(base64.b64decode(el.findtext(q("签名结果"))),
+                      el.findtext(q("摘要值")).encode("ascii"), padding.PKCS1v15(),
+                      hashes.SHA256())  # raises InvalidSignature if it were PSS

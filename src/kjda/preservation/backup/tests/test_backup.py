@@ -22,7 +22,7 @@ from kjda.ingest.pipeline import IncomingFile
 from kjda.ingest.services import record_ingest
 from kjda.preservation.backup import archive
 from kjda.preservation.backup.models import BackupRun
-from kjda.preservation.backup.services import backup_create
+from kjda.preservation.backup.services import backup_create, backup_restore
 from kjda.storage.digests import Digests
 from kjda.storage.services import get_backend
 from kjda_oasim.factories import metadata_json, pdf_bytes
@@ -221,3 +221,32 @@ def test_a_blob_damaged_in_the_store_fails_the_backup_and_leaves_no_set(
     assert archive.set_ids(tmp_path / "bk") == []
     assert not list((tmp_path / "bk" / "sets").iterdir())
     assert AuditEvent.objects.filter(action="backup.failed").count() == 1
+
+
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="restores in-process over this database: a SQLite set only")
+def test_a_backup_blob_damaged_after_the_check_is_refused_by_the_restore_copy(
+        fonds, archivist, tmp_path, settings):
+    """The restore reads each blob once: same-size damage (which the pre-check of sizes lets
+    through) is caught by the hash taken while copying, and the bytes are not stored."""
+    _ingest(archivist, 3, "RC")
+    run = backup_create(dest=tmp_path / "bk", passphrase=PASS)
+    manifest = archive.manifest_read(tmp_path / "bk", run.set_id)
+    victim = manifest["blobs"][0]["sha256"]
+    path = archive.blob_path(tmp_path / "bk", victim)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert archive.backup_check(tmp_path / "bk", PASS, blob_digests=False).ok
+    assert not archive.backup_check(tmp_path / "bk", PASS).ok
+
+    # The blobs go back into an empty store; this database already holds the rows.
+    settings.STORAGE_URL = (tmp_path / "new-store").as_uri()
+    with pytest.raises(DomainError) as caught:
+        backup_restore(dest=tmp_path / "bk", passphrase=PASS)
+    assert victim in caught.value.message
+    backend = get_backend()
+    assert not backend.exists(victim)
+    others = [b for b in manifest["blobs"] if b["sha256"] != victim]
+    assert others and all(backend.verify(b["sha256"]) for b in others)
+    assert not AuditEvent.objects.filter(action="backup.restore").exists()
