@@ -15,6 +15,7 @@ from kjda.accounts.roles import Role
 from kjda.accounts.selectors import users_with_roles
 from kjda.archives.models import RecordFile
 from kjda.archives.services import record_check_history_add, record_event_add
+from kjda.lifecycle.preservation.selectors import CODE_DIGEST, CODE_PRESENT
 from kjda.lifecycle.todos import oa_todo_notify
 from kjda.preservation.monitoring.models import AlarmKind, Severity
 from kjda.preservation.monitoring.services import alarm_raise
@@ -24,10 +25,6 @@ from kjda.storage.services import fixity_audit
 STAGE = "长期保存"
 EVENT = "长期保存检测"
 MANDATE = "DA/T 70-2018 长期保存阶段检测；GB/T 39784-2021"
-# The long-term stage's prefix is believed to be BC (standards.md §5.2, unverified); the items
-# mirror the archiving stage's GD-1-1 (digests) and the integrity of the stored file.
-CODE_DIGEST = ("BC-1-1", "固化信息有效性检测（摘要值）", "真实性")
-CODE_PRESENT = ("BC-2-1", "电子文件存储完整性检测（文件存在）", "完整性")
 STATUS_URL = "/system/preservation/"
 _OUTCOME_TEXT = {"mismatch": "摘要值不符 / digests differ",
                  "missing": "存储中缺失 / missing from the store"}

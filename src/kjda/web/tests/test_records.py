@@ -141,8 +141,8 @@ def test_list_and_detail_pages_do_not_query_per_row(web, fonds, voucher_files,
     # hand-over (3: custody deadline, transfers of the record, the latest 保管清册), holds and
     # destruction (1 each), loans (1), the reader's loans of the record (1, issue 18) and the
     # view's 利用 business event (1 insert, issue 18 item 5) and the latest uses shown apart
-    # from the other business events (1)
-    with django_assert_max_num_queries(30):
+    # from the other business events (1), the files' last fixity results (1, issue 19)
+    with django_assert_max_num_queries(31):
         assert web.get(f"/records/{record_id}/").status_code == 200
     # the dashboard: + the fixity alarms' and the backup's to-do providers (issue 19)
     with django_assert_max_num_queries(21):

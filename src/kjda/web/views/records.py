@@ -33,6 +33,7 @@ from kjda.lifecycle.file_use import (
 )
 from kjda.lifecycle.formatwatch.selectors import migration_renditions
 from kjda.lifecycle.mentions import mentions_of_record
+from kjda.lifecycle.preservation.selectors import fixity_items
 from kjda.web import presenters
 from kjda.web.forms import RecordFilterForm
 from kjda.web.permissions import perm_required
@@ -93,6 +94,8 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         "may_download": use_allowed(loan, FileUse.DOWNLOAD),
         "may_print": use_allowed(loan, FileUse.PRINT),
         "report": report,
+        # the 长期保存 stage: each current file's last fixity result (issue 19 item 1)
+        "fixity_items": fixity_items(files=files),
         "relations": selectors.record_relations_for(actor=request.user, record=record),
         "groups": presenters.metadata_groups(record),
         "invoices": presenters.invoice_panels(

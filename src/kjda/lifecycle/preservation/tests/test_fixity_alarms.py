@@ -138,3 +138,22 @@ def test_the_audit_is_a_daily_job_of_the_workers() -> None:
 
     assert fixity_check_task.name in daily_enqueue_due()
     assert fixity_check_task.name not in daily_enqueue_due()  # once a day
+
+
+@pytest.mark.django_db
+def test_the_record_page_shows_the_long_term_checks_of_an_intact_and_of_a_damaged_file(
+        client: Any, record: Any, people: dict[str, Any], blob_root: Path) -> None:
+    client.force_login(people["archivist"])
+    url = f"/records/{record.pk}/"
+    assert "BC-1-1" not in client.get(url).content.decode()  # not audited yet: nothing claimed
+    fixity_check(mode="all", bytes_per_second=0)
+    page = client.get(url).content.decode()
+    assert "BC-1-1" in page and "BC-2-1" in page
+    assert CheckReportHistory.objects.filter(record=record).count() == 0  # no row per record
+    rows = [r for r in page.split("<tr") if "BC-1-1" in r and "fixity" in r]
+    assert rows and "通过" in rows[0]
+    _corrupt(blob_root, record.files.get(role="original").sha256)
+    fixity_check(mode="all", bytes_per_second=0)
+    rows = [r for r in client.get(url).content.decode().split("<tr")
+            if "BC-1-1" in r and "fixity" in r]
+    assert rows and "未通过" in rows[0] and "v1.pdf：摘要值不符" in rows[0]
