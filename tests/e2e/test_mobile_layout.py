@@ -60,6 +60,7 @@ PAGES: list[tuple[str | None, str]] = [  # (who — None: signed out, path)
     ("archivist", "/password/"),
     ("archivist", "/system/alarms/"),  # monitoring (issue 19 item 5): read-only for archivists
     ("archivist", "/system/preservation/"),
+    ("archivist", "/formats/"),  # format watch (issue 19 item 6)
     ("secadmin", "/users/"),
     ("secadmin", "/accounts/2fa/"),
     # borrowing and the OA entry (issue 18)
