@@ -5,9 +5,7 @@ through `default`."""
 
 from __future__ import annotations
 
-import re
 import secrets
-from datetime import date
 
 import pytest
 from django.db import connection, connections
@@ -15,23 +13,11 @@ from django.db.utils import load_backend
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from kjda.archives.models import Record, RecordText, RetentionRule
-from kjda.archives.search import search_index_record
+from kjda.archives.tests.test_search_readonly import _WRITE, _make
 from kjda.audit.models import AuditEvent
 
 pytestmark = [pytest.mark.skipif("connection.vendor != 'postgresql'"),
               pytest.mark.django_db(transaction=True)]
-_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE)\b", re.I)
-
-
-def _make(fonds, i: int, title: str) -> None:
-    rule = RetentionRule.objects.select_related("category").get(name="记账凭证")
-    record = Record.objects.create(
-        rule=rule, category=rule.category, class_code="PZ·2024·D30", title=f"{title} {i}",
-        date=date(2024, 3, 15), fiscal_year=2024, retention=rule.retention,
-        responsible="本公司财务部", department="财务部", fonds=fonds)
-    RecordText.objects.create(record=record, content="")
-    search_index_record(record=record)
 
 
 @pytest.fixture
